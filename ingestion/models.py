@@ -1,0 +1,141 @@
+"""Sources of content, their documents, and the chunks retrieval searches.
+
+Chunks live in one PostgreSQL table partitioned by embedding space (one LIST partition per
+assistant's space), so each assistant has its own BM25 statistics and its own HNSW graph, and a
+query scoped to an assistant always returns k rows (see MEASURED.md). The migration creates that
+table with SQL (Django only knows its shape), and ``ingestion.spaces`` adds a partition per space.
+"""
+from django.db import models
+from pgvector.django import VectorField
+
+from assistants.models import Assistant
+
+
+class Source(models.Model):
+    class Kind(models.TextChoices):
+        WEBSITE = "website", "Website"
+        DOCUMENT = "document", "Documents"
+
+    class Status(models.TextChoices):
+        IDLE = "idle", "Not crawled yet"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="sources")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.WEBSITE)
+    name = models.CharField(max_length=200, blank=True, default="")
+    url = models.URLField(max_length=2000, blank=True, default="")
+    # {"max_pages": 500, "max_depth": 5}
+    settings = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.IDLE)
+    error = models.TextField(blank=True, default="")
+    last_run = models.ForeignKey("CrawlRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name or self.url
+
+
+class CrawlRun(models.Model):
+    """One crawl of a source: its progress while it runs, its report when done."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        INDEXING = "indexing", "Indexing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    pages_found = models.PositiveIntegerField(default=0)
+    pages_fetched = models.PositiveIntegerField(default=0)
+    pages_failed = models.PositiveIntegerField(default=0)
+    pages_skipped = models.PositiveIntegerField(default=0)
+    pages_unchanged = models.PositiveIntegerField(default=0)
+    chunks_embedded = models.PositiveIntegerField(default=0)
+    # {"failed": [{"url", "reason"}], "skipped": [{"url", "reason"}]}
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in {self.Status.QUEUED, self.Status.RUNNING, self.Status.INDEXING}
+
+
+class Document(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be indexed"
+        READY = "ready", "Indexed"
+        FAILED = "failed", "Failed"
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="documents")
+    url = models.URLField(max_length=2000)
+    title = models.CharField(max_length=500, blank=True, default="")
+    # sha256 of the extracted sections: an unchanged page is never re-chunked or re-embedded.
+    content_hash = models.CharField(max_length=64, blank=True, default="")
+    # The extracted text, as [{"heading_path": [...], "anchor": "...", "text": "..."}].
+    sections = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    indexed_hash = models.CharField(max_length=64, blank=True, default="")
+    last_run = models.ForeignKey(CrawlRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents")
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "url"], name="document_unique_source_url")]
+
+
+class EmbeddingSpace(models.Model):
+    """The vectors of one assistant under one embedding model: one partition of the chunk table."""
+
+    class Status(models.TextChoices):
+        BUILDING = "building", "Building"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="spaces")
+    model_name = models.CharField(max_length=200)
+    dims = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.BUILDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assistant"], condition=models.Q(status="active"), name="space_one_active_per_assistant"
+            )
+        ]
+
+    @property
+    def partition_name(self) -> str:
+        return f"ingestion_chunk_s{self.pk}"
+
+
+class Chunk(models.Model):
+    """A passage of a document, with its vector in one embedding space. Table made by SQL."""
+
+    id = models.BigAutoField(primary_key=True)
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.DO_NOTHING, db_constraint=False)
+    document = models.ForeignKey(Document, on_delete=models.DO_NOTHING, db_constraint=False)
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    # What BM25 and the embedding see: the page title and heading path, then the text.
+    search_text = models.TextField()
+    heading_path = models.JSONField(default=list)
+    anchor = models.CharField(max_length=300, blank=True, default="")
+    token_count = models.PositiveIntegerField()
+    embedding = VectorField()
+
+    class Meta:
+        db_table = "ingestion_chunk"
