@@ -1,1 +1,20 @@
-urlpatterns = []
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from assistants import chat_views, views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("signup/", views.signup, name="signup"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("teams/new/", views.team_create, name="team_create"),
+    path("teams/<int:team_id>/assistants/new/", views.assistant_create, name="assistant_create"),
+    path("assistants/<int:assistant_id>/", views.assistant_detail, name="assistant_detail"),
+    path("assistants/<int:assistant_id>/edit/", views.assistant_edit, name="assistant_edit"),
+    path("assistants/<int:assistant_id>/sources/new/", views.source_add, name="source_add"),
+    path("conversations/<int:conversation_id>/", views.conversation_detail, name="conversation_detail"),
+    path("a/<slug:slug>/", chat_views.assistant_page, name="assistant_page"),
+    path("a/<slug:slug>/conversation", chat_views.conversation_resume, name="conversation_resume"),
+    path("a/<slug:slug>/chat", chat_views.chat_stream, name="chat_stream"),
+]

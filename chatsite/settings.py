@@ -143,6 +143,7 @@ CHUNK_MAX_TOKENS = env_int("CHUNK_MAX_TOKENS", 200)
 # --- Answering ----------------------------------------------------------------------------
 LLM_BASE_URL = env_str("LLM_BASE_URL", "").rstrip("/")
 LLM_API_KEY = env_str("LLM_API_KEY", "")
+LLM_PROVIDER = env_str("LLM_PROVIDER", "openai")  # openai (any compatible API), anthropic, gemini
 LLM_MODEL = env_str("LLM_MODEL", "")
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0)
 RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 6)

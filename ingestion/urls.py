@@ -1,1 +1,9 @@
-urlpatterns = []
+from django.urls import path
+
+from ingestion import views
+
+urlpatterns = [
+    path("sources/<int:source_id>/", views.source_detail, name="source_detail"),
+    path("sources/<int:source_id>/progress", views.source_progress, name="source_progress"),
+    path("sources/<int:source_id>/crawl", views.source_crawl, name="source_crawl"),
+]

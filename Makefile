@@ -1,0 +1,40 @@
+# The two commands: `make run` brings the whole product up, `make test` runs the tests.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+export SITE_URL ?= http://127.0.0.1:8000
+# `make run` crawls the product's own help pages on this machine for the demo assistant.
+export OUTBOUND_ALLOWED_HOSTS ?= 127.0.0.1:8000
+
+.PHONY: run test install services migrate demo clean-data
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	# The CPU build of PyTorch first, pinned, so nothing pulls CUDA wheels.
+	$(VENV)/bin/pip install -q torch==2.13.0
+	$(VENV)/bin/pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+services: install
+	@scripts/ensure_redis.sh
+
+migrate: services
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py seed_demo
+
+run: demo
+	$(VENV)/bin/honcho start -f Procfile
+
+test: services
+	$(VENV)/bin/pytest
+
+clean-data:
+	rm -rf .data

@@ -1,0 +1,72 @@
+"""Writes for teams, assistants and conversations."""
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils.text import slugify
+
+from assistants.models import Assistant, Conversation, Membership, Message, Team
+from ingestion.embedding import DEFAULT_MODEL
+from ingestion.spaces import model_dims, space_create
+
+
+def _unique_slug(model, name: str) -> str:
+    base = slugify(name)[:100] or "item"
+    slug = base
+    while model.objects.filter(slug=slug).exists():
+        slug = f"{base}-{secrets.token_hex(3)}"
+    return slug
+
+
+def team_create(*, name: str, owner: User) -> Team:
+    with transaction.atomic():
+        team = Team.objects.create(name=name, slug=_unique_slug(Team, name))
+        Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
+    return team
+
+
+def user_signup(*, username: str, email: str, password: str, team_name: str) -> tuple[User, Team]:
+    with transaction.atomic():
+        user = User.objects.create_user(username=username, email=email, password=password)
+        team = team_create(name=team_name, owner=user)
+    return user, team
+
+
+def assistant_create(*, team: Team, name: str, embedding_model: str = "", **fields) -> Assistant:
+    """An assistant with its first embedding space, ready to receive sources."""
+    from django.conf import settings
+
+    model_name = embedding_model or settings.EMBEDDING_MODEL or DEFAULT_MODEL
+    dims = model_dims(model_name)
+    with transaction.atomic():
+        assistant = Assistant.objects.create(
+            team=team, name=name, slug=_unique_slug(Assistant, name), embedding_model=model_name, **fields
+        )
+        space_create(assistant=assistant, model_name=model_name, dims=dims, active=True)
+    return assistant
+
+
+def assistant_update(*, assistant: Assistant, **fields) -> Assistant:
+    for key, value in fields.items():
+        setattr(assistant, key, value)
+    assistant.save()
+    return assistant
+
+
+def conversation_for_visitor(*, assistant: Assistant, visitor_token: str, conversation_id: int | None, page_url: str = "") -> Conversation:
+    """The visitor's conversation when the id is theirs, else a new one."""
+    if conversation_id:
+        conversation = Conversation.objects.filter(
+            pk=conversation_id, assistant=assistant, visitor_token=visitor_token
+        ).first()
+        if conversation:
+            return conversation
+    return Conversation.objects.create(assistant=assistant, visitor_token=visitor_token, page_url=page_url[:2000])
+
+
+def message_add(*, conversation: Conversation, role: str, text: str, **fields) -> Message:
+    message = Message.objects.create(conversation=conversation, role=role, text=text, **fields)
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.created_at)
+    return message

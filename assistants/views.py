@@ -1,0 +1,108 @@
+"""The dashboard: server-rendered pages for teams, assistants, sources and conversations."""
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from assistants import forms, selectors, services
+from ingestion import services as ingestion_services
+
+
+def signup(request):
+    form = forms.SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user, _ = services.user_signup(**form.cleaned_data)
+        login(request, user)
+        return redirect("dashboard")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def dashboard(request):
+    teams = selectors.teams_for_user(user=request.user)
+    return render(
+        request,
+        "dashboard/index.html",
+        {
+            "teams": teams,
+            "assistants": selectors.assistants_for_user(user=request.user),
+            "team_form": forms.TeamForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def team_create(request):
+    form = forms.TeamForm(request.POST)
+    if form.is_valid():
+        services.team_create(name=form.cleaned_data["name"], owner=request.user)
+    return redirect("dashboard")
+
+
+@login_required
+def assistant_create(request, team_id: int):
+    membership = selectors.membership_get(user=request.user, team_id=team_id)
+    form = forms.AssistantForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not membership.can_manage:
+            messages.error(request, "Only owners and admins can create assistants.")
+            return redirect("dashboard")
+        assistant = services.assistant_create(team=membership.team, **form.cleaned_data)
+        return redirect("assistant_detail", assistant_id=assistant.pk)
+    return render(request, "dashboard/assistant_form.html", {"form": form, "team": membership.team})
+
+
+@login_required
+def assistant_detail(request, assistant_id: int):
+    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    return render(
+        request,
+        "dashboard/assistant_detail.html",
+        {
+            "assistant": assistant,
+            "sources": assistant.sources.select_related("last_run").order_by("-created_at"),
+            "conversations": assistant.conversations.order_by("-updated_at")[:20],
+            "source_form": forms.WebsiteSourceForm(),
+        },
+    )
+
+
+@login_required
+def assistant_edit(request, assistant_id: int):
+    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    form = forms.AssistantForm(request.POST or None, instance=assistant)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Saved.")
+        return redirect("assistant_detail", assistant_id=assistant.pk)
+    return render(request, "dashboard/assistant_form.html", {"form": form, "team": assistant.team, "assistant": assistant})
+
+
+@login_required
+@require_POST
+def source_add(request, assistant_id: int):
+    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    form = forms.WebsiteSourceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter a valid website address.")
+        return redirect("assistant_detail", assistant_id=assistant.pk)
+    try:
+        source = ingestion_services.source_create_website(assistant=assistant, **form.cleaned_data)
+    except ingestion_services.IngestionError as exc:
+        messages.error(request, str(exc))
+        return redirect("assistant_detail", assistant_id=assistant.pk)
+    ingestion_services.source_crawl_start(source=source)
+    return redirect("source_detail", source_id=source.pk)
+
+
+@login_required
+def conversation_detail(request, conversation_id: int):
+    conversation = selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
+    return render(
+        request,
+        "dashboard/conversation_detail.html",
+        {"conversation": conversation, "assistant": conversation.assistant, "messages_list": conversation.messages.all()},
+    )
+

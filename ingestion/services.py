@@ -1,0 +1,261 @@
+"""Writes for sources, crawl runs, documents and chunks. Views, tasks and commands call these."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from assistants.models import Assistant
+from ingestion.chunking import chunk_sections
+from ingestion.crawler import CrawlEvent
+from ingestion.models import CrawlRun, Document, Source
+from ingestion.spaces import spaces_for_indexing, vector_literal
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3  # a document or crawl that kills its worker this often ends failed
+REPORT_LIMIT = 200  # failed/skipped URLs kept in a crawl report
+
+
+class IngestionError(Exception):
+    """A problem the user can act on, in one sentence."""
+
+
+def sections_hash(title: str, sections: list[dict]) -> str:
+    payload = json.dumps([title, sections], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def source_create_website(*, assistant: Assistant, url: str, max_pages: int | None = None, max_depth: int | None = None) -> Source:
+    from chatsite.lib import http as outbound
+
+    try:
+        outbound.check_url(url)
+    except outbound.OutboundRefused as exc:
+        raise IngestionError(f"That address cannot be crawled: {exc.reason}.") from None
+    return Source.objects.create(
+        assistant=assistant,
+        kind=Source.Kind.WEBSITE,
+        url=url,
+        name=url,
+        settings={
+            "max_pages": max_pages or settings.CRAWL_MAX_PAGES,
+            "max_depth": settings.CRAWL_MAX_DEPTH if max_depth is None else max_depth,
+        },
+    )
+
+
+def source_crawl_start(*, source: Source) -> CrawlRun:
+    """Queue a crawl of ``source`` unless one is already under way (then return that one)."""
+    from ingestion.tasks import source_crawl_task
+
+    with transaction.atomic():
+        source = Source.objects.select_for_update().get(pk=source.pk)
+        if source.last_run and source.last_run.is_active:
+            return source.last_run
+        run = CrawlRun.objects.create(source=source)
+        source.last_run = run
+        source.status = Source.Status.QUEUED
+        source.error = ""
+        source.save(update_fields=["last_run", "status", "error"])
+        source_crawl_task.delay_on_commit(run.pk)
+    return run
+
+
+def run_begin(*, run: CrawlRun) -> bool:
+    """Mark a run as started; False when it is finished or has been tried too often."""
+    with transaction.atomic():
+        run = CrawlRun.objects.select_for_update().get(pk=run.pk)
+        if not run.is_active:
+            return False
+        run.attempts += 1
+        if run.attempts > MAX_ATTEMPTS:
+            _run_fail(run, f"the crawl stopped its worker {MAX_ATTEMPTS} times; giving up")
+            return False
+        # A redelivered run starts over: pages already indexed are found unchanged and cost one request.
+        run.status = CrawlRun.Status.RUNNING
+        run.started_at = run.started_at or timezone.now()
+        run.pages_found = run.pages_fetched = run.pages_failed = run.pages_skipped = run.pages_unchanged = 0
+        run.report = {"failed": [], "skipped": []}
+        run.save()
+        Source.objects.filter(pk=run.source_id).update(status=Source.Status.RUNNING)
+    return True
+
+
+def _report_add(run: CrawlRun, key: str, url: str, reason: str) -> None:
+    entries = run.report.setdefault(key, [])
+    if len(entries) < REPORT_LIMIT:
+        entries.append({"url": url, "reason": reason})
+
+
+def run_record_event(*, run: CrawlRun, event: CrawlEvent) -> None:
+    """Count one crawl event; store the page as a document when it is new or changed."""
+    run.pages_found = max(run.pages_found, event.found)
+    if event.kind == "failed":
+        run.pages_failed += 1
+        _report_add(run, "failed", event.url, event.reason)
+    elif event.kind == "skipped":
+        run.pages_skipped += 1
+        _report_add(run, "skipped", event.url, event.reason)
+    else:
+        run.pages_fetched += 1
+        page = event.page
+        sections = [section.as_dict() for section in page.sections]
+        if not sections:
+            run.pages_skipped += 1
+            _report_add(run, "skipped", event.url, "no main text found")
+        elif not document_store(run=run, url=event.url, title=page.title, sections=sections):
+            run.pages_unchanged += 1
+    run.save(
+        update_fields=[
+            "pages_found", "pages_fetched", "pages_failed", "pages_skipped", "pages_unchanged", "report",
+        ]
+    )
+
+
+def document_store(*, run: CrawlRun, url: str, title: str, sections: list[dict]) -> bool:
+    """Save a fetched document; queue its indexing when its content changed. True when queued."""
+    from ingestion.tasks import document_index_task
+
+    content_hash = sections_hash(title, sections)
+    with transaction.atomic():
+        document, _ = Document.objects.select_for_update().get_or_create(source_id=run.source_id, url=url)
+        document.last_run = run
+        document.fetched_at = timezone.now()
+        unchanged = (
+            document.content_hash == content_hash
+            and document.indexed_hash == content_hash
+            and document.status == Document.Status.READY
+        )
+        if not unchanged:
+            document.title = title[:500]
+            document.sections = sections
+            document.content_hash = content_hash
+            document.status = Document.Status.PENDING
+            document.error = ""
+            document.attempts = 0
+        document.save()
+        if not unchanged:
+            document_index_task.delay_on_commit(document.pk)
+    return not unchanged
+
+
+def run_crawl_finished(*, run: CrawlRun, stopped_early: bool = False) -> None:
+    """The crawl has visited every page: drop pages gone from the site, then wait for indexing."""
+    with transaction.atomic():
+        if not stopped_early:
+            Document.objects.filter(source_id=run.source_id).exclude(last_run=run).delete()
+        CrawlRun.objects.filter(pk=run.pk).update(status=CrawlRun.Status.INDEXING)
+    run_finish_if_indexed(run_id=run.pk)
+
+
+def run_finish_if_indexed(*, run_id: int) -> None:
+    """Close the run once none of its documents waits for indexing."""
+    with transaction.atomic():
+        run = CrawlRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != CrawlRun.Status.INDEXING:
+            return
+        documents = Document.objects.filter(last_run=run)
+        if documents.filter(status=Document.Status.PENDING).exists():
+            return
+        run.chunks_embedded = sum(documents.values_list("chunk_count", flat=True))
+        run.status = CrawlRun.Status.DONE
+        run.finished_at = timezone.now()
+        run.save()
+        failed_everything = run.pages_fetched == 0 and run.pages_failed > 0
+        Source.objects.filter(pk=run.source_id).update(
+            status=Source.Status.FAILED if failed_everything else Source.Status.READY,
+            error="no page could be fetched: see the crawl report" if failed_everything else "",
+        )
+
+
+def _run_fail(run: CrawlRun, reason: str) -> None:
+    run.status = CrawlRun.Status.FAILED
+    run.error = reason
+    run.finished_at = timezone.now()
+    run.save()
+    Source.objects.filter(pk=run.source_id).update(status=Source.Status.FAILED, error=reason)
+
+
+def run_fail(*, run_id: int, reason: str) -> None:
+    with transaction.atomic():
+        run = CrawlRun.objects.select_for_update().get(pk=run_id)
+        _run_fail(run, reason)
+
+
+def document_index_begin(*, document_id: int) -> Document | None:
+    """Count an indexing attempt; None when there is nothing to do or it has failed too often."""
+    with transaction.atomic():
+        document = Document.objects.select_for_update().filter(pk=document_id).first()
+        if document is None or document.status != Document.Status.PENDING:
+            return None
+        document.attempts += 1
+        if document.attempts > MAX_ATTEMPTS:
+            document.status = Document.Status.FAILED
+            document.error = f"indexing stopped its worker {MAX_ATTEMPTS} times; giving up"
+            document.save(update_fields=["status", "error", "attempts"])
+            return None
+        document.save(update_fields=["attempts"])
+        return document
+
+
+def document_index(*, document: Document) -> int:
+    """Chunk and embed a document into every live space of its assistant; returns chunks written.
+
+    The old chunks are replaced in one transaction, so retrieval sees the old version or the new
+    one, never half. Chunk texts already embedded in the same space are not embedded again.
+    """
+    from ingestion.embedding import get_embedder
+
+    assistant_id = Source.objects.filter(pk=document.source_id).values_list("assistant_id", flat=True).get()
+    written = 0
+    for space in spaces_for_indexing(assistant_id):
+        embedder = get_embedder(space.model_name)
+        drafts = chunk_sections(document.sections, count_tokens=embedder.count_tokens, max_tokens=settings.CHUNK_MAX_TOKENS)
+        known = _existing_vectors(space_id=space.pk, document_id=document.pk)
+        todo = [draft for draft in drafts if draft.search_text not in known]
+        vectors = embedder.embed_documents([draft.search_text for draft in todo], batch_tokens=settings.EMBEDDING_BATCH_TOKENS)
+        fresh = {draft.search_text: vector_literal(vector) for draft, vector in zip(todo, vectors)}
+        rows = [
+            (
+                space.pk, document.pk, draft.ordinal, draft.text, draft.search_text,
+                json.dumps(draft.heading_path), draft.anchor[:300], draft.token_count,
+                known.get(draft.search_text) or fresh[draft.search_text],
+            )
+            for draft in drafts
+        ]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("delete from ingestion_chunk where space_id = %s and document_id = %s", [space.pk, document.pk])
+            cursor.executemany(
+                "insert into ingestion_chunk (space_id, document_id, ordinal, text, search_text, heading_path,"
+                " anchor, token_count, embedding) values (%s, %s, %s, %s, %s, %s, %s, %s, %s::vector)",
+                rows,
+            )
+        written = len(rows)
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk, content_hash=document.content_hash).update(
+            status=Document.Status.READY,
+            indexed_hash=document.content_hash,
+            chunk_count=written,
+            error="" if written else "no text to index",
+            updated_at=timezone.now(),
+        )
+    return written
+
+
+def _existing_vectors(*, space_id: int, document_id: int) -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select search_text, embedding::text from ingestion_chunk where space_id = %s and document_id = %s",
+            [space_id, document_id],
+        )
+        return dict(cursor.fetchall())
+
+
+def document_fail(*, document_id: int, reason: str) -> None:
+    Document.objects.filter(pk=document_id).update(status=Document.Status.FAILED, error=reason[:1000])

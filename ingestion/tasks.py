@@ -1,0 +1,50 @@
+"""Celery tasks of ingestion: they take ids, are idempotent, and call the services."""
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from ingestion import services
+from ingestion.crawler import CrawlLimits, crawl
+from ingestion.models import CrawlRun, Document
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def source_crawl_task(run_id: int) -> None:
+    """Crawl a source's website; each new or changed page is queued for indexing."""
+    run = CrawlRun.objects.select_related("source").filter(pk=run_id).first()
+    if run is None or not services.run_begin(run=run):
+        return
+    run.refresh_from_db()
+    source = run.source
+    limits = CrawlLimits(
+        max_pages=int(source.settings.get("max_pages", settings.CRAWL_MAX_PAGES)),
+        max_depth=int(source.settings.get("max_depth", settings.CRAWL_MAX_DEPTH)),
+    )
+    try:
+        for event in crawl(source.url, limits, user_agent=settings.OUTBOUND_USER_AGENT):
+            services.run_record_event(run=run, event=event)
+    except Exception as exc:  # a bug or an outage: the run fails with its reason, the worker lives on
+        logger.exception("crawl of %s failed", source.url)
+        services.run_fail(run_id=run.pk, reason=f"crawl stopped: {exc}")
+        return
+    services.run_crawl_finished(run=run)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def document_index_task(document_id: int) -> None:
+    """Chunk and embed one document (on the ``embed`` queue, which GPU workers can own)."""
+    document = services.document_index_begin(document_id=document_id)
+    if document is not None:
+        try:
+            services.document_index(document=document)
+        except Exception as exc:
+            logger.exception("indexing document %s failed", document_id)
+            services.document_fail(document_id=document_id, reason=f"indexing failed: {exc}")
+    run_id = Document.objects.filter(pk=document_id).values_list("last_run_id", flat=True).first()
+    if run_id:
+        services.run_finish_if_indexed(run_id=run_id)

@@ -1,0 +1,107 @@
+"""Hybrid retrieval over real pages in the real database, one partition per assistant."""
+import pytest
+from django.db import connection
+
+from ingestion.selectors import chunk_search, rrf_fuse
+from ingestion.spaces import lexical_backend, space_active
+from tests.conftest import DRF_SITE
+from tests.factories import index_pages, make_assistant
+
+PAGES = ["api-guide/throttling", "api-guide/pagination", "api-guide/authentication", "api-guide/serializers"]
+
+
+def site_pages(prefix: str) -> dict[str, str]:
+    return {f"{prefix}/{p}/": (DRF_SITE / p / "index.html").read_text() for p in PAGES}
+
+
+@pytest.fixture(scope="module")
+def indexed(django_db_setup, django_db_blocker):
+    """Four real pages indexed once for the module (committed), removed afterwards."""
+    with django_db_blocker.unblock():
+        assistant = make_assistant()
+        index_pages(assistant, site_pages("http://docs.test"))
+    yield assistant
+    with django_db_blocker.unblock():
+        assistant.team.delete()
+
+
+@pytest.fixture(autouse=True)
+def _db(db):
+    pass
+
+
+def search(assistant, embedder, query, mode="hybrid", k=5):
+    space = space_active(assistant.pk)
+    return chunk_search(space=space, query=query, vector=embedder.embed_queries([query])[0], k=k, mode=mode)
+
+
+def test_the_embedded_database_has_bm25():
+    assert lexical_backend() == "bm25"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "lexical", "dense"])
+@pytest.mark.parametrize(
+    "question, page",
+    [
+        ("How do I limit the rate of requests for anonymous users?", "throttling"),
+        ("How do I set the default page size for list results?", "pagination"),
+        ("How do I use token authentication?", "authentication"),
+    ],
+)
+def test_each_leg_finds_the_page_that_answers(indexed, embedder, mode, question, page):
+    hits = search(indexed, embedder, question, mode=mode)
+    assert hits, "no results"
+    assert f"/api-guide/{page}/" in hits[0].url
+
+
+def test_hits_link_to_their_section(indexed, embedder):
+    hits = search(indexed, embedder, "AnonRateThrottle scope anon")
+    assert any(hit.link.startswith("http://docs.test/api-guide/throttling/#") for hit in hits)
+
+
+def test_no_more_than_two_chunks_of_one_page(indexed, embedder):
+    hits = search(indexed, embedder, "serializer fields validation", k=6)
+    per_page = {}
+    for hit in hits:
+        per_page[hit.document_id] = per_page.get(hit.document_id, 0) + 1
+    assert max(per_page.values()) <= 2
+    assert len(hits) == 6
+
+
+def test_an_assistant_never_sees_another_assistants_chunks(indexed, embedder):
+    other = make_assistant()
+    index_pages(other, {url: html for url, html in site_pages("http://other.test").items() if "serializers" not in url})
+    for mode in ["hybrid", "lexical", "dense"]:
+        hits = search(indexed, embedder, "throttling rates", mode=mode, k=10)
+        assert hits and all(hit.url.startswith("http://docs.test/") for hit in hits)
+        hits = search(other, embedder, "throttling rates", mode=mode, k=10)
+        assert hits and all(hit.url.startswith("http://other.test/") for hit in hits)
+
+
+def test_each_assistant_has_its_own_partition_and_vector_index(indexed):
+    space = space_active(indexed.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("select indexdef from pg_indexes where tablename = %s", [space.partition_name])
+        definitions = " ".join(row[0] for row in cursor.fetchall())
+    assert "hnsw" in definitions and "vector(384)" in definitions
+    assert "bm25" in definitions
+
+
+def test_reindexing_a_document_replaces_its_chunks(indexed, embedder):
+    from ingestion import services
+    from ingestion.models import Document
+
+    document = Document.objects.filter(source__assistant=indexed).first()
+    space = space_active(indexed.pk)
+    count = lambda: connection.cursor().execute(  # noqa: E731
+        "select count(*) from ingestion_chunk where space_id = %s and document_id = %s", [space.pk, document.pk]
+    ).fetchone()[0]
+    before = count()
+    services.document_index(document=document)
+    assert count() == before == document.chunk_count
+
+
+def test_rrf_rewards_agreement():
+    fused = rrf_fuse({"lexical": [1, 2, 3], "dense": [3, 4, 1]})
+    assert [chunk_id for chunk_id, _, _ in fused][:2] == [1, 3]
+    assert fused[0][2] == {"lexical": 1, "dense": 3}
