@@ -7,26 +7,19 @@ citation link to ``page#section`` come from the original HTML, where the heading
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin
 
 import lxml.etree
 import lxml.html
 import trafilatura
 
+from ingestion.parsers.text import pipe_table
+from ingestion.parsers.types import Section
+
 HEADING_TAGS = {f"h{level}" for level in range(1, 7)}
 _PERMALINK = re.compile(r"[\s¶#§🔗]+$")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
-
-
-@dataclass
-class Section:
-    heading_path: list[str]
-    text: str
-    anchor: str = ""
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -106,11 +99,9 @@ def page_links(tree, base_url: str) -> list[str]:
 def _block_text(element) -> str:
     """Readable text of one block of trafilatura's XML (paragraph, list, table, code)."""
     if element.tag == "table":
-        rows = []
-        for row in element.iter("row"):
-            cells = [" ".join("".join(cell.itertext()).split()) for cell in row if cell.tag == "cell"]
-            rows.append("| " + " | ".join(cells) + " |")
-        return "\n".join(rows)
+        return pipe_table(
+            [[" ".join("".join(cell.itertext()).split()) for cell in row if cell.tag == "cell"] for row in element.iter("row")]
+        )
     if element.tag == "list":
         items = [" ".join("".join(item.itertext()).split()) for item in element.iter("item")]
         return "\n".join(f"- {item}" for item in items if item)

@@ -1,0 +1,132 @@
+"""The sandboxed child process that parses one file: ``python -m ingestion.parsers.worker``.
+
+It reads one JSON request on stdin (``path``, ``filename``, ``content_type``,
+``memory_limit_mb``, ``cpu_seconds``), limits its own resources before importing any parsing
+library, and writes one JSON reply on its original stdout: ``{"document": {...}}`` or
+``{"error": "reason"}``. Anything a library prints goes to stderr instead, so it cannot corrupt
+the reply. It never imports Django.
+
+Limits: RLIMIT_AS caps the address space (allocations beyond it raise MemoryError);
+RLIMIT_CPU stops a child that spins even if its parent has died (the parent enforces the
+wall-clock limit by killing the child); RLIMIT_CORE 0 avoids core dumps; RLIMIT_FSIZE bounds
+what the child can write to files, such as its stderr.
+
+Test hooks, honoured only when CHATSITE_PARSER_TEST_HOOKS=1 (see detect.py): a file starting
+with ``x-test-sleep`` sleeps, ``x-test-alloc`` allocates memory without end, and
+``x-test-crash`` kills the child with SIGSEGV, so tests can prove how the parent copes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import sys
+import time
+
+from .detect import LABELS, detect_kind
+from .types import ParsedDocument, ParseError
+
+MAX_WRITTEN_BYTES = 64 * 1024 * 1024
+
+
+def main() -> None:
+    request = json.loads(sys.stdin.read())
+    reply_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    _limit_resources(request["memory_limit_mb"], request["cpu_seconds"])
+    try:
+        reply = {"document": parse_path(request["path"], request["filename"], request["content_type"]).to_dict()}
+    except ParseError as error:
+        reply = {"error": error.reason}
+    except MemoryError:
+        reply = {"error": f"parsing the file needs more than {request['memory_limit_mb']} MB of memory"}
+    json.dump(reply, reply_stream)
+    reply_stream.close()
+
+
+def parse_path(path: str, filename: str, content_type: str) -> ParsedDocument:
+    """Detect the file's type, run the safety checks for it and parse it (in this process)."""
+    kind, warnings = detect_kind(path, filename, content_type)
+    try:
+        document = _parse_kind(kind, path, filename)
+    except (ParseError, MemoryError):
+        raise
+    except RecursionError:
+        raise ParseError("the file is nested too deeply to be read") from None
+    except Exception as error:  # noqa: BLE001 - any library failure means a damaged or odd file
+        raise ParseError(f"the file could not be read as {LABELS[kind]}; it may be damaged "
+                         f"({type(error).__name__}: {str(error)[:200]})") from None
+    document.warnings[:0] = warnings
+    return document
+
+
+def _parse_kind(kind: str, path: str, filename: str) -> ParsedDocument:
+    # Parsers are imported here, after the resource limits are in place, and only the one needed.
+    if kind == "pdf":
+        from . import pdf
+        return pdf.parse(path, filename)
+    if kind in ("docx", "pptx", "xlsx"):
+        _check_office_file(path)
+    if kind == "docx":
+        from . import word
+        return word.parse(path, filename)
+    if kind == "pptx":
+        from . import slides
+        return slides.parse(path, filename)
+    if kind == "xlsx":
+        from . import spreadsheet
+        return spreadsheet.parse_xlsx(path, filename)
+    if kind == "csv":
+        from . import spreadsheet
+        return spreadsheet.parse_csv(path, filename)
+    if kind == "markdown":
+        from . import md
+        return md.parse(path, filename)
+    if kind == "html":
+        from . import web
+        return web.parse(path, filename)
+    if kind == "text":
+        from . import plaintext
+        return plaintext.parse(path, filename)
+    return _run_test_hook(kind)
+
+
+def _check_office_file(path: str) -> None:
+    import zipfile
+
+    from .safety import check_office_zip
+
+    with zipfile.ZipFile(path) as zf:
+        check_office_zip(zf)
+
+
+def _run_test_hook(kind: str) -> ParsedDocument:
+    if kind == "x-test-sleep":
+        time.sleep(3600)
+    elif kind == "x-test-alloc":
+        hog = []
+        while True:
+            hog.append(bytearray(64 * 1024 * 1024))
+    elif kind == "x-test-crash":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    raise ParseError(f"no parser for {kind}")
+
+
+def _limit_resources(memory_limit_mb: int, cpu_seconds: int) -> None:
+    _lower_limit(resource.RLIMIT_AS, memory_limit_mb * 1024 * 1024)
+    _lower_limit(resource.RLIMIT_CPU, cpu_seconds)
+    _lower_limit(resource.RLIMIT_CORE, 0)
+    _lower_limit(resource.RLIMIT_FSIZE, MAX_WRITTEN_BYTES)
+
+
+def _lower_limit(which: int, value: int) -> None:
+    """Set both soft and hard limits to ``value``, never above a hard limit already in force."""
+    _, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(which, (value, value))
+
+
+if __name__ == "__main__":
+    main()
