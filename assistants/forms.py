@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth.models import User
 
 from assistants.models import Assistant
+from ingestion.models import Source
 
 HEX_COLOR = r"^#[0-9a-fA-F]{6}$"
 
@@ -51,3 +52,4 @@ class WebsiteSourceForm(forms.Form):
     url = forms.URLField(label="Website address", assume_scheme="https")
     max_pages = forms.IntegerField(min_value=1, max_value=10000, initial=200)
     max_depth = forms.IntegerField(min_value=0, max_value=20, initial=5)
+    schedule = forms.ChoiceField(choices=Source.Schedule.choices, initial=Source.Schedule.MANUAL, label="Recrawl")

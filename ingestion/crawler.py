@@ -27,6 +27,10 @@ SESSION_PARAMS = {"sid", "sessionid", "session_id", "phpsessid", "jsessionid"}
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
+class SiteUnreachable(Exception):
+    """The site did not answer at all (not even with an error page): try the crawl again later."""
+
+
 @dataclass
 class CrawlLimits:
     max_pages: int = 500
@@ -85,8 +89,10 @@ class Robots:
         except outbound.ResponseTooLarge:
             self.allow_all = True
             return
+        except httpx.TransportError as exc:
+            raise SiteUnreachable(f"{robots_url}: {type(exc).__name__}") from exc
         except (httpx.HTTPError, outbound.OutboundRefused) as exc:
-            logger.info("robots.txt of %s unreachable (%s): disallowing", root, exc)
+            logger.info("robots.txt of %s unusable (%s): disallowing", root, exc)
             self.disallow_all = True
             return
         if response.status_code >= 500:

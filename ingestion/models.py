@@ -23,8 +23,15 @@ class Source(models.Model):
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
+    class Schedule(models.TextChoices):
+        MANUAL = "manual", "Only when asked"
+        HOURLY = "hourly", "Every hour"
+        DAILY = "daily", "Every day"
+        WEEKLY = "weekly", "Every week"
+
     assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="sources")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.WEBSITE)
+    schedule = models.CharField(max_length=10, choices=Schedule.choices, default=Schedule.MANUAL)
     name = models.CharField(max_length=200, blank=True, default="")
     url = models.URLField(max_length=2000, blank=True, default="")
     # {"max_pages": 500, "max_depth": 5}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -31,7 +32,10 @@ def sections_hash(title: str, sections: list[dict]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def source_create_website(*, assistant: Assistant, url: str, max_pages: int | None = None, max_depth: int | None = None) -> Source:
+def source_create_website(
+    *, assistant: Assistant, url: str, max_pages: int | None = None, max_depth: int | None = None,
+    schedule: str = Source.Schedule.MANUAL,
+) -> Source:
     from chatsite.lib import http as outbound
 
     try:
@@ -41,6 +45,7 @@ def source_create_website(*, assistant: Assistant, url: str, max_pages: int | No
     return Source.objects.create(
         assistant=assistant,
         kind=Source.Kind.WEBSITE,
+        schedule=schedule,
         url=url,
         name=url,
         settings={
@@ -67,6 +72,24 @@ def source_crawl_start(*, source: Source) -> CrawlRun:
     return run
 
 
+RECRAWL_INTERVALS = {
+    Source.Schedule.HOURLY: timedelta(hours=1),
+    Source.Schedule.DAILY: timedelta(days=1),
+    Source.Schedule.WEEKLY: timedelta(weeks=1),
+}
+
+
+def sources_due_for_recrawl(*, now=None) -> list[Source]:
+    """Scheduled sources whose last crawl ended longer ago than their interval."""
+    now = now or timezone.now()
+    due = []
+    for source in Source.objects.exclude(schedule=Source.Schedule.MANUAL).select_related("last_run"):
+        run = source.last_run
+        if run is None or (not run.is_active and (run.finished_at or run.created_at) <= now - RECRAWL_INTERVALS[source.schedule]):
+            due.append(source)
+    return due
+
+
 def run_begin(*, run: CrawlRun) -> bool:
     """Mark a run as started; False when it is finished or has been tried too often."""
     with transaction.atomic():
@@ -85,6 +108,16 @@ def run_begin(*, run: CrawlRun) -> bool:
         run.save()
         Source.objects.filter(pk=run.source_id).update(status=Source.Status.RUNNING)
     return True
+
+
+def run_requeue(*, run_id: int) -> None:
+    """Put a run back in the queue after a temporary failure; that attempt does not count."""
+    with transaction.atomic():
+        run = CrawlRun.objects.select_for_update().get(pk=run_id)
+        run.status = CrawlRun.Status.QUEUED
+        run.attempts = max(0, run.attempts - 1)
+        run.save(update_fields=["status", "attempts"])
+        Source.objects.filter(pk=run.source_id).update(status=Source.Status.QUEUED)
 
 
 def _report_add(run: CrawlRun, key: str, url: str, reason: str) -> None:

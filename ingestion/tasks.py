@@ -7,14 +7,17 @@ from celery import shared_task
 from django.conf import settings
 
 from ingestion import services
-from ingestion.crawler import CrawlLimits, crawl
+from ingestion.crawler import CrawlLimits, SiteUnreachable, crawl
 from ingestion.models import CrawlRun, Document
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def source_crawl_task(run_id: int) -> None:
+UNREACHABLE_RETRIES = 5  # a site that does not answer is tried again, 15 s, 30 s, 60 s… later
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True, max_retries=UNREACHABLE_RETRIES)
+def source_crawl_task(self, run_id: int) -> None:
     """Crawl a source's website; each new or changed page is queued for indexing."""
     run = CrawlRun.objects.select_related("source").filter(pk=run_id).first()
     if run is None or not services.run_begin(run=run):
@@ -28,6 +31,12 @@ def source_crawl_task(run_id: int) -> None:
     try:
         for event in crawl(source.url, limits, user_agent=settings.OUTBOUND_USER_AGENT):
             services.run_record_event(run=run, event=event)
+    except SiteUnreachable as exc:
+        if self.request.retries >= UNREACHABLE_RETRIES:
+            services.run_fail(run_id=run.pk, reason=f"the site did not answer: {exc}")
+            return
+        services.run_requeue(run_id=run.pk)
+        raise self.retry(countdown=15 * 2**self.request.retries) from exc
     except Exception as exc:  # a bug or an outage: the run fails with its reason, the worker lives on
         logger.exception("crawl of %s failed", source.url)
         services.run_fail(run_id=run.pk, reason=f"crawl stopped: {exc}")
@@ -48,3 +57,10 @@ def document_index_task(document_id: int) -> None:
     run_id = Document.objects.filter(pk=document_id).values_list("last_run_id", flat=True).first()
     if run_id:
         services.run_finish_if_indexed(run_id=run_id)
+
+
+@shared_task(ignore_result=True)
+def sources_recrawl_due_task() -> None:
+    """Beat, every few minutes: start the crawls that sources' schedules say are due."""
+    for source in services.sources_due_for_recrawl():
+        services.source_crawl_start(source=source)

@@ -11,9 +11,6 @@ from pathlib import Path
 
 import pytest
 
-# Tests use their own Redis database and never share queues with a `make run` on the same machine.
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
-
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 DRF_SITE = SHARED / "sites" / "drf"

@@ -1,0 +1,12 @@
+from urllib.parse import urlsplit
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def safe_href(url: str) -> str:
+    """The URL when it is http(s), else "#": no javascript: or data: link ever renders."""
+    url = str(url or "").strip()
+    return url if urlsplit(url).scheme.lower() in {"http", "https"} else "#"
