@@ -13,6 +13,7 @@ urlpatterns = [
     path("assistants/<int:assistant_id>/", views.assistant_detail, name="assistant_detail"),
     path("assistants/<int:assistant_id>/edit/", views.assistant_edit, name="assistant_edit"),
     path("assistants/<int:assistant_id>/sources/new/", views.source_add, name="source_add"),
+    path("assistants/<int:assistant_id>/documents/", views.documents_upload, name="documents_upload"),
     path("conversations/<int:conversation_id>/", views.conversation_detail, name="conversation_detail"),
     path("a/<slug:slug>/", chat_views.assistant_page, name="assistant_page"),
     path("a/<slug:slug>/conversation", chat_views.conversation_resume, name="conversation_resume"),

@@ -98,6 +98,19 @@ def source_add(request, assistant_id: int):
 
 
 @login_required
+@require_POST
+def documents_upload(request, assistant_id: int):
+    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    files = request.FILES.getlist("files")
+    if not files:
+        messages.error(request, "Choose one or more files to upload.")
+        return redirect("assistant_detail", assistant_id=assistant.pk)
+    source = ingestion_services.source_documents_get_or_create(assistant=assistant)
+    ingestion_services.documents_upload(source=source, files=files)
+    return redirect("source_detail", source_id=source.pk)
+
+
+@login_required
 def conversation_detail(request, conversation_id: int):
     conversation = selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
     return render(

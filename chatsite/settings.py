@@ -95,6 +95,9 @@ STATIC_ROOT = DATA_DIR / "staticfiles"  # `collectstatic` output for production 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # serve straight from static/ without collectstatic in development
 MEDIA_ROOT = DATA_DIR / "media"
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024)  # per document
+PARSE_TIME_LIMIT = env_float("PARSE_TIME_LIMIT", 120.0)  # seconds per document, in a child process
+PARSE_MEMORY_LIMIT_MB = env_int("PARSE_MEMORY_LIMIT_MB", 1024)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False

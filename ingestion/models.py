@@ -84,6 +84,12 @@ class Document(models.Model):
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="documents")
     url = models.URLField(max_length=2000)
+    # Uploaded files: the name the user gave it, where it is stored (a generated name under
+    # MEDIA_ROOT), and the unguessable token of its public URL (citations open it).
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    file_path = models.CharField(max_length=500, blank=True, default="")
+    public_token = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    warnings = models.JSONField(default=list, blank=True)
     title = models.CharField(max_length=500, blank=True, default="")
     # sha256 of the extracted sections: an unchanged page is never re-chunked or re-embedded.
     content_hash = models.CharField(max_length=64, blank=True, default="")

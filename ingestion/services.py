@@ -4,7 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
+import secrets
+import uuid
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -52,6 +57,82 @@ def source_create_website(
             "max_pages": max_pages or settings.CRAWL_MAX_PAGES,
             "max_depth": settings.CRAWL_MAX_DEPTH if max_depth is None else max_depth,
         },
+    )
+
+
+def source_documents_get_or_create(*, assistant: Assistant) -> Source:
+    """The assistant's source for uploaded documents (one per assistant)."""
+    source, _ = Source.objects.get_or_create(
+        assistant=assistant, kind=Source.Kind.DOCUMENT, defaults={"name": "Uploaded documents"}
+    )
+    return source
+
+
+def _safe_file_name(name: str) -> str:
+    name = Path(name or "document").name.replace("\x00", "")
+    stem, suffix = Path(name).stem, Path(name).suffix.lower()
+    stem = re.sub(r"[^\w.\- ]+", "_", stem).strip(" ._")[:120] or "document"
+    return stem + re.sub(r"[^a-z0-9.]", "", suffix)[:10]
+
+
+def documents_upload(*, source: Source, files) -> CrawlRun:
+    """Store uploaded files under generated names and queue each for parsing and indexing.
+
+    A file over the size limit fails on its own, with its reason; the others go on.
+    """
+    from ingestion.tasks import document_index_task
+
+    storage = Path(settings.MEDIA_ROOT) / "uploads" / str(source.pk)
+    storage.mkdir(parents=True, exist_ok=True)
+    with transaction.atomic():
+        run = CrawlRun.objects.create(
+            source=source, status=CrawlRun.Status.INDEXING, attempts=1, started_at=timezone.now(), pages_found=len(files)
+        )
+        Source.objects.filter(pk=source.pk).update(last_run=run, status=Source.Status.RUNNING, error="")
+        for upload in files:
+            name = _safe_file_name(upload.name)
+            token = secrets.token_urlsafe(24)
+            document = Document(
+                source=source, url=f"{settings.SITE_URL}/d/{token}/{quote(name)}", title=name,
+                file_name=name, public_token=token, last_run=run, fetched_at=timezone.now(),
+            )
+            if upload.size > settings.UPLOAD_MAX_BYTES:
+                document.status = Document.Status.FAILED
+                document.error = f"the file is larger than the {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MB limit"
+                run.pages_failed += 1
+                document.save()
+                continue
+            path = storage / f"{uuid.uuid4().hex}{Path(name).suffix}"
+            with path.open("wb") as out:
+                for piece in upload.chunks():
+                    out.write(piece)
+            document.file_path = str(path.relative_to(settings.MEDIA_ROOT))
+            document.save()
+            run.pages_fetched += 1
+            document_index_task.delay_on_commit(document.pk)
+        run.save(update_fields=["pages_failed", "pages_fetched"])
+    run_finish_if_indexed(run_id=run.pk)
+    return run
+
+
+def document_parse(*, document: Document) -> None:
+    """Parse an uploaded file into sections (in a sandboxed child process); ParseError says why not."""
+    from ingestion.parsers import parse_file
+
+    parsed = parse_file(
+        Path(settings.MEDIA_ROOT) / document.file_path,
+        filename=document.file_name,
+        time_limit=settings.PARSE_TIME_LIMIT,
+        memory_limit_mb=settings.PARSE_MEMORY_LIMIT_MB,
+        max_bytes=settings.UPLOAD_MAX_BYTES,
+    )
+    sections = [section.as_dict() for section in parsed.sections]
+    document.title = (parsed.title or document.file_name)[:500]
+    document.sections = sections
+    document.warnings = parsed.warnings
+    document.content_hash = sections_hash(document.title, sections)
+    Document.objects.filter(pk=document.pk).update(
+        title=document.title, sections=sections, warnings=parsed.warnings, content_hash=document.content_hash
     )
 
 

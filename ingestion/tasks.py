@@ -9,6 +9,7 @@ from django.conf import settings
 from ingestion import services
 from ingestion.crawler import CrawlLimits, SiteUnreachable, crawl
 from ingestion.models import CrawlRun, Document
+from ingestion.parsers import ParseError
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +47,15 @@ def source_crawl_task(self, run_id: int) -> None:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def document_index_task(document_id: int) -> None:
-    """Chunk and embed one document (on the ``embed`` queue, which GPU workers can own)."""
+    """Parse (uploads), chunk and embed one document (on the ``embed`` queue, which GPU workers can own)."""
     document = services.document_index_begin(document_id=document_id)
     if document is not None:
         try:
+            if document.file_path and not document.sections:  # an upload, not parsed yet
+                services.document_parse(document=document)
             services.document_index(document=document)
+        except ParseError as exc:
+            services.document_fail(document_id=document_id, reason=exc.reason)
         except Exception as exc:
             logger.exception("indexing document %s failed", document_id)
             services.document_fail(document_id=document_id, reason=f"indexing failed: {exc}")
