@@ -16,6 +16,7 @@ from django.conf import settings
 
 from assistants import services
 from assistants.models import Assistant, Conversation, Message
+from assistants.rendering import render_answer
 from ingestion.selectors import Hit, chunk_search
 from ingestion.spaces import space_active
 
@@ -177,7 +178,7 @@ async def answer_events(
     answer = "".join(parts)
     citations = cited_hits(answer, hits)
     if answer:
-        yield Event("citations", {"citations": citations})
+        yield Event("citations", {"citations": citations, "html": render_answer(answer, citations, assistant.allowed_domains)})
     timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
     if usage is not None:
         timings.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)

@@ -24,7 +24,9 @@ VISITOR_COOKIE_AGE = 60 * 60 * 24 * 30
 
 
 def _visitor_token(request) -> str:
-    token = request.COOKIES.get(VISITOR_COOKIE, "")
+    from assistants.widget_views import header_visitor_token  # the widget's iframe may get no cookie
+
+    token = header_visitor_token(request) or request.COOKIES.get(VISITOR_COOKIE, "")
     return token if 20 <= len(token) <= 64 and token.isascii() else ""
 
 

@@ -52,4 +52,9 @@ class WebsiteSourceForm(forms.Form):
     url = forms.URLField(label="Website address", assume_scheme="https")
     max_pages = forms.IntegerField(min_value=1, max_value=10000, initial=200)
     max_depth = forms.IntegerField(min_value=0, max_value=20, initial=5)
-    schedule = forms.ChoiceField(choices=Source.Schedule.choices, initial=Source.Schedule.MANUAL, label="Recrawl")
+    schedule = forms.ChoiceField(
+        choices=Source.Schedule.choices, initial=Source.Schedule.MANUAL, required=False, label="Recrawl"
+    )
+
+    def clean_schedule(self):
+        return self.cleaned_data.get("schedule") or Source.Schedule.MANUAL

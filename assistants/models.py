@@ -88,3 +88,32 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+
+class Feedback(models.Model):
+    """What a visitor tells the team: a rating of an answer, or their contact details for a person."""
+
+    class Kind(models.TextChoices):
+        RATING = "rating", "Rating"
+        CONTACT = "contact", "Contact request"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="feedback")
+    # The rated answer; empty for a contact request.
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, null=True, blank=True, related_name="feedback")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    rating = models.SmallIntegerField(null=True, blank=True)  # 1 (helpful) or -1 (not helpful)
+    comment = models.TextField(blank=True, default="")
+    # A contact request's {"name": .., "email": .., "message": .., "page_url": ..}
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message"], condition=models.Q(kind="rating"), name="feedback_one_rating_per_message"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="rating") | models.Q(rating__in=[1, -1]), name="feedback_rating_is_1_or_minus_1"
+            ),
+        ]

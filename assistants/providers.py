@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import email.utils
 import json
 import logging
 import re
@@ -357,27 +356,13 @@ async def _check_response(response: httpx.Response) -> None:
             break
     detail = f"HTTP {status}: {body[:ERROR_BODY_BYTES].decode('utf-8', 'replace')}"
     if status == 429:
-        retry_after = _parse_retry_after(response.headers.get("retry-after"))
+        retry_after = outbound.retry_after_seconds(response.headers.get("retry-after"))
         raise ProviderError("rate_limited", detail, retry_after=retry_after)
     if status >= 500:
         raise ProviderError("unavailable", detail)
     if status in (401, 403):
         raise ProviderError("auth", detail)
     raise ProviderError("bad_response", detail)
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return max(seconds, 0.0)
 
 
 def _retry_wait(failure: ProviderError, attempt: int) -> float | None:

@@ -8,8 +8,8 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from assistants.models import Assistant, Conversation, Membership, Message, Team
-from ingestion.embedding import DEFAULT_MODEL
-from ingestion.spaces import model_dims, space_create
+from ingestion.embedding import DEFAULT_MODEL, embedding_dims
+from ingestion.spaces import space_create
 
 
 def _unique_slug(model, name: str) -> str:
@@ -39,7 +39,7 @@ def assistant_create(*, team: Team, name: str, embedding_model: str = "", **fiel
     from django.conf import settings
 
     model_name = embedding_model or settings.EMBEDDING_MODEL or DEFAULT_MODEL
-    dims = model_dims(model_name)
+    dims = embedding_dims(model_name)
     with transaction.atomic():
         assistant = Assistant.objects.create(
             team=team, name=name, slug=_unique_slug(Assistant, name), embedding_model=model_name, **fields

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from assistants import chat_views, views
+from assistants import widget_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -18,4 +19,9 @@ urlpatterns = [
     path("a/<slug:slug>/", chat_views.assistant_page, name="assistant_page"),
     path("a/<slug:slug>/conversation", chat_views.conversation_resume, name="conversation_resume"),
     path("a/<slug:slug>/chat", chat_views.chat_stream, name="chat_stream"),
+    path("widget.js", widget_views.widget_js, name="widget_js"),
+    path("embed/<str:public_key>/", widget_views.embed_page, name="embed_page"),
+    path("embed/<str:public_key>/conversation", widget_views.embed_conversation, name="embed_conversation"),
+    path("embed/<str:public_key>/feedback", widget_views.embed_feedback, name="embed_feedback"),
+    path("embed/<str:public_key>/contact", widget_views.embed_contact, name="embed_contact"),
 ]

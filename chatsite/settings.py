@@ -145,7 +145,16 @@ CRAWL_MAX_DEPTH = env_int("CRAWL_MAX_DEPTH", 5)
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "")
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "")  # "" = cuda when available, else cpu
 EMBEDDING_BATCH_TOKENS = env_int("EMBEDDING_BATCH_TOKENS", 16384)
+EMBEDDING_DTYPE = env_str("EMBEDDING_DTYPE", "")  # "" = bf16 on cuda, fp32 on cpu; or fp16
+EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0)  # CPU threads; 0 = every core
 CHUNK_MAX_TOKENS = env_int("CHUNK_MAX_TOKENS", 200)
+# API embedding models (EMBEDDING_MODEL=gemini:gemini-embedding-001@768 or openai:NAME[@DIMS]).
+GEMINI_API_KEY = env_str("GEMINI_API_KEY", "")
+GEMINI_BASE_URL = env_str("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com").rstrip("/")
+EMBEDDING_API_BASE_URL = env_str("EMBEDDING_API_BASE_URL", "https://api.openai.com/v1").rstrip("/")
+EMBEDDING_API_KEY = env_str("EMBEDDING_API_KEY", "")
+EMBEDDING_API_INPUT_TYPE = env_bool("EMBEDDING_API_INPUT_TYPE", False)  # our serve_embeddings understands it
+EMBEDDING_SERVER_TOKEN = env_str("EMBEDDING_SERVER_TOKEN", "")  # bearer token of serve_embeddings
 
 # --- Answering ----------------------------------------------------------------------------
 LLM_BASE_URL = env_str("LLM_BASE_URL", "").rstrip("/")
@@ -157,7 +166,7 @@ RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 6)
 
 # Hosts that the operator configured are trusted by the outbound client even on private addresses
 # (an Ollama or vLLM on the same machine, say). Hosts that team members type in are not.
-for _url in (LLM_BASE_URL,):
+for _url in (LLM_BASE_URL, EMBEDDING_API_BASE_URL if env_str("EMBEDDING_API_BASE_URL") else ""):
     if _url:
         _parsed = urlparse(_url)
         OUTBOUND_ALLOWED_HOSTS.append(f"{_parsed.hostname}:{_parsed.port or (443 if _parsed.scheme == 'https' else 80)}")

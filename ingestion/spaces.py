@@ -28,15 +28,6 @@ def vector_literal(values) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in values) + "]"
 
 
-def model_dims(model_name: str) -> int:
-    """Output dimensions of a local embedding model, read from its config (no weights loaded)."""
-    from transformers import AutoConfig
-
-    from ingestion.embedding import resolve_model_path
-
-    return int(AutoConfig.from_pretrained(resolve_model_path(model_name)).hidden_size)
-
-
 @functools.cache
 def lexical_backend() -> str:
     """'bm25' when the chunk table has its pg_textsearch index, else 'fts' (built-in full text)."""

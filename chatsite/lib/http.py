@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import codecs
 import email.message
+import email.utils
 import ipaddress
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 import anyio.to_thread
@@ -115,6 +117,20 @@ class FetchResult:
         except LookupError:
             charset = "utf-8"
         return self.content.decode(charset, errors="replace")
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return max(seconds, 0.0)
 
 
 def classify_address(address: str | IPAddress) -> str | None:

@@ -1,22 +1,98 @@
-// The full-page assistant: sends a question, reads the Server-Sent Events stream, shows tokens
-// as they come and the cited sources at the end. Everything the model or a visitor writes is
-// inserted as text (textContent), never as HTML.
+// The chat client, for the full-page assistant and for the widget's iframe (data-embed).
+//
+// It sends a question, reads the Server-Sent Events stream and shows the tokens as they come, as
+// text only (textContent). When the answer is complete the server sends it as HTML that it has
+// sanitised (assistants/rendering.py): that, and nothing the model or a visitor wrote, is inserted
+// as HTML. Then come the cited sources and thumbs to rate the answer.
+//
+// Inside the widget the client talks to the loader (static/widget.js) by postMessage, messages
+// {source: "chatsite", type, ...}, only with the host page origin the loader named in ?origin=.
+// A third-party iframe may get neither cookies nor storage, so the loader keeps the visitor token
+// in the host page's localStorage and hands it over ("hello"); it goes in the X-Chatsite-Visitor
+// header. Elsewhere (the full page, the chat opened directly) the visitor cookie does that job.
 (function () {
   "use strict";
+  var i18n = window.ChatsiteI18n;
+  var t = i18n.t;
   var root = document.getElementById("chat");
   var log = document.getElementById("log");
-  var form = document.getElementById("composer");
+  var composer = document.getElementById("composer");
   var input = document.getElementById("question");
   var send = document.getElementById("send");
   var statusLine = document.getElementById("status");
+  var contact = document.getElementById("contact");
+  var embedded = root.hasAttribute("data-embed");
+  var hostOrigin = embedded ? originParameter() : null;
+  var visitorToken = "";
+  var page = embedded ? { url: "", title: "" } : { url: location.href, title: document.title };
+  var identity = { name: "", email: "" };
   var conversationId = null;
+  var busy = false;
 
-  function safeUrl(url) {
-    try {
-      var parsed = new URL(url, location.href);
-      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
-    } catch (e) { return null; }
+  i18n.translate(document);
+
+  function originParameter() {
+    var value = new URLSearchParams(location.search).get("origin") || "";
+    try { return new URL(value).origin === value ? value : null; } catch (e) { return null; }
   }
+
+  // Resolved once the loader has said hello (or has not within 3 s: then the cookie is all there is).
+  var greet;
+  var greeted = new Promise(function (resolve) { greet = resolve; });
+  if (hostOrigin) setTimeout(greet, 3000);
+  else greet();
+
+  function requestHeaders(extra) {
+    var headers = extra || {};
+    if (visitorToken) headers["X-Chatsite-Visitor"] = visitorToken;
+    return headers;
+  }
+
+  function postJSON(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: requestHeaders({ "Content-Type": "application/json" }),
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.json();
+    });
+  }
+
+  function clip(value, max) { return typeof value === "string" ? value.slice(0, max) : ""; }
+
+  // --- The host page --------------------------------------------------------------------------
+
+  function toHost(type, data) {
+    if (!hostOrigin) return;
+    var message = { source: "chatsite", type: type };
+    Object.keys(data || {}).forEach(function (key) { message[key] = data[key]; });
+    window.parent.postMessage(message, hostOrigin);
+  }
+
+  function fromHost(event) {
+    var data = event.data;
+    if (event.source !== window.parent || event.origin !== hostOrigin || !data || data.source !== "chatsite") return;
+    if (data.type === "hello") {
+      if (/^[\w-]{20,64}$/.test(data.visitor || "")) visitorToken = data.visitor;
+      greet();
+    }
+    if (data.type === "hello" || data.type === "page") page = { url: clip(data.url, 2000), title: clip(data.title, 300) };
+    else if (data.type === "ask") submitQuestion(clip(data.text, 2000));
+    else if (data.type === "identify") identify(clip(data.name, 200), clip(data.email, 254));
+    else if (data.type === "focus") input.focus();
+  }
+
+  function identify(name, email) {
+    identity = { name: name, email: email };
+    if (!contact.elements.name.value) contact.elements.name.value = name;
+    if (!contact.elements.email.value) contact.elements.email.value = email;
+  }
+
+  // --- Messages -------------------------------------------------------------------------------
+
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
 
   function bubble(role, text) {
     var el = document.createElement("div");
@@ -26,49 +102,177 @@
     body.textContent = text || "";
     el.appendChild(body);
     log.appendChild(el);
-    log.scrollTop = log.scrollHeight;
+    scrollDown();
     return el;
   }
 
-  // Replace [n] markers in the answer with links to the cited source; the rest stays text.
-  function renderAnswer(el, text, citations) {
-    var body = el.querySelector(".text");
-    var byNumber = {};
-    (citations || []).forEach(function (c) { byNumber[c.n] = c; });
-    body.textContent = "";
-    text.split(/(\[\d{1,2}\])/).forEach(function (part) {
-      var match = /^\[(\d{1,2})\]$/.exec(part);
-      var citation = match && byNumber[match[1]];
-      var href = citation && safeUrl(citation.url);
-      if (href) {
-        var a = document.createElement("a");
-        a.className = "cite";
-        a.href = href;
-        a.target = "_blank";
-        a.rel = "noopener noreferrer nofollow";
-        a.textContent = "[" + match[1] + "]";
-        a.title = citation.title;
-        body.appendChild(a);
-      } else {
-        body.appendChild(document.createTextNode(part));
-      }
-    });
-    if (citations && citations.length) {
-      var list = document.createElement("ol");
-      list.className = "sources";
-      citations.forEach(function (c) {
-        var href = safeUrl(c.url);
-        var li = document.createElement("li");
-        li.value = c.n;
-        var a = document.createElement(href ? "a" : "span");
-        if (href) { a.href = href; a.target = "_blank"; a.rel = "noopener noreferrer nofollow"; }
-        a.textContent = c.title + (c.section ? " — " + c.section : "");
-        li.appendChild(a);
-        list.appendChild(li);
-      });
-      el.appendChild(list);
-    }
+  function webUrl(url) {
+    try {
+      var parsed = new URL(url);
+      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed : null;
+    } catch (e) { return null; }
   }
+
+  function sourceList(citations) {
+    var box = document.createElement("div");
+    box.className = "sources";
+    var title = document.createElement("p");
+    title.textContent = t("sources");
+    var list = document.createElement("ol");
+    citations.forEach(function (citation) {
+      var url = webUrl(citation.url);
+      if (!url) return;
+      var item = document.createElement("li");
+      item.value = citation.n;
+      var link = document.createElement("a");
+      link.href = url.href;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer nofollow";
+      link.title = t("new_tab");
+      link.textContent = citation.title + (citation.section ? " — " + citation.section : "");
+      var domain = document.createElement("span");
+      domain.className = "domain";
+      domain.textContent = url.hostname;
+      item.appendChild(link);
+      item.appendChild(domain);
+      list.appendChild(item);
+    });
+    box.appendChild(title);
+    box.appendChild(list);
+    return box;
+  }
+
+  // The finished answer: the server's sanitised HTML replaces the streamed text.
+  function showAnswer(el, html, citations) {
+    var body = el.querySelector(".text");
+    body.innerHTML = html;
+    body.classList.add("rich");
+    if (citations && citations.length) el.appendChild(sourceList(citations));
+  }
+
+  function showError(kind) {
+    var key = { rate_limited: "error_rate_limited", network: "error_network" }[kind] || "error_unavailable";
+    var el = bubble("assistant error", t(key));
+    el.setAttribute("data-kind", kind);
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "human";
+    button.textContent = t("human");
+    button.addEventListener("click", openContact);
+    el.appendChild(button);
+  }
+
+  // --- Rating answers ---------------------------------------------------------------------------
+
+  function thumbIcon(down) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M2 10h4v11H2zM8 21h9.5a2 2 0 0 0 2-1.6l1.4-7A2 2 0 0 0 19 10h-5l1-4.5A2 2 0 0 0 13 3l-5 7z");
+    if (down) path.setAttribute("transform", "rotate(180 12 12)");
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function feedbackControls(el, messageId, rating) {
+    var box = document.createElement("div");
+    box.className = "feedback";
+    [[1, "helpful"], [-1, "not_helpful"]].forEach(function (spec) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "thumb";
+      button.appendChild(thumbIcon(spec[0] < 0));
+      button.title = t(spec[1]);
+      button.setAttribute("aria-label", t(spec[1]));
+      button.setAttribute("aria-pressed", String(rating === spec[0]));
+      button.setAttribute("data-rating", spec[0]);
+      button.addEventListener("click", function () { rate(box, messageId, spec[0]); });
+      box.appendChild(button);
+    });
+    el.appendChild(box);
+  }
+
+  function note(box, text) {
+    var old = box.querySelector(".note");
+    if (old) old.remove();
+    var p = document.createElement("p");
+    p.className = "note";
+    p.setAttribute("role", "status");
+    p.textContent = text;
+    box.appendChild(p);
+  }
+
+  function rate(box, messageId, rating) {
+    postJSON(root.dataset.feedback, { message_id: messageId, rating: rating, comment: "" }).then(function () {
+      box.querySelectorAll(".thumb").forEach(function (button) {
+        button.setAttribute("aria-pressed", String(Number(button.getAttribute("data-rating")) === rating));
+      });
+      commentForm(box, messageId, rating);
+    }).catch(function () { note(box, t("feedback_failed")); });
+  }
+
+  // An optional comment after a rating; sending it stores the rating again, with the comment.
+  function commentForm(box, messageId, rating) {
+    var old = box.querySelector("form");
+    if (old) old.remove();
+    var form = document.createElement("form");
+    form.className = "comment";
+    var field = document.createElement("input");
+    field.maxLength = 2000;
+    field.placeholder = t("comment");
+    field.setAttribute("aria-label", t("comment"));
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.textContent = t("send_comment");
+    form.appendChild(field);
+    form.appendChild(button);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      postJSON(root.dataset.feedback, { message_id: messageId, rating: rating, comment: field.value }).then(function () {
+        form.remove();
+        note(box, t("feedback_thanks"));
+        input.focus();
+      }).catch(function () { note(box, t("feedback_failed")); });
+    });
+    box.appendChild(form);
+    scrollDown();
+  }
+
+  // --- Contact details for a person -------------------------------------------------------------
+
+  function openContact() {
+    toHost("handoff", { conversation_id: conversationId });
+    contact.hidden = false;
+    identify(identity.name, identity.email);
+    (contact.elements.name.value ? contact.elements.email : contact.elements.name).focus();
+  }
+
+  function closeContact() {
+    contact.hidden = true;
+    contact.querySelector(".problem").textContent = "";
+    input.focus();
+  }
+
+  contact.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var email = contact.elements.email.value.trim();
+    postJSON(root.dataset.contact, {
+      conversation_id: conversationId,
+      name: contact.elements.name.value.trim(),
+      email: email,
+      message: contact.elements.message.value.trim(),
+      page_url: page.url
+    }).then(function (data) {
+      conversationId = data.conversation_id;
+      contact.elements.message.value = "";
+      closeContact();
+      bubble("assistant notice", t("contact_thanks", { email: email }));
+    }).catch(function () { contact.querySelector(".problem").textContent = t("contact_failed"); });
+  });
+
+  // --- Asking ---------------------------------------------------------------------------------
 
   function parseEvents(buffer, onEvent) {
     var parts = buffer.split("\n\n");
@@ -84,68 +288,134 @@
     return rest;
   }
 
+  function readEvents(stream, onEvent) {
+    var reader = stream.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    function pump() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done) return;
+        buffer = parseEvents(buffer + decoder.decode(chunk.value, { stream: true }), onEvent);
+        return pump();
+      });
+    }
+    return pump();
+  }
+
+  function typingIndicator() {
+    var dots = document.createElement("span");
+    dots.className = "typing";
+    dots.setAttribute("aria-hidden", "true");
+    dots.appendChild(document.createElement("i"));
+    dots.appendChild(document.createElement("i"));
+    dots.appendChild(document.createElement("i"));
+    return dots;
+  }
+
   function ask(question) {
+    busy = true;
+    send.disabled = true;
     bubble("user", question);
     var answer = bubble("assistant", "");
+    var body = answer.querySelector(".text");
     var text = "";
-    send.disabled = true;
-    statusLine.textContent = "Thinking…";
-    fetch(root.getAttribute("data-endpoint"), {
+    body.appendChild(typingIndicator());
+    statusLine.textContent = t("typing");
+    log.setAttribute("aria-busy", "true");
+
+    function onEvent(name, data) {
+      if (name === "meta") conversationId = data.conversation_id;
+      else if (name === "token") { text += data.text; body.textContent = text; statusLine.textContent = ""; }
+      else if (name === "citations") showAnswer(answer, data.html, data.citations);
+      else if (name === "error") showError(data.kind);
+      else if (name === "done" && text) feedbackControls(answer, data.message_id, null);
+      scrollDown();
+    }
+
+    fetch(root.dataset.endpoint, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "text/event-stream" },
-      body: JSON.stringify({ question: question, conversation_id: conversationId, page_url: location.href })
+      headers: requestHeaders({ "Content-Type": "application/json", "Accept": "text/event-stream" }),
+      body: JSON.stringify({ question: question, conversation_id: conversationId, page_url: page.url, page_title: page.title })
     }).then(function (response) {
       if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
-      var reader = response.body.getReader();
-      var decoder = new TextDecoder();
-      var buffer = "";
-      function pump() {
-        return reader.read().then(function (chunk) {
-          if (chunk.done) return;
-          buffer = parseEvents(buffer + decoder.decode(chunk.value, { stream: true }), function (name, data) {
-            if (name === "meta") conversationId = data.conversation_id;
-            else if (name === "token") { text += data.text; answer.querySelector(".text").textContent = text; statusLine.textContent = ""; }
-            else if (name === "citations") renderAnswer(answer, text, data.citations);
-            else if (name === "error") {
-              var note = bubble("assistant error", data.message + " You can also ask to talk to a person.");
-              note.setAttribute("data-kind", data.kind);
-            }
-            log.scrollTop = log.scrollHeight;
-          });
-          return pump();
-        });
-      }
-      return pump();
+      return readEvents(response.body, onEvent);
     }).catch(function () {
-      bubble("assistant error", "Sorry, the assistant could not be reached. Please try again in a moment.");
+      showError("network");
     }).then(function () {
+      if (!text) answer.remove();
+      busy = false;
       send.disabled = false;
       statusLine.textContent = "";
+      log.removeAttribute("aria-busy");
       input.focus();
     });
   }
 
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
-    var question = input.value.trim();
-    if (!question || send.disabled) return;
-    input.value = "";
-    ask(question);
-  });
-  input.addEventListener("keydown", function (event) {
-    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
-  });
-
-  // Resume the visitor's conversation after a reload.
-  fetch(root.getAttribute("data-resume"), { credentials: "same-origin" })
-    .then(function (r) { return r.json(); })
+  // Resume the visitor's conversation; questions wait for it so that they come after its messages.
+  var resumed = greeted
+    .then(function () { return fetch(root.dataset.resume, { credentials: "same-origin", headers: requestHeaders() }); })
+    .then(function (response) { return response.ok ? response.json() : { messages: [] }; })
     .then(function (data) {
       conversationId = data.conversation_id;
-      (data.messages || []).forEach(function (m) {
-        var el = bubble(m.role, m.text);
-        if (m.role === "assistant") renderAnswer(el, m.text, m.citations);
+      data.messages.forEach(function (message) {
+        var el = bubble(message.role, message.text);
+        if (message.role !== "assistant" || !message.text) return;
+        showAnswer(el, message.html, message.citations);
+        feedbackControls(el, message.id, message.rating);
       });
     })
-    .catch(function () {});
+    .catch(function () { /* a fresh conversation then */ });
+
+  function submitQuestion(question) {
+    question = question.trim();
+    if (!question) return;
+    if (busy) { input.value = question; return; }
+    busy = true;
+    input.value = "";
+    resumed.then(function () { ask(question); });
+  }
+
+  // --- Keyboard and buttons -------------------------------------------------------------------
+
+  composer.addEventListener("submit", function (event) {
+    event.preventDefault();
+    submitQuestion(input.value);
+  });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  root.addEventListener("click", function (event) {
+    var action = event.target.closest("[data-action]");
+    if (!action) return;
+    var name = action.getAttribute("data-action");
+    if (name === "contact") openContact();
+    else if (name === "cancel-contact") closeContact();
+    else if (name === "close") toHost("close");
+  });
+
+  // In the widget: Esc closes it, and Tab cycles within the panel.
+  function focusables() {
+    return Array.prototype.filter.call(
+      root.querySelectorAll("a[href], button:not([disabled]), input, textarea, [tabindex]:not([tabindex='-1'])"),
+      function (el) { return el.getClientRects().length > 0; }
+    );
+  }
+  if (embedded) {
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { toHost("close"); return; }
+      if (event.key !== "Tab") return;
+      var items = focusables();
+      var first = items[0], last = items[items.length - 1];
+      if (event.shiftKey ? document.activeElement === first : document.activeElement === last) {
+        event.preventDefault();
+        (event.shiftKey ? last : first).focus();
+      }
+    });
+    window.addEventListener("message", fromHost);
+    toHost("ready", { color: root.dataset.brand, title: document.title, labels: { open: t("open"), close: t("close") } });
+  }
 })();

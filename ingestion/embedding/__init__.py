@@ -1,0 +1,62 @@
+"""Text embedding: one engine per process and model, loaded once.
+
+``get_embedder(name)`` gives the engine for a model name: empty for ``settings.EMBEDDING_MODEL``
+(empty again: all-MiniLM-L6-v2 from its PyPI package), a hub id or local folder of a registered
+family (see ``recipes``; ``name@N`` for an MRL prefix of ``N`` dimensions), or ``gemini:…`` /
+``openai:…`` for the API backends of ``ingestion.embedding_api``. Every engine has ``name``,
+``dims``, ``max_length``, ``count_tokens``, ``embed_documents`` and ``embed_queries``.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+
+from ingestion.embedding.engine import Embedder, plan_batches, pool
+from ingestion.embedding.recipes import (
+    DEFAULT_MODEL,
+    Recipe,
+    embedding_dims,
+    parse_name,
+    recipe_for,
+    resolve_model_path,
+)
+
+logger = logging.getLogger(__name__)
+
+API_PREFIXES = ("gemini:", "openai:")
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Embedder",
+    "Recipe",
+    "embedding_dims",
+    "get_embedder",
+    "parse_name",
+    "plan_batches",
+    "pool",
+    "recipe_for",
+    "resolve_model_path",
+]
+
+
+@functools.lru_cache(maxsize=4)
+def get_embedder(name: str = ""):
+    """The process-wide engine for ``name`` (the configured default when empty)."""
+    from django.conf import settings
+
+    name = name or settings.EMBEDDING_MODEL
+    if name.startswith(API_PREFIXES):
+        try:
+            from ingestion.embedding_api import api_embedder
+        except ModuleNotFoundError as error:
+            if error.name != "ingestion.embedding_api":
+                raise
+            raise RuntimeError(f"{name}: API embedding backends need ingestion/embedding_api.py") from error
+        return api_embedder(name)
+    logger.info("loading embedding model %s", name or DEFAULT_MODEL)
+    return Embedder(
+        name,
+        device=settings.EMBEDDING_DEVICE,
+        dtype=getattr(settings, "EMBEDDING_DTYPE", ""),
+        threads=getattr(settings, "EMBEDDING_THREADS", 0),
+    )

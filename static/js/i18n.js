@@ -1,0 +1,181 @@
+// The chat's interface strings in English, French, German, Spanish and Chinese, chosen from the
+// browser's language. Elements carry their string's key: data-i18n (text), data-i18n-placeholder,
+// data-i18n-label (aria-label) and data-i18n-title; the template holds the English text.
+(function () {
+  "use strict";
+  var STRINGS = {
+    en: {
+      conversation: "Conversation",
+      question: "Your question",
+      placeholder: "Ask a question…",
+      send: "Send",
+      open: "Open chat",
+      close: "Close chat",
+      typing: "The assistant is typing…",
+      sources: "Sources",
+      new_tab: "opens in a new tab",
+      helpful: "Helpful",
+      not_helpful: "Not helpful",
+      comment: "Tell us more (optional)",
+      send_comment: "Send feedback",
+      feedback_thanks: "Thanks for your feedback.",
+      feedback_failed: "Your feedback could not be saved.",
+      human: "Talk to a person",
+      contact_intro: "Leave your details and someone from the team will get back to you.",
+      name: "Name",
+      email: "Email",
+      message: "Message (optional)",
+      cancel: "Cancel",
+      contact_thanks: "Thanks! The team will get back to you at {email}.",
+      contact_failed: "Your details could not be sent. Please check your email address and try again.",
+      error_rate_limited: "The assistant is getting too many questions right now. Please try again in a minute.",
+      error_unavailable: "The assistant is not available at the moment. Please try again later.",
+      error_network: "The assistant could not be reached. Check your connection and try again."
+    },
+    fr: {
+      conversation: "Conversation",
+      question: "Votre question",
+      placeholder: "Posez une question…",
+      send: "Envoyer",
+      open: "Ouvrir le chat",
+      close: "Fermer le chat",
+      typing: "L’assistant écrit…",
+      sources: "Sources",
+      new_tab: "s’ouvre dans un nouvel onglet",
+      helpful: "Utile",
+      not_helpful: "Pas utile",
+      comment: "Dites-nous en plus (facultatif)",
+      send_comment: "Envoyer l’avis",
+      feedback_thanks: "Merci pour votre avis.",
+      feedback_failed: "Votre avis n’a pas pu être enregistré.",
+      human: "Parler à une personne",
+      contact_intro: "Laissez vos coordonnées et un membre de l’équipe vous répondra.",
+      name: "Nom",
+      email: "E-mail",
+      message: "Message (facultatif)",
+      cancel: "Annuler",
+      contact_thanks: "Merci ! L’équipe vous répondra à {email}.",
+      contact_failed: "Vos coordonnées n’ont pas pu être envoyées. Vérifiez votre adresse e-mail et réessayez.",
+      error_rate_limited: "L’assistant reçoit trop de questions en ce moment. Réessayez dans une minute.",
+      error_unavailable: "L’assistant n’est pas disponible pour le moment. Réessayez plus tard.",
+      error_network: "Impossible de joindre l’assistant. Vérifiez votre connexion et réessayez."
+    },
+    de: {
+      conversation: "Unterhaltung",
+      question: "Ihre Frage",
+      placeholder: "Stellen Sie eine Frage…",
+      send: "Senden",
+      open: "Chat öffnen",
+      close: "Chat schließen",
+      typing: "Der Assistent schreibt…",
+      sources: "Quellen",
+      new_tab: "öffnet in einem neuen Tab",
+      helpful: "Hilfreich",
+      not_helpful: "Nicht hilfreich",
+      comment: "Erzählen Sie uns mehr (optional)",
+      send_comment: "Feedback senden",
+      feedback_thanks: "Danke für Ihr Feedback.",
+      feedback_failed: "Ihr Feedback konnte nicht gespeichert werden.",
+      human: "Mit einer Person sprechen",
+      contact_intro: "Hinterlassen Sie Ihre Kontaktdaten, und jemand aus dem Team meldet sich bei Ihnen.",
+      name: "Name",
+      email: "E-Mail",
+      message: "Nachricht (optional)",
+      cancel: "Abbrechen",
+      contact_thanks: "Danke! Das Team meldet sich unter {email} bei Ihnen.",
+      contact_failed: "Ihre Angaben konnten nicht gesendet werden. Bitte prüfen Sie Ihre E-Mail-Adresse.",
+      error_rate_limited: "Der Assistent erhält gerade zu viele Fragen. Bitte versuchen Sie es in einer Minute erneut.",
+      error_unavailable: "Der Assistent ist im Moment nicht verfügbar. Bitte versuchen Sie es später erneut.",
+      error_network: "Der Assistent ist nicht erreichbar. Prüfen Sie Ihre Verbindung und versuchen Sie es erneut."
+    },
+    es: {
+      conversation: "Conversación",
+      question: "Tu pregunta",
+      placeholder: "Haz una pregunta…",
+      send: "Enviar",
+      open: "Abrir el chat",
+      close: "Cerrar el chat",
+      typing: "El asistente está escribiendo…",
+      sources: "Fuentes",
+      new_tab: "se abre en una pestaña nueva",
+      helpful: "Útil",
+      not_helpful: "No es útil",
+      comment: "Cuéntanos más (opcional)",
+      send_comment: "Enviar comentario",
+      feedback_thanks: "Gracias por tu comentario.",
+      feedback_failed: "No se pudo guardar tu comentario.",
+      human: "Hablar con una persona",
+      contact_intro: "Deja tus datos y alguien del equipo se pondrá en contacto contigo.",
+      name: "Nombre",
+      email: "Correo electrónico",
+      message: "Mensaje (opcional)",
+      cancel: "Cancelar",
+      contact_thanks: "¡Gracias! El equipo te responderá en {email}.",
+      contact_failed: "No se pudieron enviar tus datos. Revisa tu correo electrónico e inténtalo de nuevo.",
+      error_rate_limited: "El asistente está recibiendo demasiadas preguntas. Inténtalo de nuevo en un minuto.",
+      error_unavailable: "El asistente no está disponible en este momento. Inténtalo más tarde.",
+      error_network: "No se pudo contactar con el asistente. Revisa tu conexión e inténtalo de nuevo."
+    },
+    zh: {
+      conversation: "对话",
+      question: "您的问题",
+      placeholder: "请输入问题…",
+      send: "发送",
+      open: "打开聊天",
+      close: "关闭聊天",
+      typing: "助手正在输入…",
+      sources: "来源",
+      new_tab: "在新标签页中打开",
+      helpful: "有帮助",
+      not_helpful: "没有帮助",
+      comment: "告诉我们更多（可选）",
+      send_comment: "发送反馈",
+      feedback_thanks: "感谢您的反馈。",
+      feedback_failed: "无法保存您的反馈。",
+      human: "联系人工客服",
+      contact_intro: "留下您的联系方式，团队成员会尽快回复您。",
+      name: "姓名",
+      email: "电子邮箱",
+      message: "留言（可选）",
+      cancel: "取消",
+      contact_thanks: "谢谢！团队会通过 {email} 联系您。",
+      contact_failed: "无法发送您的信息。请检查电子邮箱地址后重试。",
+      error_rate_limited: "助手当前收到的问题过多，请一分钟后再试。",
+      error_unavailable: "助手暂时不可用，请稍后再试。",
+      error_network: "无法连接到助手。请检查网络连接后重试。"
+    }
+  };
+
+  function pickLanguage() {
+    var wanted = (navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "en"]);
+    for (var i = 0; i < wanted.length; i++) {
+      var code = String(wanted[i] || "").toLowerCase().split("-")[0];
+      if (STRINGS.hasOwnProperty(code)) return code;
+    }
+    return "en";
+  }
+
+  var lang = pickLanguage();
+
+  // The string for ``key`` in the chosen language, with {name} placeholders filled from ``vars``.
+  function t(key, vars) {
+    var text = STRINGS[lang][key] || STRINGS.en[key] || key;
+    return text.replace(/\{(\w+)\}/g, function (whole, name) {
+      return vars && vars.hasOwnProperty(name) ? String(vars[name]) : whole;
+    });
+  }
+
+  function translate(root) {
+    var targets = { "data-i18n": null, "data-i18n-placeholder": "placeholder", "data-i18n-label": "aria-label", "data-i18n-title": "title" };
+    Object.keys(targets).forEach(function (marker) {
+      root.querySelectorAll("[" + marker + "]").forEach(function (el) {
+        var text = t(el.getAttribute(marker));
+        if (targets[marker]) el.setAttribute(targets[marker], text);
+        else el.textContent = text;
+      });
+    });
+  }
+
+  document.documentElement.lang = lang;
+  window.ChatsiteI18n = { lang: lang, t: t, translate: translate };
+})();

@@ -1,0 +1,165 @@
+// The Chatsite widget loader. A website adds:
+//   <script src="https://HOST/widget.js" data-assistant="PUBLIC_KEY" async></script>
+// and gets a launcher button that opens the chat in an iframe served by HOST (/embed/PUBLIC_KEY/),
+// so the page's CSS and scripts cannot reach into it. The page and the iframe talk by postMessage,
+// messages {source: "chatsite", type, ...}, each side checking the other's origin and window.
+// API: Chatsite.open(), Chatsite.close(), Chatsite.ask(text), Chatsite.identify({name, email}).
+// A "talk to a person" click in the chat is dispatched on window as the event "chatsite:handoff".
+// The visitor token, which resumes the visitor's conversation, is kept in this page's localStorage:
+// the iframe, a third party here, may be refused both cookies and storage.
+// Loading the script a second time does nothing.
+(function () {
+  "use strict";
+  if (window.Chatsite && window.Chatsite.loaded) return;
+
+  var script = document.currentScript || document.querySelector("script[data-assistant][src*='widget.js']");
+  var key = script && script.getAttribute("data-assistant");
+  if (!key || !/^pk_[\w-]+$/.test(key)) {
+    if (window.console) console.warn("Chatsite: the widget script needs data-assistant=\"pk_...\"");
+    return;
+  }
+  var platform = new URL(script.src, location.href).origin;
+  var ready = false;
+  var isOpen = false;
+  var queue = [];
+  var labels = { open: "Open chat", close: "Close chat" };
+  var visitor = visitorToken();
+
+  var CSS = [
+    ".cs-launcher{all:initial;position:fixed;right:20px;bottom:20px;z-index:2147483646;width:56px;height:56px;",
+    "border-radius:50%;background:#2563eb;color:#fff;box-shadow:0 4px 14px rgba(0,0,0,.25);cursor:pointer;",
+    "display:flex;align-items:center;justify-content:center;transition:transform .15s}",
+    ".cs-launcher:hover{transform:scale(1.06)}",
+    ".cs-launcher:focus-visible{outline:3px solid #111827;outline-offset:3px}",
+    ".cs-launcher svg{width:26px;height:26px;fill:currentColor}",
+    ".cs-panel{all:initial;position:fixed;right:20px;bottom:88px;z-index:2147483647;width:380px;height:600px;",
+    "max-width:calc(100vw - 40px);max-height:calc(100vh - 108px);border:0;border-radius:14px;background:#fff;",
+    "box-shadow:0 10px 40px rgba(0,0,0,.25);display:none}",
+    ".cs-open .cs-panel{display:block}",
+    "@media (max-width:480px){.cs-panel{top:0;left:0;right:0;bottom:0;width:100%;height:100%;",
+    "max-width:none;max-height:none;border-radius:0}.cs-open .cs-launcher{display:none}}"
+  ].join("");
+
+  var container = document.createElement("div");
+  container.className = "cs-widget";
+  var launcher = document.createElement("button");
+  launcher.type = "button";
+  launcher.className = "cs-launcher";
+  launcher.setAttribute("aria-label", labels.open);
+  launcher.setAttribute("aria-expanded", "false");
+  launcher.setAttribute("aria-controls", "cs-panel");
+  launcher.appendChild(bubbleIcon());
+  var frame = document.createElement("iframe");
+  frame.className = "cs-panel";
+  frame.id = "cs-panel";
+  frame.title = "Chat";
+  // The chat may open its sources in new tabs, never navigate or script this page.
+  frame.setAttribute("sandbox", "allow-scripts allow-same-origin allow-forms allow-popups allow-popups-to-escape-sandbox");
+  frame.src = platform + "/embed/" + encodeURIComponent(key) + "/?origin=" + encodeURIComponent(location.origin);
+
+  function visitorToken() {
+    var storageKey = "chatsite-visitor";
+    try {
+      var saved = localStorage.getItem(storageKey);
+      if (/^[\w-]{20,64}$/.test(saved || "")) return saved;
+    } catch (e) { /* storage disabled: a new conversation on each page */ }
+    var bytes = crypto.getRandomValues(new Uint8Array(24));
+    var token = btoa(String.fromCharCode.apply(null, bytes)).replace(/\+/g, "-").replace(/\//g, "_");
+    try { localStorage.setItem(storageKey, token); } catch (e) { /* as above */ }
+    return token;
+  }
+
+  function bubbleIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function post(type, data) {
+    var message = { source: "chatsite", type: type };
+    Object.keys(data || {}).forEach(function (name) { message[name] = data[name]; });
+    if (ready) frame.contentWindow.postMessage(message, platform);
+    else queue.push(message);
+  }
+
+  function sendPage() { post("page", { url: location.href, title: document.title }); }
+
+  function setLabel() { launcher.setAttribute("aria-label", isOpen ? labels.close : labels.open); }
+
+  function onReady(data) {
+    if (/^#[0-9a-fA-F]{6}$/.test(data.color || "")) launcher.style.background = data.color;
+    if (data.labels && typeof data.labels.open === "string" && typeof data.labels.close === "string") {
+      labels = { open: data.labels.open.slice(0, 80), close: data.labels.close.slice(0, 80) };
+      setLabel();
+    }
+    if (typeof data.title === "string") frame.title = data.title.slice(0, 120);
+    ready = true;
+    var hello = { source: "chatsite", type: "hello", visitor: visitor, url: location.href, title: document.title };
+    frame.contentWindow.postMessage(hello, platform);
+    queue.splice(0).forEach(function (message) { frame.contentWindow.postMessage(message, platform); });
+  }
+
+  window.addEventListener("message", function (event) {
+    var data = event.data;
+    if (event.origin !== platform || event.source !== frame.contentWindow || !data || data.source !== "chatsite") return;
+    if (data.type === "ready") onReady(data);
+    else if (data.type === "close") close();
+    else if (data.type === "handoff") {
+      window.dispatchEvent(new CustomEvent("chatsite:handoff", { detail: { conversationId: data.conversation_id || null } }));
+    }
+  });
+
+  function open() {
+    if (!isOpen) {
+      isOpen = true;
+      container.classList.add("cs-open");
+      launcher.setAttribute("aria-expanded", "true");
+      setLabel();
+    }
+    sendPage();  // the page may have changed since (single-page applications)
+    frame.focus();
+    post("focus");
+  }
+
+  function close() {
+    if (!isOpen) return;
+    isOpen = false;
+    container.classList.remove("cs-open");
+    launcher.setAttribute("aria-expanded", "false");
+    setLabel();
+    launcher.focus();
+  }
+
+  launcher.addEventListener("click", function () { if (isOpen) close(); else open(); });
+  document.addEventListener("keydown", function (event) { if (event.key === "Escape" && isOpen) close(); });
+
+  function mount() {
+    var style = document.createElement("style");
+    style.textContent = CSS;
+    document.head.appendChild(style);
+    container.appendChild(launcher);
+    container.appendChild(frame);
+    document.body.appendChild(container);
+  }
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+
+  window.Chatsite = {
+    loaded: true,
+    open: open,
+    close: close,
+    ask: function (text) {
+      open();
+      post("ask", { text: String(text || "") });
+    },
+    identify: function (person) {
+      person = person || {};
+      post("identify", { name: String(person.name || ""), email: String(person.email || "") });
+    }
+  };
+})();
