@@ -1,6 +1,7 @@
 """Session-wide fixtures: the real embedded PostgreSQL, a real Redis, real local web servers,
 and a real Celery worker process for end-to-end tests."""
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -52,33 +53,62 @@ def database_url(settings_dict: dict) -> str:
     return f"postgresql://{user}:{settings_dict['PASSWORD']}@{host}:{port}/{settings_dict['NAME']}"
 
 
+class WorkerProcess:
+    """A real Celery worker in its own process group (so a test can SIGKILL all of it)."""
+
+    def __init__(self, database_url: str, **env):
+        environment = dict(
+            os.environ,
+            DATABASE_URL=database_url,
+            OUTBOUND_ALLOW_PRIVATE="true",
+            PYTHONUNBUFFERED="1",
+            **env,
+        )
+        (REPO / ".data").mkdir(exist_ok=True)
+        self.log = open(REPO / ".data" / "test-worker.log", "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "chatsite", "worker", "--queues", "celery,ingest,embed",
+             "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=REPO, env=environment, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children, as an out-of-memory killer or a crash would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+
+
 @pytest.fixture
-def celery_worker_process(transactional_db):
-    """A real Celery worker, in its own process, on the test database and the test Redis."""
+def start_worker(transactional_db):
+    """Start real Celery workers on the test database and the test Redis; all stopped at the end."""
     from django.db import connection
 
     from chatsite.celery import app
 
     app.control.purge()
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url(connection.settings_dict),
-        OUTBOUND_ALLOW_PRIVATE="true",
-        PYTHONUNBUFFERED="1",
-    )
-    log = open(REPO / ".data" / "test-worker.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "chatsite", "worker", "--queues", "celery,ingest,embed",
-         "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    workers = []
+
+    def start(**env) -> WorkerProcess:
+        workers.append(WorkerProcess(database_url(connection.settings_dict), **env))
+        return workers[-1]
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def celery_worker_process(start_worker):
+    return start_worker()
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.5, message: str = "condition"):

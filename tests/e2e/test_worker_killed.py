@@ -1,0 +1,83 @@
+"""A worker killed with SIGKILL in the middle of a crawl: after a restart the source completes
+with exactly the chunks a clean run produces — none lost, none doubled."""
+import threading
+import time
+from functools import partial
+from http.server import ThreadingHTTPServer
+
+import pytest
+from django.db import connection
+
+from ingestion import services
+from ingestion.models import CrawlRun, Document
+from tests.conftest import DRF_SITE, QuietHandler, wait_for
+from tests.factories import make_assistant
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+VISIBILITY = "15"  # seconds before Redis hands an unacknowledged task to another worker
+LIMITS = {"max_pages": 12, "max_depth": 2}
+
+
+@pytest.fixture(autouse=True)
+def _loopback_allowed(settings):
+    settings.OUTBOUND_ALLOW_PRIVATE = True
+
+
+class SlowHandler(QuietHandler):
+    def do_GET(self):
+        time.sleep(0.5)  # a slow site, so that the kill lands in the middle of the crawl
+        super().do_GET()
+
+
+@pytest.fixture
+def slow_drf_site():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SlowHandler, directory=str(DRF_SITE)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def chunk_rows(assistant) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select d.url, c.ordinal, c.text, c.anchor from ingestion_chunk c"
+            " join ingestion_document d on d.id = c.document_id"
+            " join ingestion_source s on s.id = d.source_id where s.assistant_id = %s",
+            [assistant.pk],
+        )
+        return sorted(cursor.fetchall())
+
+
+def crawl(assistant, site):
+    source = services.source_create_website(assistant=assistant, url=f"{site}/api-guide/", **LIMITS)
+    return services.source_crawl_start(source=source)
+
+
+def test_a_killed_worker_loses_and_doubles_nothing(start_worker, slow_drf_site):
+    drf_site = slow_drf_site
+    worker = start_worker(CELERY_VISIBILITY_TIMEOUT=VISIBILITY)
+    interrupted = make_assistant()
+    run = crawl(interrupted, drf_site)
+    wait_for(
+        lambda: CrawlRun.objects.filter(pk=run.pk, status="running", pages_fetched__gte=3).exists(),
+        timeout=300, interval=0.1, message="the crawl under way",
+    )
+    worker.kill()
+    run.refresh_from_db()
+    assert run.status == "running" and run.pages_fetched < LIMITS["max_pages"], "the kill missed the crawl"
+
+    start_worker(CELERY_VISIBILITY_TIMEOUT=VISIBILITY)
+    wait_for(lambda: CrawlRun.objects.get(pk=run.pk).status == "done", timeout=400, message="the crawl to resume")
+    run.refresh_from_db()
+    assert run.attempts >= 2, "the crawl task was delivered again after the kill"
+
+    clean = make_assistant()
+    clean_run = crawl(clean, drf_site)
+    wait_for(lambda: CrawlRun.objects.get(pk=clean_run.pk).status == "done", timeout=400, message="the clean crawl")
+
+    interrupted_rows, clean_rows = chunk_rows(interrupted), chunk_rows(clean)
+    assert len(clean_rows) > 50
+    assert len(set(interrupted_rows)) == len(interrupted_rows), "doubled chunks"
+    assert interrupted_rows == clean_rows
+    assert Document.objects.filter(last_run=run, status="ready").count() == Document.objects.filter(last_run=clean_run, status="ready").count()
