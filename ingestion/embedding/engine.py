@@ -132,7 +132,9 @@ class Embedder:
         self.instruction = instruction or self.recipe.instruction
         self.special_tokens = len(self.tokenizer("")["input_ids"])  # added to every input
         self.counters = {"tokens": 0, "padded_tokens": 0, "batches": 0}  # real vs padded tokens run
-        self._lock = threading.Lock()  # one forward pass at a time per process
+        # One tokenizer call or forward pass at a time per process: the fast tokenizer changes its
+        # truncation state on every call and is not safe to share between threads.
+        self._lock = threading.RLock()
 
     def _max_length(self, path: str, cap: int | None) -> int:
         """The smallest of the cap, the sentence-transformers limit, the positions and the tokenizer limit."""
@@ -151,7 +153,8 @@ class Embedder:
         """Tokens per text, without special tokens or truncation."""
         if not texts:
             return []
-        encoded = self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+        with self._lock:
+            encoded = self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     def format_query(self, text: str, instruction: str | None = None) -> str:
