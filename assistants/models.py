@@ -117,3 +117,28 @@ class Feedback(models.Model):
                 condition=~models.Q(kind="rating") | models.Q(rating__in=[1, -1]), name="feedback_rating_is_1_or_minus_1"
             ),
         ]
+
+
+class ApiKey(models.Model):
+    """A team's key to the REST API (``/api/v1/``), see ``assistants.api.keys``.
+
+    The key reads ``cs_<prefix>_<secret>``; it is shown once, when created, and only its sha256 is
+    stored. The prefix identifies it in lists.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        WRITE = "write", "Write"
+        CHAT = "chat", "Chat"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=120)
+    prefix = models.CharField(max_length=8)
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)  # a subset of Scope's values
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} (cs_{self.prefix}_…)"

@@ -5,6 +5,7 @@ from chatsite import help_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("assistants.api.urls")),
     path("help/", help_views.help_page, name="help"),
     path("help/<slug:page>/", help_views.help_page, name="help_page"),
     path("", include("assistants.urls")),

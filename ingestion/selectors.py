@@ -41,21 +41,22 @@ class Hit:
 
 
 def _lexical_ids(space: EmbeddingSpace, query: str, limit: int) -> list[int]:
+    """BM25 over the space's own partition: its own index, so its own term statistics."""
     if not query.strip():
         return []
-    space_id = int(space.pk)  # a literal, so the planner prunes to the one partition
+    table = space.partition_name  # the partition itself, never the parent: see MEASURED.md
     with connection.cursor() as cursor:
         if lexical_backend() == "bm25":
+            # Without an index name, pg_textsearch binds the query to this table's BM25 index.
             cursor.execute(
-                "select id from (select id, search_text <@> to_bm25query(%s, 'ingestion_chunk_bm25') as score"
-                f" from ingestion_chunk where space_id = {space_id} order by score limit %s) ranked where score < 0",
+                f"select id from (select id, search_text <@> %s::bm25query as score from {table}"
+                " order by score limit %s) ranked where score < 0",
                 [query, limit],
             )
         else:
             cursor.execute(
                 "with q as (select nullif(replace(plainto_tsquery('english', %s)::text, '&', '|'), '')::tsquery as q)"
-                " select id from ingestion_chunk, q"
-                f" where space_id = {space_id} and q.q is not null"
+                f" select id from {table}, q where q.q is not null"
                 " and to_tsvector('english'::regconfig, search_text) @@ q.q"
                 " order by ts_rank_cd(to_tsvector('english'::regconfig, search_text), q.q) desc limit %s",
                 [query, limit],
@@ -69,8 +70,7 @@ def _dense_ids(space: EmbeddingSpace, vector, limit: int) -> list[int]:
         cursor.execute(f"set local hnsw.ef_search = {max(HNSW_EF_SEARCH, limit)}")
         cursor.execute("set local hnsw.iterative_scan = relaxed_order")
         cursor.execute(
-            f"select id from ingestion_chunk where space_id = {int(space.pk)}"
-            f" order by embedding::{kind} <=> %s::{kind} limit %s",
+            f"select id from {space.partition_name} order by embedding::{kind} <=> %s::{kind} limit %s",
             [vector_literal(vector), limit],
         )
         return [row[0] for row in cursor.fetchall()]

@@ -1,0 +1,310 @@
+"""The API's resources. Every read goes through the key's team (another team's id is a 404) and
+every write through the same services and forms as the dashboard."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+
+from assistants import selectors as assistant_selectors
+from assistants import services
+from assistants.answering import answer_events
+from assistants.api import selectors
+from assistants.api.http import ApiError, api_view, invalid, not_found
+from assistants.api.schema import OPENAPI, docs_html
+from assistants.chat_views import MAX_QUESTION_CHARS, _sse
+from assistants.forms import AssistantForm, WebsiteSourceForm
+from assistants.models import ApiKey, Assistant, Conversation
+from ingestion import services as ingestion_services
+from ingestion.models import Source
+from ingestion.selectors import source_progress
+from ingestion.spaces import space_drop
+
+ASSISTANT_FIELDS = ["name", "greeting", "system_prompt", "primary_color", "background_color", "allowed_domains"]
+SOURCE_FIELDS = {"kind", "url", "max_pages", "max_depth", "schedule"}
+
+
+# Representations
+
+
+def assistant_json(assistant: Assistant) -> dict:
+    return {
+        "id": assistant.pk,
+        "slug": assistant.slug,
+        "public_key": assistant.public_key,
+        **{name: getattr(assistant, name) for name in ASSISTANT_FIELDS},
+        "created_at": assistant.created_at.isoformat(),
+    }
+
+
+def source_json(source: Source, *, progress: bool = False) -> dict:
+    data = {
+        "id": source.pk,
+        "assistant_id": source.assistant_id,
+        "kind": source.kind,
+        "name": source.name,
+        "url": source.url,
+        "schedule": source.schedule,
+        "settings": source.settings,
+        "status": source.status,
+        "error": source.error,
+        "created_at": source.created_at.isoformat(),
+    }
+    if progress:
+        data["progress"] = source_progress(source=source)
+    return data
+
+
+def conversation_json(conversation: Conversation, *, messages: bool = False) -> dict:
+    data = {
+        "id": conversation.pk,
+        "assistant_id": conversation.assistant_id,
+        "page_url": conversation.page_url,
+        "created_at": conversation.created_at.isoformat(),
+        "updated_at": conversation.updated_at.isoformat(),
+    }
+    if messages:
+        data["messages"] = assistant_selectors.conversation_messages(conversation=conversation)
+    return data
+
+
+def _form_errors(form) -> ApiError:
+    details = {field: [error["message"] for error in errors] for field, errors in form.errors.get_json_data().items()}
+    return ApiError(400, "validation_failed", "Some fields are invalid.", details)
+
+
+def _refuse_unknown(payload: dict, known) -> None:
+    unknown = sorted(set(payload) - set(known))
+    if unknown:
+        raise invalid(f"Unknown fields: {', '.join(unknown)}.", {name: ["Unknown field."] for name in unknown})
+
+
+# Assistants
+
+
+def _assistant_form(payload: dict, instance: Assistant) -> AssistantForm:
+    """The dashboard's form over the instance's values with the payload on top (PATCH is partial)."""
+    _refuse_unknown(payload, ASSISTANT_FIELDS)
+    domains = payload.get("allowed_domains", instance.allowed_domains)
+    if not isinstance(domains, list) or not all(isinstance(domain, str) for domain in domains):
+        raise ApiError(
+            400,
+            "validation_failed",
+            "Some fields are invalid.",
+            {"allowed_domains": ["Expected a list of host names."]},
+        )
+    data = {name: getattr(instance, name) for name in ASSISTANT_FIELDS} | payload
+    data["allowed_domains"] = "\n".join(domains)
+    form = AssistantForm(data=data, instance=instance)
+    if not form.is_valid():
+        raise _form_errors(form)
+    return form
+
+
+@api_view(scope="read", methods=["GET"])
+def assistant_list(request):
+    assistants = selectors.assistants_for_team(team=request.api_key.team)
+    return JsonResponse({"data": [assistant_json(assistant) for assistant in assistants]})
+
+
+@api_view(scope="write", methods=["POST"], idempotent=True)
+def assistant_create(request):
+    form = _assistant_form(request.json, Assistant())
+    assistant = services.assistant_create(team=request.api_key.team, **form.cleaned_data)
+    return JsonResponse(assistant_json(assistant), status=201)
+
+
+@api_view(scope="read", methods=["GET"])
+def assistant_detail(request, assistant_id: int):
+    assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
+    return JsonResponse(assistant_json(assistant))
+
+
+@api_view(scope="write", methods=["PATCH"])
+def assistant_update(request, assistant_id: int):
+    assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
+    form = _assistant_form(request.json, assistant)
+    assistant = services.assistant_update(assistant=assistant, **form.cleaned_data)
+    return JsonResponse(assistant_json(assistant))
+
+
+@api_view(scope="write", methods=["DELETE"])
+def assistant_delete(request, assistant_id: int):
+    """The assistant and everything it holds: sources, conversations, and its chunk partitions."""
+    assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
+    with transaction.atomic():
+        for space in assistant.spaces.all():
+            space_drop(space=space)
+        assistant.delete()
+    return HttpResponse(status=204)
+
+
+# Sources
+
+
+@api_view(scope="read", methods=["GET"])
+def source_list(request, assistant_id: int):
+    assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
+    return JsonResponse(
+        {"data": [source_json(source) for source in selectors.sources_for_assistant(assistant=assistant)]}
+    )
+
+
+@api_view(scope="write", methods=["POST"], idempotent=True)
+def source_create(request, assistant_id: int):
+    """A website source, validated like the dashboard's form, and its first crawl queued."""
+    assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
+    payload = request.json
+    _refuse_unknown(payload, SOURCE_FIELDS)
+    if payload.get("kind", "website") != Source.Kind.WEBSITE:
+        raise ApiError(
+            400,
+            "validation_failed",
+            "Some fields are invalid.",
+            {"kind": ["Only 'website' sources can be created here."]},
+        )
+    defaults = {name: WebsiteSourceForm.base_fields[name].initial for name in ("max_pages", "max_depth")}
+    form = WebsiteSourceForm(data=defaults | {name: value for name, value in payload.items() if name != "kind"})
+    if not form.is_valid():
+        raise _form_errors(form)
+    try:
+        source = ingestion_services.source_create_website(assistant=assistant, **form.cleaned_data)
+    except ingestion_services.IngestionError as exc:
+        raise ApiError(400, "validation_failed", str(exc), {"url": [str(exc)]}) from None
+    ingestion_services.source_crawl_start(source=source)
+    source = selectors.source_get_for_team(team=request.api_key.team, source_id=source.pk)
+    return JsonResponse(source_json(source, progress=True), status=201)
+
+
+@api_view(scope="read", methods=["GET"])
+def source_detail(request, source_id: int):
+    source = selectors.source_get_for_team(team=request.api_key.team, source_id=source_id)
+    return JsonResponse(source_json(source, progress=True))
+
+
+@api_view(scope="write", methods=["POST"])
+def source_crawl(request, source_id: int):
+    """Queue a crawl, or return the one under way: calling it twice starts one crawl."""
+    source = selectors.source_get_for_team(team=request.api_key.team, source_id=source_id)
+    if source.kind != Source.Kind.WEBSITE:
+        raise invalid("Only website sources are crawled.")
+    ingestion_services.source_crawl_start(source=source)
+    source = selectors.source_get_for_team(team=request.api_key.team, source_id=source_id)
+    return JsonResponse(source_json(source, progress=True), status=202)
+
+
+# Conversations
+
+
+@api_view(scope="read", methods=["GET"])
+def conversation_list(request, assistant_id: int):
+    assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
+    limit = selectors.page_size(request.GET.get("limit"))
+    page, next_cursor = selectors.conversations_page(assistant=assistant, cursor=request.GET.get("cursor"), limit=limit)
+    return JsonResponse(
+        {"data": [conversation_json(conversation) for conversation in page], "next_cursor": next_cursor}
+    )
+
+
+@api_view(scope="read", methods=["GET"])
+def conversation_detail(request, conversation_id: int):
+    conversation = selectors.conversation_get_for_team(team=request.api_key.team, conversation_id=conversation_id)
+    return JsonResponse(conversation_json(conversation, messages=True))
+
+
+# Chat
+
+
+def api_visitor_token(key: ApiKey) -> str:
+    """The visitor token of a key's conversations: they list like any other, and only it resumes them."""
+    return f"api:{key.prefix}"
+
+
+def _chat_conversation(key: ApiKey, assistant_id: int, conversation_id) -> tuple[Assistant, Conversation]:
+    assistant = selectors.assistant_get_for_team(team=key.team, assistant_id=assistant_id)
+    token = api_visitor_token(key)
+    if (
+        conversation_id is not None
+        and not Conversation.objects.filter(pk=conversation_id, assistant=assistant, visitor_token=token).exists()
+    ):
+        raise not_found("conversation")
+    conversation = services.conversation_for_visitor(
+        assistant=assistant, visitor_token=token, conversation_id=conversation_id
+    )
+    return assistant, conversation
+
+
+def _chat_payload(payload: dict) -> tuple[str, int | None, bool]:
+    _refuse_unknown(payload, {"question", "conversation_id", "stream"})
+    errors = {}
+    question = payload.get("question")
+    if not isinstance(question, str) or not question.strip():
+        errors["question"] = ["A non-empty string is required."]
+    elif len(question) > MAX_QUESTION_CHARS:
+        errors["question"] = [f"At most {MAX_QUESTION_CHARS} characters."]
+    conversation_id = payload.get("conversation_id")
+    if conversation_id is not None and (type(conversation_id) is not int or conversation_id < 1):
+        errors["conversation_id"] = ["Expected the id of a conversation this key started."]
+    stream = payload.get("stream", False)
+    if not isinstance(stream, bool):
+        errors["stream"] = ["Expected true or false."]
+    if errors:
+        raise ApiError(400, "validation_failed", "Some fields are invalid.", errors)
+    return question.strip(), conversation_id, stream
+
+
+@api_view(scope="chat", methods=["POST"])
+async def chat(request, assistant_id: int):
+    """Answer a question, as Server-Sent Events (``stream``) exactly like the public chat, or as JSON."""
+    question, conversation_id, stream = _chat_payload(request.json)
+    assistant, conversation = await sync_to_async(_chat_conversation)(request.api_key, assistant_id, conversation_id)
+    events = answer_events(assistant=assistant, conversation=conversation, question=question)
+    if stream:
+
+        async def body():
+            async for event in events:
+                yield _sse(event.name, event.data)
+
+        response = StreamingHttpResponse(body(), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+        return response
+    parts, citations, error, message_id = [], [], None, None
+    async for event in events:
+        if event.name == "token":
+            parts.append(event.data["text"])
+        elif event.name == "citations":
+            citations = event.data["citations"]
+        elif event.name == "error":
+            error = event.data
+        elif event.name == "done":
+            message_id = event.data["message_id"]
+    if error is not None:
+        raise ApiError(
+            502,
+            "answer_failed",
+            error["message"],
+            {
+                "kind": error["kind"],
+                "conversation_id": conversation.pk,
+                "message_id": message_id,
+                "partial_answer": "".join(parts),
+            },
+        )
+    return JsonResponse(
+        {"conversation_id": conversation.pk, "answer": "".join(parts), "citations": citations, "message_id": message_id}
+    )
+
+
+# The description of all this
+
+
+@api_view(scope=None, methods=["GET"])
+def openapi_json(request):
+    return JsonResponse(OPENAPI)
+
+
+@api_view(scope=None, methods=["GET"])
+def docs(request):
+    return HttpResponse(docs_html())

@@ -1,0 +1,158 @@
+"""Assistants, sources and conversations through the API: the same rules as the dashboard."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from assistants.models import Assistant, Conversation, Message
+from ingestion.models import CrawlRun, EmbeddingSpace, Source
+from tests.api.conftest import assert_error
+
+pytestmark = pytest.mark.django_db
+
+
+def test_assistant_create_read_update_delete(api, team):
+    created = api.post(
+        "/assistants", {"name": "Docs Bot", "allowed_domains": ["WWW.Example.com"], "primary_color": "#112233"}
+    )
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assistant = Assistant.objects.get(pk=body["id"])
+    assert assistant.team == team and assistant.spaces.get().status == "active"
+    assert body["allowed_domains"] == ["www.example.com"] and body["greeting"] == assistant.greeting
+    assert api.get(f"/assistants/{assistant.pk}").json() == body
+
+    updated = api.patch(f"/assistants/{assistant.pk}", {"greeting": "Hello!"}).json()
+    assert updated == body | {"greeting": "Hello!"}
+
+    assert api.delete(f"/assistants/{assistant.pk}").status_code == 204
+    assert not Assistant.objects.filter(pk=assistant.pk).exists() and not EmbeddingSpace.objects.exists()
+    assert_error(api.get(f"/assistants/{assistant.pk}"), 404, "not_found")
+
+
+def test_assistant_fields_are_validated_like_the_form(api, assistant):
+    details = assert_error(api.post("/assistants", {"greeting": "no name"}), 400, "validation_failed")
+    assert list(details) == ["name"]
+    details = assert_error(
+        api.patch(f"/assistants/{assistant.pk}", {"primary_color": "blue", "name": ""}), 400, "validation_failed"
+    )
+    assert set(details) == {"primary_color", "name"}
+    details = assert_error(
+        api.patch(f"/assistants/{assistant.pk}", {"allowed_domains": "a.com"}), 400, "validation_failed"
+    )
+    assert list(details) == ["allowed_domains"]
+    details = assert_error(api.patch(f"/assistants/{assistant.pk}", {"slug": "mine"}), 400, "invalid_request")
+    assert list(details) == ["slug"]
+    assert Assistant.objects.get(pk=assistant.pk).name == "Acme Help"
+
+
+def test_a_retried_create_returns_the_first_response_and_creates_nothing(api, team):
+    headers = {"Idempotency-Key": "create-docs-bot-1"}
+    first = api.post("/assistants", {"name": "Docs Bot"}, headers=headers)
+    again = api.post("/assistants", {"name": "Docs Bot"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert Assistant.objects.filter(team=team).count() == 1
+    assert_error(api.post("/assistants", {"name": "Other Bot"}, headers=headers), 400, "invalid_request")
+    assert api.post("/assistants", {"name": "Docs Bot"}, headers={"Idempotency-Key": "another"}).status_code == 201
+    assert Assistant.objects.filter(team=team).count() == 2
+
+
+def test_a_refused_create_does_not_use_up_its_idempotency_key(api, team):
+    headers = {"Idempotency-Key": "retry-after-fixing"}
+    assert_error(api.post("/assistants", {"name": ""}, headers=headers), 400, "validation_failed")
+    assert api.post("/assistants", {"name": "Fixed"}, headers=headers).status_code == 201
+
+
+def test_adding_a_website_queues_a_crawl(api, assistant):
+    response = api.post(
+        f"/assistants/{assistant.pk}/sources",
+        {"kind": "website", "url": "https://docs.example.com/", "max_pages": 10, "max_depth": 2},
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    source = Source.objects.get(pk=body["id"], assistant=assistant)
+    assert source.settings == {"max_pages": 10, "max_depth": 2} and body["settings"] == source.settings
+    run = CrawlRun.objects.get(source=source)
+    assert run.status == "queued" and body["status"] == "queued"
+    assert body["progress"]["run"]["id"] == run.pk and body["progress"]["documents"]["total"] == 0
+    assert api.get(f"/sources/{source.pk}").json() == body
+    assert [s["id"] for s in api.get(f"/assistants/{assistant.pk}/sources").json()["data"]] == [source.pk]
+
+    crawl = api.post(f"/sources/{source.pk}/crawl")
+    assert crawl.status_code == 202 and crawl.json()["progress"]["run"]["id"] == run.pk  # already under way
+    CrawlRun.objects.filter(pk=run.pk).update(status="done")
+    assert api.post(f"/sources/{source.pk}/crawl").json()["progress"]["run"]["id"] != run.pk
+    assert CrawlRun.objects.filter(source=source).count() == 2
+
+
+def test_a_retried_source_create_queues_one_crawl(api, assistant):
+    headers = {"Idempotency-Key": "add-docs"}
+    for _ in range(2):
+        assert (
+            api.post(
+                f"/assistants/{assistant.pk}/sources", {"url": "https://docs.example.com/"}, headers=headers
+            ).status_code
+            == 201
+        )
+    assert Source.objects.count() == 1 and CrawlRun.objects.count() == 1
+    assert Source.objects.get().settings == {"max_pages": 200, "max_depth": 5}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "http://127.0.0.1:6379/"}, "url"),
+        ({"url": "not a url at all"}, "url"),
+        ({"url": "https://docs.example.com/", "max_pages": 0}, "max_pages"),
+        ({"kind": "document", "url": "https://docs.example.com/"}, "kind"),
+        ({}, "url"),
+    ],
+)
+def test_a_bad_source_is_refused(api, assistant, body, field):
+    details = assert_error(api.post(f"/assistants/{assistant.pk}/sources", body), 400, "validation_failed")
+    assert field in details
+    assert not Source.objects.exists()
+
+
+def test_conversations_page_by_cursor_without_repeats(api, assistant):
+    start = timezone.now()
+    conversations = [Conversation.objects.create(assistant=assistant, visitor_token=f"v{n:030d}") for n in range(7)]
+    # Two share an updated_at: the id breaks the tie.
+    for n, conversation in enumerate(conversations):
+        Conversation.objects.filter(pk=conversation.pk).update(updated_at=start - timedelta(minutes=min(n, 5)))
+    expected = [c.pk for c in sorted(conversations, key=lambda c: (min(conversations.index(c), 5), -c.pk))]
+
+    pages, cursor = [], None
+    while True:
+        body = api.get(
+            f"/assistants/{assistant.pk}/conversations", limit=3, **({"cursor": cursor} if cursor else {})
+        ).json()
+        pages.append([c["id"] for c in body["data"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [pk for page in pages for pk in page] == expected
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"cursor": "bm90IGpzb24"}, {"cursor": "%%%"}]
+)
+def test_bad_paging_parameters_are_refused(api, assistant, params):
+    assert_error(api.get(f"/assistants/{assistant.pk}/conversations", **params), 400, "invalid_request")
+
+
+def test_a_conversation_with_its_messages(api, assistant):
+    conversation = Conversation.objects.create(
+        assistant=assistant, visitor_token="v" * 30, page_url="https://example.com/p"
+    )
+    Message.objects.create(conversation=conversation, role="user", text="Hi?")
+    Message.objects.create(
+        conversation=conversation, role="assistant", text="Hello [1]", citations=[{"n": 1, "title": "T", "url": "u"}]
+    )
+    body = api.get(f"/conversations/{conversation.pk}").json()
+    assert body["id"] == conversation.pk and body["page_url"] == "https://example.com/p"
+    assert [(m["role"], m["text"]) for m in body["messages"]] == [("user", "Hi?"), ("assistant", "Hello [1]")]
+    assert body["messages"][1]["citations"] == [{"n": 1, "title": "T", "url": "u"}]
