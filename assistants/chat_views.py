@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assistants import selectors, services
 from assistants.answering import answer_events
-from assistants.models import Assistant, Conversation
+from assistants.models import Assistant
 
 MAX_QUESTION_CHARS = 2000
 VISITOR_COOKIE = "cs_visitor"
@@ -48,11 +48,7 @@ def conversation_resume(request, slug: str):
     """The visitor's latest conversation with this assistant, so a reload picks up where it was."""
     assistant = get_object_or_404(Assistant, slug=slug)
     token = _visitor_token(request)
-    conversation = (
-        Conversation.objects.filter(assistant=assistant, visitor_token=token).order_by("-updated_at").first()
-        if token
-        else None
-    )
+    conversation = selectors.conversation_latest_for_visitor(assistant=assistant, visitor_token=token)
     if conversation is None:
         return JsonResponse({"conversation_id": None, "messages": []})
     return JsonResponse(

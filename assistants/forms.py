@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.models import User
 
-from assistants.models import Assistant
+from assistants.models import ApiKey, Assistant
 from ingestion.models import Source
 
 HEX_COLOR = r"^#[0-9a-fA-F]{6}$"
@@ -58,3 +58,10 @@ class WebsiteSourceForm(forms.Form):
 
     def clean_schedule(self):
         return self.cleaned_data.get("schedule") or Source.Schedule.MANUAL
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple, initial=[ApiKey.Scope.READ]
+    )

@@ -42,6 +42,13 @@ def conversation_get_for_user(*, user: User, conversation_id: int) -> Conversati
     return conversation
 
 
+def conversation_latest_for_visitor(*, assistant: Assistant, visitor_token: str) -> Conversation | None:
+    """The visitor's most recent conversation with the assistant (None without a token)."""
+    if not visitor_token:
+        return None
+    return Conversation.objects.filter(assistant=assistant, visitor_token=visitor_token).order_by("-updated_at").first()
+
+
 def conversation_messages(*, conversation: Conversation) -> list[dict]:
     return [
         {"role": m.role, "text": m.text, "citations": m.citations, "created_at": m.created_at.isoformat()}

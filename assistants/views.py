@@ -65,6 +65,7 @@ def assistant_detail(request, assistant_id: int):
             "sources": assistant.sources.select_related("last_run").order_by("-created_at"),
             "conversations": assistant.conversations.order_by("-updated_at")[:20],
             "source_form": forms.WebsiteSourceForm(),
+            "spaces": assistant.spaces.exclude(status="retired").order_by("id"),
         },
     )
 
@@ -99,6 +100,24 @@ def source_add(request, assistant_id: int):
 
 @login_required
 @require_POST
+def assistant_embedding_switch(request, assistant_id: int):
+    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    model_name = request.POST.get("model_name", "").strip()
+    if not model_name:
+        messages.error(request, "Name an embedding model.")
+        return redirect("assistant_detail", assistant_id=assistant.pk)
+    try:
+        space = ingestion_services.space_switch_start(assistant=assistant, model_name=model_name)
+    except (OSError, ValueError) as exc:
+        messages.error(request, f"That model cannot be used: {exc}")
+    else:
+        if space.status == space.Status.BUILDING:
+            messages.success(request, f"Re-embedding with {model_name}; answers use the current model until it is done.")
+    return redirect("assistant_detail", assistant_id=assistant.pk)
+
+
+@login_required
+@require_POST
 def documents_upload(request, assistant_id: int):
     assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
     files = request.FILES.getlist("files")
@@ -119,3 +138,30 @@ def conversation_detail(request, conversation_id: int):
         {"conversation": conversation, "assistant": conversation.assistant, "messages_list": conversation.messages.all()},
     )
 
+
+
+@login_required
+def team_api_keys(request, team_id: int):
+    """The team's API keys: created and revoked by owners and admins, each shown once."""
+    from assistants.api.keys import api_key_create, api_key_revoke
+
+    membership = selectors.membership_get(user=request.user, team_id=team_id)
+    form = forms.ApiKeyForm(request.POST or None)
+    new_key = None
+    if request.method == "POST":
+        if not membership.can_manage:
+            messages.error(request, "Only owners and admins can manage API keys.")
+        elif "revoke" in request.POST:
+            key = membership.team.api_keys.filter(pk=request.POST.get("revoke"), revoked_at__isnull=True).first()
+            if key:
+                api_key_revoke(key=key)
+                messages.success(request, f"Key {key.name} revoked.")
+        elif form.is_valid():
+            _, new_key = api_key_create(team=membership.team, **form.cleaned_data)
+            form = forms.ApiKeyForm()
+    return render(
+        request,
+        "dashboard/api_keys.html",
+        {"team": membership.team, "keys": membership.team.api_keys.order_by("-created_at"), "form": form,
+         "new_key": new_key, "can_manage": membership.can_manage},
+    )

@@ -24,8 +24,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from assistants import chat_views, services
-from assistants.models import Assistant, Conversation, Feedback, Message
+from assistants import chat_views, selectors, services
+from assistants.models import Assistant, Feedback, Message
 from assistants.rendering import render_answer
 
 VISITOR_HEADER = "X-Chatsite-Visitor"
@@ -99,11 +99,7 @@ def embed_conversation(request, public_key: str):
     """The visitor's latest conversation, with each answer's id (to rate it) and sanitised HTML."""
     assistant = get_object_or_404(Assistant, public_key=public_key)
     token = chat_views._visitor_token(request)
-    conversation = (
-        Conversation.objects.filter(assistant=assistant, visitor_token=token).order_by("-updated_at").first()
-        if token
-        else None
-    )
+    conversation = selectors.conversation_latest_for_visitor(assistant=assistant, visitor_token=token)
     if conversation is None:
         return JsonResponse({"conversation_id": None, "messages": []})
     messages = []

@@ -116,6 +116,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "ingestion.tasks.source_crawl_task": {"queue": "ingest"},
     "ingestion.tasks.document_index_task": {"queue": "embed"},
+    "ingestion.tasks.space_build_task": {"queue": "embed"},
 }
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60

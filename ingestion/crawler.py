@@ -1,16 +1,24 @@
 """Breadth-first crawling of one website, politely and within its bounds.
 
+The frontier is seeded with the start URL and the pages the site's sitemaps list
+(``ingestion.sitemaps``); pages are fetched with conditional requests when the previous crawl
+left validators, and pages with too little text, or the same text as an earlier page, are
+skipped with their reason.
+
 The crawler knows nothing of the database: it yields what happened to each URL, and the task
 that drives it records pages and progress through the services. Every request goes through the
 one SSRF-safe client (``chatsite.lib.http``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -18,6 +26,7 @@ from protego import Protego
 
 from chatsite.lib import http as outbound
 from ingestion.extraction import Page, extract_page
+from ingestion.sitemaps import sitemap_locations, sitemap_urls
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +34,8 @@ ROBOTS_MAX_BYTES = 500 * 1024  # Google reads the first 500 KiB of a robots.txt
 TRACKING_PARAMS = {"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid"}
 SESSION_PARAMS = {"sid", "sessionid", "session_id", "phpsessid", "jsessionid"}
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+MIN_TEXT_CHARS = 200  # main text shorter than this is a thin page (a stub, a list of links): not indexed
+EXCLUDED_REPORT_LIMIT = 20  # URLs excluded by pattern reported one by one; the rest as one count
 
 
 class SiteUnreachable(Exception):
@@ -33,14 +44,31 @@ class SiteUnreachable(Exception):
 
 @dataclass
 class CrawlLimits:
+    """Bounds and scope of one crawl.
+
+    ``include`` / ``exclude`` are shell-style globs (:mod:`fnmatch`, case-sensitive) matched
+    against a URL's path and query, e.g. ``/docs/*`` or ``*?page=*`` (``*`` also crosses ``/``).
+    With ``include`` patterns a URL must match one of them; a URL matching an ``exclude`` pattern
+    is never fetched (so links only it leads to are not followed either). The start URL is always
+    allowed. ``extra_hosts`` are further ``host[:port]`` names whose pages belong to the site.
+    """
+
     max_pages: int = 500
     max_depth: int = 5
-    delay: float = 0.0  # seconds between requests to the site
+    delay: float = 0.0  # minimum seconds between two requests to the same host
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    extra_hosts: tuple[str, ...] = ()
 
 
 @dataclass
 class CrawlEvent:
-    """What happened to one URL: ``kind`` is page, failed or skipped."""
+    """What happened to one URL: ``kind`` is page, unchanged (HTTP 304), failed or skipped.
+
+    A page carries the ``etag`` / ``last_modified`` validators its response gave, for the
+    conditional request of the next crawl. ``count`` is the number of URLs the event stands for:
+    one, except for the summary of excluded URLs beyond those reported one by one.
+    """
 
     kind: str
     url: str
@@ -48,6 +76,9 @@ class CrawlEvent:
     page: Page | None = None
     reason: str = ""
     found: int = 0  # URLs discovered so far, for progress
+    etag: str = ""
+    last_modified: str = ""
+    count: int = 1
 
 
 def normalize_url(url: str) -> str:
@@ -75,10 +106,55 @@ def same_site(url: str, root: str) -> bool:
     return a.scheme in {"http", "https"} and (a.hostname, a.port) == (b.hostname, b.port)
 
 
-class Robots:
-    """robots.txt rules of one site: 4xx means allow all, 5xx or unreachable means disallow all."""
+class Scope:
+    """Which URLs belong to a crawl: the start URL's host and the extra hosts, filtered by patterns.
 
-    def __init__(self, root: str, user_agent: str):
+    Hosts are compared with their ports (``127.0.0.1:8001`` is not ``127.0.0.1:8002``); an extra
+    host is written ``host[:port]``, the port only when the URLs carry one. See
+    :class:`CrawlLimits` for the ``include`` / ``exclude`` globs.
+    """
+
+    def __init__(self, start: str, limits: CrawlLimits):
+        self.start = start
+        self.roots = [start] + [f"http://{host.strip().lower()}/" for host in limits.extra_hosts if host.strip()]
+        self.include, self.exclude = limits.include, limits.exclude
+
+    def on_site(self, url: str) -> bool:
+        """Whether ``url`` is an http(s) URL on one of the crawl's hosts."""
+        return any(same_site(url, root) for root in self.roots)
+
+    def excluded(self, url: str) -> bool:
+        """Whether the patterns rule ``url`` out (never the start URL)."""
+        if url == self.start or not (self.include or self.exclude):
+            return False
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        if self.include and not any(fnmatchcase(target, pattern) for pattern in self.include):
+            return True
+        return any(fnmatchcase(target, pattern) for pattern in self.exclude)
+
+
+class Throttle:
+    """Keeps at least a given delay between two requests to the same host."""
+
+    def __init__(self):
+        self.last: dict[str, float] = {}
+
+    def wait(self, url: str, delay: float) -> None:
+        host = urlsplit(url).netloc
+        if delay and host in self.last:
+            time.sleep(max(0.0, self.last[host] + delay - time.monotonic()))
+        self.last[host] = time.monotonic()
+
+
+class Robots:
+    """robots.txt rules of one site: 4xx means allow all, 5xx or unreachable means disallow all.
+
+    An unreachable host raises :class:`SiteUnreachable` when ``required`` (the crawl's own site);
+    otherwise (an extra host) all its URLs are disallowed.
+    """
+
+    def __init__(self, root: str, user_agent: str, *, required: bool = True):
         self.user_agent = user_agent
         parts = urlsplit(root)
         robots_url = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
@@ -90,7 +166,11 @@ class Robots:
             self.allow_all = True
             return
         except httpx.TransportError as exc:
-            raise SiteUnreachable(f"{robots_url}: {type(exc).__name__}") from exc
+            if required:
+                raise SiteUnreachable(f"{robots_url}: {type(exc).__name__}") from exc
+            logger.info("robots.txt of %s unreachable (%s): disallowing", root, exc)
+            self.disallow_all = True
+            return
         except (httpx.HTTPError, outbound.OutboundRefused) as exc:
             logger.info("robots.txt of %s unusable (%s): disallowing", root, exc)
             self.disallow_all = True
@@ -113,6 +193,17 @@ class Robots:
     def crawl_delay(self) -> float:
         return float(self.parser.crawl_delay(self.user_agent) or 0) if self.parser else 0.0
 
+    @property
+    def sitemaps(self) -> list[str]:
+        """The ``Sitemap:`` URLs robots.txt lists."""
+        return list(self.parser.sitemaps) if self.parser else []
+
+
+def content_digest(page: Page) -> str:
+    """sha256 of a page's extracted sections: equal for pages that would index the same text."""
+    payload = json.dumps([section.as_dict() for section in page.sections], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
 
 def crawl(
     start_url: str,
@@ -120,25 +211,76 @@ def crawl(
     *,
     user_agent: str,
     should_stop: Callable[[], bool] = lambda: False,
+    validators: Mapping[str, tuple[str, str]] | None = None,
+    seeds: Iterable[str] = (),
 ) -> Iterator[CrawlEvent]:
-    """Fetch the site breadth-first from ``start_url`` and yield an event per URL tried."""
+    """Fetch the site breadth-first from ``start_url`` and yield an event per URL tried.
+
+    The frontier starts with the start URL (depth 0), then, at depth 1, the page URLs of the
+    site's sitemaps and the ``seeds``; links are followed from all of them, within the depth and
+    page caps. ``validators`` maps normalized URLs to the ``(etag, last_modified)`` of their last
+    fetch: they are sent as ``If-None-Match`` / ``If-Modified-Since``, and a 304 answer yields an
+    ``unchanged`` event (no body, so that page's links stay unknown: the task passes the URLs of
+    the pages it already stored as ``seeds``, so that pages behind an unchanged one are still
+    visited).
+    """
     outbound.check_url(start_url)
-    robots = Robots(start_url, user_agent)
-    delay = max(limits.delay, min(robots.crawl_delay, 10.0))
     start = normalize_url(start_url)
+    scope = Scope(start, limits)
+    robots = {urlsplit(start).netloc: Robots(start, user_agent)}
+    throttle = Throttle()
+    validators = validators or {}
+
+    def rules_for(url: str) -> Robots:
+        host = urlsplit(url).netloc
+        if host not in robots:
+            robots[host] = Robots(url, user_agent, required=False)
+        return robots[host]
+
+    def polite_wait(url: str) -> None:
+        throttle.wait(url, max(limits.delay, min(rules_for(url).crawl_delay, 10.0)))
+
     frontier: deque[tuple[str, int]] = deque([(start, 0)])
     seen = {start}
-    fetched = 0
+
+    def discover(url: str, depth: int) -> None:
+        if url not in seen and scope.on_site(url):
+            seen.add(url)
+            frontier.append((url, depth))
+
+    if limits.max_depth >= 1:
+        listed = sitemap_urls(
+            sitemap_locations(start, robots[urlsplit(start).netloc].sitemaps),
+            may_fetch=lambda url: scope.on_site(url) and rules_for(url).allowed(url),
+            accept=scope.on_site,
+            normalize=normalize_url,
+            before_fetch=polite_wait,
+        )
+        for url in [*listed, *(normalize_url(seed) for seed in seeds)]:
+            discover(url, 1)
+
+    fetched = excluded = 0
+    digests: dict[str, str] = {}  # content digest → the first URL that had it
     while frontier and fetched < limits.max_pages and not should_stop():
         url, depth = frontier.popleft()
-        if not robots.allowed(url):
+        if scope.excluded(url):
+            excluded += 1
+            if excluded <= EXCLUDED_REPORT_LIMIT:
+                yield CrawlEvent("skipped", url, depth, reason="excluded by pattern", found=len(seen))
+            continue
+        if not rules_for(url).allowed(url):
             yield CrawlEvent("skipped", url, depth, reason="disallowed by robots.txt", found=len(seen))
             continue
-        if fetched and delay:
-            time.sleep(delay)
+        polite_wait(url)
         fetched += 1
+        headers = {"Accept": "text/html,application/xhtml+xml"}
+        etag, last_modified = validators.get(url, ("", ""))
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
         try:
-            response = outbound.fetch(url, headers={"Accept": "text/html,application/xhtml+xml"})
+            response = outbound.fetch(url, headers=headers)
         except outbound.OutboundRefused as exc:
             yield CrawlEvent("failed", url, depth, reason=f"refused: {exc.reason}", found=len(seen))
             continue
@@ -148,13 +290,21 @@ def crawl(
         except httpx.HTTPError as exc:
             yield CrawlEvent("failed", url, depth, reason=f"network error: {type(exc).__name__}", found=len(seen))
             continue
+        if response.status_code == 304 and (etag or last_modified):
+            yield CrawlEvent("unchanged", url, depth, found=len(seen))
+            continue
         if response.status_code != 200:
             yield CrawlEvent("failed", url, depth, reason=f"HTTP {response.status_code}", found=len(seen))
             continue
         final_url = normalize_url(response.url)
-        if final_url != url and not same_site(final_url, start):
-            yield CrawlEvent("skipped", url, depth, reason="redirects off the site", found=len(seen))
-            continue
+        if final_url != url:
+            if not scope.on_site(final_url):
+                yield CrawlEvent("skipped", url, depth, reason="redirects off the site", found=len(seen))
+                continue
+            if final_url in seen:  # /a → /a/, both linked: the page is (or will be) fetched as /a/
+                yield CrawlEvent("skipped", url, depth, reason=f"redirects to {final_url}", found=len(seen))
+                continue
+            seen.add(final_url)
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in HTML_TYPES:
             yield CrawlEvent("skipped", url, depth, reason=f"not a web page ({content_type or 'no type'})", found=len(seen))
@@ -162,18 +312,32 @@ def crawl(
         page = extract_page(response.text, final_url)
         if depth < limits.max_depth and not page.nofollow:
             for link in page.links:
-                link = normalize_url(link)
-                if link not in seen and same_site(link, start):
-                    seen.add(link)
-                    frontier.append((link, depth + 1))
+                discover(normalize_url(link), depth + 1)
         if page.noindex:
             yield CrawlEvent("skipped", final_url, depth, reason="noindex", found=len(seen))
             continue
         canonical = normalize_url(page.canonical) if page.canonical else final_url
-        if canonical != final_url and same_site(canonical, start):
+        if canonical != final_url and scope.on_site(canonical):
             if canonical in seen and canonical != url:
                 yield CrawlEvent("skipped", final_url, depth, reason=f"duplicate of {canonical}", found=len(seen))
                 continue
             seen.add(canonical)
             final_url = canonical
-        yield CrawlEvent("page", final_url, depth, page=page, found=len(seen))
+        if not page.sections:
+            yield CrawlEvent("skipped", final_url, depth, reason="no main text found", found=len(seen))
+            continue
+        if page.text_length < MIN_TEXT_CHARS:
+            yield CrawlEvent("skipped", final_url, depth, reason=f"thin page ({page.text_length} characters)", found=len(seen))
+            continue
+        digest = content_digest(page)
+        if digest in digests:
+            yield CrawlEvent("skipped", final_url, depth, reason=f"duplicate of {digests[digest]}", found=len(seen))
+            continue
+        digests[digest] = final_url
+        yield CrawlEvent(
+            "page", final_url, depth, page=page, found=len(seen),
+            etag=response.headers.get("etag", ""), last_modified=response.headers.get("last-modified", ""),
+        )
+    if excluded > EXCLUDED_REPORT_LIMIT:
+        more = excluded - EXCLUDED_REPORT_LIMIT
+        yield CrawlEvent("skipped", start, 0, reason=f"{more} more URLs excluded by pattern", found=len(seen), count=more)

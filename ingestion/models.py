@@ -102,6 +102,9 @@ class Document(models.Model):
     indexed_hash = models.CharField(max_length=64, blank=True, default="")
     last_run = models.ForeignKey(CrawlRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents")
     fetched_at = models.DateTimeField(null=True, blank=True)
+    # HTTP validators of the last fetch (ETag, Last-Modified), sent back in conditional requests.
+    etag = models.CharField(max_length=200, blank=True, default="")
+    last_modified = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -133,6 +136,20 @@ class EmbeddingSpace(models.Model):
     @property
     def partition_name(self) -> str:
         return f"ingestion_chunk_s{self.pk}"
+
+
+class EmbeddingCache(models.Model):
+    """Vectors by (model, sha256 of the embedded text): unchanged text is never embedded twice."""
+
+    model_name = models.CharField(max_length=200)
+    text_hash = models.CharField(max_length=64)
+    embedding = VectorField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model_name", "text_hash"], name="embedding_cache_unique_model_text")
+        ]
 
 
 class Chunk(models.Model):

@@ -18,8 +18,14 @@ from django.utils import timezone
 from assistants.models import Assistant
 from ingestion.chunking import chunk_sections
 from ingestion.crawler import CrawlEvent
-from ingestion.models import CrawlRun, Document, Source
-from ingestion.spaces import spaces_for_indexing, vector_literal
+from ingestion.models import CrawlRun, Document, EmbeddingSpace, Source
+from ingestion.spaces import (
+    space_active,
+    space_create,
+    space_drop,
+    spaces_for_indexing,
+    vector_literal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -207,22 +213,31 @@ def _report_add(run: CrawlRun, key: str, url: str, reason: str) -> None:
 
 
 def run_record_event(*, run: CrawlRun, event: CrawlEvent) -> None:
-    """Count one crawl event; store the page as a document when it is new or changed."""
+    """Count one crawl event; store the page as a document when it is new or changed.
+
+    An ``unchanged`` event (the site answered 304) marks the stored document as seen in this run
+    without touching its content, so that the end of the crawl keeps it.
+    """
     run.pages_found = max(run.pages_found, event.found)
     if event.kind == "failed":
         run.pages_failed += 1
         _report_add(run, "failed", event.url, event.reason)
     elif event.kind == "skipped":
-        run.pages_skipped += 1
+        run.pages_skipped += event.count
         _report_add(run, "skipped", event.url, event.reason)
+    elif event.kind == "unchanged":
+        run.pages_fetched += 1
+        run.pages_unchanged += 1
+        Document.objects.filter(source_id=run.source_id, url=event.url).update(last_run=run, fetched_at=timezone.now())
     else:
         run.pages_fetched += 1
         page = event.page
         sections = [section.as_dict() for section in page.sections]
-        if not sections:
-            run.pages_skipped += 1
-            _report_add(run, "skipped", event.url, "no main text found")
-        elif not document_store(run=run, url=event.url, title=page.title, sections=sections):
+        stored = document_store(
+            run=run, url=event.url, title=page.title, sections=sections,
+            etag=event.etag, last_modified=event.last_modified,
+        )
+        if not stored:
             run.pages_unchanged += 1
     run.save(
         update_fields=[
@@ -231,8 +246,13 @@ def run_record_event(*, run: CrawlRun, event: CrawlEvent) -> None:
     )
 
 
-def document_store(*, run: CrawlRun, url: str, title: str, sections: list[dict]) -> bool:
-    """Save a fetched document; queue its indexing when its content changed. True when queued."""
+def document_store(
+    *, run: CrawlRun, url: str, title: str, sections: list[dict], etag: str = "", last_modified: str = ""
+) -> bool:
+    """Save a fetched document and its HTTP validators; queue its indexing when its content changed.
+
+    True when queued.
+    """
     from ingestion.tasks import document_index_task
 
     content_hash = sections_hash(title, sections)
@@ -240,6 +260,8 @@ def document_store(*, run: CrawlRun, url: str, title: str, sections: list[dict])
         document, _ = Document.objects.select_for_update().get_or_create(source_id=run.source_id, url=url)
         document.last_run = run
         document.fetched_at = timezone.now()
+        document.etag = etag[:200]
+        document.last_modified = last_modified[:100]
         unchanged = (
             document.content_hash == content_hash
             and document.indexed_hash == content_hash
@@ -256,6 +278,20 @@ def document_store(*, run: CrawlRun, url: str, title: str, sections: list[dict])
         if not unchanged:
             document_index_task.delay_on_commit(document.pk)
     return not unchanged
+
+
+def source_known_pages(*, source: Source) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """What a recrawl starts from: the URLs of the source's documents (extra seeds of the crawl)
+    and the ``(etag, last_modified)`` validators of those indexed, for conditional requests.
+
+    Only indexed documents get validators: a 304 must not keep a failed or half-indexed page.
+    """
+    urls, validators = [], {}
+    for url, status, etag, last_modified in source.documents.values_list("url", "status", "etag", "last_modified"):
+        urls.append(url)
+        if status == Document.Status.READY and (etag or last_modified):
+            validators[url] = (etag, last_modified)
+    return urls, validators
 
 
 def run_crawl_finished(*, run: CrawlRun, stopped_early: bool = False) -> None:
@@ -320,36 +356,13 @@ def document_index_begin(*, document_id: int) -> Document | None:
 def document_index(*, document: Document) -> int:
     """Chunk and embed a document into every live space of its assistant; returns chunks written.
 
-    The old chunks are replaced in one transaction, so retrieval sees the old version or the new
-    one, never half. Chunk texts already embedded in the same space are not embedded again.
+    The old chunks are replaced in one transaction per space, so retrieval sees the old version or
+    the new one, never half.
     """
-    from ingestion.embedding import get_embedder
-
     assistant_id = Source.objects.filter(pk=document.source_id).values_list("assistant_id", flat=True).get()
     written = 0
     for space in spaces_for_indexing(assistant_id):
-        embedder = get_embedder(space.model_name)
-        drafts = chunk_sections(document.sections, count_tokens=embedder.count_tokens, max_tokens=settings.CHUNK_MAX_TOKENS)
-        known = _existing_vectors(space_id=space.pk, document_id=document.pk)
-        todo = [draft for draft in drafts if draft.search_text not in known]
-        vectors = embedder.embed_documents([draft.search_text for draft in todo], batch_tokens=settings.EMBEDDING_BATCH_TOKENS)
-        fresh = {draft.search_text: vector_literal(vector) for draft, vector in zip(todo, vectors)}
-        rows = [
-            (
-                space.pk, document.pk, draft.ordinal, draft.text, draft.search_text,
-                json.dumps(draft.heading_path), draft.anchor[:300], draft.token_count,
-                known.get(draft.search_text) or fresh[draft.search_text],
-            )
-            for draft in drafts
-        ]
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("delete from ingestion_chunk where space_id = %s and document_id = %s", [space.pk, document.pk])
-            cursor.executemany(
-                "insert into ingestion_chunk (space_id, document_id, ordinal, text, search_text, heading_path,"
-                " anchor, token_count, embedding) values (%s, %s, %s, %s, %s, %s, %s, %s, %s::vector)",
-                rows,
-            )
-        written = len(rows)
+        written = document_index_into_space(document=document, space=space)
     with transaction.atomic():
         Document.objects.filter(pk=document.pk, content_hash=document.content_hash).update(
             status=Document.Status.READY,
@@ -361,13 +374,99 @@ def document_index(*, document: Document) -> int:
     return written
 
 
-def _existing_vectors(*, space_id: int, document_id: int) -> dict[str, str]:
+def document_index_into_space(*, document: Document, space: EmbeddingSpace) -> int:
+    """Replace a document's chunks in one space; texts in the embedding cache are not embedded again."""
+    from ingestion.embedding import get_embedder
+
+    embedder = get_embedder(space.model_name)
+    drafts = chunk_sections(document.sections, count_tokens=embedder.count_tokens, max_tokens=settings.CHUNK_MAX_TOKENS)
+    vectors = embeddings_cached(model_name=space.model_name, texts=[draft.search_text for draft in drafts], embedder=embedder)
+    rows = [
+        (
+            space.pk, document.pk, draft.ordinal, draft.text, draft.search_text,
+            json.dumps(draft.heading_path), draft.anchor[:300], draft.token_count, vector,
+        )
+        for draft, vector in zip(drafts, vectors)
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("delete from ingestion_chunk where space_id = %s and document_id = %s", [space.pk, document.pk])
+        cursor.executemany(
+            "insert into ingestion_chunk (space_id, document_id, ordinal, text, search_text, heading_path,"
+            " anchor, token_count, embedding) values (%s, %s, %s, %s, %s, %s, %s, %s, %s::vector)",
+            rows,
+        )
+    return len(rows)
+
+
+def space_switch_start(*, assistant: Assistant, model_name: str) -> EmbeddingSpace:
+    """Start re-embedding an assistant's chunks with another model, in a new space built in the
+    background; answers keep using the active space until the new one is complete."""
+    from ingestion.embedding import embedding_dims
+    from ingestion.tasks import space_build_task
+
+    active = space_active(assistant.pk)
+    if active and active.model_name == model_name:
+        return active
+    for building in EmbeddingSpace.objects.filter(assistant=assistant, status=EmbeddingSpace.Status.BUILDING):
+        if building.model_name == model_name:
+            return building
+        space_drop(space=building)
+    dims = embedding_dims(model_name)  # fails here, with its reason, for a model we cannot read
+    with transaction.atomic():
+        space = space_create(assistant=assistant, model_name=model_name, dims=dims, active=False)
+        space_build_task.delay_on_commit(space.pk)
+    return space
+
+
+def space_build(*, space: EmbeddingSpace) -> None:
+    """Embed every indexed document of the assistant into ``space``, then make it the active one.
+
+    Documents indexed while this runs go into both spaces (``spaces_for_indexing``), so nothing is
+    missing when the space flips.
+    """
+    documents = Document.objects.filter(source__assistant_id=space.assistant_id, status=Document.Status.READY)
+    for document in documents.order_by("pk").iterator():
+        document_index_into_space(document=document, space=space)
+    space_activate(space=space)
+
+
+def space_activate(*, space: EmbeddingSpace) -> None:
+    """Flip the assistant to ``space`` in one transaction, then drop the spaces it replaces."""
+    with transaction.atomic():
+        space = EmbeddingSpace.objects.select_for_update().get(pk=space.pk)
+        if space.status != EmbeddingSpace.Status.BUILDING:
+            return
+        retired = list(EmbeddingSpace.objects.filter(assistant_id=space.assistant_id, status=EmbeddingSpace.Status.ACTIVE))
+        EmbeddingSpace.objects.filter(pk__in=[old.pk for old in retired]).update(status=EmbeddingSpace.Status.RETIRED)
+        space.status = EmbeddingSpace.Status.ACTIVE
+        space.save(update_fields=["status"])
+        Assistant.objects.filter(pk=space.assistant_id).update(embedding_model=space.model_name)
+    for old in retired:
+        space_drop(space=old)
+
+
+def embeddings_cached(*, model_name: str, texts: list[str], embedder) -> list[str]:
+    """Vectors (as pgvector literals) for ``texts``: from the cache, the rest embedded and cached."""
+    hashes = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
     with connection.cursor() as cursor:
         cursor.execute(
-            "select search_text, embedding::text from ingestion_chunk where space_id = %s and document_id = %s",
-            [space_id, document_id],
+            "select text_hash, embedding::text from ingestion_embeddingcache where model_name = %s and text_hash = any(%s)",
+            [model_name, list(set(hashes))],
         )
-        return dict(cursor.fetchall())
+        known = dict(cursor.fetchall())
+    todo = list(dict.fromkeys(h for h in hashes if h not in known))
+    if todo:
+        first_text = {h: text for h, text in zip(reversed(hashes), reversed(texts))}
+        vectors = embedder.embed_documents([first_text[h] for h in todo], batch_tokens=settings.EMBEDDING_BATCH_TOKENS)
+        fresh = {h: vector_literal(vector) for h, vector in zip(todo, vectors)}
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "insert into ingestion_embeddingcache (model_name, text_hash, embedding, created_at)"
+                " values (%s, %s, %s::vector, now()) on conflict (model_name, text_hash) do nothing",
+                [(model_name, h, vector) for h, vector in fresh.items()],
+            )
+        known.update(fresh)
+    return [known[h] for h in hashes]
 
 
 def document_fail(*, document_id: int, reason: str) -> None:

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from ingestion import services
 from ingestion.crawler import CrawlLimits, SiteUnreachable, crawl
-from ingestion.models import CrawlRun, Document
+from ingestion.models import CrawlRun, Document, EmbeddingSpace
 from ingestion.parsers import ParseError
 
 logger = logging.getLogger(__name__)
@@ -25,12 +25,21 @@ def source_crawl_task(self, run_id: int) -> None:
         return
     run.refresh_from_db()
     source = run.source
+    # Source.settings: max_pages, max_depth, include / exclude (globs on path and query) and
+    # extra_hosts (host[:port]); see CrawlLimits.
     limits = CrawlLimits(
         max_pages=int(source.settings.get("max_pages", settings.CRAWL_MAX_PAGES)),
         max_depth=int(source.settings.get("max_depth", settings.CRAWL_MAX_DEPTH)),
+        include=tuple(source.settings.get("include") or ()),
+        exclude=tuple(source.settings.get("exclude") or ()),
+        extra_hosts=tuple(source.settings.get("extra_hosts") or ()),
     )
+    known_urls, validators = services.source_known_pages(source=source)
     try:
-        for event in crawl(source.url, limits, user_agent=settings.OUTBOUND_USER_AGENT):
+        events = crawl(
+            source.url, limits, user_agent=settings.OUTBOUND_USER_AGENT, validators=validators, seeds=known_urls
+        )
+        for event in events:
             services.run_record_event(run=run, event=event)
     except SiteUnreachable as exc:
         if self.request.retries >= UNREACHABLE_RETRIES:
@@ -69,3 +78,11 @@ def sources_recrawl_due_task() -> None:
     """Beat, every few minutes: start the crawls that sources' schedules say are due."""
     for source in services.sources_due_for_recrawl():
         services.source_crawl_start(source=source)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def space_build_task(space_id: int) -> None:
+    """Re-embed an assistant's documents into a new embedding space, then flip to it."""
+    space = EmbeddingSpace.objects.filter(pk=space_id, status=EmbeddingSpace.Status.BUILDING).first()
+    if space is not None:
+        services.space_build(space=space)

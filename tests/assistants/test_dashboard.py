@@ -133,3 +133,29 @@ def test_the_help_pages_are_served():
 def test_teams_are_unique_by_slug(owner):
     first, second = make_team(owner, "Same"), make_team(owner, "Same")
     assert first.slug != second.slug and Team.objects.filter(name="Same").count() == 2
+
+
+def test_an_owner_creates_an_api_key_shown_once_and_revokes_it(owner_client, owner):
+    from assistants.api.keys import api_key_authenticate, key_hash
+    from assistants.models import ApiKey
+
+    team = make_team(owner, "Keys team")
+    page = owner_client.post(f"/teams/{team.pk}/api-keys/", {"name": "CMS", "scopes": ["read", "write"]}).content.decode()
+    key = ApiKey.objects.get(team=team)
+    raw = page.split('<code id="new-key">')[1].split("</code>")[0]
+    assert key.key_hash == key_hash(raw) and raw not in str(key.__dict__)
+    assert raw not in owner_client.get(f"/teams/{team.pk}/api-keys/").content.decode()  # shown once
+    assert api_key_authenticate(raw_key=raw) == key
+    owner_client.post(f"/teams/{team.pk}/api-keys/", {"revoke": key.pk})
+    assert api_key_authenticate(raw_key=raw) is None
+
+
+def test_api_keys_are_out_of_reach_of_other_teams_and_members(owner, outsider_client):
+    team = make_team(owner)
+    assert outsider_client.get(f"/teams/{team.pk}/api-keys/").status_code == 404
+    member = make_user()
+    Membership.objects.create(team=team, user=member, role="member")
+    client = Client()
+    client.force_login(member)
+    client.post(f"/teams/{team.pk}/api-keys/", {"name": "x", "scopes": ["read"]})
+    assert not team.api_keys.exists()

@@ -51,8 +51,8 @@ def test_a_crawled_site_answers_with_citations(celery_worker_process, drf_site):
 
     assert progress["run"]["status"] == "done", progress
     assert seen_statuses & {"queued", "running", "indexing"}, "progress was visible before the end"
-    # 70 content pages plus theme/main.html; image links and the like fail with 404
-    assert run.pages_fetched >= 70
+    # 70 sitemap entries: two are redirects to pages also linked, one has no main text
+    assert run.pages_fetched >= 67
     assert progress["documents"]["ready"] >= 65 and progress["documents"]["pending"] == 0
     assert progress["documents"]["chunks"] == run.chunks_embedded > 1000
     assert run.pages_failed == len(run.report["failed"]) and all(item["reason"] for item in run.report["failed"])

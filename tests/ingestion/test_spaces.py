@@ -1,0 +1,81 @@
+"""Embedding spaces: switching an assistant's model re-embeds in the background and flips
+atomically; the embedding cache never embeds the same text twice."""
+import pytest
+from django.db import connection
+
+from assistants.answering import retrieve
+from ingestion import services
+from ingestion.embedding import get_embedder
+from ingestion.models import EmbeddingSpace
+from ingestion.spaces import space_active
+from tests.conftest import DRF_SITE
+from tests.embedding.tiny_models import save_model
+from tests.factories import index_pages, make_assistant
+
+pytestmark = pytest.mark.django_db
+
+PAGES = {f"http://docs.test/api-guide/{name}/": (DRF_SITE / f"api-guide/{name}/index.html").read_text() for name in ["throttling", "pagination"]}
+
+
+def chunk_count(space) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("select count(*) from ingestion_chunk where space_id = %s", [space.pk])
+        return cursor.fetchone()[0]
+
+
+def partition_exists(space) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("select to_regclass(%s)", [space.partition_name])
+        return cursor.fetchone()[0] is not None
+
+
+def test_switching_the_model_rebuilds_then_flips(tmp_path, django_capture_on_commit_callbacks):
+    assistant = make_assistant()
+    index_pages(assistant, PAGES)
+    old = space_active(assistant.pk)
+    tiny = str(save_model("bert", tmp_path / "tiny-bert"))
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        new = services.space_switch_start(assistant=assistant, model_name=tiny)
+    assert len(callbacks) == 1, "the build is queued after the commit"
+    assert new.status == "building" and new.dims == 64 and partition_exists(new)
+    # Until the new space is complete, answers come from the old one.
+    assert space_active(assistant.pk) == old and retrieve(assistant, "throttle rates")
+    assert services.space_switch_start(assistant=assistant, model_name=tiny) == new  # asking twice: one build
+
+    services.space_build(space=new)
+    new.refresh_from_db()
+    assistant.refresh_from_db()
+    assert new.status == "active" and space_active(assistant.pk) == new
+    assert assistant.embedding_model == tiny
+    assert chunk_count(new) > 0 and not partition_exists(old)
+    assert not EmbeddingSpace.objects.filter(pk=old.pk).exists()
+    hits = retrieve(assistant, "AnonRateThrottle")
+    assert hits and all(len(hit.text) > 0 for hit in hits)
+
+
+def test_a_new_document_during_a_build_goes_into_both_spaces(tmp_path):
+    assistant = make_assistant()
+    index_pages(assistant, dict(list(PAGES.items())[:1]))
+    old = space_active(assistant.pk)
+    new = services.space_switch_start(assistant=assistant, model_name=str(save_model("bert", tmp_path / "m")))
+    before = chunk_count(old)
+    index_pages(assistant, dict(list(PAGES.items())[1:]))
+    assert chunk_count(old) > before and chunk_count(new) == chunk_count(old) - before
+
+
+def test_a_model_that_cannot_be_read_is_refused_with_a_reason(tmp_path):
+    assistant = make_assistant()
+    with pytest.raises((OSError, ValueError)):
+        services.space_switch_start(assistant=assistant, model_name=str(tmp_path / "missing"))
+    assert EmbeddingSpace.objects.filter(assistant=assistant).count() == 1
+
+
+def test_unchanged_text_is_never_embedded_twice():
+    engine = get_embedder("")
+    first, second = make_assistant(), make_assistant()
+    index_pages(first, PAGES)
+    tokens = engine.counters["tokens"]
+    index_pages(second, PAGES)  # the same pages for another assistant: every vector from the cache
+    assert engine.counters["tokens"] == tokens
+    assert chunk_count(space_active(second.pk)) == chunk_count(space_active(first.pk)) > 0
