@@ -56,3 +56,19 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def shared_data_dir(base_dir: Path) -> Path:
+    """The read-only evaluation data (SciFact, the DRF site, sample documents).
+
+    SHARED_DATA_DIR wins; else ``../shared/data`` beside the checkout; else the workplace's
+    ``/work/shared/data`` (a CI clone may live elsewhere on the same machine).
+    """
+    explicit = os.environ.get("SHARED_DATA_DIR")
+    if explicit:
+        return Path(explicit)
+    candidates = [base_dir.parent / "shared" / "data", Path("/work/shared/data")]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    return candidates[0]

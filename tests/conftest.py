@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from chatsite.env import shared_data_dir
+
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "data"
+SHARED = shared_data_dir(REPO)
 DRF_SITE = SHARED / "sites" / "drf"
 
 

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ingestion.embedding import Embedder, resolve_model_path
+from tests.conftest import SHARED
 
-SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "data" / "scifact" / "corpus.jsonl"
+SCIFACT = SHARED / "scifact" / "corpus.jsonl"
 
 
 def test_minilm_matches_sentence_transformers():

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from ingestion.parsers import parse_file
+from tests.conftest import SHARED
 
-DOCS = Path(__file__).resolve().parents[3] / "shared" / "data" / "docs"
+DOCS = SHARED / "docs"
 
 
 def doc(name: str) -> Path:

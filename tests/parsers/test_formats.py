@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 from ingestion.parsers import parse_file
+from tests.conftest import SHARED
 
 from .conftest import doc
 
-DRF_SERIALIZERS = Path(__file__).resolve().parents[3] / "shared/data/sites/drf/api-guide/serializers/index.html"
+DRF_SERIALIZERS = SHARED / "sites/drf/api-guide/serializers/index.html"
 
 
 def test_html_headings_build_the_heading_path_and_lose_their_pilcrow():

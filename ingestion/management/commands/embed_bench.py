@@ -30,12 +30,13 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from chatsite.env import shared_data_dir
 from ingestion.chunking import chunk_sections
 from ingestion.embedding import Embedder
 from ingestion.embedding.engine import torch_dtype
 from ingestion.embedding.recipes import resolve_model_path
 
-DEFAULT_CORPUS = Path(settings.BASE_DIR).parent / "shared" / "data" / "scifact" / "corpus.jsonl"
+DEFAULT_CORPUS = shared_data_dir(Path(settings.BASE_DIR)) / "scifact" / "corpus.jsonl"
 _BERT = {"model_type": "bert", "vocab_size": 30522, "max_position_embeddings": 512}
 _GTE = {"model_type": "gte", "vocab_size": 30528, "type_vocab_size": 0, "pad_token_id": 0}
 _QWEN2 = {"model_type": "qwen2", "vocab_size": 151646, "max_position_embeddings": 32768}
