@@ -1,34 +1,41 @@
 """From a visitor's question to a streamed, cited answer.
 
-retrieve (hybrid search in the assistant's space) → numbered sources → the configured provider
-(or the offline extractive answerer) → tokens streamed as they come → the citations the answer
-used → the conversation stored. The chat views turn these events into Server-Sent Events.
+question → stand-alone search query (a follow-up rewritten by the model, ``query_rewrite``) →
+hybrid search in the assistant's space (more candidates, reranked, when the assistant has a
+reranker; a hit from the visitor's current page moved up) → is there evidence to answer from
+(``grounding.retrieval_evidence``)? If not, the honest "I don't know" and an offer of a person;
+if so, numbered sources → the assistant's provider (or the offline extractive answerer) → tokens
+streamed as they come → the citations the answer used → each sentence checked against what it
+cites (``grounding.check_answer``) → the conversation stored, with ``unanswered`` set when the
+content had no supported answer (the dashboard's content-gap signal, and the ``done`` event's
+cue to offer a person). The chat views turn these events into Server-Sent Events.
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from assistants import services
+from assistants.grounding import Evidence, SourceVectors, check_answer, content_terms, retrieval_evidence
 from assistants.models import Assistant, Conversation, Message
+from assistants.query_rewrite import retrieval_query, rewrite_query  # noqa: F401 - retrieval_query: public here too
 from assistants.rendering import render_answer
 from ingestion.selectors import Hit, chunk_search
 from ingestion.spaces import space_active
+
+logger = logging.getLogger(__name__)
 
 HISTORY_MESSAGES = 6
 SOURCE_CHARS = 1800  # of each source in the prompt
 NO_ANSWER = "I couldn't find anything about that in this site's content. Could you rephrase, or would you like to talk to a person?"
 _CITATION = re.compile(r"\[(\d{1,2})\]")
-_WORD = re.compile(r"[\w']+")
-_STOPWORDS = set(
-    "a an and are as at be but by can do does for from how i if in into is it its me my of on or so that the "
-    "their then there these this to was what when where which who why will with you your".split()
-)
 
 SYSTEM_TEMPLATE = """{persona}
 
@@ -47,22 +54,80 @@ class Event:
     data: dict
 
 
-def retrieval_query(question: str, history: list[Message]) -> str:
-    """A follow-up like "and for teams?" searches better with the question it follows."""
-    previous = [m.text for m in history if m.role == Message.Role.USER]
-    if previous and len(_WORD.findall(question)) <= 4:
-        return f"{previous[-1]} {question}"
-    return question
+@dataclass
+class Retrieval:
+    """What one search found, and how much it can be trusted."""
+
+    hits: list[Hit]
+    evidence: Evidence
+    sources: SourceVectors | None  # the hits' embeddings, shared with the grounding check
 
 
-def retrieve(assistant: Assistant, query: str, k: int | None = None) -> list[Hit]:
+def _page_key(url: str) -> tuple[str, str]:
+    """A page's identity for the page boost: host without ``www.``, path without a trailing slash;
+    scheme, query and fragment ignored (the crawler drops tracking parameters, the widget does not)."""
+    parts = urlsplit(url.strip())
+    return (parts.hostname or "").removeprefix("www."), parts.path.rstrip("/")
+
+
+def boost_page(hits: list[Hit], page_url: str, positions: int) -> list[Hit]:
+    """``hits`` with those from the page the visitor is on moved up ``positions`` places.
+
+    A visitor asking from a page most likely asks about it; a small move (not to the top) keeps a
+    clearly better passage from elsewhere ahead. Pure reordering: nothing is added or dropped."""
+    if not page_url or positions <= 0:
+        return hits
+    page = _page_key(page_url)
+    if not page[0]:
+        return hits
+    order = sorted(
+        range(len(hits)), key=lambda i: i - positions - 0.5 if _page_key(hits[i].url) == page else i
+    )
+    return [hits[i] for i in order]
+
+
+def _reranked(assistant: Assistant, query: str, hits: list[Hit]) -> list[Hit]:
+    """``hits`` in the order of the assistant's reranker; the fused order when it cannot load or
+    fails (a misconfigured reranker must not cost the visitor the answer)."""
+    from ingestion.reranking import get_reranker, rerank
+
+    try:
+        return rerank(hits, query, get_reranker(assistant.reranker_model))
+    except Exception:
+        logger.exception("reranker %r failed; keeping the hybrid order", assistant.reranker_model)
+        return hits
+
+
+def _search(assistant: Assistant, query: str, k: int, page_url: str) -> tuple[list[Hit], SourceVectors | None, object]:
+    """The hits, a lazy holder of their embeddings, and the query's vector (None without a space)."""
     from ingestion.embedding import get_embedder
 
     space = space_active(assistant.pk)
     if space is None:
-        return []
-    vector = get_embedder(space.model_name).embed_queries([query])[0]
-    return chunk_search(space=space, query=query, vector=vector, k=k or settings.RETRIEVAL_TOP_K)
+        return [], None, None
+    embedder = get_embedder(space.model_name)
+    boost = settings.PAGE_BOOST_POSITIONS if page_url else 0
+    candidates = max(settings.RERANK_CANDIDATES, k) if assistant.reranker_model else k + boost
+    vector = embedder.embed_queries([query])[0]
+    hits = chunk_search(space=space, query=query, vector=vector, k=candidates)
+    if assistant.reranker_model:
+        hits = _reranked(assistant, query, hits)
+    hits = boost_page(hits, page_url, boost)[:k]
+    return hits, SourceVectors(embedder, hits), vector
+
+
+def retrieve(assistant: Assistant, query: str, k: int | None = None, *, page_url: str = "") -> list[Hit]:
+    """The ``k`` best chunks for ``query``: hybrid search; with the assistant's reranker,
+    ``RERANK_CANDIDATES`` candidates reranked; hits from ``page_url`` moved up (:func:`boost_page`)."""
+    return _search(assistant, query, k or settings.RETRIEVAL_TOP_K, page_url)[0]
+
+
+def retrieve_with_evidence(assistant: Assistant, query: str, *, page_url: str = "") -> Retrieval:
+    """:func:`retrieve`, and whether its hits are good enough to answer from."""
+    hits, sources, vector = _search(assistant, query, settings.RETRIEVAL_TOP_K, page_url)
+    if not hits:
+        return Retrieval(hits, Evidence(query, 0.0, 0.0, weak=True), None)
+    return Retrieval(hits, retrieval_evidence(query, sources, query_vector=vector), sources)
 
 
 def format_sources(hits: list[Hit]) -> str:
@@ -82,10 +147,6 @@ def build_messages(assistant: Assistant, question: str, hits: list[Hit], history
     return messages
 
 
-def _terms(text: str) -> set[str]:
-    return {word for word in _WORD.findall(text.lower()) if word not in _STOPWORDS and len(word) > 1}
-
-
 def _best_excerpt(text: str, terms: set[str], max_chars: int = 420) -> str:
     """The window of consecutive sentences of ``text`` that shares the most terms with the question."""
     sentences = [s.strip() for s in re.split(r"(?<=[.!?:])\s+|\n+", text) if s.strip()]
@@ -94,7 +155,7 @@ def _best_excerpt(text: str, terms: set[str], max_chars: int = 420) -> str:
     best, best_score = 0, -1.0
     for start in range(len(sentences)):
         window = " ".join(sentences[start : start + 3])
-        score = len(_terms(window) & terms) - start * 0.01
+        score = len(content_terms(window) & terms) - start * 0.01
         if score > best_score:
             best, best_score = start, score
     excerpt = ""
@@ -109,7 +170,7 @@ def extractive_answer(question: str, hits: list[Hit], max_sources: int = 3) -> s
     """The offline answer: the most relevant passages, each with its citation."""
     if not hits:
         return NO_ANSWER
-    terms = _terms(question)
+    terms = content_terms(question)
     parts = ["Here is what I found in the site's content:"]
     for number, hit in enumerate(hits[:max_sources], start=1):
         excerpt = _best_excerpt(hit.text, terms)
@@ -138,10 +199,29 @@ async def _extractive_tokens(text: str) -> AsyncIterator[str]:
         yield piece
 
 
+def _grounding_record(retrieval: Retrieval, answer: str, error: str) -> tuple[dict, bool]:
+    """``Message.grounding`` and ``Message.unanswered`` for a finished answer.
+
+    Weak retrieval is unanswered. A failed call (an outage, not a gap in the content) is not checked
+    and not counted as unanswered. Otherwise the answer's sentences are checked against what they
+    cite, and an unsupported answer is unanswered."""
+    if retrieval.evidence.weak:
+        return {"supported": False, "score": 0.0, "sentences": [], "retrieval": retrieval.evidence.as_dict()}, True
+    if error or not answer:
+        return {"retrieval": retrieval.evidence.as_dict()}, False
+    grounding = check_answer(answer, retrieval.sources).as_dict()
+    grounding["retrieval"] = retrieval.evidence.as_dict()
+    return grounding, not grounding["supported"]
+
+
 async def answer_events(
-    *, assistant: Assistant, conversation: Conversation, question: str
+    *, assistant: Assistant, conversation: Conversation, question: str, page_url: str | None = None
 ) -> AsyncIterator[Event]:
-    """The events of one answer, stored as a conversation turn once it is complete."""
+    """The events of one answer, stored as a conversation turn once it is complete.
+
+    ``page_url``: the page the visitor asks from, for the page boost; by default the page the
+    conversation started on. The ``done`` event carries ``unanswered``: true when the content held
+    no supported answer, the cue to offer a person."""
     from assistants.providers import ProviderError, Usage, provider_from_settings
 
     started = time.perf_counter()
@@ -149,15 +229,19 @@ async def answer_events(
     await sync_to_async(services.message_add)(conversation=conversation, role=Message.Role.USER, text=question)
     yield Event("meta", {"conversation_id": conversation.pk})
 
-    hits = await sync_to_async(retrieve)(assistant, retrieval_query(question, history))
-    timings = {"retrieve_ms": round((time.perf_counter() - started) * 1000, 1)}
-    provider = provider_from_settings() if hits else None
+    query = await rewrite_query(assistant, question, history)
+    timings = {"rewrite_ms": round((time.perf_counter() - started) * 1000, 1)} if history else {}
+    page_url = conversation.page_url if page_url is None else page_url
+    retrieval = await sync_to_async(retrieve_with_evidence)(assistant, query, page_url=page_url)
+    hits = retrieval.hits
+    timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    provider = None if retrieval.evidence.weak else await sync_to_async(provider_from_settings)(assistant)
     parts: list[str] = []
     usage = None
     error = ""
     if provider is None:
         provider_name = "extractive"
-        tokens = _extractive_tokens(extractive_answer(question, hits))
+        tokens = _extractive_tokens(NO_ANSWER if retrieval.evidence.weak else extractive_answer(question, hits))
     else:
         provider_name = provider.name
         tokens = provider.stream(build_messages(assistant, question, hits, history))
@@ -179,6 +263,9 @@ async def answer_events(
     citations = cited_hits(answer, hits)
     if answer:
         yield Event("citations", {"citations": citations, "html": render_answer(answer, citations, assistant.allowed_domains)})
+    checked = time.perf_counter()
+    grounding, unanswered = await sync_to_async(_grounding_record)(retrieval, answer, error)
+    timings["grounding_ms"] = round((time.perf_counter() - checked) * 1000, 1)
     timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
     if usage is not None:
         timings.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
@@ -190,5 +277,8 @@ async def answer_events(
         timings=timings,
         provider=provider_name,
         error=error,
+        grounding=grounding,
+        unanswered=unanswered,
+        usage=usage.record(provider.config.model) if usage is not None else {},
     )
-    yield Event("done", {"message_id": message.pk})
+    yield Event("done", {"message_id": message.pk, "unanswered": unanswered})

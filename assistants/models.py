@@ -52,10 +52,44 @@ class Assistant(models.Model):
     background_color = models.CharField(max_length=7, default="#ffffff")
     allowed_domains = models.JSONField(default=list, blank=True)
     embedding_model = models.CharField(max_length=200, blank=True, default="")
+    # Branding, applied to the widget and the full page alike.
+    avatar_url = models.URLField(max_length=500, blank=True, default="")
+    logo_url = models.URLField(max_length=500, blank=True, default="")
+    launcher_position = models.CharField(
+        max_length=5, choices=[("right", "Bottom right"), ("left", "Bottom left")], default="right"
+    )
+    launcher_icon = models.CharField(
+        max_length=10, choices=[("chat", "Chat bubble"), ("help", "Question mark"), ("spark", "Spark")], default="chat"
+    )
+    theme = models.CharField(max_length=5, choices=[("auto", "Auto"), ("light", "Light"), ("dark", "Dark")], default="auto")
+    suggested_questions = models.JSONField(default=list, blank=True)  # up to a few short strings
+    show_powered_by = models.BooleanField(default=True)
+    language = models.CharField(max_length=10, blank=True, default="")  # "" = the visitor's browser
+    # An internal assistant's full page asks for this code first (a Django password hash; "" = open).
+    access_code_hash = models.CharField(max_length=200, blank=True, default="")
+    # Answering: the LLM ("" = the LLM_* settings, or the extractive default) and an optional reranker.
+    llm_provider = models.CharField(max_length=30, blank=True, default="")
+    llm_model = models.CharField(max_length=200, blank=True, default="")
+    llm_base_url = models.URLField(max_length=500, blank=True, default="")
+    reranker_model = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+
+class CustomDomain(models.Model):
+    """A customer's own host (``help.customer.com``) serving an assistant's full page once verified."""
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="domains")
+    host = models.CharField(max_length=253, unique=True)  # lower-case, no port
+    verification_token = models.CharField(max_length=64)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    last_check_error = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.host
 
 
 class Conversation(models.Model):
@@ -84,6 +118,12 @@ class Message(models.Model):
     timings = models.JSONField(default=dict, blank=True)
     provider = models.CharField(max_length=60, blank=True, default="")
     error = models.CharField(max_length=300, blank=True, default="")
+    # {"supported": bool, "score": float, "sentences": [{"text", "cites", "score", "supported"}]}
+    grounding = models.JSONField(default=dict, blank=True)
+    # The question found no supported answer in the content: the dashboard's content-gap signal.
+    unanswered = models.BooleanField(default=False, db_index=True)
+    # {"prompt_tokens": .., "completion_tokens": .., "cost_usd": ..}
+    usage = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

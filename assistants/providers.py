@@ -94,6 +94,16 @@ class Usage:
     input_tokens: int | None
     output_tokens: int | None
 
+    def record(self, model: str) -> dict:
+        """``Message.usage``: the token counts and, when ``settings.LLM_PRICES`` (USD per million
+        tokens) lists ``model`` and both counts are known, ``cost_usd``."""
+        record = {"model": model, "prompt_tokens": self.input_tokens, "completion_tokens": self.output_tokens}
+        price = getattr(settings, "LLM_PRICES", {}).get(model.removeprefix("models/"))
+        if price and self.input_tokens is not None and self.output_tokens is not None:
+            cost = self.input_tokens * price["input"] + self.output_tokens * price["output"]
+            record["cost_usd"] = round(cost / 1_000_000, 8)
+        return record
+
 
 class ProviderError(Exception):
     """A failed answer.
@@ -408,7 +418,10 @@ class OpenAIProvider(_StreamingProvider):
         config = self.config
         return _Request(
             url=f"{config.base_url.rstrip('/')}/chat/completions",
-            headers={"Authorization": f"Bearer {config.api_key}", "Accept": "text/event-stream"},
+            headers={
+                "Accept": "text/event-stream",
+                **({"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}),
+            },
             body={
                 "model": config.model,
                 "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
@@ -484,7 +497,7 @@ class AnthropicProvider(_StreamingProvider):
         return _Request(
             url=f"{config.base_url.rstrip('/')}/v1/messages",
             headers={
-                "x-api-key": config.api_key,
+                **({"x-api-key": config.api_key} if config.api_key else {}),
                 "anthropic-version": "2023-06-01",
                 "content-type": "application/json",
                 "accept": "text/event-stream",
@@ -546,7 +559,7 @@ class GeminiProvider(_StreamingProvider):
         return _Request(
             url=f"{config.base_url.rstrip('/')}/v1beta/models/{model}:streamGenerateContent",
             params={"alt": "sse"},
-            headers={"x-goog-api-key": config.api_key, "Accept": "text/event-stream"},
+            headers={"Accept": "text/event-stream", **({"x-goog-api-key": config.api_key} if config.api_key else {})},
             body=body,
         )
 
@@ -594,19 +607,65 @@ def provider_from_config(config: ProviderConfig) -> ChatProvider:
     return provider_class(config)
 
 
-def provider_from_settings() -> ChatProvider | None:
-    """The provider configured by the LLM_* settings, or None when no model is configured (the
-    caller then answers with the offline extractive answerer)."""
+#: Where each kind's official API lives, for an assistant that names a model but no base URL.
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
+
+
+def provider_from_settings(assistant=None, **overrides) -> ChatProvider | None:
+    """The provider an assistant answers with, or None when no model is configured (the caller
+    then answers with the offline extractive answerer).
+
+    The LLM_* settings give the default; an assistant's ``llm_provider``, ``llm_model`` and
+    ``llm_base_url`` override them one by one. An assistant that switches to another kind without a
+    base URL gets that kind's official API (``DEFAULT_BASE_URLS``); one that switches kind keeps
+    nothing of the settings' model or URL. ``overrides`` set other ``ProviderConfig`` fields
+    (the query rewriter's short timeout, say). The API key comes from :func:`api_key_for`.
+    """
+    kind = getattr(settings, "LLM_PROVIDER", "") or "openai"
     base_url = getattr(settings, "LLM_BASE_URL", "")
     model = getattr(settings, "LLM_MODEL", "")
+    if assistant is not None and (assistant.llm_provider or assistant.llm_model or assistant.llm_base_url):
+        if assistant.llm_provider and assistant.llm_provider != kind:
+            kind, base_url, model = assistant.llm_provider, DEFAULT_BASE_URLS.get(assistant.llm_provider, ""), ""
+        base_url = assistant.llm_base_url or base_url or DEFAULT_BASE_URLS.get(kind, "")
+        model = assistant.llm_model or model
     if not base_url or not model:
         return None
+    if kind not in _PROVIDERS:
+        logger.warning("unknown LLM provider %r: answering without a model", kind)
+        return None
+    options = {"timeout": getattr(settings, "LLM_TIMEOUT", ProviderConfig.timeout), **overrides}
     return provider_from_config(
-        ProviderConfig(
-            kind=getattr(settings, "LLM_PROVIDER", "") or "openai",
-            base_url=base_url,
-            api_key=getattr(settings, "LLM_API_KEY", ""),
-            model=model,
-            timeout=getattr(settings, "LLM_TIMEOUT", ProviderConfig.timeout),
-        )
+        ProviderConfig(kind=kind, base_url=base_url, api_key=api_key_for(kind, base_url), model=model, **options)
     )
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return None
+    return parsed.scheme, parsed.host, parsed.port
+
+
+def api_key_for(kind: str, base_url: str) -> str:
+    """The operator's API key for ``kind``, but only for a URL the operator trusts with it.
+
+    ``LLM_API_KEY_<KIND>`` (OPENAI, ANTHROPIC, GEMINI) first, then ``LLM_API_KEY`` when ``kind``
+    is the settings' own provider. A key is only ever sent to the kind's official API or to the
+    host of ``LLM_BASE_URL``: a base URL typed into an assistant's form (a team's own vLLM, say)
+    gets no key, so nobody can point an assistant at their server to collect the operator's key.
+    """
+    trusted = {_origin(DEFAULT_BASE_URLS[kind])} if kind in DEFAULT_BASE_URLS else set()
+    if getattr(settings, "LLM_BASE_URL", ""):
+        trusted.add(_origin(settings.LLM_BASE_URL))
+    if _origin(base_url) is None or _origin(base_url) not in trusted:
+        return ""
+    key = getattr(settings, f"LLM_API_KEY_{kind.upper()}", "")
+    if not key and kind == (getattr(settings, "LLM_PROVIDER", "") or "openai"):
+        key = getattr(settings, "LLM_API_KEY", "")
+    return key

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chatsite.middleware.CustomDomainMiddleware",  # before anything validates the Host header
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -96,6 +97,8 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # serve straight from static/ without collectstatic in development
 MEDIA_ROOT = DATA_DIR / "media"
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024)  # per document
+API_UPLOAD_MAX_FILES = env_int("API_UPLOAD_MAX_FILES", 20)  # per request to POST /api/v1/assistants/<id>/documents
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)  # per API key
 PARSE_TIME_LIMIT = env_float("PARSE_TIME_LIMIT", 120.0)  # seconds per document, in a child process
 PARSE_MEMORY_LIMIT_MB = env_int("PARSE_MEMORY_LIMIT_MB", 1024)
 
@@ -181,3 +184,52 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpcore", "pgserver", "trafilatura", "htmldate")},
 }
+
+# Retrieval fusion (ingestion.selectors): how the BM25 and vector rankings become one.
+# "rrf" (reciprocal rank, k 60) or "weighted" (min-max normalised scores, alpha * dense +
+# (1 - alpha) * lexical). Tuned on SciFact train (809 queries, MiniLM, `evaluate_retrieval
+# --split train --alphas 0.1,...,0.9`): nDCG@10 weighted@0.5 0.730 against RRF 0.717.
+RETRIEVAL_FUSION = env_str("RETRIEVAL_FUSION", "weighted")
+RETRIEVAL_FUSION_ALPHA = env_float("RETRIEVAL_FUSION_ALPHA", 0.5)
+
+# --- Answering: grounding, per-assistant providers, cost, reranking, query rewriting -------------
+# (assistants/grounding.py, assistants/providers.py, assistants/answering.py,
+# assistants/query_rewrite.py). Thresholds measured with all-MiniLM-L6-v2 on the Django REST
+# framework documentation (70 pages, 25 on-topic and 17 off-topic questions): best query-chunk
+# similarity on-topic 0.454-0.890 (median 0.61), off-topic 0.126-0.272 (median 0.19); content-word
+# coverage on-topic 0.5-1.0, off-topic 0.0-0.67. Answer sentences against the chunks they cite:
+# correct paraphrases 0.572-0.839, invented claims -0.02-0.235. With these values all 25 on-topic
+# questions were answered (offline answerer) and all 17 off-topic ones got "I don't know".
+# Retrieval is weak (answer "I don't know" and offer a person) when the best query-chunk cosine
+# similarity is below RETRIEVAL_MIN_SIMILARITY *and* under RETRIEVAL_MIN_TERM_COVERAGE of the
+# question's content words appear in the retrieved chunks.
+RETRIEVAL_MIN_SIMILARITY = env_float("RETRIEVAL_MIN_SIMILARITY", 0.36)
+RETRIEVAL_MIN_TERM_COVERAGE = env_float("RETRIEVAL_MIN_TERM_COVERAGE", 0.75)
+# An answer sentence is supported when its cosine similarity to a chunk it cites reaches this.
+GROUNDING_MIN_SCORE = env_float("GROUNDING_MIN_SCORE", 0.40)
+# Per-kind API keys, used before LLM_API_KEY (which only serves LLM_PROVIDER's kind). A key is only
+# sent to its kind's official API or to LLM_BASE_URL's host, never to a base URL set on an assistant.
+LLM_API_KEY_OPENAI = env_str("LLM_API_KEY_OPENAI", "")
+LLM_API_KEY_ANTHROPIC = env_str("LLM_API_KEY_ANTHROPIC", "")
+LLM_API_KEY_GEMINI = env_str("LLM_API_KEY_GEMINI", "")
+# USD per million tokens, {"model": {"input": .., "output": ..}}, for Message.usage["cost_usd"];
+# a model not listed gets no cost. List prices when written; override with LLM_PRICES='{json}'.
+LLM_PRICES = {
+    "gpt-4o-mini": {"input": 0.15, "output": 0.60},
+    "gpt-4o": {"input": 2.50, "output": 10.00},
+    "gpt-4.1-mini": {"input": 0.40, "output": 1.60},
+    "claude-3-5-haiku-latest": {"input": 0.80, "output": 4.00},
+    "claude-sonnet-4-0": {"input": 3.00, "output": 15.00},
+    "gemini-2.0-flash": {"input": 0.10, "output": 0.40},
+    "gemini-2.5-flash": {"input": 0.30, "output": 2.50},
+}
+if env_str("LLM_PRICES", ""):
+    import json as _json
+
+    LLM_PRICES = _json.loads(env_str("LLM_PRICES", ""))
+# With an assistant's reranker, this many hybrid-search candidates are reranked before the top k.
+RERANK_CANDIDATES = env_int("RERANK_CANDIDATES", 30)
+# A hit from the page the visitor is on moves up this many places (0 = off).
+PAGE_BOOST_POSITIONS = env_int("PAGE_BOOST_POSITIONS", 2)
+# Seconds allowed to the model call that turns a follow-up into a stand-alone search query.
+QUERY_REWRITE_TIMEOUT = env_float("QUERY_REWRITE_TIMEOUT", 3.0)

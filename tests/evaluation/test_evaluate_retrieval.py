@@ -97,7 +97,9 @@ def evaluation(django_db_setup, django_db_blocker, tmp_path_factory):
         space_id = space_active(bystander.pk).pk
         before = snapshot(space_id)
         try:
-            call_command("evaluate_retrieval", str(folder), out=str(out), stdout=stdout, stderr=io.StringIO())
+            call_command(
+                "evaluate_retrieval", str(folder), alphas="0,0.5,1", out=str(out), stdout=stdout, stderr=io.StringIO()
+            )
             after = snapshot(space_id)
         finally:
             remove(bystander.team, bystander.team.memberships.get().user)
@@ -148,11 +150,74 @@ def test_keep_leaves_the_index_and_limit_queries_cuts_the_split(beir_folder, tmp
     assert not Team.objects.filter(pk=team.pk).exists()
 
 
+def test_the_report_compares_both_fusions_from_the_same_candidates(evaluation):
+    report = evaluation.report
+    assert report["fusion"] == "weighted@0.50"  # the configured default
+    assert list(report["fusions"]) == ["rrf", "weighted@0.00", "weighted@0.50", "weighted@1.00"]
+    # The hybrid mode is the configured fusion: the same candidates, the same numbers.
+    assert report["fusions"]["weighted@0.50"] == report["modes"]["hybrid"]
+    # alpha 1 is the dense leg's order, alpha 0 the lexical leg's (within the same candidates).
+    assert report["fusions"]["weighted@1.00"]["ndcg@10"] == pytest.approx(report["modes"]["dense"]["ndcg@10"])
+    assert report["fusions"]["weighted@0.00"]["ndcg@10"] == pytest.approx(report["modes"]["lexical"]["ndcg@10"])
+    for label in report["fusions"]:
+        assert label in evaluation.table
+
+
 @pytest.mark.django_db
-def test_rerank_is_refused_before_anything_is_created(beir_folder, tmp_path):
-    with pytest.raises(CommandError, match="reranking is not available yet"):
-        call_command("evaluate_retrieval", str(beir_folder), rerank="some-reranker", out=str(tmp_path / "r.json"))
+def test_bad_alphas_are_refused_before_anything_is_created(beir_folder, tmp_path):
+    for alphas in ("0.5,x", "1.5"):
+        with pytest.raises(CommandError, match="--alphas"):
+            call_command("evaluate_retrieval", str(beir_folder), alphas=alphas, out=str(tmp_path / "r.json"))
     assert not Team.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_unreadable_reranker_is_refused_before_anything_is_created(beir_folder, tmp_path):
+    with pytest.raises(CommandError, match="cannot load reranker"):
+        call_command("evaluate_retrieval", str(beir_folder), rerank=str(tmp_path / "nothing"), out=str(tmp_path / "r.json"))
+    assert not Team.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rerank_reports_the_hybrid_ranking_reordered_by_the_rerankers_scores(beir_folder, tmp_path):
+    """A tiny random-weight cross-encoder: its order is nothing like the hybrid one, so the
+    reranked block must be exactly what its scores give, computed here independently."""
+    from ingestion.embedding import get_embedder
+    from ingestion.evaluation import evaluate, unique_in_order
+    from ingestion.reranking import CrossEncoderReranker
+    from ingestion.selectors import chunk_search
+    from tests.reranking.tiny_rerankers import save_cross_encoder
+
+    model = str(save_cross_encoder("bert", tmp_path / "tiny-reranker"))
+    out, stdout = tmp_path / "report.json", io.StringIO()
+    call_command(
+        "evaluate_retrieval", str(beir_folder), rerank=model, rerank_depth=8, keep=True, out=str(out),
+        stdout=stdout, stderr=io.StringIO(),
+    )
+    report = json.loads(out.read_text())
+    team = Team.objects.get(name__startswith="eval-tinybeir-")
+    try:
+        assert report["rerank"] == {"model": model, "depth": 8}
+        assert "hybrid+rerank" in stdout.getvalue()
+        assert 0 < report["latency_ms"]["hybrid+rerank"]["p50"] <= report["latency_ms"]["hybrid+rerank"]["p95"]
+        space = space_active(team.assistants.get().pk)
+        urls = dict(Document.objects.filter(source__assistant_id=space.assistant_id).values_list("pk", "url"))
+        reference = CrossEncoderReranker(model, device="cpu")
+        embedder = get_embedder(space.model_name)
+        top, deep = {}, {}
+        for query_id, (text, _) in QUERIES.items():
+            hits = chunk_search(space=space, query=text, vector=embedder.embed_queries([text])[0], k=8)
+            scores = reference.score(text, [hit.text for hit in hits])
+            order = sorted(range(len(hits)), key=lambda i: -scores[i])
+            ranking = unique_in_order(urls[hits[i].document_id].rsplit("/", 1)[1] for i in order)
+            top[query_id], deep[query_id] = ranking[:10], ranking
+        expected = evaluate(top, {key: {doc: 1} for key, (_, doc) in QUERIES.items()}, deep_rankings=deep)
+        reranked = report["modes"]["hybrid+rerank"]
+        assert reranked["ndcg@10"] == pytest.approx(expected["ndcg@10"], abs=1e-9)
+        assert reranked["mrr@10"] == pytest.approx(expected["mrr@10"], abs=1e-9)
+        assert reranked["ndcg@10"] < report["modes"]["hybrid"]["ndcg@10"] == 1.0  # random weights reorder
+    finally:
+        remove(team, team.memberships.get().user)
 
 
 @pytest.mark.django_db

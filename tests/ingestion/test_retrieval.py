@@ -2,7 +2,7 @@
 import pytest
 from django.db import connection
 
-from ingestion.selectors import chunk_search, rrf_fuse
+from ingestion.selectors import Fusion, chunk_search, chunk_search_fusions, default_fusion, rrf_fuse, weighted_fuse
 from ingestion.spaces import lexical_backend, space_active
 from tests.conftest import DRF_SITE
 from tests.factories import index_pages, make_assistant
@@ -105,3 +105,63 @@ def test_rrf_rewards_agreement():
     fused = rrf_fuse({"lexical": [1, 2, 3], "dense": [3, 4, 1]})
     assert [chunk_id for chunk_id, _, _ in fused][:2] == [1, 3]
     assert fused[0][2] == {"lexical": 1, "dense": 3}
+
+
+def test_weighted_fusion_combines_min_max_normalised_scores():
+    rankings = {"lexical": [(1, 12.0), (2, 8.0), (3, 2.0)], "dense": [(3, 0.9), (4, 0.7), (1, 0.5)]}
+    # lexical → 1: 1.0, 2: 0.6, 3: 0.0; dense → 3: 1.0, 4: 0.5, 1: 0.0
+    fused = weighted_fuse(rankings, alpha=0.3)
+    scores = {chunk_id: score for chunk_id, score, _ in fused}
+    assert scores == pytest.approx({1: 0.7, 2: 0.42, 3: 0.3, 4: 0.15})
+    assert [chunk_id for chunk_id, _, _ in fused] == [1, 2, 3, 4]
+    assert fused[0][2] == {"lexical": 1, "dense": 3}
+    assert [chunk_id for chunk_id, _, _ in weighted_fuse(rankings, alpha=0.8)][:2] == [3, 4]
+
+
+def test_weighted_fusion_of_one_leg_or_equal_scores():
+    assert [c for c, _, _ in weighted_fuse({"lexical": [], "dense": [(5, 0.2), (6, 0.1)]}, 0.5)] == [5, 6]
+    assert weighted_fuse({"dense": [(5, 0.3), (6, 0.3)]}, 0.5)[0][1] == pytest.approx(0.5)
+
+
+def test_fusion_is_validated_and_read_from_the_settings(settings):
+    with pytest.raises(ValueError):
+        Fusion("max")
+    with pytest.raises(ValueError):
+        Fusion("weighted", 1.5)
+    assert default_fusion() == Fusion("weighted", 0.5)  # the default, tuned on SciFact train
+    settings.RETRIEVAL_FUSION, settings.RETRIEVAL_FUSION_ALPHA = "weighted", 0.7
+    assert default_fusion() == Fusion("weighted", 0.7)
+    assert default_fusion().label == "weighted@0.70"
+    settings.RETRIEVAL_FUSION = "rrf"
+    assert default_fusion().label == "rrf"
+
+
+def test_weighted_fusion_at_the_ends_is_one_legs_order(indexed, embedder):
+    space = space_active(indexed.pk)
+    query = "How do I limit the rate of requests for anonymous users?"
+    vector = embedder.embed_queries([query])[0]
+    fusions = {"dense": Fusion("weighted", 1.0), "lexical": Fusion("weighted", 0.0), "rrf": Fusion("rrf")}
+    found = chunk_search_fusions(space=space, query=query, vector=vector, k=8, fusions=fusions, per_document=None)
+    for leg in ("dense", "lexical"):
+        alone = chunk_search(space=space, query=query, vector=vector, k=8, mode=leg, per_document=None)
+        assert [hit.chunk_id for hit in found[leg]] == [hit.chunk_id for hit in alone]
+    assert [hit.chunk_id for hit in found["rrf"]] == [
+        hit.chunk_id
+        for hit in chunk_search(space=space, query=query, vector=vector, k=8, per_document=None, fusion=Fusion("rrf"))
+    ]
+    assert found["dense"] != found["lexical"]
+
+
+def test_the_configured_fusion_is_the_one_searches_use(indexed, embedder, settings):
+    space = space_active(indexed.pk)
+    query = "serializer fields validation"
+    vector = embedder.embed_queries([query])[0]
+    weighted = chunk_search(space=space, query=query, vector=vector, k=6, fusion=Fusion("weighted", 0.5))
+    rrf = chunk_search(space=space, query=query, vector=vector, k=6, fusion=Fusion("rrf"))
+    settings.RETRIEVAL_FUSION, settings.RETRIEVAL_FUSION_ALPHA = "weighted", 0.5
+    configured = chunk_search(space=space, query=query, vector=vector, k=6)
+    assert [hit.score for hit in configured] == [hit.score for hit in weighted]
+    assert [hit.score for hit in configured] != [hit.score for hit in rrf]
+    settings.RETRIEVAL_FUSION = "rrf"
+    configured = chunk_search(space=space, query=query, vector=vector, k=6)
+    assert [hit.score for hit in configured] == [hit.score for hit in rrf]
