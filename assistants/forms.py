@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth.models import User
+from django.core.validators import URLValidator
 
 from assistants.models import ApiKey, Assistant
 from ingestion.models import Source
@@ -24,7 +25,25 @@ class TeamForm(forms.Form):
     name = forms.CharField(max_length=120)
 
 
+LANGUAGES = [("", "The visitor's browser"), ("en", "English"), ("fr", "Français"), ("de", "Deutsch"),
+             ("es", "Español"), ("zh", "中文")]
+MAX_SUGGESTED_QUESTIONS = 6
+MAX_SUGGESTED_QUESTION_CHARS = 120
+
+
+class HttpUrlField(forms.URLField):
+    """A web address for an image: http or https only, never javascript:, data: or ftp:."""
+
+    default_validators = [URLValidator(schemes=["http", "https"])]
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("assume_scheme", "https")
+        super().__init__(**kwargs)
+
+
 class AssistantForm(forms.ModelForm):
+    """An assistant's name, texts, colours and allowed domains (the REST API's fields)."""
+
     primary_color = forms.RegexField(regex=HEX_COLOR, initial="#2563eb", widget=forms.TextInput(attrs={"type": "color"}))
     background_color = forms.RegexField(regex=HEX_COLOR, initial="#ffffff", widget=forms.TextInput(attrs={"type": "color"}))
     allowed_domains = forms.CharField(
@@ -48,6 +67,81 @@ class AssistantForm(forms.ModelForm):
         return [line.strip().lower() for line in raw.splitlines() if line.strip()]
 
 
+class AssistantBrandingForm(AssistantForm):
+    """The dashboard's assistant form: AssistantForm plus the whole look of the widget and the full
+    page, and the access code of an internal assistant."""
+
+    avatar_url = HttpUrlField(required=False, max_length=500, label="Avatar URL", help_text="An image (http or https).")
+    logo_url = HttpUrlField(required=False, max_length=500, label="Logo URL", help_text="An image (http or https).")
+    launcher_position = forms.ChoiceField(
+        choices=Assistant._meta.get_field("launcher_position").choices, required=False, initial="right"
+    )
+    launcher_icon = forms.ChoiceField(choices=Assistant._meta.get_field("launcher_icon").choices, required=False, initial="chat")
+    theme = forms.ChoiceField(choices=Assistant._meta.get_field("theme").choices, required=False, initial="auto")
+    language = forms.ChoiceField(choices=LANGUAGES, required=False, initial="")
+    suggested_questions = forms.CharField(
+        required=False,
+        help_text=f"Shown as buttons before the first question: one per line, at most {MAX_SUGGESTED_QUESTIONS}, "
+        f"each at most {MAX_SUGGESTED_QUESTION_CHARS} characters.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    show_powered_by = forms.BooleanField(required=False, initial=True, label="Show “Powered by Chatsite”")
+    access_code = forms.CharField(
+        required=False,
+        min_length=4,
+        max_length=128,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Makes the assistant internal: visitors must enter this code first. Leave empty to keep the current one.",
+    )
+    clear_access_code = forms.BooleanField(required=False, label="Remove the access code (make the assistant public)")
+
+    class Meta(AssistantForm.Meta):
+        fields = [
+            "name", "avatar_url", "logo_url", "primary_color", "background_color", "launcher_position",
+            "launcher_icon", "theme", "greeting", "suggested_questions", "system_prompt", "show_powered_by",
+            "language", "allowed_domains",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["suggested_questions"] = "\n".join(self.instance.suggested_questions or [])
+
+    def clean_suggested_questions(self):
+        raw = self.cleaned_data.get("suggested_questions") or ""
+        questions = [" ".join(line.split()) for line in raw.splitlines() if line.strip()]
+        if len(questions) > MAX_SUGGESTED_QUESTIONS:
+            raise forms.ValidationError(f"At most {MAX_SUGGESTED_QUESTIONS} suggested questions.")
+        if any(len(q) > MAX_SUGGESTED_QUESTION_CHARS for q in questions):
+            raise forms.ValidationError(
+                f"Each suggested question may have at most {MAX_SUGGESTED_QUESTION_CHARS} characters."
+            )
+        return questions
+
+    def _clean_choice(self, name: str):
+        return self.cleaned_data.get(name) or Assistant._meta.get_field(name).default
+
+    def clean_launcher_position(self):
+        return self._clean_choice("launcher_position")
+
+    def clean_launcher_icon(self):
+        return self._clean_choice("launcher_icon")
+
+    def clean_theme(self):
+        return self._clean_choice("theme")
+
+    def split(self) -> tuple[dict, dict]:
+        """The assistant's fields, and the access-code change: {"code": str} to set, {"code": None} to
+        clear, {} to keep it."""
+        data = dict(self.cleaned_data)
+        code = data.pop("access_code", "")
+        clear = data.pop("clear_access_code", False)
+        if code:
+            return data, {"code": code}
+        return data, ({"code": None} if clear else {})
+
+
 class WebsiteSourceForm(forms.Form):
     url = forms.URLField(label="Website address", assume_scheme="https")
     max_pages = forms.IntegerField(min_value=1, max_value=10000, initial=200)
@@ -58,6 +152,22 @@ class WebsiteSourceForm(forms.Form):
 
     def clean_schedule(self):
         return self.cleaned_data.get("schedule") or Source.Schedule.MANUAL
+
+
+class CustomDomainForm(forms.Form):
+    host = forms.CharField(max_length=253, label="Host name", help_text="e.g. help.example.com (no https://, no path)")
+
+    def clean_host(self):
+        from assistants import domains
+
+        try:
+            return domains.normalize_host(self.cleaned_data["host"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+class AccessCodeForm(forms.Form):
+    code = forms.CharField(max_length=128, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "off"}))
 
 
 class ApiKeyForm(forms.Form):

@@ -70,3 +70,42 @@ def message_add(*, conversation: Conversation, role: str, text: str, **fields) -
     message = Message.objects.create(conversation=conversation, role=role, text=text, **fields)
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.created_at)
     return message
+
+
+def assistant_access_code_set(*, assistant: Assistant, code: str | None) -> Assistant:
+    """Set (a Django password hash) or clear (None) the code an internal assistant asks for first.
+    Changing it signs every visitor out, as their pass is tied to the hash (see chat_views)."""
+    from django.contrib.auth.hashers import make_password
+
+    assistant.access_code_hash = make_password(code) if code else ""
+    assistant.save(update_fields=["access_code_hash"])
+    return assistant
+
+
+def custom_domain_add(*, assistant: Assistant, host: str):
+    """A custom host for the assistant, with a fresh verification token (unverified)."""
+    from assistants.models import CustomDomain
+
+    return CustomDomain.objects.create(
+        assistant=assistant, host=host, verification_token="chatsite-verify-" + secrets.token_urlsafe(24)
+    )
+
+
+def custom_domain_verify(*, domain):
+    """Check that the domain's owner published its token; record success or the reason it failed."""
+    from django.utils import timezone
+
+    from assistants import domains
+
+    error = domains.check_control(host=domain.host, token=domain.verification_token)
+    if error:
+        domain.last_check_error = error[:300]
+    else:
+        domain.verified_at = domain.verified_at or timezone.now()
+        domain.last_check_error = ""
+    domain.save(update_fields=["verified_at", "last_check_error"])
+    return domain
+
+
+def custom_domain_delete(*, domain) -> None:
+    domain.delete()

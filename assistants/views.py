@@ -3,9 +3,10 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.http import HttpResponse
+from django.views.decorators.http import require_GET, require_POST
 
-from assistants import forms, selectors, services
+from assistants import domains, forms, selectors, services
 from ingestion import services as ingestion_services
 
 
@@ -44,12 +45,15 @@ def team_create(request):
 @login_required
 def assistant_create(request, team_id: int):
     membership = selectors.membership_get(user=request.user, team_id=team_id)
-    form = forms.AssistantForm(request.POST or None)
+    form = forms.AssistantBrandingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if not membership.can_manage:
             messages.error(request, "Only owners and admins can create assistants.")
             return redirect("dashboard")
-        assistant = services.assistant_create(team=membership.team, **form.cleaned_data)
+        fields, access = form.split()
+        assistant = services.assistant_create(team=membership.team, **fields)
+        if access:
+            services.assistant_access_code_set(assistant=assistant, **access)
         return redirect("assistant_detail", assistant_id=assistant.pk)
     return render(request, "dashboard/assistant_form.html", {"form": form, "team": membership.team})
 
@@ -66,6 +70,11 @@ def assistant_detail(request, assistant_id: int):
             "conversations": assistant.conversations.order_by("-updated_at")[:20],
             "source_form": forms.WebsiteSourceForm(),
             "spaces": assistant.spaces.exclude(status="retired").order_by("id"),
+            "domains": selectors.domains_for_assistant(assistant=assistant),
+            "domain_form": forms.CustomDomainForm(),
+            "dns_available": domains.dns_available(),
+            "challenge_path": domains.CHALLENGE_PATH,
+            "dns_prefix": domains.DNS_PREFIX,
         },
     )
 
@@ -73,12 +82,63 @@ def assistant_detail(request, assistant_id: int):
 @login_required
 def assistant_edit(request, assistant_id: int):
     assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
-    form = forms.AssistantForm(request.POST or None, instance=assistant)
+    form = forms.AssistantBrandingForm(request.POST or None, instance=assistant)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        fields, access = form.split()
+        services.assistant_update(assistant=assistant, **fields)
+        if access:
+            services.assistant_access_code_set(assistant=assistant, **access)
         messages.success(request, "Saved.")
         return redirect("assistant_detail", assistant_id=assistant.pk)
     return render(request, "dashboard/assistant_form.html", {"form": form, "team": assistant.team, "assistant": assistant})
+
+
+@login_required
+@require_POST
+def domain_add(request, assistant_id: int):
+    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    form = forms.CustomDomainForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors["host"]))
+    elif selectors.domain_host_taken(host=form.cleaned_data["host"]):
+        messages.error(request, "That host is already in use.")
+    else:
+        domain = services.custom_domain_add(assistant=assistant, host=form.cleaned_data["host"])
+        messages.success(request, f"Added {domain.host}: publish its verification token, then press Verify.")
+    return redirect("assistant_detail", assistant_id=assistant.pk)
+
+
+@login_required
+@require_POST
+def domain_verify(request, domain_id: int):
+    domain = services.custom_domain_verify(domain=selectors.domain_get_for_user(user=request.user, domain_id=domain_id))
+    if domain.last_check_error:
+        messages.error(request, f"{domain.host} is not verified: {domain.last_check_error}")
+    else:
+        messages.success(request, f"{domain.host} is verified.")
+    return redirect("assistant_detail", assistant_id=domain.assistant_id)
+
+
+@login_required
+@require_POST
+def domain_delete(request, domain_id: int):
+    domain = selectors.domain_get_for_user(user=request.user, domain_id=domain_id)
+    services.custom_domain_delete(domain=domain)
+    messages.success(request, f"Removed {domain.host}.")
+    return redirect("assistant_detail", assistant_id=domain.assistant_id)
+
+
+@require_GET
+def domain_check(request):
+    """Caddy's on-demand TLS ``ask``: 200 only for a verified custom domain, so that no certificate is
+    requested for any other name pointed at the server."""
+    try:
+        host = domains.normalize_host(request.GET.get("domain", ""))
+    except ValueError:
+        return HttpResponse("unknown", status=404, content_type="text/plain")
+    if selectors.verified_domain(host=host) is None:
+        return HttpResponse("unknown", status=404, content_type="text/plain")
+    return HttpResponse("ok", content_type="text/plain")
 
 
 @login_required

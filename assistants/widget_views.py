@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
+from django.http import FileResponse, Http404, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -51,19 +52,22 @@ def allowed_sources(allowed_domains: list) -> list[str]:
     return sources
 
 
-def embed_csp(assistant: Assistant) -> str:
-    """The embedded chat's Content-Security-Policy: its own scripts only, framed by allowed domains."""
+def embed_csp(assistant: Assistant, *, form_action: bool = False) -> str:
+    """The embedded chat's Content-Security-Policy: its own scripts only, framed by allowed domains;
+    images also from the origins of the assistant's avatar and logo. ``form_action``: the access-code
+    page posts its form to the platform."""
     domains = allowed_sources(assistant.allowed_domains)
+    images = selectors.image_origins(branding=selectors.assistant_branding(assistant=assistant))
     static = urlsplit(settings.STATIC_URL)
     static_origin = [f"{static.scheme}://{static.netloc}"] if static.scheme and static.netloc else []
     directives = {
         "default-src": ["'none'"],
         "script-src": ["'self'", *static_origin],
         "style-src": ["'self'", "'unsafe-inline'", *static_origin],  # the brand colours are inline
-        "img-src": ["'self'", *domains],
+        "img-src": ["'self'", *domains, *[origin for origin in images if origin not in domains]],
         "connect-src": ["'self'"],
         "base-uri": ["'none'"],
-        "form-action": ["'none'"],
+        "form-action": ["'self'"] if form_action else ["'none'"],
         "frame-ancestors": ["'self'", *domains],
     }
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
@@ -84,9 +88,40 @@ def widget_js(request):
 @require_GET
 def embed_page(request, public_key: str):
     assistant = get_object_or_404(Assistant, public_key=public_key)
-    response = render(request, "chat/page.html", {"assistant": assistant, "embed": True})
+    access = request.GET.get("access", "")
+    if not chat_views.access_granted(request, assistant, extra_pass=access):
+        return _embed_access_form(request, assistant)
+    # The pass goes to the chat client, which sends it with every request (X-Chatsite-Access).
+    context = chat_views.chat_context(assistant, embed=True, access=access if assistant.access_code_hash else "")
+    response = render(request, "chat/page.html", context)
     response["Content-Security-Policy"] = embed_csp(assistant)
     return response
+
+
+def _embed_access_form(request, assistant: Assistant, error: str = "", status: int = 403):
+    action = reverse("embed_unlock", args=[assistant.public_key])
+    origin = request.GET.get("origin", "")
+    if origin:
+        action += "?" + urlencode({"origin": origin[:300]})
+    response = chat_views.access_form(request, action=action, error=error, status=status)
+    response["Content-Security-Policy"] = embed_csp(assistant, form_action=True)
+    return response
+
+
+@xframe_options_exempt
+@csrf_exempt  # see chat_views.access_unlock
+@require_POST
+def embed_unlock(request, public_key: str):
+    """A correct code reloads the embedded chat with a pass in its address (cookies may be withheld
+    inside a third-party iframe); the chat client then sends it in a header."""
+    assistant = get_object_or_404(Assistant, public_key=public_key)
+    granted, error, status = chat_views.access_check_code(request, assistant)
+    if not granted:
+        return _embed_access_form(request, assistant, error=error, status=status)
+    query = {"access": chat_views.access_pass(assistant)}
+    if request.GET.get("origin"):
+        query = {"origin": request.GET["origin"][:300], **query}
+    return HttpResponseRedirect(reverse("embed_page", args=[public_key]) + "?" + urlencode(query))
 
 
 def _rating(message: Message) -> int | None:
@@ -98,6 +133,8 @@ def _rating(message: Message) -> int | None:
 def embed_conversation(request, public_key: str):
     """The visitor's latest conversation, with each answer's id (to rate it) and sanitised HTML."""
     assistant = get_object_or_404(Assistant, public_key=public_key)
+    if not chat_views.access_granted(request, assistant):
+        return chat_views.access_refused()
     token = chat_views._visitor_token(request)
     conversation = selectors.conversation_latest_for_visitor(assistant=assistant, visitor_token=token)
     if conversation is None:
@@ -128,6 +165,8 @@ def _json_body(request) -> dict | None:
 def embed_feedback(request, public_key: str):
     """Rate one of the visitor's answers: ``{message_id, rating: 1 | -1, comment}``; rating again updates."""
     assistant = get_object_or_404(Assistant, public_key=public_key)
+    if not chat_views.access_granted(request, assistant):
+        return chat_views.access_refused()
     payload = _json_body(request)
     if payload is None:
         return HttpResponseBadRequest("JSON expected")
@@ -168,6 +207,8 @@ def embed_contact(request, public_key: str):
     """Store the visitor's contact details on their conversation, for a person to follow up:
     ``{conversation_id, name, email, message, page_url}``."""
     assistant = get_object_or_404(Assistant, public_key=public_key)
+    if not chat_views.access_granted(request, assistant):
+        return chat_views.access_refused()
     payload = _json_body(request)
     if payload is None:
         return HttpResponseBadRequest("JSON expected")

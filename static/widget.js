@@ -7,6 +7,8 @@
 // A "talk to a person" click in the chat is dispatched on window as the event "chatsite:handoff".
 // The visitor token, which resumes the visitor's conversation, is kept in this page's localStorage:
 // the iframe, a third party here, may be refused both cookies and storage.
+// The chat tells the loader its brand when ready: colour, launcher side ("right"/"left") and icon
+// ("chat"/"help"/"spark"); anything else is ignored.
 // Loading the script a second time does nothing.
 (function () {
   "use strict";
@@ -25,6 +27,12 @@
   var labels = { open: "Open chat", close: "Close chat" };
   var visitor = visitorToken();
 
+  var ICONS = {
+    chat: "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z",
+    help: "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm1 16h-2v-2h2v2zm2.1-7.8-.9.9C13.5 11.8 13 12.5 13 14h-2v-.5c0-1.1.5-2.1 1.2-2.8l1.2-1.3A2 2 0 0 0 12 6a2 2 0 0 0-2 2H8a4 4 0 1 1 7.1 2.2z",
+    spark: "M12 2l2.4 6.6L21 11l-6.6 2.4L12 20l-2.4-6.6L3 11l6.6-2.4z"
+  };
+
   var CSS = [
     ".cs-launcher{all:initial;position:fixed;right:20px;bottom:20px;z-index:2147483646;width:56px;height:56px;",
     "border-radius:50%;background:#2563eb;color:#fff;box-shadow:0 4px 14px rgba(0,0,0,.25);cursor:pointer;",
@@ -36,8 +44,9 @@
     "max-width:calc(100vw - 40px);max-height:calc(100vh - 108px);border:0;border-radius:14px;background:#fff;",
     "box-shadow:0 10px 40px rgba(0,0,0,.25);display:none}",
     ".cs-open .cs-panel{display:block}",
+    ".cs-left .cs-launcher,.cs-left .cs-panel{right:auto;left:20px}",
     "@media (max-width:480px){.cs-panel{top:0;left:0;right:0;bottom:0;width:100%;height:100%;",
-    "max-width:none;max-height:none;border-radius:0}.cs-open .cs-launcher{display:none}}"
+    "max-width:none;max-height:none;border-radius:0}.cs-left .cs-panel{left:0}.cs-open .cs-launcher{display:none}}"
   ].join("");
 
   var container = document.createElement("div");
@@ -48,7 +57,7 @@
   launcher.setAttribute("aria-label", labels.open);
   launcher.setAttribute("aria-expanded", "false");
   launcher.setAttribute("aria-controls", "cs-panel");
-  launcher.appendChild(bubbleIcon());
+  launcher.appendChild(icon("chat"));
   var frame = document.createElement("iframe");
   frame.className = "cs-panel";
   frame.id = "cs-panel";
@@ -69,13 +78,15 @@
     return token;
   }
 
-  function bubbleIcon() {
+
+  function icon(name) {
     var ns = "http://www.w3.org/2000/svg";
     var svg = document.createElementNS(ns, "svg");
     svg.setAttribute("viewBox", "0 0 24 24");
     svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("data-icon", name);
     var path = document.createElementNS(ns, "path");
-    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+    path.setAttribute("d", ICONS[name]);
     svg.appendChild(path);
     return svg;
   }
@@ -93,6 +104,8 @@
 
   function onReady(data) {
     if (/^#[0-9a-fA-F]{6}$/.test(data.color || "")) launcher.style.background = data.color;
+    if (data.position === "left" || data.position === "right") container.classList.toggle("cs-left", data.position === "left");
+    if (typeof data.icon === "string" && ICONS.hasOwnProperty(data.icon)) launcher.replaceChild(icon(data.icon), launcher.firstChild);
     if (data.labels && typeof data.labels.open === "string" && typeof data.labels.close === "string") {
       labels = { open: data.labels.open.slice(0, 80), close: data.labels.close.slice(0, 80) };
       setLabel();

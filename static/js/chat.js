@@ -10,6 +10,11 @@
 // A third-party iframe may get neither cookies nor storage, so the loader keeps the visitor token
 // in the host page's localStorage and hands it over ("hello"); it goes in the X-Chatsite-Visitor
 // header. Elsewhere (the full page, the chat opened directly) the visitor cookie does that job.
+// An internal assistant's widget also gets a pass to it (data-access), sent as X-Chatsite-Access.
+//
+// Suggested questions (the .chip buttons) are asked when clicked, and go away with the first
+// question. When an answer's "done" event says {unanswered: true}, the chat offers a person: the
+// same contact form as the "Talk to a person" button.
 (function () {
   "use strict";
   var i18n = window.ChatsiteI18n;
@@ -21,6 +26,8 @@
   var send = document.getElementById("send");
   var statusLine = document.getElementById("status");
   var contact = document.getElementById("contact");
+  var suggestions = document.getElementById("suggestions");
+  var accessPass = root.getAttribute("data-access") || "";
   var embedded = root.hasAttribute("data-embed");
   var hostOrigin = embedded ? originParameter() : null;
   var visitorToken = "";
@@ -45,6 +52,7 @@
   function requestHeaders(extra) {
     var headers = extra || {};
     if (visitorToken) headers["X-Chatsite-Visitor"] = visitorToken;
+    if (accessPass) headers["X-Chatsite-Access"] = accessPass;
     return headers;
   }
 
@@ -161,6 +169,25 @@
     button.addEventListener("click", openContact);
     el.appendChild(button);
   }
+
+  // After an answer the content could not support: offer a person, in plain words.
+  function offerHandoff() {
+    var el = document.createElement("div");
+    el.className = "msg assistant notice handoff-offer";
+    var text = document.createElement("p");
+    text.textContent = t("handoff_offer");
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "human";
+    button.textContent = t("human");
+    button.addEventListener("click", openContact);
+    el.appendChild(text);
+    el.appendChild(button);
+    log.appendChild(el);
+    scrollDown();
+  }
+
+  function hideSuggestions() { if (suggestions) suggestions.hidden = true; }
 
   // --- Rating answers ---------------------------------------------------------------------------
 
@@ -315,6 +342,7 @@
   function ask(question) {
     busy = true;
     send.disabled = true;
+    hideSuggestions();
     bubble("user", question);
     var answer = bubble("assistant", "");
     var body = answer.querySelector(".text");
@@ -328,7 +356,10 @@
       else if (name === "token") { text += data.text; body.textContent = text; statusLine.textContent = ""; }
       else if (name === "citations") showAnswer(answer, data.html, data.citations);
       else if (name === "error") showError(data.kind);
-      else if (name === "done" && text) feedbackControls(answer, data.message_id, null);
+      else if (name === "done") {
+        if (text) feedbackControls(answer, data.message_id, null);
+        if (data.unanswered === true) offerHandoff();
+      }
       scrollDown();
     }
 
@@ -358,6 +389,7 @@
     .then(function (response) { return response.ok ? response.json() : { messages: [] }; })
     .then(function (data) {
       conversationId = data.conversation_id;
+      if (data.messages.length) hideSuggestions();
       data.messages.forEach(function (message) {
         var el = bubble(message.role, message.text);
         if (message.role !== "assistant" || !message.text) return;
@@ -395,6 +427,7 @@
     if (name === "contact") openContact();
     else if (name === "cancel-contact") closeContact();
     else if (name === "close") toHost("close");
+    else if (name === "suggest") submitQuestion(action.getAttribute("data-question") || "");
   });
 
   // In the widget: Esc closes it, and Tab cycles within the panel.
@@ -416,6 +449,6 @@
       }
     });
     window.addEventListener("message", fromHost);
-    toHost("ready", { color: root.dataset.brand, title: document.title, labels: { open: t("open"), close: t("close") } });
+    toHost("ready", { color: root.dataset.brand, position: root.dataset.position, icon: root.dataset.icon, title: document.title, labels: { open: t("open"), close: t("close") } });
   }
 })();
