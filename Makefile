@@ -8,7 +8,7 @@ export SITE_URL ?= http://127.0.0.1:8000
 # `make run` crawls the product's own help pages on this machine for the demo assistant.
 export OUTBOUND_ALLOWED_HOSTS ?= 127.0.0.1:8000
 
-.PHONY: run test install services migrate demo clean-data
+.PHONY: run test install services migrate demo clean-data bench-retrieval bench-ingest
 
 install: $(STAMP)
 
@@ -35,6 +35,16 @@ run: demo
 
 test: services
 	$(VENV)/bin/pytest
+
+# Hybrid retrieval at scale (synthetic chunks in spaces of their own, removed afterwards):
+# make bench-retrieval BENCH_ARGS="--chunks 200000 --assistants 20"
+bench-retrieval: migrate
+	$(PY) manage.py bench_retrieval $(BENCH_ARGS)
+
+# The ingestion pipeline end to end (DRF site on loopback + the shared documents) against
+# embedding alone, in an isolated team removed afterwards: make bench-ingest BENCH_ARGS="--no-docs"
+bench-ingest: migrate
+	$(PY) manage.py bench_ingest $(BENCH_ARGS)
 
 clean-data:
 	rm -rf .data

@@ -15,11 +15,13 @@ class Source(models.Model):
     class Kind(models.TextChoices):
         WEBSITE = "website", "Website"
         DOCUMENT = "document", "Documents"
+        QA = "qa", "Q&A and snippets"
 
     class Status(models.TextChoices):
         IDLE = "idle", "Not crawled yet"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
@@ -52,7 +54,9 @@ class CrawlRun(models.Model):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         INDEXING = "indexing", "Indexing"
+        PAUSED = "paused", "Paused"
         DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
         FAILED = "failed", "Failed"
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="runs")

@@ -73,6 +73,125 @@ def source_documents_get_or_create(*, assistant: Assistant) -> Source:
     return source
 
 
+QA_IMPORT_MAX_ROWS = 5000
+QA_MAX_CHARS = 20_000  # of one answer or snippet
+ZIP_MAX_FILES = 200
+
+
+def source_qa_get_or_create(*, assistant: Assistant) -> Source:
+    """The assistant's source for hand-written Q&A pairs and text snippets (one per assistant)."""
+    source, _ = Source.objects.get_or_create(
+        assistant=assistant, kind=Source.Kind.QA, defaults={"name": "Q&A and snippets", "status": Source.Status.READY}
+    )
+    return source
+
+
+def qa_add(*, assistant: Assistant, question: str, answer: str) -> Document:
+    """A Q&A pair (or, with the question as a title, a text snippet), queued for indexing.
+
+    It is cited like a page: its link (``/d/<token>/``) shows the question and the answer as text.
+    """
+    question, answer = " ".join(question.split()), answer.strip()
+    if not question or not answer:
+        raise IngestionError("Both the question (or title) and the answer (or text) are needed.")
+    if len(question) > 500 or len(answer) > QA_MAX_CHARS:
+        raise IngestionError(f"The question is limited to 500 characters and the answer to {QA_MAX_CHARS}.")
+    from ingestion.tasks import document_index_task
+
+    source = source_qa_get_or_create(assistant=assistant)
+    sections = [{"heading_path": [question], "text": answer, "anchor": ""}]
+    token = secrets.token_urlsafe(24)
+    with transaction.atomic():
+        document = Document.objects.create(
+            source=source, url=f"{settings.SITE_URL}/d/{token}/qa.txt", title=question[:500], public_token=token,
+            sections=sections, content_hash=sections_hash(question, sections), fetched_at=timezone.now(),
+        )
+        document_index_task.delay_on_commit(document.pk)
+    return document
+
+
+def qa_import_csv(*, assistant: Assistant, data: bytes) -> tuple[list[Document], list[str]]:
+    """Q&A pairs from a CSV with ``question`` and ``answer`` columns (any order, any case; other
+    columns ignored). Returns the documents added and one error per row that was refused."""
+    import csv
+    import io
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise IngestionError("The CSV is not UTF-8 text.") from None
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    rows = csv.reader(io.StringIO(text), dialect)
+    header = [name.strip().lower() for name in next(rows, [])]
+    if "question" not in header or "answer" not in header:
+        raise IngestionError("The CSV needs a header row with 'question' and 'answer' columns.")
+    q_column, a_column = header.index("question"), header.index("answer")
+    added, errors = [], []
+    for line, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(added) + len(errors) >= QA_IMPORT_MAX_ROWS:
+            errors.append(f"row {line} and after: more than {QA_IMPORT_MAX_ROWS} rows; not imported")
+            break
+        cells = row + [""] * (max(q_column, a_column) + 1 - len(row))
+        try:
+            added.append(qa_add(assistant=assistant, question=cells[q_column], answer=cells[a_column]))
+        except IngestionError as exc:
+            errors.append(f"row {line}: {exc}")
+    return added, errors
+
+
+def documents_upload_zip(*, source: Source, archive) -> CrawlRun:
+    """Every file of a zip, uploaded as if one by one (folders flattened, hidden files skipped).
+
+    Checked before anything is extracted: members, total expanded size and compression ratios are
+    capped (a zip bomb is refused whole); a member's path is never used as a path (only its last
+    part names the upload), and members under hidden folders or with ``..`` in their path are skipped.
+    """
+    import zipfile
+
+    from django.core.files.base import ContentFile
+
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile:
+        raise IngestionError("The file is not a zip archive, or it is damaged.") from None
+    with zf:
+        members = [
+            m for m in zf.infolist()
+            if not m.is_dir() and not any(part.startswith((".", "__MACOSX")) for part in m.filename.split("/"))
+        ]
+        if not members:
+            raise IngestionError("The zip archive holds no files.")
+        if len(members) > ZIP_MAX_FILES:
+            raise IngestionError(f"The zip archive holds more than {ZIP_MAX_FILES} files.")
+        if sum(m.file_size for m in members) > ZIP_MAX_FILES * settings.UPLOAD_MAX_BYTES:
+            raise IngestionError("The zip archive expands to more than its limit.")
+        for member in members:
+            if member.file_size > 10 * 1024 * 1024 and member.file_size > 100 * max(member.compress_size, 1):
+                raise IngestionError(f"{member.filename} is compressed more than 100 times (zip bomb?).")
+        files = []
+        for member in members:
+            if member.file_size > settings.UPLOAD_MAX_BYTES:
+                # Not read: documents_upload fails it on its size, with its reason.
+                files.append(_Oversize(Path(member.filename).name, member.file_size))
+                continue
+            with zf.open(member) as handle:
+                content = handle.read(settings.UPLOAD_MAX_BYTES + 1)
+            files.append(ContentFile(content, name=Path(member.filename).name))
+    return documents_upload(source=source, files=files)
+
+
+class _Oversize:
+    """Stands for a zip member too large to extract: it has a name and a size, nothing else."""
+
+    def __init__(self, name: str, size: int):
+        self.name, self.size = name, size
+
+
 def _safe_file_name(name: str) -> str:
     name = Path(name or "document").name.replace("\x00", "")
     stem, suffix = Path(name).stem, Path(name).suffix.lower()
@@ -147,6 +266,8 @@ def source_crawl_start(*, source: Source) -> CrawlRun:
 
     with transaction.atomic():
         source = Source.objects.select_for_update().get(pk=source.pk)
+        if source.last_run and source.last_run.status == CrawlRun.Status.PAUSED:
+            return _run_resume(source, source.last_run)
         if source.last_run and source.last_run.is_active:
             return source.last_run
         run = CrawlRun.objects.create(source=source)
@@ -156,6 +277,67 @@ def source_crawl_start(*, source: Source) -> CrawlRun:
         source.save(update_fields=["last_run", "status", "error"])
         source_crawl_task.delay_on_commit(run.pk)
     return run
+
+
+def _locked_run(source: Source) -> tuple[Source, CrawlRun | None]:
+    source = Source.objects.select_for_update().get(pk=source.pk)
+    run = CrawlRun.objects.select_for_update().filter(pk=source.last_run_id).first()
+    return source, run
+
+
+def run_pause(*, source: Source) -> CrawlRun:
+    """Stop the queued or running crawl after the page it is fetching; resume picks it up again."""
+    with transaction.atomic():
+        source, run = _locked_run(source)
+        if run is None or run.status not in {CrawlRun.Status.QUEUED, CrawlRun.Status.RUNNING}:
+            raise IngestionError("Only a queued or running crawl can be paused.")
+        run.status = CrawlRun.Status.PAUSED
+        run.save(update_fields=["status"])
+        Source.objects.filter(pk=source.pk).update(status=Source.Status.PAUSED)
+    return run
+
+
+def run_resume(*, source: Source) -> CrawlRun:
+    """Queue a paused crawl again. It walks the site anew, but the pages it already stored answer
+    "unchanged" (conditional requests, content hashes), so they cost one request and no embedding."""
+    with transaction.atomic():
+        source, run = _locked_run(source)
+        if run is None or run.status != CrawlRun.Status.PAUSED:
+            raise IngestionError("Only a paused crawl can be resumed.")
+        return _run_resume(source, run)
+
+
+def _run_resume(source: Source, run: CrawlRun) -> CrawlRun:
+    from ingestion.tasks import source_crawl_task
+
+    run.status = CrawlRun.Status.QUEUED
+    run.attempts = 0  # a pause is not a failure: the attempt budget starts again
+    run.save(update_fields=["status", "attempts"])
+    Source.objects.filter(pk=source.pk).update(status=Source.Status.QUEUED)
+    source_crawl_task.delay_on_commit(run.pk)
+    return run
+
+
+def run_cancel(*, source: Source) -> CrawlRun:
+    """End the crawl now. Pages stored so far stay (and finish indexing); nothing is removed."""
+    with transaction.atomic():
+        source, run = _locked_run(source)
+        if run is None or not (run.is_active or run.status == CrawlRun.Status.PAUSED):
+            raise IngestionError("There is no crawl under way to cancel.")
+        run.status = CrawlRun.Status.CANCELLED
+        run.finished_at = timezone.now()
+        run.error = "cancelled"
+        run.save(update_fields=["status", "finished_at", "error"])
+        has_pages = source.documents.exists()
+        Source.objects.filter(pk=source.pk).update(
+            status=Source.Status.READY if has_pages else Source.Status.IDLE, error=""
+        )
+    return run
+
+
+def run_still_running(*, run_id: int) -> bool:
+    """What the crawl task asks between pages: False once the run was paused or cancelled."""
+    return CrawlRun.objects.filter(pk=run_id, status=CrawlRun.Status.RUNNING).exists()
 
 
 RECRAWL_INTERVALS = {
@@ -171,6 +353,8 @@ def sources_due_for_recrawl(*, now=None) -> list[Source]:
     due = []
     for source in Source.objects.exclude(schedule=Source.Schedule.MANUAL).select_related("last_run"):
         run = source.last_run
+        if run is not None and run.status == CrawlRun.Status.PAUSED:
+            continue  # paused by a person: only a person resumes it
         if run is None or (not run.is_active and (run.finished_at or run.created_at) <= now - RECRAWL_INTERVALS[source.schedule]):
             due.append(source)
     return due
@@ -262,10 +446,11 @@ def document_store(
         document.fetched_at = timezone.now()
         document.etag = etag[:200]
         document.last_modified = last_modified[:100]
-        unchanged = (
-            document.content_hash == content_hash
-            and document.indexed_hash == content_hash
-            and document.status == Document.Status.READY
+        # Unchanged: indexed with this content already, or queued for indexing with it (a resumed or
+        # redelivered crawl meets the pages it stored before; their indexing task is on its way).
+        unchanged = document.content_hash == content_hash and (
+            (document.status == Document.Status.READY and document.indexed_hash == content_hash)
+            or document.status == Document.Status.PENDING
         )
         if not unchanged:
             document.title = title[:500]
@@ -295,8 +480,14 @@ def source_known_pages(*, source: Source) -> tuple[list[str], dict[str, tuple[st
 
 
 def run_crawl_finished(*, run: CrawlRun, stopped_early: bool = False) -> None:
-    """The crawl has visited every page: drop pages gone from the site, then wait for indexing."""
+    """The crawl has visited every page: drop pages gone from the site, then wait for indexing.
+
+    A run paused or cancelled meanwhile did not visit every page: nothing is dropped.
+    """
     with transaction.atomic():
+        locked = CrawlRun.objects.select_for_update().filter(pk=run.pk, status=CrawlRun.Status.RUNNING).first()
+        if locked is None:
+            return
         if not stopped_early:
             Document.objects.filter(source_id=run.source_id).exclude(last_run=run).delete()
         CrawlRun.objects.filter(pk=run.pk).update(status=CrawlRun.Status.INDEXING)
@@ -467,6 +658,29 @@ def embeddings_cached(*, model_name: str, texts: list[str], embedder) -> list[st
             )
         known.update(fresh)
     return [known[h] for h in hashes]
+
+
+def document_delete(*, document: Document) -> None:
+    """The document, its chunks in every space (the table's foreign key cascades) and its stored file."""
+    path = Path(settings.MEDIA_ROOT) / document.file_path if document.file_path else None
+    with transaction.atomic():
+        document.delete()
+        if path is not None:
+            transaction.on_commit(lambda: path.unlink(missing_ok=True))
+
+
+def document_reindex(*, document: Document) -> None:
+    """Queue the document to be indexed again: an upload is parsed again from its file, a web page
+    is chunked and embedded again from its stored text (a crawl fetches pages anew). Its chunks
+    answer until the new ones replace them."""
+    from ingestion.tasks import document_index_task
+
+    fields = {"status": Document.Status.PENDING, "attempts": 0, "error": "", "indexed_hash": ""}
+    if document.file_path:
+        fields["sections"] = []  # document_index_task parses an upload whose sections are empty
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk).update(**fields, updated_at=timezone.now())
+        document_index_task.delay_on_commit(document.pk)
 
 
 def document_fail(*, document_id: int, reason: str) -> None:

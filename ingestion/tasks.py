@@ -37,7 +37,12 @@ def source_crawl_task(self, run_id: int) -> None:
     known_urls, validators = services.source_known_pages(source=source)
     try:
         events = crawl(
-            source.url, limits, user_agent=settings.OUTBOUND_USER_AGENT, validators=validators, seeds=known_urls
+            source.url,
+            limits,
+            user_agent=settings.OUTBOUND_USER_AGENT,
+            validators=validators,
+            seeds=known_urls,
+            should_stop=lambda: not services.run_still_running(run_id=run.pk),
         )
         for event in events:
             services.run_record_event(run=run, event=event)
@@ -51,7 +56,7 @@ def source_crawl_task(self, run_id: int) -> None:
         logger.exception("crawl of %s failed", source.url)
         services.run_fail(run_id=run.pk, reason=f"crawl stopped: {exc}")
         return
-    services.run_crawl_finished(run=run)
+    services.run_crawl_finished(run=run)  # does nothing to a run paused or cancelled meanwhile
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -1,13 +1,16 @@
-"""Dashboard pages of sources: progress while crawling, documents and the crawl report."""
-from django.contrib.auth.decorators import login_required
+"""Dashboard pages of sources: progress while crawling, documents and the crawl report, and the
+library of hand-written Q&A pairs, snippets and bulk imports."""
 import mimetypes
 from pathlib import Path
 
 from django.conf import settings
-from django.http import FileResponse, Http404, JsonResponse
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from assistants.selectors import assistant_get_for_user
 from ingestion import selectors, services
 from ingestion.models import Document, Source
 
@@ -52,12 +55,75 @@ def source_crawl(request, source_id: int):
     return redirect("source_detail", source_id=source.pk)
 
 
+@login_required
+@require_POST
+def source_run_control(request, source_id: str, action: str):
+    """Pause, resume or cancel the source's crawl."""
+    source = _source_for_user(request.user, int(source_id))
+    control = {"pause": services.run_pause, "resume": services.run_resume, "cancel": services.run_cancel}[action]
+    try:
+        control(source=source)
+    except services.IngestionError as exc:
+        messages.error(request, str(exc))
+    return redirect("source_detail", source_id=source.pk)
+
+
+@login_required
+def library(request, assistant_id: int):
+    """Q&A pairs and snippets (added one by one or from a CSV) and a zip of documents."""
+    assistant = assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    if request.method == "POST":
+        return _library_post(request, assistant)
+    source = Source.objects.filter(assistant=assistant, kind=Source.Kind.QA).first()
+    entries = source.documents.order_by("-id")[:500] if source else []
+    return render(request, "dashboard/library.html", {"assistant": assistant, "entries": entries})
+
+
+def _library_post(request, assistant):
+    action = request.POST.get("action")
+    try:
+        if action == "qa":
+            services.qa_add(
+                assistant=assistant, question=request.POST.get("question", ""), answer=request.POST.get("answer", "")
+            )
+            messages.success(request, "Added; it answers once indexed (a few seconds).")
+        elif action == "csv" and "file" in request.FILES:
+            added, errors = services.qa_import_csv(assistant=assistant, data=request.FILES["file"].read())
+            messages.success(request, f"Imported {len(added)} Q&A pairs.")
+            for error in errors[:20]:
+                messages.error(request, error)
+        elif action == "zip" and "file" in request.FILES:
+            source = services.source_documents_get_or_create(assistant=assistant)
+            services.documents_upload_zip(source=source, archive=request.FILES["file"])
+            return redirect("source_detail", source_id=source.pk)
+        elif action == "delete":
+            document = Document.objects.filter(
+                pk=request.POST.get("document_id") or 0, source__assistant=assistant, source__kind=Source.Kind.QA
+            ).first()
+            if document is None:
+                raise Http404("No such entry")
+            services.document_delete(document=document)
+        else:
+            messages.error(request, "Choose a file first.")
+    except services.IngestionError as exc:
+        messages.error(request, str(exc))
+    return redirect("library", assistant_id=assistant.pk)
+
+
 @require_GET
 def document_file(request, token: str, name: str):
     """An uploaded document, by the unguessable link its citations carry."""
-    document = Document.objects.filter(public_token=token).exclude(public_token="").exclude(file_path="").first()
+    document = Document.objects.filter(public_token=token).exclude(public_token="").first()
     if document is None:
         raise Http404("No such document")
+    if not document.file_path:  # a Q&A pair or a snippet: its text, as plain text
+        body = "\n\n".join(
+            "\n".join([" > ".join(section["heading_path"]), section["text"]]) for section in document.sections
+        )
+        response = HttpResponse(body, content_type="text/plain; charset=utf-8")
+        response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
     path = Path(settings.MEDIA_ROOT) / document.file_path
     if not path.is_file():
         raise Http404("No such document")

@@ -122,10 +122,41 @@ def _json_body(request: HttpRequest) -> dict:
     return payload
 
 
-def _admit(request: HttpRequest, scope: str | None) -> None:
+def upload_limit_bytes() -> int:
+    """The largest multipart body accepted: API_UPLOAD_MAX_FILES files of UPLOAD_MAX_BYTES, plus 1 MiB of form."""
+    return settings.API_UPLOAD_MAX_FILES * settings.UPLOAD_MAX_BYTES + MAX_BODY_BYTES
+
+
+def _files_body(request: HttpRequest) -> dict:
+    """A ``multipart/form-data`` body: refused with 413 by its declared size before Django reads it.
+
+    Django streams the parts into temporary files, so a large upload is never held in memory.
+    """
+    if request.content_type != "multipart/form-data":
+        raise invalid("Send the files as multipart/form-data (one or more 'file' parts).")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > upload_limit_bytes():
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"The upload is larger than {upload_limit_bytes()} bytes.",
+            {"max_file_bytes": settings.UPLOAD_MAX_BYTES, "max_files": settings.API_UPLOAD_MAX_FILES},
+        )
+    try:
+        request.FILES  # noqa: B018 -- parse now, so that a malformed body is this request's 400
+    except (RequestDataTooBig, ValueError) as exc:
+        raise invalid(f"The multipart body cannot be read: {exc}.") from None
+    return {}
+
+
+def _admit(request: HttpRequest, scope: str | None, body: str = "json") -> None:
     """Authenticate, count, check the scope, parse the body; sets request.api_key and request.json.
 
     A view without a scope is public (the API's own description): it takes no key and no body.
+    ``body="files"`` views take a multipart upload instead of JSON (``request.FILES``).
     """
     if scope is None:
         return
@@ -139,7 +170,7 @@ def _admit(request: HttpRequest, scope: str | None) -> None:
             {"required": scope, "granted": key.scopes},
         )
     request.api_key = key
-    request.json = _json_body(request)
+    request.json = _files_body(request) if body == "files" else _json_body(request)
 
 
 def _idempotent(request: HttpRequest, respond: Callable[[], HttpResponse]) -> HttpResponse:
@@ -182,7 +213,7 @@ def _idempotent(request: HttpRequest, respond: Callable[[], HttpResponse]) -> Ht
     return response
 
 
-def api_view(*, scope: str | None, methods: list[str], idempotent: bool = False):
+def api_view(*, scope: str | None, methods: list[str], idempotent: bool = False, body: str = "json"):
     """Make ``handler(request, **url_kwargs)`` an API view answering ``methods`` with key ``scope``.
 
     The handler finds ``request.api_key`` (its team scopes every read) and ``request.json``, raises
@@ -208,7 +239,7 @@ def api_view(*, scope: str | None, methods: list[str], idempotent: bool = False)
             @functools.wraps(handler)
             def view(request, **kwargs):
                 try:
-                    _admit(request, scope)
+                    _admit(request, scope, body)
                     if idempotent and "Idempotency-Key" in request.headers:
                         return _idempotent(request, lambda: handler(request, **kwargs))
                     return handler(request, **kwargs)
@@ -251,3 +282,12 @@ def route(*views):
         raise TypeError("the views of one route must be all sync or all async")
     dispatch.api_methods = allowed  # read by the OpenAPI contract test
     return csrf_exempt(dispatch)  # no cookies: a key in a header is not sent by a cross-site form
+
+
+@csrf_exempt
+def path_not_found(request, **kwargs) -> JsonResponse:
+    """Any other path under the API (``/assistants/-1``, a typo) is a 404 in the one error shape, not HTML."""
+    return ApiError(404, "not_found", f"No such path: {request.path}.").response()
+
+
+path_not_found.api_methods = []  # answers no method of its own: the contract test documents none

@@ -53,6 +53,7 @@ ASSISTANT_FIELDS = {
 }
 
 TIMESTAMP = {"type": "string", "format": "date-time"}
+NEXT_CURSOR = {"type": ["string", "null"], "description": "Pass as ?cursor= for the next page; null on the last."}
 
 SCHEMAS = {
     "Error": {
@@ -115,12 +116,12 @@ SCHEMAS = {
         "properties": {
             "id": {"type": "integer"},
             "assistant_id": {"type": "integer"},
-            "kind": {"type": "string", "enum": ["website", "document"]},
+            "kind": {"type": "string", "enum": ["website", "document", "qa"]},
             "name": {"type": "string"},
             "url": {"type": "string"},
             "schedule": {"type": "string", "enum": ["manual", "hourly", "daily", "weekly"]},
             "settings": {"type": "object", "description": "max_pages and max_depth of a website."},
-            "status": {"type": "string", "enum": ["idle", "queued", "running", "ready", "failed"]},
+            "status": {"type": "string", "enum": ["idle", "queued", "running", "paused", "ready", "failed"]},
             "error": {"type": "string"},
             "created_at": TIMESTAMP,
         },
@@ -143,7 +144,10 @@ SCHEMAS = {
                 "description": "The latest crawl.",
                 "properties": {
                     "id": {"type": "integer"},
-                    "status": {"type": "string", "enum": ["queued", "running", "indexing", "done", "failed"]},
+                    "status": {
+                        "type": "string",
+                        "enum": ["queued", "running", "indexing", "paused", "done", "cancelled", "failed"],
+                    },
                     **{
                         name: {"type": "integer"}
                         for name in ("pages_found", "pages_fetched", "pages_failed", "pages_skipped", "pages_unchanged")
@@ -224,6 +228,67 @@ SCHEMAS = {
             "chunk_id": {"type": "integer"},
         },
     },
+    "Document": {
+        "type": "object",
+        "required": [
+            "id", "source_id", "url", "title", "file_name", "status", "error", "warnings", "chunk_count",
+            "created_at", "updated_at",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "source_id": {"type": "integer"},
+            "url": {"type": "string", "description": "The page, or where the uploaded file is served."},
+            "title": {"type": "string"},
+            "file_name": {"type": "string", "description": "An upload's file name; empty for a web page."},
+            "status": {"type": "string", "enum": ["pending", "ready", "failed"]},
+            "error": {"type": "string", "description": "Why it failed, in words."},
+            "warnings": {"type": "array", "items": {"type": "string"}},
+            "chunk_count": {"type": "integer"},
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+        },
+    },
+    "DocumentPage": {
+        "type": "object",
+        "required": ["data", "next_cursor"],
+        "properties": {"data": {"type": "array", "items": _ref("Document")}, "next_cursor": NEXT_CURSOR},
+    },
+    "DocumentUpload": {
+        "type": "object",
+        "required": ["source", "documents"],
+        "properties": {
+            "source": _ref("SourceWithProgress"),
+            "documents": {"type": "array", "items": _ref("Document")},
+        },
+    },
+    "QAInput": {
+        "type": "object",
+        "required": ["question", "answer"],
+        "additionalProperties": False,
+        "properties": {
+            "question": {"type": "string", "minLength": 1, "maxLength": 500, "description": "Or a snippet's title."},
+            "answer": {"type": "string", "minLength": 1, "maxLength": 20000, "description": "Or a snippet's text."},
+        },
+    },
+    "Feedback": {
+        "type": "object",
+        "required": ["id", "conversation_id", "message_id", "kind", "rating", "comment", "details", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "conversation_id": {"type": "integer"},
+            "message_id": {"type": ["integer", "null"], "description": "The rated answer; null for a contact request."},
+            "kind": {"type": "string", "enum": ["rating", "contact"]},
+            "rating": {"type": ["integer", "null"], "enum": [1, -1, None]},
+            "comment": {"type": "string"},
+            "details": {"type": "object", "description": "A contact request's name, email, message and page_url."},
+            "created_at": TIMESTAMP,
+        },
+    },
+    "FeedbackPage": {
+        "type": "object",
+        "required": ["data", "next_cursor"],
+        "properties": {"data": {"type": "array", "items": _ref("Feedback")}, "next_cursor": NEXT_CURSOR},
+    },
     "ChatInput": {
         "type": "object",
         "required": ["question"],
@@ -260,7 +325,8 @@ ERROR_RESPONSES = {
     "Conflict": _json(
         _ref("Error"), "A request with the same Idempotency-Key is still running (idempotency_in_progress)."
     ),
-    "PayloadTooLarge": _json(_ref("Error"), "The body is over 1 MiB (payload_too_large)."),
+    "PayloadTooLarge": _json(_ref("Error"), "The body is over 1 MiB, or a file over its cap (payload_too_large)."),
+    "StateConflict": _json(_ref("Error"), "The object is not in a state that allows this (conflict)."),
     "RateLimited": {
         **_json(_ref("Error"), "Too many requests for this key this minute (rate_limited)."),
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds until the next window."}},
@@ -274,6 +340,7 @@ ERROR_STATUS = {
     "NotFound": "404",
     "MethodNotAllowed": "405",
     "Conflict": "409",
+    "StateConflict": "409",
     "PayloadTooLarge": "413",
     "RateLimited": "429",
     "AnswerFailed": "502",
@@ -309,6 +376,32 @@ def _operation(
 
 
 ASSISTANT_ID = _path_id("assistant_id", "assistant")
+DOCUMENT_ID = _path_id("document_id", "document")
+
+
+def _query(name: str, schema: dict, description: str = "") -> dict:
+    parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+    if description:
+        parameter["description"] = description
+    return parameter
+
+
+PAGE_PARAMETERS = [
+    _query("cursor", {"type": "string"}, "next_cursor of the previous page."),
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+]
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
+}
 SOURCE_ID = _path_id("source_id", "source")
 CONVERSATION_ID = _path_id("conversation_id", "conversation")
 WRITE_ERRORS = ("Invalid", "NotFound", "PayloadTooLarge")
@@ -401,6 +494,93 @@ OPENAPI = {
                 parameters=[SOURCE_ID],
             ),
         },
+        "/assistants/{assistant_id}/documents": {
+            "get": _operation(
+                "List documents",
+                "read",
+                {"200": _json(_ref("DocumentPage"), "The assistant's web pages and uploaded files, newest first.")},
+                errors=("Invalid", "NotFound"),
+                parameters=[
+                    ASSISTANT_ID,
+                    _query("status", {"type": "string", "enum": ["pending", "ready", "failed"]}),
+                    *PAGE_PARAMETERS,
+                ],
+            ),
+            "post": {
+                **_operation(
+                    "Upload documents",
+                    "write",
+                    {"202": _json(_ref("DocumentUpload"), "Stored; each file is parsed and indexed by a worker.")},
+                    errors=WRITE_ERRORS,
+                    parameters=[ASSISTANT_ID],
+                    description="PDF, DOCX, PPTX, XLSX, CSV, Markdown, HTML or text, as one or more multipart "
+                    "'file' parts (API_UPLOAD_MAX_FILES per request). A file over UPLOAD_MAX_BYTES refuses the "
+                    "request with 413 and stores nothing; a file that cannot be parsed fails on its own, with its "
+                    "reason in the document's error.",
+                ),
+                "requestBody": UPLOAD_BODY,
+            },
+        },
+        "/assistants/{assistant_id}/qa": {
+            "post": _operation(
+                "Add a Q&A pair",
+                "write",
+                {"201": _json(_ref("Document"), "The pair, as a document of the assistant's Q&A source; queued for indexing.")},
+                errors=(*WRITE_ERRORS, "Conflict"),
+                parameters=[ASSISTANT_ID, IDEMPOTENCY_KEY],
+                body="QAInput",
+            ),
+        },
+        "/documents/{document_id}": {
+            "get": _operation(
+                "Get a document",
+                "read",
+                {"200": _json(_ref("Document"), "The document.")},
+                errors=("NotFound",),
+                parameters=[DOCUMENT_ID],
+            ),
+            "delete": _operation(
+                "Delete a document",
+                "write",
+                {"204": {"description": "Deleted with its chunks: it is no longer cited."}},
+                errors=("NotFound",),
+                parameters=[DOCUMENT_ID],
+            ),
+        },
+        "/documents/{document_id}/reindex": {
+            "post": _operation(
+                "Reindex a document",
+                "write",
+                {"202": _json(_ref("Document"), "Queued: an upload is parsed again, a page re-embedded from its text.")},
+                errors=("NotFound",),
+                parameters=[DOCUMENT_ID],
+            ),
+        },
+        "/assistants/{assistant_id}/feedback": {
+            "get": _operation(
+                "List feedback",
+                "read",
+                {"200": _json(_ref("FeedbackPage"), "Ratings of answers and contact requests, newest first.")},
+                errors=("Invalid", "NotFound"),
+                parameters=[ASSISTANT_ID, _query("kind", {"type": "string", "enum": ["rating", "contact"]}), *PAGE_PARAMETERS],
+            ),
+        },
+        **{
+            f"/sources/{{source_id}}/{action}": {
+                "post": _operation(
+                    f"{action.title()} a crawl",
+                    "write",
+                    {"200": _json(_ref("SourceWithProgress"), done)},
+                    errors=("NotFound", "StateConflict"),
+                    parameters=[SOURCE_ID],
+                )
+            }
+            for action, done in (
+                ("pause", "Paused: the crawl stops after the page it is fetching."),
+                ("resume", "Queued again; pages already stored cost one request each."),
+                ("cancel", "Cancelled; the pages stored so far stay."),
+            )
+        },
         "/assistants/{assistant_id}/conversations": {
             "get": _operation(
                 "List conversations",
@@ -422,6 +602,43 @@ OPENAPI = {
                         "required": False,
                         "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
                     },
+                ],
+            ),
+        },
+        "/assistants/{assistant_id}/conversations/export": {
+            "get": _operation(
+                "Export conversations",
+                "read",
+                {
+                    "200": {
+                        "description": "Streamed, one JSON object per line (jsonl) or a header and one row per message "
+                        "(csv), conversation by conversation: conversation_id, created_at, role, text, citations "
+                        "(an array of Citation; in CSV as JSON), page_url.",
+                        "content": {
+                            "application/x-ndjson": {"schema": {"type": "string"}},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    }
+                },
+                errors=("Invalid", "NotFound"),
+                parameters=[
+                    ASSISTANT_ID,
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["jsonl", "csv"], "default": "jsonl"},
+                    },
+                    *(
+                        {
+                            "name": name,
+                            "in": "query",
+                            "required": False,
+                            "schema": TIMESTAMP,
+                            "description": f"Only messages created {when} this ISO 8601 date-time.",
+                        }
+                        for name, when in (("since", "at or after"), ("until", "before"))
+                    ),
                 ],
             ),
         },
@@ -492,7 +709,7 @@ def _type(schema: dict):
     if kind == "array":
         return format_html("array of {}", _type(schema.get("items", {})))
     extras = [
-        f"one of {', '.join(schema['enum'])}" if "enum" in schema else "",
+        f"one of {', '.join('null' if value is None else str(value) for value in schema['enum'])}" if "enum" in schema else "",
         schema.get("format", ""),
         schema.get("pattern", ""),
     ]
@@ -556,7 +773,11 @@ def _operation_html(method: str, path: str, operation: dict):
         format_html("<p>{}</p>", operation["description"]) if "description" in operation else "",
         operation.get("x-scope", "none (public)"),
         format_html("<h4>Parameters</h4><ul>{}</ul>", parameters) if parameters else "",
-        format_html("<h4>Body</h4>{}", _type(body["content"]["application/json"]["schema"])) if body else "",
+        format_html_join(
+            "",
+            "<h4>Body ({})</h4>{}",
+            ((media, _type(content["schema"])) for media, content in (body or {}).get("content", {}).items()),
+        ),
         format_html_join(
             "",
             "{}",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
 from assistants.api.http import invalid, not_found
-from assistants.models import Assistant, Conversation, Team
-from ingestion.models import Source
+from assistants.models import Assistant, Conversation, Feedback, Message, Team
+from ingestion.models import Document, Source
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -37,6 +38,51 @@ def source_get_for_team(*, team: Team, source_id: int) -> Source:
     if source is None:
         raise not_found("source")
     return source
+
+
+def document_get_for_team(*, team: Team, document_id: int) -> Document:
+    document = Document.objects.filter(pk=document_id, source__assistant__team=team).first()
+    if document is None:
+        raise not_found("document")
+    return document
+
+
+def id_cursor(raw: str | None) -> int | None:
+    """The position of an id-ordered page: the last id of the previous page."""
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise invalid("The cursor is not one this API returned.", {"parameter": "cursor"})
+    return int(raw)
+
+
+def newest_first_page(queryset: QuerySet, *, cursor: str | None, limit: int) -> tuple[list, str | None]:
+    """Rows newest (highest id) first, ``limit`` after ``cursor``, and the next page's cursor (None at the end)."""
+    after = id_cursor(cursor)
+    if after is not None:
+        queryset = queryset.filter(pk__lt=after)
+    page = list(queryset.order_by("-id")[: limit + 1])
+    if len(page) <= limit:
+        return page, None
+    return page[:limit], str(page[limit - 1].pk)
+
+
+def documents_for_assistant(*, assistant: Assistant, status: str | None = None) -> QuerySet[Document]:
+    documents = Document.objects.filter(source__assistant=assistant)
+    if status is not None:
+        if status not in Document.Status.values:
+            raise invalid(f"status must be one of {', '.join(Document.Status.values)}.", {"parameter": "status"})
+        documents = documents.filter(status=status)
+    return documents
+
+
+def feedback_for_assistant(*, assistant: Assistant, kind: str | None = None) -> QuerySet[Feedback]:
+    feedback = Feedback.objects.filter(conversation__assistant=assistant).select_related("message")
+    if kind is not None:
+        if kind not in Feedback.Kind.values:
+            raise invalid(f"kind must be one of {', '.join(Feedback.Kind.values)}.", {"parameter": "kind"})
+        feedback = feedback.filter(kind=kind)
+    return feedback
 
 
 def conversation_get_for_team(*, team: Team, conversation_id: int) -> Conversation:
@@ -84,3 +130,28 @@ def conversations_page(
     if len(page) <= limit:
         return page, None
     return page[:limit], encode_cursor(page[limit - 1])
+
+
+def conversation_export_rows(
+    *, assistant: Assistant, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[dict]:
+    """One row per message of the assistant's conversations, oldest conversation first.
+
+    ``since`` and ``until`` bound the message's ``created_at`` (inclusive, exclusive). Read in
+    batches, so an export of any size holds only a batch in memory.
+    """
+    messages = Message.objects.filter(conversation__assistant=assistant)
+    if since is not None:
+        messages = messages.filter(created_at__gte=since)
+    if until is not None:
+        messages = messages.filter(created_at__lt=until)
+    messages = messages.select_related("conversation").order_by("conversation_id", "created_at", "id")
+    for message in messages.iterator(chunk_size=500):
+        yield {
+            "conversation_id": message.conversation_id,
+            "created_at": message.created_at.isoformat(),
+            "role": message.role,
+            "text": message.text,
+            "citations": message.citations,
+            "page_url": message.conversation.page_url,
+        }

@@ -4,6 +4,7 @@ every write through the same services and forms as the dashboard."""
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 
@@ -11,13 +12,14 @@ from assistants import selectors as assistant_selectors
 from assistants import services
 from assistants.answering import answer_events
 from assistants.api import selectors
+from assistants.api.export import FORMATS, export_lines, parse_bound
 from assistants.api.http import ApiError, api_view, invalid, not_found
 from assistants.api.schema import OPENAPI, docs_html
 from assistants.chat_views import MAX_QUESTION_CHARS, _sse
 from assistants.forms import AssistantForm, WebsiteSourceForm
-from assistants.models import ApiKey, Assistant, Conversation
+from assistants.models import ApiKey, Assistant, Conversation, Feedback
 from ingestion import services as ingestion_services
-from ingestion.models import Source
+from ingestion.models import Document, Source
 from ingestion.selectors import source_progress
 from ingestion.spaces import space_drop
 
@@ -54,6 +56,35 @@ def source_json(source: Source, *, progress: bool = False) -> dict:
     if progress:
         data["progress"] = source_progress(source=source)
     return data
+
+
+def document_json(document: Document) -> dict:
+    return {
+        "id": document.pk,
+        "source_id": document.source_id,
+        "url": document.url,
+        "title": document.title,
+        "file_name": document.file_name,
+        "status": document.status,
+        "error": document.error,
+        "warnings": document.warnings,
+        "chunk_count": document.chunk_count,
+        "created_at": document.created_at.isoformat(),
+        "updated_at": document.updated_at.isoformat(),
+    }
+
+
+def feedback_json(feedback: Feedback) -> dict:
+    return {
+        "id": feedback.pk,
+        "conversation_id": feedback.conversation_id,
+        "message_id": feedback.message_id,
+        "kind": feedback.kind,
+        "rating": feedback.rating,
+        "comment": feedback.comment,
+        "details": feedback.details,
+        "created_at": feedback.created_at.isoformat(),
+    }
 
 
 def conversation_json(conversation: Conversation, *, messages: bool = False) -> dict:
@@ -194,6 +225,135 @@ def source_crawl(request, source_id: int):
     return JsonResponse(source_json(source, progress=True), status=202)
 
 
+def _source_control(request, source_id: int, control) -> JsonResponse:
+    source = selectors.source_get_for_team(team=request.api_key.team, source_id=source_id)
+    try:
+        control(source=source)
+    except ingestion_services.IngestionError as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    source = selectors.source_get_for_team(team=request.api_key.team, source_id=source_id)
+    return JsonResponse(source_json(source, progress=True))
+
+
+@api_view(scope="write", methods=["POST"])
+def source_pause(request, source_id: int):
+    return _source_control(request, source_id, ingestion_services.run_pause)
+
+
+@api_view(scope="write", methods=["POST"])
+def source_resume(request, source_id: int):
+    return _source_control(request, source_id, ingestion_services.run_resume)
+
+
+@api_view(scope="write", methods=["POST"])
+def source_cancel(request, source_id: int):
+    return _source_control(request, source_id, ingestion_services.run_cancel)
+
+
+# Documents
+
+
+@api_view(scope="read", methods=["GET"])
+def document_list(request, assistant_id: int):
+    """The assistant's documents (web pages and uploads), newest first, optionally of one status."""
+    assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
+    documents = selectors.documents_for_assistant(assistant=assistant, status=request.GET.get("status"))
+    page, next_cursor = selectors.newest_first_page(
+        documents, cursor=request.GET.get("cursor"), limit=selectors.page_size(request.GET.get("limit"))
+    )
+    return JsonResponse({"data": [document_json(document) for document in page], "next_cursor": next_cursor})
+
+
+@api_view(scope="write", methods=["POST"], body="files")
+def document_upload(request, assistant_id: int):
+    """Files as multipart ``file`` parts, stored and queued exactly like the dashboard's uploads.
+
+    A file over UPLOAD_MAX_BYTES refuses the whole request with 413, storing nothing.
+    """
+    assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
+    files = request.FILES.getlist("file")
+    if not files:
+        raise ApiError(400, "validation_failed", "Some fields are invalid.", {"file": ["Send one or more files."]})
+    if len(files) > settings.API_UPLOAD_MAX_FILES:
+        raise ApiError(
+            400,
+            "validation_failed",
+            "Some fields are invalid.",
+            {"file": [f"At most {settings.API_UPLOAD_MAX_FILES} files per request."]},
+        )
+    too_large = [upload.name for upload in files if upload.size > settings.UPLOAD_MAX_BYTES]
+    if too_large:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"Each file may be at most {settings.UPLOAD_MAX_BYTES} bytes.",
+            {"files": too_large, "max_file_bytes": settings.UPLOAD_MAX_BYTES},
+        )
+    source = ingestion_services.source_documents_get_or_create(assistant=assistant)
+    run = ingestion_services.documents_upload(source=source, files=files)
+    source = selectors.source_get_for_team(team=request.api_key.team, source_id=source.pk)
+    documents = Document.objects.filter(last_run=run).order_by("id")
+    return JsonResponse(
+        {"source": source_json(source, progress=True), "documents": [document_json(d) for d in documents]},
+        status=202,
+    )
+
+
+@api_view(scope="write", methods=["POST"], idempotent=True)
+def qa_create(request, assistant_id: int):
+    """A Q&A pair (or a snippet: a title and its text), indexed by a worker and cited like a page."""
+    assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
+    payload = request.json
+    _refuse_unknown(payload, {"question", "answer"})
+    errors = {
+        name: ["A non-empty string is required."]
+        for name in ("question", "answer")
+        if not isinstance(payload.get(name), str) or not payload[name].strip()
+    }
+    if errors:
+        raise ApiError(400, "validation_failed", "Some fields are invalid.", errors)
+    try:
+        document = ingestion_services.qa_add(assistant=assistant, question=payload["question"], answer=payload["answer"])
+    except ingestion_services.IngestionError as exc:
+        raise ApiError(400, "validation_failed", str(exc), {"answer": [str(exc)]}) from None
+    return JsonResponse(document_json(document), status=201)
+
+
+@api_view(scope="read", methods=["GET"])
+def document_detail(request, document_id: int):
+    return JsonResponse(document_json(selectors.document_get_for_team(team=request.api_key.team, document_id=document_id)))
+
+
+@api_view(scope="write", methods=["DELETE"])
+def document_delete(request, document_id: int):
+    """The document and its chunks: the assistant stops citing it at once."""
+    document = selectors.document_get_for_team(team=request.api_key.team, document_id=document_id)
+    ingestion_services.document_delete(document=document)
+    return HttpResponse(status=204)
+
+
+@api_view(scope="write", methods=["POST"])
+def document_reindex(request, document_id: int):
+    document = selectors.document_get_for_team(team=request.api_key.team, document_id=document_id)
+    ingestion_services.document_reindex(document=document)
+    document.refresh_from_db()
+    return JsonResponse(document_json(document), status=202)
+
+
+# Feedback
+
+
+@api_view(scope="read", methods=["GET"])
+def feedback_list(request, assistant_id: int):
+    """Ratings of answers and contact requests, newest first (``kind`` = rating or contact)."""
+    assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
+    feedback = selectors.feedback_for_assistant(assistant=assistant, kind=request.GET.get("kind"))
+    page, next_cursor = selectors.newest_first_page(
+        feedback, cursor=request.GET.get("cursor"), limit=selectors.page_size(request.GET.get("limit"))
+    )
+    return JsonResponse({"data": [feedback_json(item) for item in page], "next_cursor": next_cursor})
+
+
 # Conversations
 
 
@@ -205,6 +365,25 @@ def conversation_list(request, assistant_id: int):
     return JsonResponse(
         {"data": [conversation_json(conversation) for conversation in page], "next_cursor": next_cursor}
     )
+
+
+@api_view(scope="read", methods=["GET"])
+def conversation_export(request, assistant_id: int):
+    """Every message of the assistant's conversations, streamed as JSONL or CSV (``format``)."""
+    assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
+    export_format = request.GET.get("format", "jsonl")
+    if export_format not in FORMATS:
+        raise invalid(f"format must be one of {', '.join(FORMATS)}.", {"parameter": "format"})
+    bounds = {}
+    for name in ("since", "until"):
+        try:
+            bounds[name] = parse_bound(request.GET.get(name))
+        except ValueError:
+            raise invalid(f"{name} must be an ISO 8601 date-time.", {"parameter": name}) from None
+    rows = selectors.conversation_export_rows(assistant=assistant, **bounds)
+    response = StreamingHttpResponse(export_lines(rows, export_format), content_type=FORMATS[export_format])
+    response["Content-Disposition"] = f'attachment; filename="{assistant.slug}-conversations.{export_format}"'
+    return response
 
 
 @api_view(scope="read", methods=["GET"])

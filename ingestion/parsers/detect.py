@@ -25,14 +25,18 @@ LABELS = {
     "markdown": "a Markdown document",
     "html": "an HTML page",
     "text": "a text file",
+    "subtitles": "a subtitle file",
 }
-TEXT_KINDS = {"csv", "markdown", "html", "text"}
-SUPPORTED = "PDF, Word (.docx), PowerPoint (.pptx), Excel (.xlsx), CSV, Markdown, HTML and text files"
+TEXT_KINDS = {"csv", "markdown", "html", "text", "subtitles"}
+SUPPORTED = (
+    "PDF, Word (.docx), PowerPoint (.pptx), Excel (.xlsx), CSV, Markdown, HTML, subtitles (.vtt, .srt) and text files"
+)
 
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".docm": "docx", ".pptx": "pptx", ".pptm": "pptx",
     ".xlsx": "xlsx", ".xlsm": "xlsx", ".csv": "csv", ".tsv": "csv", ".md": "markdown",
     ".markdown": "markdown", ".html": "html", ".htm": "html", ".xhtml": "html", ".txt": "text",
+    ".vtt": "subtitles", ".srt": "subtitles",
 }
 _BY_CONTENT_TYPE = {
     "application/pdf": "pdf",
@@ -41,6 +45,7 @@ _BY_CONTENT_TYPE = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
     "text/csv": "csv", "text/tab-separated-values": "csv", "text/markdown": "markdown",
     "text/x-markdown": "markdown", "text/html": "html", "application/xhtml+xml": "html", "text/plain": "text",
+    "text/vtt": "subtitles", "application/x-subrip": "subtitles",
 }
 # Main-part content types in [Content_Types].xml, searched in this order.
 _OFFICE_MAIN_TYPES = [
@@ -113,6 +118,8 @@ def _kind_from_content(path: str, head: bytes, declared: str | None) -> str:
         raise ParseError(f"the file is not a type we can read; supported types are {SUPPORTED}")
     if _HTML_START.match(head.removeprefix(b"\xef\xbb\xbf")):
         return "html"
+    if head.removeprefix(b"\xef\xbb\xbf").startswith(b"WEBVTT"):
+        return "subtitles"
     return declared if declared in TEXT_KINDS else "text"
 
 

@@ -86,6 +86,9 @@ def _parse_kind(kind: str, path: str, filename: str) -> ParsedDocument:
     if kind == "html":
         from . import web
         return web.parse(path, filename)
+    if kind == "subtitles":
+        from . import subtitles
+        return subtitles.parse(path, filename)
     if kind == "text":
         from . import plaintext
         return plaintext.parse(path, filename)

@@ -3,7 +3,7 @@
 import pytest
 
 from assistants.models import Assistant, Conversation, Message
-from ingestion.models import CrawlRun, Source
+from ingestion.models import CrawlRun, Document, Source
 from tests.api.conftest import assert_error
 from tests.factories import make_assistant, make_team
 
@@ -21,6 +21,12 @@ ROUTES = [
     ("GET", "/sources/{source}", None),
     ("POST", "/sources/{source}/crawl", None),
     ("GET", "/conversations/{conversation}", None),
+    ("GET", "/assistants/{assistant}/documents", None),
+    ("GET", "/assistants/{assistant}/feedback", None),
+    ("POST", "/assistants/{assistant}/qa", {"question": "Q?", "answer": "A."}),
+    ("GET", "/documents/{document}", None),
+    ("DELETE", "/documents/{document}", None),
+    ("POST", "/documents/{document}/reindex", None),
 ]
 
 
@@ -30,7 +36,8 @@ def theirs():
     source = Source.objects.create(assistant=assistant, url="https://secret.example.com/", name="Their secret source")
     conversation = Conversation.objects.create(assistant=assistant, visitor_token="v" * 30)
     Message.objects.create(conversation=conversation, role="user", text="their secret question")
-    return {"assistant": assistant.pk, "source": source.pk, "conversation": conversation.pk}
+    document = Document.objects.create(source=source, url="https://secret.example.com/a", title="Their secret page")
+    return {"assistant": assistant.pk, "source": source.pk, "conversation": conversation.pk, "document": document.pk}
 
 
 def _fill(value, ids):
@@ -48,6 +55,7 @@ def test_another_teams_ids_are_not_found(api, assistant, theirs, method, path, b
         list(Assistant.objects.values()),
         list(Source.objects.values()),
         list(Conversation.objects.values()),
+        list(Document.objects.values()),
         Message.objects.count(),
         CrawlRun.objects.count(),
     )
@@ -58,6 +66,7 @@ def test_another_teams_ids_are_not_found(api, assistant, theirs, method, path, b
         list(Assistant.objects.values()),
         list(Source.objects.values()),
         list(Conversation.objects.values()),
+        list(Document.objects.values()),
         Message.objects.count(),
         CrawlRun.objects.count(),
     )
