@@ -121,3 +121,16 @@ def wait_for(predicate, timeout: float, interval: float = 0.5, message: str = "c
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
+
+
+@pytest.fixture
+def llm(settings):
+    """Point the app at a local OpenAI-compatible server: ``llm(server)``."""
+    def configure(server):
+        settings.LLM_BASE_URL = server.url + "/v1"
+        settings.LLM_API_KEY = "sk-test"
+        settings.LLM_MODEL = "gpt-test"
+        settings.LLM_PROVIDER = "openai"
+        settings.OUTBOUND_ALLOW_PRIVATE = True
+
+    return configure

@@ -253,15 +253,20 @@ def source_cancel(request, source_id: int):
 # Documents
 
 
+def newest_first_response(request, queryset, to_json) -> JsonResponse:
+    """One page of ``queryset``, newest first, after the request's ``cursor``, with the next cursor."""
+    page, next_cursor = selectors.newest_first_page(
+        queryset, cursor=request.GET.get("cursor"), limit=selectors.page_size(request.GET.get("limit"))
+    )
+    return JsonResponse({"data": [to_json(item) for item in page], "next_cursor": next_cursor})
+
+
 @api_view(scope="read", methods=["GET"])
 def document_list(request, assistant_id: int):
     """The assistant's documents (web pages and uploads), newest first, optionally of one status."""
     assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
     documents = selectors.documents_for_assistant(assistant=assistant, status=request.GET.get("status"))
-    page, next_cursor = selectors.newest_first_page(
-        documents, cursor=request.GET.get("cursor"), limit=selectors.page_size(request.GET.get("limit"))
-    )
-    return JsonResponse({"data": [document_json(document) for document in page], "next_cursor": next_cursor})
+    return newest_first_response(request, documents, document_json)
 
 
 @api_view(scope="write", methods=["POST"], body="files")
@@ -348,10 +353,7 @@ def feedback_list(request, assistant_id: int):
     """Ratings of answers and contact requests, newest first (``kind`` = rating or contact)."""
     assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
     feedback = selectors.feedback_for_assistant(assistant=assistant, kind=request.GET.get("kind"))
-    page, next_cursor = selectors.newest_first_page(
-        feedback, cursor=request.GET.get("cursor"), limit=selectors.page_size(request.GET.get("limit"))
-    )
-    return JsonResponse({"data": [feedback_json(item) for item in page], "next_cursor": next_cursor})
+    return newest_first_response(request, feedback, feedback_json)
 
 
 # Conversations

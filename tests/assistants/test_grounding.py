@@ -33,18 +33,6 @@ def assistant():
     return assistant
 
 
-@pytest.fixture
-def llm(settings):
-    def configure(server):
-        settings.LLM_BASE_URL = server.url + "/v1"
-        settings.LLM_API_KEY = "sk-test"
-        settings.LLM_MODEL = "gpt-test"
-        settings.LLM_PROVIDER = "openai"
-        settings.OUTBOUND_ALLOW_PRIVATE = True
-
-    return configure
-
-
 def done(events) -> dict:
     assert events[-1][0] == "done"
     return events[-1][1]

@@ -20,18 +20,6 @@ def assistant():
     return assistant
 
 
-@pytest.fixture
-def llm(settings):
-    def configure(server):
-        settings.LLM_BASE_URL = server.url + "/v1"
-        settings.LLM_API_KEY = "sk-test"
-        settings.LLM_MODEL = "gpt-test"
-        settings.LLM_PROVIDER = "openai"
-        settings.OUTBOUND_ALLOW_PRIVATE = True
-
-    return configure
-
-
 def test_the_answer_streams_from_the_provider_with_citations(assistant, llm):
     with FakeServer([Reply(body=openai_script(TOKENS, 900, 12).full())]) as server:
         llm(server)
