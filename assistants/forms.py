@@ -27,6 +27,8 @@ class TeamForm(forms.Form):
 
 LANGUAGES = [("", "The visitor's browser"), ("en", "English"), ("fr", "Français"), ("de", "Deutsch"),
              ("es", "Español"), ("zh", "中文")]
+LLM_PROVIDERS = [("", "The server's default (LLM_PROVIDER)"), ("openai", "OpenAI-compatible"),
+                 ("anthropic", "Anthropic"), ("gemini", "Google Gemini")]
 MAX_SUGGESTED_QUESTIONS = 6
 MAX_SUGGESTED_QUESTION_CHARS = 120
 
@@ -95,13 +97,40 @@ class AssistantBrandingForm(AssistantForm):
         help_text="Makes the assistant internal: visitors must enter this code first. Leave empty to keep the current one.",
     )
     clear_access_code = forms.BooleanField(required=False, label="Remove the access code (make the assistant public)")
+    llm_provider = forms.ChoiceField(choices=LLM_PROVIDERS, required=False, label="Language model provider")
+    llm_model = forms.CharField(
+        required=False, max_length=200, label="Model", help_text="e.g. gpt-4o-mini; empty: the server's LLM_MODEL."
+    )
+    llm_base_url = HttpUrlField(
+        required=False, max_length=500, label="Provider base URL",
+        help_text="Empty: the provider's official API. The server's API keys are never sent to a URL set here.",
+    )
+    reranker_model = forms.CharField(
+        required=False, max_length=200, label="Reranker",
+        help_text="Optional: a hub id or local folder of a cross-encoder or Qwen3-Reranker.",
+    )
 
     class Meta(AssistantForm.Meta):
         fields = [
             "name", "avatar_url", "logo_url", "primary_color", "background_color", "launcher_position",
             "launcher_icon", "theme", "greeting", "suggested_questions", "system_prompt", "show_powered_by",
-            "language", "allowed_domains",
+            "language", "allowed_domains", "llm_provider", "llm_model", "llm_base_url", "reranker_model",
         ]
+
+    def clean_reranker_model(self):
+        name = (self.cleaned_data.get("reranker_model") or "").strip()
+        if name and name != self.instance.reranker_model:
+            from ingestion.reranking import recipe_for
+
+            try:
+                recipe_for(name, local_files_only=True)  # a form never waits on the hub
+            except ValueError as exc:  # a model, but not a reranker family we serve
+                raise forms.ValidationError(f"{name!r} is not a reranker this server can run: {exc}.") from exc
+            except Exception as exc:  # noqa: BLE001 - no such folder, not in the model cache, unreadable config
+                raise forms.ValidationError(
+                    f"{name!r} is neither a known reranker, a local model folder, nor a model in this server's cache."
+                ) from exc
+        return name
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -34,8 +34,9 @@ def user_signup(*, username: str, email: str, password: str, team_name: str) -> 
     return user, team
 
 
-def assistant_create(*, team: Team, name: str, embedding_model: str = "", **fields) -> Assistant:
-    """An assistant with its first embedding space, ready to receive sources."""
+def assistant_create(*, team: Team, name: str, embedding_model: str = "", access: dict | None = None, **fields) -> Assistant:
+    """An assistant with its first embedding space, ready to receive sources; ``access`` as in
+    :func:`assistant_update`."""
     from django.conf import settings
 
     model_name = embedding_model or settings.EMBEDDING_MODEL or DEFAULT_MODEL
@@ -45,13 +46,20 @@ def assistant_create(*, team: Team, name: str, embedding_model: str = "", **fiel
             team=team, name=name, slug=_unique_slug(Assistant, name), embedding_model=model_name, **fields
         )
         space_create(assistant=assistant, model_name=model_name, dims=dims, active=True)
+        if access:
+            assistant_access_code_set(assistant=assistant, **access)
     return assistant
 
 
-def assistant_update(*, assistant: Assistant, **fields) -> Assistant:
-    for key, value in fields.items():
-        setattr(assistant, key, value)
-    assistant.save()
+def assistant_update(*, assistant: Assistant, access: dict | None = None, **fields) -> Assistant:
+    """Change the assistant's fields; ``access`` {"code": str} sets the access code, {"code": None}
+    removes it, None or {} keeps it (the dashboard form's and the API's ``split()``)."""
+    with transaction.atomic():
+        for key, value in fields.items():
+            setattr(assistant, key, value)
+        assistant.save()
+        if access:
+            assistant_access_code_set(assistant=assistant, **access)
     return assistant
 
 

@@ -51,9 +51,7 @@ def assistant_create(request, team_id: int):
             messages.error(request, "Only owners and admins can create assistants.")
             return redirect("dashboard")
         fields, access = form.split()
-        assistant = services.assistant_create(team=membership.team, **fields)
-        if access:
-            services.assistant_access_code_set(assistant=assistant, **access)
+        assistant = services.assistant_create(team=membership.team, access=access, **fields)
         return redirect("assistant_detail", assistant_id=assistant.pk)
     return render(request, "dashboard/assistant_form.html", {"form": form, "team": membership.team})
 
@@ -85,9 +83,7 @@ def assistant_edit(request, assistant_id: int):
     form = forms.AssistantBrandingForm(request.POST or None, instance=assistant)
     if request.method == "POST" and form.is_valid():
         fields, access = form.split()
-        services.assistant_update(assistant=assistant, **fields)
-        if access:
-            services.assistant_access_code_set(assistant=assistant, **access)
+        services.assistant_update(assistant=assistant, access=access, **fields)
         messages.success(request, "Saved.")
         return redirect("assistant_detail", assistant_id=assistant.pk)
     return render(request, "dashboard/assistant_form.html", {"form": form, "team": assistant.team, "assistant": assistant})

@@ -88,12 +88,13 @@ def recipe_from_config(config: dict) -> RerankRecipe:
     raise ValueError(f"no reranker recipe for model_type {model_type!r} with architectures {architectures}")
 
 
-def recipe_for(name: str) -> RerankRecipe:
-    """The recipe for a reranker: by hub-id pattern (no download), else by the folder's (or hub's) config."""
+def recipe_for(name: str, *, local_files_only: bool = False) -> RerankRecipe:
+    """The recipe for a reranker: by hub-id pattern (no download), else by the folder's (or hub's)
+    config; ``local_files_only`` never asks the hub (what a form's validation wants)."""
     for pattern, recipe in NAME_PATTERNS:
         if pattern.fullmatch(name):
             return recipe
-    return recipe_from_config(config_dict(name))
+    return recipe_from_config(config_dict(name, local_files_only=local_files_only))
 
 
 def qwen3_body(query: str, doc: str, instruction: str = WEB_SEARCH_TASK) -> str:

@@ -50,6 +50,30 @@ ASSISTANT_FIELDS = {
         "items": {"type": "string"},
         "description": "Sites that may embed the assistant.",
     },
+    "avatar_url": {"type": "string", "maxLength": 500, "description": "An http(s) image shown next to answers."},
+    "logo_url": {"type": "string", "maxLength": 500, "description": "An http(s) image in the chat's header."},
+    "launcher_position": {"type": "string", "enum": ["right", "left"]},
+    "launcher_icon": {"type": "string", "enum": ["chat", "help", "spark"]},
+    "theme": {"type": "string", "enum": ["auto", "light", "dark"]},
+    "suggested_questions": {
+        "type": "array",
+        "items": {"type": "string", "maxLength": 120},
+        "maxItems": 6,
+        "description": "Shown as buttons before the first question.",
+    },
+    "show_powered_by": {"type": "boolean"},
+    "language": {"type": "string", "enum": ["", "en", "fr", "de", "es", "zh"], "description": "\"\": the visitor's browser."},
+    "llm_provider": {"type": "string", "enum": ["", "openai", "anthropic", "gemini"], "description": "\"\": the server's default."},
+    "llm_model": {"type": "string", "maxLength": 200},
+    "llm_base_url": {"type": "string", "maxLength": 500, "description": "\"\": the provider's official API."},
+    "reranker_model": {"type": "string", "maxLength": 200, "description": "A cross-encoder or Qwen3-Reranker; \"\": none."},
+}
+ACCESS_CODE = {
+    "type": ["string", "null"],
+    "minLength": 4,
+    "maxLength": 128,
+    "writeOnly": True,
+    "description": "Makes the assistant internal (visitors enter it first); null makes it public again.",
 }
 
 TIMESTAMP = {"type": "string", "format": "date-time"}
@@ -76,7 +100,7 @@ SCHEMAS = {
     },
     "Assistant": {
         "type": "object",
-        "required": ["id", "slug", "public_key", *ASSISTANT_FIELDS, "created_at"],
+        "required": ["id", "slug", "public_key", *ASSISTANT_FIELDS, "internal", "created_at"],
         "properties": {
             "id": {"type": "integer"},
             "slug": {"type": "string"},
@@ -85,12 +109,13 @@ SCHEMAS = {
                 "description": "Identifies the assistant in the widget; it only allows chatting.",
             },
             **ASSISTANT_FIELDS,
+            "internal": {"type": "boolean", "description": "Whether visitors need an access code."},
             "created_at": TIMESTAMP,
         },
     },
     "AssistantInput": {
         "type": "object",
-        "properties": ASSISTANT_FIELDS,
+        "properties": {**ASSISTANT_FIELDS, "access_code": ACCESS_CODE},
         "additionalProperties": False,
         "description": "Creating requires name; updating (PATCH) changes only the fields sent.",
     },

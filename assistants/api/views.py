@@ -16,14 +16,20 @@ from assistants.api.export import FORMATS, export_lines, parse_bound
 from assistants.api.http import ApiError, api_view, invalid, not_found
 from assistants.api.schema import OPENAPI, docs_html
 from assistants.chat_views import MAX_QUESTION_CHARS, _sse
-from assistants.forms import AssistantForm, WebsiteSourceForm
+from assistants.forms import AssistantBrandingForm, WebsiteSourceForm
 from assistants.models import ApiKey, Assistant, Conversation, Feedback
 from ingestion import services as ingestion_services
 from ingestion.models import Document, Source
 from ingestion.selectors import source_progress
 from ingestion.spaces import space_drop
 
-ASSISTANT_FIELDS = ["name", "greeting", "system_prompt", "primary_color", "background_color", "allowed_domains"]
+# The dashboard form's fields (AssistantBrandingForm), as the API reads and writes them.
+ASSISTANT_FIELDS = [
+    "name", "greeting", "system_prompt", "primary_color", "background_color", "allowed_domains",
+    "avatar_url", "logo_url", "launcher_position", "launcher_icon", "theme", "suggested_questions",
+    "show_powered_by", "language", "llm_provider", "llm_model", "llm_base_url", "reranker_model",
+]
+LIST_FIELDS = {"allowed_domains": "Expected a list of host names.", "suggested_questions": "Expected a list of questions."}
 SOURCE_FIELDS = {"kind", "url", "max_pages", "max_depth", "schedule"}
 
 
@@ -36,6 +42,7 @@ def assistant_json(assistant: Assistant) -> dict:
         "slug": assistant.slug,
         "public_key": assistant.public_key,
         **{name: getattr(assistant, name) for name in ASSISTANT_FIELDS},
+        "internal": bool(assistant.access_code_hash),
         "created_at": assistant.created_at.isoformat(),
     }
 
@@ -114,20 +121,24 @@ def _refuse_unknown(payload: dict, known) -> None:
 # Assistants
 
 
-def _assistant_form(payload: dict, instance: Assistant) -> AssistantForm:
-    """The dashboard's form over the instance's values with the payload on top (PATCH is partial)."""
-    _refuse_unknown(payload, ASSISTANT_FIELDS)
-    domains = payload.get("allowed_domains", instance.allowed_domains)
-    if not isinstance(domains, list) or not all(isinstance(domain, str) for domain in domains):
-        raise ApiError(
-            400,
-            "validation_failed",
-            "Some fields are invalid.",
-            {"allowed_domains": ["Expected a list of host names."]},
-        )
+def _assistant_form(payload: dict, instance: Assistant) -> AssistantBrandingForm:
+    """The dashboard's form over the instance's values with the payload on top (PATCH is partial).
+
+    ``access_code`` is write-only: a string sets it, null removes it, absent keeps it."""
+    _refuse_unknown(payload, [*ASSISTANT_FIELDS, "access_code"])
     data = {name: getattr(instance, name) for name in ASSISTANT_FIELDS} | payload
-    data["allowed_domains"] = "\n".join(domains)
-    form = AssistantForm(data=data, instance=instance)
+    for name, message in LIST_FIELDS.items():
+        values = data[name]
+        if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+            raise ApiError(400, "validation_failed", "Some fields are invalid.", {name: [message]})
+        data[name] = "\n".join(values)
+    if not isinstance(data["show_powered_by"], bool):
+        raise ApiError(400, "validation_failed", "Some fields are invalid.", {"show_powered_by": ["Expected true or false."]})
+    code = payload.get("access_code", "")
+    if code is not None and not isinstance(code, str):
+        raise ApiError(400, "validation_failed", "Some fields are invalid.", {"access_code": ["Expected a string or null."]})
+    data["access_code"], data["clear_access_code"] = code or "", code is None
+    form = AssistantBrandingForm(data=data, instance=instance)
     if not form.is_valid():
         raise _form_errors(form)
     return form
@@ -141,8 +152,8 @@ def assistant_list(request):
 
 @api_view(scope="write", methods=["POST"], idempotent=True)
 def assistant_create(request):
-    form = _assistant_form(request.json, Assistant())
-    assistant = services.assistant_create(team=request.api_key.team, **form.cleaned_data)
+    fields, access = _assistant_form(request.json, Assistant()).split()
+    assistant = services.assistant_create(team=request.api_key.team, access=access, **fields)
     return JsonResponse(assistant_json(assistant), status=201)
 
 
@@ -155,8 +166,8 @@ def assistant_detail(request, assistant_id: int):
 @api_view(scope="write", methods=["PATCH"])
 def assistant_update(request, assistant_id: int):
     assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
-    form = _assistant_form(request.json, assistant)
-    assistant = services.assistant_update(assistant=assistant, **form.cleaned_data)
+    fields, access = _assistant_form(request.json, assistant).split()
+    assistant = services.assistant_update(assistant=assistant, access=access, **fields)
     return JsonResponse(assistant_json(assistant))
 
 

@@ -116,14 +116,15 @@ def resolve_model_path(name: str) -> str:
     return base
 
 
-def config_dict(path: str) -> dict:
-    """The model's ``config.json`` as a dict (a local folder, or a hub id from the hub cache), no weights."""
+def config_dict(path: str, *, local_files_only: bool = False) -> dict:
+    """The model's ``config.json`` as a dict (a local folder, or a hub id from the hub cache), no
+    weights; ``local_files_only``: never ask the hub (a hub id must be in the local cache)."""
     local = Path(path) / "config.json"
     if local.is_file():
         return json.loads(local.read_text())
     from transformers import PretrainedConfig
 
-    return PretrainedConfig.get_config_dict(path)[0]
+    return PretrainedConfig.get_config_dict(path, local_files_only=local_files_only)[0]
 
 
 def _pooling_override(path: str) -> str | None:

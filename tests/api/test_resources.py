@@ -47,6 +47,57 @@ def test_assistant_fields_are_validated_like_the_form(api, assistant):
     assert Assistant.objects.get(pk=assistant.pk).name == "Acme Help"
 
 
+def test_branding_answering_and_access_code_through_the_api(api, assistant):
+    from django.contrib.auth.hashers import check_password
+
+    changes = {
+        "logo_url": "https://cdn.example.com/logo.png",
+        "launcher_position": "left",
+        "theme": "dark",
+        "suggested_questions": ["  How do   I pay? ", "Where is my order?"],
+        "show_powered_by": False,
+        "language": "fr",
+        "llm_provider": "anthropic",
+        "llm_model": "claude-3-5-haiku-latest",
+    }
+    body = api.patch(f"/assistants/{assistant.pk}", {**changes, "access_code": "team-only"}).json()
+    assert body | {"suggested_questions": changes["suggested_questions"]} == body | changes
+    assert body["suggested_questions"] == ["How do I pay?", "Where is my order?"] and body["internal"] is True
+    assert "access_code" not in body and "access_code_hash" not in body
+    assistant.refresh_from_db()
+    assert check_password("team-only", assistant.access_code_hash) and assistant.theme == "dark"
+
+    assert api.patch(f"/assistants/{assistant.pk}", {"greeting": "Hi"}).json()["internal"] is True  # absent: kept
+    assert api.patch(f"/assistants/{assistant.pk}", {"access_code": None}).json()["internal"] is False
+
+    details = assert_error(
+        api.patch(
+            f"/assistants/{assistant.pk}",
+            {
+                "logo_url": "javascript:alert(1)",
+                "theme": "neon",
+                "suggested_questions": "one question",
+                "reranker_model": "/no/such/reranker",
+                "access_code": "ab",
+            },
+        ),
+        400,
+        "validation_failed",
+    )
+    assert set(details) == {"suggested_questions"}  # the shape is checked first
+    details = assert_error(
+        api.patch(
+            f"/assistants/{assistant.pk}",
+            {"logo_url": "javascript:alert(1)", "theme": "neon", "reranker_model": "/no/such/reranker", "access_code": "ab"},
+        ),
+        400,
+        "validation_failed",
+    )
+    assert set(details) == {"logo_url", "theme", "reranker_model", "access_code"}
+    assistant.refresh_from_db()
+    assert assistant.theme == "dark" and not assistant.reranker_model
+
+
 def test_a_retried_create_returns_the_first_response_and_creates_nothing(api, team):
     headers = {"Idempotency-Key": "create-docs-bot-1"}
     first = api.post("/assistants", {"name": "Docs Bot"}, headers=headers)

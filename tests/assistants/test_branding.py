@@ -146,3 +146,19 @@ def test_a_new_assistant_can_be_branded_at_creation(owner_client, owner):
     created = Assistant.objects.get(name="Branded")
     assert created.launcher_icon == "spark" and created.suggested_questions == ["How much is it?", "Where do I start?"]
     assert created.access_code_hash == ""
+
+
+def test_the_form_chooses_the_assistants_model_and_checks_its_reranker(owner_client, assistant, tmp_path):
+    answering = {"llm_provider": "gemini", "llm_model": "gemini-2.0-flash", "llm_base_url": ""}
+    assert edit(owner_client, assistant, **answering).status_code == 302
+    assistant.refresh_from_db()
+    assert (assistant.llm_provider, assistant.llm_model, assistant.reranker_model) == ("gemini", "gemini-2.0-flash", "")
+
+    # An embedding model's folder is a model, but not a reranker; a missing folder is nothing at all.
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "architectures": ["BertModel"]}')
+    for name, message in ((str(tmp_path), "is not a reranker"), ("/no/such/folder", "neither a known reranker")):
+        page = edit(owner_client, assistant, reranker_model=name)
+        assert page.status_code == 200 and message in page.content.decode()
+    assert edit(owner_client, assistant, reranker_model="BAAI/bge-reranker-v2-m3").status_code == 302
+    assistant.refresh_from_db()
+    assert assistant.reranker_model == "BAAI/bge-reranker-v2-m3"
