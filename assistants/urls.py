@@ -16,6 +16,7 @@ urlpatterns = [
     path("assistants/<int:assistant_id>/edit/", views.assistant_edit, name="assistant_edit"),
     path("assistants/<int:assistant_id>/sources/new/", views.source_add, name="source_add"),
     path("assistants/<int:assistant_id>/documents/", views.documents_upload, name="documents_upload"),
+    path("assistants/<int:assistant_id>/documents/url/", views.document_add_url, name="document_add_url"),
     path("assistants/<int:assistant_id>/embedding/", views.assistant_embedding_switch, name="assistant_embedding_switch"),
     path("conversations/<int:conversation_id>/", views.conversation_detail, name="conversation_detail"),
     path("assistants/<int:assistant_id>/domains/", views.domain_add, name="domain_add"),

@@ -186,6 +186,18 @@ def documents_upload(request, assistant_id: int):
 
 
 @login_required
+@require_POST
+def document_add_url(request, assistant_id: int):
+    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    try:
+        document = ingestion_services.document_add_url(assistant=assistant, url=request.POST.get("url", ""))
+    except ingestion_services.IngestionError as exc:
+        messages.error(request, str(exc))
+        return redirect("assistant_detail", assistant_id=assistant.pk)
+    return redirect("source_detail", source_id=document.source_id)
+
+
+@login_required
 def conversation_detail(request, conversation_id: int):
     conversation = selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
     return render(

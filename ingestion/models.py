@@ -115,6 +115,12 @@ class Document(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source", "url"], name="document_unique_source_url")]
 
+    @property
+    def added_by_url(self) -> bool:
+        """A file (PDF, DOCX, …) added by its address: the worker downloads it, citations open that
+        address. Uploads have a public token, crawled pages no file name."""
+        return bool(self.file_name) and not self.public_token
+
 
 class EmbeddingSpace(models.Model):
     """The vectors of one assistant under one embedding model: one partition of the chunk table."""

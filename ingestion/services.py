@@ -8,8 +8,8 @@ import re
 import secrets
 import uuid
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import quote
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote, unquote, urlsplit
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -199,6 +199,21 @@ def _safe_file_name(name: str) -> str:
     return stem + re.sub(r"[^a-z0-9.]", "", suffix)[:10]
 
 
+def _upload_storage(source: Source) -> Path:
+    storage = Path(settings.MEDIA_ROOT) / "uploads" / str(source.pk)
+    storage.mkdir(parents=True, exist_ok=True)
+    return storage
+
+
+def _documents_run(source: Source, count: int) -> CrawlRun:
+    """A run of a documents source: it is done when none of its documents waits for indexing."""
+    run = CrawlRun.objects.create(
+        source=source, status=CrawlRun.Status.INDEXING, attempts=1, started_at=timezone.now(), pages_found=count
+    )
+    Source.objects.filter(pk=source.pk).update(last_run=run, status=Source.Status.RUNNING, error="")
+    return run
+
+
 def documents_upload(*, source: Source, files) -> CrawlRun:
     """Store uploaded files under generated names and queue each for parsing and indexing.
 
@@ -206,13 +221,9 @@ def documents_upload(*, source: Source, files) -> CrawlRun:
     """
     from ingestion.tasks import document_index_task
 
-    storage = Path(settings.MEDIA_ROOT) / "uploads" / str(source.pk)
-    storage.mkdir(parents=True, exist_ok=True)
+    storage = _upload_storage(source)
     with transaction.atomic():
-        run = CrawlRun.objects.create(
-            source=source, status=CrawlRun.Status.INDEXING, attempts=1, started_at=timezone.now(), pages_found=len(files)
-        )
-        Source.objects.filter(pk=source.pk).update(last_run=run, status=Source.Status.RUNNING, error="")
+        run = _documents_run(source, len(files))
         for upload in files:
             name = _safe_file_name(upload.name)
             token = secrets.token_urlsafe(24)
@@ -239,13 +250,72 @@ def documents_upload(*, source: Source, files) -> CrawlRun:
     return run
 
 
-def document_parse(*, document: Document) -> None:
-    """Parse an uploaded file into sections (in a sandboxed child process); ParseError says why not."""
+def document_add_url(*, assistant: Assistant, url: str) -> Document:
+    """A document (PDF, DOCX, spreadsheet, …) that the worker downloads from its address through the
+    SSRF-safe client, then parses and indexes like an upload; citations open that address (a PDF's
+    with ``#page=N``). Adding the same address again downloads it anew."""
+    from ingestion.tasks import document_index_task
+
+    url = (url or "").strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
+        raise IngestionError("Enter the http or https address of a document.")
+    name = _safe_file_name(unquote(PurePosixPath(parts.path).name) or parts.hostname)
+    source = source_documents_get_or_create(assistant=assistant)
+    with transaction.atomic():
+        run = _documents_run(source, 1)
+        previous = Document.objects.filter(source=source, url=url).values_list("file_path", flat=True).first()
+        document, _ = Document.objects.update_or_create(
+            source=source,
+            url=url,
+            defaults={
+                "title": name, "file_name": name, "file_path": "", "public_token": "", "sections": [],
+                "status": Document.Status.PENDING, "attempts": 0, "error": "", "indexed_hash": "", "last_run": run,
+            },
+        )
+        CrawlRun.objects.filter(pk=run.pk).update(pages_fetched=1)
+        if previous:
+            old = Path(settings.MEDIA_ROOT) / previous
+            transaction.on_commit(lambda: old.unlink(missing_ok=True))
+        document_index_task.delay_on_commit(document.pk)
+    return document
+
+
+def document_download(*, document: Document) -> str:
+    """Download a document added by URL into the uploads storage; its Content-Type, for the parser.
+    ParseError (the task fails the document with it) when the address cannot be read."""
+    import httpx
+
+    from chatsite.lib import http
+    from ingestion.parsers import ParseError
+
+    limit = settings.UPLOAD_MAX_BYTES
+    try:
+        result = http.fetch(document.url, max_bytes=limit)
+    except http.OutboundRefused as exc:
+        raise ParseError(f"the address may not be fetched: {exc.reason}") from exc
+    except http.ResponseTooLarge as exc:
+        raise ParseError(f"the file is larger than the {limit // (1024 * 1024)} MB limit") from exc
+    except httpx.HTTPError as exc:
+        raise ParseError(f"the address could not be reached ({type(exc).__name__})") from exc
+    if result.status_code != 200:
+        raise ParseError(f"the address answered HTTP {result.status_code}")
+    path = _upload_storage(document.source) / f"{uuid.uuid4().hex}{Path(document.file_name).suffix}"
+    path.write_bytes(result.content)
+    document.file_path = str(path.relative_to(settings.MEDIA_ROOT))
+    document.fetched_at = timezone.now()
+    Document.objects.filter(pk=document.pk).update(file_path=document.file_path, fetched_at=document.fetched_at)
+    return result.headers.get("content-type", "")
+
+
+def document_parse(*, document: Document, content_type: str = "") -> None:
+    """Parse a stored file into sections (in a sandboxed child process); ParseError says why not."""
     from ingestion.parsers import parse_file
 
     parsed = parse_file(
         Path(settings.MEDIA_ROOT) / document.file_path,
         filename=document.file_name,
+        content_type=content_type,
         time_limit=settings.PARSE_TIME_LIMIT,
         memory_limit_mb=settings.PARSE_MEMORY_LIMIT_MB,
         max_bytes=settings.UPLOAD_MAX_BYTES,
@@ -676,8 +746,13 @@ def document_reindex(*, document: Document) -> None:
     from ingestion.tasks import document_index_task
 
     fields = {"status": Document.Status.PENDING, "attempts": 0, "error": "", "indexed_hash": ""}
-    if document.file_path:
-        fields["sections"] = []  # document_index_task parses an upload whose sections are empty
+    if document.file_path or document.added_by_url:
+        fields["sections"] = []  # document_index_task parses a file whose sections are empty
+    if document.added_by_url:
+        fields["file_path"] = ""  # ... and downloads a document added by URL anew
+        if document.file_path:
+            old = Path(settings.MEDIA_ROOT) / document.file_path
+            transaction.on_commit(lambda: old.unlink(missing_ok=True))
     with transaction.atomic():
         Document.objects.filter(pk=document.pk).update(**fields, updated_at=timezone.now())
         document_index_task.delay_on_commit(document.pk)

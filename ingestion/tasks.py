@@ -65,7 +65,9 @@ def document_index_task(document_id: int) -> None:
     document = services.document_index_begin(document_id=document_id)
     if document is not None:
         try:
-            if document.file_path and not document.sections:  # an upload, not parsed yet
+            if document.added_by_url and not document.file_path:  # not downloaded yet
+                services.document_parse(document=document, content_type=services.document_download(document=document))
+            elif document.file_path and not document.sections:  # an upload, not parsed yet
                 services.document_parse(document=document)
             services.document_index(document=document)
         except ParseError as exc:

@@ -295,6 +295,14 @@ SCHEMAS = {
             "answer": {"type": "string", "minLength": 1, "maxLength": 20000, "description": "Or a snippet's text."},
         },
     },
+    "DocumentUrlInput": {
+        "type": "object",
+        "required": ["url"],
+        "additionalProperties": False,
+        "properties": {
+            "url": {"type": "string", "maxLength": 2000, "description": "An http or https address of a document."},
+        },
+    },
     "Feedback": {
         "type": "object",
         "required": ["id", "conversation_id", "message_id", "kind", "rating", "comment", "details", "created_at"],
@@ -545,6 +553,22 @@ OPENAPI = {
                 ),
                 "requestBody": UPLOAD_BODY,
             },
+        },
+        "/assistants/{assistant_id}/documents/url": {
+            "post": _operation(
+                "Add a document by its address",
+                "write",
+                {
+                    "202": _json(
+                        _ref("Document"),
+                        "Queued: a worker downloads it through the SSRF-safe client, then parses and indexes it; "
+                        "citations open the address. The same address again downloads it anew.",
+                    )
+                },
+                errors=(*WRITE_ERRORS, "Conflict"),
+                parameters=[ASSISTANT_ID, IDEMPOTENCY_KEY],
+                body="DocumentUrlInput",
+            ),
         },
         "/assistants/{assistant_id}/qa": {
             "post": _operation(

@@ -24,6 +24,7 @@ urlpatterns = [
         route(views.document_list, views.document_upload),
         name="api_documents",
     ),
+    path("assistants/<int:assistant_id>/documents/url", route(views.document_add_url), name="api_document_url"),
     path("assistants/<int:assistant_id>/qa", route(views.qa_create), name="api_qa"),
     path("assistants/<int:assistant_id>/feedback", route(views.feedback_list), name="api_feedback"),
     path("assistants/<int:assistant_id>/chat", route(views.chat), name="api_chat"),

@@ -316,6 +316,21 @@ def document_upload(request, assistant_id: int):
 
 
 @api_view(scope="write", methods=["POST"], idempotent=True)
+def document_add_url(request, assistant_id: int):
+    """A document the worker downloads from its address (through the SSRF-safe client) and indexes."""
+    assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
+    payload = request.json
+    _refuse_unknown(payload, {"url"})
+    if not isinstance(payload.get("url"), str):
+        raise ApiError(400, "validation_failed", "Some fields are invalid.", {"url": ["A string is required."]})
+    try:
+        document = ingestion_services.document_add_url(assistant=assistant, url=payload["url"])
+    except ingestion_services.IngestionError as exc:
+        raise ApiError(400, "validation_failed", str(exc), {"url": [str(exc)]}) from None
+    return JsonResponse(document_json(document), status=202)
+
+
+@api_view(scope="write", methods=["POST"], idempotent=True)
 def qa_create(request, assistant_id: int):
     """A Q&A pair (or a snippet: a title and its text), indexed by a worker and cited like a page."""
     assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)

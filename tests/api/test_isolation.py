@@ -24,6 +24,7 @@ ROUTES = [
     ("GET", "/assistants/{assistant}/documents", None),
     ("GET", "/assistants/{assistant}/feedback", None),
     ("POST", "/assistants/{assistant}/qa", {"question": "Q?", "answer": "A."}),
+    ("POST", "/assistants/{assistant}/documents/url", {"url": "https://example.com/guide.pdf"}),
     ("GET", "/documents/{document}", None),
     ("DELETE", "/documents/{document}", None),
     ("POST", "/documents/{document}/reindex", None),
