@@ -8,7 +8,7 @@ export SITE_URL ?= http://127.0.0.1:8000
 # `make run` crawls the product's own help pages on this machine for the demo assistant.
 export OUTBOUND_ALLOWED_HOSTS ?= 127.0.0.1:8000
 
-.PHONY: run test install services migrate demo clean-data bench-retrieval bench-ingest
+.PHONY: run test install services migrate demo clean-data bench-retrieval bench-ingest bench-chat
 
 install: $(STAMP)
 
@@ -45,6 +45,11 @@ bench-retrieval: migrate
 # embedding alone, in an isolated team removed afterwards: make bench-ingest BENCH_ARGS="--no-docs"
 bench-ingest: migrate
 	$(PY) manage.py bench_ingest $(BENCH_ARGS)
+
+# The chat server's own time before the first token (a loopback model answers at once) against
+# bare hybrid search, on DRF pages in an isolated team removed afterwards.
+bench-chat: migrate
+	$(PY) manage.py bench_chat $(BENCH_ARGS)
 
 clean-data:
 	rm -rf .data

@@ -113,7 +113,7 @@ def _search(assistant: Assistant, query: str, k: int, page_url: str) -> tuple[li
     if assistant.reranker_model:
         hits = _reranked(assistant, query, hits)
     hits = boost_page(hits, page_url, boost)[:k]
-    return hits, SourceVectors(embedder, hits), vector
+    return hits, SourceVectors(embedder, hits, space), vector
 
 
 def retrieve(assistant: Assistant, query: str, k: int | None = None, *, page_url: str = "") -> list[Hit]:

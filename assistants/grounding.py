@@ -54,17 +54,30 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class SourceVectors:
-    """The embeddings of the retrieved chunks' texts, computed once per answer and shared by both
-    checks."""
+    """The embeddings of the retrieved chunks, read once per answer and shared by both checks.
 
-    def __init__(self, embedder, hits: list):
+    With the chunks' ``space``, their stored vectors (those retrieval searched: the chunk text under
+    its heading path); the embedder only embeds a chunk that is no longer stored (replaced by a
+    re-index since the search), or every chunk when no space is given."""
+
+    def __init__(self, embedder, hits: list, space=None):
         self.embedder = embedder
         self.hits = hits
+        self.space = space
         self._vectors: np.ndarray | None = None
 
     def get(self) -> np.ndarray:
         if self._vectors is None:
-            self._vectors = np.asarray(self.embedder.embed_documents([hit.text for hit in self.hits]))
+            from ingestion.selectors import chunk_vectors
+
+            stored = chunk_vectors(space=self.space, chunk_ids=[hit.chunk_id for hit in self.hits]) if self.space else {}
+            vectors = [stored.get(hit.chunk_id) for hit in self.hits]
+            missing = [n for n, vector in enumerate(vectors) if vector is None]
+            if missing:
+                embedded = self.embedder.embed_documents([self.hits[n].text for n in missing])
+                for n, vector in zip(missing, embedded):
+                    vectors[n] = np.asarray(vector, dtype=np.float32)
+            self._vectors = np.asarray(vectors, dtype=np.float32).reshape(len(self.hits), -1)
         return self._vectors
 
 

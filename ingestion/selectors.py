@@ -188,6 +188,18 @@ def _hits(rows: dict[int, tuple], fused: Fused) -> list[Hit]:
     return hits
 
 
+def chunk_vectors(*, space: EmbeddingSpace, chunk_ids: list[int]) -> dict:
+    """The stored embeddings (numpy arrays) of some of the space's chunks, by chunk id: the vectors
+    retrieval compared the query with, so checks need not embed the chunks' texts again."""
+    import numpy as np
+
+    if not chunk_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(f"select id, embedding::text from {space.partition_name} where id = any(%s)", [list(chunk_ids)])
+        return {row[0]: np.array(row[1].strip("[]").split(","), dtype=np.float32) for row in cursor.fetchall()}
+
+
 def cap_per_document(hits: list[Hit], cap: int = MAX_CHUNKS_PER_DOCUMENT) -> list[Hit]:
     counts: dict[int, int] = {}
     kept = []

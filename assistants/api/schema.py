@@ -295,6 +295,20 @@ SCHEMAS = {
             "answer": {"type": "string", "minLength": 1, "maxLength": 20000, "description": "Or a snippet's text."},
         },
     },
+    "ChatEvent": {
+        "type": "object",
+        "description": "One Server-Sent Event of a streamed answer (the schema of each event, not of the stream).",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"type": "string", "enum": ["meta", "token", "citations", "error", "done"]},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "description": "A JSON object: meta {conversation_id}, token {text}, citations {citations, html}, "
+                "error {kind, message, offer_human}, done {message_id, unanswered}.",
+            },
+        },
+    },
     "DocumentUrlInput": {
         "type": "object",
         "required": ["url"],
@@ -710,7 +724,7 @@ OPENAPI = {
                         "(meta {conversation_id}, token {text}…, citations {citations, html}, error {kind, message}, done {message_id}).",
                         "content": {
                             "application/json": {"schema": _ref("ChatAnswer")},
-                            "text/event-stream": {"schema": {"type": "string"}},
+                            "text/event-stream": {"schema": _ref("ChatEvent")},
                         },
                     }
                 },

@@ -7,8 +7,10 @@ from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 
 from assistants.api.keys import api_key_create
+from assistants.api.schema import OPENAPI
 from assistants.models import Conversation, Message
 from tests.api.conftest import assert_error
+from tests.api.jsonschema_subset import validate
 from tests.factories import index_pages
 from tests.sse import answer_text, citations, parse_sse
 
@@ -56,9 +58,18 @@ def test_a_streamed_answer_is_the_public_chats_events(key, indexed):
         assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
         return b"".join([chunk async for chunk in response.streaming_content])
 
-    events = parse_sse(async_to_sync(ask)())
+    body = async_to_sync(ask)()
+    events = parse_sse(body)
     names = [name for name, _ in events]
     assert names[0] == "meta" and names[-2:] == ["citations", "done"] and "token" in names
+    # Each event matches the document's per-event schema (what schemathesis checks too).
+    schema = OPENAPI["paths"]["/assistants/{assistant_id}/chat"]["post"]["responses"]["200"]["content"][
+        "text/event-stream"
+    ]["schema"]
+    for block in filter(None, body.decode().strip().split("\n\n")):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        assert not validate(fields, schema, OPENAPI), fields
+    assert validate({"event": "chunk", "data": "{}"}, schema, OPENAPI)  # the validator bites
     assert "10 am" in answer_text(events) and citations(events)[0]["url"].startswith(PAGE_URL)
     message = Message.objects.get(pk=events[-1][1]["message_id"])
     assert message.text == answer_text(events) and message.conversation_id == events[0][1]["conversation_id"]

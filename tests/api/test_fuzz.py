@@ -3,7 +3,7 @@
 Every operation the served document describes is called through WSGI with generated paths,
 queries, headers and bodies, valid and invalid, with a key that has every scope: no answer may
 be a 5xx, and each must use a status code, content type and body shape the document declares.
-The streaming chat answer is validated like any other (its text/event-stream body is a string).
+The streaming chat answer is validated like any other: each of its Server-Sent Events against ChatEvent.
 """
 
 import time

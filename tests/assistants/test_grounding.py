@@ -1,7 +1,9 @@
 """Grounding: weak retrieval answers "I don't know", answer sentences are checked against what they
 cite, and the ``done`` event says whether the question went unanswered. Real embedder, real
 database, real DRF pages; the language model is a local server speaking OpenAI's wire format."""
+import numpy as np
 import pytest
+from django.db import connection
 
 from assistants.answering import NO_ANSWER
 from assistants.grounding import SourceVectors, check_answer, retrieval_evidence, split_sentences, term_coverage
@@ -106,6 +108,34 @@ def test_retrieval_evidence_separates_on_topic_from_off_topic(assistant, embedde
         evidence = retrieval_evidence(question, SourceVectors(embedder, retrieve(assistant, question)))
         assert evidence.weak, evidence
     assert retrieval_evidence("anything", SourceVectors(embedder, [])).weak
+
+
+def test_checks_read_the_stored_vectors_and_embed_only_what_is_gone(assistant, embedder):
+    from assistants.answering import retrieve
+    from ingestion.spaces import space_active
+
+    class Counting:
+        def __init__(self):
+            self.texts = []
+
+        def embed_documents(self, texts):
+            self.texts += texts
+            return embedder.embed_documents(texts)
+
+    space = space_active(assistant.pk)
+    hits = retrieve(assistant, "How do I configure throttle rates?")
+    counting = Counting()
+    stored = SourceVectors(counting, hits, space).get()
+    assert stored.shape == (len(hits), 384) and counting.texts == []  # nothing embedded again
+    # The stored vector is the chunk's search text (heading path and text) as indexed.
+    with connection.cursor() as cursor:
+        cursor.execute(f"select search_text from {space.partition_name} where id = %s", [hits[0].chunk_id])
+        search_text = cursor.fetchone()[0]
+    assert np.allclose(stored[0], embedder.embed_documents([search_text])[0], atol=1e-4)
+
+    gone = Hit(-1, hits[0].document_id, "Pagination splits large result sets into pages.", [], "", "u", "t")
+    mixed = SourceVectors(counting, [hits[0], gone], space).get()
+    assert counting.texts == [gone.text] and np.allclose(mixed[0], stored[0])
 
 
 # --- Through the chat endpoint ------------------------------------------------------------------
