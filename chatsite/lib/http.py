@@ -27,8 +27,10 @@ from __future__ import annotations
 import codecs
 import email.message
 import email.utils
+import functools
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -261,6 +263,13 @@ def async_client(
     )
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process (certifi's roots), shared by every transport and pool:
+    building one reads the whole CA bundle (~20 ms), which a chat answer must not pay each time."""
+    return httpx.create_ssl_context()
+
+
 class SafeTransport(httpx.HTTPTransport):
     """An HTTP transport that checks every request and connects to the checked address only.
 
@@ -271,6 +280,7 @@ class SafeTransport(httpx.HTTPTransport):
     """
 
     def __init__(self, *, allow_private: bool | None = None, **kwargs):
+        kwargs.setdefault("verify", tls_context())
         super().__init__(**kwargs)
         self._allow_private = allow_private
         self._kwargs = kwargs
@@ -298,6 +308,7 @@ class AsyncSafeTransport(httpx.AsyncHTTPTransport):
     """The asynchronous counterpart of :class:`SafeTransport`; resolves names in a worker thread."""
 
     def __init__(self, *, allow_private: bool | None = None, **kwargs):
+        kwargs.setdefault("verify", tls_context())
         super().__init__(**kwargs)
         self._allow_private = allow_private
         self._kwargs = kwargs

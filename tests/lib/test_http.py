@@ -611,3 +611,11 @@ def test_async_client_pins_to_the_resolved_address(server, fake_dns, strict_sett
     assert response.status_code == 200
     assert str(response.url) == url
     assert [r.headers["host"] for r in server.requests] == [f"public.test:{server.port}"]
+
+
+def test_every_client_shares_one_tls_context():
+    """Building a TLS context reads the whole CA bundle (tens of ms): a chat answer must not pay it."""
+    from chatsite.lib.http import async_client, sync_client, tls_context
+
+    contexts = {id(client._transport._pool._ssl_context) for client in (sync_client(), async_client(), async_client())}
+    assert contexts == {id(tls_context())} and tls_context().verify_mode == ssl.CERT_REQUIRED
