@@ -54,7 +54,7 @@ def dns_available() -> bool:
 
 def _check_http(host: str, token: str) -> str:
     # The port is 80 except where the operator says otherwise (a test server, a port-mapping proxy).
-    port = int(getattr(settings, "CUSTOM_DOMAIN_HTTP_PORT", 80))
+    port = settings.CUSTOM_DOMAIN_HTTP_PORT
     url = f"http://{host}{'' if port == 80 else f':{port}'}{CHALLENGE_PATH}"
     try:
         result = http.fetch(url, max_bytes=MAX_TOKEN_FILE_BYTES, timeout=10, max_redirects=2)

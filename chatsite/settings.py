@@ -233,3 +233,5 @@ RERANK_CANDIDATES = env_int("RERANK_CANDIDATES", 30)
 PAGE_BOOST_POSITIONS = env_int("PAGE_BOOST_POSITIONS", 2)
 # Seconds allowed to the model call that turns a follow-up into a stand-alone search query.
 QUERY_REWRITE_TIMEOUT = env_float("QUERY_REWRITE_TIMEOUT", 3.0)
+# Custom domains (assistants/domains.py): the port of the HTTP verification file on a customer's host.
+CUSTOM_DOMAIN_HTTP_PORT = env_int("CUSTOM_DOMAIN_HTTP_PORT", 80)
