@@ -652,19 +652,14 @@ OPENAPI = {
                 errors=("Invalid", "NotFound"),
                 parameters=[
                     ASSISTANT_ID,
-                    {
-                        "name": "cursor",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string"},
-                        "description": "next_cursor of the previous page.",
-                    },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                    },
+                    *PAGE_PARAMETERS,
+                    _query("since", TIMESTAMP, "Active at or after this time (ISO 8601)."),
+                    _query("until", TIMESTAMP, "Last active before this time (ISO 8601)."),
+                    _query(
+                        "unanswered", {"type": "boolean"},
+                        "true: only conversations with a question the content could not answer (the content gaps).",
+                    ),
+                    _query("rating", {"type": "string", "enum": ["up", "down"]}, "Only conversations with an answer rated so."),
                 ],
             ),
         },

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from assistants.api.http import invalid, not_found
 from assistants.models import Assistant, Conversation, Feedback, Message, Team
@@ -115,14 +115,32 @@ def page_size(raw: str | None) -> int:
 
 
 def conversations_page(
-    *, assistant: Assistant, cursor: str | None, limit: int
+    *,
+    assistant: Assistant,
+    cursor: str | None,
+    limit: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    unanswered: bool | None = None,
+    rating: int | None = None,
 ) -> tuple[list[Conversation], str | None]:
     """Conversations newest first, ``limit`` after ``cursor``, and the cursor of the next page (None at the end).
 
     Keyset pagination on (updated_at, id): a conversation updated while paging moves to the front
-    and is not repeated later.
+    and is not repeated later. Filters: last activity in [``since``, ``until``); ``unanswered``
+    True, only those with a question the content could not answer (False, only those without);
+    ``rating`` 1 or -1, only those with an answer rated so.
     """
     conversations = Conversation.objects.filter(assistant=assistant).order_by("-updated_at", "-id")
+    if since is not None:
+        conversations = conversations.filter(updated_at__gte=since)
+    if until is not None:
+        conversations = conversations.filter(updated_at__lt=until)
+    if unanswered is not None:
+        gaps = Message.objects.filter(conversation=OuterRef("pk"), unanswered=True)
+        conversations = conversations.filter(Exists(gaps) if unanswered else ~Exists(gaps))
+    if rating is not None:
+        conversations = conversations.filter(Exists(Feedback.objects.filter(conversation=OuterRef("pk"), rating=rating)))
     if cursor:
         updated_at, pk = _decode_cursor(cursor)
         conversations = conversations.filter(Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, pk__lt=pk))

@@ -387,12 +387,37 @@ def feedback_list(request, assistant_id: int):
 
 @api_view(scope="read", methods=["GET"])
 def conversation_list(request, assistant_id: int):
+    """The assistant's conversations, most recently active first; filtered by activity time, content
+    gaps (``unanswered``) and ratings."""
     assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
     limit = selectors.page_size(request.GET.get("limit"))
-    page, next_cursor = selectors.conversations_page(assistant=assistant, cursor=request.GET.get("cursor"), limit=limit)
+    filters = _time_bounds(request)
+    flags = {"true": True, "false": False}
+    if "unanswered" in request.GET:
+        if request.GET["unanswered"] not in flags:
+            raise invalid("unanswered must be true or false.", {"parameter": "unanswered"})
+        filters["unanswered"] = flags[request.GET["unanswered"]]
+    if "rating" in request.GET:
+        if request.GET["rating"] not in ("up", "down"):
+            raise invalid("rating must be up or down.", {"parameter": "rating"})
+        filters["rating"] = 1 if request.GET["rating"] == "up" else -1
+    page, next_cursor = selectors.conversations_page(
+        assistant=assistant, cursor=request.GET.get("cursor"), limit=limit, **filters
+    )
     return JsonResponse(
         {"data": [conversation_json(conversation) for conversation in page], "next_cursor": next_cursor}
     )
+
+
+def _time_bounds(request) -> dict:
+    """``since`` and ``until`` from the query string, as aware UTC date-times (absent: None)."""
+    bounds = {}
+    for name in ("since", "until"):
+        try:
+            bounds[name] = parse_bound(request.GET.get(name))
+        except ValueError:
+            raise invalid(f"{name} must be an ISO 8601 date-time.", {"parameter": name}) from None
+    return bounds
 
 
 @api_view(scope="read", methods=["GET"])
@@ -402,13 +427,7 @@ def conversation_export(request, assistant_id: int):
     export_format = request.GET.get("format", "jsonl")
     if export_format not in FORMATS:
         raise invalid(f"format must be one of {', '.join(FORMATS)}.", {"parameter": "format"})
-    bounds = {}
-    for name in ("since", "until"):
-        try:
-            bounds[name] = parse_bound(request.GET.get(name))
-        except ValueError:
-            raise invalid(f"{name} must be an ISO 8601 date-time.", {"parameter": name}) from None
-    rows = selectors.conversation_export_rows(assistant=assistant, **bounds)
+    rows = selectors.conversation_export_rows(assistant=assistant, **_time_bounds(request))
     response = StreamingHttpResponse(export_lines(rows, export_format), content_type=FORMATS[export_format])
     response["Content-Disposition"] = f'attachment; filename="{assistant.slug}-conversations.{export_format}"'
     return response

@@ -207,3 +207,28 @@ def test_a_conversation_with_its_messages(api, assistant):
     assert body["id"] == conversation.pk and body["page_url"] == "https://example.com/p"
     assert [(m["role"], m["text"]) for m in body["messages"]] == [("user", "Hi?"), ("assistant", "Hello [1]")]
     assert body["messages"][1]["citations"] == [{"n": 1, "title": "T", "url": "u"}]
+
+
+def test_conversations_are_filtered_by_activity_gaps_and_ratings(api, assistant):
+    from assistants.models import Feedback
+
+    now = timezone.now()
+    old, gap, liked = (Conversation.objects.create(assistant=assistant, visitor_token=f"v{n}" * 12) for n in range(3))
+    Conversation.objects.filter(pk=old.pk).update(updated_at=now - timedelta(days=40))
+    Message.objects.create(conversation=gap, role="assistant", text="I don't know.", unanswered=True)
+    answer = Message.objects.create(conversation=liked, role="assistant", text="Yes [1].")
+    Feedback.objects.create(conversation=liked, message=answer, kind="rating", rating=1)
+
+    def ids(**params):
+        response = api.get(f"/assistants/{assistant.pk}/conversations", **params)
+        assert response.status_code == 200, response.content
+        return {c["id"] for c in response.json()["data"]}
+
+    assert ids() == {old.pk, gap.pk, liked.pk}
+    assert ids(since=(now - timedelta(days=1)).isoformat()) == {gap.pk, liked.pk}
+    assert ids(until=(now - timedelta(days=1)).isoformat()) == {old.pk}
+    assert ids(unanswered="true") == {gap.pk} and ids(unanswered="false") == {old.pk, liked.pk}
+    assert ids(rating="up") == {liked.pk} and ids(rating="down") == set()
+    for params in ({"unanswered": "yes"}, {"rating": "5"}, {"since": "last week"}):
+        details = assert_error(api.get(f"/assistants/{assistant.pk}/conversations", **params), 400, "invalid_request")
+        assert details == {"parameter": next(iter(params))}
