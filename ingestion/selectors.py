@@ -299,6 +299,7 @@ def source_progress(*, source: Source) -> dict:
             "pages_unchanged": run.pages_unchanged,
             "started_at": run.started_at.isoformat() if run.started_at else None,
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "report": run.report,
         },
         "documents": {key: value or 0 for key, value in documents.items()},
     }

@@ -179,6 +179,18 @@ SCHEMAS = {
                     },
                     "started_at": {"type": ["string", "null"], "format": "date-time"},
                     "finished_at": {"type": ["string", "null"], "format": "date-time"},
+                    "report": {
+                        "type": "object",
+                        "description": "The crawl report: lists (failed, skipped, thin, duplicate, …) of {url, reason}.",
+                        "additionalProperties": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["url", "reason"],
+                                "properties": {"url": {"type": "string"}, "reason": {"type": "string"}},
+                            },
+                        },
+                    },
                 },
             },
             "documents": {

@@ -133,7 +133,9 @@ def test_adding_a_website_queues_a_crawl(api, assistant):
 
     crawl = api.post(f"/sources/{source.pk}/crawl")
     assert crawl.status_code == 202 and crawl.json()["progress"]["run"]["id"] == run.pk  # already under way
-    CrawlRun.objects.filter(pk=run.pk).update(status="done")
+    report = {"failed": [{"url": "https://docs.example.com/x", "reason": "HTTP 500"}]}
+    CrawlRun.objects.filter(pk=run.pk).update(status="done", report=report)
+    assert api.get(f"/sources/{source.pk}").json()["progress"]["run"]["report"] == report  # the crawl report
     assert api.post(f"/sources/{source.pk}/crawl").json()["progress"]["run"]["id"] != run.pk
     assert CrawlRun.objects.filter(source=source).count() == 2
 
