@@ -53,6 +53,11 @@ def invalid(message: str, details: dict | None = None) -> ApiError:
     return ApiError(400, "invalid_request", message, details)
 
 
+def fields_invalid(details: dict[str, list[str]]) -> ApiError:
+    """Body fields that failed validation: ``{"field": ["why", ...]}``."""
+    return ApiError(400, "validation_failed", "Some fields are invalid.", details)
+
+
 @functools.cache
 def _redis_for(url: str) -> redis.Redis:
     return redis.Redis.from_url(url)

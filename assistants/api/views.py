@@ -13,7 +13,7 @@ from assistants import services
 from assistants.answering import answer_events
 from assistants.api import selectors
 from assistants.api.export import FORMATS, export_lines, parse_bound
-from assistants.api.http import ApiError, api_view, invalid, not_found
+from assistants.api.http import ApiError, api_view, fields_invalid, invalid, not_found
 from assistants.api.schema import OPENAPI, docs_html
 from assistants.chat_views import MAX_QUESTION_CHARS, _sse
 from assistants.forms import AssistantBrandingForm, WebsiteSourceForm
@@ -109,7 +109,7 @@ def conversation_json(conversation: Conversation, *, messages: bool = False) -> 
 
 def _form_errors(form) -> ApiError:
     details = {field: [error["message"] for error in errors] for field, errors in form.errors.get_json_data().items()}
-    return ApiError(400, "validation_failed", "Some fields are invalid.", details)
+    return fields_invalid(details)
 
 
 def _refuse_unknown(payload: dict, known) -> None:
@@ -130,13 +130,13 @@ def _assistant_form(payload: dict, instance: Assistant) -> AssistantBrandingForm
     for name, message in LIST_FIELDS.items():
         values = data[name]
         if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
-            raise ApiError(400, "validation_failed", "Some fields are invalid.", {name: [message]})
+            raise fields_invalid({name: [message]})
         data[name] = "\n".join(values)
     if not isinstance(data["show_powered_by"], bool):
-        raise ApiError(400, "validation_failed", "Some fields are invalid.", {"show_powered_by": ["Expected true or false."]})
+        raise fields_invalid({"show_powered_by": ["Expected true or false."]})
     code = payload.get("access_code", "")
     if code is not None and not isinstance(code, str):
-        raise ApiError(400, "validation_failed", "Some fields are invalid.", {"access_code": ["Expected a string or null."]})
+        raise fields_invalid({"access_code": ["Expected a string or null."]})
     data["access_code"], data["clear_access_code"] = code or "", code is None
     form = AssistantBrandingForm(data=data, instance=instance)
     if not form.is_valid():
@@ -200,12 +200,7 @@ def source_create(request, assistant_id: int):
     payload = request.json
     _refuse_unknown(payload, SOURCE_FIELDS)
     if payload.get("kind", "website") != Source.Kind.WEBSITE:
-        raise ApiError(
-            400,
-            "validation_failed",
-            "Some fields are invalid.",
-            {"kind": ["Only 'website' sources can be created here."]},
-        )
+        raise fields_invalid({"kind": ["Only 'website' sources can be created here."]})
     defaults = {name: WebsiteSourceForm.base_fields[name].initial for name in ("max_pages", "max_depth")}
     form = WebsiteSourceForm(data=defaults | {name: value for name, value in payload.items() if name != "kind"})
     if not form.is_valid():
@@ -289,14 +284,9 @@ def document_upload(request, assistant_id: int):
     assistant = selectors.assistant_get_for_team(team=request.api_key.team, assistant_id=assistant_id)
     files = request.FILES.getlist("file")
     if not files:
-        raise ApiError(400, "validation_failed", "Some fields are invalid.", {"file": ["Send one or more files."]})
+        raise fields_invalid({"file": ["Send one or more files."]})
     if len(files) > settings.API_UPLOAD_MAX_FILES:
-        raise ApiError(
-            400,
-            "validation_failed",
-            "Some fields are invalid.",
-            {"file": [f"At most {settings.API_UPLOAD_MAX_FILES} files per request."]},
-        )
+        raise fields_invalid({"file": [f"At most {settings.API_UPLOAD_MAX_FILES} files per request."]})
     too_large = [upload.name for upload in files if upload.size > settings.UPLOAD_MAX_BYTES]
     if too_large:
         raise ApiError(
@@ -322,7 +312,7 @@ def document_add_url(request, assistant_id: int):
     payload = request.json
     _refuse_unknown(payload, {"url"})
     if not isinstance(payload.get("url"), str):
-        raise ApiError(400, "validation_failed", "Some fields are invalid.", {"url": ["A string is required."]})
+        raise fields_invalid({"url": ["A string is required."]})
     try:
         document = ingestion_services.document_add_url(assistant=assistant, url=payload["url"])
     except ingestion_services.IngestionError as exc:
@@ -342,7 +332,7 @@ def qa_create(request, assistant_id: int):
         if not isinstance(payload.get(name), str) or not payload[name].strip()
     }
     if errors:
-        raise ApiError(400, "validation_failed", "Some fields are invalid.", errors)
+        raise fields_invalid(errors)
     try:
         document = ingestion_services.qa_add(assistant=assistant, question=payload["question"], answer=payload["answer"])
     except ingestion_services.IngestionError as exc:
@@ -476,7 +466,7 @@ def _chat_payload(payload: dict) -> tuple[str, int | None, bool]:
     if not isinstance(stream, bool):
         errors["stream"] = ["Expected true or false."]
     if errors:
-        raise ApiError(400, "validation_failed", "Some fields are invalid.", errors)
+        raise fields_invalid(errors)
     return question.strip(), conversation_id, stream
 
 
