@@ -35,6 +35,15 @@ def database_config(url: str) -> dict:
     }
 
 
+def database_url(settings_dict: dict) -> str:
+    """The ``postgresql://`` URL of a Django DATABASES entry (for a child process's DATABASE_URL)."""
+    host, user = settings_dict["HOST"], settings_dict["USER"]
+    if host.startswith("/"):
+        return f"postgresql://{user}:@/{settings_dict['NAME']}?host={host}"
+    port = settings_dict["PORT"] or 5432
+    return f"postgresql://{user}:{settings_dict['PASSWORD']}@{host}:{port}/{settings_dict['NAME']}"
+
+
 def embedded_database_url(datadir: Path, dbname: str = EMBEDDED_DB_NAME) -> str:
     """Start (or reuse) the embedded server in ``datadir`` and make sure ``dbname`` exists."""
     runtime = datadir.parent / "run"

@@ -65,26 +65,36 @@ def _pack(pieces: list[str], tokens: list[int], max_tokens: int, joiner: str) ->
 
 
 def chunk_sections(sections: list[dict], *, count_tokens: TokenCounter, max_tokens: int) -> list[ChunkDraft]:
-    """Chunks for a document's sections (dicts with heading_path, text and anchor)."""
-    drafts: list[ChunkDraft] = []
-    for section in sections:
-        heading_path = list(section.get("heading_path") or [])
-        budget = max(32, max_tokens - count_tokens([" > ".join(heading_path)])[0] if heading_path else max_tokens)
+    """Chunks for a document's sections (dicts with heading_path, text and anchor).
+
+    Tokens are counted in a few batched calls per document (heading paths and paragraphs at once,
+    then the chunks' search texts): a tokenizer call costs about a millisecond however short its text.
+    """
+    paths = [list(section.get("heading_path") or []) for section in sections]
+    paragraphs = [_pieces(section.get("text") or "") for section in sections]
+    counts = count_tokens([" > ".join(path) for path in paths] + [p for group in paragraphs for p in group])
+    path_counts, paragraph_counts = counts[: len(paths)], iter(counts[len(paths) :])
+    packed: list[tuple[list[str], str, str]] = []  # heading path, anchor, text
+    for section, path, path_tokens, group in zip(sections, paths, path_counts, paragraphs):
+        budget = max(32, max_tokens - path_tokens) if path else max_tokens
         pieces: list[str] = []
-        for piece, n in zip(paragraphs := _pieces(section.get("text") or ""), count_tokens(paragraphs)):
-            pieces.extend([piece] if n <= budget else _split_long(piece, count_tokens, budget))
-        if not pieces:
-            continue
-        for text, _ in _pack(pieces, count_tokens(pieces), budget, "\n\n"):
-            search_text = search_text_for(heading_path, text)
-            drafts.append(
-                ChunkDraft(
-                    ordinal=len(drafts),
-                    text=text,
-                    search_text=search_text,
-                    heading_path=heading_path,
-                    anchor=section.get("anchor") or "",
-                    token_count=count_tokens([search_text])[0],
-                )
-            )
-    return drafts
+        piece_counts: list[int] = []
+        for piece, n in zip(group, paragraph_counts):
+            if n <= budget:
+                pieces.append(piece)
+                piece_counts.append(n)
+            else:
+                split = _split_long(piece, count_tokens, budget)
+                pieces.extend(split)
+                piece_counts.extend(count_tokens(split))
+        anchor = section.get("anchor") or ""
+        packed.extend((path, anchor, text) for text, _ in _pack(pieces, piece_counts, budget, "\n\n"))
+    search_texts = [search_text_for(path, text) for path, _, text in packed]
+    return [
+        ChunkDraft(
+            ordinal=ordinal, text=text, search_text=search_text, heading_path=path, anchor=anchor, token_count=tokens,
+        )
+        for ordinal, ((path, anchor, text), search_text, tokens) in enumerate(
+            zip(packed, search_texts, count_tokens(search_texts))
+        )
+    ]

@@ -13,6 +13,7 @@ from urllib.parse import urldefrag, urljoin
 import lxml.etree
 import lxml.html
 import trafilatura
+from trafilatura.metadata import examine_meta, extract_meta_json, extract_title
 
 from ingestion.parsers.text import pipe_table
 from ingestion.parsers.types import Section
@@ -148,6 +149,20 @@ def _sections_from_xml(xml: str, title: str, anchors: dict[str, str]) -> list[Se
     return sections
 
 
+def page_title(tree) -> str:
+    """trafilatura's choice of title (meta and JSON-LD titles, else a lone h1, else ``<title>``),
+    without the rest of its metadata: its date search alone cost more than the content extraction."""
+    meta = examine_meta(tree)
+    try:
+        meta = extract_meta_json(tree, meta)
+    except Exception:  # trafilatura guards its JSON-LD reader the same way
+        pass
+    title = clean_heading(meta.title or extract_title(tree) or "")
+    if not title and (element := tree.find(".//title")) is not None:
+        title = clean_heading(element.text_content())
+    return title
+
+
 def extract_page(html: str, url: str) -> Page:
     """Title, main-content sections (with heading paths and anchors) and links of a page."""
     try:
@@ -170,15 +185,7 @@ def extract_page(html: str, url: str) -> Page:
         include_links=False,
         include_images=False,
         favor_recall=True,
-        with_metadata=True,
     )
-    title = ""
-    sections: list[Section] = []
-    if xml:
-        doc = lxml.etree.fromstring(xml.encode())
-        title = clean_heading(doc.get("title") or "")
-        sections = _sections_from_xml(xml, title, _heading_anchors(tree))
-    if not title:
-        title_element = tree.find(".//title")
-        title = clean_heading(title_element.text_content()) if title_element is not None else ""
+    title = page_title(tree)
+    sections = _sections_from_xml(xml, title, _heading_anchors(tree)) if xml else []
     return Page(title=title, sections=sections, links=links, canonical=canonical, noindex=noindex, nofollow=nofollow)

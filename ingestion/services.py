@@ -96,8 +96,6 @@ def qa_add(*, assistant: Assistant, question: str, answer: str) -> Document:
         raise IngestionError("Both the question (or title) and the answer (or text) are needed.")
     if len(question) > 500 or len(answer) > QA_MAX_CHARS:
         raise IngestionError(f"The question is limited to 500 characters and the answer to {QA_MAX_CHARS}.")
-    from ingestion.tasks import document_index_task
-
     source = source_qa_get_or_create(assistant=assistant)
     sections = [{"heading_path": [question], "text": answer, "anchor": ""}]
     token = secrets.token_urlsafe(24)
@@ -106,7 +104,7 @@ def qa_add(*, assistant: Assistant, question: str, answer: str) -> Document:
             source=source, url=f"{settings.SITE_URL}/d/{token}/qa.txt", title=question[:500], public_token=token,
             sections=sections, content_hash=sections_hash(question, sections), fetched_at=timezone.now(),
         )
-        document_index_task.delay_on_commit(document.pk)
+        document_queue(document=document)
     return document
 
 
@@ -219,8 +217,6 @@ def documents_upload(*, source: Source, files) -> CrawlRun:
 
     A file over the size limit fails on its own, with its reason; the others go on.
     """
-    from ingestion.tasks import document_index_task
-
     storage = _upload_storage(source)
     with transaction.atomic():
         run = _documents_run(source, len(files))
@@ -244,7 +240,7 @@ def documents_upload(*, source: Source, files) -> CrawlRun:
             document.file_path = str(path.relative_to(settings.MEDIA_ROOT))
             document.save()
             run.pages_fetched += 1
-            document_index_task.delay_on_commit(document.pk)
+            document_queue(document=document)
         run.save(update_fields=["pages_failed", "pages_fetched"])
     run_finish_if_indexed(run_id=run.pk)
     return run
@@ -254,8 +250,6 @@ def document_add_url(*, assistant: Assistant, url: str) -> Document:
     """A document (PDF, DOCX, spreadsheet, …) that the worker downloads from its address through the
     SSRF-safe client, then parses and indexes like an upload; citations open that address (a PDF's
     with ``#page=N``). Adding the same address again downloads it anew."""
-    from ingestion.tasks import document_index_task
-
     url = (url or "").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
@@ -277,7 +271,37 @@ def document_add_url(*, assistant: Assistant, url: str) -> Document:
         if previous:
             old = Path(settings.MEDIA_ROOT) / previous
             transaction.on_commit(lambda: old.unlink(missing_ok=True))
-        document_index_task.delay_on_commit(document.pk)
+        document_queue(document=document)
+    return document
+
+
+def document_needs_preparing(document: Document) -> bool:
+    """A file not parsed yet (parsing sets its content hash, even when it finds no text): an upload,
+    or a document added by address and not downloaded yet."""
+    return (document.added_by_url and not document.file_path) or (bool(document.file_path) and not document.content_hash)
+
+
+def document_queue(*, document: Document) -> None:
+    """Queue a pending document's next step when the transaction commits: a file is downloaded and
+    parsed first on the ``ingest`` queue (CPU work, beside the crawls), which then queues its
+    chunking and embedding on the ``embed`` queue; text (pages, Q&A) goes straight to ``embed``.
+    So an embedding worker (a GPU one) only embeds, while other workers parse the next files."""
+    from ingestion.tasks import document_index_task, document_prepare_task
+
+    task = document_prepare_task if document_needs_preparing(document) else document_index_task
+    task.delay_on_commit(document.pk)
+
+
+def document_prepare(*, document_id: int) -> Document | None:
+    """Download and parse a pending document that needs it (ParseError says why not); the document,
+    or None when it is no longer pending (deleted, failed, or indexed by an earlier delivery)."""
+    document = Document.objects.filter(pk=document_id, status=Document.Status.PENDING).first()
+    if document is None:
+        return None
+    if document.added_by_url and not document.file_path:
+        document_parse(document=document, content_type=document_download(document=document))
+    elif document_needs_preparing(document):
+        document_parse(document=document)
     return document
 
 
@@ -507,8 +531,6 @@ def document_store(
 
     True when queued.
     """
-    from ingestion.tasks import document_index_task
-
     content_hash = sections_hash(title, sections)
     with transaction.atomic():
         document, _ = Document.objects.select_for_update().get_or_create(source_id=run.source_id, url=url)
@@ -531,7 +553,7 @@ def document_store(
             document.attempts = 0
         document.save()
         if not unchanged:
-            document_index_task.delay_on_commit(document.pk)
+            document_queue(document=document)
     return not unchanged
 
 
@@ -743,11 +765,9 @@ def document_reindex(*, document: Document) -> None:
     """Queue the document to be indexed again: an upload is parsed again from its file, a web page
     is chunked and embedded again from its stored text (a crawl fetches pages anew). Its chunks
     answer until the new ones replace them."""
-    from ingestion.tasks import document_index_task
-
     fields = {"status": Document.Status.PENDING, "attempts": 0, "error": "", "indexed_hash": ""}
     if document.file_path or document.added_by_url:
-        fields["sections"] = []  # document_index_task parses a file whose sections are empty
+        fields.update(sections=[], content_hash="")  # so it is parsed again
     if document.added_by_url:
         fields["file_path"] = ""  # ... and downloads a document added by URL anew
         if document.file_path:
@@ -755,7 +775,9 @@ def document_reindex(*, document: Document) -> None:
             transaction.on_commit(lambda: old.unlink(missing_ok=True))
     with transaction.atomic():
         Document.objects.filter(pk=document.pk).update(**fields, updated_at=timezone.now())
-        document_index_task.delay_on_commit(document.pk)
+        for name, value in fields.items():
+            setattr(document, name, value)
+        document_queue(document=document)
 
 
 def document_fail(*, document_id: int, reason: str) -> None:

@@ -60,21 +60,43 @@ def source_crawl_task(self, run_id: int) -> None:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def document_prepare_task(document_id: int) -> None:
+    """Download (added by address) and parse (in the sandbox) one file, then queue its embedding.
+
+    On the ``ingest`` queue. A redelivered task finds the file parsed and only queues the embedding.
+    """
+    try:
+        document = services.document_prepare(document_id=document_id)
+    except ParseError as exc:
+        services.document_fail(document_id=document_id, reason=exc.reason)
+    except Exception as exc:
+        logger.exception("preparing document %s failed", document_id)
+        services.document_fail(document_id=document_id, reason=f"parsing failed: {exc}")
+    else:
+        if document is not None:
+            document_index_task.delay(document_id)
+        return
+    _finish_run_of(document_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def document_index_task(document_id: int) -> None:
-    """Parse (uploads), chunk and embed one document (on the ``embed`` queue, which GPU workers can own)."""
+    """Chunk and embed one document (on the ``embed`` queue, which GPU workers can own)."""
+    waiting = Document.objects.filter(pk=document_id, status=Document.Status.PENDING).first()
+    if waiting is not None and services.document_needs_preparing(waiting):  # queued before its file was parsed
+        document_prepare_task.delay(document_id)
+        return
     document = services.document_index_begin(document_id=document_id)
     if document is not None:
         try:
-            if document.added_by_url and not document.file_path:  # not downloaded yet
-                services.document_parse(document=document, content_type=services.document_download(document=document))
-            elif document.file_path and not document.sections:  # an upload, not parsed yet
-                services.document_parse(document=document)
             services.document_index(document=document)
-        except ParseError as exc:
-            services.document_fail(document_id=document_id, reason=exc.reason)
         except Exception as exc:
             logger.exception("indexing document %s failed", document_id)
             services.document_fail(document_id=document_id, reason=f"indexing failed: {exc}")
+    _finish_run_of(document_id)
+
+
+def _finish_run_of(document_id: int) -> None:
     run_id = Document.objects.filter(pk=document_id).values_list("last_run_id", flat=True).first()
     if run_id:
         services.run_finish_if_indexed(run_id=run_id)

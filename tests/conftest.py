@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from chatsite.db import database_url
 from chatsite.env import shared_data_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,15 +45,6 @@ def embedder():
     from ingestion.embedding import get_embedder
 
     return get_embedder("")
-
-
-def database_url(settings_dict: dict) -> str:
-    host = settings_dict["HOST"]
-    user = settings_dict["USER"]
-    if host.startswith("/"):
-        return f"postgresql://{user}:@/{settings_dict['NAME']}?host={host}"
-    port = settings_dict["PORT"] or 5432
-    return f"postgresql://{user}:{settings_dict['PASSWORD']}@{host}:{port}/{settings_dict['NAME']}"
 
 
 class WorkerProcess:
@@ -106,6 +98,17 @@ def start_worker(transactional_db):
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def eager_tasks():
+    """Tasks that a task queues run at once in this process, as a worker would run them next."""
+    from chatsite.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
 
 
 @pytest.fixture

@@ -154,7 +154,7 @@ class Embedder:
         if not texts:
             return []
         with self._lock:
-            encoded = self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+            encoded = self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     def format_query(self, text: str, instruction: str | None = None) -> str:

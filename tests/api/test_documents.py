@@ -168,7 +168,7 @@ def test_a_qa_pair_is_added_and_listed(api, assistant):
 
 
 def test_a_document_is_added_by_its_address(api, assistant):
-    from ingestion.tasks import document_index_task
+    from ingestion.tasks import document_prepare_task
 
     response = api.post(f"/assistants/{assistant.pk}/documents/url", {"url": "https://docs.example.com/files/Price%20list.pdf"})
     assert response.status_code == 202, response.content
@@ -178,7 +178,7 @@ def test_a_document_is_added_by_its_address(api, assistant):
     )
     document = Document.objects.get(pk=body["id"])
     assert document.added_by_url and document.source.assistant_id == assistant.pk
-    document_index_task(document.pk)  # docs.example.com does not resolve here: the document fails, saying so
+    document_prepare_task(document.pk)  # docs.example.com does not resolve here: the document fails, saying so
     assert api.get(f"/documents/{document.pk}").json()["status"] == "failed"
     for bad in ({"url": "ftp://example.com/a.pdf"}, {"url": 5}, {}):
         assert list(assert_error(api.post(f"/assistants/{assistant.pk}/documents/url", bad), 400, "validation_failed")) == ["url"]

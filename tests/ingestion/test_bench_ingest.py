@@ -1,5 +1,5 @@
-"""bench_ingest runs the real pipeline on a tiny site and folder, reports consistent figures, and
-leaves nothing behind (its team, its partitions and its embedding-cache rows are removed)."""
+"""bench_ingest runs the real pipeline (real workers, or every task in its own process) on a tiny site
+and folder, reports consistent figures, and leaves nothing behind (its team, its partitions and its embedding-cache rows are removed)."""
 
 import json
 
@@ -14,7 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PAGE = "<html><head><title>{t}</title></head><body><main><h1>{t}</h1><p>{p}</p>{a}</main></body></html>"
 
 
-def test_bench_ingest_measures_and_cleans_up(tmp_path):
+@pytest.mark.parametrize("eager", [False, True], ids=["workers", "eager"])
+def test_bench_ingest_measures_and_cleans_up(tmp_path, settings, eager):
     site = tmp_path / "site"
     (site / "billing").mkdir(parents=True)
     (site / "index.html").write_text(
@@ -29,12 +30,18 @@ def test_bench_ingest_measures_and_cleans_up(tmp_path):
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a PDF")
     out = tmp_path / "bench.json"
 
-    call_command("bench_ingest", site=str(site), docs=str(docs), out=str(out), stdout=open("/dev/null", "w"))
+    call_command(
+        "bench_ingest", site=str(site), docs=str(docs), out=str(out), eager=eager,
+        broker=settings.CELERY_BROKER_URL, stdout=open("/dev/null", "w"),
+    )
 
     report = json.loads(out.read_text())
     assert (report["pages_fetched"], report["documents_uploaded"], report["documents_failed"]) == (2, 2, 1)
     assert report["chunks"] >= 3  # two pages and the FAQ
-    assert report["pipeline_seconds"] > report["crawl_seconds"] > 0 and report["embed_alone_seconds"] > 0
+    assert report["pipeline_seconds"] >= report["crawl_seconds"] > 0 and report["embed_alone_seconds"] > 0
+    assert report["mode"].startswith("eager" if eager else "workers")
+    if eager:  # in this process, the time inside the model is measured too
+        assert 0 < report["embed_inside_pipeline_seconds"] < report["pipeline_seconds"]
     assert report["pipeline_efficiency"] == pytest.approx(
         report["pipeline_seconds"] / report["embed_alone_seconds"], rel=0.01
     )

@@ -10,7 +10,7 @@ from django.test import Client
 
 from ingestion import services
 from ingestion.models import Document, Source
-from ingestion.tasks import document_index_task
+from ingestion.tasks import document_prepare_task
 from tests.conftest import SHARED, serve_directory
 from tests.factories import make_assistant, make_team, make_user
 
@@ -31,7 +31,7 @@ def files(tmp_path):
 
 
 @pytest.fixture
-def private_ok(settings):
+def private_ok(settings, eager_tasks):
     settings.OUTBOUND_ALLOW_PRIVATE = True  # the file server is on loopback
 
 
@@ -41,7 +41,7 @@ def test_a_pdf_by_url_is_downloaded_parsed_and_cited_at_its_address(files, priva
     document = services.document_add_url(assistant=assistant, url=f"{base}/{PDF}")
     assert document.source.kind == Source.Kind.DOCUMENT and document.added_by_url and document.status == "pending"
 
-    document_index_task(document.pk)
+    document_prepare_task(document.pk)
 
     document.refresh_from_db()
     assert document.status == "ready", document.error
@@ -58,7 +58,7 @@ def test_adding_the_same_address_again_downloads_it_anew(files, private_ok, djan
     folder, base = files
     assistant = make_assistant()
     document = services.document_add_url(assistant=assistant, url=f"{base}/notes.md")
-    document_index_task(document.pk)
+    document_prepare_task(document.pk)
     document.refresh_from_db()
     first_file = Path(django_settings.MEDIA_ROOT) / document.file_path
     assert "nine" in document.sections[0]["text"]
@@ -67,14 +67,14 @@ def test_adding_the_same_address_again_downloads_it_anew(files, private_ok, djan
     with django_capture_on_commit_callbacks(execute=True):  # the old file goes once the change commits
         again = services.document_add_url(assistant=assistant, url=f"{base}/notes.md")
     assert again.pk == document.pk and again.status == "pending"
-    document_index_task(again.pk)
+    document_prepare_task(again.pk)
     again.refresh_from_db()
     assert again.status == "ready" and "ten" in again.sections[0]["text"]
     assert not first_file.exists() and Document.objects.filter(source__assistant=assistant).count() == 1
 
     (folder / "notes.md").write_text("# Opening hours\n\nClosed in August.\n")
     services.document_reindex(document=again)  # reindexing downloads it anew too
-    document_index_task(again.pk)
+    document_prepare_task(again.pk)
     again.refresh_from_db()
     assert again.status == "ready" and "August" in again.sections[0]["text"]
 
@@ -87,16 +87,16 @@ def test_an_unreadable_address_fails_that_document_with_a_reason(files, private_
     _, base = files
     assistant = make_assistant()
     broken = services.document_add_url(assistant=assistant, url=f"{base}/{path}")
-    document_index_task(broken.pk)
+    document_prepare_task(broken.pk)
     broken.refresh_from_db()
     assert broken.status == "failed" and reason in broken.error and broken.chunk_count == 0
 
 
-def test_a_private_address_is_refused_by_the_outbound_client(files, settings):
+def test_a_private_address_is_refused_by_the_outbound_client(files, settings, eager_tasks):
     settings.OUTBOUND_ALLOW_PRIVATE = False
     _, base = files
     document = services.document_add_url(assistant=make_assistant(), url=f"{base}/notes.md")
-    document_index_task(document.pk)
+    document_prepare_task(document.pk)
     document.refresh_from_db()
     assert document.status == "failed" and "may not be fetched" in document.error and not document.file_path
 
