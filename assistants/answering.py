@@ -63,7 +63,7 @@ class Retrieval:
     sources: SourceVectors | None  # the hits' embeddings, shared with the grounding check
 
 
-def _page_key(url: str) -> tuple[str, str]:
+def page_key(url: str) -> tuple[str, str]:
     """A page's identity for the page boost: host without ``www.``, path without a trailing slash;
     scheme, query and fragment ignored (the crawler drops tracking parameters, the widget does not)."""
     parts = urlsplit(url.strip())
@@ -77,11 +77,11 @@ def boost_page(hits: list[Hit], page_url: str, positions: int) -> list[Hit]:
     clearly better passage from elsewhere ahead. Pure reordering: nothing is added or dropped."""
     if not page_url or positions <= 0:
         return hits
-    page = _page_key(page_url)
+    page = page_key(page_url)
     if not page[0]:
         return hits
     order = sorted(
-        range(len(hits)), key=lambda i: i - positions - 0.5 if _page_key(hits[i].url) == page else i
+        range(len(hits)), key=lambda i: i - positions - 0.5 if page_key(hits[i].url) == page else i
     )
     return [hits[i] for i in order]
 

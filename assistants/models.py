@@ -182,3 +182,47 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (cs_{self.prefix}_…)"
+
+
+class GoldenQuestion(models.Model):
+    """A question the team expects the assistant to answer from known pages: the golden set that
+    measures its retrieval (see assistants/golden.py)."""
+
+    class Origin(models.TextChoices):
+        TEAM = "team", "Entered by the team"
+        THUMBS_DOWN = "thumbs_down", "From a thumbs-down answer"
+        HANDOFF = "handoff", "From a handoff to a person"
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="golden_questions")
+    question = models.TextField()
+    # Addresses of the pages that answer it (any one found counts); fragments are ignored.
+    expected_urls = models.JSONField(default=list)
+    origin = models.CharField(max_length=12, choices=Origin.choices, default=Origin.TEAM)
+    # The visitor's question it was collected from, if any.
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["assistant", "question"], name="golden_question_once")]
+
+
+class GoldenRun(models.Model):
+    """One evaluation of an assistant's retrieval on its golden set, run by a worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="golden_runs")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    # {"modes": [{"mode", "label", "ndcg_10", "recall_10", "mrr_10", "in_answer"}], "questions": [...], ...}
+    results = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

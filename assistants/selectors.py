@@ -5,7 +5,7 @@ import re
 from urllib.parse import urlsplit
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from assistants.models import Assistant, Conversation, CustomDomain, Membership, Team
@@ -135,3 +135,60 @@ def verified_domain(*, host: str) -> CustomDomain | None:
 
 def domain_host_taken(*, host: str) -> bool:
     return CustomDomain.objects.filter(host=host).exists()
+
+
+GOLDEN_CANDIDATES = 50
+
+
+def golden_question_get_for_user(*, user: User, golden_id: int):
+    from assistants.models import GoldenQuestion
+
+    golden = GoldenQuestion.objects.filter(pk=golden_id, assistant__team__memberships__user=user).first()
+    if golden is None:
+        raise Http404("No such question.")
+    return golden
+
+
+def golden_candidates(*, assistant: Assistant) -> list[dict]:
+    """Visitors' questions worth adding to the golden set, newest first: those whose answer got a
+    thumbs down, and the last question before each request for a person (a handoff). Questions
+    already in the set are left out. Each: {"question", "origin", "message_id", "answer", "cited"}."""
+    from assistants.models import Feedback, GoldenQuestion, Message
+
+    taken = set(GoldenQuestion.objects.filter(assistant=assistant).values_list("question", flat=True))
+    feedback = (
+        Feedback.objects.filter(conversation__assistant=assistant)
+        .filter(Q(kind=Feedback.Kind.RATING, rating=-1) | Q(kind=Feedback.Kind.CONTACT))
+        .select_related("message")
+        .order_by("-created_at")[: GOLDEN_CANDIDATES * 2]
+    )
+    out: list[dict] = []
+    for item in feedback:
+        if item.kind == Feedback.Kind.RATING:
+            answer, origin = item.message, "thumbs_down"
+            before = Q(created_at__lt=answer.created_at) | Q(created_at=answer.created_at, id__lt=answer.id)
+        else:
+            answer, origin = None, "handoff"
+            before = Q(created_at__lte=item.created_at)
+        asked = (
+            Message.objects.filter(conversation_id=item.conversation_id, role=Message.Role.USER)
+            .filter(before)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if asked is None:
+            continue
+        question = " ".join(asked.text.split())[:500]
+        if question in taken:
+            continue
+        taken.add(question)
+        out.append(
+            {
+                "question": question, "origin": origin, "message_id": asked.pk,
+                "answer": answer.text if answer else "",
+                "cited": [citation.get("url", "") for citation in (answer.citations if answer else [])][:3],
+            }
+        )
+        if len(out) >= GOLDEN_CANDIDATES:
+            break
+    return out

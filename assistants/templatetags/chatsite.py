@@ -10,3 +10,12 @@ def safe_href(url: str) -> str:
     """The URL when it is http(s), else "#": no javascript: or data: link ever renders."""
     url = str(url or "").strip()
     return url if urlsplit(url).scheme.lower() in {"http", "https"} else "#"
+
+
+@register.filter
+def percent(value) -> str:
+    """0.875 → "88%" (empty for a missing value)."""
+    try:
+        return f"{float(value) * 100:.0f}%"
+    except (TypeError, ValueError):
+        return ""
