@@ -5,13 +5,15 @@ Crawls a static site served on loopback (default: the Django REST framework docu
 into an isolated, temporary team and assistant through the real services and tasks — crawler,
 extraction, download and parsing in the sandbox, chunking, embedding, storage.
 
-By default the tasks run as deployed with an embedding worker of its own (the GPU layout of
-docker-compose): two real Celery worker processes on a broker database of the bench's own, one on
-the ``ingest`` queue (crawls, downloads, parsing), one on ``embed`` (chunking, embedding, storing),
-concurrency 1 each. Both are warmed up (model loaded, one document indexed) before the clock starts;
-the clock stops when the crawl and the uploads are indexed. ``--eager`` runs every task in this
-process instead, one after the other (no overlap), and also says how much of that time was spent
-inside the embedding model.
+By default every task runs in this process, one after the other (Celery eager mode: the same task
+code, no overlap), so the figure is what the pipeline adds to embedding; it also says how much of
+the time was spent inside the embedding model. ``--workers`` runs the tasks as deployed with an
+embedding worker of its own (the GPU layout of docker-compose): two real Celery worker processes on
+a broker database of the bench's own, one on the ``ingest`` queue (crawls, downloads, parsing), one
+on ``embed`` (chunking, embedding, storing), concurrency 1 each, warmed up (model loaded, one
+document indexed) before the clock starts; the clock stops when the crawl and the uploads are
+indexed. Overlap pays where embedding does not need the CPU (a GPU); on a 2-core CPU the two
+workers compete for the same cores.
 
 Then it embeds the very chunk texts that were stored, alone, in large length-sorted batches (twice;
 the faster run counts, so noise on this shared machine cannot flatter the ratio), and prints
@@ -183,12 +185,13 @@ class Command(BaseCommand):
         parser.add_argument("--docs", default=str(SHARED / "docs"), help="A folder of documents to upload.")
         parser.add_argument("--no-docs", action="store_true", help="Crawl only.")
         parser.add_argument("--max-pages", type=int, default=500)
-        parser.add_argument("--eager", action="store_true", help="Run every task in this process, one after the other.")
+        parser.add_argument("--workers", action="store_true", help="Run the tasks on real ingest and embed workers.")
         parser.add_argument("--broker", default="", help="Redis URL of the workers' queues (default: REDIS_URL's "
                             f"server, database {BENCH_BROKER_DB}); its ingest and embed queues are emptied first.")
         parser.add_argument("--out", help="Write the figures as JSON here too.")
 
-    def handle(self, *args, site, docs, no_docs, max_pages, eager, broker, out, **options):
+    def handle(self, *args, site, docs, no_docs, max_pages, workers, broker, out, **options):
+        eager = not workers
         logging.getLogger("celery.app.trace").setLevel(logging.WARNING)  # one line per eager task otherwise
         site_dir, docs_dir = Path(site), Path(docs)
         if not site_dir.is_dir():
@@ -201,7 +204,7 @@ class Command(BaseCommand):
         threading.Thread(target=server.serve_forever, daemon=True).start()
         started_at = timezone.now()
         always_eager = app.conf.task_always_eager
-        inside = workers = None
+        inside = pool = None
         try:
             assistant = assistant_create(team=team, name=label)
             space = space_active(assistant.pk)
@@ -223,18 +226,18 @@ class Command(BaseCommand):
                     broker_url = broker or bench_broker_url()
                     _use_broker(broker_url)
                     _empty_queues(broker_url)
-                    workers = _Workers(broker_url)
+                    pool = _Workers(broker_url)
                     # Warm up both workers (Django, the parser sandbox, the model) on an assistant of its own.
                     warm_up = assistant_create(team=team, name=f"{label}-warm-up")
                     warm_run = services.documents_upload(
                         source=services.source_documents_get_or_create(assistant=warm_up),
                         files=[ContentFile(b"Warming up the workers.", name="warm-up.txt")],
                     )
-                    _wait([warm_run], time.perf_counter(), workers, timeout=600)
+                    _wait([warm_run], time.perf_counter(), pool, timeout=600)
                     begin = time.perf_counter()
                     crawl = services.source_crawl_start(source=source)
                     uploads = _upload(assistant, files)
-                    finished = _wait([run for run in (crawl, uploads) if run], begin, workers)
+                    finished = _wait([run for run in (crawl, uploads) if run], begin, pool)
                     crawl_seconds, pipeline_seconds = finished[crawl.pk], max(finished.values())
             app.conf.task_always_eager = always_eager
             crawl.refresh_from_db()
@@ -272,8 +275,8 @@ class Command(BaseCommand):
             app.conf.task_always_eager = always_eager
             if inside is not None:
                 inside.stop()
-            if workers is not None:
-                workers.stop()
+            if pool is not None:
+                pool.stop()
             server.shutdown()
             EmbeddingCache.objects.filter(created_at__gte=started_at).delete()
             remove(team, owner)
