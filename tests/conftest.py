@@ -1,9 +1,5 @@
 """Session-wide fixtures: the real embedded PostgreSQL, a real Redis, real local web servers,
 and a real Celery worker process for end-to-end tests."""
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from functools import partial
@@ -14,6 +10,7 @@ import pytest
 
 from chatsite.db import database_url
 from chatsite.env import shared_data_dir
+from chatsite.worker_process import WorkerProcess
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = shared_data_dir(REPO)
@@ -47,40 +44,6 @@ def embedder():
     return get_embedder("")
 
 
-class WorkerProcess:
-    """A real Celery worker in its own process group (so a test can SIGKILL all of it)."""
-
-    def __init__(self, database_url: str, **env):
-        environment = dict(
-            os.environ,
-            DATABASE_URL=database_url,
-            OUTBOUND_ALLOW_PRIVATE="true",
-            PYTHONUNBUFFERED="1",
-            **env,
-        )
-        (REPO / ".data").mkdir(exist_ok=True)
-        self.log = open(REPO / ".data" / "test-worker.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "chatsite", "worker", "--queues", "celery,ingest,embed",
-             "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=REPO, env=environment, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool children, as an out-of-memory killer or a crash would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-        self.log.close()
-
-
 @pytest.fixture
 def start_worker(transactional_db):
     """Start real Celery workers on the test database and the test Redis; all stopped at the end."""
@@ -92,7 +55,7 @@ def start_worker(transactional_db):
     workers = []
 
     def start(**env) -> WorkerProcess:
-        workers.append(WorkerProcess(database_url(connection.settings_dict), **env))
+        workers.append(WorkerProcess(database_url(connection.settings_dict), log_path=REPO / ".data" / "test-worker.log", **env))
         return workers[-1]
 
     yield start

@@ -25,10 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from functools import partial
@@ -49,6 +45,7 @@ from assistants.services import assistant_create, team_create
 from chatsite.celery import app
 from chatsite.db import database_url
 from chatsite.env import shared_data_dir
+from chatsite.worker_process import WorkerProcess
 from ingestion import services
 from ingestion.embedding import get_embedder
 from ingestion.management.commands.evaluate_retrieval import remove
@@ -86,46 +83,26 @@ class _Stopwatch:
 
 
 class _Workers:
-    """Real Celery workers, one per queue, on this database and the bench's broker; stopped at the end."""
+    """One real Celery worker per queue, on this database and the bench's broker; stopped at the end."""
 
     def __init__(self, broker_url: str, queues: tuple[str, ...] = ("ingest", "embed")):
-        environment = dict(
-            os.environ,
-            DATABASE_URL=database_url(connection.settings_dict),
-            REDIS_URL=broker_url,
-            OUTBOUND_ALLOW_PRIVATE="true",  # the site is served on loopback
-            PYTHONUNBUFFERED="1",
-        )
-        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = settings.DATA_DIR / "bench-ingest-workers.log"
-        self._log = self.log_path.open("ab")
-        self.processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "chatsite", "worker", "--queues", queue, "--concurrency", "1",
-                 "--hostname", f"bench-{queue}@%h", "--loglevel", "WARNING",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=settings.BASE_DIR, env=environment, stdout=self._log, stderr=subprocess.STDOUT,
-                start_new_session=True,
+        self.workers = [
+            WorkerProcess(
+                database_url(connection.settings_dict), queues=queue, log_path=self.log_path, loglevel="WARNING",
+                hostname=f"bench-{queue}@%h", REDIS_URL=broker_url,
             )
             for queue in queues
         ]
 
     def check(self) -> None:
-        for process in self.processes:
-            if process.poll() is not None:
-                raise CommandError(f"a bench worker exited ({process.returncode}); see {self.log_path}")
+        for worker in self.workers:
+            if (status := worker.exited()) is not None:
+                raise CommandError(f"a bench worker exited ({status}); see {self.log_path}")
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        self._log.close()
+        for worker in self.workers:
+            worker.stop(timeout=30)
 
 
 def bench_broker_url() -> str:

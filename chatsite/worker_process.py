@@ -1,0 +1,57 @@
+"""A real Celery worker started as a child process (end-to-end tests and ``bench_ingest``).
+
+It runs in its own process group, so that ``kill`` reaches its pool children too, as an
+out-of-memory killer or a crash would; its output is appended to a log file.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+
+class WorkerProcess:
+    def __init__(self, database_url: str, *, queues: str = "celery,ingest,embed", log_path: Path,
+                 loglevel: str = "INFO", hostname: str = "", **env):
+        environment = dict(
+            os.environ,
+            DATABASE_URL=database_url,
+            OUTBOUND_ALLOW_PRIVATE="true",  # the sites and files these workers fetch are served on loopback
+            PYTHONUNBUFFERED="1",
+            **env,
+        )
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_path
+        self.log = log_path.open("ab")
+        command = [sys.executable, "-m", "celery", "-A", "chatsite", "worker", "--queues", queues, "--concurrency", "1",
+                   "--loglevel", loglevel, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        if hostname:
+            command += ["--hostname", hostname]
+        self.process = subprocess.Popen(
+            command, cwd=settings.BASE_DIR, env=environment, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def exited(self) -> int | None:
+        """The exit status once the worker has stopped, else None."""
+        return self.process.poll()
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=20)
+
+    def stop(self, timeout: float = 20) -> None:
+        """Ask the worker to finish (SIGTERM), then SIGKILL its group if it has not within ``timeout``."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
