@@ -34,15 +34,17 @@ def assistant_get_for_user(*, user: User, assistant_id: int) -> Assistant:
     return assistant
 
 
+def _get_for_member(queryset: QuerySet, *, user: User, pk: int, what: str):
+    """The row of ``queryset`` (a model with an ``assistant``) when the user is in the assistant's
+    team; 404 otherwise, the same answer as for a row that does not exist."""
+    row = queryset.select_related("assistant").filter(pk=pk, assistant__team__memberships__user=user).first()
+    if row is None:
+        raise Http404(f"No such {what}")
+    return row
+
+
 def conversation_get_for_user(*, user: User, conversation_id: int) -> Conversation:
-    conversation = (
-        Conversation.objects.select_related("assistant")
-        .filter(pk=conversation_id, assistant__team__memberships__user=user)
-        .first()
-    )
-    if conversation is None:
-        raise Http404("No such conversation")
-    return conversation
+    return _get_for_member(Conversation.objects, user=user, pk=conversation_id, what="conversation")
 
 
 def conversation_latest_for_visitor(*, assistant: Assistant, visitor_token: str) -> Conversation | None:
@@ -116,14 +118,7 @@ def domains_for_assistant(*, assistant: Assistant) -> QuerySet[CustomDomain]:
 
 
 def domain_get_for_user(*, user: User, domain_id: int) -> CustomDomain:
-    domain = (
-        CustomDomain.objects.select_related("assistant")
-        .filter(pk=domain_id, assistant__team__memberships__user=user)
-        .first()
-    )
-    if domain is None:
-        raise Http404("No such domain")
-    return domain
+    return _get_for_member(CustomDomain.objects, user=user, pk=domain_id, what="domain")
 
 
 def verified_domain(*, host: str) -> CustomDomain | None:
@@ -143,10 +138,7 @@ GOLDEN_CANDIDATES = 50
 def golden_question_get_for_user(*, user: User, golden_id: int):
     from assistants.models import GoldenQuestion
 
-    golden = GoldenQuestion.objects.filter(pk=golden_id, assistant__team__memberships__user=user).first()
-    if golden is None:
-        raise Http404("No such question.")
-    return golden
+    return _get_for_member(GoldenQuestion.objects, user=user, pk=golden_id, what="question")
 
 
 def golden_candidates(*, assistant: Assistant) -> list[dict]:
