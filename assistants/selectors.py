@@ -148,26 +148,27 @@ def golden_candidates(*, assistant: Assistant) -> list[dict]:
     from assistants.models import Feedback, GoldenQuestion, Message
 
     taken = set(GoldenQuestion.objects.filter(assistant=assistant).values_list("question", flat=True))
-    feedback = (
+    feedback = list(
         Feedback.objects.filter(conversation__assistant=assistant)
         .filter(Q(kind=Feedback.Kind.RATING, rating=-1) | Q(kind=Feedback.Kind.CONTACT))
         .select_related("message")
         .order_by("-created_at")[: GOLDEN_CANDIDATES * 2]
     )
+    asked_in: dict[int, list] = {}  # conversation → its visitor's messages, oldest first (one query for all)
+    for message in Message.objects.filter(
+        conversation_id__in={item.conversation_id for item in feedback}, role=Message.Role.USER
+    ).order_by("created_at", "id"):
+        asked_in.setdefault(message.conversation_id, []).append(message)
     out: list[dict] = []
     for item in feedback:
         if item.kind == Feedback.Kind.RATING:
             answer, origin = item.message, "thumbs_down"
-            before = Q(created_at__lt=answer.created_at) | Q(created_at=answer.created_at, id__lt=answer.id)
+            bound = (answer.created_at, answer.id)  # the question just before the rated answer
         else:
             answer, origin = None, "handoff"
-            before = Q(created_at__lte=item.created_at)
-        asked = (
-            Message.objects.filter(conversation_id=item.conversation_id, role=Message.Role.USER)
-            .filter(before)
-            .order_by("-created_at", "-id")
-            .first()
-        )
+            bound = (item.created_at, float("inf"))  # the last question asked by the time of the request
+        earlier = [message for message in asked_in.get(item.conversation_id, []) if (message.created_at, message.id) < bound]
+        asked = earlier[-1] if earlier else None
         if asked is None:
             continue
         question = " ".join(asked.text.split())[:500]
