@@ -1,10 +1,21 @@
 """The local embedding engine: one model per process, length-sorted batches filled to a token budget.
 
-Every input is tokenised once with the model's own special tokens, sorted by length and packed into
-batches of at most ``batch_tokens`` padded tokens, so padding stays small. Position ids are counted
-from each row's first real token, so left and right padding give the same vectors; pooling reads the
-attention mask (mean, first real token, or last real token). On CUDA the model runs in bf16 (or fp16)
-with SDPA attention and pinned, non-blocking input copies; on CPU in fp32 on all cores.
+Every input is tokenised once with the model's own special tokens and sorted by length. Two ways to
+run a batch:
+
+* **packed** (default on CUDA in bf16/fp16): the texts of a batch are laid end to end in one row of
+  at most ``batch_tokens`` real tokens, with no padding at all. Positions restart at each text and
+  attention stays inside each text (flash-attention's variable-length kernel,
+  ``torch.nn.attention.varlen``, registered as the transformers attention ``chatsite_packed``;
+  causal for last-token decoders, full for encoders and bidirectional decoders). Pooling reads the
+  text boundaries. On CPU the same attention runs as SDPA with a block-diagonal mask, which the tests
+  use to check the packing against the padded path.
+* **padded** (CPU, fp32, or when the kernel is missing): batches of at most ``batch_tokens`` padded
+  tokens, longest first, so padding stays small. Position ids are counted from each row's first real
+  token, so left and right padding give the same vectors; pooling reads the attention mask (mean,
+  first real token, or last real token); SDPA attention.
+
+On CUDA inputs are copied from pinned memory without blocking; on CPU the model uses all cores.
 """
 from __future__ import annotations
 
@@ -25,18 +36,25 @@ from ingestion.embedding.recipes import (
 )
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+PACKED_ATTENTION = "chatsite_packed"
 
 
-def plan_batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
-    """Indices grouped longest first, each group's padded size (longest × count) within the budget."""
+def plan_batches(lengths: list[int], batch_tokens: int, *, packed: bool = False) -> list[list[int]]:
+    """Indices grouped longest first, each group's size within the budget.
+
+    Padded, a group costs longest × count tokens; packed, the sum of its lengths.
+    """
     order = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)
     batches: list[list[int]] = []
     current: list[int] = []
+    size = 0
     for index in order:
-        if current and lengths[current[0]] * (len(current) + 1) > batch_tokens:
+        grown = size + lengths[index] if packed else lengths[(current or [index])[0]] * (len(current) + 1)
+        if current and grown > batch_tokens:
             batches.append(current)
-            current = []
+            current, grown = [], lengths[index]
         current.append(index)
+        size = grown
     if current:
         batches.append(current)
     return batches
@@ -60,6 +78,93 @@ def pool(states, mask, how: str):
     return states[torch.arange(states.shape[0], device=states.device), index]
 
 
+def pool_packed(states, starts, lengths, how: str):
+    """Sentence vectors from one packed row of token states (total, hidden); text i is
+    ``states[starts[i] : starts[i] + lengths[i]]``."""
+    import torch
+
+    if how == "mean":
+        segments = torch.repeat_interleave(torch.arange(len(lengths), device=states.device), lengths)
+        sums = torch.zeros(len(lengths), states.shape[-1], dtype=torch.float32, device=states.device)
+        return sums.index_add_(0, segments, states.float()) / lengths[:, None].float()
+    if how == "cls":
+        return states[starts]
+    if how == "last":
+        return states[starts + lengths - 1]
+    raise ValueError(f"unknown pooling {how!r}")
+
+
+def varlen_kernel():
+    """``torch.nn.attention.varlen.varlen_attn`` where this torch has it, else None."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn
+
+
+def packed_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """Attention inside each text of a packed row (the transformers attention ``chatsite_packed``).
+
+    ``query``/``key``/``value`` are (1, heads, total, head_dim); the text boundaries come in as
+    ``cu_seq_lens_q`` (int32, texts + 1) and ``max_length_q``. Returns (1, total, heads, head_dim).
+    """
+    import torch
+
+    boundaries, longest = kwargs["cu_seq_lens_q"], int(kwargs["max_length_q"])
+    causal = bool(getattr(module, "is_causal", False))
+    q, k, v = (tensor[0].transpose(0, 1) for tensor in (query, key, value))  # (total, heads, head_dim)
+    kernel = varlen_kernel() if q.is_cuda else None
+    if kernel is not None:
+        out = _varlen(kernel, q, k, v, boundaries, longest, scaling, causal)
+    else:  # the same attention as one SDPA call under a block-diagonal mask (small inputs: tests, CPU)
+        lengths = boundaries[1:] - boundaries[:-1]
+        segments = torch.repeat_interleave(torch.arange(len(lengths), device=q.device), lengths)
+        mask = segments[:, None] == segments[None, :]
+        if causal:
+            mask = mask.tril()
+        out = torch.nn.functional.scaled_dot_product_attention(
+            q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),
+            attn_mask=mask, scale=scaling, enable_gqa=q.shape[1] != k.shape[1],
+        ).transpose(0, 1)
+    return out.unsqueeze(0), None
+
+
+def _varlen(kernel, q, k, v, boundaries, longest: int, scaling, causal: bool):
+    """flash-attention's variable-length kernel, across the argument names torch versions use."""
+    import inspect
+
+    params = inspect.signature(kernel).parameters
+    options = {"scale": scaling} if "scale" in params else {}
+    if "window_size" in params:
+        options["window_size"] = (-1, 0) if causal else (-1, -1)
+    elif "is_causal" in params:
+        options["is_causal"] = causal
+    elif causal:
+        raise RuntimeError("this torch's varlen_attn cannot do causal attention")
+    if q.shape[1] != k.shape[1]:  # grouped-query attention
+        if "enable_gqa" in params:
+            options["enable_gqa"] = True
+        else:
+            repeat = q.shape[1] // k.shape[1]
+            k, v = k.repeat_interleave(repeat, dim=1), v.repeat_interleave(repeat, dim=1)
+    return kernel(q, k, v, boundaries, boundaries, longest, longest, **options)
+
+
+def register_packed_attention() -> None:
+    """Make ``attn_implementation="chatsite_packed"`` known to transformers (idempotent)."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(PACKED_ATTENTION, packed_attention)
+
+
+def packing_supported(device: str, dtype) -> bool:
+    """Whether the packed path's fast kernel runs here: CUDA, half precision, a torch with varlen."""
+    import torch
+
+    return device.startswith("cuda") and dtype in (torch.bfloat16, torch.float16) and varlen_kernel() is not None
+
+
 def torch_dtype(dtype: str, device: str):
     """The torch dtype for "bf16"/"fp16"/"fp32"; empty: bf16 on CUDA, fp32 elsewhere."""
     import torch
@@ -70,8 +175,11 @@ def torch_dtype(dtype: str, device: str):
     return getattr(torch, DTYPES[dtype])
 
 
-def load_model(path: str, recipe: Recipe, *, dtype, device: str):
-    """The bare encoder/decoder (no LM head) by its native transformers class, in ``dtype`` on ``device``."""
+def load_model(path: str, recipe: Recipe, *, dtype, device: str, attention: str = "sdpa"):
+    """The bare encoder/decoder (no LM head) by its native transformers class, in ``dtype`` on ``device``.
+
+    ``attention`` is "sdpa" for padded batches or ``PACKED_ATTENTION`` for packed rows.
+    """
     from transformers import BertModel, GteModel, Qwen2Model, Qwen3Model
 
     config = config_dict(path)
@@ -80,7 +188,9 @@ def load_model(path: str, recipe: Recipe, *, dtype, device: str):
     if model_class is None:
         raise ValueError(f"{path}: model_type {config.get('model_type')!r} has no native loader")
     extra = {"config": gte_config_from_new(config)} if config["model_type"] == "new" else {}
-    model = model_class.from_pretrained(path, dtype=dtype, attn_implementation="sdpa", **extra)
+    if attention == PACKED_ATTENTION:
+        register_packed_attention()
+    model = model_class.from_pretrained(path, dtype=dtype, attn_implementation=attention, **extra)
     return prepare_model(model, recipe, device)
 
 
@@ -98,7 +208,9 @@ class Embedder:
     """Normalised sentence vectors from a local model, by its family's recipe.
 
     ``name`` may carry an MRL size (``model@256``); ``instruction`` replaces the family's default task
-    in query prompts; ``max_length`` replaces the family's token cap (32k for the Qwen families).
+    in query prompts; ``max_length`` replaces the family's token cap (32k for the Qwen families);
+    ``packed`` chooses packed rows (True) or padded batches (False); None packs where the fast kernel
+    runs (CUDA in bf16/fp16).
     """
 
     def __init__(
@@ -110,6 +222,7 @@ class Embedder:
         max_length: int | None = None,
         instruction: str | None = None,
         threads: int = 0,
+        packed: bool | None = None,
     ):
         import torch
         from transformers import AutoTokenizer
@@ -125,7 +238,11 @@ class Embedder:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         if self.recipe.padding_side:
             self.tokenizer.padding_side = self.recipe.padding_side
-        self.model = load_model(path, self.recipe, dtype=self.dtype, device=self.device)
+        self.packed = packing_supported(self.device, self.dtype) if packed is None else packed
+        attention = PACKED_ATTENTION if self.packed else "sdpa"
+        self.model = load_model(path, self.recipe, dtype=self.dtype, device=self.device, attention=attention)
+        # BERT-style encoders take segment ids; a packed row is longer than their stored default.
+        self.segment_ids = bool(getattr(self.model.config, "type_vocab_size", 0))
         self.native_dims = int(self.model.config.hidden_size)
         self.dims = self.recipe.output_dims(self.native_dims, mrl_dims)
         self.max_length = self._max_length(path, max_length)
@@ -170,37 +287,80 @@ class Embedder:
         return self._embed([self.format_query(text, instruction) for text in texts], batch_tokens)
 
     def _embed(self, texts: list[str], batch_tokens: int) -> np.ndarray:
+        """Every text tokenised once, run in planned batches; the batches' vectors stay on the device
+        until the last one is queued, so the GPU never waits on a copy back in between."""
         import torch
 
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         if not texts:
             return out
-        lengths = [min(n + self.special_tokens, self.max_length) for n in self.count_tokens(texts)]
         with self._lock, torch.inference_mode():
-            for batch in plan_batches(lengths, batch_tokens):
-                vectors = self._forward([texts[i] for i in batch])
-                out[batch] = vectors.cpu().numpy()
+            ids = self.tokenizer(texts, truncation=True, max_length=self.max_length, verbose=False)["input_ids"]
+            forward = self._forward_packed if self.packed else self._forward
+            batches = plan_batches([len(row) for row in ids], batch_tokens, packed=self.packed)
+            vectors = torch.cat([forward([ids[i] for i in batch]) for batch in batches])
+            out[[i for batch in batches for i in batch]] = vectors.cpu().numpy()
         return out
 
-    def _forward(self, texts: list[str]):
-        """Normalised vectors for one batch (a float32 tensor on the model's device)."""
+    def _to_device(self, inputs: dict) -> dict:
+        if self.device.startswith("cuda"):
+            return {key: value.pin_memory().to(self.device, non_blocking=True) for key, value in inputs.items()}
+        return inputs
+
+    def _count(self, real: int, padded: int) -> None:
+        self.counters["tokens"] += real
+        self.counters["padded_tokens"] += padded
+        self.counters["batches"] += 1
+
+    def _forward_packed(self, rows: list[list[int]]):
+        """Normalised vectors for one packed row: the token ids end to end, no padding."""
         import torch
 
-        encoded = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
-        mask = encoded["attention_mask"]
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        total = int(lengths.sum())
         inputs = {
-            "input_ids": encoded["input_ids"],
-            "attention_mask": mask,
-            # Positions count from each row's first real token, whichever side the padding is on.
-            "position_ids": (mask.cumsum(dim=1) - 1).clamp(min=0),
+            "input_ids": torch.from_numpy(np.fromiter((t for row in rows for t in row), dtype=np.int64, count=total)),
+            "position_ids": torch.from_numpy(np.arange(total) - np.repeat(starts, lengths)),
+            "boundaries": torch.from_numpy(np.append(starts, total).astype(np.int32)),
+            "starts": torch.from_numpy(starts),
+            "lengths": torch.from_numpy(lengths),
         }
-        if self.device.startswith("cuda"):
-            inputs = {key: value.pin_memory().to(self.device, non_blocking=True) for key, value in inputs.items()}
-        self.counters["tokens"] += int(mask.sum())
-        self.counters["padded_tokens"] += mask.numel()
-        self.counters["batches"] += 1
+        inputs = self._to_device(inputs)
+        self._count(total, total)
+        extra = {"token_type_ids": torch.zeros_like(inputs["input_ids"])[None]} if self.segment_ids else {}
+        states = self.model(
+            input_ids=inputs["input_ids"][None],
+            position_ids=inputs["position_ids"][None],
+            cu_seq_lens_q=inputs["boundaries"],
+            cu_seq_lens_k=inputs["boundaries"],
+            max_length_q=int(lengths.max()),
+            max_length_k=int(lengths.max()),
+            **extra,
+        ).last_hidden_state[0]
+        vectors = pool_packed(states, inputs["starts"], inputs["lengths"], self.recipe.pooling)[:, : self.dims]
+        return torch.nn.functional.normalize(vectors.float(), p=2, dim=1)
+
+    def _forward(self, rows: list[list[int]]):
+        """Normalised vectors for one padded batch of token ids (a float32 tensor on the model's device)."""
+        import torch
+
+        longest = max(map(len, rows))
+        input_ids = np.full((len(rows), longest), self.tokenizer.pad_token_id or 0, dtype=np.int64)
+        mask = np.zeros((len(rows), longest), dtype=np.int64)
+        left = self.tokenizer.padding_side == "left"
+        for row, ids in enumerate(rows):
+            span = slice(longest - len(ids), longest) if left else slice(0, len(ids))
+            input_ids[row, span] = ids
+            mask[row, span] = 1
+        inputs = {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(mask),
+            # Positions count from each row's first real token, whichever side the padding is on.
+            "position_ids": torch.from_numpy((mask.cumsum(axis=1) - 1).clip(min=0)),
+        }
+        inputs = self._to_device(inputs)
+        self._count(int(mask.sum()), mask.size)
         mask = inputs["attention_mask"]
         if self.recipe.bidirectional:
             # A ready 4-D mask (True = attend) keeps the decoder from building its causal one.

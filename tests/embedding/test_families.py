@@ -62,23 +62,28 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
-@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("side", ["right", "left", "packed"])
 @pytest.mark.parametrize("kind", list(FAMILIES))
 def test_engine_matches_reference(folders, kind, side):
+    """Padded batches (either side) and packed rows (texts end to end) give the reference vectors."""
     pooling, template = FAMILIES[kind]
-    engine = Embedder(folders[kind], device="cpu")
-    engine.tokenizer.padding_side = side
+    engine = Embedder(folders[kind], device="cpu", packed=side == "packed")
+    if side != "packed":
+        engine.tokenizer.padding_side = side
     queries = [template.format(task=WEB_SEARCH_TASK, text=t) for t in TEXTS] if template else TEXTS
     bidirectional = kind == "qwen2"
     expected_docs = reference(folders[kind], TEXTS, pooling, bidirectional=bidirectional)
     expected_queries = reference(folders[kind], queries, pooling, bidirectional=bidirectional)
 
     batches_before = engine.counters["batches"]
-    documents = engine.embed_documents(TEXTS, batch_tokens=128)  # the long text alone, the rest in a few batches
+    budget = 64 if side == "packed" else 128  # the long texts alone, the rest in a few batches
+    documents = engine.embed_documents(TEXTS, batch_tokens=budget)
     assert engine.counters["batches"] - batches_before >= 3
+    padding = engine.counters["padded_tokens"] - engine.counters["tokens"]
+    assert (padding == 0) == (side == "packed")
     assert documents.dtype == np.float32 and documents.shape == (len(TEXTS), engine.dims)
     assert cosines(documents, expected_docs).min() >= 0.9999
-    assert cosines(engine.embed_queries(TEXTS, batch_tokens=128), expected_queries).min() >= 0.9999
+    assert cosines(engine.embed_queries(TEXTS, batch_tokens=budget), expected_queries).min() >= 0.9999
     np.testing.assert_allclose(np.linalg.norm(documents, axis=1), 1, atol=1e-5)
     # The check discriminates: distinct texts are far apart in these random models.
     similarity = expected_docs @ expected_docs.T
