@@ -210,7 +210,7 @@ class Embedder:
     ``name`` may carry an MRL size (``model@256``); ``instruction`` replaces the family's default task
     in query prompts; ``max_length`` replaces the family's token cap (32k for the Qwen families);
     ``packed`` chooses packed rows (True) or padded batches (False); None packs where the fast kernel
-    runs (CUDA in bf16/fp16).
+    runs (CUDA in bf16/fp16); ``compile`` runs the model through ``torch.compile``.
     """
 
     def __init__(
@@ -223,6 +223,7 @@ class Embedder:
         instruction: str | None = None,
         threads: int = 0,
         packed: bool | None = None,
+        compile: bool = False,
     ):
         import torch
         from transformers import AutoTokenizer
@@ -241,6 +242,8 @@ class Embedder:
         self.packed = packing_supported(self.device, self.dtype) if packed is None else packed
         attention = PACKED_ATTENTION if self.packed else "sdpa"
         self.model = load_model(path, self.recipe, dtype=self.dtype, device=self.device, attention=attention)
+        if compile:  # fused elementwise kernels; shapes vary from batch to batch
+            self.model = torch.compile(self.model, dynamic=True)
         # BERT-style encoders take segment ids; a packed row is longer than their stored default.
         self.segment_ids = bool(getattr(self.model.config, "type_vocab_size", 0))
         self.native_dims = int(self.model.config.hidden_size)
@@ -249,6 +252,7 @@ class Embedder:
         self.instruction = instruction or self.recipe.instruction
         self.special_tokens = len(self.tokenizer("")["input_ids"])  # added to every input
         self.counters = {"tokens": 0, "padded_tokens": 0, "batches": 0}  # real vs padded tokens run
+        self.slice_texts = 2048  # texts tokenised at a time (the next slice overlaps the GPU's work)
         # One tokenizer call or forward pass at a time per process: the fast tokenizer changes its
         # truncation state on every call and is not safe to share between threads.
         self._lock = threading.RLock()
@@ -287,19 +291,25 @@ class Embedder:
         return self._embed([self.format_query(text, instruction) for text in texts], batch_tokens)
 
     def _embed(self, texts: list[str], batch_tokens: int) -> np.ndarray:
-        """Every text tokenised once, run in planned batches; the batches' vectors stay on the device
-        until the last one is queued, so the GPU never waits on a copy back in between."""
+        """The texts in slices of ``slice_texts``: each slice tokenised once, sorted by length and run in
+        planned batches. The batches' vectors stay on the device until the last one is queued, so on a
+        GPU the next slice is tokenised while the model still runs the previous one."""
         import torch
 
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         if not texts:
             return out
+        forward = self._forward_packed if self.packed else self._forward
+        order: list[int] = []
+        vectors = []
         with self._lock, torch.inference_mode():
-            ids = self.tokenizer(texts, truncation=True, max_length=self.max_length, verbose=False)["input_ids"]
-            forward = self._forward_packed if self.packed else self._forward
-            batches = plan_batches([len(row) for row in ids], batch_tokens, packed=self.packed)
-            vectors = torch.cat([forward([ids[i] for i in batch]) for batch in batches])
-            out[[i for batch in batches for i in batch]] = vectors.cpu().numpy()
+            for first in range(0, len(texts), self.slice_texts):
+                part = texts[first : first + self.slice_texts]
+                ids = self.tokenizer(part, truncation=True, max_length=self.max_length, verbose=False)["input_ids"]
+                for batch in plan_batches([len(row) for row in ids], batch_tokens, packed=self.packed):
+                    vectors.append(forward([ids[i] for i in batch]))
+                    order.extend(first + i for i in batch)
+            out[order] = torch.cat(vectors).cpu().numpy()
         return out
 
     def _to_device(self, inputs: dict) -> dict:

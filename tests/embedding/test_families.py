@@ -141,3 +141,18 @@ def test_remote_code_gte_checkpoint_loads_natively(tmp_path):
     engine.tokenizer.save_pretrained(native_folder)
     expected = reference(str(native_folder), TEXTS, "cls")
     assert cosines(engine.embed_documents(TEXTS, batch_tokens=128), expected).min() >= 0.9999
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_texts_in_slices_keep_their_order(folders, packed):
+    """Texts tokenised slice by slice (each sorted on its own) come back in the callers' order."""
+    whole = Embedder(folders["bert"], device="cpu", packed=packed)
+    sliced = Embedder(folders["bert"], device="cpu", packed=packed)
+    sliced.slice_texts = 4
+    texts = [*TEXTS, *reversed(TEXTS), "one more text"]
+    expected = whole.embed_documents(texts, batch_tokens=64)
+    batches_before = sliced.counters["batches"]
+    vectors = sliced.embed_documents(texts, batch_tokens=64)
+    assert sliced.counters["batches"] - batches_before >= 4  # at least one batch per slice
+    assert cosines(vectors, expected).min() >= 0.9999
+    assert cosines(vectors[:1], expected[1:2])[0] < 0.999  # a shifted row would be caught

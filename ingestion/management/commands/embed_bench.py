@@ -200,6 +200,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-baseline", action="store_true", help="skip sentence-transformers")
         parser.add_argument("--packing", default="auto", choices=["auto", "on", "off"], help="packed rows or padded batches")
         parser.add_argument("--compare-padded", action="store_true", help="also time the padded path")
+        parser.add_argument("--compile", action="store_true", help="torch.compile the model")
         parser.add_argument("--out", required=True)
 
     def handle(self, *args, **options):
@@ -213,7 +214,7 @@ class Command(BaseCommand):
             if options["random_weights"]:
                 name = str(save_random_model(name, Path(scratch) / "model", device=device, dtype=dtype))
             packed = {"auto": None, "on": True, "off": False}[options["packing"]]
-            engine = Embedder(name, device=device, dtype=dtype_name, packed=packed)
+            engine = Embedder(name, device=device, dtype=dtype_name, packed=packed, compile=options["compile"])
             chunks = build_chunks(read_documents(Path(options["corpus"])), engine.count_tokens, options["limit"])
             if not chunks:
                 raise CommandError("the corpus gave no chunks")
@@ -223,14 +224,14 @@ class Command(BaseCommand):
                 report["engine_padded"], padded_vectors = self.time_engine(padded, chunks, device, options["batch_tokens"])
                 report["packing_speedup"] = report["engine"]["tokens_per_s"] / report["engine_padded"]["tokens_per_s"]
                 report["min_cosine_packed_vs_padded"] = float((vectors * padded_vectors).sum(axis=1).min())
-        report.update(model=options["model"] or engine.name, device=device, dtype=dtype_name)
+        report.update(model=options["model"] or engine.name, device=device, dtype=dtype_name, compiled=options["compile"])
         Path(options["out"]).write_text(json.dumps(report, indent=2))
         self.stdout.write(json.dumps(report, indent=2))
 
     @staticmethod
     def time_engine(engine: Embedder, chunks: list[str], device: str, batch_tokens: int) -> tuple[dict, object]:
         """One timed pass of the engine over the chunks (after a short warm-up): figures and vectors."""
-        engine.embed_documents(chunks[:8], batch_tokens=batch_tokens)  # warm-up: kernels, allocator
+        engine.embed_documents(chunks[: len(chunks) // 10], batch_tokens=batch_tokens)  # warm-up: kernels, compiling
         before = dict(engine.counters)
         with Meter(device) as run:
             vectors = engine.embed_documents(chunks, batch_tokens=batch_tokens)
