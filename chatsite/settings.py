@@ -154,6 +154,8 @@ EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "")  # "" = cuda when available, 
 EMBEDDING_BATCH_TOKENS = env_int("EMBEDDING_BATCH_TOKENS", 16384)
 EMBEDDING_DTYPE = env_str("EMBEDDING_DTYPE", "")  # "" = bf16 on cuda, fp32 on cpu; or fp16
 EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0)  # CPU threads; 0 = every core
+# torch.compile the local model (GPU embed workers: 1.3-1.5x measured on an H200; compiles at first use).
+EMBEDDING_COMPILE = env_bool("EMBEDDING_COMPILE", False)
 CHUNK_MAX_TOKENS = env_int("CHUNK_MAX_TOKENS", 200)
 # API embedding models (EMBEDDING_MODEL=gemini:gemini-embedding-001@768 or openai:NAME[@DIMS]).
 GEMINI_API_KEY = env_str("GEMINI_API_KEY", "")

@@ -59,4 +59,5 @@ def get_embedder(name: str = ""):
         device=settings.EMBEDDING_DEVICE,
         dtype=getattr(settings, "EMBEDDING_DTYPE", ""),
         threads=getattr(settings, "EMBEDDING_THREADS", 0),
+        compile=getattr(settings, "EMBEDDING_COMPILE", False),
     )

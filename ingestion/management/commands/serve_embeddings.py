@@ -9,7 +9,7 @@ import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from ingestion.embedding import get_embedder
+from ingestion.embedding import Embedder, get_embedder
 from ingestion.embedding_server import EmbeddingServer
 
 
@@ -35,6 +35,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         engine = get_embedder(options["model"])
+        if isinstance(engine, Embedder):  # load kernels (and compile, with EMBEDDING_COMPILE) before serving
+            engine.embed_queries(["warm up"], batch_tokens=options["max_batch_tokens"])
         app = EmbeddingServer(engine, max_batch_tokens=options["max_batch_tokens"], max_wait_ms=options["max_wait_ms"])
         self.stdout.write(
             f"Serving {engine.name} ({engine.dims} dimensions) on "
