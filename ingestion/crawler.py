@@ -25,6 +25,7 @@ import httpx
 from protego import Protego
 
 from chatsite.lib import http as outbound
+from ingestion.browser import PageRenderer, RenderingUnavailable
 from ingestion.extraction import Page, extract_page
 from ingestion.sitemaps import sitemap_locations, sitemap_urls
 
@@ -51,6 +52,8 @@ class CrawlLimits:
     With ``include`` patterns a URL must match one of them; a URL matching an ``exclude`` pattern
     is never fetched (so links only it leads to are not followed either). The start URL is always
     allowed. ``extra_hosts`` are further ``host[:port]`` names whose pages belong to the site.
+    ``render_javascript`` runs each fetched page's scripts in headless Chromium before extraction
+    (single-page apps; see ``ingestion.browser``).
     """
 
     max_pages: int = 500
@@ -59,6 +62,7 @@ class CrawlLimits:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()
+    render_javascript: bool = False
 
 
 @dataclass
@@ -199,6 +203,30 @@ class Robots:
         return list(self.parser.sitemaps) if self.parser else []
 
 
+class LazyRenderer:
+    """Starts Chromium at the first page to render; a failed start is reported for every page."""
+
+    def __init__(self, user_agent: str):
+        self.user_agent = user_agent
+        self._renderer: PageRenderer | None = None
+        self._unavailable: RenderingUnavailable | None = None
+
+    def render(self, url: str, html: str) -> str:
+        if self._unavailable is not None:
+            raise self._unavailable
+        if self._renderer is None:
+            try:
+                self._renderer = PageRenderer(user_agent=self.user_agent).__enter__()
+            except RenderingUnavailable as exc:
+                self._unavailable = exc
+                raise
+        return self._renderer.render(url, html)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.__exit__(None, None, None)
+
+
 def content_digest(page: Page) -> str:
     """sha256 of a page's extracted sections: equal for pages that would index the same text."""
     payload = json.dumps([section.as_dict() for section in page.sections], sort_keys=True, ensure_ascii=False)
@@ -259,85 +287,101 @@ def crawl(
         for url in [*listed, *(normalize_url(seed) for seed in seeds)]:
             discover(url, 1)
 
-    fetched = excluded = 0
-    digests: dict[str, str] = {}  # content digest → the first URL that had it
-    while frontier and fetched < limits.max_pages and not should_stop():
-        url, depth = frontier.popleft()
-        if scope.excluded(url):
-            excluded += 1
-            if excluded <= EXCLUDED_REPORT_LIMIT:
-                yield CrawlEvent("skipped", url, depth, reason="excluded by pattern", found=len(seen))
-            continue
-        if not rules_for(url).allowed(url):
-            yield CrawlEvent("skipped", url, depth, reason="disallowed by robots.txt", found=len(seen))
-            continue
-        polite_wait(url)
-        fetched += 1
-        headers = {"Accept": "text/html,application/xhtml+xml"}
-        etag, last_modified = validators.get(url, ("", ""))
-        if etag:
-            headers["If-None-Match"] = etag
-        if last_modified:
-            headers["If-Modified-Since"] = last_modified
-        try:
-            response = outbound.fetch(url, headers=headers)
-        except outbound.OutboundRefused as exc:
-            yield CrawlEvent("failed", url, depth, reason=f"refused: {exc.reason}", found=len(seen))
-            continue
-        except outbound.ResponseTooLarge:
-            yield CrawlEvent("failed", url, depth, reason="page larger than the size limit", found=len(seen))
-            continue
-        except httpx.HTTPError as exc:
-            yield CrawlEvent("failed", url, depth, reason=f"network error: {type(exc).__name__}", found=len(seen))
-            continue
-        if response.status_code == 304 and (etag or last_modified):
-            yield CrawlEvent("unchanged", url, depth, found=len(seen))
-            continue
-        if response.status_code != 200:
-            yield CrawlEvent("failed", url, depth, reason=f"HTTP {response.status_code}", found=len(seen))
-            continue
-        final_url = normalize_url(response.url)
-        if final_url != url:
-            if not scope.on_site(final_url):
-                yield CrawlEvent("skipped", url, depth, reason="redirects off the site", found=len(seen))
+    renderer = LazyRenderer(user_agent) if limits.render_javascript else None
+    try:
+        fetched = excluded = 0
+        digests: dict[str, str] = {}  # content digest → the first URL that had it
+        while frontier and fetched < limits.max_pages and not should_stop():
+            url, depth = frontier.popleft()
+            if scope.excluded(url):
+                excluded += 1
+                if excluded <= EXCLUDED_REPORT_LIMIT:
+                    yield CrawlEvent("skipped", url, depth, reason="excluded by pattern", found=len(seen))
                 continue
-            if final_url in seen:  # /a → /a/, both linked: the page is (or will be) fetched as /a/
-                yield CrawlEvent("skipped", url, depth, reason=f"redirects to {final_url}", found=len(seen))
+            if not rules_for(url).allowed(url):
+                yield CrawlEvent("skipped", url, depth, reason="disallowed by robots.txt", found=len(seen))
                 continue
-            seen.add(final_url)
-        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in HTML_TYPES:
-            yield CrawlEvent("skipped", url, depth, reason=f"not a web page ({content_type or 'no type'})", found=len(seen))
-            continue
-        page = extract_page(response.text, final_url)
-        if depth < limits.max_depth and not page.nofollow:
-            for link in page.links:
-                discover(normalize_url(link), depth + 1)
-        if page.noindex:
-            yield CrawlEvent("skipped", final_url, depth, reason="noindex", found=len(seen))
-            continue
-        canonical = normalize_url(page.canonical) if page.canonical else final_url
-        if canonical != final_url and scope.on_site(canonical):
-            if canonical in seen and canonical != url:
-                yield CrawlEvent("skipped", final_url, depth, reason=f"duplicate of {canonical}", found=len(seen))
+            polite_wait(url)
+            fetched += 1
+            headers = {"Accept": "text/html,application/xhtml+xml"}
+            etag, last_modified = validators.get(url, ("", ""))
+            if etag:
+                headers["If-None-Match"] = etag
+            if last_modified:
+                headers["If-Modified-Since"] = last_modified
+            try:
+                response = outbound.fetch(url, headers=headers)
+            except outbound.OutboundRefused as exc:
+                yield CrawlEvent("failed", url, depth, reason=f"refused: {exc.reason}", found=len(seen))
                 continue
-            seen.add(canonical)
-            final_url = canonical
-        if not page.sections:
-            yield CrawlEvent("skipped", final_url, depth, reason="no main text found", found=len(seen))
-            continue
-        if page.text_length < MIN_TEXT_CHARS:
-            yield CrawlEvent("skipped", final_url, depth, reason=f"thin page ({page.text_length} characters)", found=len(seen))
-            continue
-        digest = content_digest(page)
-        if digest in digests:
-            yield CrawlEvent("skipped", final_url, depth, reason=f"duplicate of {digests[digest]}", found=len(seen))
-            continue
-        digests[digest] = final_url
-        yield CrawlEvent(
-            "page", final_url, depth, page=page, found=len(seen),
-            etag=response.headers.get("etag", ""), last_modified=response.headers.get("last-modified", ""),
-        )
+            except outbound.ResponseTooLarge:
+                yield CrawlEvent("failed", url, depth, reason="page larger than the size limit", found=len(seen))
+                continue
+            except httpx.HTTPError as exc:
+                yield CrawlEvent("failed", url, depth, reason=f"network error: {type(exc).__name__}", found=len(seen))
+                continue
+            if response.status_code == 304 and (etag or last_modified):
+                yield CrawlEvent("unchanged", url, depth, found=len(seen))
+                continue
+            if response.status_code != 200:
+                yield CrawlEvent("failed", url, depth, reason=f"HTTP {response.status_code}", found=len(seen))
+                continue
+            final_url = normalize_url(response.url)
+            if final_url != url:
+                if not scope.on_site(final_url):
+                    yield CrawlEvent("skipped", url, depth, reason="redirects off the site", found=len(seen))
+                    continue
+                if final_url in seen:  # /a → /a/, both linked: the page is (or will be) fetched as /a/
+                    yield CrawlEvent("skipped", url, depth, reason=f"redirects to {final_url}", found=len(seen))
+                    continue
+                seen.add(final_url)
+            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type not in HTML_TYPES:
+                yield CrawlEvent("skipped", url, depth, reason=f"not a web page ({content_type or 'no type'})", found=len(seen))
+                continue
+            html = response.text
+            if limits.render_javascript:
+                try:
+                    html = renderer.render(final_url, html)
+                except RenderingUnavailable as exc:
+                    yield CrawlEvent("failed", url, depth, reason=str(exc), found=len(seen))
+                    continue
+                except Exception as exc:  # a page that crashes or hangs the browser fails alone
+                    reason = f"JavaScript rendering failed: {type(exc).__name__}"
+                    yield CrawlEvent("failed", url, depth, reason=reason, found=len(seen))
+                    continue
+            page = extract_page(html, final_url)
+            if depth < limits.max_depth and not page.nofollow:
+                for link in page.links:
+                    discover(normalize_url(link), depth + 1)
+            if page.noindex:
+                yield CrawlEvent("skipped", final_url, depth, reason="noindex", found=len(seen))
+                continue
+            canonical = normalize_url(page.canonical) if page.canonical else final_url
+            if canonical != final_url and scope.on_site(canonical):
+                if canonical in seen and canonical != url:
+                    yield CrawlEvent("skipped", final_url, depth, reason=f"duplicate of {canonical}", found=len(seen))
+                    continue
+                seen.add(canonical)
+                final_url = canonical
+            if not page.sections:
+                yield CrawlEvent("skipped", final_url, depth, reason="no main text found", found=len(seen))
+                continue
+            if page.text_length < MIN_TEXT_CHARS:
+                yield CrawlEvent("skipped", final_url, depth, reason=f"thin page ({page.text_length} characters)", found=len(seen))
+                continue
+            digest = content_digest(page)
+            if digest in digests:
+                yield CrawlEvent("skipped", final_url, depth, reason=f"duplicate of {digests[digest]}", found=len(seen))
+                continue
+            digests[digest] = final_url
+            yield CrawlEvent(
+                "page", final_url, depth, page=page, found=len(seen),
+                etag=response.headers.get("etag", ""), last_modified=response.headers.get("last-modified", ""),
+            )
+    finally:
+        if renderer is not None:
+            renderer.close()
     if excluded > EXCLUDED_REPORT_LIMIT:
         more = excluded - EXCLUDED_REPORT_LIMIT
         yield CrawlEvent("skipped", start, 0, reason=f"{more} more URLs excluded by pattern", found=len(seen), count=more)

@@ -44,7 +44,7 @@ def sections_hash(title: str, sections: list[dict]) -> str:
 
 def source_create_website(
     *, assistant: Assistant, url: str, max_pages: int | None = None, max_depth: int | None = None,
-    schedule: str = Source.Schedule.MANUAL,
+    schedule: str = Source.Schedule.MANUAL, render_javascript: bool = False,
 ) -> Source:
     from chatsite.lib import http as outbound
 
@@ -61,6 +61,7 @@ def source_create_website(
         settings={
             "max_pages": max_pages or settings.CRAWL_MAX_PAGES,
             "max_depth": settings.CRAWL_MAX_DEPTH if max_depth is None else max_depth,
+            "render_javascript": render_javascript,
         },
     )
 

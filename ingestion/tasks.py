@@ -26,13 +26,14 @@ def source_crawl_task(self, run_id: int) -> None:
     run.refresh_from_db()
     source = run.source
     # Source.settings: max_pages, max_depth, include / exclude (globs on path and query) and
-    # extra_hosts (host[:port]); see CrawlLimits.
+    # extra_hosts (host[:port]), render_javascript; see CrawlLimits.
     limits = CrawlLimits(
         max_pages=int(source.settings.get("max_pages", settings.CRAWL_MAX_PAGES)),
         max_depth=int(source.settings.get("max_depth", settings.CRAWL_MAX_DEPTH)),
         include=tuple(source.settings.get("include") or ()),
         exclude=tuple(source.settings.get("exclude") or ()),
         extra_hosts=tuple(source.settings.get("extra_hosts") or ()),
+        render_javascript=bool(source.settings.get("render_javascript")),
     )
     known_urls, validators = services.source_known_pages(source=source)
     try:

@@ -145,7 +145,7 @@ SCHEMAS = {
             "name": {"type": "string"},
             "url": {"type": "string"},
             "schedule": {"type": "string", "enum": ["manual", "hourly", "daily", "weekly"]},
-            "settings": {"type": "object", "description": "max_pages and max_depth of a website."},
+            "settings": {"type": "object", "description": "max_pages, max_depth and render_javascript of a website."},
             "status": {"type": "string", "enum": ["idle", "queued", "running", "paused", "ready", "failed"]},
             "error": {"type": "string"},
             "created_at": TIMESTAMP,
@@ -214,6 +214,10 @@ SCHEMAS = {
             "max_pages": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 200},
             "max_depth": {"type": "integer", "minimum": 0, "maximum": 20, "default": 5},
             "schedule": {"type": "string", "enum": ["manual", "hourly", "daily", "weekly"], "default": "manual"},
+            "render_javascript": {
+                "type": "boolean", "default": False,
+                "description": "Run each page's scripts in headless Chromium before extracting its text.",
+            },
         },
     },
     "Conversation": {

@@ -30,7 +30,7 @@ ASSISTANT_FIELDS = [
     "show_powered_by", "language", "llm_provider", "llm_model", "llm_base_url", "reranker_model",
 ]
 LIST_FIELDS = {"allowed_domains": "Expected a list of host names.", "suggested_questions": "Expected a list of questions."}
-SOURCE_FIELDS = {"kind", "url", "max_pages", "max_depth", "schedule"}
+SOURCE_FIELDS = {"kind", "url", "max_pages", "max_depth", "schedule", "render_javascript"}
 
 
 # Representations
