@@ -61,7 +61,7 @@ def source_create_website(
         settings={
             "max_pages": max_pages or settings.CRAWL_MAX_PAGES,
             "max_depth": settings.CRAWL_MAX_DEPTH if max_depth is None else max_depth,
-            "render_javascript": render_javascript,
+            **({"render_javascript": True} if render_javascript else {}),  # off unless asked for
         },
     )
 

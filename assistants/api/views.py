@@ -201,6 +201,8 @@ def source_create(request, assistant_id: int):
     _refuse_unknown(payload, SOURCE_FIELDS)
     if payload.get("kind", "website") != Source.Kind.WEBSITE:
         raise fields_invalid({"kind": ["Only 'website' sources can be created here."]})
+    if not isinstance(payload.get("render_javascript", False), bool):
+        raise fields_invalid({"render_javascript": ["Must be true or false."]})
     defaults = {name: WebsiteSourceForm.base_fields[name].initial for name in ("max_pages", "max_depth")}
     form = WebsiteSourceForm(data=defaults | {name: value for name, value in payload.items() if name != "kind"})
     if not form.is_valid():

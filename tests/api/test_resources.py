@@ -110,6 +110,12 @@ def test_a_retried_create_returns_the_first_response_and_creates_nothing(api, te
     assert Assistant.objects.filter(team=team).count() == 2
 
 
+def test_render_javascript_must_be_a_boolean(api, assistant):
+    response = api.post(f"/assistants/{assistant.pk}/sources", {"url": "https://docs.example.com/", "render_javascript": "yes"})
+    assert_error(response, 400, "validation_failed")
+    assert not Source.objects.filter(assistant=assistant).exists()
+
+
 def test_a_refused_create_does_not_use_up_its_idempotency_key(api, team):
     headers = {"Idempotency-Key": "retry-after-fixing"}
     assert_error(api.post("/assistants", {"name": ""}, headers=headers), 400, "validation_failed")
@@ -119,12 +125,13 @@ def test_a_refused_create_does_not_use_up_its_idempotency_key(api, team):
 def test_adding_a_website_queues_a_crawl(api, assistant):
     response = api.post(
         f"/assistants/{assistant.pk}/sources",
-        {"kind": "website", "url": "https://docs.example.com/", "max_pages": 10, "max_depth": 2},
+        {"kind": "website", "url": "https://docs.example.com/", "max_pages": 10, "max_depth": 2, "render_javascript": True},
     )
     assert response.status_code == 201, response.content
     body = response.json()
     source = Source.objects.get(pk=body["id"], assistant=assistant)
-    assert source.settings == {"max_pages": 10, "max_depth": 2} and body["settings"] == source.settings
+    assert source.settings == {"max_pages": 10, "max_depth": 2, "render_javascript": True}
+    assert body["settings"] == source.settings
     run = CrawlRun.objects.get(source=source)
     assert run.status == "queued" and body["status"] == "queued"
     assert body["progress"]["run"]["id"] == run.pk and body["progress"]["documents"]["total"] == 0
