@@ -90,7 +90,7 @@ def access_refused() -> JsonResponse:
 def _too_many_tries(request) -> bool:
     """At most ACCESS_TRIES_PER_MINUTE code attempts per client address and minute (in Redis, shared
     by every web process)."""
-    from assistants.api.http import redis_client
+    from chatsite.lib.shared_redis import redis_client
 
     # The minute starts at the first try (not at a clock minute, which a burst could straddle).
     counter = f"access:tries:{request.META.get('REMOTE_ADDR', '')}"

@@ -146,6 +146,8 @@ OUTBOUND_USER_AGENT = env_str("OUTBOUND_USER_AGENT", "ChatsiteBot/0.1 (+https://
 # --- Crawling -----------------------------------------------------------------------------
 CRAWL_MAX_PAGES = env_int("CRAWL_MAX_PAGES", 500)
 CRAWL_MAX_DEPTH = env_int("CRAWL_MAX_DEPTH", 5)
+# Requests at a time to one host, across every crawl and worker (slots in the shared Redis).
+CRAWL_HOST_CONCURRENCY = env_int("CRAWL_HOST_CONCURRENCY", 2)
 # JavaScript rendering (per source, off by default): Chromium's path ("" = found on the PATH) and
 # the seconds one page may take to load and settle.
 CHROMIUM_PATH = env_str("CHROMIUM_PATH", "")

@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager as ContextManager, nullcontext
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -27,6 +27,7 @@ from protego import Protego
 from chatsite.lib import http as outbound
 from ingestion.browser import PageRenderer, RenderingUnavailable
 from ingestion.extraction import Page, extract_page
+from ingestion.politeness import HostGate
 from ingestion.sitemaps import sitemap_locations, sitemap_urls
 
 logger = logging.getLogger(__name__)
@@ -138,19 +139,6 @@ class Scope:
         return any(fnmatchcase(target, pattern) for pattern in self.exclude)
 
 
-class Throttle:
-    """Keeps at least a given delay between two requests to the same host."""
-
-    def __init__(self):
-        self.last: dict[str, float] = {}
-
-    def wait(self, url: str, delay: float) -> None:
-        host = urlsplit(url).netloc
-        if delay and host in self.last:
-            time.sleep(max(0.0, self.last[host] + delay - time.monotonic()))
-        self.last[host] = time.monotonic()
-
-
 class Robots:
     """robots.txt rules of one site: 4xx means allow all, 5xx or unreachable means disallow all.
 
@@ -158,14 +146,18 @@ class Robots:
     otherwise (an extra host) all its URLs are disallowed.
     """
 
-    def __init__(self, root: str, user_agent: str, *, required: bool = True):
+    def __init__(
+        self, root: str, user_agent: str, *, required: bool = True,
+        fetch_slot: Callable[[str], ContextManager] = lambda url: nullcontext(),
+    ):
         self.user_agent = user_agent
         parts = urlsplit(root)
         robots_url = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
         self.allow_all = self.disallow_all = False
         self.parser: Protego | None = None
         try:
-            response = outbound.fetch(robots_url, max_bytes=ROBOTS_MAX_BYTES)
+            with fetch_slot(robots_url):
+                response = outbound.fetch(robots_url, max_bytes=ROBOTS_MAX_BYTES)
         except outbound.ResponseTooLarge:
             self.allow_all = True
             return
@@ -255,18 +247,21 @@ def crawl(
     outbound.check_url(start_url)
     start = normalize_url(start_url)
     scope = Scope(start, limits)
-    robots = {urlsplit(start).netloc: Robots(start, user_agent)}
-    throttle = Throttle()
+    gate = HostGate()
+    robots = {urlsplit(start).netloc: Robots(start, user_agent, fetch_slot=lambda url: gate.slot(urlsplit(url).netloc))}
     validators = validators or {}
 
     def rules_for(url: str) -> Robots:
         host = urlsplit(url).netloc
         if host not in robots:
-            robots[host] = Robots(url, user_agent, required=False)
+            robots[host] = Robots(url, user_agent, required=False, fetch_slot=lambda url: gate.slot(host))
         return robots[host]
 
-    def polite_wait(url: str) -> None:
-        throttle.wait(url, max(limits.delay, min(rules_for(url).crawl_delay, 10.0)))
+    def polite_delay(url: str) -> float:
+        return max(limits.delay, min(rules_for(url).crawl_delay, 10.0))
+
+    def polite_slot(url: str):
+        return gate.slot(urlsplit(url).netloc, polite_delay(url))
 
     frontier: deque[tuple[str, int]] = deque([(start, 0)])
     seen = {start}
@@ -282,7 +277,7 @@ def crawl(
             may_fetch=lambda url: scope.on_site(url) and rules_for(url).allowed(url),
             accept=scope.on_site,
             normalize=normalize_url,
-            before_fetch=polite_wait,
+            fetch_slot=polite_slot,
         )
         for url in [*listed, *(normalize_url(seed) for seed in seeds)]:
             discover(url, 1)
@@ -301,7 +296,6 @@ def crawl(
             if not rules_for(url).allowed(url):
                 yield CrawlEvent("skipped", url, depth, reason="disallowed by robots.txt", found=len(seen))
                 continue
-            polite_wait(url)
             fetched += 1
             headers = {"Accept": "text/html,application/xhtml+xml"}
             etag, last_modified = validators.get(url, ("", ""))
@@ -310,7 +304,8 @@ def crawl(
             if last_modified:
                 headers["If-Modified-Since"] = last_modified
             try:
-                response = outbound.fetch(url, headers=headers)
+                with polite_slot(url):
+                    response = outbound.fetch(url, headers=headers)
             except outbound.OutboundRefused as exc:
                 yield CrawlEvent("failed", url, depth, reason=f"refused: {exc.reason}", found=len(seen))
                 continue

@@ -20,6 +20,7 @@ import logging
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager as ContextManager, nullcontext
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -53,15 +54,15 @@ def sitemap_urls(
     may_fetch: Callable[[str], bool],
     accept: Callable[[str], bool],
     normalize: Callable[[str], str] = lambda url: url,
-    before_fetch: Callable[[str], None] = lambda url: None,
+    fetch_slot: Callable[[str], ContextManager] = lambda url: nullcontext(),
     max_urls: int = MAX_URLS,
 ) -> list[str]:
     """Page URLs listed by the sitemaps at ``locations`` and their nested indexes, in order, once each.
 
     ``may_fetch`` says whether a sitemap may be requested (scope and robots.txt), ``accept``
     whether a listed page URL is wanted (out-of-scope ones are dropped silently), ``normalize``
-    spells URLs one way (for the visited set and the result), and ``before_fetch`` is called before
-    each request (the crawler's politeness delay).
+    spells URLs one way (for the visited set and the result), and each request is made inside
+    ``fetch_slot(url)`` (the crawler's per-host slot and delay).
     """
     queue: deque[tuple[str, int]] = deque((normalize(url), 0) for url in locations)
     visited: set[str] = set()
@@ -71,9 +72,10 @@ def sitemap_urls(
         if location in visited or urlsplit(location).scheme not in {"http", "https"} or not may_fetch(location):
             continue
         visited.add(location)
-        before_fetch(location)
         try:
-            kind, listed = parse_sitemap(fetch_sitemap(location))
+            with fetch_slot(location):
+                data = fetch_sitemap(location)
+            kind, listed = parse_sitemap(data)
         except SitemapError as exc:
             logger.info("sitemap %s unusable: %s", location, exc)
             continue

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from inspect import iscoroutinefunction
 
-import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -22,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from assistants.api.keys import api_key_authenticate
+from chatsite.lib.shared_redis import redis_client
 
 MAX_BODY_BYTES = 1024 * 1024
 RATE_WINDOW_SECONDS = 60
@@ -56,15 +56,6 @@ def invalid(message: str, details: dict | None = None) -> ApiError:
 def fields_invalid(details: dict[str, list[str]]) -> ApiError:
     """Body fields that failed validation: ``{"field": ["why", ...]}``."""
     return ApiError(400, "validation_failed", "Some fields are invalid.", details)
-
-
-@functools.cache
-def _redis_for(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
-
-
-def redis_client() -> redis.Redis:
-    return _redis_for(settings.REDIS_URL)
 
 
 def _authenticate(request: HttpRequest):

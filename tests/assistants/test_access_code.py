@@ -4,7 +4,7 @@ import json
 import pytest
 from django.test import AsyncClient, Client
 
-from assistants.api.http import redis_client
+from chatsite.lib.shared_redis import redis_client
 from assistants.models import Conversation
 from tests.factories import index_pages, make_assistant, make_team, make_user
 from tests.sse import parse_sse
