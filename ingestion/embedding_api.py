@@ -124,11 +124,13 @@ class APIEmbedder:
         """Estimated tokens per text (see :func:`estimate_tokens`)."""
         return [estimate_tokens(text) for text in texts]
 
-    def embed_documents(self, texts: list[str], batch_tokens: int = 16384) -> np.ndarray:
-        return self._embed(texts, "document", batch_tokens)
+    batch_tokens = 16384  # estimated tokens per request when the caller gives no budget
 
-    def embed_queries(self, texts: list[str], batch_tokens: int = 16384) -> np.ndarray:
-        return self._embed(texts, "query", batch_tokens)
+    def embed_documents(self, texts: list[str], batch_tokens: int | None = None) -> np.ndarray:
+        return self._embed(texts, "document", batch_tokens or self.batch_tokens)
+
+    def embed_queries(self, texts: list[str], batch_tokens: int | None = None) -> np.ndarray:
+        return self._embed(texts, "query", batch_tokens or self.batch_tokens)
 
     def _request(self, texts: list[str], kind: str) -> tuple[str, dict[str, str], dict]:
         raise NotImplementedError

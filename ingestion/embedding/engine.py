@@ -37,20 +37,31 @@ from ingestion.embedding.recipes import (
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 PACKED_ATTENTION = "chatsite_packed"
+CPU_BATCH_TOKENS, CUDA_BATCH_TOKENS = 4096, 65536
 
 
-def plan_batches(lengths: list[int], batch_tokens: int, *, packed: bool = False) -> list[list[int]]:
+def plan_batches(
+    lengths: list[int], batch_tokens: int, *, packed: bool = False, max_padding: float = 0.2, min_rows: int = 4
+) -> list[list[int]]:
     """Indices grouped longest first, each group's size within the budget.
 
-    Padded, a group costs longest × count tokens; packed, the sum of its lengths.
+    Packed, a group costs the sum of its lengths. Padded, it costs longest × count, and a group of
+    ``min_rows`` or more also closes before a text that would be padded by more than ``max_padding``
+    of the group's longest (a document's short chunks then do not run at its longest chunk's length).
     """
     order = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)
     batches: list[list[int]] = []
     current: list[int] = []
     size = 0
     for index in order:
-        grown = size + lengths[index] if packed else lengths[(current or [index])[0]] * (len(current) + 1)
-        if current and grown > batch_tokens:
+        if packed:
+            grown = size + lengths[index]
+            too_short = False
+        else:
+            longest = lengths[(current or [index])[0]]
+            grown = longest * (len(current) + 1)
+            too_short = len(current) >= min_rows and lengths[index] < (1 - max_padding) * longest
+        if current and (grown > batch_tokens or too_short):
             batches.append(current)
             current, grown = [], lengths[index]
         current.append(index)
@@ -253,6 +264,10 @@ class Embedder:
         self.special_tokens = len(self.tokenizer("")["input_ids"])  # added to every input
         self.counters = {"tokens": 0, "padded_tokens": 0, "batches": 0}  # real vs padded tokens run
         self.slice_texts = 2048  # texts tokenised at a time (the next slice overlaps the GPU's work)
+        # Token budget of a batch when the caller gives none. Measured: on a GPU big batches fill it
+        # (65,536 beat 16,384 by 9% on an H200); on a CPU smaller ones stay in cache (4,096 beat
+        # 16,384 by 20% with MiniLM on 2 cores).
+        self.batch_tokens = CUDA_BATCH_TOKENS if self.device.startswith("cuda") else CPU_BATCH_TOKENS
         # One tokenizer call or forward pass at a time per process: the fast tokenizer changes its
         # truncation state on every call and is not safe to share between threads.
         self._lock = threading.RLock()
@@ -282,13 +297,13 @@ class Embedder:
         """The exact string a query is embedded as (the family's instruction prompt, if any)."""
         return self.recipe.format_query(text, instruction or self.instruction)
 
-    def embed_documents(self, texts: list[str], batch_tokens: int = 16384) -> np.ndarray:
-        return self._embed(texts, batch_tokens)
+    def embed_documents(self, texts: list[str], batch_tokens: int | None = None) -> np.ndarray:
+        return self._embed(texts, batch_tokens or self.batch_tokens)
 
     def embed_queries(
-        self, texts: list[str], batch_tokens: int = 16384, *, instruction: str | None = None
+        self, texts: list[str], batch_tokens: int | None = None, *, instruction: str | None = None
     ) -> np.ndarray:
-        return self._embed([self.format_query(text, instruction) for text in texts], batch_tokens)
+        return self._embed([self.format_query(text, instruction) for text in texts], batch_tokens or self.batch_tokens)
 
     def _embed(self, texts: list[str], batch_tokens: int) -> np.ndarray:
         """The texts in slices of ``slice_texts``: each slice tokenised once, sorted by length and run in

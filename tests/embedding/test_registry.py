@@ -108,3 +108,17 @@ def test_api_names_route_to_the_api_module(monkeypatch):
         assert get_embedder("openai:text-embedding-3-small") == ("api", "openai:text-embedding-3-small")
     finally:
         get_embedder.cache_clear()
+
+
+def test_batch_plans_keep_the_budget_and_little_padding():
+    from ingestion.embedding import plan_batches
+
+    lengths = [200, 200, 198, 190, 180, 150, 120, 60, 30, 20, 10, 5]
+    padded = plan_batches(lengths, 16384)
+    assert sorted(i for batch in padded for i in batch) == list(range(len(lengths)))
+    assert [[lengths[i] for i in batch] for batch in padded] == [[200, 200, 198, 190, 180], [150, 120, 60, 30], [20, 10, 5]]
+    assert all(max(lengths[i] for i in b) * len(b) <= 16384 for b in padded)
+    assert plan_batches(lengths, 400) == [[0, 1], [2, 3], [4, 5], [6, 7, 8], [9, 10, 11]]  # longest × count ≤ 400
+    packed = plan_batches(lengths, 16384, packed=True)
+    assert packed == [list(range(len(lengths)))]  # no padding to avoid: one row
+    assert [sum(lengths[i] for i in b) for b in plan_batches(lengths, 600, packed=True)] == [598, 520, 245]

@@ -221,7 +221,8 @@ class Command(BaseCommand):
             report, vectors = self.measure(engine, chunks, name, device, dtype, options)
             if options["compare_padded"] and engine.packed:
                 padded = Embedder(name, device=device, dtype=dtype_name, packed=False)
-                report["engine_padded"], padded_vectors = self.time_engine(padded, chunks, device, options["batch_tokens"])
+                batch_tokens = report["batch_tokens"]
+                report["engine_padded"], padded_vectors = self.time_engine(padded, chunks, device, batch_tokens)
                 report["packing_speedup"] = report["engine"]["tokens_per_s"] / report["engine_padded"]["tokens_per_s"]
                 report["min_cosine_packed_vs_padded"] = float((vectors * padded_vectors).sum(axis=1).min())
         report.update(model=options["model"] or engine.name, device=device, dtype=dtype_name, compiled=options["compile"])
@@ -249,7 +250,7 @@ class Command(BaseCommand):
         return figures, vectors
 
     def measure(self, engine: Embedder, chunks: list[str], name: str, device: str, dtype, options) -> tuple[dict, object]:
-        batch_tokens = options["batch_tokens"]
+        batch_tokens = options["batch_tokens"] or engine.batch_tokens
         lengths = [min(n + engine.special_tokens, engine.max_length) for n in engine.count_tokens(chunks)]
         tokens = sum(lengths)
         figures, vectors = self.time_engine(engine, chunks, device, batch_tokens)

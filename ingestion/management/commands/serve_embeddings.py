@@ -24,7 +24,7 @@ class Command(BaseCommand):
             "--max-batch-tokens",
             type=int,
             default=settings.EMBEDDING_BATCH_TOKENS,
-            help="token budget of one batch (default: EMBEDDING_BATCH_TOKENS)",
+            help="token budget of one batch (default: EMBEDDING_BATCH_TOKENS, else the engine's own)",
         )
         parser.add_argument(
             "--max-wait-ms",
@@ -35,6 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         engine = get_embedder(options["model"])
+        options["max_batch_tokens"] = options["max_batch_tokens"] or engine.batch_tokens
         if isinstance(engine, Embedder):  # load kernels (and compile, with EMBEDDING_COMPILE) before serving
             engine.embed_queries(["warm up"], batch_tokens=options["max_batch_tokens"])
         app = EmbeddingServer(engine, max_batch_tokens=options["max_batch_tokens"], max_wait_ms=options["max_wait_ms"])
