@@ -19,6 +19,7 @@ On CUDA inputs are copied from pinned memory without blocking; on CPU the model 
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -89,13 +90,20 @@ def pool(states, mask, how: str):
     return states[torch.arange(states.shape[0], device=states.device), index]
 
 
+def text_of_token(lengths):
+    """For a packed row of texts of these lengths (a tensor), the index of the text each token is in."""
+    import torch
+
+    return torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
+
+
 def pool_packed(states, starts, lengths, how: str):
     """Sentence vectors from one packed row of token states (total, hidden); text i is
     ``states[starts[i] : starts[i] + lengths[i]]``."""
     import torch
 
     if how == "mean":
-        segments = torch.repeat_interleave(torch.arange(len(lengths), device=states.device), lengths)
+        segments = text_of_token(lengths)
         sums = torch.zeros(len(lengths), states.shape[-1], dtype=torch.float32, device=states.device)
         return sums.index_add_(0, segments, states.float()) / lengths[:, None].float()
     if how == "cls":
@@ -105,6 +113,7 @@ def pool_packed(states, starts, lengths, how: str):
     raise ValueError(f"unknown pooling {how!r}")
 
 
+@functools.cache
 def varlen_kernel():
     """``torch.nn.attention.varlen.varlen_attn`` where this torch has it, else None."""
     try:
@@ -112,6 +121,14 @@ def varlen_kernel():
     except ImportError:
         return None
     return varlen_attn
+
+
+@functools.cache
+def _parameters(function) -> frozenset[str]:
+    """The argument names of ``function`` (read once: attention runs once per layer and batch)."""
+    import inspect
+
+    return frozenset(inspect.signature(function).parameters)
 
 
 def packed_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
@@ -129,8 +146,7 @@ def packed_attention(module, query, key, value, attention_mask, scaling=None, dr
     if kernel is not None:
         out = _varlen(kernel, q, k, v, boundaries, longest, scaling, causal)
     else:  # the same attention as one SDPA call under a block-diagonal mask (small inputs: tests, CPU)
-        lengths = boundaries[1:] - boundaries[:-1]
-        segments = torch.repeat_interleave(torch.arange(len(lengths), device=q.device), lengths)
+        segments = text_of_token(boundaries[1:] - boundaries[:-1])
         mask = segments[:, None] == segments[None, :]
         if causal:
             mask = mask.tril()
@@ -143,9 +159,7 @@ def packed_attention(module, query, key, value, attention_mask, scaling=None, dr
 
 def _varlen(kernel, q, k, v, boundaries, longest: int, scaling, causal: bool):
     """flash-attention's variable-length kernel, across the argument names torch versions use."""
-    import inspect
-
-    params = inspect.signature(kernel).parameters
+    params = _parameters(kernel)
     options = {"scale": scaling} if "scale" in params else {}
     if "window_size" in params:
         options["window_size"] = (-1, 0) if causal else (-1, -1)
