@@ -248,20 +248,21 @@ def crawl(
     start = normalize_url(start_url)
     scope = Scope(start, limits)
     gate = HostGate()
-    robots = {urlsplit(start).netloc: Robots(start, user_agent, fetch_slot=lambda url: gate.slot(urlsplit(url).netloc))}
     validators = validators or {}
+
+    def host_slot(url: str, delay: float = 0.0):
+        return gate.slot(urlsplit(url).netloc, delay)
+
+    robots = {urlsplit(start).netloc: Robots(start, user_agent, fetch_slot=host_slot)}
 
     def rules_for(url: str) -> Robots:
         host = urlsplit(url).netloc
         if host not in robots:
-            robots[host] = Robots(url, user_agent, required=False, fetch_slot=lambda url: gate.slot(host))
+            robots[host] = Robots(url, user_agent, required=False, fetch_slot=host_slot)
         return robots[host]
 
-    def polite_delay(url: str) -> float:
-        return max(limits.delay, min(rules_for(url).crawl_delay, 10.0))
-
     def polite_slot(url: str):
-        return gate.slot(urlsplit(url).netloc, polite_delay(url))
+        return host_slot(url, max(limits.delay, min(rules_for(url).crawl_delay, 10.0)))
 
     frontier: deque[tuple[str, int]] = deque([(start, 0)])
     seen = {start}
