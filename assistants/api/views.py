@@ -118,6 +118,12 @@ def _refuse_unknown(payload: dict, known) -> None:
         raise invalid(f"Unknown fields: {', '.join(unknown)}.", {name: ["Unknown field."] for name in unknown})
 
 
+def _require_bool(data: dict, name: str) -> None:
+    """JSON true/false only: the form's checkbox field would take any value as "on"."""
+    if not isinstance(data.get(name, False), bool):
+        raise fields_invalid({name: ["Expected true or false."]})
+
+
 # Assistants
 
 
@@ -132,8 +138,7 @@ def _assistant_form(payload: dict, instance: Assistant) -> AssistantBrandingForm
         if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
             raise fields_invalid({name: [message]})
         data[name] = "\n".join(values)
-    if not isinstance(data["show_powered_by"], bool):
-        raise fields_invalid({"show_powered_by": ["Expected true or false."]})
+    _require_bool(data, "show_powered_by")
     code = payload.get("access_code", "")
     if code is not None and not isinstance(code, str):
         raise fields_invalid({"access_code": ["Expected a string or null."]})
@@ -201,8 +206,7 @@ def source_create(request, assistant_id: int):
     _refuse_unknown(payload, SOURCE_FIELDS)
     if payload.get("kind", "website") != Source.Kind.WEBSITE:
         raise fields_invalid({"kind": ["Only 'website' sources can be created here."]})
-    if not isinstance(payload.get("render_javascript", False), bool):
-        raise fields_invalid({"render_javascript": ["Must be true or false."]})
+    _require_bool(payload, "render_javascript")
     defaults = {name: WebsiteSourceForm.base_fields[name].initial for name in ("max_pages", "max_depth")}
     form = WebsiteSourceForm(data=defaults | {name: value for name, value in payload.items() if name != "kind"})
     if not form.is_valid():
