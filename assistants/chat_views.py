@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from assistants import forms, selectors, services
 from assistants.answering import answer_events
 from assistants.models import Assistant
+from chatsite.lib import json_body
 
 MAX_QUESTION_CHARS = 2000
 VISITOR_COOKIE = "cs_visitor"
@@ -178,7 +179,7 @@ async def chat_stream(request, slug: str):
     if request.content_type != "application/json":
         return HttpResponseBadRequest("JSON expected")
     try:
-        payload = json.loads(request.body or b"{}")
+        payload = json_body.loads(request.body or b"{}")
     except ValueError:
         return HttpResponseBadRequest("invalid JSON")
     question = str(payload.get("question") or "").strip()

@@ -10,7 +10,6 @@ its visitor token in localStorage and sends it in the ``X-Chatsite-Visitor`` hea
 """
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import urlencode, urlsplit
 
@@ -28,6 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from assistants import chat_views, selectors, services
 from assistants.models import Assistant, Feedback, Message
 from assistants.rendering import render_answer
+from chatsite.lib import json_body
 
 VISITOR_HEADER = "X-Chatsite-Visitor"
 WIDGET_CACHE_SECONDS = 300
@@ -154,7 +154,7 @@ def _json_body(request) -> dict | None:
     if request.content_type != "application/json":
         return None
     try:
-        payload = json.loads(request.body or b"{}")
+        payload = json_body.loads(request.body or b"{}")
     except ValueError:
         return None
     return payload if isinstance(payload, dict) else None

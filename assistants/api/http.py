@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from assistants.api.keys import api_key_authenticate
+from chatsite.lib import json_body
 from chatsite.lib.shared_redis import redis_client
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -110,7 +111,7 @@ def _json_body(request: HttpRequest) -> dict:
     if request.content_type != "application/json":
         raise invalid("Send the body as JSON (Content-Type: application/json).")
     try:
-        payload = json.loads(request.body)
+        payload = json_body.loads(request.body)
     except ValueError as exc:
         raise invalid(f"The body is not valid JSON: {exc}.") from None
     if not isinstance(payload, dict):

@@ -164,3 +164,13 @@ def test_the_full_page_runs_the_same_chat_client(client, assistant):
     html = client.get(f"/a/{assistant.slug}/").content.decode()
     assert "js/chat.js" in html and "js/i18n.js" in html and "data-embed" not in html
     assert f"/embed/{assistant.public_key}/feedback" in html
+
+
+def test_nul_characters_from_a_visitor_are_dropped_not_a_server_error(client, assistant):
+    # PostgreSQL's text and jsonb cannot hold NUL: found by the API fuzz test on the chat question.
+    response = post_json(client, f"/embed/{assistant.public_key}/contact", {
+        "name": "A\u0000da", "email": "ada@example.com", "message": "Call\u0000 me", "page_url": "https://docs.test/\u0000",
+    })
+    assert response.status_code == 201
+    assert Feedback.objects.get().details == {"name": "Ada", "email": "ada@example.com", "message": "Call me",
+                                              "page_url": "https://docs.test/"}
