@@ -143,6 +143,9 @@ OUTBOUND_TIMEOUT = env_float("OUTBOUND_TIMEOUT", 20.0)
 OUTBOUND_MAX_BYTES = env_int("OUTBOUND_MAX_BYTES", 10 * 1024 * 1024)
 OUTBOUND_USER_AGENT = env_str("OUTBOUND_USER_AGENT", "ChatsiteBot/0.1 (+https://github.com/chatsite)")
 
+# Where video transcripts are fetched (ingestion/youtube.py); the tests point it at loopback.
+YOUTUBE_BASE_URL = env_str("YOUTUBE_BASE_URL", "https://www.youtube.com").rstrip("/")
+
 # --- Crawling -----------------------------------------------------------------------------
 CRAWL_MAX_PAGES = env_int("CRAWL_MAX_PAGES", 500)
 CRAWL_MAX_DEPTH = env_int("CRAWL_MAX_DEPTH", 5)

@@ -22,6 +22,7 @@ from django.db.models import Count, Q, Sum
 
 from ingestion.models import Document, EmbeddingSpace, Source
 from ingestion.spaces import lexical_backend, vector_literal, vector_type
+from ingestion.youtube import moment_link
 
 RRF_K = 60
 CANDIDATES = 50  # rows each leg hands to fusion
@@ -71,8 +72,11 @@ class Hit:
 
     @property
     def link(self) -> str:
-        """The page and section to open: ``page#section``, ``file.pdf#page=3``."""
-        return f"{self.url}#{self.anchor}" if self.anchor else self.url
+        """The page and section to open: ``page#section``, ``file.pdf#page=3``, a YouTube video at
+        the moment quoted (``watch?v=ID&t=90s``)."""
+        if not self.anchor:
+            return self.url
+        return moment_link(self.url, self.anchor) or f"{self.url}#{self.anchor}"
 
 
 def _lexical_ranking(space: EmbeddingSpace, query: str, limit: int) -> Scored:

@@ -250,12 +250,21 @@ def documents_upload(*, source: Source, files) -> CrawlRun:
 def document_add_url(*, assistant: Assistant, url: str) -> Document:
     """A document (PDF, DOCX, spreadsheet, …) that the worker downloads from its address through the
     SSRF-safe client, then parses and indexes like an upload; citations open that address (a PDF's
-    with ``#page=N``). Adding the same address again downloads it anew."""
+    with ``#page=N``). Adding the same address again downloads it anew.
+
+    A YouTube video's address adds its transcript (``ingestion.youtube``): the worker fetches the
+    captions as a subtitle file, and citations open the video at the moment they quote."""
+    from ingestion import youtube
+
     url = (url or "").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
         raise IngestionError("Enter the http or https address of a document.")
-    name = _safe_file_name(unquote(PurePosixPath(parts.path).name) or parts.hostname)
+    video = youtube.video_id(url)
+    if video:  # one document per video, whatever form of its address was given; cited on YouTube
+        url, name, title = youtube.WATCH_URL.format(video_id=video), f"youtube-{video}.vtt", f"YouTube video {video}"
+    else:
+        name = title = _safe_file_name(unquote(PurePosixPath(parts.path).name) or parts.hostname)
     source = source_documents_get_or_create(assistant=assistant)
     with transaction.atomic():
         run = _documents_run(source, 1)
@@ -264,7 +273,7 @@ def document_add_url(*, assistant: Assistant, url: str) -> Document:
             source=source,
             url=url,
             defaults={
-                "title": name, "file_name": name, "file_path": "", "public_token": "", "sections": [],
+                "title": title, "file_name": name, "file_path": "", "public_token": "", "sections": [], "warnings": [],
                 "status": Document.Status.PENDING, "attempts": 0, "error": "", "indexed_hash": "", "last_run": run,
             },
         )
@@ -306,6 +315,13 @@ def document_prepare(*, document_id: int) -> Document | None:
     return document
 
 
+def document_is_video(document: Document) -> bool:
+    """A YouTube video added by its address: indexed from its transcript."""
+    from ingestion import youtube
+
+    return document.added_by_url and youtube.video_id(document.url) is not None
+
+
 def document_download(*, document: Document) -> str:
     """Download a document added by URL into the uploads storage; its Content-Type, for the parser.
     ParseError (the task fails the document with it) when the address cannot be read."""
@@ -314,6 +330,8 @@ def document_download(*, document: Document) -> str:
     from chatsite.lib import http
     from ingestion.parsers import ParseError
 
+    if document_is_video(document):
+        return _video_download(document)
     limit = settings.UPLOAD_MAX_BYTES
     try:
         result = http.fetch(document.url, max_bytes=limit)
@@ -325,12 +343,33 @@ def document_download(*, document: Document) -> str:
         raise ParseError(f"the address could not be reached ({type(exc).__name__})") from exc
     if result.status_code != 200:
         raise ParseError(f"the address answered HTTP {result.status_code}")
+    _store_download(document, result.content)
+    return result.headers.get("content-type", "")
+
+
+def _video_download(document: Document) -> str:
+    """A video's transcript, stored as a WebVTT file titled with the video's title; the caption track
+    it was read from noted on the document."""
+    from ingestion import youtube
+    from ingestion.parsers import ParseError
+
+    language = Source.objects.filter(pk=document.source_id).values_list("assistant__language", flat=True).get()
+    try:
+        transcript = youtube.fetch_transcript(youtube.video_id(document.url), languages=(language,) if language else ())
+    except youtube.TranscriptUnavailable as exc:
+        raise ParseError(exc.reason) from exc
+    document.warnings = transcript.notes
+    Document.objects.filter(pk=document.pk).update(warnings=document.warnings)
+    _store_download(document, transcript.webvtt().encode())
+    return "text/vtt"
+
+
+def _store_download(document: Document, content: bytes) -> None:
     path = _upload_storage(document.source) / f"{uuid.uuid4().hex}{Path(document.file_name).suffix}"
-    path.write_bytes(result.content)
+    path.write_bytes(content)
     document.file_path = str(path.relative_to(settings.MEDIA_ROOT))
     document.fetched_at = timezone.now()
     Document.objects.filter(pk=document.pk).update(file_path=document.file_path, fetched_at=document.fetched_at)
-    return result.headers.get("content-type", "")
 
 
 def document_parse(*, document: Document, content_type: str = "") -> None:
@@ -347,11 +386,12 @@ def document_parse(*, document: Document, content_type: str = "") -> None:
     )
     sections = [section.as_dict() for section in parsed.sections]
     document.title = (parsed.title or document.file_name)[:500]
+    # A video's note (which caption track it was read from) came with its download.
+    document.warnings = [*document.warnings, *parsed.warnings] if document_is_video(document) else parsed.warnings
     document.sections = sections
-    document.warnings = parsed.warnings
     document.content_hash = sections_hash(document.title, sections)
     Document.objects.filter(pk=document.pk).update(
-        title=document.title, sections=sections, warnings=parsed.warnings, content_hash=document.content_hash
+        title=document.title, sections=sections, warnings=document.warnings, content_hash=document.content_hash
     )
 
 

@@ -592,7 +592,9 @@ OPENAPI = {
                     "202": _json(
                         _ref("Document"),
                         "Queued: a worker downloads it through the SSRF-safe client, then parses and indexes it; "
-                        "citations open the address. The same address again downloads it anew.",
+                        "citations open the address. The same address again downloads it anew. A YouTube video's "
+                        "address (watch, youtu.be, shorts, embed, live) adds its transcript, cited at the moment "
+                        "quoted (watch?v=ID&t=SECONDSs); a video without captions fails with the reason.",
                     )
                 },
                 errors=(*WRITE_ERRORS, "Conflict"),

@@ -3,7 +3,9 @@
 Each section starts at a cue and its anchor is ``t=SECONDS`` (the Media Fragments syntax that
 video players and YouTube links understand), so a citation points at the moment in the video;
 its heading says the time as ``h:mm:ss``. Cue settings, styling tags and speaker voice tags are
-dropped; consecutive identical lines (rolling captions repeat them) are kept once.
+dropped; consecutive identical lines (rolling captions repeat them) are kept once. The title is the
+text after ``WEBVTT`` on a WebVTT file's first line (``WEBVTT - Pricing explained``), else the
+file name.
 """
 from __future__ import annotations
 
@@ -50,13 +52,21 @@ def cues(text: str) -> list[tuple[float, str]]:
     return found
 
 
+def header_title(text: str) -> str:
+    """The text after ``WEBVTT`` on the first line of a WebVTT file ("" when none)."""
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    if not re.match(r"WEBVTT[ \t]", first):
+        return ""
+    return one_line(first[6:]).strip(" -")
+
+
 def parse(path: str, filename: str) -> ParsedDocument:
     with open(path, "rb") as file:
         text, _ = decode_text(file.read())
     timed = cues(text)
     if not timed and "-->" not in text:
         raise ParseError("the file has no subtitle cues (lines like '00:00:01.000 --> 00:00:04.000')")
-    title = filename_title(filename)
+    title = header_title(text) or filename_title(filename)
     sections: list[Section] = []
     start, lines, size = None, [], 0
     for at, spoken in timed:
