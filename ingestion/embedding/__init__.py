@@ -39,12 +39,18 @@ __all__ = [
 ]
 
 
-@functools.lru_cache(maxsize=4)
 def get_embedder(name: str = ""):
-    """The process-wide engine for ``name`` (the configured default when empty)."""
+    """The process-wide engine for ``name`` (the configured default when empty): the default model
+    asked for by its name or by "" is one engine, loaded once."""
     from django.conf import settings
 
-    name = name or settings.EMBEDDING_MODEL
+    return _engine(name or settings.EMBEDDING_MODEL or DEFAULT_MODEL)
+
+
+@functools.lru_cache(maxsize=4)
+def _engine(name: str):
+    from django.conf import settings
+
     if name.startswith(API_PREFIXES):
         try:
             from ingestion.embedding_api import api_embedder
@@ -53,7 +59,7 @@ def get_embedder(name: str = ""):
                 raise
             raise RuntimeError(f"{name}: API embedding backends need ingestion/embedding_api.py") from error
         return api_embedder(name)
-    logger.info("loading embedding model %s", name or DEFAULT_MODEL)
+    logger.info("loading embedding model %s", name)
     return Embedder(
         name,
         device=settings.EMBEDDING_DEVICE,
@@ -61,3 +67,6 @@ def get_embedder(name: str = ""):
         threads=getattr(settings, "EMBEDDING_THREADS", 0),
         compile=getattr(settings, "EMBEDDING_COMPILE", False),
     )
+
+
+get_embedder.cache_clear = _engine.cache_clear  # tests that change the settings start afresh

@@ -190,6 +190,13 @@ def packing_supported(device: str, dtype) -> bool:
     return device.startswith("cuda") and dtype in (torch.bfloat16, torch.float16) and varlen_kernel() is not None
 
 
+def cpu_threads() -> int:
+    """Threads for a CPU model when none are configured: the process's share of the cores (a prefork
+    Celery worker says how many processes share them, see ``chatsite.celery``)."""
+    processes = int(os.environ.get("CHATSITE_POOL_PROCESSES") or 1)
+    return max(1, (os.cpu_count() or 1) // max(1, processes))
+
+
 def torch_dtype(dtype: str, device: str):
     """The torch dtype for "bf16"/"fp16"/"fp32"; empty: bf16 on CUDA, fp32 elsewhere."""
     import torch
@@ -259,7 +266,7 @@ class Embedder:
         self.recipe = recipe_for(base)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cpu":
-            torch.set_num_threads(threads or os.cpu_count() or 1)
+            torch.set_num_threads(threads or cpu_threads())
         self.dtype = torch_dtype(dtype, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         if self.recipe.padding_side:
@@ -304,8 +311,17 @@ class Embedder:
         if not texts:
             return []
         with self._lock:
-            encoded = self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+            backend = getattr(self.tokenizer, "backend_tokenizer", None)
+            if backend is None:  # a slow (Python) tokenizer
+                encoded = self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+                return [len(ids) for ids in encoded]
+            # The Rust tokenizer itself, without offsets: 2-3x faster than the wrapper's BatchEncoding
+            # (the chunker counts every paragraph and heading of every document). The wrapper sets its
+            # own truncation and padding again on its next call.
+            backend.no_truncation()
+            backend.no_padding()
+            encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
+            return [len(encoding) for encoding in encode(texts, add_special_tokens=False)]
 
     def format_query(self, text: str, instruction: str | None = None) -> str:
         """The exact string a query is embedded as (the family's instruction prompt, if any)."""
