@@ -23,8 +23,6 @@ import io
 import re
 from urllib.parse import quote
 
-import openpyxl
-from openpyxl.utils import get_column_letter
 
 from .text import choose_title, decode_text, filename_title, one_line
 from .types import ParsedDocument, Section
@@ -35,6 +33,8 @@ _NUMBER = re.compile(r"^[-+(]?[$€£]?\s*\d[\d,.\s]*%?\)?$")
 
 
 def parse_xlsx(path: str, filename: str) -> ParsedDocument:
+    import openpyxl  # here, not at the top: CSV files do without its 0.2 s import
+
     workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
         title = choose_title(workbook.properties.title, filename)
@@ -82,7 +82,7 @@ def grid_sections(rows, heading_path: list[str], anchor: str) -> list[Section]:
     while (grid and len(header_rows) < MAX_HEADER_ROWS and not grid[0][1][0]
            and not any(_NUMBER.match(cell) for cell in grid[0][1])):
         header_rows.append(grid.pop(0)[1])
-    headers = _join_headers(header_rows, [get_column_letter(column + 1) for column in used])
+    headers = _join_headers(header_rows, [column_letter(column + 1) for column in used])
 
     path = list(heading_path)
     path += [one_line(caption) for caption in captions if one_line(caption) != path[-1]]
@@ -136,3 +136,12 @@ def _cell_text(value) -> str:
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
     return str(value).strip()
+
+
+def column_letter(number: int) -> str:
+    """A spreadsheet column's letters: 1 -> A, 26 -> Z, 27 -> AA."""
+    letters = ""
+    while number > 0:
+        number, remainder = divmod(number - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters

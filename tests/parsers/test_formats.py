@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ingestion.parsers import parse_file
 from tests.conftest import SHARED
 
@@ -52,3 +54,10 @@ def test_the_child_never_imports_django():
              "assert not any(name.split('.')[0] == 'django' for name in sys.modules), 'django imported'")
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", check], cwd=root, check=True, env={"PATH": "/usr/bin:/bin"})
+
+
+@pytest.mark.parametrize("number, letters", [(1, "A"), (26, "Z"), (27, "AA"), (52, "AZ"), (702, "ZZ"), (703, "AAA"), (16384, "XFD")])
+def test_column_letters_name_columns_as_spreadsheets_do(number, letters):
+    from ingestion.parsers.spreadsheet import column_letter
+
+    assert column_letter(number) == letters
