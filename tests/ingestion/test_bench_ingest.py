@@ -30,6 +30,7 @@ def test_bench_ingest_measures_and_cleans_up(tmp_path, settings, workers):
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a PDF")
     out = tmp_path / "bench.json"
 
+    cached_before = set(EmbeddingCache.objects.values_list("pk", flat=True))  # (a module fixture may commit some)
     call_command(
         "bench_ingest", site=str(site), docs=str(docs), out=str(out), workers=workers,
         broker=settings.CELERY_BROKER_URL, stdout=open("/dev/null", "w"),
@@ -45,4 +46,5 @@ def test_bench_ingest_measures_and_cleans_up(tmp_path, settings, workers):
     assert report["pipeline_efficiency"] == pytest.approx(
         report["pipeline_seconds"] / report["embed_alone_seconds"], rel=0.01
     )
-    assert not Team.objects.exists() and not EmbeddingSpace.objects.exists() and not EmbeddingCache.objects.exists()
+    assert not Team.objects.exists() and not EmbeddingSpace.objects.exists()
+    assert set(EmbeddingCache.objects.values_list("pk", flat=True)) == cached_before
