@@ -102,6 +102,8 @@ class Document(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The document whose indexing task holds this one in its batch (services.documents_index_claim).
+    claimed_by = models.BigIntegerField(null=True, blank=True, db_index=True)
     chunk_count = models.PositiveIntegerField(default=0)
     indexed_hash = models.CharField(max_length=64, blank=True, default="")
     last_run = models.ForeignKey(CrawlRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents")

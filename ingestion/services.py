@@ -7,12 +7,15 @@ import logging
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, unquote, urlsplit
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast, Length
 from django.utils import timezone
 
 from assistants.models import Assistant
@@ -275,6 +278,7 @@ def document_add_url(*, assistant: Assistant, url: str) -> Document:
             defaults={
                 "title": title, "file_name": name, "file_path": "", "public_token": "", "sections": [], "warnings": [],
                 "status": Document.Status.PENDING, "attempts": 0, "error": "", "indexed_hash": "", "last_run": run,
+                "claimed_by": None,
             },
         )
         CrawlRun.objects.filter(pk=run.pk).update(pages_fetched=1)
@@ -592,6 +596,7 @@ def document_store(
             document.status = Document.Status.PENDING
             document.error = ""
             document.attempts = 0
+            document.claimed_by = None  # a batch that holds its old content leaves it to the new task
         document.save()
         if not unchanged:
             document_queue(document=document)
@@ -661,58 +666,169 @@ def run_fail(*, run_id: int, reason: str) -> None:
         _run_fail(run, reason)
 
 
-def document_index_begin(*, document_id: int) -> Document | None:
-    """Count an indexing attempt; None when there is nothing to do or it has failed too often."""
+# An indexing task embeds its document together with others of the same assistant that wait for it
+# (one embedding call instead of one per document: a GPU gets batches worth running, a CPU fewer
+# small ones), up to this many documents and characters of text.
+BATCH_MAX_DOCUMENTS = 32
+BATCH_MAX_CHARS = 400_000
+
+
+@dataclass
+class IndexBatch:
+    """The documents an indexing task embeds (see :func:`documents_index_claim`)."""
+
+    leader: int  # the document whose task claimed them
+    documents: list[Document]
+    one_by_one: bool = False  # an earlier delivery of the task stopped: each document on its own attempt
+
+
+def documents_index_claim(*, document_id: int) -> IndexBatch | None:
+    """What the indexing task of ``document_id`` embeds; None when there is nothing for it to do.
+
+    On the task's first delivery: the document and other pending, parsed documents of its assistant
+    that no task holds, each marked ``claimed_by`` this document and counted an attempt — their own
+    tasks then find them held and do nothing. A document held by another task's batch is left to that
+    task (and to its redelivery). A delivery that finds documents it claimed still pending comes after
+    one that stopped (a killed worker): it takes them one by one, each on its own attempt, so a document
+    that kills the worker ends failed alone.
+    """
     with transaction.atomic():
+        held = list(
+            Document.objects.select_for_update().filter(claimed_by=document_id, status=Document.Status.PENDING).order_by("pk")
+        )
+        if held:  # (even when the task's own document was deleted since)
+            return IndexBatch(leader=document_id, documents=held, one_by_one=True)
         document = Document.objects.select_for_update().filter(pk=document_id).first()
-        if document is None or document.status != Document.Status.PENDING:
+        if document is None or document.status != Document.Status.PENDING or document.claimed_by is not None:
             return None
-        document.attempts += 1
-        if document.attempts > MAX_ATTEMPTS:
-            document.status = Document.Status.FAILED
-            document.error = f"indexing stopped its worker {MAX_ATTEMPTS} times; giving up"
-            document.save(update_fields=["status", "error", "attempts"])
-            return None
-        document.save(update_fields=["attempts"])
-        return document
+        assistant_id = Source.objects.filter(pk=document.source_id).values_list("assistant_id", flat=True).get()
+        waiting = (
+            Document.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(source__assistant_id=assistant_id, status=Document.Status.PENDING, claimed_by__isnull=True)
+            .exclude(pk=document_id)
+            .exclude(file_name__gt="", public_token="", file_path="")  # added by address, not downloaded yet
+            .exclude(~Q(file_path=""), content_hash="")  # a file not parsed yet
+            .annotate(size=Length(Cast("sections", TextField())))
+            .order_by("pk")[: BATCH_MAX_DOCUMENTS - 1]
+        )
+        batch, size = [document], len(json.dumps(document.sections))
+        for other in waiting:
+            if size + other.size > BATCH_MAX_CHARS:
+                break
+            batch.append(other)
+            size += other.size
+        claimed = []
+        for member in batch:
+            member.claimed_by = document_id
+            if _attempt_counted(member):
+                claimed.append(member)
+        Document.objects.bulk_update(batch, ["claimed_by", "attempts", "status", "error"])
+    return IndexBatch(leader=document_id, documents=claimed) if claimed else None
+
+
+def _attempt_counted(document: Document) -> bool:
+    """Count an indexing attempt; False (and the document failed) once it has stopped its worker too often."""
+    document.attempts += 1
+    if document.attempts > MAX_ATTEMPTS:
+        document.status = Document.Status.FAILED
+        document.error = f"indexing stopped its worker {MAX_ATTEMPTS} times; giving up"
+        return False
+    return True
+
+
+def documents_index_batch(*, batch: IndexBatch) -> None:
+    """Index a claimed batch. When indexing the documents together fails, each is indexed alone, so
+    only the documents that fail on their own are failed, with their reason."""
+    if not batch.one_by_one:
+        try:
+            documents_index(documents=batch.documents)
+            return
+        except Exception:
+            logger.exception("indexing %d documents together failed; indexing them one by one", len(batch.documents))
+    for document in batch.documents:
+        with transaction.atomic():
+            locked = Document.objects.select_for_update().filter(
+                pk=document.pk, status=Document.Status.PENDING, claimed_by=batch.leader
+            ).first()
+            if locked is None:
+                continue
+            if batch.one_by_one:
+                counted = _attempt_counted(locked)
+                locked.save(update_fields=["attempts", "status", "error"])
+                if not counted:
+                    continue
+        try:
+            documents_index(documents=[locked])
+        except Exception as exc:
+            logger.exception("indexing document %s failed", document.pk)
+            document_fail(document_id=document.pk, reason=f"indexing failed: {exc}")
 
 
 def document_index(*, document: Document) -> int:
-    """Chunk and embed a document into every live space of its assistant; returns chunks written.
+    """Chunk and embed one document into every live space of its assistant; chunks written."""
+    return documents_index(documents=[document])[document.pk]
 
-    The old chunks are replaced in one transaction per space, so retrieval sees the old version or
-    the new one, never half.
+
+def documents_index(*, documents: list[Document]) -> dict[int, int]:
+    """Chunk and embed documents of one assistant into every live space of it, their new chunk texts in
+    one embedding call per space; then mark each ready. Chunks written, by document.
+
+    Each document's old chunks are replaced in one transaction per space, so retrieval sees the old
+    version or the new one, never half; a document whose content changed meanwhile (a recrawl) is
+    left to the task its new content queued.
     """
-    assistant_id = Source.objects.filter(pk=document.source_id).values_list("assistant_id", flat=True).get()
-    written = 0
+    if not documents:
+        return {}
+    assistant_id = Source.objects.filter(pk=documents[0].source_id).values_list("assistant_id", flat=True).get()
+    written = dict.fromkeys((document.pk for document in documents), 0)
     for space in spaces_for_indexing(assistant_id):
-        written = document_index_into_space(document=document, space=space)
+        written.update(documents_index_into_space(documents=documents, space=space))
+    now = timezone.now()
     with transaction.atomic():
-        Document.objects.filter(pk=document.pk, content_hash=document.content_hash).update(
-            status=Document.Status.READY,
-            indexed_hash=document.content_hash,
-            chunk_count=written,
-            error="" if written else "no text to index",
-            updated_at=timezone.now(),
-        )
+        for document in documents:
+            Document.objects.filter(pk=document.pk, content_hash=document.content_hash).update(
+                status=Document.Status.READY,
+                indexed_hash=document.content_hash,
+                chunk_count=written[document.pk],
+                error="" if written[document.pk] else "no text to index",
+                claimed_by=None,
+                updated_at=now,
+            )
     return written
 
 
-def document_index_into_space(*, document: Document, space: EmbeddingSpace) -> int:
-    """Replace a document's chunks in one space; texts in the embedding cache are not embedded again."""
+def documents_index_into_space(*, documents: list[Document], space: EmbeddingSpace) -> dict[int, int]:
+    """Replace the documents' chunks in one space; texts in the embedding cache are not embedded again."""
     from ingestion.embedding import get_embedder
 
     embedder = get_embedder(space.model_name)
-    drafts = chunk_sections(document.sections, count_tokens=embedder.count_tokens, max_tokens=settings.CHUNK_MAX_TOKENS)
-    vectors = embeddings_cached(model_name=space.model_name, texts=[draft.search_text for draft in drafts], embedder=embedder)
-    rows = [
-        (
-            space.pk, document.pk, draft.ordinal, draft.text, draft.search_text,
-            json.dumps(draft.heading_path), draft.anchor[:300], draft.token_count, vector,
-        )
-        for draft, vector in zip(drafts, vectors)
-    ]
+    drafts = {
+        document.pk: chunk_sections(document.sections, count_tokens=embedder.count_tokens, max_tokens=settings.CHUNK_MAX_TOKENS)
+        for document in documents
+    }
+    texts = [draft.search_text for document in documents for draft in drafts[document.pk]]
+    vectors = iter(embeddings_cached(model_name=space.model_name, texts=texts, embedder=embedder))
+    written = {}
+    for document in documents:
+        rows = [
+            (
+                space.pk, document.pk, draft.ordinal, draft.text, draft.search_text,
+                json.dumps(draft.heading_path), draft.anchor[:300], draft.token_count, next(vectors),
+            )
+            for draft in drafts[document.pk]
+        ]
+        written[document.pk] = _chunks_replace(document=document, space=space, rows=rows)
+    return written
+
+
+def _chunks_replace(*, document: Document, space: EmbeddingSpace, rows: list[tuple]) -> int:
+    """Put ``rows`` in place of the document's chunks in ``space``, unless it was deleted or its content
+    changed since it was chunked (it is locked meanwhile)."""
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("select content_hash from ingestion_document where id = %s for update", [document.pk])
+        current = cursor.fetchone()
+        if current is None or current[0] != document.content_hash:
+            return 0
         cursor.execute("delete from ingestion_chunk where space_id = %s and document_id = %s", [space.pk, document.pk])
         cursor.executemany(
             "insert into ingestion_chunk (space_id, document_id, ordinal, text, search_text, heading_path,"
@@ -749,8 +865,13 @@ def space_build(*, space: EmbeddingSpace) -> None:
     missing when the space flips.
     """
     documents = Document.objects.filter(source__assistant_id=space.assistant_id, status=Document.Status.READY)
+    group: list[Document] = []
     for document in documents.order_by("pk").iterator():
-        document_index_into_space(document=document, space=space)
+        group.append(document)
+        if len(group) == BATCH_MAX_DOCUMENTS:
+            documents_index_into_space(documents=group, space=space)
+            group = []
+    documents_index_into_space(documents=group, space=space)
     space_activate(space=space)
 
 
@@ -806,7 +927,7 @@ def document_reindex(*, document: Document) -> None:
     """Queue the document to be indexed again: an upload is parsed again from its file, a web page
     is chunked and embedded again from its stored text (a crawl fetches pages anew). Its chunks
     answer until the new ones replace them."""
-    fields = {"status": Document.Status.PENDING, "attempts": 0, "error": "", "indexed_hash": ""}
+    fields = {"status": Document.Status.PENDING, "attempts": 0, "error": "", "indexed_hash": "", "claimed_by": None}
     if document.file_path or document.added_by_url:
         fields.update(sections=[], content_hash="")  # so it is parsed again
     if document.added_by_url:

@@ -82,24 +82,24 @@ def document_prepare_task(document_id: int) -> None:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def document_index_task(document_id: int) -> None:
-    """Chunk and embed one document (on the ``embed`` queue, which GPU workers can own)."""
+    """Chunk and embed a document, with the other documents of its assistant that wait for it (on the
+    ``embed`` queue, which GPU workers can own). A document another task took into its batch is left
+    to that task."""
     waiting = Document.objects.filter(pk=document_id, status=Document.Status.PENDING).first()
     if waiting is not None and services.document_needs_preparing(waiting):  # queued before its file was parsed
         document_prepare_task.delay(document_id)
         return
-    document = services.document_index_begin(document_id=document_id)
-    if document is not None:
-        try:
-            services.document_index(document=document)
-        except Exception as exc:
-            logger.exception("indexing document %s failed", document_id)
-            services.document_fail(document_id=document_id, reason=f"indexing failed: {exc}")
-    _finish_run_of(document_id)
+    batch = services.documents_index_claim(document_id=document_id)
+    if batch is None:
+        _finish_run_of(document_id)
+        return
+    services.documents_index_batch(batch=batch)
+    _finish_run_of(document_id, *(document.pk for document in batch.documents))
 
 
-def _finish_run_of(document_id: int) -> None:
-    run_id = Document.objects.filter(pk=document_id).values_list("last_run_id", flat=True).first()
-    if run_id:
+def _finish_run_of(*document_ids: int) -> None:
+    run_ids = Document.objects.filter(pk__in=document_ids, last_run__isnull=False).values_list("last_run_id", flat=True)
+    for run_id in sorted(set(run_ids)):
         services.run_finish_if_indexed(run_id=run_id)
 
 
