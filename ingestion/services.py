@@ -713,10 +713,9 @@ def documents_index_claim(*, document_id: int) -> IndexBatch | None:
         )
         batch, size = [document], len(json.dumps(document.sections))
         for other in waiting:
-            if size + other.size > BATCH_MAX_CHARS:
-                break
-            batch.append(other)
-            size += other.size
+            if size + other.size <= BATCH_MAX_CHARS:  # a document too large to join is left to its own task
+                batch.append(other)
+                size += other.size
         claimed = []
         for member in batch:
             member.claimed_by = document_id

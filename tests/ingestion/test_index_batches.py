@@ -96,6 +96,19 @@ def test_the_batch_is_capped_in_documents_and_text(embed_calls, monkeypatch):
     assert embed_calls == [2, 1]
 
 
+def test_a_document_too_large_to_join_does_not_stop_the_next_ones_from_joining(embed_calls, monkeypatch):
+    assistant = make_assistant()
+    first, large, third = pending_pages(assistant)
+    sections = [{"heading_path": ["Large"], "anchor": "", "text": "A long page about everything. " * 400}]
+    Document.objects.filter(pk=large.pk).update(sections=sections)
+    monkeypatch.setattr(services, "BATCH_MAX_CHARS", 5000)
+
+    document_index_task(first.pk)
+
+    assert [page.status for page in refreshed([first, large, third])] == ["ready", "pending", "ready"]
+    assert embed_calls == [2]
+
+
 def test_a_task_whose_batch_is_held_by_another_does_nothing_and_the_redelivery_finishes_it(embed_calls):
     assistant = make_assistant()
     first, second, third = pending_pages(assistant)
