@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 
-import httpx
 from django.conf import settings
 
 from chatsite.lib import http
@@ -57,13 +56,9 @@ def _check_http(host: str, token: str) -> str:
     port = settings.CUSTOM_DOMAIN_HTTP_PORT
     url = f"http://{host}{'' if port == 80 else f':{port}'}{CHALLENGE_PATH}"
     try:
-        result = http.fetch(url, max_bytes=MAX_TOKEN_FILE_BYTES, timeout=10, max_redirects=2)
-    except http.OutboundRefused as exc:
-        return f"{url} may not be fetched: {exc.reason}."
-    except http.ResponseTooLarge:
-        return f"{url} is larger than a token file."
-    except httpx.HTTPError as exc:
-        return f"{url} could not be fetched ({type(exc).__name__})."
+        result = http.fetch_or_fail(url, subject=url, max_bytes=MAX_TOKEN_FILE_BYTES, timeout=10, max_redirects=2)
+    except http.FetchFailed as exc:
+        return f"{exc.reason}."
     if result.status_code != 200:
         return f"{url} answered HTTP {result.status_code}."
     if result.text.strip() != token:

@@ -329,22 +329,15 @@ def document_is_video(document: Document) -> bool:
 def document_download(*, document: Document) -> str:
     """Download a document added by URL into the uploads storage; its Content-Type, for the parser.
     ParseError (the task fails the document with it) when the address cannot be read."""
-    import httpx
-
     from chatsite.lib import http
     from ingestion.parsers import ParseError
 
     if document_is_video(document):
         return _video_download(document)
-    limit = settings.UPLOAD_MAX_BYTES
     try:
-        result = http.fetch(document.url, max_bytes=limit)
-    except http.OutboundRefused as exc:
-        raise ParseError(f"the address may not be fetched: {exc.reason}") from exc
-    except http.ResponseTooLarge as exc:
-        raise ParseError(f"the file is larger than the {limit // (1024 * 1024)} MB limit") from exc
-    except httpx.HTTPError as exc:
-        raise ParseError(f"the address could not be reached ({type(exc).__name__})") from exc
+        result = http.fetch_or_fail(document.url, subject="the document", max_bytes=settings.UPLOAD_MAX_BYTES)
+    except http.FetchFailed as exc:
+        raise ParseError(exc.reason) from exc
     if result.status_code != 200:
         raise ParseError(f"the address answered HTTP {result.status_code}")
     _store_download(document, result.content)

@@ -32,7 +32,6 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 from django.conf import settings
 
 from chatsite.lib import http
@@ -234,13 +233,9 @@ def _cues(data: bytes) -> list[tuple[float, str]]:
 
 def _get(url: str, max_bytes: int, what: str, headers: dict | None = None, **request) -> http.FetchResult:
     try:
-        result = http.fetch(url, headers=headers, max_bytes=max_bytes, **request)
-    except http.OutboundRefused as exc:
-        raise TranscriptUnavailable(f"{what} may not be fetched: {exc.reason}") from exc
-    except http.ResponseTooLarge as exc:
-        raise TranscriptUnavailable(f"{what} is larger than {max_bytes // (1024 * 1024)} MB") from exc
-    except httpx.HTTPError as exc:
-        raise TranscriptUnavailable(f"YouTube could not be reached for {what} ({type(exc).__name__})") from exc
+        result = http.fetch_or_fail(url, subject=what, headers=headers, max_bytes=max_bytes, **request)
+    except http.FetchFailed as exc:
+        raise TranscriptUnavailable(exc.reason) from exc
     if result.status_code == 429:
         raise TranscriptUnavailable("YouTube is refusing requests from this server (HTTP 429); try again later")
     if result.status_code != 200:

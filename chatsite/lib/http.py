@@ -18,7 +18,8 @@ Rules, applied to every request and to every redirect hop:
   check (``sni_hostname``), so a second DNS answer (DNS rebinding) is never used;
 * proxies from the environment are ignored (``trust_env=False``), as they would bypass the checks.
 
-Public API: :func:`fetch` (whole response, redirects followed and re-checked, body capped) and
+Public API: :func:`fetch` (whole response, redirects followed and re-checked, body capped; and
+:func:`fetch_or_fail`, its failures as one exception with a reason for people) and
 :func:`sync_client` / :func:`async_client` (httpx clients for APIs and streaming, no redirects).
 Settings are read at call time, never at import time.
 """
@@ -237,6 +238,30 @@ def fetch(
                     content=content,
                     redirects=redirects,
                 )
+
+
+class FetchFailed(Exception):
+    """:func:`fetch_or_fail` could not get an answer; ``reason`` is a sentence about the subject."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def fetch_or_fail(url: str, *, subject: str, max_bytes: int | None = None, **options) -> FetchResult:
+    """:func:`fetch`, with a refused address, a body over ``max_bytes`` and a request that got no
+    answer all raised as :class:`FetchFailed`, whose reason starts with ``subject`` ("the address may
+    not be fetched: loopback"). Non-2xx statuses are returned, as by :func:`fetch`."""
+    limit = settings.OUTBOUND_MAX_BYTES if max_bytes is None else max_bytes
+    try:
+        return fetch(url, max_bytes=limit, **options)
+    except OutboundRefused as exc:
+        raise FetchFailed(f"{subject} may not be fetched: {exc.reason}") from exc
+    except ResponseTooLarge as exc:
+        size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+        raise FetchFailed(f"{subject} is larger than the {size} limit") from exc
+    except httpx.HTTPError as exc:
+        raise FetchFailed(f"{subject} could not be reached ({type(exc).__name__})") from exc
 
 
 def sync_client(*, timeout: float | None = None, allow_private: bool | None = None) -> httpx.Client:

@@ -619,3 +619,18 @@ def test_every_client_shares_one_tls_context():
 
     contexts = {id(client._transport._pool._ssl_context) for client in (sync_client(), async_client(), async_client())}
     assert contexts == {id(tls_context())} and tls_context().verify_mode == ssl.CERT_REQUIRED
+
+
+def test_fetch_or_fail_says_each_failure_in_words(server, sentinel):
+    server.routes["/big"] = respond(body=b"x" * 5000)
+    assert outbound.fetch_or_fail(server.url("/big"), subject="the file", max_bytes=5000).content == b"x" * 5000
+    with pytest.raises(outbound.FetchFailed, match=r"^the file is larger than the 4 KB limit$"):
+        outbound.fetch_or_fail(server.url("/big"), subject="the file", max_bytes=4096)
+    with pytest.raises(outbound.FetchFailed, match=r"^the file may not be fetched: address 127.0.0.1 is loopback$"):
+        outbound.fetch_or_fail(sentinel.url("/"), subject="the file")
+    assert sentinel.requests == []
+    closed = Server()
+    closed.close()  # nothing listens on its port any more
+    with pytest.raises(outbound.FetchFailed, match=r"^the file could not be reached \(ConnectError\)$"):
+        outbound.fetch_or_fail(closed.url("/"), subject="the file", allow_private=True)
+    assert outbound.fetch_or_fail(server.url("/missing"), subject="the file").status_code == 200  # statuses are returned
