@@ -30,7 +30,7 @@ import json
 import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 from django.conf import settings
 
@@ -128,7 +128,8 @@ def fetch_transcript(video: str, *, languages: tuple[str, ...] = ()) -> Transcri
     track = _choose_track(_tracks(player), languages)
     if "&exp=xpe" in track["url"]:
         raise TranscriptUnavailable("YouTube asks for a proof-of-origin token for this video's captions")
-    cues = _cues(_get(track["url"].replace("&fmt=srv3", ""), CAPTIONS_MAX_BYTES, "the captions").content)
+    address = urljoin(f"{base}/", track["url"].replace("&fmt=srv3", ""))  # srv1 XML; relative on some pages
+    cues = _cues(_get(address, CAPTIONS_MAX_BYTES, "the captions").content)
     if not cues:
         raise TranscriptUnavailable("the video's captions hold no text")
     return Transcript(

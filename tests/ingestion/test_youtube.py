@@ -173,6 +173,15 @@ def test_a_proof_of_origin_token_demand_is_said(fake):
     assert fake.paths("/api/timedtext") == []
 
 
+def test_a_relative_caption_address_is_read_from_youtube(fake):
+    track = english()
+    track.base_url = f"/api/timedtext?v={VIDEO}&lang=en&fmt=srv3"
+    fake.videos[VIDEO] = Video(tracks=[track])
+    document = add_and_prepare(make_assistant(), f"https://www.youtube.com/watch?v={VIDEO}")
+    assert document.status == "ready", document.error
+    assert [request.path for request in fake.paths("/api/timedtext")] == [f"/api/timedtext?v={VIDEO}&lang=en"]
+
+
 def test_a_caption_address_on_a_private_host_is_never_fetched(fake):
     with FakeYouTube({VIDEO: Video(tracks=[english()])}) as sentinel:  # loopback, not allow-listed
         track = english()
