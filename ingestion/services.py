@@ -348,13 +348,9 @@ def _video_download(document: Document) -> str:
     """A video's transcript, stored as a WebVTT file titled with the video's title; the caption track
     it was read from noted on the document."""
     from ingestion import youtube
-    from ingestion.parsers import ParseError
 
     language = Source.objects.filter(pk=document.source_id).values_list("assistant__language", flat=True).get()
-    try:
-        transcript = youtube.fetch_transcript(youtube.video_id(document.url), languages=(language,) if language else ())
-    except youtube.TranscriptUnavailable as exc:
-        raise ParseError(exc.reason) from exc
+    transcript = youtube.fetch_transcript(youtube.video_id(document.url), languages=(language,) if language else ())
     document.warnings = transcript.notes
     Document.objects.filter(pk=document.pk).update(warnings=document.warnings)
     _store_download(document, transcript.webvtt().encode())

@@ -17,7 +17,8 @@ written by people before automatic captions. The cues become a WebVTT file that 
 reads like an uploaded subtitle file, so chunks keep their start times (``t=SECONDS``) and a
 citation opens the video at that moment (``watch?v=ID&t=SECONDS``, :func:`moment_link`).
 
-Every failure is a :class:`TranscriptUnavailable` whose reason fails that one document: the video is
+Every failure is a :class:`~ingestion.parsers.ParseError` (as for any document that cannot be read)
+whose reason fails that one document: the video is
 private, removed or age-restricted, it has no captions, YouTube refuses the server (captcha, 429,
 proof-of-origin token), or an answer is not what YouTube sends. ``YOUTUBE_BASE_URL`` (default
 ``https://www.youtube.com``) is where the requests go; the tests point it at a loopback server that
@@ -36,6 +37,7 @@ from django.conf import settings
 
 from chatsite.lib import http
 from ingestion.parsers.text import one_line
+from ingestion.parsers.types import ParseError
 
 WATCH_URL = "https://www.youtube.com/watch?v={video_id}"  # a video document's address (its citations)
 # The client YouTube's transcript tools use: its answers carry caption URLs that need no signature.
@@ -53,19 +55,9 @@ _CONSENT_VALUE = re.compile(r'name="v" value="(.*?)"')
 _TAG = re.compile(r"<[^>]*>")
 
 
-class TranscriptUnavailable(Exception):
-    """The video's transcript cannot be had; ``reason`` says why, in words for the team."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
 @dataclass
 class Transcript:
-    video_id: str
     title: str
-    channel: str
     language_code: str
     language: str  # the track's name, e.g. "English (auto-generated)"
     generated: bool  # YouTube's automatic captions
@@ -106,17 +98,10 @@ def video_id(url: str) -> str | None:
     return candidate if _ID.match(candidate) else None
 
 
-def watch_url(url: str) -> str | None:
-    """The canonical address of a YouTube video address (one document per video), else None."""
-    found = video_id(url)
-    return WATCH_URL.format(video_id=found) if found else None
-
-
 def moment_link(url: str, anchor: str) -> str | None:
     """``watch?v=ID&t=90s`` for a video document's ``t=90`` anchor; None when not a YouTube video."""
-    if not anchor.startswith("t=") or video_id(url) is None:
-        return None
-    return f"{watch_url(url)}&t={anchor[2:]}s"
+    found = video_id(url) if anchor.startswith("t=") else None
+    return f"{WATCH_URL.format(video_id=found)}&t={anchor[2:]}s" if found else None
 
 
 def fetch_transcript(video: str, *, languages: tuple[str, ...] = ()) -> Transcript:
@@ -127,15 +112,14 @@ def fetch_transcript(video: str, *, languages: tuple[str, ...] = ()) -> Transcri
     details = player.get("videoDetails") if isinstance(player.get("videoDetails"), dict) else {}
     track = _choose_track(_tracks(player), languages)
     if "&exp=xpe" in track["url"]:
-        raise TranscriptUnavailable("YouTube asks for a proof-of-origin token for this video's captions")
+        raise ParseError("YouTube asks for a proof-of-origin token for this video's captions")
     address = urljoin(f"{base}/", track["url"].replace("&fmt=srv3", ""))  # srv1 XML; relative on some pages
     cues = _cues(_get(address, CAPTIONS_MAX_BYTES, "the captions").content)
     if not cues:
-        raise TranscriptUnavailable("the video's captions hold no text")
+        raise ParseError("the video's captions hold no text")
     return Transcript(
-        video_id=video, title=_text(details.get("title")) or f"YouTube video {video}",
-        channel=_text(details.get("author")), language_code=track["language_code"], language=track["name"],
-        generated=track["generated"], cues=cues,
+        title=_text(details.get("title")) or f"YouTube video {video}", language_code=track["language_code"],
+        language=track["name"], generated=track["generated"], cues=cues,
     )
 
 
@@ -145,17 +129,17 @@ def _api_key(video: str, base: str) -> str:
     if _CONSENT_FORM in page:  # a cookie-consent page first (EU): accept it once
         value = _CONSENT_VALUE.search(page)
         if value is None:
-            raise TranscriptUnavailable("YouTube's cookie consent page could not be answered")
+            raise ParseError("YouTube's cookie consent page could not be answered")
         headers["Cookie"] = f"CONSENT=YES+{value.group(1)}"
         page = _get(f"{base}/watch?v={video}", PAGE_MAX_BYTES, "the video's page", headers).text
         if _CONSENT_FORM in page:
-            raise TranscriptUnavailable("YouTube's cookie consent page could not be answered")
+            raise ParseError("YouTube's cookie consent page could not be answered")
     match = _API_KEY.search(html.unescape(page))
     if match:
         return match.group(1)
     if 'class="g-recaptcha"' in page:
-        raise TranscriptUnavailable("YouTube is refusing requests from this server (a captcha); try again later")
-    raise TranscriptUnavailable("the video's page could not be read (it names no player key)")
+        raise ParseError("YouTube is refusing requests from this server (a captcha); try again later")
+    raise ParseError("the video's page could not be read (it names no player key)")
 
 
 def _player(video: str, base: str, key: str) -> dict:
@@ -166,21 +150,21 @@ def _player(video: str, base: str, key: str) -> dict:
     try:
         player = json.loads(response.content)
     except ValueError:
-        raise TranscriptUnavailable("YouTube's player API did not answer in JSON") from None
+        raise ParseError("YouTube's player API did not answer in JSON") from None
     if not isinstance(player, dict):
-        raise TranscriptUnavailable("YouTube's player API did not answer in JSON")
+        raise ParseError("YouTube's player API did not answer in JSON")
     playability = player.get("playabilityStatus") if isinstance(player.get("playabilityStatus"), dict) else {}
     status, reason = playability.get("status") or "OK", _text(playability.get("reason"))
     if status == "OK":
         return player
     said = f" (YouTube says: {reason})" if reason else ""
     if status == "LOGIN_REQUIRED" and "bot" in reason.lower():
-        raise TranscriptUnavailable(f"YouTube is refusing requests from this server{said}; try again later")
+        raise ParseError(f"YouTube is refusing requests from this server{said}; try again later")
     if status == "LOGIN_REQUIRED":
-        raise TranscriptUnavailable(f"the video needs a signed-in viewer: private or age-restricted{said}")
+        raise ParseError(f"the video needs a signed-in viewer: private or age-restricted{said}")
     if status == "ERROR":
-        raise TranscriptUnavailable(f"the video is unavailable{said}")
-    raise TranscriptUnavailable(f"the video cannot be played from here{said}")
+        raise ParseError(f"the video is unavailable{said}")
+    raise ParseError(f"the video cannot be played from here{said}")
 
 
 def _tracks(player: dict) -> list[dict]:
@@ -196,7 +180,7 @@ def _tracks(player: dict) -> list[dict]:
                 "generated": track.get("kind") == "asr",
             })
     if not usable:
-        raise TranscriptUnavailable("the video has no captions (none were made, or they are turned off)")
+        raise ParseError("the video has no captions (none were made, or they are turned off)")
     return usable
 
 
@@ -215,11 +199,11 @@ def _cues(data: bytes) -> list[tuple[float, str]]:
     """(start, text) of the timedtext XML's ``<text>`` elements (entities and tags removed)."""
     head = data[:4096].lower()
     if b"<!doctype" in head or b"<!entity" in data.lower():
-        raise TranscriptUnavailable("the captions are not in YouTube's format (they declare entities)")
+        raise ParseError("the captions are not in YouTube's format (they declare entities)")
     try:
         root = ElementTree.fromstring(data)
     except ElementTree.ParseError:
-        raise TranscriptUnavailable("the captions are not in YouTube's format (not XML)") from None
+        raise ParseError("the captions are not in YouTube's format (not XML)") from None
     cues = []
     for element in root.iter("text"):
         try:
@@ -236,11 +220,11 @@ def _get(url: str, max_bytes: int, what: str, headers: dict | None = None, **req
     try:
         result = http.fetch_or_fail(url, subject=what, headers=headers, max_bytes=max_bytes, **request)
     except http.FetchFailed as exc:
-        raise TranscriptUnavailable(exc.reason) from exc
+        raise ParseError(exc.reason) from exc
     if result.status_code == 429:
-        raise TranscriptUnavailable("YouTube is refusing requests from this server (HTTP 429); try again later")
+        raise ParseError("YouTube is refusing requests from this server (HTTP 429); try again later")
     if result.status_code != 200:
-        raise TranscriptUnavailable(f"YouTube answered HTTP {result.status_code} for {what}")
+        raise ParseError(f"YouTube answered HTTP {result.status_code} for {what}")
     return result
 
 
