@@ -20,10 +20,8 @@ pytestmark = pytest.mark.django_db
 TOPICS = ["opening hours", "returns", "gift cards", "parking", "delivery"]
 
 
-@pytest.fixture
-def embed_calls(monkeypatch):
-    """The number of texts of each embedding call (the real model runs)."""
-    embedder = get_embedder("")
+def count_embedding_calls(monkeypatch, embedder) -> list[int]:
+    """The number of texts of each embedding call of ``embedder`` (the real model still runs)."""
     calls = []
     original = embedder.embed_documents
 
@@ -33,6 +31,11 @@ def embed_calls(monkeypatch):
 
     monkeypatch.setattr(embedder, "embed_documents", counting)
     return calls
+
+
+@pytest.fixture
+def embed_calls(monkeypatch):
+    return count_embedding_calls(monkeypatch, get_embedder(""))
 
 
 def pending_pages(assistant, count: int = 3, tag: str = "") -> list[Document]:
@@ -181,10 +184,7 @@ def test_switching_models_embeds_the_documents_in_batches(monkeypatch, tmp_path)
     for page in pages:
         services.document_index(document=page)
     tiny = str(save_model("bert", tmp_path / "tiny-bert"))
-    calls = []
-    embedder = get_embedder(tiny)
-    original = embedder.embed_documents
-    monkeypatch.setattr(embedder, "embed_documents", lambda texts, *a, **k: calls.append(len(texts)) or original(texts, *a, **k))
+    calls = count_embedding_calls(monkeypatch, get_embedder(tiny))
 
     space = services.space_switch_start(assistant=assistant, model_name=tiny)
     services.space_build(space=space)
