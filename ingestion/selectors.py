@@ -86,10 +86,12 @@ def _lexical_ranking(space: EmbeddingSpace, query: str, limit: int) -> Scored:
     table = space.partition_name  # the partition itself, never the parent: see MEASURED.md
     with connection.cursor() as cursor:
         if lexical_backend() == "bm25":
-            # Without an index name, pg_textsearch binds the query to this table's BM25 index.
+            # Without an index name, pg_textsearch binds the query to this table's BM25 index. The text
+            # goes through to_bm25query(), never a ::bm25query cast, which reads "word:" as an index
+            # name ("Note: refunds?" failed with 'index "Note" does not exist').
             cursor.execute(
                 # pg_textsearch's <@> is the BM25 score negated (lower is better).
-                f"select id, -score from (select id, search_text <@> %s::bm25query as score from {table}"
+                f"select id, -score from (select id, search_text <@> to_bm25query(%s) as score from {table}"
                 " order by score limit %s) ranked where score < 0",
                 [query, limit],
             )

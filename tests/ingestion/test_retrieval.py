@@ -54,6 +54,13 @@ def test_each_leg_finds_the_page_that_answers(indexed, embedder, mode, question,
     assert f"/api-guide/{page}/" in hits[0].url
 
 
+@pytest.mark.parametrize("question", ["Note: how do I use token authentication?", "token authentication:", "auth:token:authentication"])
+def test_a_colon_in_a_question_is_text_not_bm25_syntax(indexed, embedder, question):
+    # A ::bm25query cast read "Note:" as the name of an index: the chat answered 500 (found by the API fuzz test).
+    hits = search(indexed, embedder, question, mode="lexical")
+    assert hits and "/api-guide/authentication/" in hits[0].url
+
+
 def test_hits_link_to_their_section(indexed, embedder):
     hits = search(indexed, embedder, "AnonRateThrottle scope anon")
     assert any(hit.link.startswith("http://docs.test/api-guide/throttling/#") for hit in hits)
