@@ -26,6 +26,7 @@ import threading
 
 import numpy as np
 
+from ingestion.embedding.cores import CoreShare
 from ingestion.embedding.recipes import (
     DEFAULT_MODEL,
     Recipe,
@@ -241,8 +242,10 @@ class Embedder:
 
     ``name`` may carry an MRL size (``model@256``); ``instruction`` replaces the family's default task
     in query prompts; ``max_length`` replaces the family's token cap (32k for the Qwen families);
-    ``packed`` chooses packed rows (True) or padded batches (False); None packs where the fast kernel
-    runs (CUDA in bf16/fp16); ``compile`` runs the model through ``torch.compile``.
+    ``threads`` caps a CPU model's threads (0: the process's share of the cores) and ``adapt_threads``
+    lets it run fewer while other processes keep cores busy (cores.py); ``packed`` chooses packed
+    rows (True) or padded batches (False); None packs where the fast kernel runs (CUDA in
+    bf16/fp16); ``compile`` runs the model through ``torch.compile``.
     """
 
     def __init__(
@@ -254,6 +257,7 @@ class Embedder:
         max_length: int | None = None,
         instruction: str | None = None,
         threads: int = 0,
+        adapt_threads: bool = True,
         packed: bool | None = None,
         compile: bool = False,
     ):
@@ -265,8 +269,12 @@ class Embedder:
         path = resolve_model_path(base)
         self.recipe = recipe_for(base)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        # On a CPU, the thread count follows the cores other processes leave free (see cores.py).
+        self._cores = None
         if self.device == "cpu":
             torch.set_num_threads(threads or cpu_threads())
+            if adapt_threads:
+                self._cores = CoreShare(threads or cpu_threads())
         self.dtype = torch_dtype(dtype, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         if self.recipe.padding_side:
@@ -352,6 +360,8 @@ class Embedder:
                 part = texts[first : first + self.slice_texts]
                 ids = self.tokenizer(part, truncation=True, max_length=self.max_length, verbose=False)["input_ids"]
                 for batch in plan_batches([len(row) for row in ids], batch_tokens, packed=self.packed):
+                    if self._cores is not None and (threads := self._cores.threads()) != torch.get_num_threads():
+                        torch.set_num_threads(threads)
                     vectors.append(forward([ids[i] for i in batch]))
                     order.extend(first + i for i in batch)
             out[order] = torch.cat(vectors).cpu().numpy()

@@ -1,10 +1,14 @@
-"""CPU threads: each process of a prefork worker embeds on its share of the cores."""
+"""CPU threads: each process of a prefork worker embeds on its share of the cores, less the cores
+other processes keep busy."""
+import multiprocessing
 import os
+import time
 from types import SimpleNamespace
 
 import pytest
 
 from chatsite.celery import POOL_PROCESSES_ENV, share_the_cores
+from ingestion.embedding.cores import CoreShare
 from ingestion.embedding.engine import cpu_threads
 
 
@@ -25,3 +29,60 @@ def test_a_prefork_worker_shares_the_cores_between_its_processes(cores, pool, co
     assert cpu_threads() == 8  # outside a worker: every core
     share_the_cores(sender=SimpleNamespace(pool_cls=pool, concurrency=concurrency))
     assert cpu_threads() == threads
+
+
+def stat_file(path, busy_ticks: tuple[int, ...]) -> None:
+    """A /proc/stat with one line per CPU: ``busy_ticks`` of user time each, a fixed idle count."""
+    lines = ["cpu  0 0 0 0 0 0 0 0 0 0"]
+    lines += [f"cpu{n} {busy} 0 0 1000 0 0 0 0 0 0" for n, busy in enumerate(busy_ticks)]
+    path.write_text("\n".join(lines) + "\nintr 0\n")
+
+
+def test_the_model_leaves_a_core_that_another_process_keeps_busy(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    stat = tmp_path / "stat"
+    stat_file(stat, (0, 0))
+    share = CoreShare(2, stat_path=str(stat))
+    time.sleep(0.2)
+    stat_file(stat, (round(0.2 / tick), 0))  # someone else kept cpu0 busy for the whole 0.2 s
+    assert share.threads() == 1
+    time.sleep(0.2)
+    stat_file(stat, (round(0.2 / tick) + round(0.05 / tick), 0))  # a quarter of a core: not enough to leave it
+    assert share.threads() == 2
+    assert share.threads() == 2  # a window too short to measure keeps the last answer
+    stat_file(stat, (0, 0, 10**6))  # a CPU this process may not run on is not counted
+    time.sleep(0.1)
+    assert share.threads() == 2
+    (tmp_path / "stat").unlink()
+    assert CoreShare(2, stat_path=str(stat)).threads() == 2  # no /proc/stat: the fixed share
+
+
+def burn(stop) -> None:
+    while not stop.is_set():
+        sum(range(10_000))
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_a_cpu_model_runs_fewer_threads_beside_a_busy_process():
+    """Real /proc/stat, a real busy process, the real model: two threads would stall at every operation."""
+    import torch
+
+    from ingestion.embedding.engine import Embedder
+
+    adaptive, fixed = Embedder("", threads=2), Embedder("", threads=2, adapt_threads=False)
+    texts = ["Throttling limits the rate of requests that clients can make to an API."] * 64
+    stop = multiprocessing.Event()
+    busy = multiprocessing.Process(target=burn, args=(stop,))
+    before = torch.get_num_threads()
+    busy.start()
+    try:
+        time.sleep(0.5)
+        fixed.embed_documents(texts, batch_tokens=256)
+        assert torch.get_num_threads() == 2
+        adaptive.embed_documents(texts, batch_tokens=256)
+        assert torch.get_num_threads() == 1
+    finally:
+        stop.set()
+        busy.join()
+        torch.set_num_threads(before)
