@@ -25,6 +25,7 @@ from ingestion.models import CrawlRun, Document, EmbeddingSpace, Source
 from ingestion.spaces import (
     space_active,
     space_create,
+    vector_index_if_due,
     space_drop,
     spaces_for_indexing,
     vector_literal,
@@ -806,6 +807,7 @@ def documents_index_into_space(*, documents: list[Document], space: EmbeddingSpa
             for draft in drafts[document.pk]
         ]
         written[document.pk] = _chunks_replace(document=document, space=space, rows=rows)
+    vector_index_if_due(space)
     return written
 
 

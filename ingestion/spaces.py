@@ -1,13 +1,21 @@
 """Embedding spaces: one partition of the chunk table per (assistant, embedding model).
 
-Each partition gets its own HNSW index on ``embedding::vector(dims)`` (``halfvec`` above 2,000
-dimensions, pgvector's limit for ``vector`` indexes), and inherits the parent's BM25 index, so an
-assistant's searches read only its own graph and its own term statistics.
+Each partition inherits the parent's BM25 index and gets its own HNSW index on
+``embedding::vector(dims)`` (``halfvec`` above 2,000 dimensions, pgvector's limit for ``vector``
+indexes), so an assistant's searches read only its own graph and its own term statistics.
+
+The HNSW index is built once the partition holds ``VECTOR_INDEX_MIN_CHUNKS`` chunks (10,000 by
+default). Below that, a search reads every row, which is exact and fast (10,000 rows of 384
+dimensions: ~10 ms here), and indexing skips the graph's upkeep, the largest cost of storing chunks
+(inserting 2,429 chunks: 3.4 s with the graph, 0.5 s without); building the graph at once afterwards
+is cheaper than inserting into it row by row (10,000 rows: 3.8 s).
 """
 from __future__ import annotations
 
 import functools
+import zlib
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from assistants.models import Assistant
@@ -25,7 +33,14 @@ def vector_type(dims: int) -> str:
 
 
 def vector_literal(values) -> str:
-    return "[" + ",".join(f"{float(x):.7g}" for x in values) + "]"
+    """pgvector's text form, 7 significant digits (one format call per vector: twice as fast as one per number)."""
+    values = values.tolist() if hasattr(values, "tolist") else [float(x) for x in values]
+    return _literal_format(len(values)) % tuple(values)
+
+
+@functools.lru_cache(maxsize=16)
+def _literal_format(dims: int) -> str:
+    return "[" + ",".join(["%.7g"] * dims) + "]"
 
 
 @functools.cache
@@ -37,20 +52,53 @@ def lexical_backend() -> str:
 
 
 def space_create(*, assistant: Assistant, model_name: str, dims: int, active: bool) -> EmbeddingSpace:
-    """A new space with its partition and vector index, active or building."""
+    """A new space with its partition, active or building (its vector index comes with its chunks)."""
     status = EmbeddingSpace.Status.ACTIVE if active else EmbeddingSpace.Status.BUILDING
     with transaction.atomic():
         space = EmbeddingSpace.objects.create(assistant=assistant, model_name=model_name, dims=dims, status=status)
-        table = space.partition_name
-        kind = vector_type(dims)
-        ops = "vector_cosine_ops" if kind.startswith("vector") else "halfvec_cosine_ops"
         with connection.cursor() as cursor:
-            cursor.execute(f"create table {table} partition of ingestion_chunk for values in ({int(space.pk)})")
             cursor.execute(
-                f"create index {table}_hnsw on {table} using hnsw ((embedding::{kind}) {ops}) "
-                "with (m = 16, ef_construction = 64)"
+                f"create table {space.partition_name} partition of ingestion_chunk for values in ({int(space.pk)})"
             )
+        vector_index_if_due(space)
     return space
+
+
+def vector_index_name(space: EmbeddingSpace) -> str:
+    return f"{space.partition_name}_hnsw"
+
+
+def vector_index_exists(space: EmbeddingSpace) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("select to_regclass(%s) is not null", [vector_index_name(space)])
+        return cursor.fetchone()[0]
+
+
+def vector_index_create(space: EmbeddingSpace) -> None:
+    """Build the partition's HNSW index if it has none (one builder at a time: ``if not exists`` alone
+    is not safe against a concurrent build)."""
+    kind = vector_type(space.dims)
+    ops = "vector_cosine_ops" if kind.startswith("vector") else "halfvec_cosine_ops"
+    name = vector_index_name(space)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("select pg_advisory_xact_lock(%s)", [zlib.crc32(name.encode())])
+        cursor.execute(
+            f"create index if not exists {name} on {space.partition_name} using hnsw ((embedding::{kind}) {ops}) "
+            "with (m = 16, ef_construction = 64)"
+        )
+
+
+def vector_index_if_due(space: EmbeddingSpace) -> bool:
+    """Build the HNSW index once the partition holds VECTOR_INDEX_MIN_CHUNKS chunks; whether it has one."""
+    if vector_index_exists(space):
+        return True
+    least = settings.VECTOR_INDEX_MIN_CHUNKS
+    with connection.cursor() as cursor:  # counts at most ``least`` rows
+        cursor.execute(f"select count(*) from (select 1 from {space.partition_name} limit %s) rows", [least])
+        if cursor.fetchone()[0] < least:
+            return False
+    vector_index_create(space)
+    return True
 
 
 def space_drop(*, space: EmbeddingSpace) -> None:

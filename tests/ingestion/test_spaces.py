@@ -79,3 +79,18 @@ def test_unchanged_text_is_never_embedded_twice():
     index_pages(second, PAGES)  # the same pages for another assistant: every vector from the cache
     assert engine.counters["tokens"] == tokens
     assert chunk_count(space_active(second.pk)) == chunk_count(space_active(first.pk)) > 0
+
+
+def test_vector_literals_are_pgvectors_text_form_to_seven_digits():
+    import numpy as np
+
+    from ingestion.spaces import vector_literal
+
+    vectors = np.random.default_rng(7).standard_normal((20, 384)).astype(np.float32) * 10.0 ** np.arange(-3, 4)[:, None].repeat(3)[:20, None]
+    for vector in vectors:
+        literal = vector_literal(vector)
+        assert literal == "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
+        with connection.cursor() as cursor:
+            cursor.execute("select %s::vector::real[]", [literal])
+            assert np.allclose(cursor.fetchone()[0], vector, rtol=1e-6, atol=0)
+    assert vector_literal([0.5, -1, 2e-9]) == "[0.5,-1,2e-09]"

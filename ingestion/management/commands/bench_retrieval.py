@@ -36,7 +36,7 @@ from assistants.services import assistant_create, team_create
 from ingestion.management.commands.evaluate_retrieval import remove
 from ingestion.models import Document, EmbeddingSpace, Source
 from ingestion.selectors import chunk_search
-from ingestion.spaces import space_active
+from ingestion.spaces import space_active, vector_index_create, vector_index_name
 
 K = 10
 MIN_WORDS, MAX_WORDS = 20, 80  # words per chunk
@@ -115,34 +115,22 @@ def synthetic_documents(space: EmbeddingSpace, chunks: int, label: str, per_docu
     return [document.pk for document in documents]
 
 
-def vector_index_definitions(space: EmbeddingSpace) -> list[tuple[str, str]]:
-    """(name, definition) of the partition's own HNSW indexes."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "select indexname, indexdef from pg_indexes where tablename = %s and indexdef ilike '%%using hnsw%%'",
-            [space.partition_name],
-        )
-        return cursor.fetchall()
-
-
 def load_chunks(
     space: EmbeddingSpace, vectors: np.ndarray, texts: list[str], label: str, per_document: int = CHUNKS_PER_DOCUMENT
 ) -> tuple[float, float]:
-    """Documents and chunks into the space: the HNSW index dropped, rows copied (BM25 filling as they
-    arrive), the index built again from its own definition, statistics refreshed. (copy s, index s)"""
+    """Documents and chunks into the space: its HNSW index dropped, rows copied (BM25 filling as they
+    arrive), the index built (as indexing does once a space is big enough), statistics refreshed.
+    (copy s, index s)"""
     document_ids = synthetic_documents(space, len(texts), label, per_document)
-    definitions = vector_index_definitions(space)
     with connection.cursor() as cursor:
-        for name, _ in definitions:
-            cursor.execute(f"drop index {name}")
+        cursor.execute(f"drop index if exists {vector_index_name(space)}")
     begun = time.perf_counter()
     copy_chunks(space, document_ids, vectors, texts, per_document)
     copied = time.perf_counter() - begun
     begun = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("set maintenance_work_mem = '1GB'")
-        for _, definition in definitions:
-            cursor.execute(definition)
+        vector_index_create(space)
         cursor.execute("reset maintenance_work_mem")
         cursor.execute(f"analyze {space.partition_name}")
     return copied, time.perf_counter() - begun
