@@ -52,3 +52,17 @@ def test_it_reads_robots_meta_and_canonical():
 def test_a_broken_page_yields_no_sections_rather_than_an_error():
     assert extract_page("", "http://x.test/").sections == []
     assert extract_page("\x00\x01 not html", "http://x.test/").sections == []
+
+
+def test_visitors_comments_are_not_the_pages_content():
+    article = "".join(f"<p>Refunds are paid within {n} days of the request, to the card that paid the order.</p>" for n in range(5, 12))
+    html = (
+        "<html><head><title>Refunds</title></head><body><article><h1>Refunds</h1>" + article + "</article>"
+        '<div id="comments" class="comments"><h3>3 comments</h3>'
+        '<div class="comment"><p>Great post! Buy cheap watches at spam.example today.</p></div>'
+        '<div class="comment"><p>My refund never came, this shop is a scam, avoid it.</p></div></div>'
+        "</body></html>"
+    )
+    text = "\n".join(section.text for section in extract_page(html, BASE + "refunds/").sections)
+    assert "Refunds are paid within 5 days" in text
+    assert "cheap watches" not in text and "scam" not in text
