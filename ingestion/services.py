@@ -25,9 +25,9 @@ from ingestion.models import CrawlRun, Document, EmbeddingSpace, Source
 from ingestion.spaces import (
     space_active,
     space_create,
-    vector_index_if_due,
     space_drop,
     spaces_for_indexing,
+    vector_index_if_due,
     vector_literal,
 )
 

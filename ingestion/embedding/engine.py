@@ -272,9 +272,10 @@ class Embedder:
         # On a CPU, the thread count follows the cores other processes leave free (see cores.py).
         self._cores = None
         if self.device == "cpu":
-            torch.set_num_threads(threads or cpu_threads())
+            most = threads or cpu_threads()
+            torch.set_num_threads(most)
             if adapt_threads:
-                self._cores = CoreShare(threads or cpu_threads())
+                self._cores = CoreShare(most)
         self.dtype = torch_dtype(dtype, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         if self.recipe.padding_side:
