@@ -9,7 +9,8 @@ Public API::
 
 Supported: PDF, Word (.docx), PowerPoint (.pptx), Excel (.xlsx), CSV, Markdown, HTML, subtitles
 (.vtt, .srt; sections anchored at ``t=SECONDS``), plain text.
-Every file is parsed in a child process with memory, CPU and time limits (sandbox.py, worker.py);
+Every file is parsed in a child process with memory, CPU and time limits, forked from a warm zygote
+that has the parsers imported (sandbox.py, zygote.py, worker.py);
 its type comes from its content (detect.py); Office zips are checked for zip bombs and XML DTDs
 first (safety.py); one small module per format does the parsing. This package never imports
 Django.

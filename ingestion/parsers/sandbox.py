@@ -1,7 +1,8 @@
 """Run a parser in a child process with memory, CPU and wall-clock limits.
 
-Each file is parsed by a fresh ``python -m ingestion.parsers.worker`` (see worker.py): a
-hostile or broken file can exhaust the child's memory, hang it or crash it, and the caller
+Each file is parsed by a child of its own, forked from a warm zygote process that has the parsing
+libraries imported (zygote.py; one per process that parses, started on first use and again if it
+dies): a hostile or broken file can exhaust the child's memory, hang it or crash it, and the caller
 only ever sees a ParsedDocument or a ParseError with a clear reason.
 """
 from __future__ import annotations
@@ -11,20 +12,83 @@ import logging
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .detect import TEST_HOOKS_ENV
 from .types import ParsedDocument, ParseError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-# The directory that holds the ``ingestion`` package, so the child can import the worker.
+# The directory that holds the ``ingestion`` package, so the zygote can import the parsers.
 _IMPORT_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+class Zygote:
+    """This process's zygote: started on first use, restarted when it has died or this process forked."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._owner = 0  # the pid that started the running zygote
+        self.process: subprocess.Popen | None = None
+        self._control: socket.socket | None = None
+
+    def conversation(self, stderr_fd: int) -> socket.socket:
+        """A socket connected to a newly forked child whose stderr is ``stderr_fd``."""
+        mine, theirs = socket.socketpair()
+        try:
+            with self._lock:
+                for attempt in (1, 2):
+                    control = self._running()
+                    try:
+                        socket.send_fds(control, [b"f"], [theirs.fileno(), stderr_fd])
+                        break
+                    except OSError:  # it died: start another, once
+                        self._stop()
+                        if attempt == 2:
+                            raise
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        return mine
+
+    def _running(self) -> socket.socket:
+        if self._control is not None and (self._owner != os.getpid() or self.process.poll() is not None):
+            self._stop()
+        if self._control is None:
+            control, theirs = socket.socketpair()
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_IMPORT_ROOT, os.environ.get("PYTHONPATH")])))
+            with theirs:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "ingestion.parsers.zygote", str(theirs.fileno())],
+                    pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, cwd=_IMPORT_ROOT, env=env,
+                )
+            self._control, self._owner = control, os.getpid()
+        return self._control
+
+    def _stop(self) -> None:
+        """Let go of the zygote (it exits when its control socket closes); a forked copy only closes its end."""
+        self._control.close()
+        if self._owner == os.getpid():
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._control = self.process = None
+
+
+_zygote = Zygote()
 
 
 def parse_file(path: str | Path, *, filename: str, content_type: str = "", time_limit: float = 60,
@@ -51,26 +115,62 @@ def parse_file(path: str | Path, *, filename: str, content_type: str = "", time_
         "content_type": content_type,
         "memory_limit_mb": memory_limit_mb,
         "cpu_seconds": math.ceil(time_limit) + 1,
+        "test_hooks": os.environ.get(TEST_HOOKS_ENV) == "1",
     }
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_IMPORT_ROOT, os.environ.get("PYTHONPATH")])))
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "ingestion.parsers.worker"], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=stderr, cwd=_IMPORT_ROOT, env=env)
-        try:
-            output, _ = process.communicate(json.dumps(request).encode(), timeout=time_limit)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+    deadline = time.monotonic() + time_limit
+    with tempfile.TemporaryFile() as stderr, _zygote.conversation(stderr.fileno()) as conversation:
+        conversation.sendall(json.dumps(request).encode() + b"\n")
+        messages = _read_messages(conversation, deadline)
+        if messages is None:
             raise ParseError(f"parsing took longer than {time_limit:g} s") from None
-        reply = _read_reply(output)
+        reply = next((message for message in messages if "error" in message or "document" in message), None)
         if reply is None:
+            returncode = next((message["exit"] for message in messages if "exit" in message), 1)
             stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 2000))
-            logger.warning("parser child for %r exited with %s: %s", filename, process.returncode,
+            logger.warning("parser child for %r exited with %s: %s", filename, returncode,
                            stderr.read().decode(errors="replace"))
-            raise ParseError(_failure_reason(process.returncode, request))
+            raise ParseError(_failure_reason(returncode, request))
     if "error" in reply:
         raise ParseError(reply["error"])
     return ParsedDocument.from_dict(reply["document"])
+
+
+def _read_messages(conversation: socket.socket, deadline: float) -> list[dict] | None:
+    """The child's and the zygote's messages, read to end of file; None (the child killed) past the deadline."""
+    received = bytearray()
+    pid = None
+    while True:
+        conversation.settimeout(max(0.0, deadline - time.monotonic()) or 1e-6)
+        try:
+            data = conversation.recv(1 << 20)
+        except TimeoutError:
+            pid = pid or _first_pid(received)
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            return None
+        if not data:
+            break
+        received += data
+    messages = []
+    for line in bytes(received).splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict):
+            messages.append(message)
+    return messages
+
+
+def _first_pid(received: bytearray) -> int | None:
+    line, newline, _ = bytes(received).partition(b"\n")
+    try:
+        return int(json.loads(line)["pid"]) if newline else None
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def parse_files(files: Iterable[tuple[str | Path, str]], *, max_workers: int = 2,
@@ -89,14 +189,6 @@ def parse_files(files: Iterable[tuple[str | Path, str]], *, max_workers: int = 2
 
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
         return list(pool.map(parse_one, files))
-
-
-def _read_reply(output: bytes) -> dict | None:
-    try:
-        reply = json.loads(output)
-    except ValueError:
-        return None
-    return reply if isinstance(reply, dict) and ("error" in reply or "document" in reply) else None
 
 
 def _failure_reason(returncode: int, request: dict) -> str:

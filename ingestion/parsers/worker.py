@@ -1,48 +1,50 @@
-"""The sandboxed child process that parses one file: ``python -m ingestion.parsers.worker``.
+"""What a sandboxed parser child does with one file (it is forked by zygote.py).
 
-It reads one JSON request on stdin (``path``, ``filename``, ``content_type``,
-``memory_limit_mb``, ``cpu_seconds``), limits its own resources before importing any parsing
-library, and writes one JSON reply on its original stdout: ``{"document": {...}}`` or
-``{"error": "reason"}``. Anything a library prints goes to stderr instead, so it cannot corrupt
-the reply. It never imports Django.
+``handle`` takes the request (``path``, ``filename``, ``content_type``, ``memory_limit_mb``,
+``cpu_seconds``, ``test_hooks``), limits the process's resources before it reads the file, and
+returns the reply: ``{"document": {...}}`` or ``{"error": "reason"}``. The parsing libraries are
+imported once, in the zygote, by ``preload``; nothing here imports Django.
 
 Limits: RLIMIT_AS caps the address space (allocations beyond it raise MemoryError);
 RLIMIT_CPU stops a child that spins even if its parent has died (the parent enforces the
 wall-clock limit by killing the child); RLIMIT_CORE 0 avoids core dumps; RLIMIT_FSIZE bounds
 what the child can write to files, such as its stderr.
 
-Test hooks, honoured only when CHATSITE_PARSER_TEST_HOOKS=1 (see detect.py): a file starting
-with ``x-test-sleep`` sleeps, ``x-test-alloc`` allocates memory without end, and
-``x-test-crash`` kills the child with SIGSEGV, so tests can prove how the parent copes.
+Test hooks, honoured only when the request's ``test_hooks`` is true (the caller's
+CHATSITE_PARSER_TEST_HOOKS=1, see detect.py): a file starting with ``x-test-sleep`` sleeps,
+``x-test-alloc`` allocates memory without end, and ``x-test-crash`` kills the child with SIGSEGV,
+so tests can prove how the parent copes.
 """
 from __future__ import annotations
 
-import json
 import os
 import resource
 import signal
-import sys
 import time
 
-from .detect import LABELS, detect_kind
+from .detect import LABELS, TEST_HOOKS_ENV, detect_kind
 from .types import ParsedDocument, ParseError
 
 MAX_WRITTEN_BYTES = 64 * 1024 * 1024
 
 
-def main() -> None:
-    request = json.loads(sys.stdin.read())
-    reply_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
+def preload() -> None:
+    """Import every parser and the libraries they use (in the zygote, once for all its children)."""
+    import zipfile  # noqa: F401
+
+    from . import md, pdf, plaintext, safety, slides, spreadsheet, subtitles, web, word  # noqa: F401
+
+
+def handle(request: dict) -> dict:
+    """Limit this process, parse the requested file and return the reply (in a forked child)."""
+    os.environ[TEST_HOOKS_ENV] = "1" if request.get("test_hooks") else "0"
     _limit_resources(request["memory_limit_mb"], request["cpu_seconds"])
     try:
-        reply = {"document": parse_path(request["path"], request["filename"], request["content_type"]).to_dict()}
+        return {"document": parse_path(request["path"], request["filename"], request["content_type"]).to_dict()}
     except ParseError as error:
-        reply = {"error": error.reason}
+        return {"error": error.reason}
     except MemoryError:
-        reply = {"error": f"parsing the file needs more than {request['memory_limit_mb']} MB of memory"}
-    json.dump(reply, reply_stream)
-    reply_stream.close()
+        return {"error": f"parsing the file needs more than {request['memory_limit_mb']} MB of memory"}
 
 
 def parse_path(path: str, filename: str, content_type: str) -> ParsedDocument:
@@ -62,7 +64,7 @@ def parse_path(path: str, filename: str, content_type: str) -> ParsedDocument:
 
 
 def _parse_kind(kind: str, path: str, filename: str) -> ParsedDocument:
-    # Parsers are imported here, after the resource limits are in place, and only the one needed.
+    # (Imported in the zygote already: here these only look the modules up.)
     if kind == "pdf":
         from . import pdf
         return pdf.parse(path, filename)
@@ -130,6 +132,3 @@ def _lower_limit(which: int, value: int) -> None:
         value = min(value, hard)
     resource.setrlimit(which, (value, value))
 
-
-if __name__ == "__main__":
-    main()
