@@ -85,7 +85,9 @@ def document_index_task(document_id: int) -> None:
     """Chunk and embed a document, with the other documents of its assistant that wait for it (on the
     ``embed`` queue, which GPU workers can own). A document another task took into its batch is left
     to that task."""
-    waiting = Document.objects.filter(pk=document_id, status=Document.Status.PENDING).first()
+    waiting = Document.objects.filter(pk=document_id, status=Document.Status.PENDING).defer("sections").first()
+    if waiting is not None and waiting.claimed_by not in (None, document_id):
+        return  # in another task's batch: that task indexes it and closes its run (most tasks of a crawl)
     if waiting is not None and services.document_needs_preparing(waiting):  # queued before its file was parsed
         document_prepare_task.delay(document_id)
         return

@@ -128,6 +128,21 @@ def test_a_task_whose_batch_is_held_by_another_does_nothing_and_the_redelivery_f
     ]
 
 
+def test_a_task_whose_document_another_batch_holds_costs_one_query(embed_calls):
+    """Most indexing tasks of a crawl find their page already in a batch: they read one row, without
+    its sections, and leave the rest (and closing the run) to the batch's task."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assistant = make_assistant()
+    first, second, _ = pending_pages(assistant)
+    services.documents_index_claim(document_id=first.pk)
+    with CaptureQueriesContext(connection) as queries:
+        document_index_task(second.pk)
+    assert len(queries) == 1 and '"sections"' not in queries[0]["sql"]
+    assert embed_calls == [] and Document.objects.get(pk=second.pk).claimed_by == first.pk
+
+
 def test_a_document_that_kills_the_worker_ends_failed_alone(embed_calls):
     assistant = make_assistant()
     leader, innocent, poison, last = pending_pages(assistant, count=4)
