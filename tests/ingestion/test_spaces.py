@@ -1,5 +1,7 @@
 """Embedding spaces: switching an assistant's model re-embeds in the background and flips
 atomically; the embedding cache never embeds the same text twice."""
+import json
+
 import pytest
 from django.db import connection
 
@@ -94,3 +96,25 @@ def test_vector_literals_are_pgvectors_text_form_to_seven_digits():
             cursor.execute("select %s::vector::real[]", [literal])
             assert np.allclose(cursor.fetchone()[0], vector, rtol=1e-6, atol=0)
     assert vector_literal([0.5, -1, 2e-9]) == "[0.5,-1,2e-09]"
+
+
+def test_chunks_are_stored_exactly_as_chunked_whatever_their_characters():
+    """Chunks go in by COPY: tabs, newlines, backslashes, quotes and non-ASCII text come back unchanged."""
+    from ingestion.chunking import chunk_sections
+    from ingestion.models import Source
+
+    awkward = 'Tabs\tand\\backslashes \\N, "quotes" \'too\', caf\u00e9 \u2014 \U0001f600\r\nnew line\\.'
+    sections = [{"heading_path": ["H\t\\1", 'Quote "2"'], "anchor": "a\\b\tc", "text": awkward}]
+    assistant = make_assistant()
+    source = Source.objects.create(assistant=assistant, url="https://awkward.test/", name="awkward")
+    document = source.documents.create(url="https://awkward.test/", title="Awkward", sections=sections,
+                                       content_hash=services.sections_hash("Awkward", sections))
+    assert services.document_index(document=document) == 1
+    expected = chunk_sections(sections, count_tokens=get_embedder("").count_tokens, max_tokens=10_000)[0]
+    with connection.cursor() as cursor:
+        cursor.execute("select text, search_text, heading_path, anchor from ingestion_chunk where document_id = %s",
+                       [document.pk])
+        text, search_text, heading_path, anchor = cursor.fetchone()
+    assert (text, search_text, json.loads(heading_path), anchor) == (
+        expected.text, expected.search_text, expected.heading_path, expected.anchor)
+    assert expected.text == awkward
