@@ -11,9 +11,8 @@ it sends one byte carrying two descriptors (SCM_RIGHTS): a socket for that file'
 file for the child's stderr. The zygote forks; the child writes ``{"pid": N}``, reads one JSON
 request line, writes one JSON reply line and exits. Once the child has been reaped the zygote
 writes ``{"exit": STATUS}`` (negative: the signal that ended it, as ``subprocess`` reports) and
-closes the socket, so the caller reads to end of file. The zygote exits when the caller's end of
-the control socket closes: it never outlives the process that started it by more than its
-children's own limits.
+closes the socket, so the caller reads to end of file. When the caller's end of the control socket
+closes (it exited or died), the zygote kills the children still parsing and exits.
 """
 from __future__ import annotations
 
@@ -44,6 +43,8 @@ def main(control_fd: int) -> None:
         for key, _ in events.select():
             if key.fileobj is control:
                 if not _accept(control, children, keep=own):
+                    for pid in children:  # nobody waits for their replies any more
+                        os.kill(pid, signal.SIGKILL)
                     return
             else:
                 _drain(wake_read)

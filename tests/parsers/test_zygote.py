@@ -62,19 +62,26 @@ def test_a_forked_process_starts_its_own_zygote():
     assert zygote_pid() == parents and parse_doc("stanley-cups.csv").sections
 
 
-def test_the_zygote_exits_with_its_caller(tmp_path):
+def test_the_zygote_and_its_children_exit_with_their_caller(tmp_path):
+    (tmp_path / "slow.txt").write_bytes(b"x-test-sleep")
     script = (
-        "import sys; from ingestion.parsers import parse_file, sandbox; "
+        "import os, threading, time; from ingestion.parsers import parse_file, sandbox; "
         f"parse_file({str(doc('stanley-cups.csv'))!r}, filename='a.csv'); "
-        "print(sandbox._zygote.process.pid, flush=True); import os; os._exit(0)"
+        f"threading.Thread(target=parse_file, args=[{str(tmp_path / 'slow.txt')!r}], "
+        "kwargs={'filename': 'slow.txt'}, daemon=True).start(); "
+        "zygote = sandbox._zygote.process.pid; children = ''; deadline = time.monotonic() + 10\n"
+        "while not children and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05); children = open(f'/proc/{zygote}/task/{zygote}/children').read().strip()\n"
+        "print(zygote, children, flush=True); os._exit(0)"  # dies without closing anything
     )
     root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, check=True, text=True)
-    pid = int(out.stdout)
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, check=True, text=True,
+                         env=dict(os.environ, CHATSITE_PARSER_TEST_HOOKS="1"))
+    zygote, sleeper = map(int, out.stdout.split())
     deadline = time.monotonic() + 10
-    while alive(pid) and time.monotonic() < deadline:
+    while (alive(zygote) or alive(sleeper)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not alive(pid)
+    assert not alive(zygote) and not alive(sleeper)
 
 
 def test_a_slow_child_does_not_hold_up_a_file_forked_before_it(tmp_path, monkeypatch):
