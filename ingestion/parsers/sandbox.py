@@ -40,6 +40,11 @@ class Zygote:
         self._owner = 0  # the pid that started the running zygote
         self.process: subprocess.Popen | None = None
         self._control: socket.socket | None = None
+        os.register_at_fork(after_in_child=self._forget_lock)
+
+    def _forget_lock(self) -> None:
+        """In a forked child the lock may be held by a thread that did not come along."""
+        self._lock = threading.Lock()
 
     def conversation(self, stderr_fd: int) -> socket.socket:
         """A socket connected to a newly forked child whose stderr is ``stderr_fd``."""
@@ -138,14 +143,12 @@ def parse_file(path: str | Path, *, filename: str, content_type: str = "", time_
 def _read_messages(conversation: socket.socket, deadline: float) -> list[dict] | None:
     """The child's and the zygote's messages, read to end of file; None (the child killed) past the deadline."""
     received = bytearray()
-    pid = None
     while True:
         conversation.settimeout(max(0.0, deadline - time.monotonic()) or 1e-6)
         try:
             data = conversation.recv(1 << 20)
         except TimeoutError:
-            pid = pid or _first_pid(received)
-            if pid:
+            if pid := _first_pid(received):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
