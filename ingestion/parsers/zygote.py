@@ -27,6 +27,7 @@ from . import worker
 
 
 def main(control_fd: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the caller, whose exit ends this process
     worker.preload()
     control = socket.socket(fileno=control_fd)
     wake_read, wake_write = os.pipe()
