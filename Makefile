@@ -43,7 +43,7 @@ bench-retrieval: migrate
 
 # The ingestion pipeline end to end (DRF site on loopback + the shared documents) against
 # embedding alone, in an isolated team removed afterwards: make bench-ingest BENCH_ARGS="--no-docs"
-# (every task in one process by default; BENCH_ARGS="--workers" on real ingest + embed workers)
+# (on real ingest + embed workers, as deployed; BENCH_ARGS="--eager": every task in this process)
 bench-ingest: migrate
 	$(PY) manage.py bench_ingest $(BENCH_ARGS)
 

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PAGE = "<html><head><title>{t}</title></head><body><main><h1>{t}</h1><p>{p}</p>{a}</main></body></html>"
 
 
-@pytest.mark.parametrize("workers", [False, True], ids=["eager", "workers"])
-def test_bench_ingest_measures_and_cleans_up(tmp_path, settings, workers):
+@pytest.mark.parametrize("workers, rounds", [(False, 2), (True, 1)], ids=["eager-two-rounds", "workers"])
+def test_bench_ingest_measures_and_cleans_up(tmp_path, settings, workers, rounds):
     site = tmp_path / "site"
     (site / "billing").mkdir(parents=True)
     (site / "index.html").write_text(
@@ -32,7 +32,7 @@ def test_bench_ingest_measures_and_cleans_up(tmp_path, settings, workers):
 
     cached_before = set(EmbeddingCache.objects.values_list("pk", flat=True))  # (a module fixture may commit some)
     call_command(
-        "bench_ingest", site=str(site), docs=str(docs), out=str(out), workers=workers,
+        "bench_ingest", site=str(site), docs=str(docs), out=str(out), eager=not workers, rounds=rounds,
         broker=settings.CELERY_BROKER_URL, stdout=open("/dev/null", "w"),
     )
 
@@ -46,5 +46,12 @@ def test_bench_ingest_measures_and_cleans_up(tmp_path, settings, workers):
     assert report["pipeline_efficiency"] == pytest.approx(
         report["pipeline_seconds"] / report["embed_alone_seconds"], rel=0.01
     )
+    assert len(report["rounds"]) == rounds and report["rounds"][-1] == report["pipeline_efficiency"]
+    if rounds > 1:  # the last round's baseline: the mean of the measurements before and after it
+        assert report["embed_alone_seconds"] == pytest.approx(
+            (report["embed_alone_before_seconds"] + report["embed_alone_measured_seconds"]) / 2, abs=1e-3)
+        assert report["median_pipeline_efficiency"] == pytest.approx(sum(report["rounds"]) / 2, abs=1e-3)
+    else:
+        assert report["embed_alone_seconds"] == report["embed_alone_measured_seconds"] == min(report["embed_alone_runs"])
     assert not Team.objects.exists() and not EmbeddingSpace.objects.exists()
     assert set(EmbeddingCache.objects.values_list("pk", flat=True)) == cached_before
