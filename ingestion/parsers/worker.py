@@ -2,8 +2,9 @@
 
 ``handle`` takes the request (``path``, ``filename``, ``content_type``, ``memory_limit_mb``,
 ``cpu_seconds``, ``test_hooks``), limits the process's resources before it reads the file, and
-returns the reply: ``{"document": {...}}`` or ``{"error": "reason"}``. The parsing libraries are
-imported once, in the zygote, by ``preload``; nothing here imports Django.
+returns the reply: ``{"document": {...}}`` or ``{"error": "reason"}``. This module imports every parser
+and its libraries, so the zygote that imports it has them loaded once for all its children; nothing
+here imports Django.
 
 Limits: RLIMIT_AS caps the address space (allocations beyond it raise MemoryError);
 RLIMIT_CPU stops a child that spins even if its parent has died (the parent enforces the
@@ -21,18 +22,14 @@ import os
 import resource
 import signal
 import time
+import zipfile
 
+from . import md, pdf, plaintext, slides, spreadsheet, subtitles, web, word
 from .detect import LABELS, TEST_HOOKS_ENV, detect_kind
+from .safety import check_office_zip
 from .types import ParsedDocument, ParseError
 
 MAX_WRITTEN_BYTES = 64 * 1024 * 1024
-
-
-def preload() -> None:
-    """Import every parser and the libraries they use (in the zygote, once for all its children)."""
-    import zipfile  # noqa: F401
-
-    from . import md, pdf, plaintext, safety, slides, spreadsheet, subtitles, web, word  # noqa: F401
 
 
 def handle(request: dict) -> dict:
@@ -64,44 +61,30 @@ def parse_path(path: str, filename: str, content_type: str) -> ParsedDocument:
 
 
 def _parse_kind(kind: str, path: str, filename: str) -> ParsedDocument:
-    # (Imported in the zygote already: here these only look the modules up.)
     if kind == "pdf":
-        from . import pdf
         return pdf.parse(path, filename)
     if kind in ("docx", "pptx", "xlsx"):
         _check_office_file(path)
     if kind == "docx":
-        from . import word
         return word.parse(path, filename)
     if kind == "pptx":
-        from . import slides
         return slides.parse(path, filename)
     if kind == "xlsx":
-        from . import spreadsheet
         return spreadsheet.parse_xlsx(path, filename)
     if kind == "csv":
-        from . import spreadsheet
         return spreadsheet.parse_csv(path, filename)
     if kind == "markdown":
-        from . import md
         return md.parse(path, filename)
     if kind == "html":
-        from . import web
         return web.parse(path, filename)
     if kind == "subtitles":
-        from . import subtitles
         return subtitles.parse(path, filename)
     if kind == "text":
-        from . import plaintext
         return plaintext.parse(path, filename)
     return _run_test_hook(kind)
 
 
 def _check_office_file(path: str) -> None:
-    import zipfile
-
-    from .safety import check_office_zip
-
     with zipfile.ZipFile(path) as zf:
         check_office_zip(zf)
 

@@ -23,12 +23,11 @@ import signal
 import socket
 import sys
 
-from . import worker
+from . import worker  # (imports every parser: its children inherit them loaded)
 
 
 def main(control_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the caller, whose exit ends this process
-    worker.preload()
     control = socket.socket(fileno=control_fd)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
