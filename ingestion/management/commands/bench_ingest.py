@@ -193,7 +193,6 @@ class Command(BaseCommand):
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.started_at = timezone.now()
         self.pool = None
-        always_eager = app.conf.task_always_eager
         reports: list[dict] = []
         try:
             for number in range(1, rounds + 1):
@@ -202,7 +201,6 @@ class Command(BaseCommand):
                 reports.append(report)
                 self.stdout.write(_summary(report))
         finally:
-            app.conf.task_always_eager = always_eager
             if self.pool is not None:
                 self.pool.stop()
             server.shutdown()
@@ -242,7 +240,7 @@ class Command(BaseCommand):
                     app.conf.task_always_eager = always_eager
             else:
                 if self.pool is None:
-                    self.pool = self._start_workers(team, label, broker)
+                    self._start_workers(team, label, broker)
                 begin = time.perf_counter()
                 crawl = services.source_crawl_start(source=source)
                 uploads = _upload(assistant, files)
@@ -287,12 +285,11 @@ class Command(BaseCommand):
             "pipeline_efficiency": round(pipeline_seconds / embed_seconds, 3) if embed_seconds else None,
         }
 
-    def _start_workers(self, team, label, broker) -> _Workers:
+    def _start_workers(self, team, label, broker) -> None:
         broker_url = broker or bench_broker_url()
         _use_broker(broker_url)
         _empty_queues(broker_url)
-        pool = _Workers(broker_url)
-        self.pool = pool  # stopped by handle, even if the warm-up fails
+        self.pool = pool = _Workers(broker_url)  # stopped by handle, even if the warm-up fails
         # Warm up both workers (Django, the parser sandbox, the model) on an assistant of its own.
         warm_up = assistant_create(team=team, name=f"{label}-warm-up")
         warm_run = services.documents_upload(
@@ -300,7 +297,6 @@ class Command(BaseCommand):
             files=[ContentFile(b"Warming up the workers.", name="warm-up.txt")],
         )
         _wait([warm_run], time.perf_counter(), pool, timeout=600)
-        return pool
 
 
 def _summary(report: dict) -> str:
