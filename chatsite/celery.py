@@ -2,7 +2,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 
@@ -20,3 +20,16 @@ def share_the_cores(sender, **kwargs):
     not two two-thread models fighting for the cores (measured with bench_ingest: twice as slow)."""
     if "prefork" in str(getattr(sender, "pool_cls", "prefork")) and isinstance(sender.concurrency, int):
         os.environ[POOL_PROCESSES_ENV] = str(max(1, sender.concurrency))
+
+
+@task_prerun.connect
+@task_postrun.connect
+def connections_between_tasks(sender=None, **kwargs):
+    """Between a worker's tasks, what Django does between requests: close the connections that are
+    unusable or older than CONN_MAX_AGE, keep the others (settings.CELERY_DB_REUSE_MAX stops Celery
+    from closing them all). Not for an eager task, which runs inside its caller's transaction."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

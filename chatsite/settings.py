@@ -135,6 +135,11 @@ CELERY_BEAT_SCHEDULE = {
     "recrawl-due-sources": {"task": "ingestion.tasks.sources_recrawl_due_task", "schedule": 300.0},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Celery's Django fix-up closes the database connection before and after every task unless this is
+# set, ignoring CONN_MAX_AGE: each task then opened a new PostgreSQL connection (~9 ms, and a backend
+# process started on the cores the model uses). With it set, chatsite.celery closes connections
+# between tasks the way Django does between requests (unusable, or older than CONN_MAX_AGE).
+CELERY_DB_REUSE_MAX = 1_000_000
 
 # --- Outbound HTTP (one SSRF-safe client, chatsite/lib/http.py) ---------------------------
 OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", False)
