@@ -672,6 +672,11 @@ class IndexBatch:
     one_by_one: bool = False  # an earlier delivery of the task stopped: each document on its own attempt
 
 
+def documents_held_by(*, document_id: int) -> bool:
+    """Whether documents that the indexing task of ``document_id`` claimed still wait (it stopped)."""
+    return Document.objects.filter(claimed_by=document_id, status=Document.Status.PENDING).exists()
+
+
 def documents_index_claim(*, document_id: int) -> IndexBatch | None:
     """What the indexing task of ``document_id`` embeds; None when there is nothing for it to do.
 

@@ -91,7 +91,10 @@ def document_index_task(document_id: int) -> None:
     if waiting is not None and services.document_needs_preparing(waiting):  # queued before its file was parsed
         document_prepare_task.delay(document_id)
         return
-    batch = services.documents_index_claim(document_id=document_id)
+    # Most tasks of a crawl come after their document was indexed in another task's batch: with
+    # nothing pending and nothing held from an earlier delivery, there is nothing to claim.
+    has_work = waiting is not None or services.documents_held_by(document_id=document_id)
+    batch = services.documents_index_claim(document_id=document_id) if has_work else None
     if batch is None:
         _finish_run_of(document_id)
         return
@@ -100,7 +103,11 @@ def document_index_task(document_id: int) -> None:
 
 
 def _finish_run_of(*document_ids: int) -> None:
-    run_ids = Document.objects.filter(pk__in=document_ids, last_run__isnull=False).values_list("last_run_id", flat=True)
+    # Only runs waiting for their indexing can finish here (a run still crawling is finished by its
+    # crawl, which moves it to indexing and checks it then).
+    run_ids = Document.objects.filter(
+        pk__in=document_ids, last_run__status=CrawlRun.Status.INDEXING
+    ).values_list("last_run_id", flat=True)
     for run_id in sorted(set(run_ids)):
         services.run_finish_if_indexed(run_id=run_id)
 

@@ -143,6 +143,28 @@ def test_a_task_whose_document_another_batch_holds_costs_one_query(embed_calls):
     assert embed_calls == [] and Document.objects.get(pk=second.pk).claimed_by == first.pk
 
 
+def test_a_task_whose_document_a_batch_indexed_reads_three_rows_and_locks_nothing(embed_calls):
+    """The rest of a crawl's tasks run after the batch that took their page: nothing pending, nothing
+    held, their run not waiting for indexing; they neither lock rows nor open a transaction."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assistant = make_assistant()
+    first, second, _ = pending_pages(assistant)
+    CrawlRun.objects.filter(pk=first.last_run_id).update(status=CrawlRun.Status.RUNNING)  # still crawling
+    document_index_task(first.pk)
+    assert Document.objects.get(pk=second.pk).status == "ready" and len(embed_calls) == 1
+    with CaptureQueriesContext(connection) as queries:
+        document_index_task(second.pk)
+    assert len(queries) == 3, [query["sql"] for query in queries]
+    assert not any("FOR UPDATE" in query["sql"] or "SAVEPOINT" in query["sql"] for query in queries)
+    assert len(embed_calls) == 1 and CrawlRun.objects.get(pk=first.last_run_id).status == "running"
+
+    # Once the crawl is over and waits for indexing, such a task does close the run.
+    CrawlRun.objects.filter(pk=first.last_run_id).update(status=CrawlRun.Status.INDEXING)
+    document_index_task(second.pk)
+    assert CrawlRun.objects.get(pk=first.last_run_id).status == "done"
+
 def test_a_document_that_kills_the_worker_ends_failed_alone(embed_calls):
     assistant = make_assistant()
     leader, innocent, poison, last = pending_pages(assistant, count=4)
