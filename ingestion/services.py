@@ -672,9 +672,14 @@ class IndexBatch:
     one_by_one: bool = False  # an earlier delivery of the task stopped: each document on its own attempt
 
 
+def _held_by(document_id: int):
+    """Documents that the indexing task of ``document_id`` claimed and that still wait (it stopped)."""
+    return Document.objects.filter(claimed_by=document_id, status=Document.Status.PENDING)
+
+
 def documents_held_by(*, document_id: int) -> bool:
-    """Whether documents that the indexing task of ``document_id`` claimed still wait (it stopped)."""
-    return Document.objects.filter(claimed_by=document_id, status=Document.Status.PENDING).exists()
+    """Whether the indexing task of ``document_id`` holds documents from an earlier delivery (read without a lock)."""
+    return _held_by(document_id).exists()
 
 
 def documents_index_claim(*, document_id: int) -> IndexBatch | None:
@@ -688,9 +693,7 @@ def documents_index_claim(*, document_id: int) -> IndexBatch | None:
     that kills the worker ends failed alone.
     """
     with transaction.atomic():
-        held = list(
-            Document.objects.select_for_update().filter(claimed_by=document_id, status=Document.Status.PENDING).order_by("pk")
-        )
+        held = list(_held_by(document_id).select_for_update().order_by("pk"))
         if held:  # (even when the task's own document was deleted since)
             return IndexBatch(leader=document_id, documents=held, one_by_one=True)
         document = Document.objects.select_for_update().filter(pk=document_id).first()

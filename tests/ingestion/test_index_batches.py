@@ -165,6 +165,7 @@ def test_a_task_whose_document_a_batch_indexed_reads_three_rows_and_locks_nothin
     document_index_task(second.pk)
     assert CrawlRun.objects.get(pk=first.last_run_id).status == "done"
 
+
 def test_a_document_that_kills_the_worker_ends_failed_alone(embed_calls):
     assistant = make_assistant()
     leader, innocent, poison, last = pending_pages(assistant, count=4)
