@@ -63,6 +63,7 @@ from ingestion.spaces import space_active
 SHARED = shared_data_dir(Path(settings.BASE_DIR))
 BENCH_BROKER_DB = 11  # the workers' queues live in a Redis database of their own
 FINISHED = (CrawlRun.Status.DONE, CrawlRun.Status.FAILED)
+POLL_SECONDS = 0.5
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -135,18 +136,21 @@ def _empty_queues(url: str) -> None:
 
 
 def _wait(runs: list[CrawlRun], begin: float, workers: _Workers, timeout: float = 3600) -> dict[int, float]:
-    """Seconds from ``begin`` until each run has finished (polled every 50 ms)."""
-    finished: dict[int, float] = {}
-    while len(finished) < len(runs):
-        for run in runs:
-            if run.pk not in finished:
-                status = CrawlRun.objects.filter(pk=run.pk).values_list("status", flat=True).get()
-                if status in FINISHED:
-                    finished[run.pk] = time.perf_counter() - begin
-        if time.perf_counter() - begin > timeout:
+    """Seconds from ``begin`` (``time.time()``) until each run finished, as its worker recorded it
+    (``finished_at``), so the bench can look only every POLL_SECONDS without erring by as much. Its
+    queries every 50 ms took CPU from the pipeline it measures: 3.1 s of this process's and ~0.9 s of
+    PostgreSQL's in a 90-second run (0.4 s and 0.8 s in all when looking every 0.5 s)."""
+    pending, finished = {run.pk for run in runs}, {}
+    while pending:
+        done = CrawlRun.objects.filter(pk__in=pending, status__in=FINISHED).values_list("pk", "finished_at")
+        for pk, finished_at in done:
+            finished[pk] = (finished_at.timestamp() if finished_at else time.time()) - begin
+            pending.discard(pk)
+        if pending and time.time() - begin > timeout:
             raise CommandError(f"the pipeline did not finish in {timeout:.0f} s; see {workers.log_path}")
         workers.check()
-        time.sleep(0.05)
+        if pending:
+            time.sleep(POLL_SECONDS)
     return finished
 
 
@@ -241,7 +245,7 @@ class Command(BaseCommand):
             else:
                 if self.pool is None:
                     self._start_workers(team, label, broker)
-                begin = time.perf_counter()
+                begin = time.time()  # the workers' clock: they record when each run finished
                 crawl = services.source_crawl_start(source=source)
                 uploads = _upload(assistant, files)
                 finished = _wait([run for run in (crawl, uploads) if run], begin, self.pool)
@@ -296,7 +300,7 @@ class Command(BaseCommand):
             source=services.source_documents_get_or_create(assistant=warm_up),
             files=[ContentFile(b"Warming up the workers.", name="warm-up.txt")],
         )
-        _wait([warm_run], time.perf_counter(), pool, timeout=600)
+        _wait([warm_run], time.time(), pool, timeout=600)
 
 
 def _summary(report: dict) -> str:
