@@ -8,7 +8,7 @@ export SITE_URL ?= http://127.0.0.1:8000
 # `make run` crawls the product's own help pages on this machine for the demo assistant.
 export OUTBOUND_ALLOWED_HOSTS ?= 127.0.0.1:8000
 
-.PHONY: run test install services migrate demo clean-data bench-retrieval bench-ingest bench-chat
+.PHONY: run test test-fast lint install services migrate demo clean-data bench-retrieval bench-ingest bench-chat
 
 install: $(STAMP)
 
@@ -33,8 +33,18 @@ demo: migrate
 run: demo
 	$(VENV)/bin/honcho start -f Procfile
 
-test: services
+# Everything, as CI runs it: the linters (ruff, the import contracts in pyproject.toml), then every test.
+test: services lint
 	$(VENV)/bin/pytest
+
+# The quick loop while working: no end-to-end, browser or slow tests (CI runs those too).
+test-fast: services
+	$(VENV)/bin/pytest -m "not e2e and not browser and not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # Hybrid retrieval at scale (synthetic chunks in spaces of their own, removed afterwards):
 # make bench-retrieval BENCH_ARGS="--chunks 200000 --assistants 20"

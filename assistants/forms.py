@@ -120,13 +120,13 @@ class AssistantBrandingForm(AssistantForm):
     def clean_reranker_model(self):
         name = (self.cleaned_data.get("reranker_model") or "").strip()
         if name and name != self.instance.reranker_model:
-            from ingestion.reranking import recipe_for
+            from ingestion.search.rerank import recipe_for
 
             try:
                 recipe_for(name, local_files_only=True)  # a form never waits on the hub
             except ValueError as exc:  # a model, but not a reranker family we serve
                 raise forms.ValidationError(f"{name!r} is not a reranker this server can run: {exc}.") from exc
-            except Exception as exc:  # noqa: BLE001 - no such folder, not in the model cache, unreadable config
+            except Exception as exc:
                 raise forms.ValidationError(
                     f"{name!r} is neither a known reranker, a local model folder, nor a model in this server's cache."
                 ) from exc
@@ -191,7 +191,7 @@ class CustomDomainForm(forms.Form):
     host = forms.CharField(max_length=253, label="Host name", help_text="e.g. help.example.com (no https://, no path)")
 
     def clean_host(self):
-        from assistants import domains
+        from assistants.domains import verification as domains
 
         try:
             return domains.normalize_host(self.cleaned_data["host"])

@@ -51,7 +51,6 @@ class Assistant(models.Model):
     primary_color = models.CharField(max_length=7, default="#2563eb")
     background_color = models.CharField(max_length=7, default="#ffffff")
     allowed_domains = models.JSONField(default=list, blank=True)
-    embedding_model = models.CharField(max_length=200, blank=True, default="")
     # Branding, applied to the widget and the full page alike.
     avatar_url = models.URLField(max_length=500, blank=True, default="")
     logo_url = models.URLField(max_length=500, blank=True, default="")
@@ -76,6 +75,11 @@ class Assistant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def embedding_model(self) -> str:
+        """The model of the active embedding space (what answers are searched with)."""
+        return self.spaces.filter(status="active").values_list("model_name", flat=True).first() or ""
 
 
 class CustomDomain(models.Model):

@@ -5,7 +5,7 @@ import re
 from urllib.parse import urlsplit
 
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 
 from assistants.models import Assistant, Conversation, CustomDomain, Membership, Team
@@ -34,7 +34,7 @@ def assistant_get_for_user(*, user: User, assistant_id: int) -> Assistant:
     return assistant
 
 
-def _get_for_member(queryset: QuerySet, *, user: User, pk: int, what: str):
+def get_for_member(queryset: QuerySet, *, user: User, pk: int, what: str):
     """The row of ``queryset`` (a model with an ``assistant``) when the user is in the assistant's
     team; 404 otherwise, the same answer as for a row that does not exist."""
     row = queryset.select_related("assistant").filter(pk=pk, assistant__team__memberships__user=user).first()
@@ -44,7 +44,7 @@ def _get_for_member(queryset: QuerySet, *, user: User, pk: int, what: str):
 
 
 def conversation_get_for_user(*, user: User, conversation_id: int) -> Conversation:
-    return _get_for_member(Conversation.objects, user=user, pk=conversation_id, what="conversation")
+    return get_for_member(Conversation.objects, user=user, pk=conversation_id, what="conversation")
 
 
 def conversation_latest_for_visitor(*, assistant: Assistant, visitor_token: str) -> Conversation | None:
@@ -118,7 +118,7 @@ def domains_for_assistant(*, assistant: Assistant) -> QuerySet[CustomDomain]:
 
 
 def domain_get_for_user(*, user: User, domain_id: int) -> CustomDomain:
-    return _get_for_member(CustomDomain.objects, user=user, pk=domain_id, what="domain")
+    return get_for_member(CustomDomain.objects, user=user, pk=domain_id, what="domain")
 
 
 def verified_domain(*, host: str) -> CustomDomain | None:
@@ -130,58 +130,3 @@ def verified_domain(*, host: str) -> CustomDomain | None:
 
 def domain_host_taken(*, host: str) -> bool:
     return CustomDomain.objects.filter(host=host).exists()
-
-
-GOLDEN_CANDIDATES = 50
-
-
-def golden_question_get_for_user(*, user: User, golden_id: int):
-    from assistants.models import GoldenQuestion
-
-    return _get_for_member(GoldenQuestion.objects, user=user, pk=golden_id, what="question")
-
-
-def golden_candidates(*, assistant: Assistant) -> list[dict]:
-    """Visitors' questions worth adding to the golden set, newest first: those whose answer got a
-    thumbs down, and the last question before each request for a person (a handoff). Questions
-    already in the set are left out. Each: {"question", "origin", "message_id", "answer", "cited"}."""
-    from assistants.models import Feedback, GoldenQuestion, Message
-
-    taken = set(GoldenQuestion.objects.filter(assistant=assistant).values_list("question", flat=True))
-    feedback = list(
-        Feedback.objects.filter(conversation__assistant=assistant)
-        .filter(Q(kind=Feedback.Kind.RATING, rating=-1) | Q(kind=Feedback.Kind.CONTACT))
-        .select_related("message")
-        .order_by("-created_at")[: GOLDEN_CANDIDATES * 2]
-    )
-    asked_in: dict[int, list] = {}  # conversation → its visitor's messages, oldest first (one query for all)
-    for message in Message.objects.filter(
-        conversation_id__in={item.conversation_id for item in feedback}, role=Message.Role.USER
-    ).order_by("created_at", "id"):
-        asked_in.setdefault(message.conversation_id, []).append(message)
-    out: list[dict] = []
-    for item in feedback:
-        if item.kind == Feedback.Kind.RATING:
-            answer, origin = item.message, "thumbs_down"
-            bound = (answer.created_at, answer.id)  # the question just before the rated answer
-        else:
-            answer, origin = None, "handoff"
-            bound = (item.created_at, float("inf"))  # the last question asked by the time of the request
-        earlier = [message for message in asked_in.get(item.conversation_id, []) if (message.created_at, message.id) < bound]
-        asked = earlier[-1] if earlier else None
-        if asked is None:
-            continue
-        question = " ".join(asked.text.split())[:500]
-        if question in taken:
-            continue
-        taken.add(question)
-        out.append(
-            {
-                "question": question, "origin": origin, "message_id": asked.pk,
-                "answer": answer.text if answer else "",
-                "cited": [citation.get("url", "") for citation in (answer.citations if answer else [])][:3],
-            }
-        )
-        if len(out) >= GOLDEN_CANDIDATES:
-            break
-    return out

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from assistants import services
+from assistants.golden import services as golden_services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def golden_run_task(run_id: int) -> None:
     """Evaluate an assistant's retrieval on its golden set (reads only: safe to run again)."""
-    services.golden_run_execute(run_id=run_id)
+    golden_services.golden_run_execute(run_id=run_id)

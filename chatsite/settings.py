@@ -40,7 +40,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "chatsite.middleware.CustomDomainMiddleware",  # before anything validates the Host header
+    "assistants.domains.middleware.CustomDomainMiddleware",  # before anything validates the Host header
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -206,7 +206,7 @@ LOGGING = {
     "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpcore", "pgserver", "trafilatura", "htmldate")},
 }
 
-# Retrieval fusion (ingestion.selectors): how the BM25 and vector rankings become one.
+# Retrieval fusion (ingestion.search.hybrid): how the BM25 and vector rankings become one.
 # "rrf" (reciprocal rank, k 60) or "weighted" (min-max normalised scores, alpha * dense +
 # (1 - alpha) * lexical). Tuned on SciFact train (809 queries, MiniLM, `evaluate_retrieval
 # --split train --alphas 0.1,...,0.9`): nDCG@10 weighted@0.5 0.730 against RRF 0.717.

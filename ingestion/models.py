@@ -8,8 +8,6 @@ table with SQL (Django only knows its shape), and ``ingestion.spaces`` adds a pa
 from django.db import models
 from pgvector.django import VectorField
 
-from assistants.models import Assistant
-
 
 class Source(models.Model):
     class Kind(models.TextChoices):
@@ -31,7 +29,7 @@ class Source(models.Model):
         DAILY = "daily", "Every day"
         WEEKLY = "weekly", "Every week"
 
-    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="sources")
+    assistant = models.ForeignKey("assistants.Assistant", on_delete=models.CASCADE, related_name="sources")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.WEBSITE)
     schedule = models.CharField(max_length=10, choices=Schedule.choices, default=Schedule.MANUAL)
     name = models.CharField(max_length=200, blank=True, default="")
@@ -132,7 +130,7 @@ class EmbeddingSpace(models.Model):
         ACTIVE = "active", "Active"
         RETIRED = "retired", "Retired"
 
-    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="spaces")
+    assistant = models.ForeignKey("assistants.Assistant", on_delete=models.CASCADE, related_name="spaces")
     model_name = models.CharField(max_length=200)
     dims = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.BUILDING)

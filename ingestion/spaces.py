@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import functools
 import zlib
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
 
-from assistants.models import Assistant
 from ingestion.models import EmbeddingSpace
+
+if TYPE_CHECKING:
+    from assistants.models import Assistant
 
 VECTOR_INDEX_MAX_DIMS = 2000
 HALFVEC_INDEX_MAX_DIMS = 4000

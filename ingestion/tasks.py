@@ -7,7 +7,7 @@ from celery import shared_task
 from django.conf import settings
 
 from ingestion import services
-from ingestion.crawler import CrawlLimits, SiteUnreachable, crawl
+from ingestion.crawling.crawler import CrawlLimits, SiteUnreachable, crawl
 from ingestion.models import CrawlRun, Document, EmbeddingSpace
 from ingestion.parsers import ParseError
 

@@ -37,6 +37,16 @@ def drf_site():
     server.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Every test's rate limits count from zero (the windows live in the shared test Redis)."""
+    from chatsite.lib.shared_redis import redis_client
+
+    client = redis_client()
+    for key in client.scan_iter("rate:*", count=1000):
+        client.delete(key)
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from ingestion.embedding import get_embedder

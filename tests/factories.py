@@ -25,7 +25,7 @@ def make_assistant(team=None, name: str | None = None):
 def index_pages(assistant, pages: dict[str, str]):
     """Store HTML pages as documents of a website source and index them, as the worker would."""
     from ingestion import services as ingestion_services
-    from ingestion.extraction import extract_page
+    from ingestion.parsers.html import extract_page
 
     source = Source.objects.create(assistant=assistant, url=next(iter(pages)), name="test site")
     run = CrawlRun.objects.create(source=source, status=CrawlRun.Status.RUNNING)

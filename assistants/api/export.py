@@ -10,8 +10,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -29,7 +28,7 @@ def parse_bound(raw: str | None) -> datetime | None:
         raise ValueError(f"{raw!r} is not an ISO 8601 date-time")
     value = timezone.make_aware(value) if timezone.is_naive(value) else value
     try:  # in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts (e.g. +16:00)
-        return value.astimezone(dt_timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError as exc:
         raise ValueError(f"{raw!r} is out of range") from exc
 

@@ -74,7 +74,7 @@ def _authenticate(request: HttpRequest):
 
 def _rate_limit(key) -> None:
     """A fixed window per key: at most API_RATE_LIMIT_PER_MINUTE requests each minute."""
-    limit = getattr(settings, "API_RATE_LIMIT_PER_MINUTE", 120)
+    limit = settings.API_RATE_LIMIT_PER_MINUTE
     now = time.time()
     # The key's hash, not its id: ids come back when a test database is recreated, hashes do not.
     counter = f"api:rate:{key.key_hash}:{int(now // RATE_WINDOW_SECONDS)}"

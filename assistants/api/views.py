@@ -10,12 +10,11 @@ from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 
 from assistants import selectors as assistant_selectors
 from assistants import services
-from assistants.answering import answer_events
+from assistants.answering.pipeline import MAX_QUESTION_CHARS, answer_events
 from assistants.api import selectors
 from assistants.api.export import FORMATS, export_lines, parse_bound
 from assistants.api.http import ApiError, api_view, fields_invalid, invalid, not_found
 from assistants.api.schema import OPENAPI, docs_html
-from assistants.chat_views import MAX_QUESTION_CHARS, _sse
 from assistants.forms import AssistantBrandingForm, WebsiteSourceForm
 from assistants.models import ApiKey, Assistant, Conversation, Feedback
 from ingestion import services as ingestion_services
@@ -486,7 +485,7 @@ async def chat(request, assistant_id: int):
 
         async def body():
             async for event in events:
-                yield _sse(event.name, event.data)
+                yield event.sse()
 
         response = StreamingHttpResponse(body(), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"

@@ -22,3 +22,15 @@ def _without_nul(value):
     if isinstance(value, dict):
         return {_without_nul(key): _without_nul(item) for key, item in value.items()}
     return value
+
+
+def read_object(request) -> dict | None:
+    """A request's JSON object body, or None when it is not one. JSON only: a cross-site form cannot
+    send ``application/json`` without a CORS preflight, so anonymous JSON endpoints need no CSRF token."""
+    if request.content_type != "application/json":
+        return None
+    try:
+        payload = loads(request.body or b"{}")
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None

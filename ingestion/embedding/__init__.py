@@ -3,7 +3,7 @@
 ``get_embedder(name)`` gives the engine for a model name: empty for ``settings.EMBEDDING_MODEL``
 (empty again: all-MiniLM-L6-v2 from its PyPI package), a hub id or local folder of a registered
 family (see ``recipes``; ``name@N`` for an MRL prefix of ``N`` dimensions), or ``gemini:…`` /
-``openai:…`` for the API backends of ``ingestion.embedding_api``. Every engine has ``name``,
+``openai:…`` for the API backends of ``ingestion.embedding.api``. Every engine has ``name``,
 ``dims``, ``max_length``, ``count_tokens``, ``embed_documents`` and ``embed_queries``.
 """
 from __future__ import annotations
@@ -53,9 +53,9 @@ def _engine(name: str):
 
     if name.startswith(API_PREFIXES):
         try:
-            from ingestion.embedding_api import api_embedder
+            from ingestion.embedding.api import api_embedder
         except ModuleNotFoundError as error:
-            if error.name != "ingestion.embedding_api":
+            if error.name != "ingestion.embedding.api":
                 raise
             raise RuntimeError(f"{name}: API embedding backends need ingestion/embedding_api.py") from error
         return api_embedder(name)
@@ -63,9 +63,9 @@ def _engine(name: str):
     return Embedder(
         name,
         device=settings.EMBEDDING_DEVICE,
-        dtype=getattr(settings, "EMBEDDING_DTYPE", ""),
-        threads=getattr(settings, "EMBEDDING_THREADS", 0),
-        compile=getattr(settings, "EMBEDDING_COMPILE", False),
+        dtype=settings.EMBEDDING_DTYPE,
+        threads=settings.EMBEDDING_THREADS,
+        compile=settings.EMBEDDING_COMPILE,
     )
 
 

@@ -23,7 +23,6 @@ import io
 import re
 from urllib.parse import quote
 
-
 from .text import choose_title, decode_text, filename_title, one_line
 from .types import ParsedDocument, Section
 

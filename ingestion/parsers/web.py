@@ -1,7 +1,7 @@
-"""HTML files: the same main-content extraction as crawled pages (``ingestion.extraction``)."""
+"""HTML files: the same main-content extraction as crawled pages (``ingestion.parsers.html``)."""
 from __future__ import annotations
 
-from ingestion.extraction import extract_page
+from ingestion.parsers.html import extract_page
 
 from .text import choose_title
 from .types import ParsedDocument

@@ -53,7 +53,7 @@ def parse_path(path: str, filename: str, content_type: str) -> ParsedDocument:
         raise
     except RecursionError:
         raise ParseError("the file is nested too deeply to be read") from None
-    except Exception as error:  # noqa: BLE001 - any library failure means a damaged or odd file
+    except Exception as error:
         raise ParseError(f"the file could not be read as {LABELS[kind]}; it may be damaged "
                          f"({type(error).__name__}: {str(error)[:200]})") from None
     document.warnings[:0] = warnings

@@ -1,19 +1,8 @@
 """Branding, suggested questions and the handoff offer in a real browser (headless Chromium, the real
-app under uvicorn, offline extractive answers), with the fixtures of test_widget_browser."""
+app under uvicorn, offline extractive answers), with the fixtures of conftest.py."""
 from playwright.sync_api import expect
 
-from tests.browser.test_widget_browser import (  # noqa: F401  (pytest fixtures)
-    ARTIFACTS,
-    INSTALL,
-    PRICING,
-    browser,
-    chat_frame,
-    host_page,
-    host_site,
-    owner,
-    page,
-    platform,
-)
+from tests.browser.helpers import ARTIFACTS, INSTALL, PRICING, chat_frame, host_page
 from tests.factories import index_pages, make_assistant, make_team
 
 QUESTION = "How much does the Business plan cost per month?"

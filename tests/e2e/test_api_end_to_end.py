@@ -8,7 +8,7 @@ import json
 import pytest
 
 from assistants.api.keys import api_key_create
-from tests.api.conftest import Api
+from tests.assistants.api.conftest import Api
 from tests.conftest import wait_for
 from tests.factories import make_team
 

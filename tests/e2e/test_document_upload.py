@@ -10,7 +10,7 @@ from django.test import AsyncClient, Client
 from ingestion.models import CrawlRun, Document
 from tests.conftest import SHARED, wait_for
 from tests.factories import make_assistant, make_team, make_user
-from tests.parsers.test_hostile import WORD_CONTENT_TYPES
+from tests.ingestion.parsers.test_hostile import WORD_CONTENT_TYPES
 from tests.sse import ask, citations
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,7 +46,7 @@ def test_uploaded_documents_are_indexed_and_cited(celery_worker_process, setting
     wait_for(lambda: CrawlRun.objects.get(pk=run.pk).status == "done", timeout=600, message="documents indexed")
 
     documents = {d.file_name: d for d in Document.objects.filter(source__assistant=assistant)}
-    assert {name: documents[name].status for name in GOOD} == {name: "ready" for name in GOOD}
+    assert {name: documents[name].status for name in GOOD} == dict.fromkeys(GOOD, "ready")
     assert all(documents[name].chunk_count > 0 for name in GOOD)
     assert documents["report.docx"].status == "failed" and "zip bomb" in documents["report.docx"].error
     assert documents["broken.pdf"].status == "failed" and documents["broken.pdf"].error

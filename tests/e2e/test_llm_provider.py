@@ -3,9 +3,9 @@ chat-completion chunks exactly as the real API does."""
 import pytest
 
 from assistants.models import Message
+from tests.assistants.answering.providers.fake_servers import FakeServer, Reply, json_reply, openai_script
 from tests.conftest import DRF_SITE
 from tests.factories import index_pages, make_assistant
-from tests.providers.fake_servers import FakeServer, Reply, json_reply, openai_script
 from tests.sse import answer_text, ask, citations
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -2,7 +2,7 @@
 import re
 
 from ingestion.chunking import chunk_sections
-from ingestion.extraction import extract_page
+from ingestion.parsers.html import extract_page
 from tests.conftest import DRF_SITE
 
 

@@ -11,9 +11,10 @@ from django.db import connection
 from ingestion import services
 from ingestion.embedding import get_embedder
 from ingestion.models import CrawlRun, Document, Source
+from ingestion.services import indexing
 from ingestion.tasks import document_index_task
-from tests.embedding.tiny_models import save_model
 from tests.factories import make_assistant
+from tests.ingestion.embedding.tiny_models import save_model
 
 pytestmark = pytest.mark.django_db
 
@@ -87,13 +88,13 @@ def test_one_task_embeds_the_waiting_documents_of_its_assistant_in_one_call(embe
 
 
 def test_the_batch_is_capped_in_documents_and_text(embed_calls, monkeypatch):
-    monkeypatch.setattr(services, "BATCH_MAX_DOCUMENTS", 2)
+    monkeypatch.setattr(indexing, "BATCH_MAX_DOCUMENTS", 2)
     assistant = make_assistant()
     pages = pending_pages(assistant, count=5)
     document_index_task(pages[0].pk)
     assert [page.status for page in refreshed(pages)] == ["ready", "ready", "pending", "pending", "pending"]
 
-    monkeypatch.setattr(services, "BATCH_MAX_CHARS", 1)  # the task's own document always goes
+    monkeypatch.setattr(indexing, "BATCH_MAX_CHARS", 1)  # the task's own document always goes
     document_index_task(pages[2].pk)
     assert [page.status for page in refreshed(pages)] == ["ready", "ready", "ready", "pending", "pending"]
     assert embed_calls == [2, 1]
@@ -104,7 +105,7 @@ def test_a_document_too_large_to_join_does_not_stop_the_next_ones_from_joining(e
     first, large, third = pending_pages(assistant)
     sections = [{"heading_path": ["Large"], "anchor": "", "text": "A long page about everything. " * 400}]
     Document.objects.filter(pk=large.pk).update(sections=sections)
-    monkeypatch.setattr(services, "BATCH_MAX_CHARS", 5000)
+    monkeypatch.setattr(indexing, "BATCH_MAX_CHARS", 5000)
 
     document_index_task(first.pk)
 
@@ -216,7 +217,7 @@ def test_a_document_changed_or_deleted_while_its_batch_runs_is_left_to_its_new_t
 
 
 def test_switching_models_embeds_the_documents_in_batches(monkeypatch, tmp_path):
-    monkeypatch.setattr(services, "BATCH_MAX_DOCUMENTS", 2)
+    monkeypatch.setattr(indexing, "BATCH_MAX_DOCUMENTS", 2)
     assistant = make_assistant()
     pages = pending_pages(assistant, count=5)
     for page in pages:

@@ -8,7 +8,7 @@ import pytest
 
 from ingestion import services
 from ingestion.models import CrawlRun, Document, Source
-from ingestion.selectors import chunk_search
+from ingestion.search.hybrid import chunk_search
 from ingestion.spaces import space_active
 from tests.factories import make_assistant, make_team, make_user
 

@@ -5,14 +5,14 @@ import json
 import pytest
 from django.db import connection
 
-from assistants.answering import retrieve
+from assistants.answering.retrieval import retrieve
 from ingestion import services
 from ingestion.embedding import get_embedder
 from ingestion.models import EmbeddingSpace
 from ingestion.spaces import space_active
 from tests.conftest import DRF_SITE
-from tests.embedding.tiny_models import save_model
 from tests.factories import index_pages, make_assistant
+from tests.ingestion.embedding.tiny_models import save_model
 
 pytestmark = pytest.mark.django_db
 

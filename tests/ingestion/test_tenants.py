@@ -10,9 +10,9 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from ingestion.management.commands.bench_retrieval import load_chunks, synthetic_chunks, synthetic_query, vocabulary
-from ingestion.management.commands.evaluate_retrieval import remove
-from ingestion.selectors import Fusion, chunk_search
+from assistants.management.commands.bench_retrieval import load_chunks, synthetic_chunks, synthetic_query, vocabulary
+from assistants.management.commands.evaluate_retrieval import remove
+from ingestion.search.hybrid import Fusion, chunk_search
 from ingestion.spaces import space_active, vector_literal
 from tests.factories import make_assistant
 

@@ -6,8 +6,14 @@ import pytest
 from django.db import connection, connections
 from django.test import override_settings
 
-from ingestion.selectors import chunk_search
-from ingestion.spaces import space_active, vector_index_create, vector_index_exists, vector_index_if_due, vector_index_name
+from ingestion.search.hybrid import chunk_search
+from ingestion.spaces import (
+    space_active,
+    vector_index_create,
+    vector_index_exists,
+    vector_index_if_due,
+    vector_index_name,
+)
 from tests.conftest import DRF_SITE
 from tests.factories import index_pages, make_assistant
 
@@ -92,7 +98,7 @@ def test_two_workers_building_the_graph_at_once_make_one_index():
         try:
             start.wait()
             vector_index_create(space)
-        except Exception as error:  # noqa: BLE001 - the test reports it
+        except Exception as error:
             errors.append(error)
         finally:
             connections.close_all()

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from assistants import services
-from assistants.answering import answer_events
+from assistants.answering.pipeline import answer_events
 from assistants.management.commands._lookup import assistant_for_slug
 
 VISITOR_TOKEN = "cli"  # the conversations this command starts, and only those, it can continue

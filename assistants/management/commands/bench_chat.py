@@ -28,17 +28,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from assistants.answering import answer_events
+from assistants.answering.pipeline import answer_events
+from assistants.management.commands.evaluate_retrieval import remove
 from assistants.models import Conversation, Message
 from assistants.services import assistant_create, team_create
 from chatsite.celery import app
 from chatsite.env import shared_data_dir
 from ingestion import services
 from ingestion.embedding import get_embedder
-from ingestion.extraction import extract_page
-from ingestion.management.commands.evaluate_retrieval import remove
 from ingestion.models import CrawlRun, EmbeddingCache
-from ingestion.selectors import chunk_search
+from ingestion.parsers.html import extract_page
+from ingestion.search.hybrid import chunk_search
 from ingestion.spaces import space_active
 
 # Questions a visitor of the DRF documentation asks; a few have no answer there.
@@ -65,7 +65,7 @@ QUESTIONS = [
 class _InstantModel(BaseHTTPRequestHandler):
     """An OpenAI-compatible chat completions endpoint that streams a short answer at once."""
 
-    def do_POST(self):  # noqa: N802 - the http.server API
+    def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")

@@ -115,8 +115,8 @@ def save_random_model(shape: str, folder: Path, *, device: str, dtype) -> Path:
 def sentence_transformer(path: str, engine: Embedder, device: str, dtype):
     """sentence-transformers' model for ``path``: its own config, else Transformer + the recipe's pooling."""
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
     from sentence_transformers.base.modules.transformer import Transformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
     if (Path(path) / "modules.json").is_file():
         model = SentenceTransformer(path, device=device, model_kwargs={"dtype": dtype})

@@ -1,5 +1,5 @@
 """Serve a local embedding model as an OpenAI-compatible ``/v1/embeddings`` (see
-``ingestion.embedding_server``), for web processes that embed queries on this GPU machine.
+``ingestion.embedding.server``), for web processes that embed queries on this GPU machine.
 
     python manage.py serve_embeddings --host 0.0.0.0 --port 8081
 
@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from ingestion.embedding import Embedder, get_embedder
-from ingestion.embedding_server import EmbeddingServer
+from ingestion.embedding.server import EmbeddingServer
 
 
 class Command(BaseCommand):

@@ -1,0 +1,107 @@
+"""The public chat: the full-page assistant and its streaming endpoint.
+
+Visitors are anonymous (``visitors``: their token, and the pass an internal assistant asks for).
+"""
+from __future__ import annotations
+
+import secrets
+
+from asgiref.sync import sync_to_async
+from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from assistants import selectors, services
+from assistants.answering.pipeline import MAX_QUESTION_CHARS, answer_events
+from assistants.models import Assistant
+from assistants.web import visitors
+from chatsite.lib import json_body
+
+
+@csrf_exempt  # the form must work inside a third-party iframe, where the CSRF cookie is withheld;
+@require_POST  # a forged submission could only give a browser a pass to the forger's own assistant
+def access_unlock(request, slug: str):
+    assistant = get_object_or_404(Assistant, slug=slug)
+    if not assistant.access_code_hash:
+        return redirect("assistant_page", slug=slug)
+    granted, error, status = visitors.access_check_code(request, assistant)
+    if not granted:
+        return visitors.access_form(request, action=request.path, error=error, status=status)
+    response = redirect("assistant_page", slug=slug)
+    response.set_cookie(
+        visitors.access_cookie_name(assistant), visitors.access_pass(assistant), max_age=visitors.ACCESS_AGE, httponly=True, samesite="Lax",
+        secure=request.is_secure(),
+    )
+    return response
+
+
+# --- The chat ------------------------------------------------------------------------------------
+
+
+@require_GET
+def assistant_page(request, slug: str):
+    assistant = get_object_or_404(Assistant, slug=slug)
+    if not visitors.access_granted(request, assistant):
+        return visitors.access_form(request, action=reverse("access_unlock", args=[slug]))
+    token = visitors.visitor_token(request) or secrets.token_urlsafe(24)
+    response = render(request, "chat/page.html", chat_context(assistant))
+    visitors.set_visitor_cookie(response, token)
+    return response
+
+
+def chat_context(assistant: Assistant, **extra) -> dict:
+    """What chat/page.html needs: the assistant and its checked branding."""
+    return {"assistant": assistant, "brand": selectors.assistant_branding(assistant=assistant), **extra}
+
+
+@require_GET
+def conversation_resume(request, slug: str):
+    """The visitor's latest conversation with this assistant, so a reload picks up where it was."""
+    assistant = get_object_or_404(Assistant, slug=slug)
+    if not visitors.access_granted(request, assistant):
+        return visitors.access_refused()
+    token = visitors.visitor_token(request)
+    conversation = selectors.conversation_latest_for_visitor(assistant=assistant, visitor_token=token)
+    if conversation is None:
+        return JsonResponse({"conversation_id": None, "messages": []})
+    return JsonResponse(
+        {"conversation_id": conversation.pk, "messages": selectors.conversation_messages(conversation=conversation)}
+    )
+
+
+@csrf_exempt  # anonymous and JSON-only: a cross-site form cannot send application/json
+@require_POST
+async def chat_stream(request, slug: str):
+    """Answer one question as Server-Sent Events: meta, token…, citations, done (or error)."""
+    payload = json_body.read_object(request)
+    if payload is None:
+        return HttpResponseBadRequest("a JSON object expected")
+    question = str(payload.get("question") or "").strip()
+    if not question:
+        return HttpResponseBadRequest("question is empty")
+    question = question[:MAX_QUESTION_CHARS]
+    assistant = await Assistant.objects.filter(slug=slug).afirst()
+    if assistant is None:
+        return JsonResponse({"error": "no such assistant"}, status=404)
+    if not visitors.access_granted(request, assistant):
+        return visitors.access_refused()
+    token = visitors.visitor_token(request) or secrets.token_urlsafe(24)
+    conversation_id = payload.get("conversation_id")
+    conversation = await sync_to_async(services.conversation_for_visitor)(
+        assistant=assistant,
+        visitor_token=token,
+        conversation_id=int(conversation_id) if str(conversation_id or "").isdigit() else None,
+        page_url=str(payload.get("page_url") or ""),
+    )
+
+    async def stream():
+        async for event in answer_events(assistant=assistant, conversation=conversation, question=question):
+            yield event.sse()
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    visitors.set_visitor_cookie(response, token)
+    return response

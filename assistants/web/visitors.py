@@ -1,0 +1,104 @@
+"""Who a visitor is, and whether they may use an internal assistant.
+
+Visitors are anonymous. A random token in an HttpOnly cookie ties a browser to its
+conversations, so a reload resumes them; it grants nothing else.
+
+An internal assistant (one with an access code) asks for its code first: a correct code gives the
+browser a signed pass for that assistant, in a cookie on the full page or, inside the widget's
+third-party iframe where cookies may be withheld, in the ``X-Chatsite-Access`` header. The pass
+names the assistant and a digest of the code's hash, so changing or removing the code revokes it.
+Until then every endpoint of the assistant answers 403 and tells nothing about it.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from django.contrib.auth.hashers import check_password
+from django.core import signing
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from assistants import forms
+from assistants.models import Assistant
+from chatsite.lib import ratelimit
+
+VISITOR_COOKIE = "cs_visitor"
+VISITOR_COOKIE_AGE = 60 * 60 * 24 * 30
+# Inside a third-party iframe the browser may withhold the cookie: the embedded chat keeps its token in
+# localStorage and sends it in this header.
+VISITOR_HEADER = "X-Chatsite-Visitor"
+ACCESS_HEADER = "X-Chatsite-Access"
+ACCESS_SALT = "chatsite.assistant-access"
+ACCESS_AGE = 60 * 60 * 12  # a pass lasts half a day
+ACCESS_TRIES_PER_MINUTE = 10
+
+
+def visitor_token(request) -> str:
+    """The visitor's token: the widget's header (its third-party iframe may get no cookie), else the
+    full page's cookie; "" when neither holds a plausible token."""
+    token = request.headers.get(VISITOR_HEADER, "") or request.COOKIES.get(VISITOR_COOKIE, "")
+    return token if 20 <= len(token) <= 64 and token.isascii() else ""
+
+
+def set_visitor_cookie(response, token: str) -> None:
+    response.set_cookie(VISITOR_COOKIE, token, max_age=VISITOR_COOKIE_AGE, httponly=True, samesite="Lax")
+
+
+# --- Access codes -------------------------------------------------------------------------------
+
+
+def access_cookie_name(assistant: Assistant) -> str:
+    return f"cs_access_{assistant.pk}"
+
+
+def _code_digest(assistant: Assistant) -> str:
+    return hashlib.sha256(assistant.access_code_hash.encode()).hexdigest()[:24]
+
+
+def access_pass(assistant: Assistant) -> str:
+    """A signed, expiring pass to one assistant, valid while its access code stays the same."""
+    return signing.dumps({"a": assistant.pk, "c": _code_digest(assistant)}, salt=ACCESS_SALT, compress=True)
+
+
+def _pass_valid(assistant: Assistant, value: str) -> bool:
+    if not value or len(value) > 300:
+        return False
+    try:
+        data = signing.loads(value, salt=ACCESS_SALT, max_age=ACCESS_AGE)
+    except signing.BadSignature:
+        return False
+    return isinstance(data, dict) and data.get("a") == assistant.pk and data.get("c") == _code_digest(assistant)
+
+
+def access_granted(request, assistant: Assistant, extra_pass: str = "") -> bool:
+    """Whether the request may use the assistant: always for a public one, else with a valid pass
+    (the header, the cookie, or ``extra_pass`` — the embed page's ``?access=``)."""
+    if not assistant.access_code_hash:
+        return True
+    candidates = (extra_pass, request.headers.get(ACCESS_HEADER, ""), request.COOKIES.get(access_cookie_name(assistant), ""))
+    return any(_pass_valid(assistant, value) for value in candidates if value)
+
+
+def access_refused() -> JsonResponse:
+    return JsonResponse({"error": "access code required"}, status=403)
+
+
+def _too_many_tries(request) -> bool:
+    """At most ACCESS_TRIES_PER_MINUTE code attempts per client address and minute (shared by every
+    web process)."""
+    return not ratelimit.hit(f"access:{request.META.get('REMOTE_ADDR', '')}", limit=ACCESS_TRIES_PER_MINUTE, window=60).allowed
+
+
+def access_check_code(request, assistant: Assistant) -> tuple[bool, str, int]:
+    """Check the code posted in the access form: (granted, error in plain words, HTTP status)."""
+    form = forms.AccessCodeForm(request.POST)
+    if _too_many_tries(request):
+        return False, "Too many tries. Please wait a minute and try again.", 429
+    if not form.is_valid() or not check_password(form.cleaned_data["code"], assistant.access_code_hash):
+        return False, "That access code is not right. Please check it and try again.", 403
+    return True, "", 200
+
+
+def access_form(request, *, action: str, error: str = "", status: int = 403):
+    """The page that asks for the code; it names nothing about the assistant."""
+    return render(request, "chat/access.html", {"action": action, "error": error}, status=status)

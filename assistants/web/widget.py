@@ -1,0 +1,223 @@
+"""The embeddable widget: the loader script, the chat page it frames, and what a visitor may send.
+
+A website adds ``<script src="https://HOST/widget.js" data-assistant="PUBLIC_KEY" async></script>``;
+the loader opens ``/embed/<public_key>/`` in an iframe, so the host page's CSS and scripts cannot
+reach the chat. The public key allows chatting, rating answers and leaving contact details, nothing
+else. Only the assistant's allowed domains may frame the chat (``frame-ancestors``).
+
+Inside a third-party iframe the browser may withhold the visitor cookie, so the embedded chat keeps
+its visitor token in localStorage and sends it in the ``X-Chatsite-Visitor`` header.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode, urlsplit
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.http import FileResponse, Http404, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from assistants import selectors, services
+from assistants.answering.rendering import render_answer
+from assistants.models import Assistant, Feedback, Message
+from assistants.web import chat as chat_views
+from assistants.web import visitors
+from chatsite.lib import json_body
+
+WIDGET_CACHE_SECONDS = 300
+MAX_COMMENT_CHARS = 2000
+# An allowed domain as it may appear in a CSP source: "example.com", "*.example.com", "localhost:8080".
+_DOMAIN = re.compile(r"(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+(:\d{1,5})?")
+
+
+def allowed_sources(allowed_domains: list) -> list[str]:
+    """CSP sources for the assistant's allowed domains; anything that is not a plain host is ignored,
+    so a stored value can never add a directive."""
+    sources = []
+    for domain in allowed_domains or []:
+        domain = str(domain).strip().lower()
+        if _DOMAIN.fullmatch(domain):
+            sources += [f"https://{domain}", f"http://{domain}"]
+    return sources
+
+
+def embed_csp(assistant: Assistant, *, form_action: bool = False) -> str:
+    """The embedded chat's Content-Security-Policy: its own scripts only, framed by allowed domains;
+    images also from the origins of the assistant's avatar and logo. ``form_action``: the access-code
+    page posts its form to the platform."""
+    domains = allowed_sources(assistant.allowed_domains)
+    images = selectors.image_origins(branding=selectors.assistant_branding(assistant=assistant))
+    static = urlsplit(settings.STATIC_URL)
+    static_origin = [f"{static.scheme}://{static.netloc}"] if static.scheme and static.netloc else []
+    directives = {
+        "default-src": ["'none'"],
+        "script-src": ["'self'", *static_origin],
+        "style-src": ["'self'", "'unsafe-inline'", *static_origin],  # the brand colours are inline
+        "img-src": ["'self'", *domains, *[origin for origin in images if origin not in domains]],
+        "connect-src": ["'self'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"] if form_action else ["'none'"],
+        "frame-ancestors": ["'self'", *domains],
+    }
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+
+
+@require_GET
+def widget_js(request):
+    """The loader script that websites include; cached briefly so that updates reach them soon."""
+    path = finders.find("widget.js")
+    if path is None:
+        raise Http404("widget.js missing")
+    response = FileResponse(open(path, "rb"), content_type="application/javascript")
+    response["Cache-Control"] = f"public, max-age={WIDGET_CACHE_SECONDS}"
+    return response
+
+
+@xframe_options_exempt  # framing is governed by the CSP's frame-ancestors instead
+@require_GET
+def embed_page(request, public_key: str):
+    assistant = get_object_or_404(Assistant, public_key=public_key)
+    access = request.GET.get("access", "")
+    if not visitors.access_granted(request, assistant, extra_pass=access):
+        return _embed_access_form(request, assistant)
+    # The pass goes to the chat client, which sends it with every request (X-Chatsite-Access).
+    context = chat_views.chat_context(assistant, embed=True, access=access if assistant.access_code_hash else "")
+    response = render(request, "chat/page.html", context)
+    response["Content-Security-Policy"] = embed_csp(assistant)
+    return response
+
+
+def _embed_access_form(request, assistant: Assistant, error: str = "", status: int = 403):
+    action = reverse("embed_unlock", args=[assistant.public_key])
+    origin = request.GET.get("origin", "")
+    if origin:
+        action += "?" + urlencode({"origin": origin[:300]})
+    response = visitors.access_form(request, action=action, error=error, status=status)
+    response["Content-Security-Policy"] = embed_csp(assistant, form_action=True)
+    return response
+
+
+@xframe_options_exempt
+@csrf_exempt  # see chat_views.access_unlock
+@require_POST
+def embed_unlock(request, public_key: str):
+    """A correct code reloads the embedded chat with a pass in its address (cookies may be withheld
+    inside a third-party iframe); the chat client then sends it in a header."""
+    assistant = get_object_or_404(Assistant, public_key=public_key)
+    granted, error, status = visitors.access_check_code(request, assistant)
+    if not granted:
+        return _embed_access_form(request, assistant, error=error, status=status)
+    query = {"access": visitors.access_pass(assistant)}
+    if request.GET.get("origin"):
+        query = {"origin": request.GET["origin"][:300], **query}
+    return HttpResponseRedirect(reverse("embed_page", args=[public_key]) + "?" + urlencode(query))
+
+
+def _rating(message: Message) -> int | None:
+    ratings = [f.rating for f in message.feedback.all() if f.kind == Feedback.Kind.RATING]
+    return ratings[0] if ratings else None
+
+
+@require_GET
+def embed_conversation(request, public_key: str):
+    """The visitor's latest conversation, with each answer's id (to rate it) and sanitised HTML."""
+    assistant = get_object_or_404(Assistant, public_key=public_key)
+    if not visitors.access_granted(request, assistant):
+        return visitors.access_refused()
+    token = visitors.visitor_token(request)
+    conversation = selectors.conversation_latest_for_visitor(assistant=assistant, visitor_token=token)
+    if conversation is None:
+        return JsonResponse({"conversation_id": None, "messages": []})
+    messages = []
+    for message in conversation.messages.prefetch_related("feedback"):
+        item = {"id": message.pk, "role": message.role, "text": message.text, "citations": message.citations}
+        if message.role == Message.Role.ASSISTANT:
+            item["html"] = render_answer(message.text, message.citations, assistant.allowed_domains)
+            item["rating"] = _rating(message)
+        messages.append(item)
+    return JsonResponse({"conversation_id": conversation.pk, "messages": messages})
+
+
+@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
+@require_POST
+def embed_feedback(request, public_key: str):
+    """Rate one of the visitor's answers: ``{message_id, rating: 1 | -1, comment}``; rating again updates."""
+    assistant = get_object_or_404(Assistant, public_key=public_key)
+    if not visitors.access_granted(request, assistant):
+        return visitors.access_refused()
+    payload = json_body.read_object(request)
+    if payload is None:
+        return HttpResponseBadRequest("JSON expected")
+    rating = payload.get("rating")
+    message_id = str(payload.get("message_id") or "")
+    if rating not in (1, -1) or isinstance(rating, bool) or not message_id.isdigit():
+        return HttpResponseBadRequest("message_id and a rating of 1 or -1 expected")
+    token = visitors.visitor_token(request)
+    message = (
+        Message.objects.select_related("conversation")
+        .filter(
+            pk=int(message_id),
+            role=Message.Role.ASSISTANT,
+            conversation__assistant=assistant,
+            conversation__visitor_token=token,
+        )
+        .first()
+        if token
+        else None
+    )
+    if message is None:
+        return JsonResponse({"error": "no such answer in your conversation"}, status=404)
+    Feedback.objects.update_or_create(
+        message=message,
+        kind=Feedback.Kind.RATING,
+        defaults={
+            "conversation": message.conversation,
+            "rating": int(rating),
+            "comment": str(payload.get("comment") or "").strip()[:MAX_COMMENT_CHARS],
+        },
+    )
+    return JsonResponse({"message_id": message.pk, "rating": rating})
+
+
+@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
+@require_POST
+def embed_contact(request, public_key: str):
+    """Store the visitor's contact details on their conversation, for a person to follow up:
+    ``{conversation_id, name, email, message, page_url}``."""
+    assistant = get_object_or_404(Assistant, public_key=public_key)
+    if not visitors.access_granted(request, assistant):
+        return visitors.access_refused()
+    payload = json_body.read_object(request)
+    if payload is None:
+        return HttpResponseBadRequest("JSON expected")
+    token = visitors.visitor_token(request)
+    if not token:
+        return JsonResponse({"error": "visitor unknown"}, status=403)
+    email = str(payload.get("email") or "").strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        return JsonResponse({"error": "a valid email address is required"}, status=400)
+    conversation_id = str(payload.get("conversation_id") or "")
+    page_url = str(payload.get("page_url") or "")[:2000]
+    conversation = services.conversation_for_visitor(
+        assistant=assistant,
+        visitor_token=token,
+        conversation_id=int(conversation_id) if conversation_id.isdigit() else None,
+        page_url=page_url,
+    )
+    details = {
+        "name": str(payload.get("name") or "").strip()[:200],
+        "email": email[:254],
+        "message": str(payload.get("message") or "").strip()[:MAX_COMMENT_CHARS],
+        "page_url": page_url,
+    }
+    Feedback.objects.create(conversation=conversation, kind=Feedback.Kind.CONTACT, details=details)
+    return JsonResponse({"conversation_id": conversation.pk}, status=201)

@@ -1,0 +1,34 @@
+"""Rate limits shared by every process: fixed windows counted in the shared Redis.
+
+A window starts at the first hit of its key (not at a clock minute, which a burst could straddle)
+and lasts ``window`` seconds; within it at most ``limit`` hits are allowed. The answer says how long
+to wait, for a ``Retry-After`` header.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatsite.lib.shared_redis import redis_client
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    count: int  # hits in the current window, this one included
+    retry_after: int  # seconds until the window ends (at least 1)
+
+
+def hit(key: str, *, limit: int, window: int) -> Verdict:
+    """Count one hit of ``key`` (e.g. ``"chat:visitor:<token>"``); allowed while ``count <= limit``."""
+    counter = f"rate:{key}"
+    pipe = redis_client().pipeline()
+    pipe.set(counter, 0, ex=window, nx=True)
+    pipe.incr(counter)
+    pipe.ttl(counter)
+    _, count, ttl = pipe.execute()
+    return Verdict(allowed=count <= limit, count=count, retry_after=max(1, ttl if ttl and ttl > 0 else window))
+
+
+def reset(key: str) -> None:
+    """Forget the window of ``key`` (a successful login clears its failures, say)."""
+    redis_client().delete(f"rate:{key}")

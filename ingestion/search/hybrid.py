@@ -1,0 +1,278 @@
+"""Reads over sources, documents and chunks. Retrieval is a selector over chunks.
+
+Hybrid retrieval runs a lexical leg (BM25 through pg_textsearch, or built-in full-text search
+where pg_textsearch is missing) and a dense leg (HNSW on the space's partition), then fuses
+the two rankings and caps chunks per page so one long page cannot crowd out the answer.
+
+Two fusions, chosen by ``settings.RETRIEVAL_FUSION`` (default ``weighted`` at alpha 0.5: nDCG@10
+0.730 against RRF's 0.717 on SciFact train with MiniLM):
+
+* ``rrf``: reciprocal-rank fusion, each leg adds 1 / (60 + rank) to the chunks it holds;
+* ``weighted``: each leg's scores (BM25, and cosine similarity) min-max normalised over that leg's
+  candidates to [0, 1], then ``alpha * dense + (1 - alpha) * lexical`` with
+  ``alpha = settings.RETRIEVAL_FUSION_ALPHA``; a chunk missing from a leg scores 0 there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from ingestion.crawling.youtube import moment_link
+from ingestion.models import EmbeddingSpace
+from ingestion.spaces import lexical_backend, vector_literal, vector_type
+
+RRF_K = 60
+CANDIDATES = 50  # rows each leg hands to fusion
+MAX_CANDIDATES = 400  # when one page crowds out the rest
+HNSW_EF_SEARCH = 100
+MAX_CHUNKS_PER_DOCUMENT = 2
+FUSIONS = ("rrf", "weighted")
+
+Scored = list[tuple[int, float]]  # one leg's candidates, best first: (chunk id, score, higher is better)
+Fused = list[tuple[int, float, dict[str, int]]]  # (chunk id, fused score, rank in each leg)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How the legs' rankings become one: ``rrf``, or ``weighted`` with ``alpha`` the dense leg's share."""
+
+    method: str = "rrf"
+    alpha: float = 0.5
+
+    def __post_init__(self):
+        if self.method not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.method!r}: one of {', '.join(FUSIONS)}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"fusion alpha {self.alpha} is not between 0 and 1")
+
+    @property
+    def label(self) -> str:
+        return "rrf" if self.method == "rrf" else f"weighted@{self.alpha:.2f}"
+
+
+def default_fusion() -> Fusion:
+    """The fusion the settings choose (``RETRIEVAL_FUSION``, ``RETRIEVAL_FUSION_ALPHA``)."""
+    return Fusion(settings.RETRIEVAL_FUSION, float(settings.RETRIEVAL_FUSION_ALPHA))
+
+
+@dataclass
+class Hit:
+    chunk_id: int
+    document_id: int
+    text: str
+    heading_path: list[str]
+    anchor: str
+    url: str
+    title: str
+    score: float = 0.0
+    ranks: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def link(self) -> str:
+        """The page and section to open: ``page#section``, ``file.pdf#page=3``, a YouTube video at
+        the moment quoted (``watch?v=ID&t=90s``)."""
+        if not self.anchor:
+            return self.url
+        return moment_link(self.url, self.anchor) or f"{self.url}#{self.anchor}"
+
+
+def _lexical_ranking(space: EmbeddingSpace, query: str, limit: int) -> Scored:
+    """BM25 over the space's own partition: its own index, so its own term statistics."""
+    if not query.strip():
+        return []
+    table = space.partition_name  # the partition itself, never the parent: see MEASURED.md
+    with connection.cursor() as cursor:
+        if lexical_backend() == "bm25":
+            # Without an index name, pg_textsearch binds the query to this table's BM25 index. The text
+            # goes through to_bm25query(), never a ::bm25query cast, which reads "word:" as an index
+            # name ("Note: refunds?" failed with 'index "Note" does not exist').
+            cursor.execute(
+                # pg_textsearch's <@> is the BM25 score negated (lower is better).
+                f"select id, -score from (select id, search_text <@> to_bm25query(%s) as score from {table}"
+                " order by score limit %s) ranked where score < 0",
+                [query, limit],
+            )
+        else:
+            cursor.execute(
+                "with q as (select nullif(replace(plainto_tsquery('english', %s)::text, '&', '|'), '')::tsquery as q)"
+                f" select id, ts_rank_cd(to_tsvector('english'::regconfig, search_text), q.q) as score"
+                f" from {table}, q where q.q is not null"
+                " and to_tsvector('english'::regconfig, search_text) @@ q.q"
+                " order by score desc limit %s",
+                [query, limit],
+            )
+        return [(row[0], float(row[1])) for row in cursor.fetchall()]
+
+
+def _dense_ranking(space: EmbeddingSpace, vector, limit: int, exact: bool = False) -> Scored:
+    """HNSW over the space's own partition; the score is the cosine similarity (1 - distance).
+
+    ``ef_search`` is at least ``limit``, and iterative scanning goes on past ``ef_search`` if the
+    graph gives fewer rows than asked (pgvector 0.8), so a search returns ``limit`` rows whenever the
+    partition holds them. ``exact`` reads every row of the partition instead of the graph (index
+    scans off): the reference that measures the graph's recall.
+    """
+    kind = vector_type(space.dims)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if exact:
+            cursor.execute("set local enable_indexscan = off")
+        else:
+            cursor.execute(f"set local hnsw.ef_search = {max(HNSW_EF_SEARCH, limit)}")
+            cursor.execute("set local hnsw.iterative_scan = relaxed_order")
+        # relaxed_order may return rows slightly out of order: sort what the index gave.
+        cursor.execute(
+            f"select id, 1 - distance from (select id, embedding::{kind} <=> %s::{kind} as distance"
+            f" from {space.partition_name} order by distance limit %s) found order by distance",
+            [vector_literal(vector), limit],
+        )
+        return [(row[0], float(row[1])) for row in cursor.fetchall()]
+
+
+def rrf_fuse(rankings: dict[str, list[int]], k: int = RRF_K) -> Fused:
+    """Reciprocal-rank fusion: each list adds 1 / (k + rank) to the ids it holds."""
+    scores: dict[int, float] = {}
+    ranks: dict[int, dict[str, int]] = {}
+    for leg, ids in rankings.items():
+        for rank, chunk_id in enumerate(ids, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
+            ranks.setdefault(chunk_id, {})[leg] = rank
+    ordered = sorted(scores, key=lambda chunk_id: -scores[chunk_id])
+    return [(chunk_id, scores[chunk_id], ranks[chunk_id]) for chunk_id in ordered]
+
+
+def weighted_fuse(rankings: dict[str, Scored], alpha: float) -> Fused:
+    """Convex combination of min-max normalised scores: ``alpha`` for the dense leg, the rest lexical.
+
+    Each leg's scores are scaled to [0, 1] over its own candidates (all 1 when they are equal); a
+    chunk a leg did not return gets 0 from it. Ties keep the order in which the chunks were first seen.
+    """
+    weights = {"dense": alpha, "lexical": 1.0 - alpha}
+    scores: dict[int, float] = {}
+    ranks: dict[int, dict[str, int]] = {}
+    for leg, scored in rankings.items():
+        if not scored:
+            continue
+        values = [score for _, score in scored]
+        low, spread = min(values), max(values) - min(values)
+        for rank, (chunk_id, score) in enumerate(scored, start=1):
+            normalised = (score - low) / spread if spread > 0 else 1.0
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weights.get(leg, 1.0) * normalised
+            ranks.setdefault(chunk_id, {})[leg] = rank
+    ordered = sorted(scores, key=lambda chunk_id: -scores[chunk_id])
+    return [(chunk_id, scores[chunk_id], ranks[chunk_id]) for chunk_id in ordered]
+
+
+def fuse(rankings: dict[str, Scored], fusion: Fusion) -> Fused:
+    if fusion.method == "weighted":
+        return weighted_fuse(rankings, fusion.alpha)
+    return rrf_fuse({leg: [chunk_id for chunk_id, _ in scored] for leg, scored in rankings.items()})
+
+
+def _load_rows(space: EmbeddingSpace, chunk_ids: set[int]) -> dict[int, tuple]:
+    if not chunk_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select c.id, c.document_id, c.text, c.heading_path, c.anchor, d.url, d.title"
+            " from ingestion_chunk c join ingestion_document d on d.id = c.document_id"
+            f" where c.space_id = {int(space.pk)} and c.id = any(%s)",
+            [sorted(chunk_ids)],
+        )
+        return {row[0]: row for row in cursor.fetchall()}
+
+
+def _hits(rows: dict[int, tuple], fused: Fused) -> list[Hit]:
+    hits = []
+    for chunk_id, score, ranks in fused:
+        row = rows.get(chunk_id)
+        if row:
+            heading_path = row[3] if isinstance(row[3], list) else []
+            hits.append(Hit(row[0], row[1], row[2], heading_path, row[4], row[5], row[6], score, ranks))
+    return hits
+
+
+def chunk_vectors(*, space: EmbeddingSpace, chunk_ids: list[int]) -> dict:
+    """The stored embeddings (numpy arrays) of some of the space's chunks, by chunk id: the vectors
+    retrieval compared the query with, so checks need not embed the chunks' texts again."""
+    import numpy as np
+
+    if not chunk_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(f"select id, embedding::text from {space.partition_name} where id = any(%s)", [list(chunk_ids)])
+        return {row[0]: np.array(row[1].strip("[]").split(","), dtype=np.float32) for row in cursor.fetchall()}
+
+
+def cap_per_document(hits: list[Hit], cap: int = MAX_CHUNKS_PER_DOCUMENT) -> list[Hit]:
+    counts: dict[int, int] = {}
+    kept = []
+    for hit in hits:
+        counts[hit.document_id] = counts.get(hit.document_id, 0) + 1
+        if counts[hit.document_id] <= cap:
+            kept.append(hit)
+    return kept
+
+
+def chunk_search(
+    *,
+    space: EmbeddingSpace,
+    query: str,
+    vector,
+    k: int,
+    mode: str = "hybrid",
+    per_document: int | None = MAX_CHUNKS_PER_DOCUMENT,
+    fusion: Fusion | None = None,
+    exact: bool = False,
+) -> list[Hit]:
+    """The ``k`` best chunks of ``space`` for ``query`` (mode: hybrid, lexical or dense), fused by
+    ``fusion`` (the settings' when None); ``exact`` scans the partition instead of its vector index."""
+    fusion = fusion or default_fusion()
+    return chunk_search_fusions(
+        space=space, query=query, vector=vector, k=k, mode=mode, per_document=per_document, fusions={"": fusion},
+        exact=exact,
+    )[""]
+
+
+def chunk_search_fusions(
+    *,
+    space: EmbeddingSpace,
+    query: str,
+    vector,
+    k: int,
+    fusions: dict[str, Fusion],
+    mode: str = "hybrid",
+    per_document: int | None = MAX_CHUNKS_PER_DOCUMENT,
+    exact: bool = False,
+) -> dict[str, list[Hit]]:
+    """``chunk_search`` once per named fusion, all from the same candidate lists (each leg is read
+    once per candidate depth), so fusions can be compared on identical candidates."""
+    read: dict[int, tuple[dict[str, Scored], dict[int, tuple]]] = {}
+
+    def legs(candidates: int) -> tuple[dict[str, Scored], dict[int, tuple]]:
+        if candidates not in read:
+            rankings: dict[str, Scored] = {}
+            if mode in {"hybrid", "lexical"}:
+                rankings["lexical"] = _lexical_ranking(space, query, candidates)
+            if mode in {"hybrid", "dense"}:
+                rankings["dense"] = _dense_ranking(space, vector, candidates, exact)
+            ids = {chunk_id for scored in rankings.values() for chunk_id, _ in scored}
+            read[candidates] = (rankings, _load_rows(space, ids))
+        return read[candidates]
+
+    results = {}
+    for name, fusion in fusions.items():
+        candidates = max(CANDIDATES, k)
+        while True:
+            rankings, rows = legs(candidates)
+            hits = _hits(rows, fuse(rankings, fusion))
+            if per_document:
+                hits = cap_per_document(hits, per_document)
+            # One long page can fill every candidate slot; then look deeper, once.
+            exhausted = all(len(scored) < candidates for scored in rankings.values())
+            if len(hits) >= k or exhausted or candidates >= MAX_CANDIDATES:
+                results[name] = hits[:k]
+                break
+            candidates = MAX_CANDIDATES
+    return results

@@ -1,0 +1,257 @@
+"""Writes for crawl runs: starting, pausing, resuming and cancelling a crawl, recording what it
+found, and closing a run (of a crawl or of uploads) once its documents are indexed."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from ingestion.crawling.crawler import CrawlEvent
+from ingestion.models import CrawlRun, Document, Source
+from ingestion.services.documents import document_store
+from ingestion.services.errors import MAX_ATTEMPTS, IngestionError
+
+REPORT_LIMIT = 200  # failed/skipped URLs kept in a crawl report
+
+
+def documents_run(*, source: Source, count: int) -> CrawlRun:
+    """A run of a documents source: it is done when none of its documents waits for indexing."""
+    run = CrawlRun.objects.create(
+        source=source, status=CrawlRun.Status.INDEXING, attempts=1, started_at=timezone.now(), pages_found=count
+    )
+    Source.objects.filter(pk=source.pk).update(last_run=run, status=Source.Status.RUNNING, error="")
+    return run
+
+
+def source_crawl_start(*, source: Source) -> CrawlRun:
+    """Queue a crawl of ``source`` unless one is already under way (then return that one)."""
+    from ingestion.tasks import source_crawl_task
+
+    with transaction.atomic():
+        source = Source.objects.select_for_update().get(pk=source.pk)
+        if source.last_run and source.last_run.status == CrawlRun.Status.PAUSED:
+            return _run_resume(source, source.last_run)
+        if source.last_run and source.last_run.is_active:
+            return source.last_run
+        run = CrawlRun.objects.create(source=source)
+        source.last_run = run
+        source.status = Source.Status.QUEUED
+        source.error = ""
+        source.save(update_fields=["last_run", "status", "error"])
+        source_crawl_task.delay_on_commit(run.pk)
+    return run
+
+
+def _locked_run(source: Source) -> tuple[Source, CrawlRun | None]:
+    source = Source.objects.select_for_update().get(pk=source.pk)
+    run = CrawlRun.objects.select_for_update().filter(pk=source.last_run_id).first()
+    return source, run
+
+
+def run_pause(*, source: Source) -> CrawlRun:
+    """Stop the queued or running crawl after the page it is fetching; resume picks it up again."""
+    with transaction.atomic():
+        source, run = _locked_run(source)
+        if run is None or run.status not in {CrawlRun.Status.QUEUED, CrawlRun.Status.RUNNING}:
+            raise IngestionError("Only a queued or running crawl can be paused.")
+        run.status = CrawlRun.Status.PAUSED
+        run.save(update_fields=["status"])
+        Source.objects.filter(pk=source.pk).update(status=Source.Status.PAUSED)
+    return run
+
+
+def run_resume(*, source: Source) -> CrawlRun:
+    """Queue a paused crawl again. It walks the site anew, but the pages it already stored answer
+    "unchanged" (conditional requests, content hashes), so they cost one request and no embedding."""
+    with transaction.atomic():
+        source, run = _locked_run(source)
+        if run is None or run.status != CrawlRun.Status.PAUSED:
+            raise IngestionError("Only a paused crawl can be resumed.")
+        return _run_resume(source, run)
+
+
+def _run_resume(source: Source, run: CrawlRun) -> CrawlRun:
+    from ingestion.tasks import source_crawl_task
+
+    run.status = CrawlRun.Status.QUEUED
+    run.attempts = 0  # a pause is not a failure: the attempt budget starts again
+    run.save(update_fields=["status", "attempts"])
+    Source.objects.filter(pk=source.pk).update(status=Source.Status.QUEUED)
+    source_crawl_task.delay_on_commit(run.pk)
+    return run
+
+
+def run_cancel(*, source: Source) -> CrawlRun:
+    """End the crawl now. Pages stored so far stay (and finish indexing); nothing is removed."""
+    with transaction.atomic():
+        source, run = _locked_run(source)
+        if run is None or not (run.is_active or run.status == CrawlRun.Status.PAUSED):
+            raise IngestionError("There is no crawl under way to cancel.")
+        run.status = CrawlRun.Status.CANCELLED
+        run.finished_at = timezone.now()
+        run.error = "cancelled"
+        run.save(update_fields=["status", "finished_at", "error"])
+        has_pages = source.documents.exists()
+        Source.objects.filter(pk=source.pk).update(
+            status=Source.Status.READY if has_pages else Source.Status.IDLE, error=""
+        )
+    return run
+
+
+def run_still_running(*, run_id: int) -> bool:
+    """What the crawl task asks between pages: False once the run was paused or cancelled."""
+    return CrawlRun.objects.filter(pk=run_id, status=CrawlRun.Status.RUNNING).exists()
+
+
+RECRAWL_INTERVALS = {
+    Source.Schedule.HOURLY: timedelta(hours=1),
+    Source.Schedule.DAILY: timedelta(days=1),
+    Source.Schedule.WEEKLY: timedelta(weeks=1),
+}
+
+
+def sources_due_for_recrawl(*, now=None) -> list[Source]:
+    """Scheduled sources whose last crawl ended longer ago than their interval."""
+    now = now or timezone.now()
+    due = []
+    for source in Source.objects.exclude(schedule=Source.Schedule.MANUAL).select_related("last_run"):
+        run = source.last_run
+        if run is not None and run.status == CrawlRun.Status.PAUSED:
+            continue  # paused by a person: only a person resumes it
+        if run is None or (not run.is_active and (run.finished_at or run.created_at) <= now - RECRAWL_INTERVALS[source.schedule]):
+            due.append(source)
+    return due
+
+
+def run_begin(*, run: CrawlRun) -> bool:
+    """Mark a run as started; False when it is finished or has been tried too often."""
+    with transaction.atomic():
+        run = CrawlRun.objects.select_for_update().get(pk=run.pk)
+        if not run.is_active:
+            return False
+        run.attempts += 1
+        if run.attempts > MAX_ATTEMPTS:
+            _run_fail(run, f"the crawl stopped its worker {MAX_ATTEMPTS} times; giving up")
+            return False
+        # A redelivered run starts over: pages already indexed are found unchanged and cost one request.
+        run.status = CrawlRun.Status.RUNNING
+        run.started_at = run.started_at or timezone.now()
+        run.pages_found = run.pages_fetched = run.pages_failed = run.pages_skipped = run.pages_unchanged = 0
+        run.report = {"failed": [], "skipped": []}
+        run.save()
+        Source.objects.filter(pk=run.source_id).update(status=Source.Status.RUNNING)
+    return True
+
+
+def run_requeue(*, run_id: int) -> None:
+    """Put a run back in the queue after a temporary failure; that attempt does not count."""
+    with transaction.atomic():
+        run = CrawlRun.objects.select_for_update().get(pk=run_id)
+        run.status = CrawlRun.Status.QUEUED
+        run.attempts = max(0, run.attempts - 1)
+        run.save(update_fields=["status", "attempts"])
+        Source.objects.filter(pk=run.source_id).update(status=Source.Status.QUEUED)
+
+
+def _report_add(run: CrawlRun, key: str, url: str, reason: str) -> None:
+    entries = run.report.setdefault(key, [])
+    if len(entries) < REPORT_LIMIT:
+        entries.append({"url": url, "reason": reason})
+
+
+def run_record_event(*, run: CrawlRun, event: CrawlEvent) -> None:
+    """Count one crawl event; store the page as a document when it is new or changed.
+
+    An ``unchanged`` event (the site answered 304) marks the stored document as seen in this run
+    without touching its content, so that the end of the crawl keeps it.
+    """
+    run.pages_found = max(run.pages_found, event.found)
+    if event.kind == "failed":
+        run.pages_failed += 1
+        _report_add(run, "failed", event.url, event.reason)
+    elif event.kind == "skipped":
+        run.pages_skipped += event.count
+        _report_add(run, "skipped", event.url, event.reason)
+    elif event.kind == "unchanged":
+        run.pages_fetched += 1
+        run.pages_unchanged += 1
+        Document.objects.filter(source_id=run.source_id, url=event.url).update(last_run=run, fetched_at=timezone.now())
+    else:
+        run.pages_fetched += 1
+        page = event.page
+        sections = [section.as_dict() for section in page.sections]
+        stored = document_store(
+            run=run, url=event.url, title=page.title, sections=sections,
+            etag=event.etag, last_modified=event.last_modified,
+        )
+        if not stored:
+            run.pages_unchanged += 1
+    run.save(
+        update_fields=[
+            "pages_found", "pages_fetched", "pages_failed", "pages_skipped", "pages_unchanged", "report",
+        ]
+    )
+
+
+def source_known_pages(*, source: Source) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """What a recrawl starts from: the URLs of the source's documents (extra seeds of the crawl)
+    and the ``(etag, last_modified)`` validators of those indexed, for conditional requests.
+
+    Only indexed documents get validators: a 304 must not keep a failed or half-indexed page.
+    """
+    urls, validators = [], {}
+    for url, status, etag, last_modified in source.documents.values_list("url", "status", "etag", "last_modified"):
+        urls.append(url)
+        if status == Document.Status.READY and (etag or last_modified):
+            validators[url] = (etag, last_modified)
+    return urls, validators
+
+
+def run_crawl_finished(*, run: CrawlRun, stopped_early: bool = False) -> None:
+    """The crawl has visited every page: drop pages gone from the site, then wait for indexing.
+
+    A run paused or cancelled meanwhile did not visit every page: nothing is dropped.
+    """
+    with transaction.atomic():
+        locked = CrawlRun.objects.select_for_update().filter(pk=run.pk, status=CrawlRun.Status.RUNNING).first()
+        if locked is None:
+            return
+        if not stopped_early:
+            Document.objects.filter(source_id=run.source_id).exclude(last_run=run).delete()
+        CrawlRun.objects.filter(pk=run.pk).update(status=CrawlRun.Status.INDEXING)
+    run_finish_if_indexed(run_id=run.pk)
+
+
+def run_finish_if_indexed(*, run_id: int) -> None:
+    """Close the run once none of its documents waits for indexing."""
+    with transaction.atomic():
+        run = CrawlRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != CrawlRun.Status.INDEXING:
+            return
+        documents = Document.objects.filter(last_run=run)
+        if documents.filter(status=Document.Status.PENDING).exists():
+            return
+        run.chunks_embedded = sum(documents.values_list("chunk_count", flat=True))
+        run.status = CrawlRun.Status.DONE
+        run.finished_at = timezone.now()
+        run.save()
+        failed_everything = run.pages_fetched == 0 and run.pages_failed > 0
+        Source.objects.filter(pk=run.source_id).update(
+            status=Source.Status.FAILED if failed_everything else Source.Status.READY,
+            error="no page could be fetched: see the crawl report" if failed_everything else "",
+        )
+
+
+def _run_fail(run: CrawlRun, reason: str) -> None:
+    run.status = CrawlRun.Status.FAILED
+    run.error = reason
+    run.finished_at = timezone.now()
+    run.save()
+    Source.objects.filter(pk=run.source_id).update(status=Source.Status.FAILED, error=reason)
+
+
+def run_fail(*, run_id: int, reason: str) -> None:
+    with transaction.atomic():
+        run = CrawlRun.objects.select_for_update().get(pk=run_id)
+        _run_fail(run, reason)

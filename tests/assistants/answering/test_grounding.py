@@ -1,0 +1,194 @@
+"""Grounding: weak retrieval answers "I don't know", answer sentences are checked against what they
+cite, and the ``done`` event says whether the question went unanswered. Real embedder, real
+database, real DRF pages; the language model is a local server speaking OpenAI's wire format."""
+import numpy as np
+import pytest
+from django.db import connection
+
+from assistants.answering.extractive import NO_ANSWER
+from assistants.answering.grounding import (
+    SourceVectors,
+    check_answer,
+    retrieval_evidence,
+    split_sentences,
+    term_coverage,
+)
+from assistants.models import Message
+from ingestion.search.hybrid import Hit
+from tests.assistants.answering.providers.fake_servers import FakeServer, Reply, openai_script
+from tests.conftest import DRF_SITE
+from tests.factories import index_pages, make_assistant
+from tests.sse import answer_text, ask, citations
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THROTTLING = "http://docs.test/api-guide/throttling/"
+THROTTLE_TEXT = (
+    "Throttling is similar to permissions. The default throttling policy may be set globally, using the "
+    "DEFAULT_THROTTLE_CLASSES and DEFAULT_THROTTLE_RATES settings. The rate descriptions used in "
+    "DEFAULT_THROTTLE_RATES may include second, minute, hour or day as the throttle period."
+)
+
+
+def hit(n: int, text: str) -> Hit:
+    return Hit(n, n, text, ["Throttling"], "", f"http://d.test/{n}/", "Throttling")
+
+
+@pytest.fixture
+def assistant():
+    assistant = make_assistant()
+    index_pages(assistant, {THROTTLING: (DRF_SITE / "api-guide/throttling/index.html").read_text()})
+    return assistant
+
+
+def done(events) -> dict:
+    assert events[-1][0] == "done"
+    return events[-1][1]
+
+
+# --- Pieces -------------------------------------------------------------------------------------
+
+
+def test_sentences_keep_their_citations_and_skip_code():
+    answer = (
+        "Here is how:\n\nSet the rates in your settings. [1] Use `AnonRateThrottle` for anonymous users [2].\n"
+        "```python\nREST_FRAMEWORK = {'x': 1}. [1]\n```\n- Scoped throttles use a scope [1][3]. Bad [9]."
+    )
+    sentences = split_sentences(answer, sources=3)
+    assert [(s.text, s.cites) for s in sentences] == [
+        ("Here is how:", []),
+        ("Set the rates in your settings. [1]", [1]),
+        ("Use `AnonRateThrottle` for anonymous users [2].", [2]),
+        ("Scoped throttles use a scope [1][3].", [1, 3]),
+        ("Bad [9].", []),
+    ]
+
+
+def test_a_paraphrase_of_the_cited_source_is_supported_and_an_invention_is_not(embedder, settings):
+    sources = SourceVectors(embedder, [hit(1, THROTTLE_TEXT), hit(2, "Pagination splits large result sets into pages.")])
+    good = check_answer("Set DEFAULT_THROTTLE_RATES in your settings to give each throttle a rate per day [1].", sources)
+    assert good.supported and good.score >= settings.GROUNDING_MIN_SCORE
+    assert good.sentences[0].cites == [1] and good.sentences[0].supported is True
+
+    mixed = check_answer(
+        "Set DEFAULT_THROTTLE_RATES in your settings to give each throttle a rate per day [1]. "
+        "The premium plan costs 20 dollars per month [1].",
+        sources,
+    )
+    assert not mixed.supported and mixed.score < settings.GROUNDING_MIN_SCORE
+    assert [s.supported for s in mixed.sentences] == [True, False]
+
+    # Citing the wrong source fails even when another source would have supported the sentence.
+    assert not check_answer("Set DEFAULT_THROTTLE_RATES to give each throttle a rate per day [2].", sources).supported
+
+
+def test_a_quotation_of_the_cited_source_is_supported_however_short(embedder):
+    sources = SourceVectors(embedder, [hit(1, THROTTLE_TEXT + " Default: None"), hit(2, "Pagination splits results.")])
+    quoted = check_answer("Default: None [1]. The rate descriptions used in DEFAULT_THROTTLE_RATES may include second, minute [1].", sources)
+    assert [s.score for s in quoted.sentences] == [1.0, 1.0] and quoted.supported
+    assert check_answer("Default: None [2].", sources).sentences[0].score < 1.0
+
+
+def test_uncited_claims_are_checked_and_lead_ins_are_not(embedder):
+    sources = SourceVectors(embedder, [hit(1, THROTTLE_TEXT)])
+    lead_in = check_answer("Here is what I found in the site's content about it:", sources)
+    assert lead_in.sentences[0].score is None and lead_in.supported is False  # nothing checked: no support shown
+    claim = check_answer("Our friendly support team answers every email within twenty four hours on weekdays.", sources)
+    assert claim.sentences[0].score is not None and claim.supported is False
+
+
+def test_term_coverage_counts_content_words_only():
+    hits = [hit(1, THROTTLE_TEXT)]
+    assert term_coverage("How do I set the throttle rates?", hits) == pytest.approx(2 / 3)  # set, throttle, rates
+    assert term_coverage("What is the capital of France?", hits) == 0.0
+    assert term_coverage("how is it?", hits) == 1.0
+
+
+def test_retrieval_evidence_separates_on_topic_from_off_topic(assistant, embedder):
+    from assistants.answering.retrieval import retrieve
+
+    for question in ("How do I configure throttle rates?", "How can I limit requests per user per day?"):
+        evidence = retrieval_evidence(question, SourceVectors(embedder, retrieve(assistant, question)))
+        assert not evidence.weak, evidence
+    for question in ("What is the capital of France?", "How do I bake bread?"):
+        evidence = retrieval_evidence(question, SourceVectors(embedder, retrieve(assistant, question)))
+        assert evidence.weak, evidence
+    assert retrieval_evidence("anything", SourceVectors(embedder, [])).weak
+
+
+def test_checks_read_the_stored_vectors_and_embed_only_what_is_gone(assistant, embedder):
+    from assistants.answering.retrieval import retrieve
+    from ingestion.spaces import space_active
+
+    class Counting:
+        def __init__(self):
+            self.texts = []
+
+        def embed_documents(self, texts):
+            self.texts += texts
+            return embedder.embed_documents(texts)
+
+    space = space_active(assistant.pk)
+    hits = retrieve(assistant, "How do I configure throttle rates?")
+    counting = Counting()
+    stored = SourceVectors(counting, hits, space).get()
+    assert stored.shape == (len(hits), 384) and counting.texts == []  # nothing embedded again
+    # The stored vector is the chunk's search text (heading path and text) as indexed.
+    with connection.cursor() as cursor:
+        cursor.execute(f"select search_text from {space.partition_name} where id = %s", [hits[0].chunk_id])
+        search_text = cursor.fetchone()[0]
+    assert np.allclose(stored[0], embedder.embed_documents([search_text])[0], atol=1e-4)
+
+    gone = Hit(-1, hits[0].document_id, "Pagination splits large result sets into pages.", [], "", "u", "t")
+    mixed = SourceVectors(counting, [hits[0], gone], space).get()
+    assert counting.texts == [gone.text] and np.allclose(mixed[0], stored[0])
+
+
+# --- Through the chat endpoint ------------------------------------------------------------------
+
+def test_an_off_topic_question_gets_the_honest_answer_without_calling_the_model(assistant, llm):
+    with FakeServer([Reply(body=openai_script(["Paris [1]."], 10, 2).full())]) as server:
+        llm(server)
+        events, _ = ask(assistant.slug, "What is the capital of France?")
+    assert server.requests == []
+    assert answer_text(events) == NO_ANSWER and citations(events) == []
+    assert done(events)["unanswered"] is True
+    message = Message.objects.get(role="assistant")
+    assert message.unanswered is True and message.usage == {}
+    assert message.grounding["supported"] is False and message.grounding["retrieval"]["weak"] is True
+    assert message.grounding["retrieval"]["similarity"] < 0.36
+
+
+def test_a_supported_model_answer_is_answered(assistant, llm):
+    tokens = ["Set ", "`DEFAULT_THROTTLE_RATES` ", "in your settings", " [1]", "."]
+    with FakeServer([Reply(body=openai_script(tokens, 900, 12).full())]) as server:
+        llm(server)
+        events, _ = ask(assistant.slug, "How do I configure throttle rates?")
+    assert done(events)["unanswered"] is False
+    message = Message.objects.get(role="assistant")
+    assert message.unanswered is False
+    assert message.grounding["supported"] is True
+    assert message.grounding["sentences"][0]["cites"] == [1] and message.grounding["sentences"][0]["supported"] is True
+    assert message.grounding["retrieval"] == {**message.grounding["retrieval"], "weak": False, "query": "How do I configure throttle rates?"}
+
+
+def test_an_answer_its_sources_do_not_support_counts_as_unanswered(assistant, llm):
+    tokens = ["The premium plan ", "costs 20 dollars ", "per month", " [1]."]
+    with FakeServer([Reply(body=openai_script(tokens, 900, 12).full())]) as server:
+        llm(server)
+        events, _ = ask(assistant.slug, "How do I configure throttle rates?")
+    assert answer_text(events) == "".join(tokens)  # the visitor still sees it, with the offer of a person
+    assert done(events)["unanswered"] is True
+    message = Message.objects.get(role="assistant")
+    assert message.unanswered is True and message.grounding["supported"] is False
+    assert message.grounding["sentences"][0]["score"] < 0.40
+
+
+def test_the_offline_answer_is_grounded_and_costs_nothing(assistant):
+    events, _ = ask(assistant.slug, "How do I configure throttle rates?")
+    assert done(events)["unanswered"] is False
+    message = Message.objects.get(role="assistant")
+    assert message.provider == "extractive" and message.usage == {}
+    assert message.grounding["supported"] is True
+    checked = [s for s in message.grounding["sentences"] if s["score"] is not None]
+    assert checked and all(s["supported"] for s in checked) and any(s["cites"] for s in checked)

@@ -1,0 +1,94 @@
+"""Property-based fuzzing of /api/v1/ from its own OpenAPI document (schemathesis).
+
+Every operation the served document describes is called through WSGI with generated paths,
+queries, headers and bodies, valid and invalid, with a key that has every scope: no answer may
+be a 5xx, and each must use a status code, content type and body shape the document declares.
+The streaming chat answer is validated like any other: each of its Server-Sent Events against ChatEvent.
+"""
+
+import time
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from assistants.api.schema import OPENAPI
+from chatsite.wsgi import application
+
+# The WSGI handler closes the database connection after each request, as in production, so the
+# rows the test makes must be committed rather than held in a test transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EXAMPLES_PER_OPERATION = 40
+TIME_BUDGET_SECONDS = 45  # for all operations together
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+# Operations whose cases are half the time aimed at the key's real assistant, so that their
+# successful answers are checked too (not the writes that would queue crawls, nor the delete).
+AIMED = {
+    "GET /assistants/{assistant_id}",
+    "PATCH /assistants/{assistant_id}",
+    "GET /assistants/{assistant_id}/sources",
+    "GET /assistants/{assistant_id}/conversations",
+    "GET /assistants/{assistant_id}/conversations/export",
+    "POST /assistants/{assistant_id}/chat",
+}
+
+
+def cases(operation, assistant_id: int):
+    """The operation's generated cases; for :data:`AIMED` operations, half on the real assistant."""
+    strategy = operation.as_strategy()
+    if operation.label not in AIMED:
+        return strategy
+
+    def aim(case, real: bool):
+        if real:
+            case.path_parameters["assistant_id"] = assistant_id
+        return case
+
+    return st.builds(aim, strategy, st.booleans())
+
+
+def fuzz(operation, assistant_id: int, headers: dict, succeeded: set) -> None:
+    """Run the operation's generated cases; add its label to ``succeeded`` when one answered 2xx."""
+
+    @given(case=cases(operation, assistant_id))
+    @hypothesis_settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def answers_within_contract(case):
+        response = case.call_and_validate(headers=headers, checks=CHECKS)
+        if response.status_code < 300:
+            succeeded.add(operation.label)
+
+    answers_within_contract()
+
+
+def test_every_operation_answers_within_its_contract(settings, key, assistant):
+    """With a key of every scope on a team with one assistant; the rate limit is lifted."""
+    settings.API_RATE_LIMIT_PER_MINUTE = 1_000_000
+    headers = {"Authorization": f"Bearer {key[1]}"}
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
+    deadline = time.monotonic() + TIME_BUDGET_SECONDS
+    operations = [result.ok() for result in schema.get_all_operations()]
+    documented = {f"{method.upper()} {path}" for path, item in OPENAPI["paths"].items() for method in item}
+    # schemathesis leaves out the operation that serves the document it was loaded from
+    assert {operation.label for operation in operations} == documented - {"GET /openapi.json"}
+    # Deletes last: a generated id of 1 deletes the real assistant, which the aimed cases need.
+    operations.sort(key=lambda operation: operation.method.upper() == "DELETE")
+    succeeded = set()  # the operations that answered at least one case with a 2xx
+    for operation in operations:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the fuzzing budget of {TIME_BUDGET_SECONDS} s ran out before {operation.label}")
+        fuzz(operation, assistant.pk, headers, succeeded)
+    assert AIMED <= succeeded, f"aimed operations that never succeeded: {sorted(AIMED - succeeded)}"

@@ -1,0 +1,78 @@
+"""Every route, given another team's ids, answers 404 in the error shape and changes nothing."""
+
+import pytest
+
+from assistants.models import Assistant, Conversation, Message
+from ingestion.models import CrawlRun, Document, Source
+from tests.assistants.api.conftest import assert_error
+from tests.factories import make_assistant, make_team
+
+pytestmark = pytest.mark.django_db
+
+ROUTES = [
+    ("GET", "/assistants/{assistant}", None),
+    ("PATCH", "/assistants/{assistant}", {"name": "Taken over"}),
+    ("DELETE", "/assistants/{assistant}", None),
+    ("GET", "/assistants/{assistant}/sources", None),
+    ("POST", "/assistants/{assistant}/sources", {"url": "https://docs.example.com/"}),
+    ("GET", "/assistants/{assistant}/conversations", None),
+    ("POST", "/assistants/{assistant}/chat", {"question": "What is secret?"}),
+    ("POST", "/assistants/{own_assistant}/chat", {"question": "What is secret?", "conversation_id": "{conversation}"}),
+    ("GET", "/sources/{source}", None),
+    ("POST", "/sources/{source}/crawl", None),
+    ("GET", "/conversations/{conversation}", None),
+    ("GET", "/assistants/{assistant}/documents", None),
+    ("GET", "/assistants/{assistant}/feedback", None),
+    ("POST", "/assistants/{assistant}/qa", {"question": "Q?", "answer": "A."}),
+    ("POST", "/assistants/{assistant}/documents/url", {"url": "https://example.com/guide.pdf"}),
+    ("GET", "/documents/{document}", None),
+    ("DELETE", "/documents/{document}", None),
+    ("POST", "/documents/{document}/reindex", None),
+]
+
+
+@pytest.fixture
+def theirs():
+    assistant = make_assistant(make_team(), name="Their Secret Assistant")
+    source = Source.objects.create(assistant=assistant, url="https://secret.example.com/", name="Their secret source")
+    conversation = Conversation.objects.create(assistant=assistant, visitor_token="v" * 30)
+    Message.objects.create(conversation=conversation, role="user", text="their secret question")
+    document = Document.objects.create(source=source, url="https://secret.example.com/a", title="Their secret page")
+    return {"assistant": assistant.pk, "source": source.pk, "conversation": conversation.pk, "document": document.pk}
+
+
+def _fill(value, ids):
+    if isinstance(value, dict):
+        return {name: _fill(item, ids) for name, item in value.items()}
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        return ids[value[1:-1]]
+    return value.format(**ids) if isinstance(value, str) else value
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES, ids=[f"{m} {p} {b or ''}" for m, p, b in ROUTES])
+def test_another_teams_ids_are_not_found(api, assistant, theirs, method, path, body):
+    ids = theirs | {"own_assistant": assistant.pk}
+    before = (
+        list(Assistant.objects.values()),
+        list(Source.objects.values()),
+        list(Conversation.objects.values()),
+        list(Document.objects.values()),
+        Message.objects.count(),
+        CrawlRun.objects.count(),
+    )
+    response = api.request(method, _fill(path, ids), _fill(body, ids))
+    assert_error(response, 404, "not_found")
+    assert b"secret" not in response.content.lower()
+    after = (
+        list(Assistant.objects.values()),
+        list(Source.objects.values()),
+        list(Conversation.objects.values()),
+        list(Document.objects.values()),
+        Message.objects.count(),
+        CrawlRun.objects.count(),
+    )
+    assert after == before
+
+
+def test_lists_hold_only_the_keys_team(api, assistant, theirs):
+    assert [a["id"] for a in api.get("/assistants").json()["data"]] == [assistant.pk]
