@@ -25,10 +25,20 @@ class TeamForm(forms.Form):
     name = forms.CharField(max_length=120)
 
 
-LANGUAGES = [("", "The visitor's browser"), ("en", "English"), ("fr", "Français"), ("de", "Deutsch"),
-             ("es", "Español"), ("zh", "中文")]
-LLM_PROVIDERS = [("", "The server's default (LLM_PROVIDER)"), ("openai", "OpenAI-compatible"),
-                 ("anthropic", "Anthropic"), ("gemini", "Google Gemini")]
+LANGUAGES = [
+    ("", "The visitor's browser"),
+    ("en", "English"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+    ("es", "Español"),
+    ("zh", "中文"),
+]
+LLM_PROVIDERS = [
+    ("", "The server's default (LLM_PROVIDER)"),
+    ("openai", "OpenAI-compatible"),
+    ("anthropic", "Anthropic"),
+    ("gemini", "Google Gemini"),
+]
 MAX_SUGGESTED_QUESTIONS = 6
 MAX_SUGGESTED_QUESTION_CHARS = 120
 
@@ -46,8 +56,12 @@ class HttpUrlField(forms.URLField):
 class AssistantForm(forms.ModelForm):
     """An assistant's name, texts, colours and allowed domains (the REST API's fields)."""
 
-    primary_color = forms.RegexField(regex=HEX_COLOR, initial="#2563eb", widget=forms.TextInput(attrs={"type": "color"}))
-    background_color = forms.RegexField(regex=HEX_COLOR, initial="#ffffff", widget=forms.TextInput(attrs={"type": "color"}))
+    primary_color = forms.RegexField(
+        regex=HEX_COLOR, initial="#2563eb", widget=forms.TextInput(attrs={"type": "color"})
+    )
+    background_color = forms.RegexField(
+        regex=HEX_COLOR, initial="#ffffff", widget=forms.TextInput(attrs={"type": "color"})
+    )
     allowed_domains = forms.CharField(
         required=False,
         help_text="Sites that may embed the assistant, one per line (e.g. www.example.com).",
@@ -78,7 +92,9 @@ class AssistantBrandingForm(AssistantForm):
     launcher_position = forms.ChoiceField(
         choices=Assistant._meta.get_field("launcher_position").choices, required=False, initial="right"
     )
-    launcher_icon = forms.ChoiceField(choices=Assistant._meta.get_field("launcher_icon").choices, required=False, initial="chat")
+    launcher_icon = forms.ChoiceField(
+        choices=Assistant._meta.get_field("launcher_icon").choices, required=False, initial="chat"
+    )
     theme = forms.ChoiceField(choices=Assistant._meta.get_field("theme").choices, required=False, initial="auto")
     language = forms.ChoiceField(choices=LANGUAGES, required=False, initial="")
     suggested_questions = forms.CharField(
@@ -102,19 +118,38 @@ class AssistantBrandingForm(AssistantForm):
         required=False, max_length=200, label="Model", help_text="e.g. gpt-4o-mini; empty: the server's LLM_MODEL."
     )
     llm_base_url = HttpUrlField(
-        required=False, max_length=500, label="Provider base URL",
+        required=False,
+        max_length=500,
+        label="Provider base URL",
         help_text="Empty: the provider's official API. The server's API keys are never sent to a URL set here.",
     )
     reranker_model = forms.CharField(
-        required=False, max_length=200, label="Reranker",
+        required=False,
+        max_length=200,
+        label="Reranker",
         help_text="Optional: a hub id or local folder of a cross-encoder or Qwen3-Reranker.",
     )
 
     class Meta(AssistantForm.Meta):
         fields = [
-            "name", "avatar_url", "logo_url", "primary_color", "background_color", "launcher_position",
-            "launcher_icon", "theme", "greeting", "suggested_questions", "system_prompt", "show_powered_by",
-            "language", "allowed_domains", "llm_provider", "llm_model", "llm_base_url", "reranker_model",
+            "name",
+            "avatar_url",
+            "logo_url",
+            "primary_color",
+            "background_color",
+            "launcher_position",
+            "launcher_icon",
+            "theme",
+            "greeting",
+            "suggested_questions",
+            "system_prompt",
+            "show_powered_by",
+            "language",
+            "allowed_domains",
+            "llm_provider",
+            "llm_model",
+            "llm_base_url",
+            "reranker_model",
         ]
 
     def clean_reranker_model(self):
@@ -179,7 +214,9 @@ class WebsiteSourceForm(forms.Form):
         choices=Source.Schedule.choices, initial=Source.Schedule.MANUAL, required=False, label="Recrawl"
     )
     render_javascript = forms.BooleanField(
-        required=False, initial=False, label="Render JavaScript",
+        required=False,
+        initial=False,
+        label="Render JavaScript",
         help_text="For single-page apps whose text only appears after their scripts run (slower).",
     )
 

@@ -1,4 +1,5 @@
 """Teams, their assistants, and the conversations visitors have with them."""
+
 import secrets
 
 from django.conf import settings
@@ -60,7 +61,9 @@ class Assistant(models.Model):
     launcher_icon = models.CharField(
         max_length=10, choices=[("chat", "Chat bubble"), ("help", "Question mark"), ("spark", "Spark")], default="chat"
     )
-    theme = models.CharField(max_length=5, choices=[("auto", "Auto"), ("light", "Light"), ("dark", "Dark")], default="auto")
+    theme = models.CharField(
+        max_length=5, choices=[("auto", "Auto"), ("light", "Light"), ("dark", "Dark")], default="auto"
+    )
     suggested_questions = models.JSONField(default=list, blank=True)  # up to a few short strings
     show_powered_by = models.BooleanField(default=True)
     language = models.CharField(max_length=10, blank=True, default="")  # "" = the visitor's browser
@@ -158,7 +161,8 @@ class Feedback(models.Model):
                 fields=["message"], condition=models.Q(kind="rating"), name="feedback_one_rating_per_message"
             ),
             models.CheckConstraint(
-                condition=~models.Q(kind="rating") | models.Q(rating__in=[1, -1]), name="feedback_rating_is_1_or_minus_1"
+                condition=~models.Q(kind="rating") | models.Q(rating__in=[1, -1]),
+                name="feedback_rating_is_1_or_minus_1",
             ),
         ]
 

@@ -1,4 +1,5 @@
 """Reads for teams and assistants. Every dashboard read goes through the user's teams."""
+
 from __future__ import annotations
 
 import re

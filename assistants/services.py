@@ -1,4 +1,5 @@
 """Writes for teams, assistants and conversations."""
+
 from __future__ import annotations
 
 import logging
@@ -37,7 +38,9 @@ def user_signup(*, username: str, email: str, password: str, team_name: str) -> 
     return user, team
 
 
-def assistant_create(*, team: Team, name: str, embedding_model: str = "", access: dict | None = None, **fields) -> Assistant:
+def assistant_create(
+    *, team: Team, name: str, embedding_model: str = "", access: dict | None = None, **fields
+) -> Assistant:
     """An assistant with its first embedding space, ready to receive sources; ``access`` as in
     :func:`assistant_update`."""
     from django.conf import settings
@@ -45,9 +48,7 @@ def assistant_create(*, team: Team, name: str, embedding_model: str = "", access
     model_name = embedding_model or settings.EMBEDDING_MODEL or DEFAULT_MODEL
     dims = embedding_dims(model_name)
     with transaction.atomic():
-        assistant = Assistant.objects.create(
-            team=team, name=name, slug=_unique_slug(Assistant, name), **fields
-        )
+        assistant = Assistant.objects.create(team=team, name=name, slug=_unique_slug(Assistant, name), **fields)
         space_create(assistant=assistant, model_name=model_name, dims=dims, active=True)
         if access:
             assistant_access_code_set(assistant=assistant, **access)
@@ -66,7 +67,9 @@ def assistant_update(*, assistant: Assistant, access: dict | None = None, **fiel
     return assistant
 
 
-def conversation_for_visitor(*, assistant: Assistant, visitor_token: str, conversation_id: int | None, page_url: str = "") -> Conversation:
+def conversation_for_visitor(
+    *, assistant: Assistant, visitor_token: str, conversation_id: int | None, page_url: str = ""
+) -> Conversation:
     """The visitor's conversation when the id is theirs, else a new one."""
     if conversation_id:
         conversation = Conversation.objects.filter(

@@ -1,4 +1,5 @@
 """Celery tasks of the assistants app: they take ids and call the services."""
+
 from __future__ import annotations
 
 from celery import shared_task

@@ -18,7 +18,11 @@ urlpatterns = [
     path("assistants/<int:assistant_id>/sources/new/", dashboard.source_add, name="source_add"),
     path("assistants/<int:assistant_id>/documents/", dashboard.documents_upload, name="documents_upload"),
     path("assistants/<int:assistant_id>/documents/url/", dashboard.document_add_url, name="document_add_url"),
-    path("assistants/<int:assistant_id>/embedding/", dashboard.assistant_embedding_switch, name="assistant_embedding_switch"),
+    path(
+        "assistants/<int:assistant_id>/embedding/",
+        dashboard.assistant_embedding_switch,
+        name="assistant_embedding_switch",
+    ),
     path("assistants/<int:assistant_id>/golden/", golden.golden_set, name="golden_set"),
     path("assistants/<int:assistant_id>/golden/questions/", golden.golden_question_add, name="golden_question_add"),
     path("assistants/<int:assistant_id>/golden/run/", golden.golden_run_start, name="golden_run_start"),

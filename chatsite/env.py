@@ -3,6 +3,7 @@
 Each reader fails loudly on a value it cannot parse, so a typo in a deployment
 stops the process at start instead of silently falling back to a default.
 """
+
 import os
 from pathlib import Path
 

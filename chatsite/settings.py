@@ -1,4 +1,5 @@
 """Settings for chatsite, read from the environment (see the README's settings table)."""
+
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -196,7 +197,9 @@ RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 6)
 for _url in (LLM_BASE_URL, EMBEDDING_API_BASE_URL if env_str("EMBEDDING_API_BASE_URL") else ""):
     if _url:
         _parsed = urlparse(_url)
-        OUTBOUND_ALLOWED_HOSTS.append(f"{_parsed.hostname}:{_parsed.port or (443 if _parsed.scheme == 'https' else 80)}")
+        OUTBOUND_ALLOWED_HOSTS.append(
+            f"{_parsed.hostname}:{_parsed.port or (443 if _parsed.scheme == 'https' else 80)}"
+        )
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,7 @@
 It runs in its own process group, so that ``kill`` reaches its pool children too, as an
 out-of-memory killer or a crash would; its output is appended to a log file.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,16 @@ from django.conf import settings
 
 
 class WorkerProcess:
-    def __init__(self, database_url: str, *, queues: str = "celery,ingest,embed", log_path: Path,
-                 loglevel: str = "INFO", hostname: str = "", **env):
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        queues: str = "celery,ingest,embed",
+        log_path: Path,
+        loglevel: str = "INFO",
+        hostname: str = "",
+        **env,
+    ):
         environment = dict(
             os.environ,
             DATABASE_URL=database_url,
@@ -27,12 +36,31 @@ class WorkerProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
         self.log = log_path.open("ab")
-        command = [sys.executable, "-m", "celery", "-A", "chatsite", "worker", "--queues", queues, "--concurrency", "1",
-                   "--loglevel", loglevel, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "chatsite",
+            "worker",
+            "--queues",
+            queues,
+            "--concurrency",
+            "1",
+            "--loglevel",
+            loglevel,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
         if hostname:
             command += ["--hostname", hostname]
         self.process = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=environment, stdout=self.log, stderr=subprocess.STDOUT,
+            command,
+            cwd=settings.BASE_DIR,
+            env=environment,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 

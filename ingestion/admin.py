@@ -11,7 +11,16 @@ class SourceAdmin(admin.ModelAdmin):
 
 @admin.register(CrawlRun)
 class CrawlRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "source", "status", "pages_fetched", "pages_failed", "chunks_embedded", "started_at", "finished_at"]
+    list_display = [
+        "id",
+        "source",
+        "status",
+        "pages_fetched",
+        "pages_failed",
+        "chunks_embedded",
+        "started_at",
+        "finished_at",
+    ]
 
 
 @admin.register(Document)

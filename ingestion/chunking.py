@@ -5,6 +5,7 @@ A section is cut at paragraph boundaries, then sentences, then words, into chunk
 heading path and anchor; what retrieval sees (``search_text``) starts with that path, so a
 passage that never repeats its topic still matches it.
 """
+
 from __future__ import annotations
 
 import re
@@ -92,7 +93,12 @@ def chunk_sections(sections: list[dict], *, count_tokens: TokenCounter, max_toke
     search_texts = [search_text_for(path, text) for path, _, text in packed]
     return [
         ChunkDraft(
-            ordinal=ordinal, text=text, search_text=search_text, heading_path=path, anchor=anchor, token_count=tokens,
+            ordinal=ordinal,
+            text=text,
+            search_text=search_text,
+            heading_path=path,
+            anchor=anchor,
+            token_count=tokens,
         )
         for ordinal, ((path, anchor, text), search_text, tokens) in enumerate(
             zip(packed, search_texts, count_tokens(search_texts))

@@ -5,6 +5,7 @@ assistant's space), so each assistant has its own BM25 statistics and its own HN
 query scoped to an assistant always returns k rows (see MEASURED.md). The migration creates that
 table with SQL (Django only knows its shape), and ``ingestion.spaces`` adds a partition per space.
 """
+
 from django.db import models
 from pgvector.django import VectorField
 

@@ -1,4 +1,5 @@
 """Reads over sources and documents for the dashboard and the API (retrieval is ``ingestion.search``)."""
+
 from __future__ import annotations
 
 from django.db.models import Count, Q, Sum

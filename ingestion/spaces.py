@@ -10,6 +10,7 @@ dimensions: ~10 ms here), and indexing skips the graph's upkeep, the largest cos
 (inserting 2,429 chunks: 3.4 s with the graph, 0.5 s without); building the graph at once afterwards
 is cheaper than inserting into it row by row (10,000 rows: 3.8 s).
 """
+
 from __future__ import annotations
 
 import functools

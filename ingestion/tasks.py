@@ -1,4 +1,5 @@
 """Celery tasks of ingestion: they take ids, are idempotent, and call the services."""
+
 from __future__ import annotations
 
 import logging
@@ -105,9 +106,9 @@ def document_index_task(document_id: int) -> None:
 def _finish_run_of(*document_ids: int) -> None:
     # Only runs waiting for their indexing can finish here (a run still crawling is finished by its
     # crawl, which moves it to indexing and checks it then).
-    run_ids = Document.objects.filter(
-        pk__in=document_ids, last_run__status=CrawlRun.Status.INDEXING
-    ).values_list("last_run_id", flat=True)
+    run_ids = Document.objects.filter(pk__in=document_ids, last_run__status=CrawlRun.Status.INDEXING).values_list(
+        "last_run_id", flat=True
+    )
     for run_id in sorted(set(run_ids)):
         services.run_finish_if_indexed(run_id=run_id)
 

@@ -1,5 +1,6 @@
 """Session-wide fixtures: the real embedded PostgreSQL, a real Redis, real local web servers,
 and a real Celery worker process for end-to-end tests."""
+
 import threading
 import time
 from functools import partial
@@ -65,7 +66,9 @@ def start_worker(transactional_db):
     workers = []
 
     def start(**env) -> WorkerProcess:
-        workers.append(WorkerProcess(database_url(connection.settings_dict), log_path=REPO / ".data" / "test-worker.log", **env))
+        workers.append(
+            WorkerProcess(database_url(connection.settings_dict), log_path=REPO / ".data" / "test-worker.log", **env)
+        )
         return workers[-1]
 
     yield start
@@ -102,6 +105,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.5, message: str = "c
 @pytest.fixture
 def llm(settings):
     """Point the app at a local OpenAI-compatible server: ``llm(server)``."""
+
     def configure(server):
         settings.LLM_BASE_URL = server.url + "/v1"
         settings.LLM_API_KEY = "sk-test"

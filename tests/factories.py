@@ -1,4 +1,5 @@
 """Small builders for tests: real rows through the real services."""
+
 import itertools
 
 from django.contrib.auth.models import User
@@ -32,9 +33,14 @@ def index_pages(assistant, pages: dict[str, str]):
     for url, html in pages.items():
         page = extract_page(html, url)
         document, _ = Document.objects.update_or_create(
-            source=source, url=url,
-            defaults={"title": page.title, "sections": [s.as_dict() for s in page.sections], "last_run": run,
-                      "content_hash": ingestion_services.sections_hash(page.title, [s.as_dict() for s in page.sections])},
+            source=source,
+            url=url,
+            defaults={
+                "title": page.title,
+                "sections": [s.as_dict() for s in page.sections],
+                "last_run": run,
+                "content_hash": ingestion_services.sections_hash(page.title, [s.as_dict() for s in page.sections]),
+            },
         )
         ingestion_services.document_index(document=document)
     return source

@@ -1,4 +1,5 @@
 """Read a chat answer the way a browser does: POST the question, parse the Server-Sent Events."""
+
 import json
 
 from asgiref.sync import async_to_sync

@@ -1,5 +1,6 @@
 """The offline answerer, used when no language model is configured: the passages that share the
 most words with the question, each with its citation."""
+
 from __future__ import annotations
 
 import re

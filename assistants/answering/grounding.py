@@ -21,6 +21,7 @@ loaded, and the scores live on the same scale as retrieval):
 
 The thresholds were measured on the Django REST framework documentation site (see the settings).
 """
+
 from __future__ import annotations
 
 import re
@@ -70,7 +71,9 @@ class SourceVectors:
         if self._vectors is None:
             from ingestion.search.hybrid import chunk_vectors
 
-            stored = chunk_vectors(space=self.space, chunk_ids=[hit.chunk_id for hit in self.hits]) if self.space else {}
+            stored = (
+                chunk_vectors(space=self.space, chunk_ids=[hit.chunk_id for hit in self.hits]) if self.space else {}
+            )
             vectors = [stored.get(hit.chunk_id) for hit in self.hits]
             missing = [n for n, vector in enumerate(vectors) if vector is None]
             if missing:

@@ -10,6 +10,7 @@ cites (``grounding.check_answer``) → the conversation stored, with ``unanswere
 content had no supported answer (the dashboard's content-gap signal, and the ``done`` event's
 cue to offer a person). The chat views turn these events into Server-Sent Events.
 """
+
 from __future__ import annotations
 
 import json
@@ -118,13 +119,17 @@ async def answer_events(
             yield Event("token", {"text": item})
     except ProviderError as exc:
         error = exc.kind
-        yield Event("error", {"kind": exc.kind, "message": exc.user_message, "offer_human": True, "partial": bool(parts)})
+        yield Event(
+            "error", {"kind": exc.kind, "message": exc.user_message, "offer_human": True, "partial": bool(parts)}
+        )
     finally:
         await tokens.aclose()  # a visitor who leaves cancels the upstream call
     answer = "".join(parts)
     citations = cited_hits(answer, hits)
     if answer:
-        yield Event("citations", {"citations": citations, "html": render_answer(answer, citations, assistant.allowed_domains)})
+        yield Event(
+            "citations", {"citations": citations, "html": render_answer(answer, citations, assistant.allowed_domains)}
+        )
     checked = time.perf_counter()
     grounding, unanswered = await sync_to_async(_grounding_record)(retrieval, answer, error)
     timings["grounding_ms"] = round((time.perf_counter() - checked) * 1000, 1)

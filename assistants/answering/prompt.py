@@ -1,4 +1,5 @@
 """What a language model is sent: the assistant's persona, the numbered sources, the recent turns."""
+
 from __future__ import annotations
 
 from assistants.models import Assistant, Message

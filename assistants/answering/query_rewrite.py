@@ -5,6 +5,7 @@ continues. With a model configured, one short call (``QUERY_REWRITE_TIMEOUT`` se
 a few dozen tokens) asks it for the stand-alone query; on any failure, or without a model, the
 simple rule of :func:`retrieval_query` is used, so a slow or broken model never blocks an answer.
 """
+
 from __future__ import annotations
 
 import logging

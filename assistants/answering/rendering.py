@@ -6,6 +6,7 @@ the Markdown is shown as text, only http/https/mailto links survive (opening in 
 assistant's allowed domains (an image is a request the visitor's browser makes: it could carry
 conversation text to a third party), and ``[n]`` markers become links to the cited sources.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,28 @@ _CITATION = re.compile(r"\[(\d{1,2})\]")
 _SAFE_SCHEMES = {"http", "https", "mailto"}
 
 TAGS = {
-    "p", "br", "strong", "em", "code", "pre", "ul", "ol", "li", "a", "blockquote", "h3", "h4", "h5", "h6",
-    "table", "thead", "tbody", "tr", "th", "td", "img",
+    "p",
+    "br",
+    "strong",
+    "em",
+    "code",
+    "pre",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "blockquote",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "img",
 }
 ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "img": {"src", "alt"}}
 
@@ -70,7 +91,11 @@ def _link_citations(children: list[Token], citations: dict[int, dict]) -> list[T
 
 def _citation_link(number: int, citation: dict) -> list[Token]:
     attrs = {"href": citation["url"], "class": "cite", "title": citation.get("title") or ""}
-    return [Token("link_open", "a", 1, attrs=attrs), Token("text", "", 0, content=f"[{number}]"), Token("link_close", "a", -1)]
+    return [
+        Token("link_open", "a", 1, attrs=attrs),
+        Token("text", "", 0, content=f"[{number}]"),
+        Token("link_close", "a", -1),
+    ]
 
 
 def _clean_image_src(tag: str, attribute: str, value: str, allowed_domains: list[str]) -> str | None:

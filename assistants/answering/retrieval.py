@@ -1,6 +1,7 @@
 """The passages an answer is written from: hybrid search in the assistant's active space, more
 candidates reranked when the assistant has a reranker, a hit from the visitor's current page moved
 up, and whether the hits are good enough to answer from (``grounding.retrieval_evidence``)."""
+
 from __future__ import annotations
 
 import logging
@@ -36,9 +37,7 @@ def boost_page(hits: list[Hit], page_url: str, positions: int) -> list[Hit]:
     page = page_key(page_url)
     if not page[0]:
         return hits
-    order = sorted(
-        range(len(hits)), key=lambda i: i - positions - 0.5 if page_key(hits[i].url) == page else i
-    )
+    order = sorted(range(len(hits)), key=lambda i: i - positions - 0.5 if page_key(hits[i].url) == page else i)
     return [hits[i] for i in order]
 
 

@@ -62,11 +62,23 @@ ASSISTANT_FIELDS = {
         "description": "Shown as buttons before the first question.",
     },
     "show_powered_by": {"type": "boolean"},
-    "language": {"type": "string", "enum": ["", "en", "fr", "de", "es", "zh"], "description": "\"\": the visitor's browser."},
-    "llm_provider": {"type": "string", "enum": ["", "openai", "anthropic", "gemini"], "description": "\"\": the server's default."},
+    "language": {
+        "type": "string",
+        "enum": ["", "en", "fr", "de", "es", "zh"],
+        "description": '"": the visitor\'s browser.',
+    },
+    "llm_provider": {
+        "type": "string",
+        "enum": ["", "openai", "anthropic", "gemini"],
+        "description": '"": the server\'s default.',
+    },
     "llm_model": {"type": "string", "maxLength": 200},
-    "llm_base_url": {"type": "string", "maxLength": 500, "description": "\"\": the provider's official API."},
-    "reranker_model": {"type": "string", "maxLength": 200, "description": "A cross-encoder or Qwen3-Reranker; \"\": none."},
+    "llm_base_url": {"type": "string", "maxLength": 500, "description": '"": the provider\'s official API.'},
+    "reranker_model": {
+        "type": "string",
+        "maxLength": 200,
+        "description": 'A cross-encoder or Qwen3-Reranker; "": none.',
+    },
 }
 ACCESS_CODE = {
     "type": ["string", "null"],
@@ -215,7 +227,8 @@ SCHEMAS = {
             "max_depth": {"type": "integer", "minimum": 0, "maximum": 20, "default": 5},
             "schedule": {"type": "string", "enum": ["manual", "hourly", "daily", "weekly"], "default": "manual"},
             "render_javascript": {
-                "type": "boolean", "default": False,
+                "type": "boolean",
+                "default": False,
                 "description": "Run each page's scripts in headless Chromium before extracting its text.",
             },
         },
@@ -272,8 +285,17 @@ SCHEMAS = {
     "Document": {
         "type": "object",
         "required": [
-            "id", "source_id", "url", "title", "file_name", "status", "error", "warnings", "chunk_count",
-            "created_at", "updated_at",
+            "id",
+            "source_id",
+            "url",
+            "title",
+            "file_name",
+            "status",
+            "error",
+            "warnings",
+            "chunk_count",
+            "created_at",
+            "updated_at",
         ],
         "properties": {
             "id": {"type": "integer"},
@@ -606,7 +628,11 @@ OPENAPI = {
             "post": _operation(
                 "Add a Q&A pair",
                 "write",
-                {"201": _json(_ref("Document"), "The pair, as a document of the assistant's Q&A source; queued for indexing.")},
+                {
+                    "201": _json(
+                        _ref("Document"), "The pair, as a document of the assistant's Q&A source; queued for indexing."
+                    )
+                },
                 errors=(*WRITE_ERRORS, "Conflict"),
                 parameters=[ASSISTANT_ID, IDEMPOTENCY_KEY],
                 body="QAInput",
@@ -632,7 +658,11 @@ OPENAPI = {
             "post": _operation(
                 "Reindex a document",
                 "write",
-                {"202": _json(_ref("Document"), "Queued: an upload is parsed again, a page re-embedded from its text.")},
+                {
+                    "202": _json(
+                        _ref("Document"), "Queued: an upload is parsed again, a page re-embedded from its text."
+                    )
+                },
                 errors=("NotFound",),
                 parameters=[DOCUMENT_ID],
             ),
@@ -643,7 +673,11 @@ OPENAPI = {
                 "read",
                 {"200": _json(_ref("FeedbackPage"), "Ratings of answers and contact requests, newest first.")},
                 errors=("Invalid", "NotFound"),
-                parameters=[ASSISTANT_ID, _query("kind", {"type": "string", "enum": ["rating", "contact"]}), *PAGE_PARAMETERS],
+                parameters=[
+                    ASSISTANT_ID,
+                    _query("kind", {"type": "string", "enum": ["rating", "contact"]}),
+                    *PAGE_PARAMETERS,
+                ],
             ),
         },
         **{
@@ -674,10 +708,15 @@ OPENAPI = {
                     _query("since", TIMESTAMP, "Active at or after this time (ISO 8601)."),
                     _query("until", TIMESTAMP, "Last active before this time (ISO 8601)."),
                     _query(
-                        "unanswered", {"type": "boolean"},
+                        "unanswered",
+                        {"type": "boolean"},
                         "true: only conversations with a question the content could not answer (the content gaps).",
                     ),
-                    _query("rating", {"type": "string", "enum": ["up", "down"]}, "Only conversations with an answer rated so."),
+                    _query(
+                        "rating",
+                        {"type": "string", "enum": ["up", "down"]},
+                        "Only conversations with an answer rated so.",
+                    ),
                 ],
             ),
         },
@@ -785,7 +824,9 @@ def _type(schema: dict):
     if kind == "array":
         return format_html("array of {}", _type(schema.get("items", {})))
     extras = [
-        f"one of {', '.join('null' if value is None else str(value) for value in schema['enum'])}" if "enum" in schema else "",
+        f"one of {', '.join('null' if value is None else str(value) for value in schema['enum'])}"
+        if "enum" in schema
+        else "",
         schema.get("format", ""),
         schema.get("pattern", ""),
     ]

@@ -140,7 +140,9 @@ def conversations_page(
         gaps = Message.objects.filter(conversation=OuterRef("pk"), unanswered=True)
         conversations = conversations.filter(Exists(gaps) if unanswered else ~Exists(gaps))
     if rating is not None:
-        conversations = conversations.filter(Exists(Feedback.objects.filter(conversation=OuterRef("pk"), rating=rating)))
+        conversations = conversations.filter(
+            Exists(Feedback.objects.filter(conversation=OuterRef("pk"), rating=rating))
+        )
     if cursor:
         updated_at, pk = _decode_cursor(cursor)
         conversations = conversations.filter(Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, pk__lt=pk))

@@ -24,11 +24,29 @@ from ingestion.spaces import space_drop
 
 # The dashboard form's fields (AssistantBrandingForm), as the API reads and writes them.
 ASSISTANT_FIELDS = [
-    "name", "greeting", "system_prompt", "primary_color", "background_color", "allowed_domains",
-    "avatar_url", "logo_url", "launcher_position", "launcher_icon", "theme", "suggested_questions",
-    "show_powered_by", "language", "llm_provider", "llm_model", "llm_base_url", "reranker_model",
+    "name",
+    "greeting",
+    "system_prompt",
+    "primary_color",
+    "background_color",
+    "allowed_domains",
+    "avatar_url",
+    "logo_url",
+    "launcher_position",
+    "launcher_icon",
+    "theme",
+    "suggested_questions",
+    "show_powered_by",
+    "language",
+    "llm_provider",
+    "llm_model",
+    "llm_base_url",
+    "reranker_model",
 ]
-LIST_FIELDS = {"allowed_domains": "Expected a list of host names.", "suggested_questions": "Expected a list of questions."}
+LIST_FIELDS = {
+    "allowed_domains": "Expected a list of host names.",
+    "suggested_questions": "Expected a list of questions.",
+}
 SOURCE_FIELDS = {"kind", "url", "max_pages", "max_depth", "schedule", "render_javascript"}
 
 
@@ -339,7 +357,9 @@ def qa_create(request, assistant_id: int):
     if errors:
         raise fields_invalid(errors)
     try:
-        document = ingestion_services.qa_add(assistant=assistant, question=payload["question"], answer=payload["answer"])
+        document = ingestion_services.qa_add(
+            assistant=assistant, question=payload["question"], answer=payload["answer"]
+        )
     except ingestion_services.IngestionError as exc:
         raise ApiError(400, "validation_failed", str(exc), {"answer": [str(exc)]}) from None
     return JsonResponse(document_json(document), status=201)
@@ -347,7 +367,9 @@ def qa_create(request, assistant_id: int):
 
 @api_view(scope="read", methods=["GET"])
 def document_detail(request, document_id: int):
-    return JsonResponse(document_json(selectors.document_get_for_team(team=request.api_key.team, document_id=document_id)))
+    return JsonResponse(
+        document_json(selectors.document_get_for_team(team=request.api_key.team, document_id=document_id))
+    )
 
 
 @api_view(scope="write", methods=["DELETE"])

@@ -8,6 +8,7 @@ and static files answer — never the dashboard, the admin or another assistant.
 unverified hosts reach Django's ALLOWED_HOSTS check as usual and get a 400, so ``ALLOWED_HOSTS``
 never needs to be ``*`` behind the TLS proxy.
 """
+
 from __future__ import annotations
 
 from django.conf import settings

@@ -14,6 +14,7 @@ unknown and unverified hosts meet Django's ALLOWED_HOSTS check as usual) and ser
 page at ``/``. Caddy's on-demand TLS asks ``/domains/check?domain=<host>`` before getting a
 certificate; it answers 200 only for verified hosts.
 """
+
 from __future__ import annotations
 
 import re
@@ -80,7 +81,7 @@ def _check_dns(host: str, token: str) -> str:
 
 
 def check_control(*, host: str, token: str) -> str:
-    """"" when the host proves control (DNS TXT record or HTTP file), else why not, in plain words."""
+    """ "" when the host proves control (DNS TXT record or HTTP file), else why not, in plain words."""
     errors = []
     if dns_available():
         dns_error = _check_dns(host, token)

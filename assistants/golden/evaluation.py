@@ -13,6 +13,7 @@ the assistant's reranker when it has one, and reads the hits as a ranking of pag
 Per question it keeps the rank of the first expected page in each mode and the pages the
 assistant would answer from, so the team sees which questions fail and what was found instead.
 """
+
 from __future__ import annotations
 
 import time
@@ -82,11 +83,18 @@ def evaluate_golden_set(assistant: Assistant) -> dict:
             scores["recall_10"] += recall_at_k(ranking, qrels, 10)
             scores["mrr_10"] += mrr_at_k(ranking, qrels, 10)
             scores["in_answer"] += float(bool(in_answer & qrels.keys()))
-            ranks.append({"mode": mode, "rank": next((n for n, key in enumerate(ranking, start=1) if key in qrels), None)})
+            ranks.append(
+                {"mode": mode, "rank": next((n for n, key in enumerate(ranking, start=1) if key in qrels), None)}
+            )
             found = [{"title": hit.title, "url": hit.url} for hit in list(pages.values())[:SHOWN]]
         rows.append(
-            {"id": golden.pk, "question": golden.question, "expected": golden.expected_urls, "ranks": ranks,
-             "found": found}
+            {
+                "id": golden.pk,
+                "question": golden.question,
+                "expected": golden.expected_urls,
+                "ranks": ranks,
+                "found": found,
+            }
         )
     count = len(questions)
     return {
@@ -101,4 +109,3 @@ def evaluate_golden_set(assistant: Assistant) -> dict:
         "top_k": settings.RETRIEVAL_TOP_K,
         "seconds": round(time.perf_counter() - begin, 2),
     }
-

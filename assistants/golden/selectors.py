@@ -1,4 +1,5 @@
 """Reads for the golden set: a question of the user's teams, and visitors' questions worth adding."""
+
 from __future__ import annotations
 
 from django.contrib.auth.models import User
@@ -38,7 +39,9 @@ def golden_candidates(*, assistant: Assistant) -> list[dict]:
         else:
             answer, origin = None, "handoff"
             bound = (item.created_at, float("inf"))  # the last question asked by the time of the request
-        earlier = [message for message in asked_in.get(item.conversation_id, []) if (message.created_at, message.id) < bound]
+        earlier = [
+            message for message in asked_in.get(item.conversation_id, []) if (message.created_at, message.id) < bound
+        ]
         asked = earlier[-1] if earlier else None
         if asked is None:
             continue
@@ -48,7 +51,9 @@ def golden_candidates(*, assistant: Assistant) -> list[dict]:
         taken.add(question)
         out.append(
             {
-                "question": question, "origin": origin, "message_id": asked.pk,
+                "question": question,
+                "origin": origin,
+                "message_id": asked.pk,
                 "answer": answer.text if answer else "",
                 "cited": [citation.get("url", "") for citation in (answer.citations if answer else [])][:3],
             }

@@ -1,4 +1,5 @@
 """Writes for the golden set: its questions, and evaluation runs queued for a worker."""
+
 from __future__ import annotations
 
 import logging
@@ -19,7 +20,12 @@ GOLDEN_MAX_PAGES = 10
 
 
 def golden_question_add(
-    *, assistant: Assistant, question: str, expected_urls: list[str], origin: str = "team", message: Message | None = None
+    *,
+    assistant: Assistant,
+    question: str,
+    expected_urls: list[str],
+    origin: str = "team",
+    message: Message | None = None,
 ):
     """Add a question and the pages that answer it to the assistant's golden set.
 
@@ -44,8 +50,11 @@ def golden_question_add(
     if GoldenQuestion.objects.filter(assistant=assistant, question=question).exists():
         raise GoldenError("That question is already in the golden set.")
     return GoldenQuestion.objects.create(
-        assistant=assistant, question=question, expected_urls=[known[page_key(url)] for url in urls],
-        origin=origin, message=message,
+        assistant=assistant,
+        question=question,
+        expected_urls=[known[page_key(url)] for url in urls],
+        origin=origin,
+        message=message,
     )
 
 
@@ -73,7 +82,8 @@ def golden_run_execute(*, run_id: int) -> None:
     """Evaluate (the task's body): the run ends done with its report, or failed with the reason."""
 
     updated = GoldenRun.objects.filter(
-        pk=run_id, status__in=[GoldenRun.Status.QUEUED, GoldenRun.Status.RUNNING]  # running: redelivered
+        pk=run_id,
+        status__in=[GoldenRun.Status.QUEUED, GoldenRun.Status.RUNNING],  # running: redelivered
     ).update(status=GoldenRun.Status.RUNNING)
     if not updated:
         return
@@ -85,4 +95,6 @@ def golden_run_execute(*, run_id: int) -> None:
     except Exception as exc:  # a bug or an outage: the run says so instead of staying "running"
         logger.exception("golden-set evaluation %s failed", run_id)
         results, status, error = {}, GoldenRun.Status.FAILED, f"the evaluation stopped: {exc}"
-    GoldenRun.objects.filter(pk=run_id).update(status=status, results=results, error=error[:300], finished_at=timezone.now())
+    GoldenRun.objects.filter(pk=run_id).update(
+        status=status, results=results, error=error[:300], finished_at=timezone.now()
+    )

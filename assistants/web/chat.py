@@ -2,6 +2,7 @@
 
 Visitors are anonymous (``visitors``: their token, and the pass an internal assistant asks for).
 """
+
 from __future__ import annotations
 
 import secrets
@@ -31,7 +32,11 @@ def access_unlock(request, slug: str):
         return visitors.access_form(request, action=request.path, error=error, status=status)
     response = redirect("assistant_page", slug=slug)
     response.set_cookie(
-        visitors.access_cookie_name(assistant), visitors.access_pass(assistant), max_age=visitors.ACCESS_AGE, httponly=True, samesite="Lax",
+        visitors.access_cookie_name(assistant),
+        visitors.access_pass(assistant),
+        max_age=visitors.ACCESS_AGE,
+        httponly=True,
+        samesite="Lax",
         secure=request.is_secure(),
     )
     return response

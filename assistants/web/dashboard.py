@@ -1,4 +1,5 @@
 """The dashboard: server-rendered pages for teams, assistants, sources and conversations."""
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -87,7 +88,9 @@ def assistant_edit(request, assistant_id: int):
         services.assistant_update(assistant=assistant, access=access, **fields)
         messages.success(request, "Saved.")
         return redirect("assistant_detail", assistant_id=assistant.pk)
-    return render(request, "dashboard/assistant_form.html", {"form": form, "team": assistant.team, "assistant": assistant})
+    return render(
+        request, "dashboard/assistant_form.html", {"form": form, "team": assistant.team, "assistant": assistant}
+    )
 
 
 @login_required
@@ -169,7 +172,9 @@ def assistant_embedding_switch(request, assistant_id: int):
         messages.error(request, f"That model cannot be used: {exc}")
     else:
         if space.status == space.Status.BUILDING:
-            messages.success(request, f"Re-embedding with {model_name}; answers use the current model until it is done.")
+            messages.success(
+                request, f"Re-embedding with {model_name}; answers use the current model until it is done."
+            )
     return redirect("assistant_detail", assistant_id=assistant.pk)
 
 
@@ -204,9 +209,12 @@ def conversation_detail(request, conversation_id: int):
     return render(
         request,
         "dashboard/conversation_detail.html",
-        {"conversation": conversation, "assistant": conversation.assistant, "messages_list": conversation.messages.all()},
+        {
+            "conversation": conversation,
+            "assistant": conversation.assistant,
+            "messages_list": conversation.messages.all(),
+        },
     )
-
 
 
 @login_required
@@ -231,6 +239,11 @@ def team_api_keys(request, team_id: int):
     return render(
         request,
         "dashboard/api_keys.html",
-        {"team": membership.team, "keys": membership.team.api_keys.order_by("-created_at"), "form": form,
-         "new_key": new_key, "can_manage": membership.can_manage},
+        {
+            "team": membership.team,
+            "keys": membership.team.api_keys.order_by("-created_at"),
+            "form": form,
+            "new_key": new_key,
+            "can_manage": membership.can_manage,
+        },
     )

@@ -1,4 +1,5 @@
 """Dashboard pages of the golden set: its questions, visitors' candidates, evaluations."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -40,14 +41,18 @@ def golden_question_add(request, assistant_id: int):
     if origin != GoldenQuestion.Origin.TEAM:  # collected from a visitor: that visitor's message, of this assistant
         message = Message.objects.filter(
             pk=request.POST.get("message_id") if str(request.POST.get("message_id", "")).isdigit() else None,
-            conversation__assistant=assistant, role=Message.Role.USER,
+            conversation__assistant=assistant,
+            role=Message.Role.USER,
         ).first()
         if origin not in GoldenQuestion.Origin.values or message is None:
             origin, message = GoldenQuestion.Origin.TEAM, None
     try:
         golden_services.golden_question_add(
-            assistant=assistant, question=request.POST.get("question", ""),
-            expected_urls=request.POST.get("expected_urls", "").splitlines(), origin=origin, message=message,
+            assistant=assistant,
+            question=request.POST.get("question", ""),
+            expected_urls=request.POST.get("expected_urls", "").splitlines(),
+            origin=origin,
+            message=message,
         )
     except GoldenError as exc:
         messages.error(request, str(exc))

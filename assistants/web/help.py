@@ -1,4 +1,5 @@
 """The product's own help pages: what the demo assistant crawls and answers from."""
+
 from django.http import Http404
 from django.shortcuts import render
 

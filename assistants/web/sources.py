@@ -1,5 +1,6 @@
 """Dashboard pages of sources: progress while crawling, documents and the crawl report, and the
 library of hand-written Q&A pairs, snippets and bulk imports."""
+
 import mimetypes
 from pathlib import Path
 

@@ -9,6 +9,7 @@ third-party iframe where cookies may be withheld, in the ``X-Chatsite-Access`` h
 names the assistant and a digest of the code's hash, so changing or removing the code revokes it.
 Until then every endpoint of the assistant answers 403 and tells nothing about it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -75,7 +76,11 @@ def access_granted(request, assistant: Assistant, extra_pass: str = "") -> bool:
     (the header, the cookie, or ``extra_pass`` — the embed page's ``?access=``)."""
     if not assistant.access_code_hash:
         return True
-    candidates = (extra_pass, request.headers.get(ACCESS_HEADER, ""), request.COOKIES.get(access_cookie_name(assistant), ""))
+    candidates = (
+        extra_pass,
+        request.headers.get(ACCESS_HEADER, ""),
+        request.COOKIES.get(access_cookie_name(assistant), ""),
+    )
     return any(_pass_valid(assistant, value) for value in candidates if value)
 
 
@@ -86,7 +91,9 @@ def access_refused() -> JsonResponse:
 def _too_many_tries(request) -> bool:
     """At most ACCESS_TRIES_PER_MINUTE code attempts per client address and minute (shared by every
     web process)."""
-    return not ratelimit.hit(f"access:{request.META.get('REMOTE_ADDR', '')}", limit=ACCESS_TRIES_PER_MINUTE, window=60).allowed
+    return not ratelimit.hit(
+        f"access:{request.META.get('REMOTE_ADDR', '')}", limit=ACCESS_TRIES_PER_MINUTE, window=60
+    ).allowed
 
 
 def access_check_code(request, assistant: Assistant) -> tuple[bool, str, int]:

@@ -8,6 +8,7 @@ else. Only the assistant's allowed domains may frame the chat (``frame-ancestors
 Inside a third-party iframe the browser may withhold the visitor cookie, so the embedded chat keeps
 its visitor token in localStorage and sends it in the ``X-Chatsite-Visitor`` header.
 """
+
 from __future__ import annotations
 
 import re

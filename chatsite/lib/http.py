@@ -23,6 +23,7 @@ Public API: :func:`fetch` (whole response, redirects followed and re-checked, bo
 :func:`sync_client` / :func:`async_client` (httpx clients for APIs and streaming, no redirects).
 Settings are read at call time, never at import time.
 """
+
 from __future__ import annotations
 
 import codecs

@@ -4,6 +4,7 @@ NUL characters are removed from every string, keys included: PostgreSQL's text a
 store them (a question, a name or a page address holding one made the request fail with a server
 error), and they carry no meaning in anything a person types.
 """
+
 from __future__ import annotations
 
 import json

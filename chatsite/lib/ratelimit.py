@@ -4,6 +4,7 @@ A window starts at the first hit of its key (not at a clock minute, which a burs
 and lasts ``window`` seconds; within it at most ``limit`` hits are allowed. The answer says how long
 to wait, for a ``Retry-After`` header.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
 """The Redis that every process shares (``settings.REDIS_URL``, also the Celery broker): one client
 per URL and process, for rate limits, idempotency keys and the crawlers' per-host slots."""
+
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,5 @@
 """URL helpers shared by the layers above."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit

@@ -10,6 +10,7 @@ past ``MAX_SUBREQUESTS``). What comes back is the DOM after the page's scripts r
 Chromium is found at ``settings.CHROMIUM_PATH``, else ``chromium`` / ``chromium-browser`` /
 ``google-chrome`` on the PATH (``apt-get install chromium``).
 """
+
 from __future__ import annotations
 
 import logging

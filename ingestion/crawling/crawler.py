@@ -9,6 +9,7 @@ The crawler knows nothing of the database: it yields what happened to each URL, 
 that drives it records pages and progress through the services. Every request goes through the
 one SSRF-safe client (``chatsite.lib.http``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -148,7 +149,11 @@ class Robots:
     """
 
     def __init__(
-        self, root: str, user_agent: str, *, required: bool = True,
+        self,
+        root: str,
+        user_agent: str,
+        *,
+        required: bool = True,
         fetch_slot: Callable[[str], ContextManager] = lambda url: nullcontext(),
     ):
         self.user_agent = user_agent
@@ -334,7 +339,9 @@ def crawl(
                 seen.add(final_url)
             content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type not in HTML_TYPES:
-                yield CrawlEvent("skipped", url, depth, reason=f"not a web page ({content_type or 'no type'})", found=len(seen))
+                yield CrawlEvent(
+                    "skipped", url, depth, reason=f"not a web page ({content_type or 'no type'})", found=len(seen)
+                )
                 continue
             html = response.text
             if limits.render_javascript:
@@ -365,7 +372,9 @@ def crawl(
                 yield CrawlEvent("skipped", final_url, depth, reason="no main text found", found=len(seen))
                 continue
             if page.text_length < MIN_TEXT_CHARS:
-                yield CrawlEvent("skipped", final_url, depth, reason=f"thin page ({page.text_length} characters)", found=len(seen))
+                yield CrawlEvent(
+                    "skipped", final_url, depth, reason=f"thin page ({page.text_length} characters)", found=len(seen)
+                )
                 continue
             digest = content_digest(page)
             if digest in digests:
@@ -373,12 +382,19 @@ def crawl(
                 continue
             digests[digest] = final_url
             yield CrawlEvent(
-                "page", final_url, depth, page=page, found=len(seen),
-                etag=response.headers.get("etag", ""), last_modified=response.headers.get("last-modified", ""),
+                "page",
+                final_url,
+                depth,
+                page=page,
+                found=len(seen),
+                etag=response.headers.get("etag", ""),
+                last_modified=response.headers.get("last-modified", ""),
             )
     finally:
         if renderer is not None:
             renderer.close()
     if excluded > EXCLUDED_REPORT_LIMIT:
         more = excluded - EXCLUDED_REPORT_LIMIT
-        yield CrawlEvent("skipped", start, 0, reason=f"{more} more URLs excluded by pattern", found=len(seen), count=more)
+        yield CrawlEvent(
+            "skipped", start, 0, reason=f"{more} more URLs excluded by pattern", found=len(seen), count=more
+        )

@@ -5,6 +5,7 @@ seconds between the starts of two requests, however many crawls (sources, teams,
 The slots live in the shared Redis and expire on their own, so a worker killed mid-request does not
 hold one forever; Redis's clock decides, so workers on several machines agree.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,7 +51,9 @@ class HostGate:
     def slot(self, host: str, delay: float = 0.0):
         slots, next_start = f"crawl:host:{host}:slots", f"crawl:host:{host}:next"
         token = uuid.uuid4().hex
-        while wait_ms := int(self._acquire(keys=[slots, next_start], args=[token, self.concurrency, int(1000 * delay), self.slot_ms])):
+        while wait_ms := int(
+            self._acquire(keys=[slots, next_start], args=[token, self.concurrency, int(1000 * delay), self.slot_ms])
+        ):
             time.sleep(wait_ms / 1000)
         try:
             yield

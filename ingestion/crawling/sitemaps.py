@@ -14,6 +14,7 @@ gzip-compressed (``.xml.gz``). Everything about them is bounded, because they co
 Every request goes through the SSRF-safe client; sitemaps that cannot be fetched or parsed are
 logged and passed over, since a crawl works without them.
 """
+
 from __future__ import annotations
 
 import logging

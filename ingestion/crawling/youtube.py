@@ -24,6 +24,7 @@ proof-of-origin token), or an answer is not what YouTube sends. ``YOUTUBE_BASE_U
 ``https://www.youtube.com``) is where the requests go; the tests point it at a loopback server that
 speaks these exact formats. The document's own address stays ``https://www.youtube.com/watch?v=ID``.
 """
+
 from __future__ import annotations
 
 import html
@@ -46,8 +47,14 @@ PAGE_MAX_BYTES = 8 * 1024 * 1024  # a watch page is ~1-2 MB
 CAPTIONS_MAX_BYTES = 5 * 1024 * 1024
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
-_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com",
-          "www.youtube-nocookie.com"}
+_HOSTS = {
+    "youtube.com",
+    "www.youtube.com",
+    "m.youtube.com",
+    "music.youtube.com",
+    "youtube-nocookie.com",
+    "www.youtube-nocookie.com",
+}
 _PATH_PREFIXES = ("/embed/", "/shorts/", "/live/", "/v/", "/e/")
 _API_KEY = re.compile(r'"INNERTUBE_API_KEY":\s*"([A-Za-z0-9_-]+)"')
 _CONSENT_FORM = 'action="https://consent.youtube.com/s"'
@@ -118,8 +125,11 @@ def fetch_transcript(video: str, *, languages: tuple[str, ...] = ()) -> Transcri
     if not cues:
         raise ParseError("the video's captions hold no text")
     return Transcript(
-        title=_text(details.get("title")) or f"YouTube video {video}", language_code=track["language_code"],
-        language=track["name"], generated=track["generated"], cues=cues,
+        title=_text(details.get("title")) or f"YouTube video {video}",
+        language_code=track["language_code"],
+        language=track["name"],
+        generated=track["generated"],
+        cues=cues,
     )
 
 
@@ -144,7 +154,10 @@ def _api_key(video: str, base: str) -> str:
 
 def _player(video: str, base: str, key: str) -> dict:
     response = _get(
-        f"{base}/youtubei/v1/player?key={key}", PAGE_MAX_BYTES, "YouTube's player API", method="POST",
+        f"{base}/youtubei/v1/player?key={key}",
+        PAGE_MAX_BYTES,
+        "YouTube's player API",
+        method="POST",
         json={"context": INNERTUBE_CONTEXT, "videoId": video},
     )
     try:
@@ -175,10 +188,14 @@ def _tracks(player: dict) -> list[dict]:
     for track in tracks if isinstance(tracks, list) else []:
         if isinstance(track, dict) and isinstance(track.get("baseUrl"), str) and track.get("languageCode"):
             code = str(track["languageCode"])
-            usable.append({
-                "url": track["baseUrl"], "language_code": code, "name": _text(track.get("name")) or code,
-                "generated": track.get("kind") == "asr",
-            })
+            usable.append(
+                {
+                    "url": track["baseUrl"],
+                    "language_code": code,
+                    "name": _text(track.get("name")) or code,
+                    "generated": track.get("kind") == "asr",
+                }
+            )
     if not usable:
         raise ParseError("the video has no captions (none were made, or they are turned off)")
     return usable
@@ -188,8 +205,11 @@ def _choose_track(tracks: list[dict], languages: tuple[str, ...]) -> dict:
     """People's captions before automatic ones, in the first language that has either."""
     wanted = [code.lower() for code in (*languages, "en") if code]
     for code in wanted:
-        matching = [t for t in tracks if t["language_code"].lower() == code
-                    or t["language_code"].lower().split("-")[0] == code.split("-")[0]]
+        matching = [
+            t
+            for t in tracks
+            if t["language_code"].lower() == code or t["language_code"].lower().split("-")[0] == code.split("-")[0]
+        ]
         if matching:
             return min(matching, key=lambda t: t["generated"])
     return min(tracks, key=lambda t: t["generated"])

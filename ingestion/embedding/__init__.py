@@ -6,6 +6,7 @@ family (see ``recipes``; ``name@N`` for an MRL prefix of ``N`` dimensions), or `
 ``openai:…`` for the API backends of ``ingestion.embedding.api``. Every engine has ``name``,
 ``dims``, ``max_length``, ``count_tokens``, ``embed_documents`` and ``embed_queries``.
 """
+
 from __future__ import annotations
 
 import functools

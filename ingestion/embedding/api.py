@@ -39,6 +39,7 @@ not hold one vector of the right size per text, raise :class:`EmbeddingAPIError`
 Token counts are estimates (``len(text) // 4 + 1``, about four characters per token for English
 text): the APIs do not expose their tokenizers. They size request batches and chunks only.
 """
+
 from __future__ import annotations
 
 import functools
@@ -166,7 +167,9 @@ class APIEmbedder:
         try:
             vectors = np.asarray(rows, dtype=np.float32)
         except (TypeError, ValueError):
-            raise EmbeddingAPIError(f"{self.name}: the vectors in the response are not lists of numbers of equal length") from None
+            raise EmbeddingAPIError(
+                f"{self.name}: the vectors in the response are not lists of numbers of equal length"
+            ) from None
         if vectors.ndim != 2 or vectors.shape[0] != count or vectors.shape[1] == 0:
             raise EmbeddingAPIError(f"{self.name}: expected {count} vectors, got an array of shape {vectors.shape}")
         if self._dims is None:

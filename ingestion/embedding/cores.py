@@ -13,6 +13,7 @@ processes kept the CPUs of this process's CPU set busy since the last batch (``/
 ``BUSY_CORE`` of a core, is taken off its share. Where ``/proc/stat`` cannot be read the share is
 fixed.
 """
+
 from __future__ import annotations
 
 import math

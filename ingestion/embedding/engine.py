@@ -17,6 +17,7 @@ run a batch:
 
 On CUDA inputs are copied from pinned memory without blocking; on CPU the model uses all cores.
 """
+
 from __future__ import annotations
 
 import functools
@@ -152,8 +153,12 @@ def packed_attention(module, query, key, value, attention_mask, scaling=None, dr
         if causal:
             mask = mask.tril()
         out = torch.nn.functional.scaled_dot_product_attention(
-            q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),
-            attn_mask=mask, scale=scaling, enable_gqa=q.shape[1] != k.shape[1],
+            q.transpose(0, 1),
+            k.transpose(0, 1),
+            v.transpose(0, 1),
+            attn_mask=mask,
+            scale=scaling,
+            enable_gqa=q.shape[1] != k.shape[1],
         ).transpose(0, 1)
     return out.unsqueeze(0), None
 
@@ -430,7 +435,9 @@ class Embedder:
         mask = inputs["attention_mask"]
         if self.recipe.bidirectional:
             # A ready 4-D mask (True = attend) keeps the decoder from building its causal one.
-            inputs["attention_mask"] = {"full_attention": mask.bool()[:, None, None, :].expand(-1, 1, mask.shape[1], -1)}
+            inputs["attention_mask"] = {
+                "full_attention": mask.bool()[:, None, None, :].expand(-1, 1, mask.shape[1], -1)
+            }
         states = self.model(**inputs).last_hidden_state
         vectors = pool(states, mask, self.recipe.pooling)[:, : self.dims]
         return torch.nn.functional.normalize(vectors.float(), p=2, dim=1)

@@ -9,6 +9,7 @@ Name options: ``name@N`` asks for the first ``N`` dimensions of a Matryoshka (MR
 before normalisation — Qwen3-Embedding accepts any ``N`` from 32 to its width, gte-multilingual-base
 128 to 768. Plain names give the model's full width.
 """
+
 from __future__ import annotations
 
 import json
@@ -202,7 +203,15 @@ def gte_config_from_new(config: dict):
     else:
         rope = {"rope_type": "default", "rope_theta": theta}
     keys = [
-        "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
-        "layer_norm_eps", "max_position_embeddings", "type_vocab_size", "pad_token_id",
+        "vocab_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "hidden_act",
+        "layer_norm_eps",
+        "max_position_embeddings",
+        "type_vocab_size",
+        "pad_token_id",
     ]
     return GteConfig(**{key: config[key] for key in keys if key in config}, rope_parameters=rope)

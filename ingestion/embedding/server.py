@@ -35,6 +35,7 @@ counting tokens must not overlap a forward pass.
 
 The batching task starts with the first request (the app needs no ASGI lifespan events).
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -15,6 +15,7 @@ its type comes from its content (detect.py); Office zips are checked for zip bom
 first (safety.py); one small module per format does the parsing. This package never imports
 Django.
 """
+
 from .sandbox import parse_file, parse_files
 from .types import ParsedDocument, ParseError, Section
 

@@ -6,6 +6,7 @@ binary Office files, other binaries) is refused with a clear reason, whatever th
 Text files carry no magic, so among text types (CSV, Markdown, plain text) the extension or the
 content type decides, except that anything that looks like HTML is parsed as HTML.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,19 +34,38 @@ SUPPORTED = (
 )
 
 _BY_EXTENSION = {
-    ".pdf": "pdf", ".docx": "docx", ".docm": "docx", ".pptx": "pptx", ".pptm": "pptx",
-    ".xlsx": "xlsx", ".xlsm": "xlsx", ".csv": "csv", ".tsv": "csv", ".md": "markdown",
-    ".markdown": "markdown", ".html": "html", ".htm": "html", ".xhtml": "html", ".txt": "text",
-    ".vtt": "subtitles", ".srt": "subtitles",
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".docm": "docx",
+    ".pptx": "pptx",
+    ".pptm": "pptx",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".txt": "text",
+    ".vtt": "subtitles",
+    ".srt": "subtitles",
 }
 _BY_CONTENT_TYPE = {
     "application/pdf": "pdf",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
     "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-    "text/csv": "csv", "text/tab-separated-values": "csv", "text/markdown": "markdown",
-    "text/x-markdown": "markdown", "text/html": "html", "application/xhtml+xml": "html", "text/plain": "text",
-    "text/vtt": "subtitles", "application/x-subrip": "subtitles",
+    "text/csv": "csv",
+    "text/tab-separated-values": "csv",
+    "text/markdown": "markdown",
+    "text/x-markdown": "markdown",
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "text/plain": "text",
+    "text/vtt": "subtitles",
+    "application/x-subrip": "subtitles",
 }
 # Main-part content types in [Content_Types].xml, searched in this order.
 _OFFICE_MAIN_TYPES = [
@@ -57,8 +77,10 @@ _OFFICE_MAIN_TYPES = [
     (b"ms-excel.sheet.macroEnabled.main", "xlsx"),
 ]
 _UNSUPPORTED_MAGIC = [
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
-     "old binary Office files (.doc, .xls, .ppt) are not supported: save it as .docx, .xlsx or .pptx"),
+    (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        "old binary Office files (.doc, .xls, .ppt) are not supported: save it as .docx, .xlsx or .pptx",
+    ),
     (b"{\\rtf", "RTF documents are not supported: save it as .docx or PDF"),
     (b"\x89PNG", "the file is a PNG image; images are not supported"),
     (b"\xff\xd8\xff", "the file is a JPEG image; images are not supported"),
@@ -67,8 +89,9 @@ _UNSUPPORTED_MAGIC = [
     (b"7z\xbc\xaf\x27\x1c", "the file is a 7-Zip archive; archives are not supported"),
     (b"Rar!", "the file is a RAR archive; archives are not supported"),
 ]
-_HTML_START = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b",
-                         re.IGNORECASE | re.DOTALL)
+_HTML_START = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE | re.DOTALL
+)
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 HEAD_BYTES = 8192
 # Test hooks (see worker.py): recognised only when this environment variable is "1".

@@ -4,6 +4,7 @@ trafilatura finds the main content (navigation, footers and sidebars go); its XM
 the heading structure, which becomes each section's heading path. The anchors that let a
 citation link to ``page#section`` come from the original HTML, where the headings carry ids.
 """
+
 from __future__ import annotations
 
 import re
@@ -101,7 +102,10 @@ def _block_text(element) -> str:
     """Readable text of one block of trafilatura's XML (paragraph, list, table, code)."""
     if element.tag == "table":
         return pipe_table(
-            [[" ".join("".join(cell.itertext()).split()) for cell in row if cell.tag == "cell"] for row in element.iter("row")]
+            [
+                [" ".join("".join(cell.itertext()).split()) for cell in row if cell.tag == "cell"]
+                for row in element.iter("row")
+            ]
         )
     if element.tag == "list":
         items = [" ".join("".join(item.itertext()).split()) for item in element.iter("item")]

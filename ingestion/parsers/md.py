@@ -5,6 +5,7 @@ code block is not mistaken for a heading; code blocks and tables stay as Markdow
 anchor is the heading's GitHub-style slug ("Quick Start" -> ``quick-start``, repeats get
 ``-1``, ``-2``). The title is the first level-1 heading, else the file name.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,7 @@ def parse(path: str, filename: str) -> ParsedDocument:
     stack: list[tuple[int, str]] = []
     slugs: dict[str, int] = {}
     boundaries = [start for start, _, _ in headings] + [len(lines)]
-    preamble = "\n".join(lines[:boundaries[0]]).strip()
+    preamble = "\n".join(lines[: boundaries[0]]).strip()
     if preamble:
         sections.append(Section(heading_path=[title], text=preamble))
     for (start, level, text), end in zip(headings, boundaries[1:]):
@@ -38,7 +39,7 @@ def parse(path: str, filename: str) -> ParsedDocument:
         path = [heading for _, heading in stack]
         if path[0] != title:
             path.insert(0, title)
-        body = "\n".join(lines[start + 1:end]).strip()
+        body = "\n".join(lines[start + 1 : end]).strip()
         anchor = _unique_slug(text, slugs)
         if body:
             sections.append(Section(heading_path=path, text=body, anchor=anchor))

@@ -5,6 +5,7 @@ Damaged cross-reference tables are repaired (``strict=False``); files encrypted 
 user password are opened; looping page trees are caught by pypdf and, failing that, by the
 sandbox's time limit.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Plain text: a single section under the file name, whitespace tidied, paragraphs kept."""
+
 from __future__ import annotations
 
 from .text import decode_text, filename_title, tidy

@@ -9,6 +9,7 @@
   for ``<!DOCTYPE``/``<!ENTITY`` and refused. Office Open XML never legitimately contains a DTD.
   Images (an SVG may carry a DOCTYPE) are not parsed as XML by the libraries and are not scanned.
 """
+
 from __future__ import annotations
 
 import zipfile

@@ -5,6 +5,7 @@ libraries imported (zygote.py; one per process that parses, started on first use
 dies): a hostile or broken file can exhaust the child's memory, hang it or crash it, and the caller
 only ever sees a ParsedDocument or a ParseError with a clear reason.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,11 +73,16 @@ class Zygote:
             self._stop()
         if self._control is None:
             control, theirs = socket.socketpair()
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_IMPORT_ROOT, os.environ.get("PYTHONPATH")])))
+            env = dict(
+                os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_IMPORT_ROOT, os.environ.get("PYTHONPATH")]))
+            )
             with theirs:
                 self.process = subprocess.Popen(
                     [sys.executable, "-m", "ingestion.parsers.zygote", str(theirs.fileno())],
-                    pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, cwd=_IMPORT_ROOT, env=env,
+                    pass_fds=[theirs.fileno()],
+                    stdin=subprocess.DEVNULL,
+                    cwd=_IMPORT_ROOT,
+                    env=env,
                 )
             self._control, self._owner = control, os.getpid()
         return self._control
@@ -96,8 +102,15 @@ class Zygote:
 _zygote = Zygote()
 
 
-def parse_file(path: str | Path, *, filename: str, content_type: str = "", time_limit: float = 60,
-               memory_limit_mb: int = 1024, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedDocument:
+def parse_file(
+    path: str | Path,
+    *,
+    filename: str,
+    content_type: str = "",
+    time_limit: float = 60,
+    memory_limit_mb: int = 1024,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> ParsedDocument:
     """Parse one file into sections, in a sandboxed child process.
 
     ``filename`` is the name the user gave the file (its extension is a hint; the content
@@ -132,8 +145,9 @@ def parse_file(path: str | Path, *, filename: str, content_type: str = "", time_
         if reply is None:
             returncode = next((message["exit"] for message in messages if "exit" in message), 1)
             stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 2000))
-            logger.warning("parser child for %r exited with %s: %s", filename, returncode,
-                           stderr.read().decode(errors="replace"))
+            logger.warning(
+                "parser child for %r exited with %s: %s", filename, returncode, stderr.read().decode(errors="replace")
+            )
             raise ParseError(_failure_reason(returncode, request))
     if "error" in reply:
         raise ParseError(reply["error"])
@@ -176,13 +190,15 @@ def _first_pid(received: bytearray) -> int | None:
         return None
 
 
-def parse_files(files: Iterable[tuple[str | Path, str]], *, max_workers: int = 2,
-                **options) -> list[ParsedDocument | ParseError]:
+def parse_files(
+    files: Iterable[tuple[str | Path, str]], *, max_workers: int = 2, **options
+) -> list[ParsedDocument | ParseError]:
     """Parse ``(path, filename)`` pairs, ``max_workers`` at a time, each in its own child.
 
     Returns one result per file, in order: a ParsedDocument, or the ParseError saying why that
     file failed. ``options`` are passed on to parse_file.
     """
+
     def parse_one(item):
         path, filename = item
         try:

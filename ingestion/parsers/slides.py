@@ -4,6 +4,7 @@ The heading is the slide's title (its first line; any further lines of an overlo
 the text), or "Slide N" when there is none. Shapes are read top to bottom, left to right, groups
 opened; tables become pipe tables; speaker notes are appended under a "Notes:" label.
 """
+
 from __future__ import annotations
 
 import pptx

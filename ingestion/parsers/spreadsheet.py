@@ -15,6 +15,7 @@ How a grid is read (empty rows and columns are dropped first):
 * Within the data, a row with only its first cell filled (a sub-heading or a footnote) is
   written as it is, without a header name.
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,8 +40,10 @@ def parse_xlsx(path: str, filename: str) -> ParsedDocument:
         title = choose_title(workbook.properties.title, filename)
         sections = []
         for sheet in workbook.worksheets:
-            rows = ((number, [_cell_text(value) for value in values])
-                    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1))
+            rows = (
+                (number, [_cell_text(value) for value in values])
+                for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
+            )
             anchor = f"sheet={quote(sheet.title, safe='')}&row={{row}}"
             sections += grid_sections(rows, [title, sheet.title], anchor)
     finally:
@@ -78,8 +81,12 @@ def grid_sections(rows, heading_path: list[str], anchor: str) -> list[Section]:
         captions.append(grid.pop(0)[1][0])
     header_number, first_header = grid.pop(0)
     header_rows = [first_header]
-    while (grid and len(header_rows) < MAX_HEADER_ROWS and not grid[0][1][0]
-           and not any(_NUMBER.match(cell) for cell in grid[0][1])):
+    while (
+        grid
+        and len(header_rows) < MAX_HEADER_ROWS
+        and not grid[0][1][0]
+        and not any(_NUMBER.match(cell) for cell in grid[0][1])
+    ):
         header_rows.append(grid.pop(0)[1])
     headers = _join_headers(header_rows, [column_letter(column + 1) for column in used])
 
@@ -87,12 +94,13 @@ def grid_sections(rows, heading_path: list[str], anchor: str) -> list[Section]:
     path += [one_line(caption) for caption in captions if one_line(caption) != path[-1]]
     sections = []
     for start in range(0, len(grid), ROWS_PER_SECTION):
-        group = grid[start:start + ROWS_PER_SECTION]
+        group = grid[start : start + ROWS_PER_SECTION]
         text = "\n".join(_render_row(headers, cells) for _, cells in group)
         sections.append(Section(heading_path=path, text=text, anchor=anchor.format(row=group[0][0])))
     if not sections:  # a table with a header and no data: keep the header text
-        sections.append(Section(heading_path=path, text="; ".join(filter(None, headers)),
-                                anchor=anchor.format(row=header_number)))
+        sections.append(
+            Section(heading_path=path, text="; ".join(filter(None, headers)), anchor=anchor.format(row=header_number))
+        )
     return sections
 
 

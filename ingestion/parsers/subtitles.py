@@ -7,6 +7,7 @@ dropped; consecutive identical lines (rolling captions repeat them) are kept onc
 text after ``WEBVTT`` on a WebVTT file's first line (``WEBVTT - Pricing explained``), else the
 file name.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,9 +17,7 @@ from .types import ParsedDocument, ParseError, Section
 
 SECTION_SECONDS = 60  # a new section starts at the first cue after this much time …
 SECTION_CHARS = 1200  # … or once the section holds this much text
-_TIMING = re.compile(
-    r"^\s*((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})\s*-->\s*((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})"
-)
+_TIMING = re.compile(r"^\s*((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})\s*-->\s*((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})")
 _TAG = re.compile(r"<[^>]*>")
 
 

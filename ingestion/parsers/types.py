@@ -3,6 +3,7 @@
 These are plain dataclasses (no Django) so that the parser child process can build them and
 send them back to the parent as JSON.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

@@ -1,4 +1,5 @@
 """HTML files: the same main-content extraction as crawled pages (``ingestion.parsers.html``)."""
+
 from __future__ import annotations
 
 from ingestion.parsers.html import extract_page

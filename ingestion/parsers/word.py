@@ -5,6 +5,7 @@ in document order (paragraphs and tables interleaved, content controls opened). 
 pipe tables whose first row is the header; a merged cell's text is repeated in every grid cell
 it covers, and a table nested in a cell is written inline as ``a, b; c, d``.
 """
+
 from __future__ import annotations
 
 import re

@@ -16,6 +16,7 @@ CHATSITE_PARSER_TEST_HOOKS=1, see detect.py): a file starting with ``x-test-slee
 ``x-test-alloc`` allocates memory without end, and ``x-test-crash`` kills the child with SIGSEGV,
 so tests can prove how the parent copes.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,10 @@ def parse_path(path: str, filename: str, content_type: str) -> ParsedDocument:
     except RecursionError:
         raise ParseError("the file is nested too deeply to be read") from None
     except Exception as error:
-        raise ParseError(f"the file could not be read as {LABELS[kind]}; it may be damaged "
-                         f"({type(error).__name__}: {str(error)[:200]})") from None
+        raise ParseError(
+            f"the file could not be read as {LABELS[kind]}; it may be damaged "
+            f"({type(error).__name__}: {str(error)[:200]})"
+        ) from None
     document.warnings[:0] = warnings
     return document
 
@@ -114,4 +117,3 @@ def _lower_limit(which: int, value: int) -> None:
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
     resource.setrlimit(which, (value, value))
-

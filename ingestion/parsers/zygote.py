@@ -14,6 +14,7 @@ writes ``{"exit": STATUS}`` (negative: the signal that ended it, as ``subprocess
 closes the socket, so the caller reads to end of file. When the caller's end of the control socket
 closes (it exited or died), the zygote kills the children still parsing and exits.
 """
+
 from __future__ import annotations
 
 import json

@@ -12,6 +12,7 @@ Two fusions, chosen by ``settings.RETRIEVAL_FUSION`` (default ``weighted`` at al
   candidates to [0, 1], then ``alpha * dense + (1 - alpha) * lexical`` with
   ``alpha = settings.RETRIEVAL_FUSION_ALPHA``; a chunk missing from a leg scores 0 there.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -230,7 +231,13 @@ def chunk_search(
     ``fusion`` (the settings' when None); ``exact`` scans the partition instead of its vector index."""
     fusion = fusion or default_fusion()
     return chunk_search_fusions(
-        space=space, query=query, vector=vector, k=k, mode=mode, per_document=per_document, fusions={"": fusion},
+        space=space,
+        query=query,
+        vector=vector,
+        k=k,
+        mode=mode,
+        per_document=per_document,
+        fusions={"": fusion},
         exact=exact,
     )[""]
 

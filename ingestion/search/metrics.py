@@ -12,6 +12,7 @@ of 0 or less is "not relevant"):
 A query without any relevant document cannot be scored by any ranking, so ``load_beir`` leaves
 it out (and so does ``evaluate``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,9 +31,7 @@ def ndcg_at_k(ranking: list[str], qrels: Qrels, k: int = 10) -> float:
     ideal_dcg = sum(grade / math.log2(rank + 1) for rank, grade in enumerate(ideal, start=1))
     if ideal_dcg == 0:
         return 0.0
-    dcg = sum(
-        max(qrels.get(doc_id, 0), 0) / math.log2(rank + 1) for rank, doc_id in enumerate(ranking[:k], start=1)
-    )
+    dcg = sum(max(qrels.get(doc_id, 0), 0) / math.log2(rank + 1) for rank, doc_id in enumerate(ranking[:k], start=1))
     return dcg / ideal_dcg
 
 

@@ -18,6 +18,7 @@ on ``settings.EMBEDDING_DEVICE`` (CUDA when present) in ``settings.EMBEDDING_DTY
 fp32 on CPU). Every pair is tokenised once, and pairs are sorted by length and packed into batches of
 at most ``batch_tokens`` padded tokens (``ingestion.embedding.plan_batches``).
 """
+
 from __future__ import annotations
 
 import abc
@@ -216,9 +217,7 @@ class CrossEncoderReranker(LocalReranker):
         # Only the passage is cut to fit, unless the query alone takes more than half the budget.
         query_tokens = len(self.tokenizer(query, add_special_tokens=False)["input_ids"])
         truncation = "only_second" if query_tokens <= self.max_length // 2 else "longest_first"
-        encoded = self.tokenizer(
-            [query] * len(passages), passages, truncation=truncation, max_length=self.max_length
-        )
+        encoded = self.tokenizer([query] * len(passages), passages, truncation=truncation, max_length=self.max_length)
         return [{key: encoded[key][i] for key in encoded} for i in range(len(passages))]
 
     def _forward(self, inputs: dict):

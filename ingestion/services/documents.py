@@ -1,5 +1,6 @@
 """Writes for one document: storing a fetched page, downloading and parsing a file, queueing its
 indexing, reindexing, failing and deleting it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,7 +37,9 @@ def _upload_storage(source: Source) -> Path:
 def document_needs_preparing(document: Document) -> bool:
     """A file not parsed yet (parsing sets its content hash, even when it finds no text): an upload,
     or a document added by address and not downloaded yet."""
-    return (document.added_by_url and not document.file_path) or (bool(document.file_path) and not document.content_hash)
+    return (document.added_by_url and not document.file_path) or (
+        bool(document.file_path) and not document.content_hash
+    )
 
 
 def document_queue(*, document: Document) -> None:

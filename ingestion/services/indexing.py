@@ -1,6 +1,7 @@
 """Writes that chunk and embed documents into their assistant's embedding spaces: claiming a batch
 of waiting documents, embedding their new texts in one call per space (cached by text), replacing
 each document's chunks atomically."""
+
 from __future__ import annotations
 
 import hashlib
@@ -113,9 +114,11 @@ def documents_index_batch(*, batch: IndexBatch) -> None:
             logger.exception("indexing %d documents together failed; indexing them one by one", len(batch.documents))
     for document in batch.documents:
         with transaction.atomic():
-            locked = Document.objects.select_for_update().filter(
-                pk=document.pk, status=Document.Status.PENDING, claimed_by=batch.leader
-            ).first()
+            locked = (
+                Document.objects.select_for_update()
+                .filter(pk=document.pk, status=Document.Status.PENDING, claimed_by=batch.leader)
+                .first()
+            )
             if locked is None:
                 continue
             if batch.one_by_one:
@@ -169,7 +172,9 @@ def documents_index_into_space(*, documents: list[Document], space: EmbeddingSpa
 
     embedder = get_embedder(space.model_name)
     drafts = {
-        document.pk: chunk_sections(document.sections, count_tokens=embedder.count_tokens, max_tokens=settings.CHUNK_MAX_TOKENS)
+        document.pk: chunk_sections(
+            document.sections, count_tokens=embedder.count_tokens, max_tokens=settings.CHUNK_MAX_TOKENS
+        )
         for document in documents
     }
     texts = [draft.search_text for document in documents for draft in drafts[document.pk]]
@@ -178,8 +183,15 @@ def documents_index_into_space(*, documents: list[Document], space: EmbeddingSpa
     for document in documents:
         rows = [
             (
-                space.pk, document.pk, draft.ordinal, draft.text, draft.search_text,
-                json.dumps(draft.heading_path), draft.anchor[:300], draft.token_count, next(vectors),
+                space.pk,
+                document.pk,
+                draft.ordinal,
+                draft.text,
+                draft.search_text,
+                json.dumps(draft.heading_path),
+                draft.anchor[:300],
+                draft.token_count,
+                next(vectors),
             )
             for draft in drafts[document.pk]
         ]

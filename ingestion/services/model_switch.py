@@ -1,5 +1,6 @@
 """Switching an assistant's embedding model: a new space built in the background from the stored
 texts while the old one keeps answering, then flipped to atomically."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -57,7 +58,9 @@ def space_activate(*, space: EmbeddingSpace) -> None:
         space = EmbeddingSpace.objects.select_for_update().get(pk=space.pk)
         if space.status != EmbeddingSpace.Status.BUILDING:
             return
-        retired = list(EmbeddingSpace.objects.filter(assistant_id=space.assistant_id, status=EmbeddingSpace.Status.ACTIVE))
+        retired = list(
+            EmbeddingSpace.objects.filter(assistant_id=space.assistant_id, status=EmbeddingSpace.Status.ACTIVE)
+        )
         EmbeddingSpace.objects.filter(pk__in=[old.pk for old in retired]).update(status=EmbeddingSpace.Status.RETIRED)
         space.status = EmbeddingSpace.Status.ACTIVE
         space.save(update_fields=["status"])

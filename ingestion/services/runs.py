@@ -1,5 +1,6 @@
 """Writes for crawl runs: starting, pausing, resuming and cancelling a crawl, recording what it
 found, and closing a run (of a crawl or of uploads) once its documents are indexed."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -119,7 +120,9 @@ def sources_due_for_recrawl(*, now=None) -> list[Source]:
         run = source.last_run
         if run is not None and run.status == CrawlRun.Status.PAUSED:
             continue  # paused by a person: only a person resumes it
-        if run is None or (not run.is_active and (run.finished_at or run.created_at) <= now - RECRAWL_INTERVALS[source.schedule]):
+        if run is None or (
+            not run.is_active and (run.finished_at or run.created_at) <= now - RECRAWL_INTERVALS[source.schedule]
+        ):
             due.append(source)
     return due
 
@@ -182,14 +185,23 @@ def run_record_event(*, run: CrawlRun, event: CrawlEvent) -> None:
         page = event.page
         sections = [section.as_dict() for section in page.sections]
         stored = document_store(
-            run=run, url=event.url, title=page.title, sections=sections,
-            etag=event.etag, last_modified=event.last_modified,
+            run=run,
+            url=event.url,
+            title=page.title,
+            sections=sections,
+            etag=event.etag,
+            last_modified=event.last_modified,
         )
         if not stored:
             run.pages_unchanged += 1
     run.save(
         update_fields=[
-            "pages_found", "pages_fetched", "pages_failed", "pages_skipped", "pages_unchanged", "report",
+            "pages_found",
+            "pages_fetched",
+            "pages_failed",
+            "pages_skipped",
+            "pages_unchanged",
+            "report",
         ]
     )
 

@@ -1,5 +1,6 @@
 """Writes that add content to an assistant: website sources, uploads (one by one or a zip),
 documents and videos by address, Q&A pairs and snippets (one by one or from a CSV)."""
+
 from __future__ import annotations
 
 import secrets
@@ -22,8 +23,13 @@ if TYPE_CHECKING:
 
 
 def source_create_website(
-    *, assistant: Assistant, url: str, max_pages: int | None = None, max_depth: int | None = None,
-    schedule: str = Source.Schedule.MANUAL, render_javascript: bool = False,
+    *,
+    assistant: Assistant,
+    url: str,
+    max_pages: int | None = None,
+    max_depth: int | None = None,
+    schedule: str = Source.Schedule.MANUAL,
+    render_javascript: bool = False,
 ) -> Source:
     from chatsite.lib import http as outbound
 
@@ -85,8 +91,13 @@ def qa_add(*, assistant: Assistant, question: str, answer: str) -> Document:
     token = secrets.token_urlsafe(24)
     with transaction.atomic():
         document = Document.objects.create(
-            source=source, url=f"{settings.SITE_URL}/d/{token}/qa.txt", title=question[:500], public_token=token,
-            sections=sections, content_hash=sections_hash(question, sections), fetched_at=timezone.now(),
+            source=source,
+            url=f"{settings.SITE_URL}/d/{token}/qa.txt",
+            title=question[:500],
+            public_token=token,
+            sections=sections,
+            content_hash=sections_hash(question, sections),
+            fetched_at=timezone.now(),
         )
         document_queue(document=document)
     return document
@@ -143,7 +154,8 @@ def documents_upload_zip(*, source: Source, archive) -> CrawlRun:
         raise IngestionError("The file is not a zip archive, or it is damaged.") from None
     with zf:
         members = [
-            m for m in zf.infolist()
+            m
+            for m in zf.infolist()
             if not m.is_dir() and not any(part.startswith((".", "__MACOSX")) for part in m.filename.split("/"))
         ]
         if not members:
@@ -186,8 +198,13 @@ def documents_upload(*, source: Source, files) -> CrawlRun:
             name = _safe_file_name(upload.name)
             token = secrets.token_urlsafe(24)
             document = Document(
-                source=source, url=f"{settings.SITE_URL}/d/{token}/{quote(name)}", title=name,
-                file_name=name, public_token=token, last_run=run, fetched_at=timezone.now(),
+                source=source,
+                url=f"{settings.SITE_URL}/d/{token}/{quote(name)}",
+                title=name,
+                file_name=name,
+                public_token=token,
+                last_run=run,
+                fetched_at=timezone.now(),
             )
             if upload.size > settings.UPLOAD_MAX_BYTES:
                 document.status = Document.Status.FAILED
@@ -234,8 +251,17 @@ def document_add_url(*, assistant: Assistant, url: str) -> Document:
             source=source,
             url=url,
             defaults={
-                "title": title, "file_name": name, "file_path": "", "public_token": "", "sections": [], "warnings": [],
-                "status": Document.Status.PENDING, "attempts": 0, "error": "", "indexed_hash": "", "last_run": run,
+                "title": title,
+                "file_name": name,
+                "file_path": "",
+                "public_token": "",
+                "sections": [],
+                "warnings": [],
+                "status": Document.Status.PENDING,
+                "attempts": 0,
+                "error": "",
+                "indexed_hash": "",
+                "last_run": run,
                 "claimed_by": None,
             },
         )

@@ -6,6 +6,7 @@ another site than the platform, so the iframe is third-party) or as http://127.0
 allowed). A third server only records requests (a sentinel: what must never be fetched). Every test
 here is marked ``browser``; without Chromium at /usr/bin/chromium they are skipped.
 """
+
 import os
 import subprocess
 import sys
@@ -23,7 +24,9 @@ def pytest_collection_modifyitems(items):
         if "tests/browser/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
             if not CHROMIUM.exists():
-                item.add_marker(pytest.mark.skip(reason="Chromium is missing at /usr/bin/chromium (apt-get install chromium)"))
+                item.add_marker(
+                    pytest.mark.skip(reason="Chromium is missing at /usr/bin/chromium (apt-get install chromium)")
+                )
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +63,21 @@ def platform(django_db_setup, django_db_blocker):
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "browser-uvicorn.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "chatsite.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "chatsite.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
 
@@ -118,5 +133,3 @@ def assistant(owner, host_site):
     assistant.save()
     index_pages(assistant, {"http://docs.test/pricing/": PRICING, "http://docs.test/install/": INSTALL})
     return assistant
-
-

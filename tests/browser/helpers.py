@@ -1,4 +1,5 @@
 """What the browser tests share: the host-page servers, the pages they index, and widget steps."""
+
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,8 +12,12 @@ from tests.conftest import REPO
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
 ]
 PWNED = "window.__pwned === undefined"
 
@@ -68,7 +73,6 @@ class Recorder(ThreadingHTTPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
-
 def host_page(host_site, platform, assistant, path="/shop.html") -> str:
     """A host page that includes the snippet twice; returns its allowed (localhost) URL."""
     snippet = f'<script src="{platform}/widget.js" data-assistant="{assistant.public_key}" async></script>'
@@ -91,5 +95,3 @@ def ask(page, question: str):
     frame.locator("#question").press("Enter")
     expect(answers).to_have_count(count + 1, timeout=30_000)
     return frame.locator(".msg.assistant:not(.greeting)").last
-
-

@@ -1,5 +1,6 @@
 """Branding, suggested questions and the handoff offer in a real browser (headless Chromium, the real
 app under uvicorn, offline extractive answers), with the fixtures of conftest.py."""
+
 from playwright.sync_api import expect
 
 from tests.browser.helpers import ARTIFACTS, INSTALL, PRICING, chat_frame, host_page
@@ -20,8 +21,14 @@ def branded(owner, host_site, **fields):
 
 def test_the_widget_wears_the_brand_and_a_suggested_question_is_asked(page, platform, host_site, owner):
     assistant = branded(
-        owner, host_site, primary_color="#aa3300", launcher_position="left", launcher_icon="help", theme="dark",
-        suggested_questions=[QUESTION, "How do I install the gadget?"], show_powered_by=False,
+        owner,
+        host_site,
+        primary_color="#aa3300",
+        launcher_position="left",
+        launcher_icon="help",
+        theme="dark",
+        suggested_questions=[QUESTION, "How do I install the gadget?"],
+        show_powered_by=False,
     )
     index_pages(assistant, {"http://docs.test/pricing/": PRICING, "http://docs.test/install/": INSTALL})
     page.goto(host_page(host_site, platform, assistant))

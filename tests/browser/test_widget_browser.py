@@ -7,6 +7,7 @@ allowed). A third server only records requests: answers that embed images pointi
 make the browser fetch them. Answers come from the offline extractive answerer, which quotes the
 indexed pages, so a page's text is the "model output".
 """
+
 import json
 
 from django.test import Client
@@ -47,8 +48,9 @@ def test_an_answer_streams_with_citations_is_rated_and_resumes(page, platform, h
     assert conversation.page_url == url  # the loader told the iframe where the visitor is
 
     answer.get_by_role("button", name="Helpful", exact=True).click()
-    wait_for(lambda: Feedback.objects.filter(rating=1, message__conversation=conversation).exists(), 10, 0.1,
-             "the rating")
+    wait_for(
+        lambda: Feedback.objects.filter(rating=1, message__conversation=conversation).exists(), 10, 0.1, "the rating"
+    )
     answer.locator(".comment input").fill("Clear answer")
     answer.locator(".comment input").press("Enter")
     wait_for(lambda: Feedback.objects.filter(comment="Clear answer").exists(), 10, 0.1, "the comment")

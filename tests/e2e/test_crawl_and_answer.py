@@ -1,5 +1,6 @@
 """The whole path on real services: a real Celery worker crawls the DRF site served on loopback
 into the embedded PostgreSQL, and the full-page assistant answers with the right citation."""
+
 import json
 import time
 
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _loopback_allowed(settings):
     settings.OUTBOUND_ALLOW_PRIVATE = True  # the site is served on 127.0.0.1 (the worker is told too)
+
 
 QUESTIONS = [
     ("How do I set the default pagination style for all views?", "/api-guide/pagination/"),
@@ -79,7 +81,9 @@ def test_a_crawled_site_answers_with_citations(celery_worker_process, drf_site):
 
 def test_a_second_crawl_finds_every_page_unchanged(celery_worker_process, drf_site):
     assistant = make_assistant()
-    source = services.source_create_website(assistant=assistant, url=f"{drf_site}/api-guide/throttling/", max_pages=3, max_depth=1)
+    source = services.source_create_website(
+        assistant=assistant, url=f"{drf_site}/api-guide/throttling/", max_pages=3, max_depth=1
+    )
     first = services.source_crawl_start(source=source)
     wait_for(lambda: CrawlRun.objects.get(pk=first.pk).status == "done", timeout=300, message="first crawl")
     chunks = sorted(Document.objects.filter(source=source).values_list("url", "chunk_count"))

@@ -1,5 +1,6 @@
 """Uploading documents in the dashboard: a real worker parses, chunks and embeds them; a bad
 file fails on its own with a reason, and answers cite the document (PDF pages included)."""
+
 import io
 import zipfile
 
@@ -50,13 +51,19 @@ def test_uploaded_documents_are_indexed_and_cited(celery_worker_process, setting
     assert all(documents[name].chunk_count > 0 for name in GOOD)
     assert documents["report.docx"].status == "failed" and "zip bomb" in documents["report.docx"].error
     assert documents["broken.pdf"].status == "failed" and documents["broken.pdf"].error
-    assert all(d.file_path and d.file_path.startswith("uploads/") and d.file_name not in d.file_path for d in documents.values() if d.file_path)
+    assert all(
+        d.file_path and d.file_path.startswith("uploads/") and d.file_name not in d.file_path
+        for d in documents.values()
+        if d.file_path
+    )
 
     events, _ = ask(assistant.slug, "How many Stanley Cups have the Maple Leafs won?", client=AsyncClient())
     cited = citations(events)
     assert any("stanley-cups.csv" in c["url"] for c in cited), cited
 
-    events, _ = ask(assistant.slug, "What is LayoutParser, the toolkit for document image analysis?", client=AsyncClient())
+    events, _ = ask(
+        assistant.slug, "What is LayoutParser, the toolkit for document image analysis?", client=AsyncClient()
+    )
     cited = citations(events)
     pdf = [c for c in cited if "layout-parser-paper-with-table.pdf" in c["url"]]
     assert pdf and "#page=" in pdf[0]["url"], cited

@@ -1,5 +1,6 @@
 """The full-page assistant with an OpenAI-compatible provider: a local server that streams
 chat-completion chunks exactly as the real API does."""
+
 import pytest
 
 from assistants.models import Message
@@ -16,7 +17,10 @@ TOKENS = ["Set ", "`DEFAULT_THROTTLE_RATES` ", "in your settings", " [1]", "."]
 @pytest.fixture
 def assistant():
     assistant = make_assistant()
-    index_pages(assistant, {"http://docs.test/api-guide/throttling/": (DRF_SITE / "api-guide/throttling/index.html").read_text()})
+    index_pages(
+        assistant,
+        {"http://docs.test/api-guide/throttling/": (DRF_SITE / "api-guide/throttling/index.html").read_text()},
+    )
     return assistant
 
 

@@ -1,5 +1,6 @@
 """A real worker keeps its PostgreSQL connection from task to task (as Django keeps one from request
 to request) instead of opening one per task, which Celery's Django fix-up does by default."""
+
 import pytest
 from django.core.files.base import ContentFile
 from django.db import connection
@@ -29,8 +30,10 @@ def test_a_worker_reuses_its_database_connection_across_tasks(celery_worker_proc
     wait_for(lambda: CrawlRun.objects.get(pk=warm_up.pk).status == "done", timeout=300, message="warm-up indexed")
 
     before = sessions_opened()
-    files = [ContentFile(f"Note {n}: parcels to island {n} leave on Tuesdays.".encode(), name=f"note-{n}.txt")
-             for n in range(FILES)]
+    files = [
+        ContentFile(f"Note {n}: parcels to island {n} leave on Tuesdays.".encode(), name=f"note-{n}.txt")
+        for n in range(FILES)
+    ]
     run = services.documents_upload(source=source, files=files)
     wait_for(lambda: CrawlRun.objects.get(pk=run.pk).status == "done", timeout=300, message="notes indexed")
     opened = sessions_opened() - before

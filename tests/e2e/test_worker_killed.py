@@ -1,5 +1,6 @@
 """A worker killed with SIGKILL in the middle of a crawl: after a restart the source completes
 with exactly the chunks a clean run produces — none lost, none doubled."""
+
 import threading
 import time
 from functools import partial
@@ -61,7 +62,9 @@ def test_a_killed_worker_loses_and_doubles_nothing(start_worker, slow_drf_site):
     run = crawl(interrupted, drf_site)
     wait_for(
         lambda: CrawlRun.objects.filter(pk=run.pk, status="running", pages_fetched__gte=3).exists(),
-        timeout=300, interval=0.1, message="the crawl under way",
+        timeout=300,
+        interval=0.1,
+        message="the crawl under way",
     )
     worker.kill()
     run.refresh_from_db()
@@ -80,4 +83,7 @@ def test_a_killed_worker_loses_and_doubles_nothing(start_worker, slow_drf_site):
     assert len(clean_rows) > 50
     assert len(set(interrupted_rows)) == len(interrupted_rows), "doubled chunks"
     assert interrupted_rows == clean_rows
-    assert Document.objects.filter(last_run=run, status="ready").count() == Document.objects.filter(last_run=clean_run, status="ready").count()
+    assert (
+        Document.objects.filter(last_run=run, status="ready").count()
+        == Document.objects.filter(last_run=clean_run, status="ready").count()
+    )

@@ -1,4 +1,5 @@
 """Chunking of real pages with the real MiniLM tokenizer."""
+
 import re
 
 from ingestion.chunking import chunk_sections
@@ -34,13 +35,20 @@ def test_no_text_is_lost_or_reordered(embedder):
 
 def test_a_paragraph_longer_than_the_budget_is_split(embedder):
     long_text = " ".join(f"Sentence number {i} talks about throttling limits." for i in range(200))
-    chunks = chunk_sections([{"heading_path": ["Doc"], "text": long_text, "anchor": ""}],
-                            count_tokens=embedder.count_tokens, max_tokens=64)
+    chunks = chunk_sections(
+        [{"heading_path": ["Doc"], "text": long_text, "anchor": ""}], count_tokens=embedder.count_tokens, max_tokens=64
+    )
     assert len(chunks) > 10
     assert all(c.token_count <= 64 for c in chunks)
     assert words(" ".join(c.text for c in chunks)) == words(long_text)
 
 
 def test_empty_sections_make_no_chunks(embedder):
-    assert chunk_sections([{"heading_path": ["A"], "text": "  \n\n ", "anchor": ""}],
-                          count_tokens=embedder.count_tokens, max_tokens=100) == []
+    assert (
+        chunk_sections(
+            [{"heading_path": ["A"], "text": "  \n\n ", "anchor": ""}],
+            count_tokens=embedder.count_tokens,
+            max_tokens=100,
+        )
+        == []
+    )

@@ -45,11 +45,23 @@ def pending_pages(assistant, count: int = 3, tag: str = "") -> list[Document]:
     run = CrawlRun.objects.create(source=source, status=CrawlRun.Status.INDEXING)
     pages = []
     for index, topic in enumerate(TOPICS[:count]):
-        sections = [{"heading_path": [topic.title()], "anchor": "", "text": f"{tag}All about {topic}: page {index} of the shop's help."}]
-        pages.append(Document.objects.create(
-            source=source, url=f"https://shop.test/{index}/", title=topic.title(), sections=sections, last_run=run,
-            content_hash=services.sections_hash(topic.title(), sections),
-        ))
+        sections = [
+            {
+                "heading_path": [topic.title()],
+                "anchor": "",
+                "text": f"{tag}All about {topic}: page {index} of the shop's help.",
+            }
+        ]
+        pages.append(
+            Document.objects.create(
+                source=source,
+                url=f"https://shop.test/{index}/",
+                title=topic.title(),
+                sections=sections,
+                last_run=run,
+                content_hash=services.sections_hash(topic.title(), sections),
+            )
+        )
     return pages
 
 
@@ -78,7 +90,9 @@ def test_one_task_embeds_the_waiting_documents_of_its_assistant_in_one_call(embe
     for page in refreshed([first, second, third]):
         assert page.status == "ready" and page.chunk_count == 1 and page.claimed_by is None and page.attempts == 1
         assert chunk_texts(page)[0].startswith("All about")
-    assert Document.objects.get(pk=upload.pk).status == "pending" and Document.objects.get(pk=upload.pk).claimed_by is None
+    assert (
+        Document.objects.get(pk=upload.pk).status == "pending" and Document.objects.get(pk=upload.pk).claimed_by is None
+    )
     assert Document.objects.get(pk=elsewhere.pk).status == "pending" and chunk_texts(elsewhere) == []
     assert CrawlRun.objects.get(pk=first.last_run_id).status == "done"  # the run closes when its pages are in
 
@@ -125,7 +139,9 @@ def test_a_task_whose_batch_is_held_by_another_does_nothing_and_the_redelivery_f
     document_index_task(first.pk)  # the redelivered task: one by one, each on its own attempt
     assert embed_calls == [1, 1, 1]
     assert [(page.status, page.attempts, page.claimed_by) for page in refreshed([first, second, third])] == [
-        ("ready", 2, None), ("ready", 2, None), ("ready", 2, None)
+        ("ready", 2, None),
+        ("ready", 2, None),
+        ("ready", 2, None),
     ]
 
 

@@ -1,5 +1,6 @@
 """Embedding spaces: switching an assistant's model re-embeds in the background and flips
 atomically; the embedding cache never embeds the same text twice."""
+
 import json
 
 import pytest
@@ -16,7 +17,10 @@ from tests.ingestion.embedding.tiny_models import save_model
 
 pytestmark = pytest.mark.django_db
 
-PAGES = {f"http://docs.test/api-guide/{name}/": (DRF_SITE / f"api-guide/{name}/index.html").read_text() for name in ["throttling", "pagination"]}
+PAGES = {
+    f"http://docs.test/api-guide/{name}/": (DRF_SITE / f"api-guide/{name}/index.html").read_text()
+    for name in ["throttling", "pagination"]
+}
 
 
 def chunk_count(space) -> int:
@@ -88,7 +92,10 @@ def test_vector_literals_are_pgvectors_text_form_to_seven_digits():
 
     from ingestion.spaces import vector_literal
 
-    vectors = np.random.default_rng(7).standard_normal((20, 384)).astype(np.float32) * 10.0 ** np.arange(-3, 4)[:, None].repeat(3)[:20, None]
+    vectors = (
+        np.random.default_rng(7).standard_normal((20, 384)).astype(np.float32)
+        * 10.0 ** np.arange(-3, 4)[:, None].repeat(3)[:20, None]
+    )
     for vector in vectors:
         literal = vector_literal(vector)
         assert literal == "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
@@ -103,18 +110,27 @@ def test_chunks_are_stored_exactly_as_chunked_whatever_their_characters():
     from ingestion.chunking import chunk_sections
     from ingestion.models import Source
 
-    awkward = 'Tabs\tand\\backslashes \\N, "quotes" \'too\', caf\u00e9 \u2014 \U0001f600\r\nnew line\\.'
+    awkward = "Tabs\tand\\backslashes \\N, \"quotes\" 'too', caf\u00e9 \u2014 \U0001f600\r\nnew line\\."
     sections = [{"heading_path": ["H\t\\1", 'Quote "2"'], "anchor": "a\\b\tc", "text": awkward}]
     assistant = make_assistant()
     source = Source.objects.create(assistant=assistant, url="https://awkward.test/", name="awkward")
-    document = source.documents.create(url="https://awkward.test/", title="Awkward", sections=sections,
-                                       content_hash=services.sections_hash("Awkward", sections))
+    document = source.documents.create(
+        url="https://awkward.test/",
+        title="Awkward",
+        sections=sections,
+        content_hash=services.sections_hash("Awkward", sections),
+    )
     assert services.document_index(document=document) == 1
     expected = chunk_sections(sections, count_tokens=get_embedder("").count_tokens, max_tokens=10_000)[0]
     with connection.cursor() as cursor:
-        cursor.execute("select text, search_text, heading_path, anchor from ingestion_chunk where document_id = %s",
-                       [document.pk])
+        cursor.execute(
+            "select text, search_text, heading_path, anchor from ingestion_chunk where document_id = %s", [document.pk]
+        )
         text, search_text, heading_path, anchor = cursor.fetchone()
     assert (text, search_text, json.loads(heading_path), anchor) == (
-        expected.text, expected.search_text, expected.heading_path, expected.anchor)
+        expected.text,
+        expected.search_text,
+        expected.heading_path,
+        expected.anchor,
+    )
     assert expected.text == awkward

@@ -5,6 +5,7 @@ Synthetic chunks (clustered unit vectors, made-up words) are written with COPY b
 as ``bench_retrieval``; the exact reference here is the test's own SQL: the space's rows ordered by
 cosine distance with index scans off.
 """
+
 import numpy as np
 import pytest
 from django.db import connection, transaction

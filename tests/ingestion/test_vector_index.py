@@ -1,5 +1,6 @@
 """An assistant's HNSW index is built once its partition is big enough; below, dense search reads
 every row (exact) and storing chunks skips the graph's upkeep."""
+
 import threading
 
 import pytest
@@ -37,8 +38,10 @@ def chunks_in(space) -> int:
 
 
 def dense_ids(space, vector, **options) -> list[int]:
-    return [hit.chunk_id for hit in chunk_search(space=space, query="", vector=vector, k=10, mode="dense",
-                                                 per_document=None, **options)]
+    return [
+        hit.chunk_id
+        for hit in chunk_search(space=space, query="", vector=vector, k=10, mode="dense", per_document=None, **options)
+    ]
 
 
 @pytest.mark.django_db

@@ -1,6 +1,7 @@
 """Streaming chat-completion clients for the language-model APIs an assistant can answer with:
 one module per wire format (``openai``, ``anthropic``, ``gemini``) over what they share (``base``:
 retries, timeouts, the SSE parser, errors and usage). This module picks and configures one."""
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,16 @@ from assistants.answering.providers.gemini import GeminiProvider
 from assistants.answering.providers.openai import OpenAIProvider
 
 __all__ = [
-    "AnthropicProvider", "ChatProvider", "GeminiProvider", "OpenAIProvider", "ProviderConfig", "ProviderError", "Usage",
-    "api_key_for", "provider_from_config", "provider_from_settings",
+    "AnthropicProvider",
+    "ChatProvider",
+    "GeminiProvider",
+    "OpenAIProvider",
+    "ProviderConfig",
+    "ProviderError",
+    "Usage",
+    "api_key_for",
+    "provider_from_config",
+    "provider_from_settings",
 ]
 
 logger = logging.getLogger(__name__)
@@ -95,7 +104,11 @@ def api_key_for(kind: str, base_url: str) -> str:
         trusted.add(_origin(settings.LLM_BASE_URL))
     if _origin(base_url) is None or _origin(base_url) not in trusted:
         return ""
-    key = {"openai": settings.LLM_API_KEY_OPENAI, "anthropic": settings.LLM_API_KEY_ANTHROPIC, "gemini": settings.LLM_API_KEY_GEMINI}.get(kind, "")
+    key = {
+        "openai": settings.LLM_API_KEY_OPENAI,
+        "anthropic": settings.LLM_API_KEY_ANTHROPIC,
+        "gemini": settings.LLM_API_KEY_GEMINI,
+    }.get(kind, "")
     if not key and kind == (settings.LLM_PROVIDER or "openai"):
         key = settings.LLM_API_KEY
     return key

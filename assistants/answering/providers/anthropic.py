@@ -1,4 +1,5 @@
 """The Anthropic Messages wire format."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -34,9 +35,7 @@ class AnthropicProvider(_StreamingProvider):
         system = _system_text(messages)
         if system:
             body["system"] = system
-        body["messages"] = [
-            {"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"
-        ]
+        body["messages"] = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"]
         body["stream"] = True
         body["temperature"] = config.temperature
         return _Request(

@@ -28,6 +28,7 @@ Behaviour shared by all formats:
 * Closing the generator (``aclose()``, a visitor who went away) closes the upstream response and
   client at once.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -267,9 +268,7 @@ class _StreamingProvider:
             payload = None
         if not isinstance(payload, dict):
             state.malformed = True
-            logger.warning(
-                "%s: skipping a stream line that is not a JSON object: %.200r", self.name, event.data
-            )
+            logger.warning("%s: skipping a stream line that is not a JSON object: %.200r", self.name, event.data)
             return None
         return payload
 
@@ -333,19 +332,18 @@ class _StreamingProvider:
 
             failure.partial = state.text_seen
             wait = _retry_wait(failure, attempt)
-            if (
-                failure.partial
-                or attempt >= config.max_retries
-                or wait is None
-                or time.monotonic() + wait >= deadline
-            ):
+            if failure.partial or attempt >= config.max_retries or wait is None or time.monotonic() + wait >= deadline:
                 logger.warning(
                     "%s: giving up after %d attempt(s): %s: %s", self.name, attempt + 1, failure.kind, failure
                 )
                 raise failure
             logger.warning(
                 "%s: attempt %d failed (%s: %s); retrying in %.1fs",
-                self.name, attempt + 1, failure.kind, failure, wait,
+                self.name,
+                attempt + 1,
+                failure.kind,
+                failure,
+                wait,
             )
             await asyncio.sleep(wait)
             attempt += 1

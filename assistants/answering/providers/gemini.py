@@ -1,4 +1,5 @@
 """Google Gemini's streamGenerateContent wire format."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,5 +1,6 @@
 """The OpenAI-compatible chat-completions wire format (OpenAI, DeepSeek, Grok, DashScope, GLM,
 Groq, Together, vLLM, Ollama, ...)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

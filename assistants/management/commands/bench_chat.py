@@ -11,6 +11,7 @@ The baseline, measured in the same run on the same questions, is the bare hybrid
 embedding and ``chunk_search``): the ratio says what answering adds on top of retrieval. Goal on a
 2-core CPU without a reranker: p95 ≤ 60 ms.
 """
+
 from __future__ import annotations
 
 import json
@@ -111,8 +112,11 @@ class Command(BaseCommand):
             space = space_active(assistant.pk)
             embedder = get_embedder(space.model_name)
             llm = {
-                "LLM_PROVIDER": "openai", "LLM_BASE_URL": f"http://127.0.0.1:{model.server_address[1]}/v1",
-                "LLM_MODEL": "bench", "LLM_API_KEY": "bench", "OUTBOUND_ALLOW_PRIVATE": True,
+                "LLM_PROVIDER": "openai",
+                "LLM_BASE_URL": f"http://127.0.0.1:{model.server_address[1]}/v1",
+                "LLM_MODEL": "bench",
+                "LLM_API_KEY": "bench",
+                "OUTBOUND_ALLOW_PRIVATE": True,
             }
             with override_settings(**llm):
                 self._first_tokens(assistant, QUESTIONS[:2], 1)  # warm up
@@ -141,7 +145,7 @@ class Command(BaseCommand):
             remove(team, owner)
         self.stdout.write(
             f"{report['questions']} questions over {report['pages']} pages with {report['model']} "
-            f"({report['answered_by_the_model']} went to the model, the rest were answered \"I don't know\")\n"
+            f'({report["answered_by_the_model"]} went to the model, the rest were answered "I don\'t know")\n'
             f"first token: p50 {report['first_token_ms']['p50']} ms, p95 {report['first_token_ms']['p95']} ms "
             f"(goal p95 ≤ 60 ms); bare hybrid search: p50 {report['hybrid_search_ms']['p50']} ms, "
             f"p95 {report['hybrid_search_ms']['p95']} ms; ratio at p95 {report['first_token_over_search_p95']}\n"

@@ -28,6 +28,7 @@ round's baseline is the mean of the embedding-alone measurement just before it (
 round's) and the one after it: this machine's speed drifts by up to 20% within minutes, and a
 baseline taken only afterwards favours or penalises the round by the drift.
 """
+
 from __future__ import annotations
 
 import json
@@ -98,8 +99,12 @@ class _Workers:
         self.log_path = settings.DATA_DIR / "bench-ingest-workers.log"
         self.workers = [
             WorkerProcess(
-                database_url(connection.settings_dict), queues=queue, log_path=self.log_path, loglevel="WARNING",
-                hostname=f"bench-{queue}@%h", REDIS_URL=broker_url,
+                database_url(connection.settings_dict),
+                queues=queue,
+                log_path=self.log_path,
+                loglevel="WARNING",
+                hostname=f"bench-{queue}@%h",
+                REDIS_URL=broker_url,
             )
             for queue in queues
         ]
@@ -174,12 +179,23 @@ class Command(BaseCommand):
         parser.add_argument("--docs", default=str(SHARED / "docs"), help="A folder of documents to upload.")
         parser.add_argument("--no-docs", action="store_true", help="Crawl only.")
         parser.add_argument("--max-pages", type=int, default=500)
-        parser.add_argument("--eager", action="store_true",
-                            help="Run every task in this process, one after the other, instead of on real workers.")
-        parser.add_argument("--rounds", type=int, default=1, help="Run the pipeline this many times, each on a new "
-                            "assistant, and print the median efficiency too.")
-        parser.add_argument("--broker", default="", help="Redis URL of the workers' queues (default: REDIS_URL's "
-                            f"server, database {BENCH_BROKER_DB}); its ingest and embed queues are emptied first.")
+        parser.add_argument(
+            "--eager",
+            action="store_true",
+            help="Run every task in this process, one after the other, instead of on real workers.",
+        )
+        parser.add_argument(
+            "--rounds",
+            type=int,
+            default=1,
+            help="Run the pipeline this many times, each on a new assistant, and print the median efficiency too.",
+        )
+        parser.add_argument(
+            "--broker",
+            default="",
+            help="Redis URL of the workers' queues (default: REDIS_URL's "
+            f"server, database {BENCH_BROKER_DB}); its ingest and embed queues are emptied first.",
+        )
         parser.add_argument("--out", help="Write the figures as JSON here too.")
 
     def handle(self, *args, site, docs, no_docs, max_pages, eager, rounds, broker, out, **options):
@@ -213,8 +229,10 @@ class Command(BaseCommand):
         report = dict(reports[-1], rounds=[r["pipeline_efficiency"] for r in reports])
         if rounds > 1:
             report["median_pipeline_efficiency"] = round(statistics.median(report["rounds"]), 3)
-            self.stdout.write(f"pipeline efficiency by round {report['rounds']}: median "
-                              f"{report['median_pipeline_efficiency']} (goal ≤ 1.25)")
+            self.stdout.write(
+                f"pipeline efficiency by round {report['rounds']}: median "
+                f"{report['median_pipeline_efficiency']} (goal ≤ 1.25)"
+            )
         if out:
             Path(out).write_text(json.dumps(report, indent=2))
 
@@ -313,10 +331,14 @@ def _summary(report: dict) -> str:
         "(goal ≤ 1.25)"
     )
     if report["embed_alone_before_seconds"] is not None:
-        lines += (f"\n(embedding alone: {report['embed_alone_before_seconds']} s before the round, "
-                  f"{report['embed_alone_measured_seconds']} s after)")
+        lines += (
+            f"\n(embedding alone: {report['embed_alone_before_seconds']} s before the round, "
+            f"{report['embed_alone_measured_seconds']} s after)"
+        )
     if report["embed_inside_pipeline_seconds"] is not None:
         inside = report["embed_inside_pipeline_seconds"]
-        lines += (f"\ninside the model during the pipeline {inside:.1f} s, "
-                  f"everything else {report['pipeline_seconds'] - inside:.1f} s")
+        lines += (
+            f"\ninside the model during the pipeline {inside:.1f} s, "
+            f"everything else {report['pipeline_seconds'] - inside:.1f} s"
+        )
     return lines

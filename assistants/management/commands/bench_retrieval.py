@@ -19,6 +19,7 @@ their exact counterparts, and the share of queries that return k rows; each also
 against the exact baseline. A first untimed pass warms the cache. Everything the command created
 is removed afterwards, also on failure; no other assistant's rows are read or written.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,7 +59,9 @@ def vocabulary(size: int = VOCABULARY_SIZE) -> np.ndarray:
     return np.array(list(words))
 
 
-def synthetic_chunks(rng: np.random.Generator, count: int, dims: int, words: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def synthetic_chunks(
+    rng: np.random.Generator, count: int, dims: int, words: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
     """``count`` clustered unit vectors of ``dims`` dimensions and texts of 20 to 80 words."""
     clusters = max(1, count // CHUNKS_PER_CLUSTER)
     centres = rng.standard_normal((clusters, dims), dtype=np.float32)
@@ -86,7 +89,10 @@ def vector_binary(vector: np.ndarray) -> bytes:
 
 
 def copy_chunks(
-    space: EmbeddingSpace, document_ids: list[int], vectors: np.ndarray, texts: list[str],
+    space: EmbeddingSpace,
+    document_ids: list[int],
+    vectors: np.ndarray,
+    texts: list[str],
     per_document: int = CHUNKS_PER_DOCUMENT,
 ) -> None:
     """Write chunks into the space's partition with binary COPY, ``per_document`` per document in
@@ -97,11 +103,21 @@ def copy_chunks(
             for index, (vector, text) in enumerate(zip(vectors, texts)):
                 document_id = document_ids[index // per_document]
                 copy.write_row(
-                    (space.pk, document_id, index % per_document, text, text, text.count(" ") + 1, vector_binary(vector))
+                    (
+                        space.pk,
+                        document_id,
+                        index % per_document,
+                        text,
+                        text,
+                        text.count(" ") + 1,
+                        vector_binary(vector),
+                    )
                 )
 
 
-def synthetic_documents(space: EmbeddingSpace, chunks: int, label: str, per_document: int = CHUNKS_PER_DOCUMENT) -> list[int]:
+def synthetic_documents(
+    space: EmbeddingSpace, chunks: int, label: str, per_document: int = CHUNKS_PER_DOCUMENT
+) -> list[int]:
     """One document source for the space's assistant and enough ready documents for ``chunks``."""
     source = Source.objects.create(assistant_id=space.assistant_id, kind=Source.Kind.DOCUMENT, name=label[:200])
     count = -(-chunks // per_document)
@@ -149,8 +165,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--chunks", type=int, default=1_000_000, help="chunks in all (default 1,000,000)")
-        parser.add_argument("--assistants", type=int, default=100, help="assistants (spaces) sharing them (default 100)")
-        parser.add_argument("--queries", type=int, default=200, help="queries, spread over the assistants (default 200)")
+        parser.add_argument(
+            "--assistants", type=int, default=100, help="assistants (spaces) sharing them (default 100)"
+        )
+        parser.add_argument(
+            "--queries", type=int, default=200, help="queries, spread over the assistants (default 200)"
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--out", default="", help="also write the report as JSON here")
 
@@ -167,7 +187,14 @@ class Command(BaseCommand):
             measured = self.measure(workload)
         finally:
             remove(team, owner)
-        report = {"chunks": chunks, "assistants": assistants, "queries": len(workload), "k": K, "build_seconds": build, **measured}
+        report = {
+            "chunks": chunks,
+            "assistants": assistants,
+            "queries": len(workload),
+            "k": K,
+            "build_seconds": build,
+            **measured,
+        }
         if options["out"]:
             Path(options["out"]).write_text(json.dumps(report, indent=2))
         self.stdout.write(table(report))

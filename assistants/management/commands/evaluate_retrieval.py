@@ -35,6 +35,7 @@ scores (``ingestion.search.rerank``), documents ranked at their best chunk; Reca
 reranked documents, then the rest of the deep hybrid ranking. Its latency is the hybrid search
 plus the reranking of that query.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,12 +74,17 @@ class Command(BaseCommand):
         parser.add_argument("dir", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
         parser.add_argument("--split", default="test", help="qrels file to evaluate (default: test)")
         parser.add_argument(
-            "--alphas", default="", metavar="A,B,…",
+            "--alphas",
+            default="",
+            metavar="A,B,…",
             help="dense weights of the weighted fusion to compare (default: RETRIEVAL_FUSION_ALPHA)",
         )
         parser.add_argument("--rerank", default="", metavar="MODEL", help="also report hybrid search reranked by MODEL")
         parser.add_argument(
-            "--rerank-depth", type=int, default=0, metavar="N",
+            "--rerank-depth",
+            type=int,
+            default=0,
+            metavar="N",
             help="hybrid chunks the reranker re-orders (default: RERANK_CANDIDATES, as answers do)",
         )
         parser.add_argument("--limit-queries", type=int, default=0, metavar="N", help="only the first N judged queries")
@@ -162,8 +168,12 @@ class Command(BaseCommand):
             sections = [{"heading_path": [title] if title else [], "text": text, "anchor": ""}]
             documents.append(
                 Document(
-                    source=source, url=f"beir://{dataset.name}/{doc_id}", title=title, sections=sections,
-                    content_hash=services.sections_hash(title, sections), fetched_at=now,
+                    source=source,
+                    url=f"beir://{dataset.name}/{doc_id}",
+                    title=title,
+                    sections=sections,
+                    content_hash=services.sections_hash(title, sections),
+                    fetched_at=now,
                 )
             )
         Document.objects.bulk_create(documents, batch_size=BULK_BATCH)

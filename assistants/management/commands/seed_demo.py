@@ -3,6 +3,7 @@
 Run by ``make run`` on every start; it changes nothing when the demo already exists, except
 that a demo source that has never been crawled is queued.
 """
+
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand

@@ -22,6 +22,7 @@ length of the token's own text, averaged over tokens, for attention). ``--compar
 the engine with padded batches on the same inputs in the same run (the packing speed-up, and the
 cosine between the two paths' vectors).
 """
+
 from __future__ import annotations
 
 import json
@@ -45,32 +46,76 @@ _GTE = {"model_type": "gte", "vocab_size": 30528, "type_vocab_size": 0, "pad_tok
 _QWEN2 = {"model_type": "qwen2", "vocab_size": 151646, "max_position_embeddings": 32768}
 _QWEN3 = {"model_type": "qwen3", "vocab_size": 151669, "head_dim": 128, "max_position_embeddings": 32768}
 SHAPES = {
-    "bert-base": {**_BERT, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
-    "gte-base": {**_GTE, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
-    "gte-large": {**_GTE, "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096},
+    "bert-base": {
+        **_BERT,
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+    },
+    "gte-base": {
+        **_GTE,
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+    },
+    "gte-large": {
+        **_GTE,
+        "hidden_size": 1024,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "intermediate_size": 4096,
+    },
     "gte-multilingual-base": {
-        **_GTE, "vocab_size": 250048, "type_vocab_size": 1, "pad_token_id": 1,
-        "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+        **_GTE,
+        "vocab_size": 250048,
+        "type_vocab_size": 1,
+        "pad_token_id": 1,
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
     },
     "qwen2-1.5b": {
-        **_QWEN2, "hidden_size": 1536, "num_hidden_layers": 28, "num_attention_heads": 12,
-        "num_key_value_heads": 2, "intermediate_size": 8960,
+        **_QWEN2,
+        "hidden_size": 1536,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 12,
+        "num_key_value_heads": 2,
+        "intermediate_size": 8960,
     },
     "gte-qwen2-7b": {
-        **_QWEN2, "hidden_size": 3584, "num_hidden_layers": 28, "num_attention_heads": 28,
-        "num_key_value_heads": 4, "intermediate_size": 18944,
+        **_QWEN2,
+        "hidden_size": 3584,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 28,
+        "num_key_value_heads": 4,
+        "intermediate_size": 18944,
     },
     "qwen3-0.6b": {
-        **_QWEN3, "hidden_size": 1024, "num_hidden_layers": 28, "num_attention_heads": 16,
-        "num_key_value_heads": 8, "intermediate_size": 3072,
+        **_QWEN3,
+        "hidden_size": 1024,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 8,
+        "intermediate_size": 3072,
     },
     "qwen3-4b": {
-        **_QWEN3, "hidden_size": 2560, "num_hidden_layers": 36, "num_attention_heads": 32,
-        "num_key_value_heads": 8, "intermediate_size": 9728,
+        **_QWEN3,
+        "hidden_size": 2560,
+        "num_hidden_layers": 36,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "intermediate_size": 9728,
     },
     "qwen3-8b": {
-        **_QWEN3, "hidden_size": 4096, "num_hidden_layers": 36, "num_attention_heads": 32,
-        "num_key_value_heads": 8, "intermediate_size": 12288,
+        **_QWEN3,
+        "hidden_size": 4096,
+        "num_hidden_layers": 36,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "intermediate_size": 12288,
     },
 }
 
@@ -123,7 +168,9 @@ def sentence_transformer(path: str, engine: Embedder, device: str, dtype):
     else:
         transformer = Transformer(path, model_kwargs={"dtype": dtype}, max_seq_length=engine.max_length)
         pooling = {"mean": "mean", "cls": "cls", "last": "lasttoken"}[engine.recipe.pooling]
-        model = SentenceTransformer(modules=[transformer, Pooling(engine.native_dims, pooling), Normalize()], device=device)
+        model = SentenceTransformer(
+            modules=[transformer, Pooling(engine.native_dims, pooling), Normalize()], device=device
+        )
     model.max_seq_length = engine.max_length
     return model
 
@@ -198,7 +245,9 @@ class Command(BaseCommand):
         parser.add_argument("--batch-tokens", type=int, default=settings.EMBEDDING_BATCH_TOKENS)
         parser.add_argument("--random-weights", action="store_true")
         parser.add_argument("--no-baseline", action="store_true", help="skip sentence-transformers")
-        parser.add_argument("--packing", default="auto", choices=["auto", "on", "off"], help="packed rows or padded batches")
+        parser.add_argument(
+            "--packing", default="auto", choices=["auto", "on", "off"], help="packed rows or padded batches"
+        )
         parser.add_argument("--compare-padded", action="store_true", help="also time the padded path")
         parser.add_argument("--compile", action="store_true", help="torch.compile the model")
         parser.add_argument("--out", required=True)
@@ -225,7 +274,9 @@ class Command(BaseCommand):
                 report["engine_padded"], padded_vectors = self.time_engine(padded, chunks, device, batch_tokens)
                 report["packing_speedup"] = report["engine"]["tokens_per_s"] / report["engine_padded"]["tokens_per_s"]
                 report["min_cosine_packed_vs_padded"] = float((vectors * padded_vectors).sum(axis=1).min())
-        report.update(model=options["model"] or engine.name, device=device, dtype=dtype_name, compiled=options["compile"])
+        report.update(
+            model=options["model"] or engine.name, device=device, dtype=dtype_name, compiled=options["compile"]
+        )
         Path(options["out"]).write_text(json.dumps(report, indent=2))
         self.stdout.write(json.dumps(report, indent=2))
 
@@ -249,7 +300,9 @@ class Command(BaseCommand):
         }
         return figures, vectors
 
-    def measure(self, engine: Embedder, chunks: list[str], name: str, device: str, dtype, options) -> tuple[dict, object]:
+    def measure(
+        self, engine: Embedder, chunks: list[str], name: str, device: str, dtype, options
+    ) -> tuple[dict, object]:
         batch_tokens = options["batch_tokens"] or engine.batch_tokens
         lengths = [min(n + engine.special_tokens, engine.max_length) for n in engine.count_tokens(chunks)]
         tokens = sum(lengths)

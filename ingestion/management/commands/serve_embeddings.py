@@ -5,6 +5,7 @@
 
 Set ``EMBEDDING_SERVER_TOKEN`` before listening beyond loopback.
 """
+
 import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand

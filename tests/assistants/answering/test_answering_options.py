@@ -1,6 +1,7 @@
 """An assistant's own model, the usage and cost of each answer, its reranker, the page boost and
 follow-up rewriting — through the real chat endpoint, the real database and embedder, with the
 language models played by local servers that speak each API's exact wire format."""
+
 import json
 import re
 import time
@@ -89,11 +90,20 @@ def test_the_assistants_own_model_answers_and_its_usage_and_cost_are_recorded(as
     assert request.path.startswith(path)
     assert request.json.get("model", "model-x") == "model-x"
     # The base URL was typed into the assistant: the operator's keys are not sent to it.
-    key = request.headers.get("authorization") or request.headers.get("x-api-key") or request.headers.get("x-goog-api-key")
+    key = (
+        request.headers.get("authorization")
+        or request.headers.get("x-api-key")
+        or request.headers.get("x-goog-api-key")
+    )
     assert key is None
     message = Message.objects.get(role="assistant")
     assert message.provider == kind
-    assert message.usage == {"model": "model-x", "prompt_tokens": 900, "completion_tokens": 12, "cost_usd": pytest.approx(0.001896)}
+    assert message.usage == {
+        "model": "model-x",
+        "prompt_tokens": 900,
+        "completion_tokens": 12,
+        "cost_usd": pytest.approx(0.001896),
+    }
 
 
 def test_an_unpriced_model_records_tokens_without_a_cost(assistant, settings):
@@ -102,7 +112,11 @@ def test_an_unpriced_model_records_tokens_without_a_cost(assistant, settings):
         settings.LLM_BASE_URL, settings.LLM_MODEL = server.url + "/v1", "gpt-test"
         ask(assistant.slug, QUESTION)
     assert server.requests[0].headers["authorization"] == "Bearer sk-operator"  # the operator's own server
-    assert Message.objects.get(role="assistant").usage == {"model": "gpt-test", "prompt_tokens": 50, "completion_tokens": 5}
+    assert Message.objects.get(role="assistant").usage == {
+        "model": "gpt-test",
+        "prompt_tokens": 50,
+        "completion_tokens": 5,
+    }
 
 
 # --- Reranking ----------------------------------------------------------------------------------
@@ -112,7 +126,13 @@ def test_the_rerankers_order_is_what_the_model_sees(assistant, settings, tmp_pat
     from ingestion.search.rerank import get_reranker
     from tests.ingestion.search.tiny_rerankers import save_cross_encoder
 
-    index_pages(assistant, {PERMISSIONS: page(PERMISSIONS), "http://docs.test/api-guide/caching/": page("http://docs.test/api-guide/caching/")})
+    index_pages(
+        assistant,
+        {
+            PERMISSIONS: page(PERMISSIONS),
+            "http://docs.test/api-guide/caching/": page("http://docs.test/api-guide/caching/"),
+        },
+    )
     folder = str(save_cross_encoder("bert", tmp_path / "reranker"))
     services.assistant_update(assistant=assistant, reranker_model=folder)
     space = space_active(assistant.pk)
@@ -146,7 +166,9 @@ def hits(*urls: str) -> list[Hit]:
 
 
 def test_hits_from_the_visitors_page_move_up_a_little():
-    ordered = hits("https://s.test/a/", "https://s.test/b/", "https://s.test/c/", "https://s.test/d/", "https://s.test/e/")
+    ordered = hits(
+        "https://s.test/a/", "https://s.test/b/", "https://s.test/c/", "https://s.test/d/", "https://s.test/e/"
+    )
     boosted = boost_page(ordered, "https://www.s.test/d?utm_source=x#top", positions=2)
     assert [h.url[-2] for h in boosted] == ["a", "d", "b", "c", "e"]
     assert [h.url[-2] for h in boost_page(ordered, "https://s.test/b/", positions=2)] == ["b", "a", "c", "d", "e"]
@@ -163,7 +185,9 @@ def test_the_page_url_the_widget_sends_reorders_the_sources(assistant, settings)
     plain, on_page = (prompt_links(request) for request in server.requests)
     assert plain[0].startswith(THROTTLING)
     first_permissions = next(i for i, link in enumerate(plain) if link.startswith(PERMISSIONS))
-    assert on_page.index(next(link for link in on_page if link.startswith(PERMISSIONS))) == max(first_permissions - 2, 0)
+    assert on_page.index(next(link for link in on_page if link.startswith(PERMISSIONS))) == max(
+        first_permissions - 2, 0
+    )
     assert sorted(on_page) == sorted(plain)
 
 

@@ -1,4 +1,5 @@
 """The public chat endpoint: conversations belong to the visitor's browser, bad input is refused."""
+
 import json
 
 import pytest
@@ -19,7 +20,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def assistant():
     assistant = make_assistant()
-    index_pages(assistant, {"http://docs.test/api-guide/throttling/": (DRF_SITE / "api-guide/throttling/index.html").read_text()})
+    index_pages(
+        assistant,
+        {"http://docs.test/api-guide/throttling/": (DRF_SITE / "api-guide/throttling/index.html").read_text()},
+    )
     return assistant
 
 
@@ -53,7 +57,12 @@ def test_bad_requests_are_refused_plainly(assistant):
     assert client.post(url, data="{not json", content_type="application/json").status_code == 400
     assert client.post(url, data=json.dumps({"question": "   "}), content_type="application/json").status_code == 400
     assert client.get(url).status_code == 405
-    assert client.post("/a/no-such-assistant/chat", data=json.dumps({"question": "hi"}), content_type="application/json").status_code == 404
+    assert (
+        client.post(
+            "/a/no-such-assistant/chat", data=json.dumps({"question": "hi"}), content_type="application/json"
+        ).status_code
+        == 404
+    )
     assert not Conversation.objects.exists()
 
 
@@ -65,8 +74,15 @@ def test_an_assistant_without_content_says_it_does_not_know():
 
 def test_the_extractive_answer_quotes_the_passage_that_matches():
     hits = [
-        Hit(1, 1, "Cats sleep a lot. The API rate for anonymous users is set by AnonRateThrottle. Dogs bark.",
-            ["Throttling"], "anon", "http://d.test/t/", "Throttling"),
+        Hit(
+            1,
+            1,
+            "Cats sleep a lot. The API rate for anonymous users is set by AnonRateThrottle. Dogs bark.",
+            ["Throttling"],
+            "anon",
+            "http://d.test/t/",
+            "Throttling",
+        ),
         Hit(2, 2, "Pagination splits results.", ["Pagination"], "", "http://d.test/p/", "Pagination"),
     ]
     answer = extractive_answer("What is the rate for anonymous users?", hits)

@@ -1,6 +1,7 @@
 """Grounding: weak retrieval answers "I don't know", answer sentences are checked against what they
 cite, and the ``done`` event says whether the question went unanswered. Real embedder, real
 database, real DRF pages; the language model is a local server speaking OpenAI's wire format."""
+
 import numpy as np
 import pytest
 from django.db import connection
@@ -65,8 +66,12 @@ def test_sentences_keep_their_citations_and_skip_code():
 
 
 def test_a_paraphrase_of_the_cited_source_is_supported_and_an_invention_is_not(embedder, settings):
-    sources = SourceVectors(embedder, [hit(1, THROTTLE_TEXT), hit(2, "Pagination splits large result sets into pages.")])
-    good = check_answer("Set DEFAULT_THROTTLE_RATES in your settings to give each throttle a rate per day [1].", sources)
+    sources = SourceVectors(
+        embedder, [hit(1, THROTTLE_TEXT), hit(2, "Pagination splits large result sets into pages.")]
+    )
+    good = check_answer(
+        "Set DEFAULT_THROTTLE_RATES in your settings to give each throttle a rate per day [1].", sources
+    )
     assert good.supported and good.score >= settings.GROUNDING_MIN_SCORE
     assert good.sentences[0].cites == [1] and good.sentences[0].supported is True
 
@@ -84,7 +89,10 @@ def test_a_paraphrase_of_the_cited_source_is_supported_and_an_invention_is_not(e
 
 def test_a_quotation_of_the_cited_source_is_supported_however_short(embedder):
     sources = SourceVectors(embedder, [hit(1, THROTTLE_TEXT + " Default: None"), hit(2, "Pagination splits results.")])
-    quoted = check_answer("Default: None [1]. The rate descriptions used in DEFAULT_THROTTLE_RATES may include second, minute [1].", sources)
+    quoted = check_answer(
+        "Default: None [1]. The rate descriptions used in DEFAULT_THROTTLE_RATES may include second, minute [1].",
+        sources,
+    )
     assert [s.score for s in quoted.sentences] == [1.0, 1.0] and quoted.supported
     assert check_answer("Default: None [2].", sources).sentences[0].score < 1.0
 
@@ -146,6 +154,7 @@ def test_checks_read_the_stored_vectors_and_embed_only_what_is_gone(assistant, e
 
 # --- Through the chat endpoint ------------------------------------------------------------------
 
+
 def test_an_off_topic_question_gets_the_honest_answer_without_calling_the_model(assistant, llm):
     with FakeServer([Reply(body=openai_script(["Paris [1]."], 10, 2).full())]) as server:
         llm(server)
@@ -169,7 +178,11 @@ def test_a_supported_model_answer_is_answered(assistant, llm):
     assert message.unanswered is False
     assert message.grounding["supported"] is True
     assert message.grounding["sentences"][0]["cites"] == [1] and message.grounding["sentences"][0]["supported"] is True
-    assert message.grounding["retrieval"] == {**message.grounding["retrieval"], "weak": False, "query": "How do I configure throttle rates?"}
+    assert message.grounding["retrieval"] == {
+        **message.grounding["retrieval"],
+        "weak": False,
+        "query": "How do I configure throttle rates?",
+    }
 
 
 def test_an_answer_its_sources_do_not_support_counts_as_unanswered(assistant, llm):

@@ -1,4 +1,5 @@
 """Answers as safe HTML: Markdown in, allow-listed HTML out, whatever the model wrote."""
+
 import pytest
 
 from assistants.answering.rendering import render_answer

@@ -49,7 +49,9 @@ def test_a_json_answer_cites_the_page(api, key, indexed):
 
 def test_a_question_with_nul_characters_is_answered_without_them(api, indexed):
     # Found by the fuzz test: PostgreSQL's text cannot hold NUL, and the question was stored as sent.
-    response = api.post(f"/assistants/{indexed.pk}/chat", {"question": "When is the help desk open\u0000 on Saturdays?"})
+    response = api.post(
+        f"/assistants/{indexed.pk}/chat", {"question": "When is the help desk open\u0000 on Saturdays?"}
+    )
     assert response.status_code == 200, response.content
     question = Message.objects.filter(role=Message.Role.USER).get()
     assert question.text == "When is the help desk open on Saturdays?" and "10 am" in response.json()["answer"]

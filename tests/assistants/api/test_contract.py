@@ -86,4 +86,3 @@ def test_responses_match_their_schemas(api, assistant):
     assert validate(
         {"data": [{"id": "1"}]}, _response_schema("get", "/assistants", 200), OPENAPI
     )  # the validator bites
-

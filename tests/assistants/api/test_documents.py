@@ -129,7 +129,9 @@ def test_reindex_queues_the_document_again(api, assistant):
 def test_feedback_lists_ratings_and_contacts(api, assistant):
     conversation = Conversation.objects.create(assistant=assistant, visitor_token="v" * 30)
     answer = Message.objects.create(conversation=conversation, role="assistant", text="Three days [1].")
-    rating = Feedback.objects.create(conversation=conversation, message=answer, kind="rating", rating=-1, comment="late")
+    rating = Feedback.objects.create(
+        conversation=conversation, message=answer, kind="rating", rating=-1, comment="late"
+    )
     contact = Feedback.objects.create(
         conversation=conversation, kind="contact", details={"name": "Ada", "email": "ada@example.com"}
     )
@@ -162,23 +164,33 @@ def test_a_qa_pair_is_added_and_listed(api, assistant):
     assert pair["url"].endswith("/qa.txt")
     listed = api.get(f"/assistants/{assistant.pk}/documents").json()["data"]
     assert [d["id"] for d in listed] == [pair["id"]]
-    details = assert_error(api.post(f"/assistants/{assistant.pk}/qa", {"question": " ", "answer": 3}), 400, "validation_failed")
+    details = assert_error(
+        api.post(f"/assistants/{assistant.pk}/qa", {"question": " ", "answer": 3}), 400, "validation_failed"
+    )
     assert set(details) == {"question", "answer"}
-    assert_error(api.post(f"/assistants/{assistant.pk}/qa", {"question": "Q", "answer": "A", "x": 1}), 400, "invalid_request")
+    assert_error(
+        api.post(f"/assistants/{assistant.pk}/qa", {"question": "Q", "answer": "A", "x": 1}), 400, "invalid_request"
+    )
 
 
 def test_a_document_is_added_by_its_address(api, assistant):
     from ingestion.tasks import document_prepare_task
 
-    response = api.post(f"/assistants/{assistant.pk}/documents/url", {"url": "https://docs.example.com/files/Price%20list.pdf"})
+    response = api.post(
+        f"/assistants/{assistant.pk}/documents/url", {"url": "https://docs.example.com/files/Price%20list.pdf"}
+    )
     assert response.status_code == 202, response.content
     body = response.json()
     assert (body["title"], body["status"], body["url"]) == (
-        "Price list.pdf", "pending", "https://docs.example.com/files/Price%20list.pdf"
+        "Price list.pdf",
+        "pending",
+        "https://docs.example.com/files/Price%20list.pdf",
     )
     document = Document.objects.get(pk=body["id"])
     assert document.added_by_url and document.source.assistant_id == assistant.pk
     document_prepare_task(document.pk)  # docs.example.com does not resolve here: the document fails, saying so
     assert api.get(f"/documents/{document.pk}").json()["status"] == "failed"
     for bad in ({"url": "ftp://example.com/a.pdf"}, {"url": 5}, {}):
-        assert list(assert_error(api.post(f"/assistants/{assistant.pk}/documents/url", bad), 400, "validation_failed")) == ["url"]
+        assert list(
+            assert_error(api.post(f"/assistants/{assistant.pk}/documents/url", bad), 400, "validation_failed")
+        ) == ["url"]

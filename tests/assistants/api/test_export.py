@@ -114,6 +114,6 @@ def test_csv_cells_never_start_a_spreadsheet_formula(api, assistant):
     Message.objects.create(conversation=conversation, role="user", text="-2+3")
     _, body = export(api, assistant, format="csv")
     texts = [row["text"] for row in csv.DictReader(io.StringIO(body))]
-    assert texts == ["'=HYPERLINK(\"http://evil.test\",\"x\")", "'-2+3"]
+    assert texts == ['\'=HYPERLINK("http://evil.test","x")', "'-2+3"]
     _, raw = export(api, assistant)  # JSONL is data, not a spreadsheet: kept as written
     assert json.loads(raw.splitlines()[0])["text"] == '=HYPERLINK("http://evil.test","x")'

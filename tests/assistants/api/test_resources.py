@@ -88,7 +88,12 @@ def test_branding_answering_and_access_code_through_the_api(api, assistant):
     details = assert_error(
         api.patch(
             f"/assistants/{assistant.pk}",
-            {"logo_url": "javascript:alert(1)", "theme": "neon", "reranker_model": "/no/such/reranker", "access_code": "ab"},
+            {
+                "logo_url": "javascript:alert(1)",
+                "theme": "neon",
+                "reranker_model": "/no/such/reranker",
+                "access_code": "ab",
+            },
         ),
         400,
         "validation_failed",
@@ -111,7 +116,9 @@ def test_a_retried_create_returns_the_first_response_and_creates_nothing(api, te
 
 
 def test_render_javascript_must_be_a_boolean(api, assistant):
-    response = api.post(f"/assistants/{assistant.pk}/sources", {"url": "https://docs.example.com/", "render_javascript": "yes"})
+    response = api.post(
+        f"/assistants/{assistant.pk}/sources", {"url": "https://docs.example.com/", "render_javascript": "yes"}
+    )
     assert_error(response, 400, "validation_failed")
     assert not Source.objects.filter(assistant=assistant).exists()
 
@@ -125,7 +132,13 @@ def test_a_refused_create_does_not_use_up_its_idempotency_key(api, team):
 def test_adding_a_website_queues_a_crawl(api, assistant):
     response = api.post(
         f"/assistants/{assistant.pk}/sources",
-        {"kind": "website", "url": "https://docs.example.com/", "max_pages": 10, "max_depth": 2, "render_javascript": True},
+        {
+            "kind": "website",
+            "url": "https://docs.example.com/",
+            "max_pages": 10,
+            "max_depth": 2,
+            "render_javascript": True,
+        },
     )
     assert response.status_code == 201, response.content
     body = response.json()

@@ -32,8 +32,14 @@ def test_bench_ingest_measures_and_cleans_up(tmp_path, settings, workers, rounds
 
     cached_before = set(EmbeddingCache.objects.values_list("pk", flat=True))  # (a module fixture may commit some)
     call_command(
-        "bench_ingest", site=str(site), docs=str(docs), out=str(out), eager=not workers, rounds=rounds,
-        broker=settings.CELERY_BROKER_URL, stdout=open("/dev/null", "w"),
+        "bench_ingest",
+        site=str(site),
+        docs=str(docs),
+        out=str(out),
+        eager=not workers,
+        rounds=rounds,
+        broker=settings.CELERY_BROKER_URL,
+        stdout=open("/dev/null", "w"),
     )
 
     report = json.loads(out.read_text())
@@ -49,9 +55,12 @@ def test_bench_ingest_measures_and_cleans_up(tmp_path, settings, workers, rounds
     assert len(report["rounds"]) == rounds and report["rounds"][-1] == report["pipeline_efficiency"]
     if rounds > 1:  # the last round's baseline: the mean of the measurements before and after it
         assert report["embed_alone_seconds"] == pytest.approx(
-            (report["embed_alone_before_seconds"] + report["embed_alone_measured_seconds"]) / 2, abs=1e-3)
+            (report["embed_alone_before_seconds"] + report["embed_alone_measured_seconds"]) / 2, abs=1e-3
+        )
         assert report["median_pipeline_efficiency"] == pytest.approx(sum(report["rounds"]) / 2, abs=1e-3)
     else:
-        assert report["embed_alone_seconds"] == report["embed_alone_measured_seconds"] == min(report["embed_alone_runs"])
+        assert (
+            report["embed_alone_seconds"] == report["embed_alone_measured_seconds"] == min(report["embed_alone_runs"])
+        )
     assert not Team.objects.exists() and not EmbeddingSpace.objects.exists()
     assert set(EmbeddingCache.objects.values_list("pk", flat=True)) == cached_before

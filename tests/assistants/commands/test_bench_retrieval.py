@@ -1,5 +1,6 @@
 """The bench_retrieval command at a tiny size: its report, and that it leaves nothing behind.
 (Its speed is what it measures; here only the shape and the counts are checked.)"""
+
 import io
 import json
 

@@ -1,4 +1,5 @@
 """The evaluate_retrieval command end to end: a tiny BEIR folder through the real pipeline and database."""
+
 import io
 import json
 from types import SimpleNamespace
@@ -18,7 +19,10 @@ from tests.factories import index_pages, make_assistant
 CORPUS = {
     "volcano": ("Volcanoes", "Magma erupts from a volcano when gas pressure builds in the chamber beneath the crater."),
     "bees": ("Honeybees", "Honeybees pollinate flowers and store honey in hexagonal wax combs inside the hive."),
-    "chess": ("Chess openings", "The Sicilian Defence answers the king's pawn opening and leads to sharp chess positions."),
+    "chess": (
+        "Chess openings",
+        "The Sicilian Defence answers the king's pawn opening and leads to sharp chess positions.",
+    ),
     "sourdough": ("Sourdough", "A sourdough starter of wild yeast and lactobacilli leavens the bread dough."),
     "glacier": ("Glaciers", "Glaciers carve U-shaped valleys as compacted ice slowly flows downhill."),
     "violin": ("Violins", "A violin's tone depends on its spruce top, maple back and the varnish of the luthier."),
@@ -35,8 +39,6 @@ QUERIES = {
     "q3": ("Which animal is the fastest on land?", "cheetah"),
     "q4": ("What does a lighthouse keeper do with the Fresnel lens?", "lighthouse"),
 }
-
-
 
 
 def write_beir(folder):
@@ -138,8 +140,13 @@ def test_other_assistants_rows_are_untouched_and_nothing_of_the_run_remains(eval
 def test_keep_leaves_the_index_and_limit_queries_cuts_the_split(beir_folder, tmp_path):
     out = tmp_path / "report.json"
     call_command(
-        "evaluate_retrieval", str(beir_folder), limit_queries=2, keep=True, out=str(out),
-        stdout=io.StringIO(), stderr=io.StringIO(),
+        "evaluate_retrieval",
+        str(beir_folder),
+        limit_queries=2,
+        keep=True,
+        out=str(out),
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
     )
     assert json.loads(out.read_text())["queries"] == 2
     team = Team.objects.get(name__startswith="eval-tinybeir-")
@@ -174,7 +181,9 @@ def test_bad_alphas_are_refused_before_anything_is_created(beir_folder, tmp_path
 @pytest.mark.django_db
 def test_an_unreadable_reranker_is_refused_before_anything_is_created(beir_folder, tmp_path):
     with pytest.raises(CommandError, match="cannot load reranker"):
-        call_command("evaluate_retrieval", str(beir_folder), rerank=str(tmp_path / "nothing"), out=str(tmp_path / "r.json"))
+        call_command(
+            "evaluate_retrieval", str(beir_folder), rerank=str(tmp_path / "nothing"), out=str(tmp_path / "r.json")
+        )
     assert not Team.objects.exists()
 
 
@@ -191,8 +200,14 @@ def test_rerank_reports_the_hybrid_ranking_reordered_by_the_rerankers_scores(bei
     model = str(save_cross_encoder("bert", tmp_path / "tiny-reranker"))
     out, stdout = tmp_path / "report.json", io.StringIO()
     call_command(
-        "evaluate_retrieval", str(beir_folder), rerank=model, rerank_depth=8, keep=True, out=str(out),
-        stdout=stdout, stderr=io.StringIO(),
+        "evaluate_retrieval",
+        str(beir_folder),
+        rerank=model,
+        rerank_depth=8,
+        keep=True,
+        out=str(out),
+        stdout=stdout,
+        stderr=io.StringIO(),
     )
     report = json.loads(out.read_text())
     team = Team.objects.get(name__startswith="eval-tinybeir-")

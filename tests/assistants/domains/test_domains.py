@@ -1,4 +1,5 @@
 """Custom domains: added and verified in the dashboard, then served by the middleware — only when verified."""
+
 import json
 
 import pytest
@@ -51,7 +52,9 @@ def add(client, assistant, host):
 
 
 def verified(assistant, host):
-    return CustomDomain.objects.create(assistant=assistant, host=host, verification_token="t", verified_at=timezone.now())
+    return CustomDomain.objects.create(
+        assistant=assistant, host=host, verification_token="t", verified_at=timezone.now()
+    )
 
 
 def test_a_host_is_added_lower_cased_once_and_its_token_shown(owner_client, assistant):
@@ -125,8 +128,11 @@ def test_a_verified_host_serves_the_assistant_and_nothing_else(assistant):
 
     async def ask():
         visitor = AsyncClient(HTTP_HOST="help.customer.test")
-        response = await visitor.post(f"/a/{assistant.slug}/chat", data=json.dumps({"question": "How long to return?"}),
-                                      content_type="application/json")
+        response = await visitor.post(
+            f"/a/{assistant.slug}/chat",
+            data=json.dumps({"question": "How long to return?"}),
+            content_type="application/json",
+        )
         return response.status_code, b"".join([chunk async for chunk in response.streaming_content])
 
     status, body = async_to_sync(ask)()
@@ -159,8 +165,15 @@ def test_caddy_asks_before_getting_a_certificate(assistant):
 
 
 def test_an_internal_assistant_keeps_its_code_on_its_domain(assistant, owner_client):
-    owner_client.post(f"/assistants/{assistant.pk}/edit/", {"name": "Customer Help", "primary_color": "#123456",
-                                                            "background_color": "#ffffff", "access_code": "staff-only-1"})
+    owner_client.post(
+        f"/assistants/{assistant.pk}/edit/",
+        {
+            "name": "Customer Help",
+            "primary_color": "#123456",
+            "background_color": "#ffffff",
+            "access_code": "staff-only-1",
+        },
+    )
     verified(assistant, "help.customer.test")
     client = Client(HTTP_HOST="help.customer.test")
     assert client.get("/").status_code == 403

@@ -1,5 +1,6 @@
 """The golden set: questions with the pages that answer them, collected from the team and from
 visitors' thumbs-down answers and handoffs, evaluated per assistant from the dashboard."""
+
 import pytest
 from django.test import Client
 
@@ -42,12 +43,15 @@ def client(owner):
 
 def test_expected_pages_must_be_pages_of_the_assistant(assistant):
     golden = services.golden_question_add(
-        assistant=assistant, question="  How long do   I have to return an item? ",
+        assistant=assistant,
+        question="  How long do   I have to return an item? ",
         expected_urls=[f"{BASE}/returns#policy", ""],  # fragment and missing slash ignored; blank lines skipped
     )
     assert golden.question == "How long do I have to return an item?" and golden.expected_urls == [f"{BASE}/returns/"]
     with pytest.raises(GoldenError, match="Not a page of this assistant: https://elsewhere.example/returns/"):
-        services.golden_question_add(assistant=assistant, question="Q?", expected_urls=["https://elsewhere.example/returns/"])
+        services.golden_question_add(
+            assistant=assistant, question="Q?", expected_urls=["https://elsewhere.example/returns/"]
+        )
     with pytest.raises(GoldenError, match="already in the golden set"):
         services.golden_question_add(assistant=assistant, question=golden.question, expected_urls=[f"{BASE}/returns/"])
     with pytest.raises(GoldenError, match="at most 500"):
@@ -118,7 +122,8 @@ def test_thumbs_down_answers_and_handoffs_become_candidates(assistant):
     candidates = selectors.golden_candidates(assistant=assistant)
 
     assert [(c["question"], c["origin"]) for c in candidates] == [
-        ("My kettle broke, what now?", "handoff"), ("Do you ship to the Azores?", "thumbs_down"),
+        ("My kettle broke, what now?", "handoff"),
+        ("Do you ship to the Azores?", "thumbs_down"),
     ]
     assert candidates[1]["cited"] == [f"{BASE}/returns/"] and liked_q.text not in str(candidates)
     services.golden_question_add(
@@ -139,14 +144,20 @@ def test_the_dashboard_adds_evaluates_and_shows_results(client, assistant):
 
     response = client.post(
         f"/assistants/{assistant.pk}/golden/questions/",
-        {"question": asked.text, "expected_urls": f"{BASE}/warranty/\n", "origin": "thumbs_down", "message_id": asked.pk},
+        {
+            "question": asked.text,
+            "expected_urls": f"{BASE}/warranty/\n",
+            "origin": "thumbs_down",
+            "message_id": asked.pk,
+        },
     )
     assert response.status_code == 302
     golden = GoldenQuestion.objects.get(assistant=assistant)
     assert (golden.origin, golden.message_id) == ("thumbs_down", asked.pk)
     refused = client.post(
         f"/assistants/{assistant.pk}/golden/questions/",
-        {"question": "Where is it?", "expected_urls": "https://evil.example/"}, follow=True,
+        {"question": "Where is it?", "expected_urls": "https://evil.example/"},
+        follow=True,
     ).content.decode()
     assert "Not a page of this assistant" in refused and GoldenQuestion.objects.count() == 1
 
@@ -181,11 +192,18 @@ def test_an_empty_golden_set_or_an_empty_assistant_fails_with_a_reason(assistant
 
 
 def test_another_team_cannot_see_or_change_the_golden_set(assistant):
-    golden = services.golden_question_add(assistant=assistant, question="Warranty?", expected_urls=[f"{BASE}/warranty/"])
+    golden = services.golden_question_add(
+        assistant=assistant, question="Warranty?", expected_urls=[f"{BASE}/warranty/"]
+    )
     outsider = Client()
     outsider.force_login(make_user("golden-outsider"))
     assert outsider.get(f"/assistants/{assistant.pk}/golden/").status_code == 404
     assert outsider.post(f"/assistants/{assistant.pk}/golden/run/").status_code == 404
-    assert outsider.post(f"/assistants/{assistant.pk}/golden/questions/", {"question": "x", "expected_urls": BASE}).status_code == 404
+    assert (
+        outsider.post(
+            f"/assistants/{assistant.pk}/golden/questions/", {"question": "x", "expected_urls": BASE}
+        ).status_code
+        == 404
+    )
     assert outsider.post(f"/golden/{golden.pk}/delete/").status_code == 404
     assert GoldenQuestion.objects.count() == 1 and not GoldenRun.objects.exists()

@@ -1,4 +1,5 @@
 """Internal assistants: an access code guards the full page, the widget and every chat endpoint."""
+
 import json
 
 import pytest
@@ -16,7 +17,6 @@ PAGE = """<html><head><title>Holidays</title></head><body><main><h1>Holidays</h1
 <h2 id="leave">Leave</h2><p>Every employee gets thirty days of paid leave per year.</p></main></body></html>"""
 
 
-
 @pytest.fixture
 def owner():
     return make_user()
@@ -32,8 +32,14 @@ def assistant(owner):
     client.force_login(owner)
     response = client.post(
         f"/assistants/{assistant.pk}/edit/",
-        {"name": "Secret HR Bot", "greeting": "Welcome to the HR desk", "primary_color": "#123456",
-         "background_color": "#ffffff", "access_code": CODE, "show_powered_by": "on"},
+        {
+            "name": "Secret HR Bot",
+            "greeting": "Welcome to the HR desk",
+            "primary_color": "#123456",
+            "background_color": "#ffffff",
+            "access_code": CODE,
+            "show_powered_by": "on",
+        },
     )
     assert response.status_code == 302
     assistant.refresh_from_db()
@@ -43,10 +49,14 @@ def assistant(owner):
 def chat(client, slug, headers=None):
     async def run():
         response = await client.post(
-            f"/a/{slug}/chat", data=json.dumps({"question": "How many days of leave?"}),
-            content_type="application/json", headers=headers or {},
+            f"/a/{slug}/chat",
+            data=json.dumps({"question": "How many days of leave?"}),
+            content_type="application/json",
+            headers=headers or {},
         )
-        body = b"".join([chunk async for chunk in response.streaming_content]) if response.streaming else response.content
+        body = (
+            b"".join([chunk async for chunk in response.streaming_content]) if response.streaming else response.content
+        )
         return response.status_code, body
 
     from asgiref.sync import async_to_sync
@@ -74,8 +84,12 @@ def test_without_the_code_everything_refuses_and_reveals_nothing(assistant):
     assert "frame-ancestors 'self'" in embed["Content-Security-Policy"]
     assert client.get(f"/embed/{assistant.public_key}/conversation").status_code == 403
     for endpoint in ("feedback", "contact"):
-        response = client.post(f"/embed/{assistant.public_key}/{endpoint}", json.dumps({"email": "a@b.test"}),
-                               content_type="application/json", HTTP_COOKIE="cs_visitor=" + "v" * 32)
+        response = client.post(
+            f"/embed/{assistant.public_key}/{endpoint}",
+            json.dumps({"email": "a@b.test"}),
+            content_type="application/json",
+            HTTP_COOKIE="cs_visitor=" + "v" * 32,
+        )
         assert response.status_code == 403
     forged = chat(AsyncClient(), assistant.slug, headers={"X-Chatsite-Access": "forged:pass"})
     assert forged[0] == 403
@@ -116,11 +130,20 @@ def test_changing_the_code_revokes_passes(assistant, owner):
     assert client.get(f"/a/{assistant.slug}/").status_code == 200
     dashboard = Client()
     dashboard.force_login(owner)
-    dashboard.post(f"/assistants/{assistant.pk}/edit/", {"name": "Secret HR Bot", "primary_color": "#123456",
-                                                         "background_color": "#ffffff", "access_code": "new-code-77"})
+    dashboard.post(
+        f"/assistants/{assistant.pk}/edit/",
+        {
+            "name": "Secret HR Bot",
+            "primary_color": "#123456",
+            "background_color": "#ffffff",
+            "access_code": "new-code-77",
+        },
+    )
     assert client.get(f"/a/{assistant.slug}/").status_code == 403
-    dashboard.post(f"/assistants/{assistant.pk}/edit/", {"name": "Secret HR Bot", "primary_color": "#123456",
-                                                         "background_color": "#ffffff", "clear_access_code": "on"})
+    dashboard.post(
+        f"/assistants/{assistant.pk}/edit/",
+        {"name": "Secret HR Bot", "primary_color": "#123456", "background_color": "#ffffff", "clear_access_code": "on"},
+    )
     assistant.refresh_from_db()
     assert assistant.access_code_hash == ""
     assert Client().get(f"/a/{assistant.slug}/").status_code == 200

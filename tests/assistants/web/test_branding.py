@@ -1,4 +1,5 @@
 """Branding: the dashboard form validates it, the full page and the widget render it, escaped."""
+
 import pytest
 from django.test import Client
 
@@ -48,8 +49,17 @@ def edit(client, assistant, **changes):
 
 def test_the_form_saves_every_branding_field(owner_client, assistant):
     page = owner_client.get(f"/assistants/{assistant.pk}/edit/").content.decode()
-    for field in ("avatar_url", "logo_url", "launcher_position", "launcher_icon", "theme", "suggested_questions",
-                  "show_powered_by", "language", "access_code"):
+    for field in (
+        "avatar_url",
+        "logo_url",
+        "launcher_position",
+        "launcher_icon",
+        "theme",
+        "suggested_questions",
+        "show_powered_by",
+        "language",
+        "access_code",
+    ):
         assert f'name="{field}"' in page
     assert 'id="preview"' in page and "js/branding.js" in page
     response = edit(owner_client, assistant)
@@ -102,7 +112,9 @@ def test_the_full_page_and_the_widget_show_the_branding(owner_client, assistant)
         assert 'data-question="Where do I start?">Where do I start?</button>' in html
         assert 'id="powered"' in html
     csp = Client().get(f"/embed/{assistant.public_key}/")["Content-Security-Policy"]
-    assert "img-src 'self' https://www.acme.test http://www.acme.test https://cdn.acme.test https://img.acme.test;" in csp
+    assert (
+        "img-src 'self' https://www.acme.test http://www.acme.test https://cdn.acme.test https://img.acme.test;" in csp
+    )
 
 
 def test_powered_by_is_shown_only_when_on(owner_client, assistant):
@@ -128,7 +140,7 @@ def test_what_teams_write_is_escaped_and_stored_values_are_checked_again(assista
     for url in (f"/a/{assistant.slug}/", f"/embed/{assistant.public_key}/"):
         response = Client().get(url)
         html = response.content.decode()
-        assert "<script>alert" not in html and "<img src=x" not in html and "onerror=\"alert" not in html
+        assert "<script>alert" not in html and "<img src=x" not in html and 'onerror="alert' not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
         assert "&lt;img src=x onerror=alert(1)&gt;" in html
         assert 'data-question="&quot;&gt;&lt;script&gt;alert(2)&lt;/script&gt;"' in html

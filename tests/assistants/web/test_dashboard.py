@@ -1,4 +1,5 @@
 """The dashboard: sign-up, teams, assistants and sources, for whom may and who may not."""
+
 import pytest
 from django.test import Client
 
@@ -53,8 +54,14 @@ def test_an_owner_creates_an_assistant_with_its_embedding_space(owner_client, ow
     team = make_team(owner, "Second team")
     response = owner_client.post(
         f"/teams/{team.pk}/assistants/new/",
-        {"name": "Docs bot", "greeting": "Hello", "system_prompt": "Be brief.", "primary_color": "#123456",
-         "background_color": "#ffffff", "allowed_domains": "www.example.com\nexample.com"},
+        {
+            "name": "Docs bot",
+            "greeting": "Hello",
+            "system_prompt": "Be brief.",
+            "primary_color": "#123456",
+            "background_color": "#ffffff",
+            "allowed_domains": "www.example.com\nexample.com",
+        },
     )
     assistant = Assistant.objects.get(name="Docs bot")
     assert response.status_code == 302 and response["Location"] == f"/assistants/{assistant.pk}/"
@@ -68,13 +75,16 @@ def test_a_member_cannot_create_assistants(owner):
     Membership.objects.create(team=team, user=member, role="member")
     client = Client()
     client.force_login(member)
-    client.post(f"/teams/{team.pk}/assistants/new/", {"name": "Nope", "primary_color": "#123456", "background_color": "#ffffff"})
+    client.post(
+        f"/teams/{team.pk}/assistants/new/", {"name": "Nope", "primary_color": "#123456", "background_color": "#ffffff"}
+    )
     assert not Assistant.objects.filter(name="Nope").exists()
 
 
 def test_adding_a_website_queues_a_crawl(owner_client, assistant):
     response = owner_client.post(
-        f"/assistants/{assistant.pk}/sources/new/", {"url": "https://docs.example.com/", "max_pages": 10, "max_depth": 2}
+        f"/assistants/{assistant.pk}/sources/new/",
+        {"url": "https://docs.example.com/", "max_pages": 10, "max_depth": 2},
     )
     source = Source.objects.get(assistant=assistant)
     assert response["Location"] == f"/sources/{source.pk}/"
@@ -86,7 +96,8 @@ def test_adding_a_website_queues_a_crawl(owner_client, assistant):
 
 def test_a_private_address_is_refused_as_a_source(owner_client, assistant):
     response = owner_client.post(
-        f"/assistants/{assistant.pk}/sources/new/", {"url": "http://127.0.0.1:6379/", "max_pages": 10, "max_depth": 2},
+        f"/assistants/{assistant.pk}/sources/new/",
+        {"url": "http://127.0.0.1:6379/", "max_pages": 10, "max_depth": 2},
         follow=True,
     )
     assert not Source.objects.exists()
@@ -105,7 +116,10 @@ def test_another_team_sees_nothing(outsider_client, assistant):
         f"/teams/{assistant.team_id}/assistants/new/",
     ]:
         assert outsider_client.get(url).status_code == 404, url
-    assert outsider_client.post(f"/assistants/{assistant.pk}/sources/new/", {"url": "https://x.example/"}).status_code == 404
+    assert (
+        outsider_client.post(f"/assistants/{assistant.pk}/sources/new/", {"url": "https://x.example/"}).status_code
+        == 404
+    )
     assert outsider_client.post(f"/sources/{source.pk}/crawl").status_code == 404
     assert "Acme Help" not in outsider_client.get("/").content.decode()
 
@@ -114,7 +128,9 @@ def test_the_conversation_view_escapes_what_visitors_and_models_write(owner_clie
     conversation = Conversation.objects.create(assistant=assistant, visitor_token="t" * 30)
     Message.objects.create(conversation=conversation, role="user", text='<img src=x onerror="alert(1)">')
     Message.objects.create(
-        conversation=conversation, role="assistant", text="<script>alert(2)</script>",
+        conversation=conversation,
+        role="assistant",
+        text="<script>alert(2)</script>",
         citations=[{"n": 1, "title": "<b>t</b>", "url": "javascript:alert(3)"}],
     )
     page = owner_client.get(f"/conversations/{conversation.pk}/").content.decode()
@@ -140,7 +156,9 @@ def test_an_owner_creates_an_api_key_shown_once_and_revokes_it(owner_client, own
     from assistants.models import ApiKey
 
     team = make_team(owner, "Keys team")
-    page = owner_client.post(f"/teams/{team.pk}/api-keys/", {"name": "CMS", "scopes": ["read", "write"]}).content.decode()
+    page = owner_client.post(
+        f"/teams/{team.pk}/api-keys/", {"name": "CMS", "scopes": ["read", "write"]}
+    ).content.decode()
     key = ApiKey.objects.get(team=team)
     raw = page.split('<code id="new-key">')[1].split("</code>")[0]
     assert key.key_hash == key_hash(raw) and raw not in str(key.__dict__)

@@ -1,4 +1,5 @@
 """The widget's server side: the loader, the framed chat page, ratings and contact details."""
+
 import json
 
 import pytest
@@ -22,7 +23,9 @@ def answered_conversation(assistant, token=TOKEN):
     conversation = Conversation.objects.create(assistant=assistant, visitor_token=token)
     Message.objects.create(conversation=conversation, role=Message.Role.USER, text="How much?")
     answer = Message.objects.create(
-        conversation=conversation, role=Message.Role.ASSISTANT, text="**$10** [1]",
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        text="**$10** [1]",
         citations=[{"n": 1, "title": "Pricing", "section": "", "url": "https://docs.test/pricing/", "chunk_id": 1}],
     )
     return conversation, answer
@@ -73,7 +76,10 @@ def test_unknown_public_key_is_404(client):
 
 def test_allowed_sources_reject_anything_but_hosts():
     assert allowed_sources(["Docs.Test", "*.docs.test", "'self'", "https://x.test", "a;b"]) == [
-        "https://docs.test", "http://docs.test", "https://*.docs.test", "http://*.docs.test",
+        "https://docs.test",
+        "http://docs.test",
+        "https://*.docs.test",
+        "http://*.docs.test",
     ]
 
 
@@ -98,9 +104,16 @@ def test_a_rating_is_stored_and_updated_with_a_comment(client, assistant):
     _, answer = answered_conversation(assistant)
     url = f"/embed/{assistant.public_key}/feedback"
     assert post_json(client, url, {"message_id": answer.pk, "rating": 1}).status_code == 200
-    assert post_json(client, url, {"message_id": answer.pk, "rating": -1, "comment": " wrong price "}).status_code == 200
+    assert (
+        post_json(client, url, {"message_id": answer.pk, "rating": -1, "comment": " wrong price "}).status_code == 200
+    )
     feedback = Feedback.objects.get()
-    assert (feedback.kind, feedback.rating, feedback.comment, feedback.message_id) == ("rating", -1, "wrong price", answer.pk)
+    assert (feedback.kind, feedback.rating, feedback.comment, feedback.message_id) == (
+        "rating",
+        -1,
+        "wrong price",
+        answer.pk,
+    )
 
 
 @pytest.mark.parametrize("rating", [0, 2, True, "1", None])
@@ -113,30 +126,51 @@ def test_a_rating_is_one_or_minus_one(client, assistant, rating):
 def test_only_the_visitors_own_answers_can_be_rated(client, assistant):
     _, answer = answered_conversation(assistant)
     other = make_assistant()
-    assert post_json(client, f"/embed/{assistant.public_key}/feedback", {"message_id": answer.pk, "rating": 1},
-                     token="w" * 32).status_code == 404
-    assert post_json(client, f"/embed/{other.public_key}/feedback", {"message_id": answer.pk, "rating": 1}).status_code == 404
+    assert (
+        post_json(
+            client, f"/embed/{assistant.public_key}/feedback", {"message_id": answer.pk, "rating": 1}, token="w" * 32
+        ).status_code
+        == 404
+    )
+    assert (
+        post_json(client, f"/embed/{other.public_key}/feedback", {"message_id": answer.pk, "rating": 1}).status_code
+        == 404
+    )
     assert not Feedback.objects.exists()
 
 
 def test_feedback_needs_json(client, assistant):
     _, answer = answered_conversation(assistant)
-    response = client.post(f"/embed/{assistant.public_key}/feedback", {"message_id": answer.pk, "rating": 1},
-                           HTTP_COOKIE=f"cs_visitor={TOKEN}")
+    response = client.post(
+        f"/embed/{assistant.public_key}/feedback",
+        {"message_id": answer.pk, "rating": 1},
+        HTTP_COOKIE=f"cs_visitor={TOKEN}",
+    )
     assert response.status_code == 400
 
 
 def test_contact_details_are_stored_on_the_conversation(client, assistant):
     conversation, _ = answered_conversation(assistant)
-    response = post_json(client, f"/embed/{assistant.public_key}/contact", {
-        "conversation_id": conversation.pk, "name": "Ada", "email": "ada@example.com", "message": "Call me",
-        "page_url": "https://docs.test/pricing/",
-    })
+    response = post_json(
+        client,
+        f"/embed/{assistant.public_key}/contact",
+        {
+            "conversation_id": conversation.pk,
+            "name": "Ada",
+            "email": "ada@example.com",
+            "message": "Call me",
+            "page_url": "https://docs.test/pricing/",
+        },
+    )
     assert response.status_code == 201 and response.json() == {"conversation_id": conversation.pk}
     feedback = Feedback.objects.get()
     assert feedback.kind == "contact" and feedback.conversation == conversation
-    assert feedback.details == {"name": "Ada", "email": "ada@example.com", "message": "Call me",
-                                "page_url": "https://docs.test/pricing/"}
+    assert feedback.details == {
+        "name": "Ada",
+        "email": "ada@example.com",
+        "message": "Call me",
+        "page_url": "https://docs.test/pricing/",
+    }
 
 
 def test_contact_before_any_question_starts_a_conversation(client, assistant):
@@ -155,8 +189,11 @@ def test_the_visitor_header_identifies_the_visitor_without_a_cookie(assistant):
     conversation, answer = answered_conversation(assistant)
     client = Client(HTTP_X_CHATSITE_VISITOR=TOKEN)
     assert client.get(f"/embed/{assistant.public_key}/conversation").json()["conversation_id"] == conversation.pk
-    response = client.post(f"/embed/{assistant.public_key}/feedback", {"message_id": answer.pk, "rating": 1},
-                           content_type="application/json")
+    response = client.post(
+        f"/embed/{assistant.public_key}/feedback",
+        {"message_id": answer.pk, "rating": 1},
+        content_type="application/json",
+    )
     assert response.status_code == 200
 
 
@@ -168,9 +205,20 @@ def test_the_full_page_runs_the_same_chat_client(client, assistant):
 
 def test_nul_characters_from_a_visitor_are_dropped_not_a_server_error(client, assistant):
     # PostgreSQL's text and jsonb cannot hold NUL: found by the API fuzz test on the chat question.
-    response = post_json(client, f"/embed/{assistant.public_key}/contact", {
-        "name": "A\u0000da", "email": "ada@example.com", "message": "Call\u0000 me", "page_url": "https://docs.test/\u0000",
-    })
+    response = post_json(
+        client,
+        f"/embed/{assistant.public_key}/contact",
+        {
+            "name": "A\u0000da",
+            "email": "ada@example.com",
+            "message": "Call\u0000 me",
+            "page_url": "https://docs.test/\u0000",
+        },
+    )
     assert response.status_code == 201
-    assert Feedback.objects.get().details == {"name": "Ada", "email": "ada@example.com", "message": "Call me",
-                                              "page_url": "https://docs.test/"}
+    assert Feedback.objects.get().details == {
+        "name": "Ada",
+        "email": "ada@example.com",
+        "message": "Call me",
+        "page_url": "https://docs.test/",
+    }

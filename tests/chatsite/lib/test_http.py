@@ -4,6 +4,7 @@ A "sentinel" server records every request it receives; a refused URL must leave 
 Private addresses are refused by default here, so servers that a test must reach are put on the
 operator allow-list by their exact "127.0.0.1:PORT".
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -158,6 +159,7 @@ def fake_dns(monkeypatch):
 
 # --- Address classification ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "address, expected",
     [
@@ -219,6 +221,7 @@ def test_classify_address(address, expected):
 
 # --- URL syntax ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "url, reason",
     [
@@ -253,7 +256,9 @@ def test_check_url_refuses(url, reason):
     assert reason in info.value.reason
 
 
-@pytest.mark.parametrize("url", ["https://example.org/a?b#c", "http://93.184.216.34:8080/", "http://[2606:2800:220:1::1]/"])
+@pytest.mark.parametrize(
+    "url", ["https://example.org/a?b#c", "http://93.184.216.34:8080/", "http://[2606:2800:220:1::1]/"]
+)
 def test_check_url_accepts_public_urls(url):
     check_url(url)
 
@@ -334,6 +339,7 @@ def test_unresolvable_name_is_a_connect_error(fake_dns):
 
 # --- Allow-list and allow_private ----------------------------------------------------------
 
+
 def test_allow_list_is_specific_to_host_and_port(server, sentinel):
     assert fetch(server.url("/")).status_code == 200
     with pytest.raises(OutboundRefused, match="loopback"):
@@ -354,6 +360,7 @@ def test_allow_private_argument_and_setting(sentinel, strict_settings):
 
 
 # --- Connecting to the checked address (no DNS rebinding) ----------------------------------
+
 
 def test_connection_goes_to_the_resolved_address_with_the_original_host(server, fake_dns, strict_settings, monkeypatch):
     table, lookups = fake_dns
@@ -398,9 +405,26 @@ def tls_names(tmp_path):
         pytest.skip("openssl is not installed")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=a.test", "-addext", "subjectAltName=DNS:a.test",
-         "-days", "1"],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=a.test",
+            "-addext",
+            "subjectAltName=DNS:a.test",
+            "-days",
+            "1",
+        ],
         check=True,
         capture_output=True,
     )
@@ -430,6 +454,7 @@ def test_tls_uses_the_original_name_and_never_shares_a_connection_between_names(
 
 
 # --- Redirects -----------------------------------------------------------------------------
+
 
 def test_redirect_to_a_private_address_is_refused(server, sentinel):
     server.routes["/go"] = redirect(sentinel.url("/secret"))
@@ -506,6 +531,7 @@ def test_credentials_are_dropped_when_a_redirect_changes_origin(server, strict_s
 
 # --- Responses -----------------------------------------------------------------------------
 
+
 def test_byte_cap_applies_after_decompression(server):
     bomb = gzip.compress(b"\0" * 5_000_000)
     assert len(bomb) < 10_000
@@ -554,6 +580,7 @@ def test_timeout_is_an_httpx_error(server):
 
 
 # --- Clients -------------------------------------------------------------------------------
+
 
 def test_sync_client_checks_every_request_and_does_not_follow_redirects(server, sentinel):
     server.routes["/go"] = redirect(sentinel.url())
@@ -633,4 +660,6 @@ def test_fetch_or_fail_says_each_failure_in_words(server, sentinel):
     closed.close()  # nothing listens on its port any more
     with pytest.raises(outbound.FetchFailed, match=r"^the file could not be reached \(ConnectError\)$"):
         outbound.fetch_or_fail(closed.url("/"), subject="the file", allow_private=True)
-    assert outbound.fetch_or_fail(server.url("/missing"), subject="the file").status_code == 200  # statuses are returned
+    assert (
+        outbound.fetch_or_fail(server.url("/missing"), subject="the file").status_code == 200
+    )  # statuses are returned

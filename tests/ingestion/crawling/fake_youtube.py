@@ -7,6 +7,7 @@ details, caption tracks whose ``baseUrl`` carries ``&fmt=srv3`` as YouTube's doe
 captions (srv1 XML with YouTube's doubly escaped text; srv3 when ``fmt=srv3`` is left on). Every
 request is recorded.
 """
+
 from __future__ import annotations
 
 import html
@@ -48,8 +49,9 @@ class Request:
 
 
 class FakeYouTube:
-    def __init__(self, videos: dict[str, Video], *, consent: bool = False, captcha: bool = False,
-                 refuse_status: int = 0):
+    def __init__(
+        self, videos: dict[str, Video], *, consent: bool = False, captcha: bool = False, refuse_status: int = 0
+    ):
         self.videos, self.consent, self.captcha, self.refuse_status = videos, consent, captcha, refuse_status
         self.requests: list[Request] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -98,14 +100,19 @@ class FakeYouTube:
         }
         if video.status == "OK":
             answer["videoDetails"] = {
-                "videoId": body["videoId"], "title": video.title, "author": video.author, "lengthSeconds": "300",
+                "videoId": body["videoId"],
+                "title": video.title,
+                "author": video.author,
+                "lengthSeconds": "300",
             }
             tracks = [
                 {
-                    "baseUrl": track.base_url or (
+                    "baseUrl": track.base_url
+                    or (
                         f"{self.base_url}/api/timedtext?v={body['videoId']}&caps=asr&opi=112496729&xoaf=5"
                         f"&hl=en&sparams=ip%2Cipbits&signature=ABC&key=yt8&lang={track.language_code}"
-                        + ("&kind=asr" if track.generated else "") + "&fmt=srv3"
+                        + ("&kind=asr" if track.generated else "")
+                        + "&fmt=srv3"
                     ),
                     "name": {"runs": [{"text": track.name}]},
                     "vssId": ("a." if track.generated else ".") + track.language_code,
@@ -122,20 +129,32 @@ class FakeYouTube:
     def captions(self, query: dict) -> tuple[int, str, bytes]:
         video = self.videos.get((query.get("v") or [""])[0])
         language, generated = (query.get("lang") or [""])[0], query.get("kind") == ["asr"]
-        track = next((t for t in (video.tracks if video else []) if t.language_code == language
-                      and t.generated == generated), None)
+        track = next(
+            (t for t in (video.tracks if video else []) if t.language_code == language and t.generated == generated),
+            None,
+        )
         if track is None:
             return 404, "text/html", b""
         if track.raw is not None:
             return 200, "text/xml; charset=UTF-8", track.raw
         if query.get("fmt") == ["srv3"]:  # YouTube's newer format, which has no <text> elements
-            paragraphs = "".join(f'<p t="{int(start * 1000)}" d="2000">{html.escape(text)}</p>' for start, text in track.cues)
-            return 200, "text/xml; charset=UTF-8", f'<timedtext format="3"><body>{paragraphs}</body></timedtext>'.encode()
+            paragraphs = "".join(
+                f'<p t="{int(start * 1000)}" d="2000">{html.escape(text)}</p>' for start, text in track.cues
+            )
+            return (
+                200,
+                "text/xml; charset=UTF-8",
+                f'<timedtext format="3"><body>{paragraphs}</body></timedtext>'.encode(),
+            )
         # srv1: the text is HTML-escaped, then escaped again as XML (YouTube's "&amp;#39;").
         texts = "".join(
             f'<text start="{start}" dur="2.5">{html.escape(html.escape(text))}</text>' for start, text in track.cues
         )
-        return 200, "text/xml; charset=UTF-8", f'<?xml version="1.0" encoding="utf-8" ?><transcript>{texts}</transcript>'.encode()
+        return (
+            200,
+            "text/xml; charset=UTF-8",
+            f'<?xml version="1.0" encoding="utf-8" ?><transcript>{texts}</transcript>'.encode(),
+        )
 
     def _handler(self):
         fake = self
@@ -146,8 +165,12 @@ class FakeYouTube:
 
             def _answer(self, method: str) -> None:
                 length = int(self.headers.get("content-length") or 0)
-                request = Request(method, self.path, {k.lower(): v for k, v in self.headers.items()},
-                                  self.rfile.read(length) if length else b"")
+                request = Request(
+                    method,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length) if length else b"",
+                )
                 fake.requests.append(request)
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)

@@ -1,5 +1,6 @@
 """The crawler against small sites served on loopback: bounds, robots.txt, duplicates, traps,
 scope patterns and extra hosts, conditional requests, thin pages."""
+
 import hashlib
 import threading
 import time
@@ -105,32 +106,38 @@ def kinds(events):
 
 
 def test_it_crawls_breadth_first_within_the_depth_cap(make_site):
-    site = make_site({
-        "/": page("Home", ["/a/", "/b/"]),
-        "/a/": page("A", ["/a/deep/"]),
-        "/b/": page("B", ["/", "/a/"]),
-        "/a/deep/": page("Deep", ["/a/deep/deeper/"]),
-        "/a/deep/deeper/": page("Deeper"),
-    })
+    site = make_site(
+        {
+            "/": page("Home", ["/a/", "/b/"]),
+            "/a/": page("A", ["/a/deep/"]),
+            "/b/": page("B", ["/", "/a/"]),
+            "/a/deep/": page("Deep", ["/a/deep/deeper/"]),
+            "/a/deep/deeper/": page("Deeper"),
+        }
+    )
     events = site.crawl(max_depth=2, max_pages=50)
     assert [e.url.split("/", 3)[-1] for e in events if e.kind == "page"] == ["", "a/", "b/", "a/deep/"]
     assert "/a/deep/deeper/" not in site.requests
 
 
 def test_the_page_cap_stops_the_crawl(make_site):
-    site = make_site({"/": page("Home", [f"/p{i}/" for i in range(30)]), **{f"/p{i}/": page(f"P{i}") for i in range(30)}})
+    site = make_site(
+        {"/": page("Home", [f"/p{i}/" for i in range(30)]), **{f"/p{i}/": page(f"P{i}") for i in range(30)}}
+    )
     events = site.crawl(max_pages=5, max_depth=3)
     assert len([e for e in events if e.kind == "page"]) == 5
     assert len([r for r in site.requests if r not in ("/robots.txt", "/sitemap.xml")]) == 5
 
 
 def test_robots_txt_is_obeyed(make_site):
-    site = make_site({
-        "/robots.txt": (200, "text/plain", "User-agent: *\nDisallow: /private/\n"),
-        "/": page("Home", ["/private/secret/", "/public/"]),
-        "/public/": page("Public"),
-        "/private/secret/": page("Secret"),
-    })
+    site = make_site(
+        {
+            "/robots.txt": (200, "text/plain", "User-agent: *\nDisallow: /private/\n"),
+            "/": page("Home", ["/private/secret/", "/public/"]),
+            "/public/": page("Public"),
+            "/private/secret/": page("Secret"),
+        }
+    )
     result = kinds(site.crawl())
     assert result["private/secret/"] == ("skipped", "disallowed by robots.txt")
     assert result["public/"][0] == "page"
@@ -145,22 +152,26 @@ def test_a_robots_txt_server_error_disallows_everything(make_site):
 
 
 def test_noindex_pages_are_skipped_but_their_links_followed(make_site):
-    site = make_site({
-        "/": page("Home", ["/hidden/"]),
-        "/hidden/": page("Hidden", ["/found/"], head='<meta name="robots" content="noindex">'),
-        "/found/": page("Found"),
-    })
+    site = make_site(
+        {
+            "/": page("Home", ["/hidden/"]),
+            "/hidden/": page("Hidden", ["/found/"], head='<meta name="robots" content="noindex">'),
+            "/found/": page("Found"),
+        }
+    )
     result = kinds(site.crawl())
     assert result["hidden/"] == ("skipped", "noindex")
     assert result["found/"][0] == "page"
 
 
 def test_duplicates_by_canonical_and_tracking_parameters_are_fetched_once(make_site):
-    site = make_site({
-        "/": page("Home", ["/doc/?utm_source=x", "/doc/", "/doc/#part", "/doc/index.html", "/copy/"]),
-        "/doc/": page("Doc"),
-        "/copy/": page("Copy", head='<link rel="canonical" href="/doc/">'),
-    })
+    site = make_site(
+        {
+            "/": page("Home", ["/doc/?utm_source=x", "/doc/", "/doc/#part", "/doc/index.html", "/copy/"]),
+            "/doc/": page("Doc"),
+            "/copy/": page("Copy", head='<link rel="canonical" href="/doc/">'),
+        }
+    )
     events = site.crawl()
     pages = [e.url for e in events if e.kind == "page"]
     assert pages == [site.url + "/", site.url + "/doc/"]
@@ -169,13 +180,15 @@ def test_duplicates_by_canonical_and_tracking_parameters_are_fetched_once(make_s
 
 
 def test_a_redirect_to_a_known_url_is_not_indexed_twice(make_site):
-    site = make_site({
-        "/": page("Home", ["/doc", "/doc/", "/old/"]),
-        "/doc": (301, "text/html", "/doc/"),
-        "/doc/": page("Doc"),
-        "/old/": (301, "text/html", "/new/"),
-        "/new/": page("New"),
-    })
+    site = make_site(
+        {
+            "/": page("Home", ["/doc", "/doc/", "/old/"]),
+            "/doc": (301, "text/html", "/doc/"),
+            "/doc/": page("Doc"),
+            "/old/": (301, "text/html", "/new/"),
+            "/new/": page("New"),
+        }
+    )
     events = site.crawl()
     assert [e.url for e in events if e.kind == "page"] == [site.url + "/", site.url + "/doc/", site.url + "/new/"]
     assert kinds(events)["doc"] == ("skipped", f"redirects to {site.url}/doc/")
@@ -190,11 +203,13 @@ def test_a_session_id_calendar_trap_is_bounded(make_site):
 
 
 def test_failures_and_non_html_are_reported_with_reasons(make_site):
-    site = make_site({
-        "/": page("Home", ["/missing/", "/file.pdf", "/boom/", "https://elsewhere.example/"]),
-        "/file.pdf": (200, "application/pdf", "%PDF-1.4"),
-        "/boom/": (500, "text/html", "error"),
-    })
+    site = make_site(
+        {
+            "/": page("Home", ["/missing/", "/file.pdf", "/boom/", "https://elsewhere.example/"]),
+            "/file.pdf": (200, "application/pdf", "%PDF-1.4"),
+            "/boom/": (500, "text/html", "error"),
+        }
+    )
     result = kinds(site.crawl())
     assert result["missing/"] == ("failed", "HTTP 404")
     assert result["boom/"] == ("failed", "HTTP 500")
@@ -217,11 +232,14 @@ def test_private_addresses_are_refused_by_default(settings, make_site):
     assert site.requests == []
 
 
-@pytest.mark.parametrize("url, normal", [
-    ("HTTP://Example.COM:80/a/index.html?utm_source=x&b=2&a=1#frag", "http://example.com/a/?a=1&b=2"),
-    ("https://example.com", "https://example.com/"),
-    ("https://example.com:8443/x?PHPSESSID=abc", "https://example.com:8443/x"),
-])
+@pytest.mark.parametrize(
+    "url, normal",
+    [
+        ("HTTP://Example.COM:80/a/index.html?utm_source=x&b=2&a=1#frag", "http://example.com/a/?a=1&b=2"),
+        ("https://example.com", "https://example.com/"),
+        ("https://example.com:8443/x?PHPSESSID=abc", "https://example.com:8443/x"),
+    ],
+)
 def test_urls_are_normalised(url, normal):
     assert normalize_url(url) == normal
 
@@ -235,14 +253,16 @@ def test_requests_to_one_host_keep_the_minimum_delay(make_site):
 
 
 def test_include_and_exclude_patterns_limit_the_crawl(make_site):
-    site = make_site({
-        "/": page("Home", ["/docs/a/", "/docs/b/?print=1", "/blog/post/", "/docs/private/x/"]),
-        "/docs/a/": page("A", ["/docs/c/"]),
-        "/docs/b/?print=1": page("B print"),
-        "/docs/c/": page("C"),
-        "/blog/post/": page("Post"),
-        "/docs/private/x/": page("X"),
-    })
+    site = make_site(
+        {
+            "/": page("Home", ["/docs/a/", "/docs/b/?print=1", "/blog/post/", "/docs/private/x/"]),
+            "/docs/a/": page("A", ["/docs/c/"]),
+            "/docs/b/?print=1": page("B print"),
+            "/docs/c/": page("C"),
+            "/blog/post/": page("Post"),
+            "/docs/private/x/": page("X"),
+        }
+    )
     result = kinds(site.crawl(include=("/docs/*",), exclude=("/docs/private/*", "*print=*")))
     assert result[""][0] == "page"  # the start URL is always allowed
     assert result["docs/a/"][0] == result["docs/c/"][0] == "page"
@@ -300,12 +320,14 @@ def test_conditional_requests_find_pages_unchanged(make_site):
 
 def test_thin_pages_and_duplicate_content_are_skipped_with_reasons(make_site):
     thin = "<html><head><title>Stub</title></head><body><main><h1>Stub</h1><p>Coming soon.</p></main></body></html>"
-    site = make_site({
-        "/": page("Home", ["/stub/", "/one/", "/two/"]),
-        "/stub/": (200, "text/html", thin),
-        "/one/": page("Same"),
-        "/two/": page("Same"),
-    })
+    site = make_site(
+        {
+            "/": page("Home", ["/stub/", "/one/", "/two/"]),
+            "/stub/": (200, "text/html", thin),
+            "/one/": page("Same"),
+            "/two/": page("Same"),
+        }
+    )
     result = kinds(site.crawl())
     kind, reason = result["stub/"]
     assert kind == "skipped" and reason.startswith("thin page (") and reason.endswith(" characters)")
@@ -352,6 +374,7 @@ def test_a_recrawl_through_the_task_keeps_unchanged_pages_and_their_chunks(db, m
     assert (second.pages_fetched, second.pages_unchanged) == (2, 2)
     kept = Document.objects.filter(source=source)
     assert sorted(kept.values_list("url", "status", "last_run")) == [
-        (site.url + "/", "ready", second.pk), (site.url + "/a/", "ready", second.pk),
+        (site.url + "/", "ready", second.pk),
+        (site.url + "/a/", "ready", second.pk),
     ]
     assert sorted(Chunk.objects.filter(document__source=source).values_list("document_id", "ordinal", "text")) == chunks

@@ -1,5 +1,6 @@
 """Crawling single-page apps with JavaScript rendering: headless Chromium runs the page's scripts,
 and every request the page makes goes through the SSRF-safe client (never the browser's own network)."""
+
 import json
 import shutil
 from pathlib import Path
@@ -24,8 +25,10 @@ fetch(data).then(r => r.json()).then(d => {
   document.getElementById("app").replaceWith(main);
 });
 """
-TEXT = ("The gadget is set up by holding the blue button for five seconds until the light blinks twice. "
-        "Then pair it from the companion app under Settings, Devices, Add a device, and wait for the chime. ")
+TEXT = (
+    "The gadget is set up by holding the blue button for five seconds until the light blinks twice. "
+    "Then pair it from the companion app under Settings, Devices, Add a device, and wait for the chime. "
+)
 
 
 def spa(sentinel_url: str) -> dict:
@@ -103,4 +106,7 @@ def test_a_source_created_with_the_option_is_crawled_rendered(db, sites):
     source_crawl_task(run.pk)
     run.refresh_from_db()
     assert run.status in {"indexing", "done"}, run.error  # indexing: the on-commit index tasks do not run here
-    assert sorted(Document.objects.filter(source=source).values_list("title", flat=True)) == ["Gadget manual", "Second page"]
+    assert sorted(Document.objects.filter(source=source).values_list("title", flat=True)) == [
+        "Gadget manual",
+        "Second page",
+    ]

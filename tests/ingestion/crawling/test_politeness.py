@@ -1,5 +1,6 @@
 """Per-host politeness shared by every crawl: at most N requests at a time to one host and the
 minimum delay between two request starts, held in the real Redis (as across workers)."""
+
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,7 +73,9 @@ def crawl_in_threads(url: str, crawls: int, **limits) -> list[list]:
 def test_crawls_of_one_host_share_its_request_slots(slow_site, settings, concurrency):
     settings.CRAWL_HOST_CONCURRENCY = concurrency
     results = crawl_in_threads(slow_site.url, 3)
-    assert all(sorted(e.url for e in events if e.kind == "page") == [slow_site.url + p for p in PAGES] for events in results)
+    assert all(
+        sorted(e.url for e in events if e.kind == "page") == [slow_site.url + p for p in PAGES] for events in results
+    )
     assert slow_site.most_in_flight == concurrency  # 3 crawls at once, never more than the limit
 
 

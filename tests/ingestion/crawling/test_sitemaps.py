@@ -1,4 +1,5 @@
 """Sitemap discovery against small sites served on loopback: robots.txt, indexes, gzip, bounds."""
+
 import gzip
 import tracemalloc
 import zlib
@@ -60,9 +61,15 @@ def test_a_sitemap_listed_in_robots_txt_seeds_the_crawl(make_site):
 
 
 def test_without_robots_txt_sitemaps_the_plain_sitemap_xml_is_read(make_site):
-    site = make_site({"/": page("Home", ["/linked/"]), "/linked/": page("Linked", ["/deeper/"]),
-                      "/only-in-sitemap/": page("Only in the sitemap", ["/behind/"]),
-                      "/behind/": page("Behind"), "/deeper/": page("Deeper")})
+    site = make_site(
+        {
+            "/": page("Home", ["/linked/"]),
+            "/linked/": page("Linked", ["/deeper/"]),
+            "/only-in-sitemap/": page("Only in the sitemap", ["/behind/"]),
+            "/behind/": page("Behind"),
+            "/deeper/": page("Deeper"),
+        }
+    )
     site.pages["/sitemap.xml"] = urlset(f"{site.url}/only-in-sitemap/", f"{site.url}/linked/")
     # sitemap pages are at depth 1 and links are followed from them, within the depth cap
     assert crawled(site.crawl(max_depth=2)) == ["", "only-in-sitemap/", "linked/", "behind/", "deeper/"]
@@ -131,7 +138,10 @@ def test_out_of_scope_and_non_http_urls_are_ignored(make_site):
     site = make_site({"/": page("Home"), "/in/": page("In")})
     site.pages["/sitemap.xml"] = urlset(
         "https://www.django-rest-framework.org/api-guide/throttling/",
-        f"{other.url}/page/", "ftp://example.com/file", "mailto:someone@example.com", f"{site.url}/in/",
+        f"{other.url}/page/",
+        "ftp://example.com/file",
+        "mailto:someone@example.com",
+        f"{site.url}/in/",
     )
     events = site.crawl()
     assert crawled(events) == ["", "in/"]
@@ -158,14 +168,17 @@ def test_sitemaps_disallowed_by_robots_txt_are_not_fetched(make_site):
 def test_urls_are_normalized_and_deduplicated(make_site):
     site = make_site({})
     site.pages["/sitemap.xml"] = urlset(f"{site.url}/a/?utm_source=x", f"{site.url}/a/", f"{site.url}/a/index.html")
-    urls = sitemap_urls([f"{site.url}/sitemap.xml"], may_fetch=lambda url: True, accept=lambda url: True,
-                        normalize=normalize_url)
+    urls = sitemap_urls(
+        [f"{site.url}/sitemap.xml"], may_fetch=lambda url: True, accept=lambda url: True, normalize=normalize_url
+    )
     assert urls == [f"{site.url}/a/"]
 
 
 def test_entities_are_not_expanded():
-    xxe = (f'{XML}<!DOCTYPE urlset [<!ENTITY secret SYSTEM "file:///etc/passwd">]>'
-           f"<urlset {NS}><url><loc>http://example.com/&secret;</loc></url></urlset>")
+    xxe = (
+        f'{XML}<!DOCTYPE urlset [<!ENTITY secret SYSTEM "file:///etc/passwd">]>'
+        f"<urlset {NS}><url><loc>http://example.com/&secret;</loc></url></urlset>"
+    )
     kind, locations = parse_sitemap(xxe.encode())
     assert kind == "urlset" and all("root:" not in loc for loc in locations)
 

@@ -92,7 +92,9 @@ def test_a_video_is_indexed_from_its_captions_and_cited_at_the_moment_it_quotes(
 
     space = space_active(assistant.pk)
     question = "How many days do I have to return something?"
-    hits = chunk_search(space=space, query=question, vector=get_embedder(space.model_name).embed_queries([question])[0], k=1)
+    hits = chunk_search(
+        space=space, query=question, vector=get_embedder(space.model_name).embed_queries([question])[0], k=1
+    )
     assert hits[0].document_id == document.pk
     assert hits[0].link == f"https://www.youtube.com/watch?v={VIDEO}&t=65s"
 
@@ -105,11 +107,13 @@ def test_the_same_video_by_another_address_is_the_same_document(fake):
 
 
 def test_people_s_captions_in_the_assistant_s_language_come_first(fake):
-    fake.videos[VIDEO] = Video(tracks=[
-        english(),
-        Track("de", "Deutsch (automatisch erzeugt)", [(0.0, "Automatisch: Willkommen.")], generated=True),
-        Track("de-DE", "Deutsch", [(0.0, "Willkommen im Laden in Lissabon.")]),
-    ])
+    fake.videos[VIDEO] = Video(
+        tracks=[
+            english(),
+            Track("de", "Deutsch (automatisch erzeugt)", [(0.0, "Automatisch: Willkommen.")], generated=True),
+            Track("de-DE", "Deutsch", [(0.0, "Willkommen im Laden in Lissabon.")]),
+        ]
+    )
     assistant = make_assistant()
     assistant.language = "de"
     assistant.save()
@@ -136,14 +140,31 @@ def test_a_cookie_consent_page_is_answered_once(fake):
         (None, {}, "the video is unavailable (YouTube says: This video is unavailable)"),
         (Video(status="LOGIN_REQUIRED", reason="Sign in to confirm your age"), {}, "private or age-restricted"),
         (Video(status="LOGIN_REQUIRED", reason="Sign in to confirm you're not a bot"), {}, "refusing requests"),
-        (Video(status="UNPLAYABLE", reason="The uploader has not made this video available in your country"), {},
-         "cannot be played from here"),
+        (
+            Video(status="UNPLAYABLE", reason="The uploader has not made this video available in your country"),
+            {},
+            "cannot be played from here",
+        ),
         (Video(tracks=[]), {}, "the video has no captions"),
         (Video(tracks=[english(cues=[])]), {}, "captions hold no text"),
         (Video(tracks=[Track("en", "English", [], raw=b"<html>oops")]), {}, "not in YouTube's format"),
-        (Video(tracks=[Track("en", "English", [], raw=(
-            b'<?xml version="1.0"?><!DOCTYPE t [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
-            b'<transcript><text start="0">&b;</text></transcript>'))]), {}, "declare entities"),
+        (
+            Video(
+                tracks=[
+                    Track(
+                        "en",
+                        "English",
+                        [],
+                        raw=(
+                            b'<?xml version="1.0"?><!DOCTYPE t [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+                            b'<transcript><text start="0">&b;</text></transcript>'
+                        ),
+                    )
+                ]
+            ),
+            {},
+            "declare entities",
+        ),
         (Video(tracks=[english()]), {"captcha": True}, "a captcha"),
         (Video(tracks=[english()]), {"refuse_status": 429}, "HTTP 429"),
         (Video(tracks=[english()]), {"refuse_status": 503}, "answered HTTP 503"),

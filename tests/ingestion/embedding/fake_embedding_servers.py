@@ -14,6 +14,7 @@ used up (or for a :class:`Answer` entry) it answers correctly:
 Vectors are :func:`fake_vector` of the text: deterministic and deliberately not unit length, so
 tests can check both the order of the results and their normalisation.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -111,7 +112,11 @@ class FakeEmbeddingServer:
         if any(item["model"] != f"models/{match['model']}" for item in requests):
             return error_reply(400, "Model in request does not match the model in the path")
         embeddings = [
-            {"values": fake_vector(item["content"]["parts"][0]["text"], item.get("outputDimensionality", 3072)).tolist()}
+            {
+                "values": fake_vector(
+                    item["content"]["parts"][0]["text"], item.get("outputDimensionality", 3072)
+                ).tolist()
+            }
             for item in requests
         ]
         return Reply(200, {"embeddings": embeddings[: len(embeddings) - step.drop]})

@@ -1,5 +1,6 @@
 """The Gemini and OpenAI-compatible embedding engines against local servers that speak their wire
 formats (tests/ingestion/embedding/fake_embedding_servers.py)."""
+
 import email.utils
 import time
 
@@ -74,12 +75,20 @@ def test_names_are_parsed_into_engines():
     gemini = api_embedder("gemini:gemini-embedding-001")
     assert isinstance(gemini, GeminiEmbedder)
     assert (gemini.name, gemini.model, gemini.dims, gemini.max_length) == (
-        "gemini:gemini-embedding-001", "gemini-embedding-001", 3072, 2048
+        "gemini:gemini-embedding-001",
+        "gemini-embedding-001",
+        3072,
+        2048,
     )
     assert api_embedder("gemini:gemini-embedding-001@768").dims == 768
     bge = api_embedder("openai:BAAI/bge-base-en-v1.5@768")
     assert isinstance(bge, OpenAIEmbedder)
-    assert (bge.name, bge.model, bge.dims, bge.max_length) == ("openai:BAAI/bge-base-en-v1.5@768", "BAAI/bge-base-en-v1.5", 768, 8192)
+    assert (bge.name, bge.model, bge.dims, bge.max_length) == (
+        "openai:BAAI/bge-base-en-v1.5@768",
+        "BAAI/bge-base-en-v1.5",
+        768,
+        8192,
+    )
     assert api_embedder("openai:text-embedding-3-small") is api_embedder("openai:text-embedding-3-small")
 
 
@@ -185,8 +194,16 @@ def test_openai_sends_the_exact_request(openai):
 
     assert [(r.method, r.path) for r in server.requests] == [("POST", "/v1/embeddings")] * 2
     assert server.requests[0].headers["authorization"] == "Bearer openai-key"
-    assert server.requests[0].json == {"model": "text-embedding-3-small", "input": ["alpha", "beta"], "encoding_format": "float"}
-    assert server.requests[1].json == {"model": "text-embedding-3-small", "input": ["gamma"], "encoding_format": "float"}
+    assert server.requests[0].json == {
+        "model": "text-embedding-3-small",
+        "input": ["alpha", "beta"],
+        "encoding_format": "float",
+    }
+    assert server.requests[1].json == {
+        "model": "text-embedding-3-small",
+        "input": ["gamma"],
+        "encoding_format": "float",
+    }
     assert engine.dims == 64  # learnt from the first response, no further request
     assert len(server.requests) == 2
     np.testing.assert_allclose(vectors, expected(["alpha", "beta"], 64), atol=1e-6)
@@ -357,7 +374,10 @@ def test_malformed_gemini_responses_are_errors(gemini, reply, message):
         (Reply(200, b""), "not JSON"),
         (Reply(200, {"data": [{"embedding": [1.0]}]}), "no data"),
         (Reply(200, {"data": [{"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [1.0]}]}), "indexes"),
-        (Reply(200, {"data": [{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0, 2.0]}]}), "equal length"),
+        (
+            Reply(200, {"data": [{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0, 2.0]}]}),
+            "equal length",
+        ),
         (Answer(drop=1), "expected indexes 0..1, got 1 vectors"),
     ],
 )

@@ -1,4 +1,5 @@
 """The embed_bench command end to end on a tiny corpus with the real MiniLM on CPU."""
+
 from __future__ import annotations
 
 import io
@@ -29,8 +30,17 @@ def test_embed_bench_compares_packed_with_padded(tmp_path):
     corpus.write_text("\n".join(f"Doc {i}: " + "vitamin C and scurvy in sailors " * (1 + i % 7) for i in range(24)))
     out = tmp_path / "bench.json"
     call_command(
-        "embed_bench", model="", device="cpu", corpus=str(corpus), limit=24, packing="on", compare_padded=True,
-        no_baseline=True, batch_tokens=256, out=str(out), stdout=io.StringIO(),
+        "embed_bench",
+        model="",
+        device="cpu",
+        corpus=str(corpus),
+        limit=24,
+        packing="on",
+        compare_padded=True,
+        no_baseline=True,
+        batch_tokens=256,
+        out=str(out),
+        stdout=io.StringIO(),
     )
     report = json.loads(out.read_text())
     assert report["engine"]["packed"] is True and report["engine"]["padding_fraction"] == 0

@@ -1,5 +1,6 @@
 """The embedding server (ingestion/embedding_server.py) with the real default model, served by
 uvicorn on 127.0.0.1, and reached through the real OpenAI-compatible client."""
+
 import base64
 import os
 import socket
@@ -153,8 +154,12 @@ def test_concurrent_requests_are_batched_and_split_back(serve, client_settings, 
     assert app.stats["batches"] < len(texts) / 2
     assert cosines(np.array(results), embedder.embed_queries(texts)).min() >= 0.9999
     stats = httpx.get(f"{url}/stats").json()
-    assert stats == {"requests": len(texts), "inputs": len(texts), "tokens": sum(embedder.count_tokens(texts)),
-                     "batches": app.stats["batches"]}
+    assert stats == {
+        "requests": len(texts),
+        "inputs": len(texts),
+        "tokens": sum(embedder.count_tokens(texts)),
+        "batches": app.stats["batches"],
+    }
 
 
 def test_a_bearer_token_is_required_when_set(serve, client_settings, embedder):
@@ -232,7 +237,10 @@ def test_the_management_command_serves_the_configured_model(embedder):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [sys.executable, "manage.py", "serve_embeddings", "--port", str(port), "--max-wait-ms", "2"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -5,6 +5,7 @@ runs the HF model on one unpadded text at a time, applies the prompt by hand and
 engine must agree (cosine ≥ 0.9999) with padding on either side and in mixed-length batches split
 across several forward passes.
 """
+
 from __future__ import annotations
 
 import numpy as np

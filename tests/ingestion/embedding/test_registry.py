@@ -1,4 +1,5 @@
 """Recipe resolution, name options, prompts and sizes — no weights loaded, nothing downloaded."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,12 @@ def test_name_options():
     assert embedding_dims("Qwen/Qwen3-Embedding-8B@256") == 256
     assert embedding_dims("Qwen/Qwen3-Embedding-0.6B", mrl_dims=32) == 32
     assert embedding_dims("Alibaba-NLP/gte-multilingual-base@128") == 128
-    for bad in ["Qwen/Qwen3-Embedding-0.6B@16", "Qwen/Qwen3-Embedding-0.6B@2048", "thenlper/gte-base@128",
-                "Alibaba-NLP/gte-multilingual-base@64"]:
+    for bad in [
+        "Qwen/Qwen3-Embedding-0.6B@16",
+        "Qwen/Qwen3-Embedding-0.6B@2048",
+        "thenlper/gte-base@128",
+        "Alibaba-NLP/gte-multilingual-base@64",
+    ]:
         with pytest.raises(ValueError):
             embedding_dims(bad)
 
@@ -84,10 +89,18 @@ def test_remote_code_gte_rope_scaling_maps_to_native():
     import torch
     from transformers.models.gte.modeling_gte import GteRotaryEmbedding
 
-    config = gte_config_from_new({
-        "model_type": "new", "vocab_size": 100, "hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
-        "intermediate_size": 128, "rope_theta": 160000, "rope_scaling": {"factor": 8.0, "type": "ntk"},
-    })
+    config = gte_config_from_new(
+        {
+            "model_type": "new",
+            "vocab_size": 100,
+            "hidden_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 4,
+            "intermediate_size": 128,
+            "rope_theta": 160000,
+            "rope_scaling": {"factor": 8.0, "type": "ntk"},
+        }
+    )
     dim, base, factor = 16, 160000 * 8.0, 8.0
     expected = 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim)) / factor ** (2 / dim)
     torch.testing.assert_close(GteRotaryEmbedding(config).inv_freq, expected)
@@ -116,7 +129,11 @@ def test_batch_plans_keep_the_budget_and_little_padding():
     lengths = [200, 200, 198, 190, 180, 150, 120, 60, 30, 20, 10, 5]
     padded = plan_batches(lengths, 16384)
     assert sorted(i for batch in padded for i in batch) == list(range(len(lengths)))
-    assert [[lengths[i] for i in batch] for batch in padded] == [[200, 200, 198, 190, 180], [150, 120, 60, 30], [20, 10, 5]]
+    assert [[lengths[i] for i in batch] for batch in padded] == [
+        [200, 200, 198, 190, 180],
+        [150, 120, 60, 30],
+        [20, 10, 5],
+    ]
     assert all(max(lengths[i] for i in b) * len(b) <= 16384 for b in padded)
     assert plan_batches(lengths, 400) == [[0, 1], [2, 3], [4, 5], [6, 7, 8], [9, 10, 11]]  # longest × count ≤ 400
     packed = plan_batches(lengths, 16384, packed=True)

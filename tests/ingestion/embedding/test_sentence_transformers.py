@@ -1,4 +1,5 @@
 """The real default model (MiniLM from its PyPI package) against sentence-transformers on SciFact."""
+
 from __future__ import annotations
 
 import json

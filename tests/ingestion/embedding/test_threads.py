@@ -1,5 +1,6 @@
 """CPU threads: each process of a prefork worker embeds on its share of the cores, less the cores
 other processes keep busy."""
+
 import multiprocessing
 import os
 import time
@@ -22,8 +23,15 @@ def cores(monkeypatch):
 
 @pytest.mark.parametrize(
     "pool, concurrency, threads",
-    [("prefork", 1, 8), ("prefork", 2, 4), ("prefork", 3, 2), ("prefork", 16, 1),
-     ("celery.concurrency.prefork:TaskPool", 4, 2), ("solo", 4, 8), ("threads", 4, 8)],
+    [
+        ("prefork", 1, 8),
+        ("prefork", 2, 4),
+        ("prefork", 3, 2),
+        ("prefork", 16, 1),
+        ("celery.concurrency.prefork:TaskPool", 4, 2),
+        ("solo", 4, 8),
+        ("threads", 4, 8),
+    ],
 )
 def test_a_prefork_worker_shares_the_cores_between_its_processes(cores, pool, concurrency, threads):
     assert cpu_threads() == 8  # outside a worker: every core

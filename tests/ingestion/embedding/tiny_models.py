@@ -4,6 +4,7 @@ BERT and GTE reuse the MiniLM WordPiece tokenizer; the Qwen families get a small
 that appends ``<|endoftext|>`` (transformers may rebuild it as its Qwen2 tokenizer class on load, as
 it does for the real models).
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,13 @@ import torch
 
 EOS = "<|endoftext|>"
 # Weights drawn wider than the usual 0.02 so that distinct texts get clearly distinct vectors.
-SMALL = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128, "initializer_range": 0.3}
+SMALL = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 128,
+    "initializer_range": 0.3,
+}
 WORDS = (
     "instruct query given a web search retrieve relevant passages that answer the what is how does "
     "protein cell gene cancer patients study results effect of in and to with were was for on by"
@@ -107,7 +114,9 @@ def save_as_remote_code_gte(folder: Path) -> tuple[Path, object]:
             parts = [state[key.replace("q_proj", name)] for name in ("q_proj", "k_proj", "v_proj")]
             fused[new_key.replace("self_attn.q_proj", "attention.qkv_proj")] = torch.cat(parts)
         elif ".mlp.up_proj." in key:
-            fused[new_key.replace("up_proj", "up_gate_proj")] = torch.cat([value, state[key.replace("up_proj", "gate_proj")]])
+            fused[new_key.replace("up_proj", "up_gate_proj")] = torch.cat(
+                [value, state[key.replace("up_proj", "gate_proj")]]
+            )
         else:
             renamed = new_key.replace("self_attn.o_proj", "attention.o_proj")
             renamed = renamed.replace("post_attention_layernorm", "attn_ln").replace("post_mlp_layernorm", "mlp_ln")

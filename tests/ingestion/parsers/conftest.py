@@ -3,6 +3,7 @@
 The real documents live outside the repository (``../shared/data/docs`` from its root) and are
 read in place, never copied. No test here touches the database.
 """
+
 from __future__ import annotations
 
 import zipfile
@@ -49,14 +50,16 @@ def make_pdf(objects: list[bytes]) -> bytes:
 def text_pdf(text: str) -> bytes:
     """A one-page PDF whose page shows ``text`` in Helvetica."""
     stream = b"BT /F1 12 Tf 72 712 Td (%s) Tj ET" % text.encode("latin-1")
-    return make_pdf([
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ])
+    return make_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ]
+    )
 
 
 def rewrite_zip(source: Path, target: Path, replace: dict[str, bytes]) -> Path:

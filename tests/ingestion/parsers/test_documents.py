@@ -1,4 +1,5 @@
 """Every shared real document parses, and its content lands in the right section."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,16 +24,19 @@ def test_every_document_parses_to_text_or_says_why_not(name, handbook):
     assert all(section.heading_path[0] == document.title for section in document.sections)
 
 
-@pytest.mark.parametrize(("name", "phrase", "page"), [
-    ("failure-after-repair.pdf", "ISBN 978 1 925136 98 2", 2),  # the slightly malformed xref
-    ("multi-column.pdf", "using the dot product of their vectors", 3),
-    ("reliance.pdf", "Integrated Annual Report 2021-22", 1),
-    ("layout-parser-paper-with-table.pdf", "PubLayNet", 1),
-])
+@pytest.mark.parametrize(
+    ("name", "phrase", "page"),
+    [
+        ("failure-after-repair.pdf", "ISBN 978 1 925136 98 2", 2),  # the slightly malformed xref
+        ("multi-column.pdf", "using the dot product of their vectors", 3),
+        ("reliance.pdf", "Integrated Annual Report 2021-22", 1),
+        ("layout-parser-paper-with-table.pdf", "PubLayNet", 1),
+    ],
+)
 def test_pdf_sections_are_pages_with_page_anchors(name, phrase, page):
     document = parse_doc(name)
     assert find_section(document, phrase).anchor == f"page={page}"
-    assert [section.anchor for section in document.sections][:2] == ["page=1", "page=2"][:len(document.sections)]
+    assert [section.anchor for section in document.sections][:2] == ["page=1", "page=2"][: len(document.sections)]
 
 
 def test_pdf_title_comes_from_its_metadata():
@@ -85,8 +89,13 @@ def test_xlsx_rows_carry_their_header_names():
     document = parse_doc("2023-half-year-analyses-by-segment.xlsx")
     section = find_section(document, "In millions of CHF: Zone NA; Sales (a): 12553;")
     assert section.anchor == "sheet=OS-Rev.and%20results%2030%2006%202023&row=9"
-    assert section.heading_path == ["2023-half-year-analyses-by-segment", "OS-Rev.and results 30 06 2023",
-                                    "3. Analyses by segment", "3.1 Operating segments", "Revenue and results"]
+    assert section.heading_path == [
+        "2023-half-year-analyses-by-segment",
+        "OS-Rev.and results 30 06 2023",
+        "3. Analyses by segment",
+        "3.1 Operating segments",
+        "Revenue and results",
+    ]
     assert "Trading operating profit: 2632" in section.text
     reconciliation = find_section(document, "Operating profit; January–June 2023: 7262; January–June 2022: 6619")
     assert reconciliation.anchor.startswith("sheet=Reconciliation")
@@ -95,7 +104,9 @@ def test_xlsx_rows_carry_their_header_names():
 def test_xlsx_sheets_are_separate_sections():
     document = parse_doc("stanley-cups.xlsx")
     assert [section.anchor for section in document.sections] == [
-        "sheet=Stanley%20Cups&row=3", "sheet=Stanley%20Cups%20Since%2067&row=3"]
+        "sheet=Stanley%20Cups&row=3",
+        "sheet=Stanley%20Cups%20Since%2067&row=3",
+    ]
     assert document.sections[1].heading_path == ["stanley-cups", "Stanley Cups Since 67"]
     assert "Team: Maple Leafs; Location: TOR; Stanley Cups: 0" in document.sections[1].text
 
@@ -111,9 +122,11 @@ def test_csv_multi_row_header_is_joined():
     section = parse_doc("table-multi-row-column-cells-actual.csv").sections[0]
     lines = section.text.split("\n")
     assert len(lines) == 4
-    assert lines[0] == ("Disability Category: Blind; Participants: 5; Ballots Completed: 1; "
-                        "Ballots Incomplete/Terminated: 4; Results / Accuracy: 34.5%, n=1; "
-                        "Results / Time to complete: 1199 sec, n=1")
+    assert lines[0] == (
+        "Disability Category: Blind; Participants: 5; Ballots Completed: 1; "
+        "Ballots Incomplete/Terminated: 4; Results / Accuracy: 34.5%, n=1; "
+        "Results / Time to complete: 1199 sec, n=1"
+    )
 
 
 def test_markdown_splits_on_headings_not_on_code_comments():

@@ -1,4 +1,5 @@
 """HTML and plain text (no shared samples of those), and the child's independence from Django."""
+
 from __future__ import annotations
 
 import subprocess
@@ -31,7 +32,8 @@ def test_html_tables_and_lists(tmp_path):
         "<h2>Plans¶</h2><table><tr><th>Plan</th><th>Price</th></tr><tr><td>Basic</td><td>10</td></tr>"
         "<tr><td>Pro</td><td>30</td></tr></table>"
         "<h2>Included</h2><ul><li>Email support</li><li>Updates</li></ul>"
-        "</main></body></html>")
+        "</main></body></html>"
+    )
     document = parse_file(page, filename="prices.htm")
     plans = next(s for s in document.sections if s.heading_path[-1] == "Plans")
     assert plans.heading_path == ["Prices", "Plans"]
@@ -48,15 +50,19 @@ def test_plain_text_in_cp1252(tmp_path):
 
 
 def test_the_child_never_imports_django():
-    check = ("import sys; from ingestion.parsers.worker import parse_path; "
-             f"parse_path({str(doc('docx-tables.docx'))!r}, 'a.docx', ''); "
-             f"parse_path({str(doc('stanley-cups.xlsx'))!r}, 'a.xlsx', ''); "
-             "assert not any(name.split('.')[0] == 'django' for name in sys.modules), 'django imported'")
+    check = (
+        "import sys; from ingestion.parsers.worker import parse_path; "
+        f"parse_path({str(doc('docx-tables.docx'))!r}, 'a.docx', ''); "
+        f"parse_path({str(doc('stanley-cups.xlsx'))!r}, 'a.xlsx', ''); "
+        "assert not any(name.split('.')[0] == 'django' for name in sys.modules), 'django imported'"
+    )
     root = Path(__file__).resolve().parents[3]
     subprocess.run([sys.executable, "-c", check], cwd=root, check=True, env={"PATH": "/usr/bin:/bin"})
 
 
-@pytest.mark.parametrize("number, letters", [(1, "A"), (26, "Z"), (27, "AA"), (52, "AZ"), (702, "ZZ"), (703, "AAA"), (16384, "XFD")])
+@pytest.mark.parametrize(
+    "number, letters", [(1, "A"), (26, "Z"), (27, "AA"), (52, "AZ"), (702, "ZZ"), (703, "AAA"), (16384, "XFD")]
+)
 def test_column_letters_name_columns_as_spreadsheets_do(number, letters):
     from ingestion.parsers.spreadsheet import column_letter
 

@@ -1,4 +1,5 @@
 """Broken, disguised and hostile files fail with a clear reason, and never hurt the caller."""
+
 from __future__ import annotations
 
 import io
@@ -61,7 +62,8 @@ def test_docx_with_billion_laughs_dtd(tmp_path):
         document_xml = zf.read("word/document.xml")
     laughs = b'<!ENTITY lol "lol">' + b"".join(
         b'<!ENTITY lol%d "%s">' % (level, (b"&lol%s;" % (b"" if level == 1 else b"%d" % (level - 1))) * 10)
-        for level in range(1, 10))
+        for level in range(1, 10)
+    )
     header, body = document_xml.split(b"?>", 1)
     hostile = header + b"?><!DOCTYPE w:document [" + laughs + b"]>" + body.replace(b"Lorem ipsum", b"&lol9;")
     path = rewrite_zip(doc("docx-tables.docx"), tmp_path / "laughs.docx", {"word/document.xml": hostile})
@@ -73,9 +75,12 @@ def test_xlsx_with_external_entity_in_a_renamed_part(tmp_path):
     with zipfile.ZipFile(doc("stanley-cups.xlsx")) as zf:
         content_types = zf.read("[Content_Types].xml")
     xxe = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
-    content_types = content_types.replace(b"</Types>", b'<Default Extension="dat" ContentType="application/xml"/></Types>')
-    path = rewrite_zip(doc("stanley-cups.xlsx"), tmp_path / "xxe.xlsx",
-                       {"[Content_Types].xml": content_types, "xl/extra.dat": xxe})
+    content_types = content_types.replace(
+        b"</Types>", b'<Default Extension="dat" ContentType="application/xml"/></Types>'
+    )
+    path = rewrite_zip(
+        doc("stanley-cups.xlsx"), tmp_path / "xxe.xlsx", {"[Content_Types].xml": content_types, "xl/extra.dat": xxe}
+    )
     assert "DTD" in reason(path)
 
 
@@ -95,11 +100,13 @@ def test_truncated_and_corrupt_pdfs(tmp_path):
 
 
 def test_pdf_with_a_looping_page_tree(tmp_path):
-    looping = make_pdf([
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",  # the /Pages node is its own kid
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
-    ])
+    looping = make_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",  # the /Pages node is its own kid
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+        ]
+    )
     (tmp_path / "loop.pdf").write_bytes(looping)
     started = time.monotonic()
     assert "cyclic" in reason(tmp_path / "loop.pdf", time_limit=10)
@@ -121,8 +128,13 @@ def test_encrypted_pdfs(tmp_path):
 
 
 def test_pdf_without_a_text_layer_warns(tmp_path):
-    blank = make_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                      b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"])
+    blank = make_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+        ]
+    )
     (tmp_path / "scan.pdf").write_bytes(blank)
     document = parse_file(tmp_path / "scan.pdf", filename="scan.pdf")
     assert document.sections == []
@@ -133,23 +145,28 @@ def test_wrong_extension_is_parsed_as_what_it_really_is(tmp_path):
     (tmp_path / "report.pdf").write_bytes(doc("docx-tables.docx").read_bytes())
     document = parse_file(tmp_path / "report.pdf", filename="report.pdf")
     assert "| Header Col 1 | Header Col 2 |" in document.sections[0].text
-    assert document.warnings == ["the file's content is a Word document, not what its .pdf extension says; "
-                                 "it was read as a Word document"]
+    assert document.warnings == [
+        "the file's content is a Word document, not what its .pdf extension says; it was read as a Word document"
+    ]
 
-    (tmp_path / "page.docx").write_text("<!DOCTYPE html><html><head><title>Opening hours</title></head><body>"
-                                        "<article><h1>Opening hours</h1><p>" + "We open at nine every weekday. " * 5 +
-                                        "</p></article></body></html>")
+    (tmp_path / "page.docx").write_text(
+        "<!DOCTYPE html><html><head><title>Opening hours</title></head><body>"
+        "<article><h1>Opening hours</h1><p>" + "We open at nine every weekday. " * 5 + "</p></article></body></html>"
+    )
     page = parse_file(tmp_path / "page.docx", filename="page.docx")
     assert page.title == "Opening hours"
     assert "We open at nine" in page.sections[0].text
     assert "an HTML page, not what its .docx extension says" in page.warnings[0]
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    (b"\x89PNG\r\n\x1a\n" + bytes(100), "the file is a PNG image; images are not supported"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "old binary Office files"),
-    (b"\x7fELF\x02\x01\x01" + bytes(100), "the file is not a type we can read"),
-])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(100), "the file is a PNG image; images are not supported"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "old binary Office files"),
+        (b"\x7fELF\x02\x01\x01" + bytes(100), "the file is not a type we can read"),
+    ],
+)
 def test_unsupported_content_is_refused_whatever_its_extension(tmp_path, content, expected):
     (tmp_path / "notes.docx").write_bytes(content)
     assert reason(tmp_path / "notes.docx").startswith(expected)
@@ -200,8 +217,14 @@ def test_batch_returns_each_file_its_own_result(tmp_path):
         (tmp_path / "missing.md", "missing.md"),
     ]
     results = parse_files(files, max_workers=2)
-    assert [type(result) for result in results] == [ParsedDocument, ParseError, ParsedDocument,
-                                                     ParseError, ParseError, ParseError]
+    assert [type(result) for result in results] == [
+        ParsedDocument,
+        ParseError,
+        ParsedDocument,
+        ParseError,
+        ParseError,
+        ParseError,
+    ]
     assert results[0].sections[0].text.startswith("Team: Blues")
     assert results[2].sections[1].heading_path[-1] == "This is the first content slide"
     assert results[1].reason == "the file is empty"

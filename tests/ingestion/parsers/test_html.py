@@ -1,4 +1,5 @@
 """Main-text extraction on real pages of the Django REST framework site."""
+
 from ingestion.parsers.html import extract_page
 from tests.conftest import DRF_SITE
 
@@ -41,7 +42,8 @@ def test_it_reads_robots_meta_and_canonical():
     html = (
         '<html><head><title>T</title><meta name="robots" content="noindex, nofollow">'
         '<link rel="canonical" href="/real/"></head><body><main><h1>T</h1><p>'
-        + "Some text here. " * 30 + '</p><a href="/other/">o</a></main></body></html>'
+        + "Some text here. " * 30
+        + '</p><a href="/other/">o</a></main></body></html>'
     )
     result = extract_page(html, "http://x.test/page/?a=1")
     assert result.noindex and result.nofollow
@@ -55,7 +57,10 @@ def test_a_broken_page_yields_no_sections_rather_than_an_error():
 
 
 def test_visitors_comments_are_not_the_pages_content():
-    article = "".join(f"<p>Refunds are paid within {n} days of the request, to the card that paid the order.</p>" for n in range(5, 12))
+    article = "".join(
+        f"<p>Refunds are paid within {n} days of the request, to the card that paid the order.</p>"
+        for n in range(5, 12)
+    )
     html = (
         "<html><head><title>Refunds</title></head><body><article><h1>Refunds</h1>" + article + "</article>"
         '<div id="comments" class="comments"><h3>3 comments</h3>'

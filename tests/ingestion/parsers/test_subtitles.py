@@ -56,9 +56,15 @@ def test_vtt_sections_start_a_minute_apart_with_time_anchors(tmp_path):
     assert "Settings, then Payment" in document.sections[1].text
 
 
-@pytest.mark.parametrize("header, title", [("WEBVTT - The billing tour", "The billing tour"),
-                                           ("WEBVTT\tBilling, explained", "Billing, explained"),
-                                           ("WEBVTT", "billing-tour"), ("WEBVTT -", "billing-tour")])
+@pytest.mark.parametrize(
+    "header, title",
+    [
+        ("WEBVTT - The billing tour", "The billing tour"),
+        ("WEBVTT\tBilling, explained", "Billing, explained"),
+        ("WEBVTT", "billing-tour"),
+        ("WEBVTT -", "billing-tour"),
+    ],
+)
 def test_the_text_after_webvtt_on_the_first_line_is_the_title(tmp_path, header, title):
     document = parse(tmp_path, "billing-tour.vtt", VTT.replace("WEBVTT", header, 1))
     assert document.title == title and document.sections[0].heading_path == [title, "0:00:01"]

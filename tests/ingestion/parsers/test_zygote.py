@@ -1,5 +1,6 @@
 """The warm zygote that forks one parser child per file: reused, replaced when it dies, never shared
 across a fork, gone with its caller, and no child holds another file's conversation open."""
+
 from __future__ import annotations
 
 import os
@@ -75,8 +76,14 @@ def test_the_zygote_and_its_children_exit_with_their_caller(tmp_path):
         "print(zygote, children, flush=True); os._exit(0)"  # dies without closing anything
     )
     root = Path(__file__).resolve().parents[3]
-    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, check=True, text=True,
-                         env=dict(os.environ, CHATSITE_PARSER_TEST_HOOKS="1"))
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        capture_output=True,
+        check=True,
+        text=True,
+        env=dict(os.environ, CHATSITE_PARSER_TEST_HOOKS="1"),
+    )
     zygote, sleeper = map(int, out.stdout.split())
     deadline = time.monotonic() + 10
     while (alive(zygote) or alive(sleeper)) and time.monotonic() < deadline:
@@ -103,8 +110,14 @@ def test_a_slow_child_does_not_hold_up_a_file_forked_before_it(tmp_path, monkeyp
 
 
 def test_many_files_at_once_each_get_their_own_result():
-    names = ["stanley-cups.csv", "docx-tables.docx", "reliance.pdf", "sample-presentation.pptx",
-             "unstructured-README.md", "stanley-cups.xlsx"] * 2
+    names = [
+        "stanley-cups.csv",
+        "docx-tables.docx",
+        "reliance.pdf",
+        "sample-presentation.pptx",
+        "unstructured-README.md",
+        "stanley-cups.xlsx",
+    ] * 2
     with ThreadPoolExecutor(6) as pool:
         documents = list(pool.map(parse_doc, names))
     for name, document in zip(names, documents):

@@ -4,6 +4,7 @@ Tiny random-weight BERT, XLM-RoBERTa and GTE sequence classifiers are saved to f
 path. The reference runs the HF model on one unpadded (query, passage) pair at a time and takes
 ``logits[0, 0]``; the engine must agree within 1e-4 on mixed-length passages split across batches.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -117,5 +118,7 @@ def test_remote_code_gte_checkpoint_loads_into_the_native_class(tmp_path):
     assert all(torch.equal(loaded[key], value) for key, value in native.state_dict().items())
     tokenizer = reranker.tokenizer
     with torch.no_grad():
-        expected = [float(native(**tokenizer(QUERY, passage, return_tensors="pt")).logits[0, 0]) for passage in PASSAGES]
+        expected = [
+            float(native(**tokenizer(QUERY, passage, return_tensors="pt")).logits[0, 0]) for passage in PASSAGES
+        ]
     assert max(abs(a - b) for a, b in zip(reranker.score(QUERY, PASSAGES), expected)) < 1e-4

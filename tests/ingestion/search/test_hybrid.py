@@ -1,4 +1,5 @@
 """Hybrid retrieval over real pages in the real database, one partition per assistant."""
+
 import pytest
 from django.db import connection
 
@@ -54,7 +55,9 @@ def test_each_leg_finds_the_page_that_answers(indexed, embedder, mode, question,
     assert f"/api-guide/{page}/" in hits[0].url
 
 
-@pytest.mark.parametrize("question", ["Note: how do I use token authentication?", "token authentication:", "auth:token:authentication"])
+@pytest.mark.parametrize(
+    "question", ["Note: how do I use token authentication?", "token authentication:", "auth:token:authentication"]
+)
 def test_a_colon_in_a_question_is_text_not_bm25_syntax(indexed, embedder, question):
     # A ::bm25query cast read "Note:" as the name of an index: the chat answered 500 (found by the API fuzz test).
     hits = search(indexed, embedder, question, mode="lexical")
@@ -100,9 +103,14 @@ def test_reindexing_a_document_replaces_its_chunks(indexed, embedder):
 
     document = Document.objects.filter(source__assistant=indexed).first()
     space = space_active(indexed.pk)
-    count = lambda: connection.cursor().execute(  # noqa: E731
-        "select count(*) from ingestion_chunk where space_id = %s and document_id = %s", [space.pk, document.pk]
-    ).fetchone()[0]
+
+    def count():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "select count(*) from ingestion_chunk where space_id = %s and document_id = %s", [space.pk, document.pk]
+            )
+            return cursor.fetchone()[0]
+
     before = count()
     services.document_index(document=document)
     assert count() == before == document.chunk_count

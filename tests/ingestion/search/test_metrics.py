@@ -1,4 +1,5 @@
 """The retrieval metrics against values worked out by hand, and the BEIR loader."""
+
 import math
 
 import pytest
@@ -83,8 +84,10 @@ def test_load_beir(tmp_path):
     (tmp_path / "corpus.jsonl").write_text(
         '{"_id": "d1", "title": "Bees", "text": "Bees make honey."}\n{"_id": 2, "text": "No title."}\n\n'
     )
-    (tmp_path / "queries.jsonl").write_text('{"_id": "q1", "text": "honey?"}\n{"_id": "q2", "text": "unjudged"}\n'
-                                            '{"_id": "q3", "text": "judged irrelevant only"}\n')
+    (tmp_path / "queries.jsonl").write_text(
+        '{"_id": "q1", "text": "honey?"}\n{"_id": "q2", "text": "unjudged"}\n'
+        '{"_id": "q3", "text": "judged irrelevant only"}\n'
+    )
     (tmp_path / "qrels" / "dev.tsv").write_text(
         "query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\t2\t0\nq3\td1\t0\nq9\td1\t1\n"
     )

@@ -5,6 +5,7 @@ by path. The reference writes the card's prompt out as one string, runs it unpad
 softmax over the last position's "no" and "yes" logits; the engine (left padding, mixed lengths,
 several batches) must give the same P("yes") within 1e-4.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -117,7 +118,10 @@ def test_one_big_batch_and_a_custom_instruction(folder, model_and_tokenizer):
 def test_long_documents_are_truncated_as_the_card_does(folder, model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     reranker = Qwen3Reranker(folder, device="cpu", max_length=90)
-    prefix, suffix = card_prompt("", "").split("<Instruct>: ")[0], "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    prefix, suffix = (
+        card_prompt("", "").split("<Instruct>: ")[0],
+        "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
+    )
     prefix_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
     suffix_ids = tokenizer(suffix, add_special_tokens=False)["input_ids"]
     expected = []
@@ -127,5 +131,5 @@ def test_long_documents_are_truncated_as_the_card_does(folder, model_and_tokeniz
         expected.append(p_yes(model, tokenizer, prefix_ids + body_ids + suffix_ids))
     encoded = reranker._encode(QUERY, PASSAGES)
     assert max(len(pair["input_ids"]) for pair in encoded) == 90
-    assert all(pair["input_ids"][-len(suffix_ids):] == suffix_ids for pair in encoded)
+    assert all(pair["input_ids"][-len(suffix_ids) :] == suffix_ids for pair in encoded)
     assert max(abs(a - b) for a, b in zip(reranker.score(QUERY, PASSAGES), expected)) < 1e-4

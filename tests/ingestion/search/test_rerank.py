@@ -1,4 +1,5 @@
 """``rerank`` over retrieval hits, and reranker resolution — no weights downloaded."""
+
 from __future__ import annotations
 
 import json

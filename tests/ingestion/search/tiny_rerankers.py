@@ -5,6 +5,7 @@ tokenizer holding Qwen's chat tokens as added tokens and every word of the promp
 left; it splits at word and punctuation boundaries, so a prompt tokenised whole gives the same ids as
 its prefix, body and suffix tokenised apart (which the reference relies on).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -97,7 +98,9 @@ def save_as_remote_code_gte_reranker(folder: Path) -> tuple[Path, object]:
     from transformers import AutoTokenizer, GteConfig, GteForSequenceClassification
 
     torch.manual_seed(0)
-    config = GteConfig(vocab_size=30522, num_labels=1, type_vocab_size=0, pad_token_id=0, initializer_range=0.2, **SMALL)
+    config = GteConfig(
+        vocab_size=30522, num_labels=1, type_vocab_size=0, pad_token_id=0, initializer_range=0.2, **SMALL
+    )
     model = GteForSequenceClassification(config).eval()
     state = model.state_dict()
     fused = {}
@@ -109,10 +112,14 @@ def save_as_remote_code_gte_reranker(folder: Path) -> tuple[Path, object]:
             parts = [state[key.replace("q_proj", name)] for name in ("q_proj", "k_proj", "v_proj")]
             fused[new_key.replace("self_attn.q_proj", "attention.qkv_proj")] = torch.cat(parts)
         elif ".mlp.up_proj." in key:
-            fused[new_key.replace("up_proj", "up_gate_proj")] = torch.cat([value, state[key.replace("up_proj", "gate_proj")]])
+            fused[new_key.replace("up_proj", "up_gate_proj")] = torch.cat(
+                [value, state[key.replace("up_proj", "gate_proj")]]
+            )
         else:
             renamed = new_key.replace("self_attn.o_proj", "attention.o_proj")
-            fused[renamed.replace("post_attention_layernorm", "attn_ln").replace("post_mlp_layernorm", "mlp_ln")] = value
+            fused[renamed.replace("post_attention_layernorm", "attn_ln").replace("post_mlp_layernorm", "mlp_ln")] = (
+                value
+            )
     folder.mkdir(parents=True, exist_ok=True)
     save_file({key: value.contiguous() for key, value in fused.items()}, folder / "model.safetensors")
     remote = {
@@ -125,7 +132,10 @@ def save_as_remote_code_gte_reranker(folder: Path) -> tuple[Path, object]:
         "rope_theta": config.rope_parameters["rope_theta"],
         "type_vocab_size": 0,
         "pad_token_id": 0,
-        **{key: getattr(config, key) for key in ("vocab_size", "hidden_act", "layer_norm_eps", "max_position_embeddings")},
+        **{
+            key: getattr(config, key)
+            for key in ("vocab_size", "hidden_act", "layer_norm_eps", "max_position_embeddings")
+        },
         **SMALL,
     }
     (folder / "config.json").write_text(json.dumps(remote))

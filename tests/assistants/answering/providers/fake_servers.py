@@ -6,6 +6,7 @@ Replies are written with ``Transfer-Encoding: chunked``, one chunk per piece, fl
 client sees a real stream. The ``*_script`` functions build the exact event streams of the OpenAI,
 Anthropic and Gemini APIs.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Which provider an assistant answers with, which key it may use, and what an answer costs."""
+
 import pytest
 
 from assistants.answering.providers import (
@@ -31,7 +32,10 @@ def test_an_assistant_without_overrides_uses_the_settings():
         assert isinstance(provider, OpenAIProvider)
         config = provider.config
         assert (config.base_url, config.model, config.api_key, config.timeout) == (
-            "https://llm.operator.test/v1", "gpt-4o-mini", "sk-operator", 30.0,
+            "https://llm.operator.test/v1",
+            "gpt-4o-mini",
+            "sk-operator",
+            30.0,
         )
 
 
@@ -85,9 +89,15 @@ def test_no_model_anywhere_answers_offline(settings):
 
 
 def test_usage_records_cost_from_the_price_table(settings):
-    settings.LLM_PRICES = {"gpt-4o-mini": {"input": 0.15, "output": 0.60}, "gemini-2.0-flash": {"input": 0.1, "output": 0.4}}
+    settings.LLM_PRICES = {
+        "gpt-4o-mini": {"input": 0.15, "output": 0.60},
+        "gemini-2.0-flash": {"input": 0.1, "output": 0.4},
+    }
     assert Usage(1000, 200).record("gpt-4o-mini") == {
-        "model": "gpt-4o-mini", "prompt_tokens": 1000, "completion_tokens": 200, "cost_usd": pytest.approx(0.00027),
+        "model": "gpt-4o-mini",
+        "prompt_tokens": 1000,
+        "completion_tokens": 200,
+        "cost_usd": pytest.approx(0.00027),
     }
     assert Usage(1000, 200).record("models/gemini-2.0-flash")["cost_usd"] == pytest.approx(0.00018)
     assert "cost_usd" not in Usage(1000, 200).record("unknown-model")

@@ -1,4 +1,5 @@
 """The streaming LLM providers, against local servers that speak each API's wire format."""
+
 from __future__ import annotations
 
 import asyncio
