@@ -33,10 +33,6 @@ class Membership(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user")]
 
-    @property
-    def can_manage(self) -> bool:
-        return self.role in {self.Role.OWNER, self.Role.ADMIN}
-
 
 class Assistant(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="assistants")

@@ -7,45 +7,16 @@ from urllib.parse import urlsplit
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from django.http import Http404
 
-from assistants.models import Assistant, Conversation, CustomDomain, Membership, Team
+from assistants.models import Assistant, Conversation, CustomDomain, Team
 
 
 def teams_for_user(*, user: User) -> QuerySet[Team]:
     return Team.objects.filter(memberships__user=user).order_by("name")
 
 
-def membership_get(*, user: User, team_id: int) -> Membership:
-    membership = Membership.objects.select_related("team").filter(user=user, team_id=team_id).first()
-    if membership is None:
-        raise Http404("No such team")
-    return membership
-
-
 def assistants_for_user(*, user: User) -> QuerySet[Assistant]:
     return Assistant.objects.filter(team__memberships__user=user).select_related("team").order_by("team__name", "name")
-
-
-def assistant_get_for_user(*, user: User, assistant_id: int) -> Assistant:
-    """The assistant when the user is in its team; 404 otherwise (never another team's data)."""
-    assistant = assistants_for_user(user=user).filter(pk=assistant_id).first()
-    if assistant is None:
-        raise Http404("No such assistant")
-    return assistant
-
-
-def get_for_member(queryset: QuerySet, *, user: User, pk: int, what: str):
-    """The row of ``queryset`` (a model with an ``assistant``) when the user is in the assistant's
-    team; 404 otherwise, the same answer as for a row that does not exist."""
-    row = queryset.select_related("assistant").filter(pk=pk, assistant__team__memberships__user=user).first()
-    if row is None:
-        raise Http404(f"No such {what}")
-    return row
-
-
-def conversation_get_for_user(*, user: User, conversation_id: int) -> Conversation:
-    return get_for_member(Conversation.objects, user=user, pk=conversation_id, what="conversation")
 
 
 def conversation_latest_for_visitor(*, assistant: Assistant, visitor_token: str) -> Conversation | None:
@@ -116,10 +87,6 @@ def image_origins(*, branding: dict) -> list[str]:
 
 def domains_for_assistant(*, assistant: Assistant) -> QuerySet[CustomDomain]:
     return assistant.domains.order_by("host")
-
-
-def domain_get_for_user(*, user: User, domain_id: int) -> CustomDomain:
-    return get_for_member(CustomDomain.objects, user=user, pk=domain_id, what="domain")
 
 
 def verified_domain(*, host: str) -> CustomDomain | None:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import User
 from django.db.models import Q
 
 from assistants.models import Assistant, Feedback, GoldenQuestion, Message
-from assistants.selectors import get_for_member
 
 GOLDEN_CANDIDATES = 50
-
-
-def golden_question_get_for_user(*, user: User, golden_id: int):
-    return get_for_member(GoldenQuestion.objects, user=user, pk=golden_id, what="question")
 
 
 def golden_candidates(*, assistant: Assistant) -> list[dict]:

@@ -7,9 +7,11 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from assistants import forms, selectors, services
+from assistants import access, forms, selectors, services
 from assistants.domains import verification as domains
 from ingestion import services as ingestion_services
+
+NEW_KEY_SESSION = "new_api_key"  # the raw key of a key just created, shown once
 
 
 def signup(request):
@@ -46,21 +48,18 @@ def team_create(request):
 
 @login_required
 def assistant_create(request, team_id: int):
-    membership = selectors.membership_get(user=request.user, team_id=team_id)
+    team = access.team_for(user=request.user, team_id=team_id, need=access.Permission.MANAGE)
     form = forms.AssistantBrandingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if not membership.can_manage:
-            messages.error(request, "Only owners and admins can create assistants.")
-            return redirect("dashboard")
-        fields, access = form.split()
-        assistant = services.assistant_create(team=membership.team, access=access, **fields)
+        fields, access_code = form.split()
+        assistant = services.assistant_create(team=team, access=access_code, **fields)
         return redirect("assistant_detail", assistant_id=assistant.pk)
-    return render(request, "dashboard/assistant_form.html", {"form": form, "team": membership.team})
+    return render(request, "dashboard/assistant_form.html", {"form": form, "team": team})
 
 
 @login_required
 def assistant_detail(request, assistant_id: int):
-    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id)
     return render(
         request,
         "dashboard/assistant_detail.html",
@@ -81,11 +80,11 @@ def assistant_detail(request, assistant_id: int):
 
 @login_required
 def assistant_edit(request, assistant_id: int):
-    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
     form = forms.AssistantBrandingForm(request.POST or None, instance=assistant)
     if request.method == "POST" and form.is_valid():
-        fields, access = form.split()
-        services.assistant_update(assistant=assistant, access=access, **fields)
+        fields, access_code = form.split()
+        services.assistant_update(assistant=assistant, access=access_code, **fields)
         messages.success(request, "Saved.")
         return redirect("assistant_detail", assistant_id=assistant.pk)
     return render(
@@ -96,7 +95,7 @@ def assistant_edit(request, assistant_id: int):
 @login_required
 @require_POST
 def domain_add(request, assistant_id: int):
-    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
     form = forms.CustomDomainForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(form.errors["host"]))
@@ -111,7 +110,7 @@ def domain_add(request, assistant_id: int):
 @login_required
 @require_POST
 def domain_verify(request, domain_id: int):
-    domain = services.custom_domain_verify(domain=selectors.domain_get_for_user(user=request.user, domain_id=domain_id))
+    domain = services.custom_domain_verify(domain=access.domain_for(user=request.user, domain_id=domain_id, write=True))
     if domain.last_check_error:
         messages.error(request, f"{domain.host} is not verified: {domain.last_check_error}")
     else:
@@ -122,7 +121,7 @@ def domain_verify(request, domain_id: int):
 @login_required
 @require_POST
 def domain_delete(request, domain_id: int):
-    domain = selectors.domain_get_for_user(user=request.user, domain_id=domain_id)
+    domain = access.domain_for(user=request.user, domain_id=domain_id, write=True)
     services.custom_domain_delete(domain=domain)
     messages.success(request, f"Removed {domain.host}.")
     return redirect("assistant_detail", assistant_id=domain.assistant_id)
@@ -144,7 +143,7 @@ def domain_check(request):
 @login_required
 @require_POST
 def source_add(request, assistant_id: int):
-    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
     form = forms.WebsiteSourceForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Enter a valid website address.")
@@ -161,7 +160,7 @@ def source_add(request, assistant_id: int):
 @login_required
 @require_POST
 def assistant_embedding_switch(request, assistant_id: int):
-    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
     model_name = request.POST.get("model_name", "").strip()
     if not model_name:
         messages.error(request, "Name an embedding model.")
@@ -181,7 +180,7 @@ def assistant_embedding_switch(request, assistant_id: int):
 @login_required
 @require_POST
 def documents_upload(request, assistant_id: int):
-    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
     files = request.FILES.getlist("files")
     if not files:
         messages.error(request, "Choose one or more files to upload.")
@@ -194,7 +193,7 @@ def documents_upload(request, assistant_id: int):
 @login_required
 @require_POST
 def document_add_url(request, assistant_id: int):
-    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
     try:
         document = ingestion_services.document_add_url(assistant=assistant, url=request.POST.get("url", ""))
     except ingestion_services.IngestionError as exc:
@@ -205,7 +204,7 @@ def document_add_url(request, assistant_id: int):
 
 @login_required
 def conversation_detail(request, conversation_id: int):
-    conversation = selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
+    conversation = access.conversation_for(user=request.user, conversation_id=conversation_id)
     return render(
         request,
         "dashboard/conversation_detail.html",
@@ -219,31 +218,34 @@ def conversation_detail(request, conversation_id: int):
 
 @login_required
 def team_api_keys(request, team_id: int):
-    """The team's API keys: created and revoked by owners and admins, each shown once."""
+    """The team's API keys: every member sees them (by prefix); owners and admins create and revoke
+    them. A new key is shown once, on the page the creation redirects to (a reload shows it no more)."""
     from assistants.api.keys import api_key_create, api_key_revoke
 
-    membership = selectors.membership_get(user=request.user, team_id=team_id)
-    form = forms.ApiKeyForm(request.POST or None)
-    new_key = None
     if request.method == "POST":
-        if not membership.can_manage:
-            messages.error(request, "Only owners and admins can manage API keys.")
-        elif "revoke" in request.POST:
-            key = membership.team.api_keys.filter(pk=request.POST.get("revoke"), revoked_at__isnull=True).first()
+        team = access.team_for(user=request.user, team_id=team_id, need=access.Permission.MANAGE)
+        form = forms.ApiKeyForm(request.POST)
+        if "revoke" in request.POST:
+            key = team.api_keys.filter(pk=request.POST.get("revoke") or 0, revoked_at__isnull=True).first()
             if key:
                 api_key_revoke(key=key)
                 messages.success(request, f"Key {key.name} revoked.")
-        elif form.is_valid():
-            _, new_key = api_key_create(team=membership.team, **form.cleaned_data)
-            form = forms.ApiKeyForm()
+            return redirect("team_api_keys", team_id=team.pk)
+        if form.is_valid():
+            _, raw_key = api_key_create(team=team, **form.cleaned_data)
+            request.session[NEW_KEY_SESSION] = raw_key
+            return redirect("team_api_keys", team_id=team.pk)
+    else:
+        team = access.team_for(user=request.user, team_id=team_id)
+        form = forms.ApiKeyForm()
     return render(
         request,
         "dashboard/api_keys.html",
         {
-            "team": membership.team,
-            "keys": membership.team.api_keys.order_by("-created_at"),
+            "team": team,
+            "keys": team.api_keys.order_by("-created_at"),
             "form": form,
-            "new_key": new_key,
-            "can_manage": membership.can_manage,
+            "new_key": request.session.pop(NEW_KEY_SESSION, None) if request.method == "GET" else None,
+            "can_manage": access.Permission.MANAGE in team.viewer_can,
         },
     )

@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from assistants import selectors
+from assistants import access
 from assistants.golden import selectors as golden_selectors
 from assistants.golden import services as golden_services
 from assistants.golden.evaluation import GoldenError
@@ -15,7 +15,7 @@ from assistants.models import GoldenQuestion, GoldenRun, Message
 @login_required
 def golden_set(request, assistant_id: int):
     """The golden set: its questions, candidates from visitors, and the latest evaluations."""
-    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id)
     runs = list(assistant.golden_runs.all()[:6])
     latest = next((run for run in runs if run.status == GoldenRun.Status.DONE), None)
     return render(
@@ -35,7 +35,7 @@ def golden_set(request, assistant_id: int):
 @login_required
 @require_POST
 def golden_question_add(request, assistant_id: int):
-    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
     origin = request.POST.get("origin", GoldenQuestion.Origin.TEAM)
     message = None
     if origin != GoldenQuestion.Origin.TEAM:  # collected from a visitor: that visitor's message, of this assistant
@@ -64,7 +64,7 @@ def golden_question_add(request, assistant_id: int):
 @login_required
 @require_POST
 def golden_question_delete(request, golden_id: int):
-    golden = golden_selectors.golden_question_get_for_user(user=request.user, golden_id=golden_id)
+    golden = access.golden_question_for(user=request.user, golden_id=golden_id, write=True)
     assistant_id = golden.assistant_id
     golden_services.golden_question_delete(golden=golden)
     return redirect("golden_set", assistant_id=assistant_id)
@@ -73,7 +73,7 @@ def golden_question_delete(request, golden_id: int):
 @login_required
 @require_POST
 def golden_run_start(request, assistant_id: int):
-    assistant = selectors.assistant_get_for_user(user=request.user, assistant_id=assistant_id)
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
     if not assistant.golden_questions.exists():
         messages.error(request, "Add questions to the golden set first.")
     else:

@@ -11,25 +11,14 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from assistants.selectors import assistant_get_for_user
+from assistants import access
 from ingestion import selectors, services
 from ingestion.models import Document, Source
 
 
-def _source_for_user(user, source_id: int) -> Source:
-    source = (
-        Source.objects.select_related("assistant", "last_run")
-        .filter(pk=source_id, assistant__team__memberships__user=user)
-        .first()
-    )
-    if source is None:
-        raise Http404("No such source")
-    return source
-
-
 @login_required
 def source_detail(request, source_id: int):
-    source = _source_for_user(request.user, source_id)
+    source = access.source_for(user=request.user, source_id=source_id)
     return render(
         request,
         "dashboard/source_detail.html",
@@ -45,13 +34,13 @@ def source_detail(request, source_id: int):
 
 @login_required
 def source_progress(request, source_id: int):
-    return JsonResponse(selectors.source_progress(source=_source_for_user(request.user, source_id)))
+    return JsonResponse(selectors.source_progress(source=access.source_for(user=request.user, source_id=source_id)))
 
 
 @login_required
 @require_POST
 def source_crawl(request, source_id: int):
-    source = _source_for_user(request.user, source_id)
+    source = access.source_for(user=request.user, source_id=source_id, write=True)
     services.source_crawl_start(source=source)
     return redirect("source_detail", source_id=source.pk)
 
@@ -60,7 +49,7 @@ def source_crawl(request, source_id: int):
 @require_POST
 def source_run_control(request, source_id: str, action: str):
     """Pause, resume or cancel the source's crawl."""
-    source = _source_for_user(request.user, int(source_id))
+    source = access.source_for(user=request.user, source_id=source_id, write=True)
     control = {"pause": services.run_pause, "resume": services.run_resume, "cancel": services.run_cancel}[action]
     try:
         control(source=source)
@@ -72,9 +61,9 @@ def source_run_control(request, source_id: str, action: str):
 @login_required
 def library(request, assistant_id: int):
     """Q&A pairs and snippets (added one by one or from a CSV) and a zip of documents."""
-    assistant = assistant_get_for_user(user=request.user, assistant_id=assistant_id)
     if request.method == "POST":
-        return _library_post(request, assistant)
+        return _library_post(request, access.assistant_for(user=request.user, assistant_id=assistant_id, write=True))
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id)
     source = Source.objects.filter(assistant=assistant, kind=Source.Kind.QA).first()
     entries = source.documents.order_by("-id")[:500] if source else []
     return render(request, "dashboard/library.html", {"assistant": assistant, "entries": entries})

@@ -156,9 +156,9 @@ def test_an_owner_creates_an_api_key_shown_once_and_revokes_it(owner_client, own
     from assistants.models import ApiKey
 
     team = make_team(owner, "Keys team")
-    page = owner_client.post(
-        f"/teams/{team.pk}/api-keys/", {"name": "CMS", "scopes": ["read", "write"]}
-    ).content.decode()
+    page = owner_client.post(f"/teams/{team.pk}/api-keys/", {"name": "CMS", "scopes": ["read", "write"]}, follow=True)
+    assert page.redirect_chain == [(f"/teams/{team.pk}/api-keys/", 302)]  # a reload does not create it again
+    page = page.content.decode()
     key = ApiKey.objects.get(team=team)
     raw = page.split('<code id="new-key">')[1].split("</code>")[0]
     assert key.key_hash == key_hash(raw) and raw not in str(key.__dict__)
@@ -175,5 +175,6 @@ def test_api_keys_are_out_of_reach_of_other_teams_and_members(owner, outsider_cl
     Membership.objects.create(team=team, user=member, role="member")
     client = Client()
     client.force_login(member)
-    client.post(f"/teams/{team.pk}/api-keys/", {"name": "x", "scopes": ["read"]})
+    assert client.get(f"/teams/{team.pk}/api-keys/").status_code == 200  # members read
+    assert client.post(f"/teams/{team.pk}/api-keys/", {"name": "x", "scopes": ["read"]}).status_code == 403
     assert not team.api_keys.exists()
