@@ -190,7 +190,7 @@ class ApiKey(models.Model):
 
 class GoldenQuestion(models.Model):
     """A question the team expects the assistant to answer from known pages: the golden set that
-    measures its retrieval (see assistants/golden.py)."""
+    measures its retrieval (see assistants/golden/)."""
 
     class Origin(models.TextChoices):
         TEAM = "team", "Entered by the team"

@@ -62,8 +62,8 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
 def shared_data_dir(base_dir: Path) -> Path:
     """The read-only evaluation data (SciFact, the DRF site, sample documents).
 
-    SHARED_DATA_DIR wins; else ``../shared/data`` beside the checkout; else the workplace's
-    ``/work/shared/data`` (a CI clone may live elsewhere on the same machine).
+    It is not part of the repository. SHARED_DATA_DIR names its folder; without it, the
+    conventional locations below are tried in order (the first that exists wins).
     """
     explicit = os.environ.get("SHARED_DATA_DIR")
     if explicit:

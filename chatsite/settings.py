@@ -1,4 +1,4 @@
-"""Settings for chatsite, read from the environment (see the README's settings table)."""
+"""Settings for chatsite, read from the environment (every one is described in docs/settings.md)."""
 
 from pathlib import Path
 from urllib.parse import urlparse

@@ -2,7 +2,8 @@
 
 Chunks live in one PostgreSQL table partitioned by embedding space (one LIST partition per
 assistant's space), so each assistant has its own BM25 statistics and its own HNSW graph, and a
-query scoped to an assistant always returns k rows (see MEASURED.md). The migration creates that
+query scoped to an assistant always returns k rows (a shared HNSW index with a tenant filter
+returned fewer than k for every query measured: docs/benchmarks.md). The migration creates that
 table with SQL (Django only knows its shape), and ``ingestion.spaces`` adds a partition per space.
 """
 

@@ -83,7 +83,7 @@ def _lexical_ranking(space: EmbeddingSpace, query: str, limit: int) -> Scored:
     """BM25 over the space's own partition: its own index, so its own term statistics."""
     if not query.strip():
         return []
-    table = space.partition_name  # the partition itself, never the parent: see MEASURED.md
+    table = space.partition_name  # the partition itself, never the parent: its own BM25 index and term statistics
     with connection.cursor() as cursor:
         if lexical_backend() == "bm25":
             # Without an index name, pg_textsearch binds the query to this table's BM25 index. The text

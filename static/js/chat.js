@@ -2,8 +2,8 @@
 //
 // It sends a question, reads the Server-Sent Events stream and shows the tokens as they come, as
 // text only (textContent). When the answer is complete the server sends it as HTML that it has
-// sanitised (assistants/rendering.py): that, and nothing the model or a visitor wrote, is inserted
-// as HTML. Then come the cited sources and thumbs to rate the answer.
+// sanitised (assistants/answering/rendering.py): that, and nothing the model or a visitor wrote,
+// is inserted as HTML. Then come the cited sources and thumbs to rate the answer.
 //
 // Inside the widget the client talks to the loader (static/widget.js) by postMessage, messages
 // {source: "chatsite", type, ...}, only with the host page origin the loader named in ?origin=.

@@ -4,8 +4,9 @@ Everything but the language model: storing the question, embedding it, hybrid se
 retrieval-evidence check, the prompt, and the request to the provider. The provider is a local
 OpenAI-compatible server on loopback that streams its first token at once, so what is measured is
 the server's own work (plus one loopback round trip). The corpus is the first ``--pages`` pages of
-a static site (default: the Django REST framework documentation in ``../shared/data/sites/drf/``),
-extracted, chunked and embedded by the real services into a temporary team removed afterwards.
+a static site (default: the Django REST framework documentation, ``sites/drf/`` in the shared
+evaluation data, see ``chatsite.env.shared_data_dir``), extracted, chunked and embedded by the real
+services into a temporary team removed afterwards.
 
 The baseline, measured in the same run on the same questions, is the bare hybrid search (query
 embedding and ``chunk_search``): the ratio says what answering adds on top of retrieval. Goal on a

@@ -1,9 +1,10 @@
 """``bench_ingest``: the ingestion pipeline end to end, against embedding alone (``make bench-ingest``).
 
-Crawls a static site served on loopback (default: the Django REST framework documentation in
-``../shared/data/sites/drf/``) and uploads a folder of documents (default: ``../shared/data/docs/``)
-into an isolated, temporary team and assistant through the real services and tasks — crawler,
-extraction, download and parsing in the sandbox, chunking, embedding, storage.
+Crawls a static site served on loopback (default: the Django REST framework documentation,
+``sites/drf/`` in the shared evaluation data, see ``chatsite.env.shared_data_dir``) and uploads a
+folder of documents (default: ``docs/`` there) into an isolated, temporary team and assistant
+through the real services and tasks — crawler, extraction, download and parsing in the sandbox,
+chunking, embedding, storage.
 
 By default the tasks run as deployed, with an embedding worker of their own (the GPU layout of
 docker-compose): two real Celery worker processes on a broker database of the bench's own, one on

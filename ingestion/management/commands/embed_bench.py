@@ -4,9 +4,10 @@
         [--corpus FILE] [--limit N] [--random-weights] [--batch-tokens N] [--no-baseline]
         [--packing auto|on|off] [--compare-padded] --out FILE.json
 
-The corpus (default: SciFact, ``<repo>/../shared/data/scifact/corpus.jsonl``) is a JSONL of
-``{"title", "text"}`` documents or a plain text file of one document per line; each document is
-chunked as the pipeline chunks it and the first ``--limit`` chunks' ``search_text`` are embedded.
+The corpus (default: SciFact, ``scifact/corpus.jsonl`` in the shared evaluation data, see
+``chatsite.env.shared_data_dir``) is a JSONL of ``{"title", "text"}`` documents or a plain text
+file of one document per line; each document is chunked as the pipeline chunks it and the first
+``--limit`` chunks' ``search_text`` are embedded.
 The same inputs then go through ``SentenceTransformer.encode`` at the same dtype (the model's own
 sentence-transformers config where it has one, else Transformer + the recipe's pooling).
 

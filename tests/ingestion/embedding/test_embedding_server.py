@@ -1,4 +1,4 @@
-"""The embedding server (ingestion/embedding_server.py) with the real default model, served by
+"""The embedding server (ingestion/embedding/server.py) with the real default model, served by
 uvicorn on 127.0.0.1, and reached through the real OpenAI-compatible client."""
 
 import base64

@@ -1,7 +1,8 @@
 """Fixtures for the parser tests: the shared real documents and builders of hostile files.
 
-The real documents live outside the repository (``../shared/data/docs`` from its root) and are
-read in place, never copied. No test here touches the database.
+The real documents live outside the repository, in ``docs/`` of the shared evaluation data
+(``SHARED_DATA_DIR``, see ``chatsite.env.shared_data_dir``), and are read in place, never
+copied. No test here touches the database.
 """
 
 from __future__ import annotations
