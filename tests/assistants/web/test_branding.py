@@ -160,7 +160,7 @@ def test_a_new_assistant_can_be_branded_at_creation(owner_client, owner):
     assert created.access_code_hash == ""
 
 
-def test_the_form_chooses_the_assistants_model_and_checks_its_reranker(owner_client, assistant, tmp_path):
+def test_the_form_chooses_the_assistants_model_and_checks_its_reranker(owner_client, assistant, tmp_path, settings):
     answering = {"llm_provider": "gemini", "llm_model": "gemini-2.0-flash", "llm_base_url": ""}
     assert edit(owner_client, assistant, **answering).status_code == 302
     assistant.refresh_from_db()
@@ -168,9 +168,14 @@ def test_the_form_chooses_the_assistants_model_and_checks_its_reranker(owner_cli
 
     # An embedding model's folder is a model, but not a reranker; a missing folder is nothing at all.
     (tmp_path / "config.json").write_text('{"model_type": "bert", "architectures": ["BertModel"]}')
-    for name, message in ((str(tmp_path), "is not a reranker"), ("/no/such/folder", "neither a known reranker")):
+    for name, message in (
+        (str(tmp_path), "is not a reranker"),
+        ("/no/such/folder", "not a model this server may load"),
+        ("BAAI/bge-reranker-v2-m3", "MODEL_HUB_ALLOWED"),  # a hub id the operator has not allowed
+    ):
         page = edit(owner_client, assistant, reranker_model=name)
         assert page.status_code == 200 and message in page.content.decode()
+    settings.MODEL_HUB_ALLOWED = ["BAAI/bge-reranker-v2-m3"]
     assert edit(owner_client, assistant, reranker_model="BAAI/bge-reranker-v2-m3").status_code == 302
     assistant.refresh_from_db()
     assert assistant.reranker_model == "BAAI/bge-reranker-v2-m3"

@@ -7,7 +7,13 @@ import json
 import pytest
 
 from ingestion.embedding import DEFAULT_MODEL, embedding_dims, get_embedder, parse_name, recipe_for
-from ingestion.embedding.recipes import WEB_SEARCH_TASK, gte_config_from_new
+from ingestion.embedding.recipes import KNOWN_DIMS, WEB_SEARCH_TASK, gte_config_from_new
+
+
+@pytest.fixture(autouse=True)
+def _hub_ids_allowed(settings):
+    """The operator allows the known hub ids (nothing is downloaded: their sizes are known)."""
+    settings.MODEL_HUB_ALLOWED = list(KNOWN_DIMS)
 
 
 @pytest.mark.parametrize(
