@@ -26,6 +26,9 @@ if not SECRET_KEY:
         SECRET_KEY = "dev-insecure-key"
 
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The local demo (`make run` sets it): a demo user with a known password, a team and an assistant over the
+# product's own help pages. Off unless asked for; refused for a SITE_URL that is not on this machine.
+DEMO = env_bool("DEMO", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [urlparse(SITE_URL).hostname or "localhost", "localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [SITE_URL])
 
