@@ -31,6 +31,11 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 DEMO = env_bool("DEMO", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [urlparse(SITE_URL).hostname or "localhost", "localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [SITE_URL])
+# Reverse proxies in front of the web processes (addresses or networks, e.g. 10.0.0.0/8 for a Docker network):
+# only their X-Forwarded-For / X-Forwarded-Proto are believed (chatsite/lib/clients.py). Empty: none.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+if TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # safe: the header of anyone else is dropped
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -44,6 +49,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chatsite.lib.clients.ClientAddressMiddleware",  # the real client address, before anything reads it
     "assistants.domains.middleware.CustomDomainMiddleware",  # before anything validates the Host header
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -103,6 +109,18 @@ MEDIA_ROOT = DATA_DIR / "media"
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024)  # per document
 API_UPLOAD_MAX_FILES = env_int("API_UPLOAD_MAX_FILES", 20)  # per request to POST /api/v1/assistants/<id>/documents
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)  # per API key
+# What visitors may send (429 with Retry-After beyond; 0 = no limit): questions per minute per visitor, per
+# client address and per assistant; contact requests per ten minutes, likewise.
+CHAT_RATE_VISITOR = env_int("CHAT_RATE_VISITOR", 12)
+CHAT_RATE_ADDRESS = env_int("CHAT_RATE_ADDRESS", 40)
+CHAT_RATE_ASSISTANT = env_int("CHAT_RATE_ASSISTANT", 1200)
+CONTACT_RATE_VISITOR = env_int("CONTACT_RATE_VISITOR", 3)
+CONTACT_RATE_ADDRESS = env_int("CONTACT_RATE_ADDRESS", 10)
+CONTACT_RATE_ASSISTANT = env_int("CONTACT_RATE_ASSISTANT", 200)
+# Sign-in attempts (dashboard and admin) that fail: per account and address, and per address, in 15 minutes.
+# A lockout ends with its window, so nobody can lock another person out for good; a success clears its count.
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 5)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 30)
 PARSE_TIME_LIMIT = env_float("PARSE_TIME_LIMIT", 120.0)  # seconds per document, in a child process
 PARSE_MEMORY_LIMIT_MB = env_int("PARSE_MEMORY_LIMIT_MB", 1024)
 

@@ -92,6 +92,9 @@ async def chat_stream(request, slug: str):
         return JsonResponse({"error": "no such assistant"}, status=404)
     if not visitors.access_granted(request, assistant):
         return visitors.access_refused()
+    refused = await sync_to_async(visitors.rate_limited)(request, assistant, "chat")
+    if refused is not None:
+        return refused
     token = visitors.visitor_token(request) or secrets.token_urlsafe(24)
     conversation_id = payload.get("conversation_id")
     conversation = await sync_to_async(services.conversation_for_visitor)(

@@ -201,6 +201,9 @@ def embed_contact(request, public_key: str):
     token = visitors.visitor_token(request)
     if not token:
         return JsonResponse({"error": "visitor unknown"}, status=403)
+    refused = visitors.rate_limited(request, assistant, "contact")
+    if refused is not None:
+        return refused
     email = str(payload.get("email") or "").strip()
     try:
         validate_email(email)
