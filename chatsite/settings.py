@@ -108,6 +108,13 @@ WHITENOISE_USE_FINDERS = True  # serve straight from static/ without collectstat
 MEDIA_ROOT = DATA_DIR / "media"
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024)  # per document
 API_UPLOAD_MAX_FILES = env_int("API_UPLOAD_MAX_FILES", 20)  # per request to POST /api/v1/assistants/<id>/documents
+# Request bodies, refused with 413 before Django reads them (chatsite/lib/body_limits.py): routes that take
+# uploads (regular expressions over the path) up to API_UPLOAD_MAX_FILES documents; any other route 1 MiB;
+# a request without a session or an API key (a visitor) 64 KiB, whatever the route.
+REQUEST_UPLOAD_PATHS = [r"/assistants/\d+/documents/", r"/assistants/\d+/library/", r"/api/v1/assistants/\d+/documents"]
+REQUEST_UPLOAD_MAX_BYTES = env_int("REQUEST_UPLOAD_MAX_BYTES", API_UPLOAD_MAX_FILES * UPLOAD_MAX_BYTES + 1024 * 1024)
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 1024 * 1024)
+REQUEST_ANONYMOUS_MAX_BYTES = env_int("REQUEST_ANONYMOUS_MAX_BYTES", 64 * 1024)
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)  # per API key
 # What visitors may send (429 with Retry-After beyond; 0 = no limit): questions per minute per visitor, per
 # client address and per assistant; contact requests per ten minutes, likewise.
