@@ -135,6 +135,20 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS: a SITE_URL on https makes the safe choices the defaults (secure cookies, redirect to https, HSTS
+# for a year including subdomains); each can be set from the environment. Behind a TLS-terminating proxy,
+# list it in TRUSTED_PROXIES so that requests it forwarded count as https. Caddy's on-demand TLS asks
+# /domains/check over plain HTTP inside the network: never redirected. HSTS preload stays an operator's
+# decision (submitting the domain to the browsers' list), hence off and its deploy check silenced.
+HTTPS = urlparse(SITE_URL).scheme == "https"
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^domains/check$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 # --- Redis and Celery ---------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
