@@ -18,6 +18,7 @@ from assistants import selectors, services
 from assistants.answering.pipeline import MAX_QUESTION_CHARS, answer_events
 from assistants.models import Assistant
 from assistants.web import visitors
+from assistants.web.widget import chat_csp
 from chatsite.lib import json_body
 
 
@@ -51,14 +52,10 @@ def assistant_page(request, slug: str):
     if not visitors.access_granted(request, assistant):
         return visitors.access_form(request, action=reverse("access_unlock", args=[slug]))
     token = visitors.visitor_token(request) or secrets.token_urlsafe(24)
-    response = render(request, "chat/page.html", chat_context(assistant))
+    response = render(request, "chat/page.html", visitors.chat_context(assistant))
+    response["Content-Security-Policy"] = chat_csp(assistant, framed_by_allowed_domains=False)
     visitors.set_visitor_cookie(response, token)
     return response
-
-
-def chat_context(assistant: Assistant, **extra) -> dict:
-    """What chat/page.html needs: the assistant and its checked branding."""
-    return {"assistant": assistant, "brand": selectors.assistant_branding(assistant=assistant), **extra}
 
 
 @require_GET

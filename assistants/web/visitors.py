@@ -20,7 +20,7 @@ from django.core import signing
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from assistants import forms
+from assistants import forms, selectors
 from assistants.models import Assistant
 from chatsite.lib import ratelimit
 from chatsite.lib.clients import client_address
@@ -34,6 +34,11 @@ ACCESS_HEADER = "X-Chatsite-Access"
 ACCESS_SALT = "chatsite.assistant-access"
 ACCESS_AGE = 60 * 60 * 12  # a pass lasts half a day
 ACCESS_TRIES_PER_MINUTE = 10
+
+
+def chat_context(assistant: Assistant, **extra) -> dict:
+    """What chat/page.html needs: the assistant and its checked branding."""
+    return {"assistant": assistant, "brand": selectors.assistant_branding(assistant=assistant), **extra}
 
 
 def visitor_token(request) -> str:
