@@ -27,6 +27,9 @@ services: install
 migrate: services
 	$(PY) manage.py migrate --noinput
 
+# The local demo, a user with a known password (seed_demo refuses a SITE_URL not on this machine):
+# `make run DEMO=false` leaves it out.
+demo: export DEMO ?= true
 demo: migrate
 	$(PY) manage.py seed_demo
 

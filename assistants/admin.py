@@ -1,6 +1,9 @@
 from django.contrib import admin
 
 from assistants.models import Assistant, Conversation, Membership, Message, Team
+from assistants.web.signin import AdminSignInForm
+
+admin.site.login_form = AdminSignInForm  # failed sign-ins throttled like the dashboard's
 
 
 class MembershipInline(admin.TabularInline):

@@ -1,12 +1,12 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from assistants.web import chat, dashboard, golden, help, sources, widget
+from assistants.web import chat, dashboard, golden, help, signin, sources, widget
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("signup/", dashboard.signup, name="signup"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", signin.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("help/", help.help_page, name="help"),
     path("help/<slug:page>/", help.help_page, name="help_page"),

@@ -3,4 +3,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from chatsite.lib.body_limits import BodyLimitMiddleware  # noqa: E402 - after Django is set up
+
+application = BodyLimitMiddleware(django_application)

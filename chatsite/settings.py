@@ -26,8 +26,16 @@ if not SECRET_KEY:
         SECRET_KEY = "dev-insecure-key"
 
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The local demo (`make run` sets it): a demo user with a known password, a team and an assistant over the
+# product's own help pages. Off unless asked for; refused for a SITE_URL that is not on this machine.
+DEMO = env_bool("DEMO", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [urlparse(SITE_URL).hostname or "localhost", "localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [SITE_URL])
+# Reverse proxies in front of the web processes (addresses or networks, e.g. 10.0.0.0/8 for a Docker network):
+# only their X-Forwarded-For / X-Forwarded-Proto are believed (chatsite/lib/clients.py). Empty: none.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+if TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # safe: the header of anyone else is dropped
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -41,6 +49,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chatsite.lib.clients.ClientAddressMiddleware",  # the real client address, before anything reads it
     "assistants.domains.middleware.CustomDomainMiddleware",  # before anything validates the Host header
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -99,7 +108,26 @@ WHITENOISE_USE_FINDERS = True  # serve straight from static/ without collectstat
 MEDIA_ROOT = DATA_DIR / "media"
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024)  # per document
 API_UPLOAD_MAX_FILES = env_int("API_UPLOAD_MAX_FILES", 20)  # per request to POST /api/v1/assistants/<id>/documents
+# Request bodies, refused with 413 before Django reads them (chatsite/lib/body_limits.py): routes that take
+# uploads (regular expressions over the path) up to API_UPLOAD_MAX_FILES documents; any other route 1 MiB;
+# a request without a session or an API key (a visitor) 64 KiB, whatever the route.
+REQUEST_UPLOAD_PATHS = [r"/assistants/\d+/documents/", r"/assistants/\d+/library/", r"/api/v1/assistants/\d+/documents"]
+REQUEST_UPLOAD_MAX_BYTES = env_int("REQUEST_UPLOAD_MAX_BYTES", API_UPLOAD_MAX_FILES * UPLOAD_MAX_BYTES + 1024 * 1024)
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 1024 * 1024)
+REQUEST_ANONYMOUS_MAX_BYTES = env_int("REQUEST_ANONYMOUS_MAX_BYTES", 64 * 1024)
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)  # per API key
+# What visitors may send (429 with Retry-After beyond; 0 = no limit): questions per minute per visitor, per
+# client address and per assistant; contact requests per ten minutes, likewise.
+CHAT_RATE_VISITOR = env_int("CHAT_RATE_VISITOR", 12)
+CHAT_RATE_ADDRESS = env_int("CHAT_RATE_ADDRESS", 40)
+CHAT_RATE_ASSISTANT = env_int("CHAT_RATE_ASSISTANT", 1200)
+CONTACT_RATE_VISITOR = env_int("CONTACT_RATE_VISITOR", 3)
+CONTACT_RATE_ADDRESS = env_int("CONTACT_RATE_ADDRESS", 10)
+CONTACT_RATE_ASSISTANT = env_int("CONTACT_RATE_ASSISTANT", 200)
+# Sign-in attempts (dashboard and admin) that fail: per account and address, and per address, in 15 minutes.
+# A lockout ends with its window, so nobody can lock another person out for good; a success clears its count.
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 5)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 30)
 PARSE_TIME_LIMIT = env_float("PARSE_TIME_LIMIT", 120.0)  # seconds per document, in a child process
 PARSE_MEMORY_LIMIT_MB = env_int("PARSE_MEMORY_LIMIT_MB", 1024)
 
@@ -107,6 +135,20 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS: a SITE_URL on https makes the safe choices the defaults (secure cookies, redirect to https, HSTS
+# for a year including subdomains); each can be set from the environment. Behind a TLS-terminating proxy,
+# list it in TRUSTED_PROXIES so that requests it forwarded count as https. Caddy's on-demand TLS asks
+# /domains/check over plain HTTP inside the network: never redirected. HSTS preload stays an operator's
+# decision (submitting the domain to the browsers' list), hence off and its deploy check silenced.
+HTTPS = urlparse(SITE_URL).scheme == "https"
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^domains/check$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 # --- Redis and Celery ---------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

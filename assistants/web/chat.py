@@ -18,6 +18,7 @@ from assistants import selectors, services
 from assistants.answering.pipeline import MAX_QUESTION_CHARS, answer_events
 from assistants.models import Assistant
 from assistants.web import visitors
+from assistants.web.widget import chat_csp
 from chatsite.lib import json_body
 
 
@@ -51,14 +52,10 @@ def assistant_page(request, slug: str):
     if not visitors.access_granted(request, assistant):
         return visitors.access_form(request, action=reverse("access_unlock", args=[slug]))
     token = visitors.visitor_token(request) or secrets.token_urlsafe(24)
-    response = render(request, "chat/page.html", chat_context(assistant))
+    response = render(request, "chat/page.html", visitors.chat_context(assistant))
+    response["Content-Security-Policy"] = chat_csp(assistant, framed_by_allowed_domains=False)
     visitors.set_visitor_cookie(response, token)
     return response
-
-
-def chat_context(assistant: Assistant, **extra) -> dict:
-    """What chat/page.html needs: the assistant and its checked branding."""
-    return {"assistant": assistant, "brand": selectors.assistant_branding(assistant=assistant), **extra}
 
 
 @require_GET
@@ -92,6 +89,9 @@ async def chat_stream(request, slug: str):
         return JsonResponse({"error": "no such assistant"}, status=404)
     if not visitors.access_granted(request, assistant):
         return visitors.access_refused()
+    refused = await sync_to_async(visitors.rate_limited)(request, assistant, "chat")
+    if refused is not None:
+        return refused
     token = visitors.visitor_token(request) or secrets.token_urlsafe(24)
     conversation_id = payload.get("conversation_id")
     conversation = await sync_to_async(services.conversation_for_visitor)(

@@ -1,7 +1,6 @@
 """Dashboard pages of sources: progress while crawling, documents and the crawl report, and the
 library of hand-written Q&A pairs, snippets and bulk imports."""
 
-import mimetypes
 from pathlib import Path
 
 from django.conf import settings
@@ -100,6 +99,12 @@ def _library_post(request, assistant):
     return redirect("library", assistant_id=assistant.pk)
 
 
+INLINE_TYPES = {
+    ".pdf": "application/pdf",
+    **dict.fromkeys((".txt", ".md", ".markdown", ".csv", ".vtt", ".srt"), "text/plain; charset=utf-8"),
+}
+
+
 @require_GET
 def document_file(request, token: str, name: str):
     """An uploaded document, by the unguessable link its citations carry."""
@@ -117,11 +122,16 @@ def document_file(request, token: str, name: str):
     path = Path(settings.MEDIA_ROOT) / document.file_path
     if not path.is_file():
         raise Http404("No such document")
-    content_type = mimetypes.guess_type(document.file_name)[0] or "application/octet-stream"
-    if content_type.startswith("text/html") or "xml" in content_type or "svg" in content_type:
-        content_type = "text/plain"  # never let an upload run as a page of the platform
-    response = FileResponse(path.open("rb"), content_type=content_type, filename=document.file_name)
-    response["Content-Disposition"] = response["Content-Disposition"].replace("attachment", "inline")
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    # Only formats a browser shows without running anything are shown inline (a PDF, text); every other
+    # upload (.js, .html, .svg, Office files, ...) is a download of opaque bytes: nothing a team uploads can
+    # run as a script or a page of the platform's origin.
+    inline = INLINE_TYPES.get(Path(document.file_name).suffix.lower())
+    response = FileResponse(
+        path.open("rb"),
+        content_type=inline or "application/octet-stream",
+        filename=document.file_name,
+        as_attachment=inline is None,
+    )
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'; script-src 'none'"
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import hashlib
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.core import signing
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from assistants import forms
+from assistants import forms, selectors
 from assistants.models import Assistant
 from chatsite.lib import ratelimit
+from chatsite.lib.clients import client_address
 
 VISITOR_COOKIE = "cs_visitor"
 VISITOR_COOKIE_AGE = 60 * 60 * 24 * 30
@@ -32,6 +34,11 @@ ACCESS_HEADER = "X-Chatsite-Access"
 ACCESS_SALT = "chatsite.assistant-access"
 ACCESS_AGE = 60 * 60 * 12  # a pass lasts half a day
 ACCESS_TRIES_PER_MINUTE = 10
+
+
+def chat_context(assistant: Assistant, **extra) -> dict:
+    """What chat/page.html needs: the assistant and its checked branding."""
+    return {"assistant": assistant, "brand": selectors.assistant_branding(assistant=assistant), **extra}
 
 
 def visitor_token(request) -> str:
@@ -88,18 +95,18 @@ def access_refused() -> JsonResponse:
     return JsonResponse({"error": "access code required"}, status=403)
 
 
-def _too_many_tries(request) -> bool:
-    """At most ACCESS_TRIES_PER_MINUTE code attempts per client address and minute (shared by every
-    web process)."""
-    return not ratelimit.hit(
-        f"access:{request.META.get('REMOTE_ADDR', '')}", limit=ACCESS_TRIES_PER_MINUTE, window=60
-    ).allowed
+def _too_many_tries(request, assistant: Assistant) -> bool:
+    """At most ACCESS_TRIES_PER_MINUTE code attempts per assistant and client address and minute (shared
+    by every web process): one client's lockout on one assistant blocks neither other clients nor its
+    other assistants, and the address is the real one (``chatsite.lib.clients``), not a header."""
+    key = f"access:{assistant.pk}:{client_address(request)}"
+    return not ratelimit.hit(key, limit=ACCESS_TRIES_PER_MINUTE, window=60).allowed
 
 
 def access_check_code(request, assistant: Assistant) -> tuple[bool, str, int]:
     """Check the code posted in the access form: (granted, error in plain words, HTTP status)."""
     form = forms.AccessCodeForm(request.POST)
-    if _too_many_tries(request):
+    if _too_many_tries(request, assistant):
         return False, "Too many tries. Please wait a minute and try again.", 429
     if not form.is_valid() or not check_password(form.cleaned_data["code"], assistant.access_code_hash):
         return False, "That access code is not right. Please check it and try again.", 403
@@ -109,3 +116,34 @@ def access_check_code(request, assistant: Assistant) -> tuple[bool, str, int]:
 def access_form(request, *, action: str, error: str = "", status: int = 403):
     """The page that asks for the code; it names nothing about the assistant."""
     return render(request, "chat/access.html", {"action": action, "error": error}, status=status)
+
+
+# --- Rate limits on what visitors send -------------------------------------------------------------
+
+
+def rate_limited(request, assistant: Assistant, action: str) -> JsonResponse | None:
+    """A 429 (with Retry-After) when the visitor, their address or the assistant as a whole has sent too
+    many of ``action`` ("chat" questions, "contact" requests) in the window; else None, and the attempt
+    is counted. The limits are settings (CHAT_RATE_*, CONTACT_RATE_*); a window lasts a minute for
+    questions and ten minutes for contact requests."""
+    window, *caps = {
+        "chat": (60, settings.CHAT_RATE_VISITOR, settings.CHAT_RATE_ADDRESS, settings.CHAT_RATE_ASSISTANT),
+        "contact": (600, settings.CONTACT_RATE_VISITOR, settings.CONTACT_RATE_ADDRESS, settings.CONTACT_RATE_ASSISTANT),
+    }[action]
+    token = visitor_token(request)
+    keys = [
+        f"{action}:visitor:{assistant.pk}:{token}" if token else "",
+        f"{action}:address:{client_address(request)}",
+        f"{action}:assistant:{assistant.pk}",
+    ]
+    verdicts = [ratelimit.hit(key, limit=cap, window=window) for key, cap in zip(keys, caps) if key and cap > 0]
+    refused = [verdict for verdict in verdicts if not verdict.allowed]
+    if not refused:
+        return None
+    retry_after = max(verdict.retry_after for verdict in refused)
+    response = JsonResponse(
+        {"error": "rate_limited", "message": "Too many requests: please wait a moment.", "retry_after": retry_after},
+        status=429,
+    )
+    response["Retry-After"] = str(retry_after)
+    return response

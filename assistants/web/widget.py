@@ -28,7 +28,6 @@ from django.views.decorators.http import require_GET, require_POST
 from assistants import selectors, services
 from assistants.answering.rendering import render_answer
 from assistants.models import Assistant, Feedback, Message
-from assistants.web import chat as chat_views
 from assistants.web import visitors
 from chatsite.lib import json_body
 
@@ -50,9 +49,14 @@ def allowed_sources(allowed_domains: list) -> list[str]:
 
 
 def embed_csp(assistant: Assistant, *, form_action: bool = False) -> str:
-    """The embedded chat's Content-Security-Policy: its own scripts only, framed by allowed domains;
-    images also from the origins of the assistant's avatar and logo. ``form_action``: the access-code
-    page posts its form to the platform."""
+    """The embedded chat's Content-Security-Policy (see :func:`chat_csp`), framed by the allowed domains."""
+    return chat_csp(assistant, form_action=form_action)
+
+
+def chat_csp(assistant: Assistant, *, form_action: bool = False, framed_by_allowed_domains: bool = True) -> str:
+    """A chat page's Content-Security-Policy: its own scripts only; images also from the origins of the
+    assistant's avatar and logo; framed by the allowed domains (the widget) or by nobody (the full page).
+    ``form_action``: the access-code page posts its form to the platform."""
     domains = allowed_sources(assistant.allowed_domains)
     images = selectors.image_origins(branding=selectors.assistant_branding(assistant=assistant))
     static = urlsplit(settings.STATIC_URL)
@@ -65,7 +69,7 @@ def embed_csp(assistant: Assistant, *, form_action: bool = False) -> str:
         "connect-src": ["'self'"],
         "base-uri": ["'none'"],
         "form-action": ["'self'"] if form_action else ["'none'"],
-        "frame-ancestors": ["'self'", *domains],
+        "frame-ancestors": ["'self'", *domains] if framed_by_allowed_domains else ["'none'"],
     }
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
@@ -89,7 +93,7 @@ def embed_page(request, public_key: str):
     if not visitors.access_granted(request, assistant, extra_pass=access):
         return _embed_access_form(request, assistant)
     # The pass goes to the chat client, which sends it with every request (X-Chatsite-Access).
-    context = chat_views.chat_context(assistant, embed=True, access=access if assistant.access_code_hash else "")
+    context = visitors.chat_context(assistant, embed=True, access=access if assistant.access_code_hash else "")
     response = render(request, "chat/page.html", context)
     response["Content-Security-Policy"] = embed_csp(assistant)
     return response
@@ -106,7 +110,7 @@ def _embed_access_form(request, assistant: Assistant, error: str = "", status: i
 
 
 @xframe_options_exempt
-@csrf_exempt  # see chat_views.access_unlock
+@csrf_exempt  # see chat.access_unlock
 @require_POST
 def embed_unlock(request, public_key: str):
     """A correct code reloads the embedded chat with a pass in its address (cookies may be withheld
@@ -201,6 +205,9 @@ def embed_contact(request, public_key: str):
     token = visitors.visitor_token(request)
     if not token:
         return JsonResponse({"error": "visitor unknown"}, status=403)
+    refused = visitors.rate_limited(request, assistant, "contact")
+    if refused is not None:
+        return refused
     email = str(payload.get("email") or "").strip()
     try:
         validate_email(email)

@@ -33,3 +33,13 @@ def hit(key: str, *, limit: int, window: int) -> Verdict:
 def reset(key: str) -> None:
     """Forget the window of ``key`` (a successful login clears its failures, say)."""
     redis_client().delete(f"rate:{key}")
+
+
+def peek(key: str, *, limit: int) -> Verdict:
+    """The window of ``key`` as it stands, without counting a hit: refused once ``limit`` hits were counted."""
+    pipe = redis_client().pipeline()
+    pipe.get(f"rate:{key}")
+    pipe.ttl(f"rate:{key}")
+    count, ttl = pipe.execute()
+    count = int(count or 0)
+    return Verdict(allowed=count < limit, count=count, retry_after=max(1, ttl if ttl and ttl > 0 else 1))

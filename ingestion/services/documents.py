@@ -170,12 +170,9 @@ def document_store(
 
 
 def document_delete(*, document: Document) -> None:
-    """The document, its chunks in every space (the table's foreign key cascades) and its stored file."""
-    path = Path(settings.MEDIA_ROOT) / document.file_path if document.file_path else None
-    with transaction.atomic():
-        document.delete()
-        if path is not None:
-            transaction.on_commit(lambda: path.unlink(missing_ok=True))
+    """The document, its chunks in every space (the table's foreign key cascades) and its stored file
+    (``ingestion.signals``)."""
+    document.delete()
 
 
 def document_reindex(*, document: Document) -> None:

@@ -369,6 +369,7 @@
       headers: requestHeaders({ "Content-Type": "application/json", "Accept": "text/event-stream" }),
       body: JSON.stringify({ question: question, conversation_id: conversationId, page_url: page.url, page_title: page.title })
     }).then(function (response) {
+      if (response.status === 429) { showError("rate_limited"); return; }
       if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
       return readEvents(response.body, onEvent);
     }).catch(function () {

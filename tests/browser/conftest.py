@@ -73,6 +73,7 @@ def platform(django_db_setup, django_db_blocker):
             "--port",
             str(port),
             "--no-access-log",
+            "--no-proxy-headers",  # as deployed: chatsite.lib.clients decides whom to believe
         ],
         cwd=REPO,
         env=env,

@@ -1,0 +1,23 @@
+"""A document's stored file goes with its row, however the row goes: deleted on its own, or with its
+source, its assistant or its team (cascades bypass the services, so this is a signal). The file is
+removed once the deletion is committed; a rolled-back deletion keeps it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from ingestion.models import Document
+
+
+@receiver(post_delete, sender=Document, dispatch_uid="ingestion.document_file_removed")
+def document_file_removed(sender, instance: Document, **kwargs) -> None:
+    if not instance.file_path:
+        return
+    path = (Path(settings.MEDIA_ROOT) / instance.file_path).resolve()
+    if path.is_relative_to(Path(settings.MEDIA_ROOT).resolve()):
+        transaction.on_commit(lambda: path.unlink(missing_ok=True))
