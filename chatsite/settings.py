@@ -162,6 +162,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "ingestion.tasks.source_crawl_task": {"queue": "ingest"},
     "ingestion.tasks.document_prepare_task": {"queue": "ingest"},
+    "ingestion.tasks.archive_unpack_task": {"queue": "ingest"},
     "ingestion.tasks.document_index_task": {"queue": "embed"},
     "ingestion.tasks.space_build_task": {"queue": "embed"},
 }

@@ -126,3 +126,9 @@ def space_build_task(space_id: int) -> None:
     space = EmbeddingSpace.objects.filter(pk=space_id, status=EmbeddingSpace.Status.BUILDING).first()
     if space is not None:
         services.space_build(space=space)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def archive_unpack_task(run_id: int) -> None:
+    """Unpack an uploaded zip of documents in a sandboxed child, then queue its files (the ingest queue)."""
+    services.archive_unpack(run_id=run_id)

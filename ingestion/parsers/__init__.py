@@ -16,7 +16,7 @@ first (safety.py); one small module per format does the parsing. This package ne
 Django.
 """
 
-from .sandbox import parse_file, parse_files
+from .sandbox import parse_file, parse_files, unpack_archive
 from .types import ParsedDocument, ParseError, Section
 
-__all__ = ["ParsedDocument", "ParseError", "Section", "parse_file", "parse_files"]
+__all__ = ["ParsedDocument", "ParseError", "Section", "parse_file", "parse_files", "unpack_archive"]

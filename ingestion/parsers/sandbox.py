@@ -135,23 +135,55 @@ def parse_file(
         "cpu_seconds": math.ceil(time_limit) + 1,
         "test_hooks": os.environ.get(TEST_HOOKS_ENV) == "1",
     }
+    reply = _in_child(request, time_limit, "parsing", filename)
+    return ParsedDocument.from_dict(reply["document"])
+
+
+def unpack_archive(
+    path: str | Path,
+    dest: str | Path,
+    *,
+    max_files: int,
+    max_member_bytes: int,
+    max_total_bytes: int,
+    time_limit: float = 120,
+    memory_limit_mb: int = 512,
+) -> list[dict]:
+    """Unpack a zip of documents into ``dest`` in a sandboxed child (see archives.py): one entry per
+    file, ``{"name", "stored", "size"}`` or ``{"name", "error": "too_large"}``. ParseError refuses the
+    whole archive (not a zip, empty, too many files, a zip bomb, too slow, too hungry)."""
+    request = {
+        "op": "unpack",
+        "path": str(Path(path).resolve()),
+        "dest": str(Path(dest).resolve()),
+        "max_files": max_files,
+        "max_member_bytes": max_member_bytes,
+        "max_total_bytes": max_total_bytes,
+        "memory_limit_mb": memory_limit_mb,
+        "cpu_seconds": math.ceil(time_limit) + 1,
+    }
+    return _in_child(request, time_limit, "unpacking", Path(path).name)["files"]
+
+
+def _in_child(request: dict, time_limit: float, doing: str, filename: str) -> dict:
+    """Send ``request`` to a child forked for it and return its reply; ParseError with the reason."""
     deadline = time.monotonic() + time_limit
     with tempfile.TemporaryFile() as stderr, _zygote.conversation(stderr.fileno()) as conversation:
         conversation.sendall(json.dumps(request).encode() + b"\n")
         messages = _read_messages(conversation, deadline)
         if messages is None:
-            raise ParseError(f"parsing took longer than {time_limit:g} s") from None
-        reply = next((message for message in messages if "error" in message or "document" in message), None)
+            raise ParseError(f"{doing} took longer than {time_limit:g} s") from None
+        reply = next((message for message in messages if set(message) & {"error", "document", "files"}), None)
         if reply is None:
             returncode = next((message["exit"] for message in messages if "exit" in message), 1)
             stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 2000))
             logger.warning(
-                "parser child for %r exited with %s: %s", filename, returncode, stderr.read().decode(errors="replace")
+                "child %s %r exited with %s: %s", doing, filename, returncode, stderr.read().decode(errors="replace")
             )
             raise ParseError(_failure_reason(returncode, request))
     if "error" in reply:
         raise ParseError(reply["error"])
-    return ParsedDocument.from_dict(reply["document"])
+    return reply
 
 
 def _read_messages(conversation: socket.socket, deadline: float) -> list[dict] | None:

@@ -25,7 +25,7 @@ import signal
 import time
 import zipfile
 
-from . import md, pdf, plaintext, slides, spreadsheet, subtitles, web, word
+from . import archives, md, pdf, plaintext, slides, spreadsheet, subtitles, web, word
 from .detect import LABELS, TEST_HOOKS_ENV, detect_kind
 from .safety import check_office_zip
 from .types import ParsedDocument, ParseError
@@ -34,10 +34,17 @@ MAX_WRITTEN_BYTES = 64 * 1024 * 1024
 
 
 def handle(request: dict) -> dict:
-    """Limit this process, parse the requested file and return the reply (in a forked child)."""
+    """Limit this process, then parse the requested file (``{"document": ...}``) or, for ``"op": "unpack"``,
+    unpack a zip of documents (``{"files": [...]}``, see archives.py); ``{"error": reason}`` on failure
+    (in a forked child)."""
     os.environ[TEST_HOOKS_ENV] = "1" if request.get("test_hooks") else "0"
-    _limit_resources(request["memory_limit_mb"], request["cpu_seconds"])
+    unpack = request.get("op") == "unpack"
+    written = request["max_member_bytes"] + 1 if unpack else MAX_WRITTEN_BYTES
+    _limit_resources(request["memory_limit_mb"], request["cpu_seconds"], written)
     try:
+        if unpack:
+            limits = {name: request[name] for name in ("max_files", "max_member_bytes", "max_total_bytes")}
+            return {"files": archives.unpack_zip(request["path"], request["dest"], **limits)}
         return {"document": parse_path(request["path"], request["filename"], request["content_type"]).to_dict()}
     except ParseError as error:
         return {"error": error.reason}
@@ -104,11 +111,11 @@ def _run_test_hook(kind: str) -> ParsedDocument:
     raise ParseError(f"no parser for {kind}")
 
 
-def _limit_resources(memory_limit_mb: int, cpu_seconds: int) -> None:
+def _limit_resources(memory_limit_mb: int, cpu_seconds: int, written_bytes: int = MAX_WRITTEN_BYTES) -> None:
     _lower_limit(resource.RLIMIT_AS, memory_limit_mb * 1024 * 1024)
     _lower_limit(resource.RLIMIT_CPU, cpu_seconds)
     _lower_limit(resource.RLIMIT_CORE, 0)
-    _lower_limit(resource.RLIMIT_FSIZE, MAX_WRITTEN_BYTES)
+    _lower_limit(resource.RLIMIT_FSIZE, written_bytes)
 
 
 def _lower_limit(which: int, value: int) -> None:

@@ -49,6 +49,7 @@ from ingestion.services.runs import (
     sources_due_for_recrawl,
 )
 from ingestion.services.sources import (
+    archive_unpack,
     document_add_url,
     documents_upload,
     documents_upload_zip,
@@ -62,6 +63,7 @@ from ingestion.services.sources import (
 __all__ = [
     "MAX_ATTEMPTS",
     "IndexBatch",
+    "archive_unpack",
     "IngestionError",
     "document_add_url",
     "document_delete",

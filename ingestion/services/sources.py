@@ -16,7 +16,7 @@ from django.utils import timezone
 from ingestion.models import CrawlRun, Document, Source
 from ingestion.services.documents import _safe_file_name, _upload_storage, document_queue, sections_hash
 from ingestion.services.errors import IngestionError
-from ingestion.services.runs import documents_run, run_finish_if_indexed
+from ingestion.services.runs import documents_run, run_fail, run_finish_if_indexed
 
 if TYPE_CHECKING:
     from assistants.models import Assistant
@@ -140,50 +140,78 @@ def qa_import_csv(*, assistant: Assistant, data: bytes) -> tuple[list[Document],
 def documents_upload_zip(*, source: Source, archive) -> CrawlRun:
     """Every file of a zip, uploaded as if one by one (folders flattened, hidden files skipped).
 
-    Checked before anything is extracted: members, total expanded size and compression ratios are
-    capped (a zip bomb is refused whole); a member's path is never used as a path (only its last
-    part names the upload), and members under hidden folders or with ``..`` in their path are skipped.
-    """
+    The web process never opens the archive beyond its end-of-directory record (is it a zip at all?): it
+    stores it as it came, streamed to disk, and queues its unpacking by :func:`archive_unpack` in a
+    sandboxed child on the ``ingest`` queue, where the zip-bomb checks run before anything is extracted.
+    The run is "running" until then; a refused archive fails it with the reason."""
     import zipfile
 
-    from django.core.files.base import ContentFile
+    if not zipfile.is_zipfile(archive):
+        raise IngestionError("The file is not a zip archive, or it is damaged.")
+    archive.seek(0)
+    stored = _upload_storage(source) / f"import-{uuid.uuid4().hex}.zip"
+    with stored.open("wb") as out:
+        for piece in archive.chunks() if hasattr(archive, "chunks") else iter(lambda: archive.read(1 << 20), b""):
+            out.write(piece)
+    from ingestion.tasks import archive_unpack_task
 
+    with transaction.atomic():
+        run = CrawlRun.objects.create(
+            source=source,
+            status=CrawlRun.Status.RUNNING,
+            attempts=1,
+            started_at=timezone.now(),
+            report={"archive": str(stored.relative_to(settings.MEDIA_ROOT))},
+        )
+        Source.objects.filter(pk=source.pk).update(last_run=run, status=Source.Status.RUNNING, error="")
+        archive_unpack_task.delay_on_commit(run.pk)
+    return run
+
+
+def archive_unpack(*, run_id: int) -> None:
+    """Unpack a stored zip (the task's body) into the uploads storage, in a sandboxed child with memory,
+    CPU and time limits, then add its files as documents of the run (each queued for parsing; a file over
+    the size limit fails alone) and wait for their indexing. Idempotent: a run no longer running is left
+    alone, and a redelivered task unpacks again into a fresh folder."""
+    import shutil
+
+    from ingestion.parsers import ParseError, unpack_archive
+
+    run = CrawlRun.objects.select_related("source").filter(pk=run_id, status=CrawlRun.Status.RUNNING).first()
+    if run is None or "archive" not in run.report:
+        return
+    archive = Path(settings.MEDIA_ROOT) / run.report["archive"]
+    folder = _upload_storage(run.source) / f"unpacked-{run.pk}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     try:
-        zf = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile:
-        raise IngestionError("The file is not a zip archive, or it is damaged.") from None
-    with zf:
-        members = [
-            m
-            for m in zf.infolist()
-            if not m.is_dir() and not any(part.startswith((".", "__MACOSX")) for part in m.filename.split("/"))
-        ]
-        if not members:
-            raise IngestionError("The zip archive holds no files.")
-        if len(members) > ZIP_MAX_FILES:
-            raise IngestionError(f"The zip archive holds more than {ZIP_MAX_FILES} files.")
-        if sum(m.file_size for m in members) > ZIP_MAX_FILES * settings.UPLOAD_MAX_BYTES:
-            raise IngestionError("The zip archive expands to more than its limit.")
-        for member in members:
-            if member.file_size > 10 * 1024 * 1024 and member.file_size > 100 * max(member.compress_size, 1):
-                raise IngestionError(f"{member.filename} is compressed more than 100 times (zip bomb?).")
-        files = []
-        for member in members:
-            if member.file_size > settings.UPLOAD_MAX_BYTES:
-                # Not read: documents_upload fails it on its size, with its reason.
-                files.append(_Oversize(Path(member.filename).name, member.file_size))
-                continue
-            with zf.open(member) as handle:
-                content = handle.read(settings.UPLOAD_MAX_BYTES + 1)
-            files.append(ContentFile(content, name=Path(member.filename).name))
-    return documents_upload(source=source, files=files)
-
-
-class _Oversize:
-    """Stands for a zip member too large to extract: it has a name and a size, nothing else."""
-
-    def __init__(self, name: str, size: int):
-        self.name, self.size = name, size
+        files = unpack_archive(
+            archive,
+            folder,
+            max_files=ZIP_MAX_FILES,
+            max_member_bytes=settings.UPLOAD_MAX_BYTES,
+            max_total_bytes=ZIP_MAX_FILES * settings.UPLOAD_MAX_BYTES,
+            time_limit=settings.PARSE_TIME_LIMIT,
+            memory_limit_mb=settings.PARSE_MEMORY_LIMIT_MB,
+        )
+    except ParseError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        archive.unlink(missing_ok=True)
+        run_fail(run_id=run.pk, reason=f"the zip was refused: {exc.reason}")
+        return
+    with transaction.atomic():
+        run = CrawlRun.objects.select_for_update().filter(pk=run_id, status=CrawlRun.Status.RUNNING).first()
+        if run is None:
+            return
+        run.pages_found = len(files)
+        for item in files:
+            stored = folder / item["stored"] if "stored" in item else None
+            _document_upload(run=run, name=item["name"], stored=stored)
+        run.status = CrawlRun.Status.INDEXING
+        run.report = {}
+        run.save(update_fields=["pages_found", "pages_fetched", "pages_failed", "status", "report"])
+        transaction.on_commit(lambda: archive.unlink(missing_ok=True))
+    run_finish_if_indexed(run_id=run.pk)
 
 
 def documents_upload(*, source: Source, files) -> CrawlRun:
@@ -195,34 +223,43 @@ def documents_upload(*, source: Source, files) -> CrawlRun:
     with transaction.atomic():
         run = documents_run(source=source, count=len(files))
         for upload in files:
-            name = _safe_file_name(upload.name)
-            token = secrets.token_urlsafe(24)
-            document = Document(
-                source=source,
-                url=f"{settings.SITE_URL}/d/{token}/{quote(name)}",
-                title=name,
-                file_name=name,
-                public_token=token,
-                last_run=run,
-                fetched_at=timezone.now(),
-            )
-            if upload.size > settings.UPLOAD_MAX_BYTES:
-                document.status = Document.Status.FAILED
-                document.error = f"the file is larger than the {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MB limit"
-                run.pages_failed += 1
-                document.save()
-                continue
-            path = storage / f"{uuid.uuid4().hex}{Path(name).suffix}"
-            with path.open("wb") as out:
-                for piece in upload.chunks():
-                    out.write(piece)
-            document.file_path = str(path.relative_to(settings.MEDIA_ROOT))
-            document.save()
-            run.pages_fetched += 1
-            document_queue(document=document)
+            stored = None
+            if upload.size <= settings.UPLOAD_MAX_BYTES:
+                stored = storage / f"{uuid.uuid4().hex}{Path(_safe_file_name(upload.name)).suffix}"
+                with stored.open("wb") as out:
+                    for piece in upload.chunks():
+                        out.write(piece)
+            _document_upload(run=run, name=upload.name, stored=stored)
         run.save(update_fields=["pages_failed", "pages_fetched"])
     run_finish_if_indexed(run_id=run.pk)
     return run
+
+
+def _document_upload(*, run: CrawlRun, name: str, stored: Path | None) -> Document:
+    """A document of ``run`` for an uploaded file stored at ``stored`` (queued for parsing), or failed for
+    its size when it was too large to store (None); counted on the run."""
+    name = _safe_file_name(name)
+    token = secrets.token_urlsafe(24)
+    document = Document(
+        source_id=run.source_id,
+        url=f"{settings.SITE_URL}/d/{token}/{quote(name)}",
+        title=name,
+        file_name=name,
+        public_token=token,
+        last_run=run,
+        fetched_at=timezone.now(),
+    )
+    if stored is None:
+        document.status = Document.Status.FAILED
+        document.error = f"the file is larger than the {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MB limit"
+        document.save()
+        run.pages_failed += 1
+        return document
+    document.file_path = str(stored.relative_to(settings.MEDIA_ROOT))
+    document.save()
+    run.pages_fetched += 1
+    document_queue(document=document)
+    return document
 
 
 def document_add_url(*, assistant: Assistant, url: str) -> Document:

@@ -77,7 +77,17 @@ def _zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> io.Byte
     return buffer
 
 
-def test_zip_upload_stores_each_file_and_fails_oversize_ones_alone(settings, tmp_path):
+def upload_zip(source, archive) -> CrawlRun:
+    """Upload a zip as the dashboard does; its unpacking task runs when the upload commits (eagerly here)."""
+    from django.test import TestCase
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        run = services.documents_upload_zip(source=source, archive=archive)
+    run.refresh_from_db()
+    return run
+
+
+def test_zip_upload_stores_each_file_and_fails_oversize_ones_alone(settings, tmp_path, eager_tasks):
     settings.MEDIA_ROOT = str(tmp_path)
     settings.UPLOAD_MAX_BYTES = 2000
     assistant = make_assistant()
@@ -92,25 +102,67 @@ def test_zip_upload_stores_each_file_and_fails_oversize_ones_alone(settings, tmp
             "__MACOSX/._faq.md": b"no",
         }
     )
-    run = services.documents_upload_zip(source=source, archive=archive)
+    run = upload_zip(source, archive)
     documents = {d.file_name: d for d in Document.objects.filter(source=source)}
     assert set(documents) == {"faq.md", "prices.txt", "big.txt"}
     assert documents["big.txt"].status == "failed" and "limit" in documents["big.txt"].error
     stored = tmp_path / documents["prices.txt"].file_path
     assert stored.read_bytes() == b"The plan costs 9 euros." and stored.is_relative_to(tmp_path / "uploads")
     assert (run.pages_found, run.pages_fetched, run.pages_failed) == (3, 2, 1)
+    assert not list((tmp_path / "uploads").glob("*/import-*.zip")), "the archive is removed once unpacked"
 
 
-def test_a_zip_bomb_or_a_non_zip_is_refused_whole(settings, tmp_path):
+def test_a_zip_bomb_or_an_empty_zip_fails_its_run_whole_and_a_non_zip_is_refused_at_once(
+    settings, tmp_path, eager_tasks
+):
     settings.MEDIA_ROOT = str(tmp_path)
     source = services.source_documents_get_or_create(assistant=make_assistant())
-    with pytest.raises(services.IngestionError, match="zip bomb"):
-        services.documents_upload_zip(source=source, archive=_zip({"zeros.txt": b"\0" * (12 * 1024 * 1024)}))
+    bomb = upload_zip(source, _zip({"zeros.txt": b"\0" * (12 * 1024 * 1024)}))
+    assert bomb.status == "failed" and "zip bomb" in bomb.error
+    empty = upload_zip(source, _zip({".DS_Store": b"x"}))
+    assert empty.status == "failed" and "no files" in empty.error
     with pytest.raises(services.IngestionError, match="not a zip"):
         services.documents_upload_zip(source=source, archive=io.BytesIO(b"%PDF-1.4 not a zip"))
-    with pytest.raises(services.IngestionError, match="no files"):
-        services.documents_upload_zip(source=source, archive=_zip({".DS_Store": b"x"}))
-    assert not Document.objects.exists() and not CrawlRun.objects.exists()
+    assert not Document.objects.exists()
+    assert not list((tmp_path / "uploads").rglob("*.txt")), "nothing of a refused archive is extracted"
+
+
+def test_a_small_zip_that_expands_enormously_costs_the_web_process_nothing(settings, tmp_path):
+    """Security finding 7: a 412 KB zip cost the web process 408 MiB when it was unpacked there."""
+    import tracemalloc
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    members = {f"part-{n}.txt": b"\0" * (9 * 1024 * 1024) for n in range(40)}  # 360 MiB, ~360 KB compressed
+    archive = _zip(members)
+    assert len(archive.getvalue()) < 1024 * 1024
+    source = services.source_documents_get_or_create(assistant=make_assistant())
+    tracemalloc.start()
+    services.documents_upload_zip(source=source, archive=archive)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, f"the upload held {peak / 2**20:.1f} MiB"
+
+
+def test_the_child_unpacks_within_its_memory_limit_and_streams_each_file(settings, tmp_path):
+    from ingestion.parsers import ParseError, unpack_archive
+
+    members = {f"part-{n}.txt": b"\0" * (9 * 1024 * 1024) for n in range(40)}
+    archive = tmp_path / "big.zip"
+    archive.write_bytes(_zip(members).getvalue())
+    (tmp_path / "out").mkdir()
+    files = unpack_archive(
+        archive,
+        tmp_path / "out",
+        max_files=50,
+        max_member_bytes=10 * 2**20,
+        max_total_bytes=400 * 2**20,
+        memory_limit_mb=256,  # far less than the 360 MiB it expands to: extraction streams
+    )
+    assert len(files) == 40 and all(item["size"] == 9 * 2**20 for item in files)
+    with pytest.raises(ParseError, match="zip bomb"):
+        unpack_archive(
+            archive, tmp_path / "out", max_files=50, max_member_bytes=10 * 2**20, max_total_bytes=100 * 2**20
+        )
 
 
 def test_the_library_page_adds_imports_and_deletes(client, settings, tmp_path):
