@@ -85,11 +85,21 @@ class CustomDomain(models.Model):
     """A customer's own host (``help.customer.com``) serving an assistant's full page once verified."""
 
     assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="domains")
-    host = models.CharField(max_length=253, unique=True)  # lower-case, no port
+    # Lower-case, no port. Several assistants may claim a host while it is unverified (so a stale claim
+    # blocks nobody); the first to prove control has it, and the others' claims go.
+    host = models.CharField(max_length=253, db_index=True)
     verification_token = models.CharField(max_length=64)
     verified_at = models.DateTimeField(null=True, blank=True)
     last_check_error = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["host"], condition=models.Q(verified_at__isnull=False), name="domain_one_verified_claim"
+            ),
+            models.UniqueConstraint(fields=["assistant", "host"], name="domain_claimed_once_per_assistant"),
+        ]
 
     def __str__(self) -> str:
         return self.host

@@ -6,7 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from assistants.models import Assistant, Conversation, CustomDomain, Team
 
@@ -96,5 +96,7 @@ def verified_domain(*, host: str) -> CustomDomain | None:
     return CustomDomain.objects.select_related("assistant").filter(host=host, verified_at__isnull=False).first()
 
 
-def domain_host_taken(*, host: str) -> bool:
-    return CustomDomain.objects.filter(host=host).exists()
+def domain_host_taken(*, host: str, assistant: Assistant) -> bool:
+    """Whether ``host`` is verified for any assistant, or already claimed by this one (an unverified claim
+    of another team does not count: whoever proves control first has the host)."""
+    return CustomDomain.objects.filter(host=host).filter(Q(verified_at__isnull=False) | Q(assistant=assistant)).exists()

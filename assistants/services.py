@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -97,27 +98,46 @@ def assistant_access_code_set(*, assistant: Assistant, code: str | None) -> Assi
 
 
 def custom_domain_add(*, assistant: Assistant, host: str):
-    """A custom host for the assistant, with a fresh verification token (unverified)."""
+    """A custom host for the assistant, with a fresh verification token (unverified). Unverified claims of
+    the host older than CUSTOM_DOMAIN_CLAIM_DAYS (anyone's) are removed: a claim nobody proved expires."""
+    from django.conf import settings
+    from django.utils import timezone
+
     from assistants.models import CustomDomain
 
+    expired = timezone.now() - timedelta(days=settings.CUSTOM_DOMAIN_CLAIM_DAYS)
+    CustomDomain.objects.filter(host=host, verified_at__isnull=True, created_at__lt=expired).delete()
     return CustomDomain.objects.create(
         assistant=assistant, host=host, verification_token="chatsite-verify-" + secrets.token_urlsafe(24)
     )
 
 
 def custom_domain_verify(*, domain):
-    """Check that the domain's owner published its token; record success or the reason it failed."""
+    """Check that the domain's owner published its token; record success or the reason it failed. The
+    first claim to be verified takes the host; the other (unverified) claims of it are removed."""
+    from django.conf import settings
     from django.utils import timezone
 
     from assistants.domains import verification as domains
+    from assistants.models import CustomDomain
 
-    error = domains.check_control(host=domain.host, token=domain.verification_token)
-    if error:
-        domain.last_check_error = error[:300]
+    if not domain.verified_at and domain.created_at < timezone.now() - timedelta(
+        days=settings.CUSTOM_DOMAIN_CLAIM_DAYS
+    ):
+        error = f"This claim expired after {settings.CUSTOM_DOMAIN_CLAIM_DAYS} days: remove it and add the host again."
     else:
-        domain.verified_at = domain.verified_at or timezone.now()
-        domain.last_check_error = ""
-    domain.save(update_fields=["verified_at", "last_check_error"])
+        error = domains.check_control(host=domain.host, token=domain.verification_token)
+    with transaction.atomic():
+        claims = list(CustomDomain.objects.select_for_update().filter(host=domain.host).order_by("pk"))
+        if not error and any(claim.verified_at and claim.pk != domain.pk for claim in claims):
+            error = "Another team has already verified this host."
+        if error:
+            domain.last_check_error = error[:300]
+        else:
+            domain.verified_at = domain.verified_at or timezone.now()
+            domain.last_check_error = ""
+            CustomDomain.objects.filter(host=domain.host, verified_at__isnull=True).exclude(pk=domain.pk).delete()
+        domain.save(update_fields=["verified_at", "last_check_error"])
     return domain
 
 

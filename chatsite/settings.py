@@ -311,3 +311,5 @@ PAGE_BOOST_POSITIONS = env_int("PAGE_BOOST_POSITIONS", 2)
 QUERY_REWRITE_TIMEOUT = env_float("QUERY_REWRITE_TIMEOUT", 3.0)
 # Custom domains (assistants/domains.py): the port of the HTTP verification file on a customer's host.
 CUSTOM_DOMAIN_HTTP_PORT = env_int("CUSTOM_DOMAIN_HTTP_PORT", 80)
+# An unverified claim of a custom domain expires after this many days (it never blocks another team's claim).
+CUSTOM_DOMAIN_CLAIM_DAYS = env_int("CUSTOM_DOMAIN_CLAIM_DAYS", 7)

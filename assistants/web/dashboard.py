@@ -99,7 +99,7 @@ def domain_add(request, assistant_id: int):
     form = forms.CustomDomainForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(form.errors["host"]))
-    elif selectors.domain_host_taken(host=form.cleaned_data["host"]):
+    elif selectors.domain_host_taken(host=form.cleaned_data["host"], assistant=assistant):
         messages.error(request, "That host is already in use.")
     else:
         domain = services.custom_domain_add(assistant=assistant, host=form.cleaned_data["host"])

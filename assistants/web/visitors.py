@@ -78,16 +78,12 @@ def _pass_valid(assistant: Assistant, value: str) -> bool:
     return isinstance(data, dict) and data.get("a") == assistant.pk and data.get("c") == _code_digest(assistant)
 
 
-def access_granted(request, assistant: Assistant, extra_pass: str = "") -> bool:
-    """Whether the request may use the assistant: always for a public one, else with a valid pass
-    (the header, the cookie, or ``extra_pass`` — the embed page's ``?access=``)."""
+def access_granted(request, assistant: Assistant) -> bool:
+    """Whether the request may use the assistant: always for a public one, else with a valid pass (the
+    widget's header, or the full page's cookie; never the address, which access logs keep)."""
     if not assistant.access_code_hash:
         return True
-    candidates = (
-        extra_pass,
-        request.headers.get(ACCESS_HEADER, ""),
-        request.COOKIES.get(access_cookie_name(assistant), ""),
-    )
+    candidates = (request.headers.get(ACCESS_HEADER, ""), request.COOKIES.get(access_cookie_name(assistant), ""))
     return any(_pass_valid(assistant, value) for value in candidates if value)
 
 

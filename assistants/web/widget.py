@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.http import FileResponse, Http404, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
+from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -89,13 +89,18 @@ def widget_js(request):
 @require_GET
 def embed_page(request, public_key: str):
     assistant = get_object_or_404(Assistant, public_key=public_key)
-    access = request.GET.get("access", "")
-    if not visitors.access_granted(request, assistant, extra_pass=access):
+    if not visitors.access_granted(request, assistant):
         return _embed_access_form(request, assistant)
-    # The pass goes to the chat client, which sends it with every request (X-Chatsite-Access).
-    context = visitors.chat_context(assistant, embed=True, access=access if assistant.access_code_hash else "")
+    return _embed_chat(request, assistant)
+
+
+def _embed_chat(request, assistant: Assistant, access: str = ""):
+    """The embedded chat; ``access``, an internal assistant's pass, goes to the chat client in the page,
+    which sends it with every request (X-Chatsite-Access) — never in an address, where logs would keep it."""
+    context = visitors.chat_context(assistant, embed=True, access=access)
     response = render(request, "chat/page.html", context)
     response["Content-Security-Policy"] = embed_csp(assistant)
+    response["Cache-Control"] = "no-store"
     return response
 
 
@@ -113,16 +118,13 @@ def _embed_access_form(request, assistant: Assistant, error: str = "", status: i
 @csrf_exempt  # see chat.access_unlock
 @require_POST
 def embed_unlock(request, public_key: str):
-    """A correct code reloads the embedded chat with a pass in its address (cookies may be withheld
-    inside a third-party iframe); the chat client then sends it in a header."""
+    """A correct code answers with the embedded chat itself, its pass inside the page (cookies may be
+    withheld inside a third-party iframe, and an address would put the pass in access logs)."""
     assistant = get_object_or_404(Assistant, public_key=public_key)
     granted, error, status = visitors.access_check_code(request, assistant)
     if not granted:
         return _embed_access_form(request, assistant, error=error, status=status)
-    query = {"access": visitors.access_pass(assistant)}
-    if request.GET.get("origin"):
-        query = {"origin": request.GET["origin"][:300], **query}
-    return HttpResponseRedirect(reverse("embed_page", args=[public_key]) + "?" + urlencode(query))
+    return _embed_chat(request, assistant, access=visitors.access_pass(assistant))
 
 
 def _rating(message: Message) -> int | None:

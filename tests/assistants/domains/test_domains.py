@@ -66,10 +66,7 @@ def test_a_host_is_added_lower_cased_once_and_its_token_shown(owner_client, assi
     assert domain.verification_token in html and "_chatsite-challenge.help.customer.test" in html
     assert "http://help.customer.test/.well-known/chatsite-verification.txt" in html
     assert "dnspython is not installed" in html  # DNS checks are documented as unavailable here
-    other = make_assistant(make_team(make_user()))
-    other_client = Client()
-    other_client.force_login(other.team.memberships.get().user)
-    assert "already in use" in add(other_client, other, "help.customer.test").content.decode()
+    assert "already in use" in add(owner_client, assistant, "help.customer.test").content.decode()  # once
     for bad in ("https://help.customer.test/", "10.0.0.1", "help customer.test", "-bad-.test", "a" * 64 + ".test", ""):
         add(owner_client, assistant, bad)
     assert CustomDomain.objects.count() == 1
@@ -94,6 +91,41 @@ def test_the_http_file_verifies_the_host(owner_client, assistant, token_site, se
     domain.refresh_from_db()
     assert domain.verified_at is not None and domain.last_check_error == ""
     assert "localhost is verified" in response.content.decode()
+
+
+def test_an_unverified_claim_blocks_nobody_and_the_first_verified_claim_wins(
+    owner_client, assistant, token_site, settings
+):
+    """Security finding 12: an unverified claim used to block the host's real owner forever."""
+    settings.OUTBOUND_ALLOW_PRIVATE = True
+    squatter = make_assistant(make_team(make_user()), "Squatter")
+    squatter_client = Client()
+    squatter_client.force_login(squatter.team.memberships.get().user)
+    add(squatter_client, squatter, "localhost")  # claims it first, can never prove it
+    add(owner_client, assistant, "localhost")
+    squatted, ours = CustomDomain.objects.get(assistant=squatter), CustomDomain.objects.get(assistant=assistant)
+    token_site.write_text(ours.verification_token)
+    owner_client.post(f"/domains/{ours.pk}/verify/")
+    ours.refresh_from_db()
+    assert ours.verified_at is not None
+    assert not CustomDomain.objects.filter(pk=squatted.pk).exists(), "the other claims go"
+    assert "already in use" in add(squatter_client, squatter, "localhost").content.decode()
+
+
+def test_an_unverified_claim_expires(owner_client, assistant, token_site, settings):
+    settings.OUTBOUND_ALLOW_PRIVATE = True
+    add(owner_client, assistant, "localhost")
+    claim = CustomDomain.objects.get()
+    CustomDomain.objects.filter(pk=claim.pk).update(created_at=timezone.now() - timezone.timedelta(days=8))
+    token_site.write_text(claim.verification_token)
+    owner_client.post(f"/domains/{claim.pk}/verify/")
+    claim.refresh_from_db()
+    assert claim.verified_at is None and "expired" in claim.last_check_error
+    other = make_assistant(make_team(make_user()), "Other")
+    other_client = Client()
+    other_client.force_login(other.team.memberships.get().user)
+    add(other_client, other, "localhost")  # an expired claim of the host is removed when someone claims it
+    assert list(CustomDomain.objects.values_list("assistant_id", flat=True)) == [other.pk]
 
 
 def test_verification_goes_through_the_ssrf_safe_client(owner_client, assistant, token_site, settings):
