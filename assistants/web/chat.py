@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -30,8 +31,11 @@ def access_unlock(request, slug: str):
         return redirect("assistant_page", slug=slug)
     granted, error, status = visitors.access_check_code(request, assistant)
     if not granted:
-        return visitors.access_form(request, action=request.path, error=error, status=status)
-    response = redirect("assistant_page", slug=slug)
+        return visitors.access_form(request, action=request.get_full_path(), error=error, status=status)
+    # Back to the assistant's page, or to the document a citation opened (only its own /d/ links).
+    following = request.GET.get("next", "")
+    document_link = following.startswith("/d/") and url_has_allowed_host_and_scheme(following, allowed_hosts=None)
+    response = redirect(following) if document_link else redirect("assistant_page", slug=slug)
     response.set_cookie(
         visitors.access_cookie_name(assistant),
         visitors.access_pass(assistant),

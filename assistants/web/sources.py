@@ -2,15 +2,18 @@
 library of hand-written Q&A pairs, snippets and bulk imports."""
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from assistants import access
+from assistants.web import visitors
 from ingestion import selectors, services
 from ingestion.models import Document, Source
 
@@ -108,9 +111,19 @@ INLINE_TYPES = {
 @require_GET
 def document_file(request, token: str, name: str):
     """An uploaded document, by the unguessable link its citations carry."""
-    document = Document.objects.filter(public_token=token).exclude(public_token="").first()
+    document = (
+        Document.objects.select_related("source__assistant").filter(public_token=token).exclude(public_token="").first()
+    )
     if document is None:
         raise Http404("No such document")
+    assistant = document.source.assistant
+    if assistant.access_code_hash and not (
+        visitors.access_granted(request, assistant)
+        or (request.user.is_authenticated and assistant.team.memberships.filter(user=request.user).exists())
+    ):
+        # An internal assistant's documents open for its visitors (their pass) and its team, nobody else.
+        unlock = reverse("access_unlock", args=[assistant.slug]) + "?" + urlencode({"next": request.path})
+        return visitors.access_form(request, action=unlock)
     if not document.file_path:  # a Q&A pair or a snippet: its text, as plain text
         body = "\n\n".join(
             "\n".join([" > ".join(section["heading_path"]), section["text"]]) for section in document.sections

@@ -73,3 +73,31 @@ def test_files_go_with_their_assistant_and_stay_when_the_deletion_rolls_back(dja
     with django_capture_on_commit_callbacks(execute=True):
         assistant.team.delete()  # the team, its assistant, sources and documents: a cascade
     assert not path.exists()
+
+
+def test_an_internal_assistants_documents_open_for_its_visitors_and_team_only():
+    """Security finding 12: the /d/ links of an internal assistant used to ignore its access code."""
+    from django.contrib.auth.hashers import make_password
+
+    from tests.factories import make_team, make_user
+
+    owner = make_user()
+    assistant = make_assistant(make_team(owner), "Internal Help")
+    assistant.access_code_hash = make_password("open-sesame-42")
+    assistant.save()
+    document = upload(assistant, "handbook.pdf", b"%PDF-1.4 x")
+    link = f"/d/{document.public_token}/{document.file_name}"
+    stranger = Client()
+    refused = stranger.get(link)
+    assert refused.status_code == 403 and b"%PDF" not in refused.content and "Access code" in refused.content.decode()
+    unlocked = stranger.post(f"/a/{assistant.slug}/access?next={link}", {"code": "open-sesame-42"})
+    assert unlocked.status_code == 302 and unlocked["Location"] == link  # back to the document
+    assert stranger.get(link).status_code == 200
+    wrong_next = Client().post(f"/a/{assistant.slug}/access?next=https://evil.example/", {"code": "open-sesame-42"})
+    assert wrong_next["Location"] == f"/a/{assistant.slug}/"  # no open redirect
+    team = Client()
+    team.force_login(owner)
+    assert team.get(link).status_code == 200
+    outsider = Client()
+    outsider.force_login(make_user())
+    assert outsider.get(link).status_code == 403
