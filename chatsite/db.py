@@ -15,15 +15,23 @@ from urllib.parse import parse_qs, unquote, urlparse
 EMBEDDED_DB_NAME = "chatsite"
 
 
-def database_config(url: str) -> dict:
-    """Django DATABASES entry for a ``postgresql://`` URL (Unix sockets via ?host=)."""
+def database_config(url: str, *, pool_size: int = 0, pool_timeout: float = 3.0) -> dict:
+    """Django DATABASES entry for a ``postgresql://`` URL (Unix sockets via ?host=).
+
+    ``pool_size`` > 0: each process keeps a pool of at most that many connections (psycopg's pool, through
+    Django's ``OPTIONS["pool"]``); a request or task borrows one for as long as it works with the database
+    and gives it back when it is done with it (Django closes it at the end of a request, a task, or when the
+    chat closes it before waiting on the model), and one that finds the pool exhausted waits up to
+    ``pool_timeout`` seconds, then fails (the web answers 503 with Retry-After). So a process never opens
+    more than ``pool_size`` connections, however many requests it serves at once. 0: a connection per
+    thread, kept 60 s (Django's persistent connections)."""
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql"}:
         raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {parsed.scheme!r}")
     query = parse_qs(parsed.query)
     host = query.pop("host", [parsed.hostname or ""])[0]
     options = {key: values[0] for key, values in query.items()}
-    return {
+    config = {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")) or "postgres",
         "USER": unquote(parsed.username or ""),
@@ -34,6 +42,16 @@ def database_config(url: str) -> dict:
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
     }
+    if pool_size > 0:
+        # min 1: one warm connection; max_idle: connections beyond it close after a quiet minute.
+        config["OPTIONS"] = {
+            **options,
+            "pool": {"min_size": 1, "max_size": pool_size, "timeout": pool_timeout, "max_idle": 60},
+        }
+        config["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django must hand them back
+        # CONN_HEALTH_CHECKS stays on: the pool checks a connection as it lends it (a server that dropped it
+        # meanwhile costs a reconnect, not a failed request).
+    return config
 
 
 def database_url(settings_dict: dict) -> str:

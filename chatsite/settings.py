@@ -84,7 +84,12 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", "")
 if not DATABASE_URL:
     DATABASE_URL = embedded_database_url(DATA_DIR / "pg")
-DATABASES = {"default": database_config(DATABASE_URL)}
+# Connections per process (a pool; 0: Django's persistent connection per thread). The budget: web processes x
+# DATABASE_POOL_SIZE + worker processes x theirs + beat must stay under the server's max_connections
+# (docs/operations.md).
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 8)
+DATABASE_POOL_TIMEOUT = env_float("DATABASE_POOL_TIMEOUT", 3.0)
+DATABASES = {"default": database_config(DATABASE_URL, pool_size=DATABASE_POOL_SIZE, pool_timeout=DATABASE_POOL_TIMEOUT)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
