@@ -147,6 +147,13 @@ OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", False)
 OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", [])
 OUTBOUND_TIMEOUT = env_float("OUTBOUND_TIMEOUT", 20.0)
 OUTBOUND_MAX_BYTES = env_int("OUTBOUND_MAX_BYTES", 10 * 1024 * 1024)
+# Decoded bytes of one response on the API clients (LLM answers, embedding vectors): generous, as
+# 256 vectors of 3072 dimensions are ~16 MB of JSON, but a compression bomb stops here.
+OUTBOUND_STREAM_MAX_BYTES = env_int("OUTBOUND_STREAM_MAX_BYTES", 64 * 1024 * 1024)
+# Wall-clock seconds one fetch may take, from connecting to the last byte, redirects included (a
+# server dripping a byte at a time is cut off here); documents by URL get OUTBOUND_DOWNLOAD_DEADLINE.
+OUTBOUND_DEADLINE = env_float("OUTBOUND_DEADLINE", 30.0)
+OUTBOUND_DOWNLOAD_DEADLINE = env_float("OUTBOUND_DOWNLOAD_DEADLINE", 120.0)
 OUTBOUND_USER_AGENT = env_str("OUTBOUND_USER_AGENT", "ChatsiteBot/0.1 (+https://github.com/chatsite)")
 
 # Where video transcripts are fetched (ingestion/youtube.py); the tests point it at loopback.
