@@ -123,6 +123,10 @@ CELERY_TASK_ROUTES = {
     "ingestion.tasks.document_index_task": {"queue": "embed"},
     "ingestion.tasks.space_build_task": {"queue": "embed"},
 }
+# Ingest tasks (crawls, downloads and parses) one team may run at once across all workers; a task over
+# the cap waits in the queue (ingestion/tasks.py), so one team's slow sources cannot hold every
+# worker process. 0 = no cap. It helps only with more ingest processes than the cap.
+INGEST_TEAM_CONCURRENCY = env_int("INGEST_TEAM_CONCURRENCY", 1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 # Redis redelivers an unacknowledged task after the visibility timeout: longer than any task.
