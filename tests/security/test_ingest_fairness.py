@@ -130,6 +130,7 @@ def test_direct_and_uncapped_calls_run_at_once(slots, settings):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e  # through real worker processes
 @pytest.mark.django_db(transaction=True)
 def test_another_teams_upload_finishes_while_one_teams_slow_sources_drip(start_worker, empty_queues, slots, settings):
     """The issue's scenario: team A's two sites drip one byte at a time, which holds a worker
