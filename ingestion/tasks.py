@@ -21,7 +21,9 @@ two copies, and the tasks are idempotent), and when Redis cannot say or the copy
 task runs at once, without a slot (fairness is best effort, the work is not). A task called
 directly or eagerly (tests, ``CELERY_TASK_ALWAYS_EAGER``) runs at once: it has no queue to share.
 Fairness needs more worker processes on ``ingest`` than the cap: with one process, a slow task of
-one team still delays the next task of every team.
+one team still delays the next task of every team. Its price falls on a team alone on the server: its
+ingest tasks run one at a time (the default cap), the others waking every few seconds to check; an
+installation that serves one team can set ``INGEST_TEAM_CONCURRENCY=0``.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ UNREACHABLE_RETRIES = 5  # a site that does not answer is tried again, 15 s, 30 
 
 #: Fair shares of the ingest queue (see the module docstring).
 DEFER_FIRST_SECONDS = 2.0
-DEFER_MAX_SECONDS = 30.0
+DEFER_MAX_SECONDS = 10.0
 SLOT_SECONDS = 60.0
 SLOT_RENEW_SECONDS = 15.0
 
