@@ -421,7 +421,8 @@ class SafeTransport(httpx.HTTPTransport):
         try:
             response = send(pinned)
         except httpx.TimeoutException as exc:
-            raise _past_deadline(exc, deadline_at) from exc
+            _raise_if_past(deadline_at, exc)
+            raise
         finally:
             _deadline.reset(token)
         try:
@@ -476,7 +477,8 @@ class AsyncSafeTransport(httpx.AsyncHTTPTransport):
         try:
             response = await send(pinned)
         except httpx.TimeoutException as exc:
-            raise _past_deadline(exc, deadline_at) from exc
+            _raise_if_past(deadline_at, exc)
+            raise
         finally:
             _deadline.reset(token)
         try:
@@ -511,11 +513,10 @@ def _request_limits(request: httpx.Request, deadline: float | None, max_bytes: i
     return deadline_at, limit
 
 
-def _past_deadline(exc: Exception, deadline_at: float) -> Exception:
-    """:class:`DeadlineExceeded` for a timeout that the deadline caused, else ``exc`` itself."""
-    if isinstance(exc, DeadlineExceeded) or time.monotonic() < deadline_at - 0.01:
-        return exc
-    return DeadlineExceeded("the request took longer than its deadline", request=getattr(exc, "_request", None))
+def _raise_if_past(deadline_at: float, exc: httpx.TimeoutException) -> None:
+    """Raise :class:`DeadlineExceeded` for a timeout that the deadline caused (from ``exc``)."""
+    if not isinstance(exc, DeadlineExceeded) and time.monotonic() >= deadline_at - 0.01:
+        raise DeadlineExceeded("the request took longer than its deadline", request=exc._request) from exc
 
 
 def _remaining(timeout: float | None, error: type[Exception]) -> float | None:
@@ -704,7 +705,8 @@ class _GuardedStream(httpx.SyncByteStream):
             try:
                 data = next(chunks, None)
             except httpx.TimeoutException as exc:
-                raise _past_deadline(exc, self._body.deadline_at) from exc
+                _raise_if_past(self._body.deadline_at, exc)
+                raise
             finally:
                 _deadline.reset(token)
             if data is None:
@@ -728,7 +730,8 @@ class _AsyncGuardedStream(httpx.AsyncByteStream):
             try:
                 data = await anext(chunks, None)
             except httpx.TimeoutException as exc:
-                raise _past_deadline(exc, self._body.deadline_at) from exc
+                _raise_if_past(self._body.deadline_at, exc)
+                raise
             finally:
                 _deadline.reset(token)
             if data is None:
