@@ -171,6 +171,10 @@ CELERY_TASK_ROUTES = {
     "ingestion.tasks.document_index_task": {"queue": "embed"},
     "ingestion.tasks.space_build_task": {"queue": "embed"},
 }
+# Ingest tasks (crawls, downloads and parses) one team may run at once across all workers; a task over
+# the cap waits in the queue (ingestion/tasks.py), so one team's slow sources cannot hold every
+# worker process. 0 = no cap. It helps only with more ingest processes than the cap.
+INGEST_TEAM_CONCURRENCY = env_int("INGEST_TEAM_CONCURRENCY", 1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 # Redis redelivers an unacknowledged task after the visibility timeout: longer than any task.
@@ -199,6 +203,13 @@ OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", False)
 OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", [])
 OUTBOUND_TIMEOUT = env_float("OUTBOUND_TIMEOUT", 20.0)
 OUTBOUND_MAX_BYTES = env_int("OUTBOUND_MAX_BYTES", 10 * 1024 * 1024)
+# Decoded bytes of one response on the API clients (LLM answers, embedding vectors): generous, as
+# 256 vectors of 3072 dimensions are ~16 MB of JSON, but a compression bomb stops here.
+OUTBOUND_STREAM_MAX_BYTES = env_int("OUTBOUND_STREAM_MAX_BYTES", 64 * 1024 * 1024)
+# Wall-clock seconds one fetch may take, from connecting to the last byte, redirects included (a
+# server dripping a byte at a time is cut off here); documents by URL get OUTBOUND_DOWNLOAD_DEADLINE.
+OUTBOUND_DEADLINE = env_float("OUTBOUND_DEADLINE", 30.0)
+OUTBOUND_DOWNLOAD_DEADLINE = env_float("OUTBOUND_DOWNLOAD_DEADLINE", 120.0)
 OUTBOUND_USER_AGENT = env_str("OUTBOUND_USER_AGENT", "ChatsiteBot/0.1 (+https://github.com/chatsite)")
 
 # Where video transcripts are fetched (ingestion/youtube.py); the tests point it at loopback.

@@ -26,6 +26,9 @@ from chatsite.lib import http
 CHALLENGE_PATH = "/.well-known/chatsite-verification.txt"
 DNS_PREFIX = "_chatsite-challenge."
 MAX_TOKEN_FILE_BYTES = 4096
+#: Wall-clock seconds the HTTP check may take in all (connect, redirects, body): it runs while a
+#: person waits on the dashboard, and a host that drips its answer must not hold a web process.
+HTTP_CHECK_DEADLINE = 10.0
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
@@ -57,7 +60,14 @@ def _check_http(host: str, token: str) -> str:
     port = settings.CUSTOM_DOMAIN_HTTP_PORT
     url = f"http://{host}{'' if port == 80 else f':{port}'}{CHALLENGE_PATH}"
     try:
-        result = http.fetch_or_fail(url, subject=url, max_bytes=MAX_TOKEN_FILE_BYTES, timeout=10, max_redirects=2)
+        result = http.fetch_or_fail(
+            url,
+            subject=url,
+            max_bytes=MAX_TOKEN_FILE_BYTES,
+            timeout=HTTP_CHECK_DEADLINE,
+            deadline=HTTP_CHECK_DEADLINE,
+            max_redirects=2,
+        )
     except http.FetchFailed as exc:
         return f"{exc.reason}."
     if result.status_code != 200:

@@ -18,15 +18,37 @@ Rules, applied to every request and to every redirect hop:
   check (``sni_hostname``), so a second DNS answer (DNS rebinding) is never used;
 * proxies from the environment are ignored (``trust_env=False``), as they would bypass the checks.
 
+Rules for every response, on every path (:func:`fetch` and the clients alike; the safe transports
+apply them, so no caller can forget them):
+
+* at most one ``Content-Encoding`` layer, and only ``gzip`` / ``x-gzip`` / ``deflate`` (what the
+  client asks for): ``gzip, gzip`` or ``br`` raises :class:`ResponseRefused`. The layer is decoded
+  here, in pieces of at most ``DECODE_PIECE_BYTES``, and the decoded bytes are counted as they come:
+  past the cap (``max_bytes``; ``settings.OUTBOUND_MAX_BYTES`` for :func:`fetch`,
+  ``settings.OUTBOUND_STREAM_MAX_BYTES`` for the clients) :class:`ResponseTooLarge` is raised, so a
+  compression bomb never inflates in memory beyond the cap. The bytes on the wire are capped too;
+* a wall-clock deadline bounds each request from connecting to the last byte of its body, redirects
+  included for :func:`fetch` (``deadline``; ``settings.OUTBOUND_DEADLINE`` by default): every socket
+  operation waits at most until the deadline, so a server that drips one byte at a time fails with
+  :class:`DeadlineExceeded` at the deadline, not after one read timeout per byte. Resolving the name
+  is not covered (the system resolver has its own timeouts).
+
+:class:`ResponseTooLarge` and :class:`ResponseRefused` subclass :class:`httpx.DecodingError`, and
+:class:`DeadlineExceeded` subclasses :class:`httpx.TimeoutException`, so code that handles httpx's
+errors handles them too.
+
 Public API: :func:`fetch` (whole response, redirects followed and re-checked, body capped; and
 :func:`fetch_or_fail`, its failures as one exception with a reason for people) and
-:func:`sync_client` / :func:`async_client` (httpx clients for APIs and streaming, no redirects).
+:func:`sync_client` / :func:`async_client` (httpx clients for APIs and streaming, no redirects;
+:data:`DEADLINE_AT` in a request's ``extensions`` sets that request's deadline, a
+``time.monotonic()`` value).
 Settings are read at call time, never at import time.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextvars
 import email.message
 import email.utils
 import functools
@@ -35,9 +57,12 @@ import socket
 import ssl
 import threading
 import time
+import zlib
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import anyio.to_thread
+import httpcore
 import httpx
 from django.conf import settings
 
@@ -87,6 +112,19 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _CREDENTIAL_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 
+#: The encodings the client asks for and decodes (one layer at most); anything else is refused.
+ACCEPT_ENCODING = "gzip, deflate"
+_DECODABLE = {"gzip", "x-gzip", "deflate"}
+#: Most bytes one decompression step may produce: a bomb is inflated this much at a time.
+DECODE_PIECE_BYTES = 64 * 1024
+#: Request extensions read by the safe transports: the request's deadline (a ``time.monotonic()``
+#: value) and the most decoded bytes its response body may have.
+DEADLINE_AT = "chatsite.deadline_at"
+MAX_BYTES = "chatsite.max_bytes"
+_OWN_EXTENSIONS = (DEADLINE_AT, MAX_BYTES)
+#: The deadline of the request being sent or read in this thread or task, for the socket operations.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("outbound_deadline", default=None)
+
 
 class OutboundRefused(Exception):
     """The URL or the address it resolves to may not be fetched; ``reason`` says why."""
@@ -96,8 +134,18 @@ class OutboundRefused(Exception):
         self.reason = reason
 
 
-class ResponseTooLarge(Exception):
+class ResponseTooLarge(httpx.DecodingError):
     """The response body grew past the allowed number of bytes (after decompression)."""
+
+
+class ResponseRefused(httpx.DecodingError):
+    """The response is in a form that is not accepted: more than one ``Content-Encoding`` layer, or
+    an encoding that the client did not ask for."""
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """The request (connection, headers and whole body; every redirect hop for :func:`fetch`) took
+    longer than its wall-clock deadline."""
 
 
 @dataclass
@@ -197,6 +245,7 @@ def fetch(
     json=None,
     max_bytes: int | None = None,
     timeout: float | None = None,
+    deadline: float | None = None,
     allow_private: bool | None = None,
     max_redirects: int = 5,
 ) -> FetchResult:
@@ -204,11 +253,18 @@ def fetch(
 
     Non-2xx statuses are returned. Raises :class:`OutboundRefused` (for the URL or any redirect
     hop), :class:`ResponseTooLarge` when the decoded body exceeds ``max_bytes`` (default
-    ``settings.OUTBOUND_MAX_BYTES``), or :class:`httpx.HTTPError` (timeouts, connection errors).
+    ``settings.OUTBOUND_MAX_BYTES``), :class:`ResponseRefused` for a stacked or unknown
+    ``Content-Encoding``, :class:`DeadlineExceeded` when the whole fetch, redirects included, takes
+    longer than ``deadline`` seconds (default ``settings.OUTBOUND_DEADLINE``), or
+    :class:`httpx.HTTPError` (timeouts of one operation, ``timeout``; connection errors).
     Credentials headers are dropped when a redirect leaves the original origin.
     """
     if max_bytes is None:
         max_bytes = settings.OUTBOUND_MAX_BYTES
+    if deadline is None:
+        deadline = settings.OUTBOUND_DEADLINE
+    deadline_at = time.monotonic() + deadline
+    extensions = {DEADLINE_AT: deadline_at, MAX_BYTES: max_bytes}
     headers = dict(headers or {})
     redirects: list[str] = []
     # httpx takes raw bodies as `content=`, and form fields as `data=`.
@@ -216,7 +272,9 @@ def fetch(
     with sync_client(timeout=timeout, allow_private=allow_private) as client:
         while True:
             check_url(url, allow_private=allow_private)
-            with client.stream(method, url, headers=headers, json=json, **body) as response:
+            if time.monotonic() >= deadline_at:
+                raise DeadlineExceeded(f"the fetch took longer than {deadline:g} s")
+            with client.stream(method, url, headers=headers, json=json, extensions=extensions, **body) as response:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECT_STATUSES and location:
                     if len(redirects) >= max_redirects:
@@ -250,9 +308,10 @@ class FetchFailed(Exception):
 
 
 def fetch_or_fail(url: str, *, subject: str, max_bytes: int | None = None, **options) -> FetchResult:
-    """:func:`fetch`, with a refused address, a body over ``max_bytes`` and a request that got no
-    answer all raised as :class:`FetchFailed`, whose reason starts with ``subject`` ("the address may
-    not be fetched: loopback"). Non-2xx statuses are returned, as by :func:`fetch`."""
+    """:func:`fetch`, with a refused address, a body over ``max_bytes``, a refused response, a fetch
+    past its deadline and a request that got no answer all raised as :class:`FetchFailed`, whose
+    reason starts with ``subject`` ("the address may not be fetched: loopback"). Non-2xx statuses
+    are returned, as by :func:`fetch`."""
     limit = settings.OUTBOUND_MAX_BYTES if max_bytes is None else max_bytes
     try:
         return fetch(url, max_bytes=limit, **options)
@@ -261,29 +320,50 @@ def fetch_or_fail(url: str, *, subject: str, max_bytes: int | None = None, **opt
     except ResponseTooLarge as exc:
         size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
         raise FetchFailed(f"{subject} is larger than the {size} limit") from exc
+    except ResponseRefused as exc:
+        raise FetchFailed(f"{subject} was refused: {exc}") from exc
+    except DeadlineExceeded as exc:
+        deadline = options.get("deadline")
+        seconds = settings.OUTBOUND_DEADLINE if deadline is None else deadline
+        raise FetchFailed(f"{subject} took longer than {seconds:g} s") from exc
     except httpx.HTTPError as exc:
         raise FetchFailed(f"{subject} could not be reached ({type(exc).__name__})") from exc
 
 
-def sync_client(*, timeout: float | None = None, allow_private: bool | None = None) -> httpx.Client:
-    """An httpx client whose every request is checked and pinned; redirects are not followed."""
+def sync_client(
+    *,
+    timeout: float | httpx.Timeout | None = None,
+    allow_private: bool | None = None,
+    deadline: float | None = None,
+    max_bytes: int | None = None,
+) -> httpx.Client:
+    """An httpx client whose every request is checked and pinned; redirects are not followed.
+
+    Each request must be over, body included, within ``deadline`` seconds of being sent (default
+    ``settings.OUTBOUND_DEADLINE``), and its decoded body may hold at most ``max_bytes`` (default
+    ``settings.OUTBOUND_STREAM_MAX_BYTES``); see the module's rules for responses.
+    """
     return httpx.Client(
-        transport=SafeTransport(allow_private=allow_private),
+        transport=SafeTransport(allow_private=allow_private, deadline=deadline, max_bytes=max_bytes),
         timeout=settings.OUTBOUND_TIMEOUT if timeout is None else timeout,
-        headers={"User-Agent": settings.OUTBOUND_USER_AGENT},
+        headers={"User-Agent": settings.OUTBOUND_USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         follow_redirects=False,
         trust_env=False,
     )
 
 
 def async_client(
-    *, timeout: float | httpx.Timeout | None = None, allow_private: bool | None = None
+    *,
+    timeout: float | httpx.Timeout | None = None,
+    allow_private: bool | None = None,
+    deadline: float | None = None,
+    max_bytes: int | None = None,
 ) -> httpx.AsyncClient:
     """The asynchronous counterpart of :func:`sync_client` (for streaming LLM answers, say)."""
     return httpx.AsyncClient(
-        transport=AsyncSafeTransport(allow_private=allow_private),
+        transport=AsyncSafeTransport(allow_private=allow_private, deadline=deadline, max_bytes=max_bytes),
         timeout=settings.OUTBOUND_TIMEOUT if timeout is None else timeout,
-        headers={"User-Agent": settings.OUTBOUND_USER_AGENT},
+        headers={"User-Agent": settings.OUTBOUND_USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         follow_redirects=False,
         trust_env=False,
     )
@@ -301,28 +381,61 @@ class SafeTransport(httpx.HTTPTransport):
 
     Plain-HTTP requests go through this transport's own pool, keyed by the pinned IP. HTTPS
     requests go through one pool per server name: a TLS connection verified for one name must
-    never be reused for another name that happens to share the IP.
+    never be reused for another name that happens to share the IP. Every response is checked and
+    guarded as the module docstring says (one encoding layer, decoded bytes capped, a deadline):
+    ``deadline`` (seconds per request) and ``max_bytes`` apply where the request's extensions do not
+    say otherwise (:data:`DEADLINE_AT`, :data:`MAX_BYTES`); None reads the settings at each request.
     Extra keyword arguments (``verify``, ``limits``...) are those of :class:`httpx.HTTPTransport`.
     """
 
-    def __init__(self, *, allow_private: bool | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        allow_private: bool | None = None,
+        deadline: float | None = None,
+        max_bytes: int | None = None,
+        **kwargs,
+    ):
         kwargs.setdefault("verify", tls_context())
         super().__init__(**kwargs)
+        _bound_by_deadline(self)
         self._allow_private = allow_private
+        self._limits = (deadline, max_bytes)
         self._kwargs = kwargs
         self._tls_pools: dict[str, httpx.HTTPTransport] = {}
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline_at, max_bytes = _request_limits(request, *self._limits)
         pinned = _pin(request, self._allow_private)
         if pinned.url.scheme != "https":
-            return super().handle_request(pinned)
-        with self._lock:
-            pool = self._tls_pools.get(pinned.extensions["sni_hostname"])
-            if pool is None:
-                pool = httpx.HTTPTransport(**self._kwargs)
-                self._tls_pools[pinned.extensions["sni_hostname"]] = pool
-        return pool.handle_request(pinned)
+            send = super().handle_request
+        else:
+            with self._lock:
+                pool = self._tls_pools.get(pinned.extensions["sni_hostname"])
+                if pool is None:
+                    pool = _bound_by_deadline(httpx.HTTPTransport(**self._kwargs))
+                    self._tls_pools[pinned.extensions["sni_hostname"]] = pool
+            send = pool.handle_request
+        token = _deadline.set(deadline_at)
+        try:
+            response = send(pinned)
+        except httpx.TimeoutException as exc:
+            _raise_if_past(deadline_at, exc)
+            raise
+        finally:
+            _deadline.reset(token)
+        try:
+            body = _Body(response.headers, max_bytes, deadline_at)
+        except ResponseRefused:
+            response.close()
+            raise
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=body.headers,
+            stream=_GuardedStream(response.stream, body),
+            extensions=response.extensions,
+        )
 
     def close(self) -> None:
         for pool in self._tls_pools.values():
@@ -333,27 +446,301 @@ class SafeTransport(httpx.HTTPTransport):
 class AsyncSafeTransport(httpx.AsyncHTTPTransport):
     """The asynchronous counterpart of :class:`SafeTransport`; resolves names in a worker thread."""
 
-    def __init__(self, *, allow_private: bool | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        allow_private: bool | None = None,
+        deadline: float | None = None,
+        max_bytes: int | None = None,
+        **kwargs,
+    ):
         kwargs.setdefault("verify", tls_context())
         super().__init__(**kwargs)
+        _bound_by_deadline(self)
         self._allow_private = allow_private
+        self._limits = (deadline, max_bytes)
         self._kwargs = kwargs
         self._tls_pools: dict[str, httpx.AsyncHTTPTransport] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        deadline_at, max_bytes = _request_limits(request, *self._limits)
         pinned = await anyio.to_thread.run_sync(_pin, request, self._allow_private)
         if pinned.url.scheme != "https":
-            return await super().handle_async_request(pinned)
-        pool = self._tls_pools.get(pinned.extensions["sni_hostname"])
-        if pool is None:
-            pool = httpx.AsyncHTTPTransport(**self._kwargs)
-            self._tls_pools[pinned.extensions["sni_hostname"]] = pool
-        return await pool.handle_async_request(pinned)
+            send = super().handle_async_request
+        else:
+            pool = self._tls_pools.get(pinned.extensions["sni_hostname"])
+            if pool is None:
+                pool = _bound_by_deadline(httpx.AsyncHTTPTransport(**self._kwargs))
+                self._tls_pools[pinned.extensions["sni_hostname"]] = pool
+            send = pool.handle_async_request
+        token = _deadline.set(deadline_at)
+        try:
+            response = await send(pinned)
+        except httpx.TimeoutException as exc:
+            _raise_if_past(deadline_at, exc)
+            raise
+        finally:
+            _deadline.reset(token)
+        try:
+            body = _Body(response.headers, max_bytes, deadline_at)
+        except ResponseRefused:
+            await response.aclose()
+            raise
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=body.headers,
+            stream=_AsyncGuardedStream(response.stream, body),
+            extensions=response.extensions,
+        )
 
     async def aclose(self) -> None:
         for pool in self._tls_pools.values():
             await pool.aclose()
         await super().aclose()
+
+
+# --- Response guards: one encoding layer, decoded in pieces, bytes capped, a deadline ---------------
+
+
+def _request_limits(request: httpx.Request, deadline: float | None, max_bytes: int | None) -> tuple[float, int]:
+    """The request's deadline (a ``time.monotonic()`` value) and its body's cap in decoded bytes."""
+    deadline_at = request.extensions.get(DEADLINE_AT)
+    if deadline_at is None:
+        deadline_at = time.monotonic() + (settings.OUTBOUND_DEADLINE if deadline is None else deadline)
+    limit = request.extensions.get(MAX_BYTES)
+    if limit is None:
+        limit = settings.OUTBOUND_STREAM_MAX_BYTES if max_bytes is None else max_bytes
+    return deadline_at, limit
+
+
+def _raise_if_past(deadline_at: float, exc: httpx.TimeoutException) -> None:
+    """Raise :class:`DeadlineExceeded` for a timeout that the deadline caused (from ``exc``)."""
+    if not isinstance(exc, DeadlineExceeded) and time.monotonic() >= deadline_at - 0.01:
+        raise DeadlineExceeded("the request took longer than its deadline", request=exc._request) from exc
+
+
+def _remaining(timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout`` for one socket operation, cut to what is left before the current deadline."""
+    deadline_at = _deadline.get()
+    if deadline_at is None:
+        return timeout
+    left = deadline_at - time.monotonic()
+    if left <= 0:
+        raise error("the request took longer than its deadline")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every operation ends by the deadline of the request that uses it."""
+
+    def __init__(self, stream: httpcore.NetworkStream):
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _remaining(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _remaining(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:
+        timeout = _remaining(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str):
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend):
+        self._backend = backend
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        timeout = _remaining(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        timeout = _remaining(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _AsyncDeadlineStream(httpcore.AsyncNetworkStream):
+    def __init__(self, stream: httpcore.AsyncNetworkStream):
+        self._stream = stream
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._stream.read(max_bytes, _remaining(timeout, httpcore.ReadTimeout))
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._stream.write(buffer, _remaining(timeout, httpcore.WriteTimeout))
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.AsyncNetworkStream:
+        timeout = _remaining(timeout, httpcore.ConnectTimeout)
+        return _AsyncDeadlineStream(await self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str):
+        return self._stream.get_extra_info(info)
+
+
+class _AsyncDeadlineBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, backend: httpcore.AsyncNetworkBackend):
+        self._backend = backend
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        timeout = _remaining(timeout, httpcore.ConnectTimeout)
+        return _AsyncDeadlineStream(await self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        timeout = _remaining(timeout, httpcore.ConnectTimeout)
+        return _AsyncDeadlineStream(await self._backend.connect_unix_socket(path, timeout, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+def _bound_by_deadline(transport):
+    """``transport`` with its connection pool's sockets bound by the current request's deadline.
+
+    httpx 0.28 takes no network backend, so the one its pool made is wrapped in place (the tests of
+    this module fail if a new httpx or httpcore moves it)."""
+    pool = transport._pool
+    if isinstance(pool, httpcore.AsyncConnectionPool):
+        pool._network_backend = _AsyncDeadlineBackend(pool._network_backend)
+    else:
+        pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return transport
+
+
+class _Inflater:
+    """One ``gzip`` or ``deflate`` layer, decoded ``DECODE_PIECE_BYTES`` at a time.
+
+    ``deflate`` is zlib-wrapped by the standard, raw by some servers: both are read, as httpx does.
+    Data after the end of the compressed stream is ignored (as httpx does).
+    """
+
+    def __init__(self, encoding: str):
+        self._raw_deflate_fallback = encoding == "deflate"
+        self._inflater = zlib.decompressobj(zlib.MAX_WBITS | (16 if encoding != "deflate" else 0))
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        pending = data
+        while pending and not self._inflater.eof:
+            try:
+                piece = self._inflater.decompress(pending, DECODE_PIECE_BYTES)
+            except zlib.error as exc:
+                if not self._raw_deflate_fallback:
+                    raise httpx.DecodingError(f"invalid compressed data: {exc}") from None
+                self._raw_deflate_fallback = False
+                self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._raw_deflate_fallback = False
+            pending = self._inflater.unconsumed_tail
+            if piece:
+                yield piece
+            # A full piece may leave output inside zlib although all input was taken: ask again.
+            while not pending and len(piece) == DECODE_PIECE_BYTES and not self._inflater.eof:
+                piece = self._inflater.decompress(b"", DECODE_PIECE_BYTES)
+                if piece:
+                    yield piece
+
+
+class _Body:
+    """The checks of one response body: its encoding (at most one layer, a known one), its size
+    before and after decoding, and its deadline. ``headers`` are those given to httpx: without
+    ``Content-Encoding``, since the body is decoded here and must not be decoded again."""
+
+    def __init__(self, headers: httpx.Headers, max_bytes: int, deadline_at: float):
+        layers = [
+            value.strip().lower()
+            for value in headers.get_list("content-encoding", split_commas=True)
+            if value.strip().lower() not in ("", "identity")
+        ]
+        if len(layers) > 1:
+            raise ResponseRefused(
+                f"the response has {len(layers)} content encodings ({', '.join(layers)}); at most one is accepted"
+            )
+        if layers and layers[0] not in _DECODABLE:
+            raise ResponseRefused(f"the response has an unknown content encoding ({layers[0][:40]!r})")
+        self.inflater = _Inflater(layers[0]) if layers else None
+        self.headers = [(name, value) for name, value in headers.raw if name.lower() != b"content-encoding"]
+        self.max_bytes = max_bytes
+        # Compressed data can be larger than what it decodes to (deflate adds a few bytes per 16 KiB).
+        self.max_wire_bytes = max_bytes + max_bytes // 100 + 1024
+        self.deadline_at = deadline_at
+        self.wire_bytes = self.decoded_bytes = 0
+
+    def check_deadline(self) -> None:
+        if time.monotonic() >= self.deadline_at:
+            raise DeadlineExceeded("the response took longer than its deadline")
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        self.wire_bytes += len(data)
+        if self.wire_bytes > self.max_wire_bytes:
+            raise ResponseTooLarge(f"response body exceeds {self.max_bytes} bytes")
+        for piece in self.inflater.decode(data) if self.inflater else (data,):
+            self.decoded_bytes += len(piece)
+            if self.decoded_bytes > self.max_bytes:
+                raise ResponseTooLarge(f"response body exceeds {self.max_bytes} bytes")
+            yield piece
+
+
+class _GuardedStream(httpx.SyncByteStream):
+    def __init__(self, stream: Iterable[bytes], body: _Body):
+        self._stream = stream
+        self._body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunks = iter(self._stream)
+        while True:
+            self._body.check_deadline()
+            token = _deadline.set(self._body.deadline_at)
+            try:
+                data = next(chunks, None)
+            except httpx.TimeoutException as exc:
+                _raise_if_past(self._body.deadline_at, exc)
+                raise
+            finally:
+                _deadline.reset(token)
+            if data is None:
+                return
+            yield from self._body.decode(data)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class _AsyncGuardedStream(httpx.AsyncByteStream):
+    def __init__(self, stream: httpx.AsyncByteStream, body: _Body):
+        self._stream = stream
+        self._body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks = aiter(self._stream)
+        while True:
+            self._body.check_deadline()
+            token = _deadline.set(self._body.deadline_at)
+            try:
+                data = await anext(chunks, None)
+            except httpx.TimeoutException as exc:
+                _raise_if_past(self._body.deadline_at, exc)
+                raise
+            finally:
+                _deadline.reset(token)
+            if data is None:
+                return
+            for piece in self._body.decode(data):
+                yield piece
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
 
 def _resolve(host: str, port: int) -> list[IPAddress]:
@@ -387,7 +774,10 @@ def _pin(request: httpx.Request, allow_private: bool | None) -> httpx.Request:
         request.url.copy_with(host=str(addresses[0])),
         headers=request.headers,
         stream=request.stream,
-        extensions={**request.extensions, "sni_hostname": host},
+        extensions={
+            **{key: value for key, value in request.extensions.items() if key not in _OWN_EXTENSIONS},
+            "sni_hostname": host,
+        },
     )
 
 

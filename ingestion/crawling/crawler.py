@@ -319,6 +319,12 @@ def crawl(
             except outbound.ResponseTooLarge:
                 yield CrawlEvent("failed", url, depth, reason="page larger than the size limit", found=len(seen))
                 continue
+            except outbound.ResponseRefused as exc:
+                yield CrawlEvent("failed", url, depth, reason=f"response refused: {exc}", found=len(seen))
+                continue
+            except outbound.DeadlineExceeded:
+                yield CrawlEvent("failed", url, depth, reason="page took too long to arrive", found=len(seen))
+                continue
             except httpx.HTTPError as exc:
                 yield CrawlEvent("failed", url, depth, reason=f"network error: {type(exc).__name__}", found=len(seen))
                 continue

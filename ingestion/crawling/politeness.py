@@ -43,8 +43,10 @@ class HostGate:
 
     def __init__(self, *, concurrency: int | None = None, slot_seconds: float | None = None):
         self.concurrency = max(1, concurrency or settings.CRAWL_HOST_CONCURRENCY)
-        # A slot outlives the longest request (timeout, redirects) and then frees itself.
-        self.slot_ms = int(1000 * (slot_seconds or 2 * settings.OUTBOUND_TIMEOUT))
+        # A slot outlives the longest request (the outbound deadline bounds it, redirects included)
+        # and then frees itself.
+        longest = max(2 * settings.OUTBOUND_TIMEOUT, settings.OUTBOUND_DEADLINE + 5)
+        self.slot_ms = int(1000 * (slot_seconds or longest))
         self._acquire = redis_client().register_script(_ACQUIRE)
 
     @contextlib.contextmanager

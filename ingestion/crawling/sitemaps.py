@@ -103,6 +103,8 @@ def fetch_sitemap(url: str) -> bytes:
         raise SitemapError(f"refused: {exc.reason}") from None
     except outbound.ResponseTooLarge:
         raise SitemapError("larger than the size limit") from None
+    except outbound.ResponseRefused as exc:
+        raise SitemapError(f"response refused: {exc}") from None
     except httpx.HTTPError as exc:
         raise SitemapError(f"network error: {type(exc).__name__}") from None
     if response.status_code != 200:

@@ -29,7 +29,8 @@ otherwise).
 Settings are read at request time. Every request goes through the SSRF-safe client of
 :mod:`chatsite.lib.http`; a base URL that it refuses raises :class:`EmbeddingAPIError` whose
 ``__cause__`` is the :class:`~chatsite.lib.http.OutboundRefused` (private addresses need
-``OUTBOUND_ALLOW_PRIVATE`` or an ``OUTBOUND_ALLOWED_HOSTS`` entry).
+``OUTBOUND_ALLOW_PRIVATE`` or an ``OUTBOUND_ALLOWED_HOSTS`` entry). A response larger than
+``OUTBOUND_STREAM_MAX_BYTES`` once decoded, or in stacked encodings, raises it at once too.
 
 Failures: 429, 5xx, timeouts and connection errors are retried up to ``MAX_RETRIES`` times, after
 the response's ``Retry-After`` (seconds or an HTTP date) when it has one, else after an exponential
@@ -61,7 +62,8 @@ MAX_RETRIES = 3
 MAX_RETRY_WAIT = 10.0
 #: Wait before the first retry without ``Retry-After``; doubled on each further retry.
 RETRY_BACKOFF = 0.5
-#: Seconds allowed for one request (connect, send, wait for the vectors, read).
+#: Seconds allowed for one request (connect, send, wait for the vectors, read): the outbound
+#: client's wall-clock deadline, so a server that drips its answer is cut off here too.
 REQUEST_TIMEOUT = 60.0
 #: How much of an error body goes into an error message, in characters.
 ERROR_BODY_CHARS = 500
@@ -143,7 +145,7 @@ class APIEmbedder:
         if not texts:
             return np.zeros((0, self.dims), dtype=np.float32)
         parts = []
-        with outbound.sync_client(timeout=REQUEST_TIMEOUT) as client:
+        with outbound.sync_client(timeout=REQUEST_TIMEOUT, deadline=REQUEST_TIMEOUT) as client:
             for start, end in self._batches(texts, batch_tokens):
                 url, headers, body = self._request(texts[start:end], kind)
                 payload = self._post(client, url, headers, body)
@@ -187,6 +189,8 @@ class APIEmbedder:
                 response = client.post(url, headers=headers, json=body)
             except outbound.OutboundRefused as exc:
                 raise EmbeddingAPIError(f"{self.name}: request refused: {exc.reason}") from exc
+            except (outbound.ResponseTooLarge, outbound.ResponseRefused) as exc:
+                raise EmbeddingAPIError(f"{self.name}: response refused: {exc}") from exc
             except httpx.TransportError as exc:
                 failure, status, wait = f"{type(exc).__name__}: {exc}", None, None
             else:

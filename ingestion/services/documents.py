@@ -82,7 +82,12 @@ def document_download(*, document: Document) -> str:
     if document_is_video(document):
         return _video_download(document)
     try:
-        result = http.fetch_or_fail(document.url, subject="the document", max_bytes=settings.UPLOAD_MAX_BYTES)
+        result = http.fetch_or_fail(
+            document.url,
+            subject="the document",
+            max_bytes=settings.UPLOAD_MAX_BYTES,
+            deadline=settings.OUTBOUND_DOWNLOAD_DEADLINE,
+        )
     except http.FetchFailed as exc:
         raise ParseError(exc.reason) from exc
     if result.status_code != 200:

@@ -19,7 +19,11 @@ Behaviour shared by all formats:
   retried up to ``max_retries`` times, but only while no text has been yielded: once the visitor has
   seen part of an answer, a failure is raised with ``partial=True`` instead.
 * ``stall_timeout``: no bytes for that long raises ``ProviderError("timeout")``. ``timeout`` bounds
-  the whole call, retries and waits included.
+  the whole call, retries and waits included: each attempt is sent with what is left of it as the
+  outbound client's deadline, which bounds the headers and any error body too (a server that drips
+  them a byte at a time is cut off at the deadline).
+* A response body larger than ``OUTBOUND_STREAM_MAX_BYTES`` once decoded, or in more than one
+  ``Content-Encoding`` layer (a compression bomb), is a ``bad_response`` (not retried).
 * A line whose data is not valid JSON is skipped with a warning (a proxy that mangles one chunk
   should not cost the visitor the whole answer); a stream that then ends with no text at all is a
   ``bad_response``.
@@ -288,7 +292,7 @@ class _StreamingProvider:
                     read=min(config.stall_timeout, remaining),
                 )
                 async with (
-                    outbound.async_client(timeout=timeout) as client,
+                    outbound.async_client(timeout=timeout, deadline=remaining) as client,
                     client.stream(
                         "POST", request.url, params=request.params, headers=request.headers, json=request.body
                     ) as response,
@@ -311,6 +315,8 @@ class _StreamingProvider:
                 failure = error
             except outbound.OutboundRefused as error:
                 failure = ProviderError("refused", f"outbound request refused: {error.reason}")
+            except (outbound.ResponseTooLarge, outbound.ResponseRefused) as error:
+                failure = ProviderError("bad_response", f"response refused: {error}")
             except (httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 failure = ProviderError("unavailable", f"could not connect: {error!r}")
             except (httpx.TimeoutException, TimeoutError) as error:
