@@ -82,3 +82,13 @@ def embedded_database_url(datadir: Path, dbname: str = EMBEDDED_DB_NAME) -> str:
                 conn.execute(f'create database "{dbname}"')
         marker.touch()
     return server.get_uri(dbname)
+
+
+def release_connection() -> None:
+    """Hand this thread's database connection back (to the pool) before a long wait on something else —
+    a language model writing an answer: a connection is borrowed again at the next query. Nothing happens
+    inside a transaction (atomic code, or a test's)."""
+    from django.db import connection
+
+    if not connection.in_atomic_block:
+        connection.close()

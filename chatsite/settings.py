@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "chatsite.lib.clients.ClientAddressMiddleware",  # the real client address, before anything reads it
+    "chatsite.lib.unavailable.DatabaseUnavailableMiddleware",  # no connection to be had: 503, not 500
     "assistants.domains.middleware.CustomDomainMiddleware",  # before anything validates the Host header
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -123,6 +124,9 @@ REQUEST_ANONYMOUS_MAX_BYTES = env_int("REQUEST_ANONYMOUS_MAX_BYTES", 64 * 1024)
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)  # per API key
 # What visitors may send (429 with Retry-After beyond; 0 = no limit): questions per minute per visitor, per
 # client address and per assistant; contact requests per ten minutes, likewise.
+# Answers streaming at once (429 with Retry-After beyond; 0 = no cap): per visitor, and per assistant.
+STREAMS_PER_VISITOR = env_int("STREAMS_PER_VISITOR", 2)
+STREAMS_PER_ASSISTANT = env_int("STREAMS_PER_ASSISTANT", 200)
 CHAT_RATE_VISITOR = env_int("CHAT_RATE_VISITOR", 12)
 CHAT_RATE_ADDRESS = env_int("CHAT_RATE_ADDRESS", 40)
 CHAT_RATE_ASSISTANT = env_int("CHAT_RATE_ASSISTANT", 1200)

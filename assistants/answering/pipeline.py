@@ -29,6 +29,7 @@ from assistants.answering.query_rewrite import rewrite_query
 from assistants.answering.rendering import render_answer
 from assistants.answering.retrieval import Retrieval, retrieve_with_evidence
 from assistants.models import Assistant, Conversation, Message
+from chatsite.db import release_connection
 from ingestion.search.hybrid import Hit
 
 MAX_QUESTION_CHARS = 2000  # a longer question is cut to this length
@@ -92,6 +93,7 @@ async def answer_events(
     await sync_to_async(services.message_add)(conversation=conversation, role=Message.Role.USER, text=question)
     yield Event("meta", {"conversation_id": conversation.pk})
 
+    await sync_to_async(release_connection)()  # none is held while a model rewrites the question
     query = await rewrite_query(assistant, question, history)
     timings = {"rewrite_ms": round((time.perf_counter() - started) * 1000, 1)} if history else {}
     page_url = conversation.page_url if page_url is None else page_url
@@ -99,6 +101,7 @@ async def answer_events(
     hits = retrieval.hits
     timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
     provider = None if retrieval.evidence.weak else await sync_to_async(provider_from_settings)(assistant)
+    await sync_to_async(release_connection)()  # ... nor while it writes the answer (seconds)
     parts: list[str] = []
     usage = None
     error = ""

@@ -97,17 +97,27 @@ async def chat_stream(request, slug: str):
     if refused is not None:
         return refused
     token = visitors.visitor_token(request) or secrets.token_urlsafe(24)
+    places = await sync_to_async(visitors.stream_places, thread_sensitive=False)(assistant, token)
+    if isinstance(places, JsonResponse):
+        return places  # busy: the chat retries after Retry-After
     conversation_id = payload.get("conversation_id")
-    conversation = await sync_to_async(services.conversation_for_visitor)(
-        assistant=assistant,
-        visitor_token=token,
-        conversation_id=int(conversation_id) if str(conversation_id or "").isdigit() else None,
-        page_url=str(payload.get("page_url") or ""),
-    )
+    try:
+        conversation = await sync_to_async(services.conversation_for_visitor)(
+            assistant=assistant,
+            visitor_token=token,
+            conversation_id=int(conversation_id) if str(conversation_id or "").isdigit() else None,
+            page_url=str(payload.get("page_url") or ""),
+        )
+    except BaseException:
+        await sync_to_async(visitors.release_stream_places, thread_sensitive=False)(places)
+        raise
 
     async def stream():
-        async for event in answer_events(assistant=assistant, conversation=conversation, question=question):
-            yield event.sse()
+        try:
+            async for event in answer_events(assistant=assistant, conversation=conversation, question=question):
+                yield event.sse()
+        finally:  # done, failed, or the visitor left: the places are free again
+            await sync_to_async(visitors.release_stream_places, thread_sensitive=False)(places)
 
     response = StreamingHttpResponse(stream(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

@@ -143,3 +143,39 @@ def rate_limited(request, assistant: Assistant, action: str) -> JsonResponse | N
     )
     response["Retry-After"] = str(retry_after)
     return response
+
+
+# --- Streams open at once (back-pressure) ---------------------------------------------------------
+
+
+def stream_places(assistant: Assistant, token: str) -> list[str] | JsonResponse:
+    """Take a place for one more answer streaming at once for this visitor and this assistant; the keys
+    taken (give them back with :func:`release_stream_places`), or a 429 with Retry-After when the visitor
+    or the assistant already has STREAMS_PER_VISITOR / STREAMS_PER_ASSISTANT answers under way."""
+    import secrets as _secrets
+
+    holder = _secrets.token_hex(8)
+    ttl = int(settings.LLM_TIMEOUT) + 60  # a place a dead process held frees itself
+    taken = []
+    for key, limit in (
+        (f"streams:visitor:{assistant.pk}:{token}", settings.STREAMS_PER_VISITOR),
+        (f"streams:assistant:{assistant.pk}", settings.STREAMS_PER_ASSISTANT),
+    ):
+        if limit <= 0:
+            continue
+        if not ratelimit.acquire(key, holder=holder, limit=limit, ttl=ttl):
+            release_stream_places(taken)
+            response = JsonResponse(
+                {"error": "busy", "message": "The assistant is busy answering; retrying shortly.", "retry_after": 2},
+                status=429,
+            )
+            response["Retry-After"] = "2"
+            return response
+        taken.append(f"{key}|{holder}")
+    return taken
+
+
+def release_stream_places(taken: list[str]) -> None:
+    for entry in taken:
+        key, holder = entry.rsplit("|", 1)
+        ratelimit.release(key, holder=holder)

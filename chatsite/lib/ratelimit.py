@@ -43,3 +43,28 @@ def peek(key: str, *, limit: int) -> Verdict:
     count, ttl = pipe.execute()
     count = int(count or 0)
     return Verdict(allowed=count < limit, count=count, retry_after=max(1, ttl if ttl and ttl > 0 else 1))
+
+
+# Concurrent holders of a resource (streams open at once): a sorted set of holders scored by when their
+# hold lapses, so that a process that died holding one frees it by itself after ``ttl`` seconds.
+_ACQUIRE = """
+redis.call('zremrangebyscore', KEYS[1], '-inf', ARGV[1])
+if redis.call('zcard', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('zadd', KEYS[1], ARGV[2], ARGV[4])
+redis.call('expire', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+def acquire(key: str, *, holder: str, limit: int, ttl: int) -> bool:
+    """Take one of ``limit`` places of ``key`` for ``holder`` (e.g. a stream's id) for at most ``ttl``
+    seconds; False when every place is taken. Release it with :func:`release`."""
+    import time
+
+    now = time.time()
+    script = redis_client().register_script(_ACQUIRE)
+    return bool(script(keys=[f"held:{key}"], args=[now, now + ttl, limit, holder, ttl + 60]))
+
+
+def release(key: str, *, holder: str) -> None:
+    redis_client().zrem(f"held:{key}", holder)

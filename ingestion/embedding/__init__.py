@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 
 from ingestion.embedding.engine import Embedder, plan_batches, pool
 from ingestion.embedding.recipes import (
@@ -45,7 +46,12 @@ def get_embedder(name: str = ""):
     asked for by its name or by "" is one engine, loaded once."""
     from django.conf import settings
 
-    return _engine(name or settings.EMBEDDING_MODEL or DEFAULT_MODEL)
+    name = name or settings.EMBEDDING_MODEL or DEFAULT_MODEL
+    with _loading:  # many requests of a cold process ask at once: the model is loaded once, not by each
+        return _engine(name)
+
+
+_loading = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)

@@ -363,16 +363,28 @@
       scrollDown();
     }
 
-    fetch(root.dataset.endpoint, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: requestHeaders({ "Content-Type": "application/json", "Accept": "text/event-stream" }),
-      body: JSON.stringify({ question: question, conversation_id: conversationId, page_url: page.url, page_title: page.title })
-    }).then(function (response) {
-      if (response.status === 429) { showError("rate_limited"); return; }
-      if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
-      return readEvents(response.body, onEvent);
-    }).catch(function () {
+    // A busy assistant (429) is asked again after its Retry-After, a few times, saying so meanwhile.
+    function post(retriesLeft) {
+      return fetch(root.dataset.endpoint, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: requestHeaders({ "Content-Type": "application/json", "Accept": "text/event-stream" }),
+        body: JSON.stringify({ question: question, conversation_id: conversationId, page_url: page.url, page_title: page.title })
+      }).then(function (response) {
+        if (response.status === 429) {
+          if (!retriesLeft) { showError("rate_limited"); return; }
+          var wait = Math.min(Math.max(parseInt(response.headers.get("Retry-After"), 10) || 2, 1), 30);
+          statusLine.textContent = t("busy_retrying");
+          return new Promise(function (resolve) { setTimeout(resolve, wait * 1000); }).then(function () {
+            return post(retriesLeft - 1);
+          });
+        }
+        if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
+        return readEvents(response.body, onEvent);
+      });
+    }
+
+    post(3).catch(function () {
       showError("network");
     }).then(function () {
       if (!text) answer.remove();

@@ -41,6 +41,7 @@ import json
 import logging
 import re
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -291,12 +292,15 @@ class _StreamingProvider:
                     connect=min(CONNECT_TIMEOUT, remaining),
                     read=min(config.stall_timeout, remaining),
                 )
-                async with (
-                    outbound.async_client(timeout=timeout, deadline=remaining) as client,
-                    client.stream(
-                        "POST", request.url, params=request.params, headers=request.headers, json=request.body
-                    ) as response,
-                ):
+                async with shared_client().stream(
+                    "POST",
+                    request.url,
+                    params=request.params,
+                    headers=request.headers,
+                    json=request.body,
+                    timeout=timeout,
+                    extensions={outbound.DEADLINE_AT: time.monotonic() + remaining},
+                ) as response:
                     await _check_response(response)
                     parser = SSEParser()
                     chunks = response.aiter_bytes()
@@ -353,6 +357,21 @@ class _StreamingProvider:
             )
             await asyncio.sleep(wait)
             attempt += 1
+
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def shared_client() -> httpx.AsyncClient:
+    """The process's pooled client for the running event loop (a web process has one): connections to a
+    provider, and their TLS sessions, are kept from answer to answer instead of a handshake per answer.
+    Each request carries its own timeouts and deadline; closing a response (a visitor who left) closes
+    that stream only."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = _clients[loop] = outbound.async_client()
+    return client
 
 
 async def _check_response(response: httpx.Response) -> None:

@@ -157,3 +157,47 @@ def test_the_admin_sign_in_is_throttled_too(settings):
     page = client.post("/admin/login/", {"username": "root", "password": "correct-horse-9", "next": "/admin/"})
     assert "Too many failed sign-ins" in page.content.decode()
     assert client.get("/admin/").status_code == 302
+
+
+def test_answers_streaming_at_once_are_capped_per_visitor_and_free_again_when_done(settings, llm):
+    """Back-pressure: a visitor's STREAMS_PER_VISITOR answers under way at once, then 429 with Retry-After."""
+    import asyncio
+
+    from tests.assistants.answering.providers.fake_servers import FakeServer, Reply, openai_script
+    from tests.factories import index_pages
+
+    settings.STREAMS_PER_VISITOR = 1
+    assistant = make_assistant(name="Streaming Help")
+    index_pages(
+        assistant,
+        {
+            "http://docs.test/a/": "<html><body><main><h1>Plans</h1><p>The plan costs ten euros a month and includes support.</p></main></body></html>"
+        },
+    )
+    slow = Reply(body=[1.5, *openai_script(["Ten ", "euros [1]."], 10, 3).full()])  # 1.5 s to the first token
+    with FakeServer([slow]) as server:
+        llm(server)
+
+        async def ask_async(token: str) -> int:
+            client = PeerClient("127.0.0.1")
+            client.cookies["cs_visitor"] = token
+            response = await client.post(
+                f"/a/{assistant.slug}/chat",
+                data=json.dumps({"question": "How much is the plan?"}),
+                content_type="application/json",
+            )
+            if response.streaming:
+                [chunk async for chunk in response.streaming_content]
+            return response
+
+        async def scenario():
+            first = asyncio.create_task(ask_async("s" * 30))
+            await asyncio.sleep(0.8)  # the first answer waits on the model
+            second = await ask_async("s" * 30)
+            other = asyncio.create_task(ask_async("t" * 30))
+            return await first, second, await other
+
+        first, second, other = async_to_sync(scenario)()
+        assert first.status_code == 200 and other.status_code == 200
+        assert second.status_code == 429 and int(second["Retry-After"]) >= 1 and second.json()["error"] == "busy"
+        assert ask("streaming-help", token="s" * 30).status_code == 200  # the place is free again
