@@ -8,7 +8,7 @@ export SITE_URL ?= http://127.0.0.1:8000
 # `make run` crawls the product's own help pages on this machine for the demo assistant.
 export OUTBOUND_ALLOWED_HOSTS ?= 127.0.0.1:8000
 
-.PHONY: run test test-fast lint install services migrate demo clean-data bench-retrieval bench-ingest bench-chat
+.PHONY: run test test-fast lint install services migrate demo clean-data bench-retrieval bench-ingest bench-chat bench-load
 
 install: $(STAMP)
 
@@ -67,3 +67,10 @@ bench-chat: migrate
 
 clean-data:
 	rm -rf .data
+
+# Many visitors at once against the web processes as deployed (a fake streaming model, an open-loop load
+# generator): errors, first-token times and overhead, cancellations, memory and database connections per step.
+# make bench-load BENCH_ARGS="--steps 25,50 --step-seconds 20 --soak 600"
+bench-load: migrate
+	$(PY) manage.py bench_load $(BENCH_ARGS)
+
