@@ -28,6 +28,11 @@ def teams_for_user(*, user: User) -> QuerySet[Team]:
     )
 
 
+def team_id_reaching(*, user: User, path: str, pk: int) -> int | None:
+    """The id of the team of ``user``'s whose ``path`` (a lookup from Team, e.g. "assistants") holds ``pk``."""
+    return Team.objects.filter(**{path: pk}, memberships__user=user).values_list("pk", flat=True).first()
+
+
 def team_members(*, team: Team) -> QuerySet[Membership]:
     """Owners first, then admins, then members; by name within a role."""
     order = {Membership.Role.OWNER: 0, Membership.Role.ADMIN: 1, Membership.Role.MEMBER: 2}

@@ -7,8 +7,6 @@ bar always names the team whose page is shown.
 
 from __future__ import annotations
 
-from django.db.models import Q
-
 from assistants import selectors
 from assistants.models import Team
 
@@ -67,15 +65,12 @@ def current_team(request, teams: list[Team] | None = None) -> Team | None:
 
 
 def _page_team_id(request) -> int | None:
+    """The team of the object the page's URL names, when the user is one of its members."""
     match = getattr(request, "resolver_match", None)
     for argument, path in _TEAM_OF.items():
         value = str((match.kwargs if match else {}).get(argument, ""))
         if value.isdigit():
-            return (
-                Team.objects.filter(Q(**{path: int(value)}), memberships__user=request.user)
-                .values_list("pk", flat=True)
-                .first()
-            )
+            return selectors.team_id_reaching(user=request.user, path=path, pk=int(value))
     return None
 
 
