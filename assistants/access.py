@@ -21,7 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F, Model, QuerySet
 from django.http import Http404
 
-from assistants.models import Assistant, Conversation, CustomDomain, GoldenQuestion, Membership, Team
+from assistants.models import Assistant, Conversation, CustomDomain, GoldenQuestion, Invitation, Membership, Team
 from ingestion.models import Document, Source
 
 if TYPE_CHECKING:
@@ -140,4 +140,28 @@ def golden_question_for(*, user: User, golden_id, write: bool = False) -> Golden
         team_path="assistant__team",
         need=Permission.MANAGE if write else Permission.READ,
         what="question",
+    )
+
+
+def membership_for(*, user: User, membership_id, write: bool = False) -> Membership:
+    """A membership of the team; changing its role or removing it is the owners' (OWN)."""
+    return _checked(
+        Membership.objects.select_related("team", "user"),
+        user=user,
+        pk=membership_id,
+        team_path="team",
+        need=Permission.OWN if write else Permission.READ,
+        what="member",
+    )
+
+
+def invitation_for(*, user: User, invitation_id, write: bool = False) -> Invitation:
+    """An invitation to the team; inviting and revoking are the owners' (OWN)."""
+    return _checked(
+        Invitation.objects.select_related("team"),
+        user=user,
+        pk=invitation_id,
+        team_path="team",
+        need=Permission.OWN if write else Permission.READ,
+        what="invitation",
     )

@@ -1,11 +1,16 @@
+import re
+from urllib.parse import urlsplit
+
 from django import forms
 from django.contrib.auth.models import User
 from django.core.validators import URLValidator
 
-from assistants.models import ApiKey, Assistant
+from assistants.models import ApiKey, Assistant, Membership
 from ingestion.models import Source
 
 HEX_COLOR = r"^#[0-9a-fA-F]{6}$"
+# A site that may embed the widget: a host, a "*." for its subdomains, a port (as the widget's CSP reads them).
+ALLOWED_DOMAIN = re.compile(r"(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+(:\d{1,5})?")
 
 
 class SignupForm(forms.Form):
@@ -22,7 +27,7 @@ class SignupForm(forms.Form):
 
 
 class TeamForm(forms.Form):
-    name = forms.CharField(max_length=120)
+    name = forms.CharField(max_length=120, label="Team name")
 
 
 LANGUAGES = [
@@ -47,6 +52,7 @@ class HttpUrlField(forms.URLField):
     """A web address for an image: http or https only, never javascript:, data: or ftp:."""
 
     default_validators = [URLValidator(schemes=["http", "https"])]
+    default_error_messages = {"invalid": "Enter an http or https address, e.g. https://www.example.com/logo.png."}
 
     def __init__(self, **kwargs):
         kwargs.setdefault("assume_scheme", "https")
@@ -210,7 +216,11 @@ class AssistantBrandingForm(AssistantForm):
 
 
 class WebsiteSourceForm(forms.Form):
-    url = forms.URLField(label="Website address", assume_scheme="https")
+    url = forms.URLField(
+        label="Website address",
+        assume_scheme="https",
+        error_messages={"invalid": "Enter the address of a website, e.g. https://www.example.com."},
+    )
     max_pages = forms.IntegerField(min_value=1, max_value=10000, initial=200)
     max_depth = forms.IntegerField(min_value=0, max_value=20, initial=5)
     schedule = forms.ChoiceField(
@@ -244,7 +254,247 @@ class AccessCodeForm(forms.Form):
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.CharField(max_length=120)
+    name = forms.CharField(max_length=120, label="Name", help_text="What uses it, e.g. “CMS sync”.")
     scopes = forms.MultipleChoiceField(
         choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple, initial=[ApiKey.Scope.READ]
     )
+
+
+# --- The assistant's settings, one form per section ----------------------------------------------
+
+SETTINGS_SECTIONS = {
+    # section: (title, what it holds, the fields of AssistantBrandingForm it edits)
+    "branding": (
+        "Branding",
+        "How the widget and the full page look.",
+        [
+            "name",
+            "logo_url",
+            "avatar_url",
+            "primary_color",
+            "background_color",
+            "theme",
+            "launcher_position",
+            "launcher_icon",
+            "show_powered_by",
+        ],
+    ),
+    "behaviour": (
+        "Behaviour",
+        "What the assistant says first, how it answers, and in which language.",
+        ["greeting", "system_prompt", "language", "suggested_questions"],
+    ),
+    "model": (
+        "Model",
+        "Which language model writes the answers, and how your content is searched.",
+        ["llm_provider", "llm_model", "llm_base_url", "reranker_model"],
+    ),
+    "access": (
+        "Access",
+        "Who may chat with the assistant, and which sites may embed it.",
+        ["access_code", "clear_access_code", "allowed_domains"],
+    ),
+    "danger": ("Danger zone", "What cannot be undone.", []),
+}
+
+# Plain words for the settings pages (the API keeps the short help texts of AssistantBrandingForm).
+SETTINGS_LABELS = {
+    "system_prompt": (
+        "Instructions and tone",
+        "How the assistant should answer: its tone, what to stress, what to avoid. "
+        "It always answers from your content and cites it.",
+    ),
+    "greeting": ("Greeting", "The first message visitors see."),
+    "language": ("Language", "The language of the chat's buttons and messages. Answers follow the visitor's question."),
+    "primary_color": ("Main colour", "Buttons, the launcher and links."),
+    "background_color": ("Background colour", "The chat's background in the light theme."),
+    "theme": ("Theme", "Auto follows the visitor's system setting."),
+    "launcher_position": ("Launcher position", "Where the chat button sits on your pages."),
+    "launcher_icon": ("Launcher icon", ""),
+    "llm_provider": (
+        "Provider",
+        "The company or server whose language model writes the answers. "
+        "The server's default is set by whoever runs Chatsite.",
+    ),
+    "llm_model": ("Model", "The model's name at that provider, e.g. gpt-4o-mini. Empty: the server's default model."),
+    "llm_base_url": (
+        "Provider address",
+        "Only for a self-hosted or compatible server (e.g. an Ollama or vLLM address "
+        "ending in /v1). Empty: the provider's official API. The server's API keys are never sent to an "
+        "address set here.",
+    ),
+    "reranker_model": (
+        "Reranker",
+        "Optional. A second model that re-reads the best search results and puts the most "
+        "relevant first: better answers, a little slower. A hub id or a folder on the server, "
+        "e.g. BAAI/bge-reranker-v2-m3.",
+    ),
+    "allowed_domains": (
+        "Sites that may embed the assistant",
+        "One per line, e.g. www.example.com, or *.example.com for every subdomain; localhost:8000 while testing. "
+        "The widget opens only on these sites; the full page (/a/…) opens everywhere.",
+    ),
+    "access_code": (
+        "Access code",
+        "Makes the assistant internal: visitors must type this code before they can chat. "
+        "At least 4 characters. Leave empty to keep the current code.",
+    ),
+}
+
+
+class AssistantSettingsForm(AssistantBrandingForm):
+    """One section of the assistant's settings: AssistantBrandingForm's validation, with only that
+    section's fields (the others keep their values)."""
+
+    def __init__(self, *args, section: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        keep = SETTINGS_SECTIONS[section][2]
+        for name in list(self.fields):
+            if name not in keep:
+                del self.fields[name]
+        for name, (label, help_text) in SETTINGS_LABELS.items():
+            if name in self.fields:
+                self.fields[name].label = label
+                self.fields[name].help_text = help_text
+        if "system_prompt" in self.fields:
+            self.fields["system_prompt"].widget.attrs["rows"] = 5
+        if "clear_access_code" in self.fields and not self.instance.access_code_hash:
+            del self.fields["clear_access_code"]  # nothing to remove
+        self.order_fields(keep)
+
+    def clean_allowed_domains(self):
+        """Host names (a pasted address keeps only its host); anything else is refused, naming the line."""
+        domains = []
+        for line in super().clean_allowed_domains():
+            host = urlsplit(line).netloc if "://" in line else line.split("/")[0]
+            if not ALLOWED_DOMAIN.fullmatch(host):
+                raise forms.ValidationError(f"“{line}” is not a site's host name: write it as www.example.com.")
+            if host not in domains:
+                domains.append(host)
+        return domains
+
+
+class EmbeddingSwitchForm(forms.Form):
+    """Another embedding model for the assistant (the view starts the switch, which reads the model)."""
+
+    model_name = forms.CharField(
+        max_length=200,
+        label="Switch to another embedding model",
+        help_text="A hub id or a folder on the server, e.g. thenlper/gte-base. Your content is read again with it in "
+        "the background; answers keep using the current model until it is done, then switch by themselves.",
+        widget=forms.TextInput(attrs={"placeholder": "thenlper/gte-base"}),
+    )
+
+    def clean_model_name(self):
+        from pathlib import Path
+
+        name = self.cleaned_data["model_name"].strip()
+        if name.startswith(("/", "./", "../", "~")) and not Path(name).expanduser().is_dir():
+            raise forms.ValidationError(f"There is no folder {name} on this server.")
+        return name
+
+
+class AssistantDeleteForm(forms.Form):
+    confirm_name = forms.CharField(max_length=120, label="Type the assistant's name to confirm")
+
+    def __init__(self, *args, assistant: Assistant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.assistant = assistant
+
+    def clean_confirm_name(self):
+        typed = self.cleaned_data["confirm_name"]
+        if typed.strip() != self.assistant.name.strip():
+            raise forms.ValidationError(f"Type {self.assistant.name} exactly, to be sure you delete the right one.")
+        return typed
+
+
+# --- Conversations --------------------------------------------------------------------------------
+
+RATING_FILTERS = [("", "Any rating"), ("up", "Thumbs up"), ("down", "Thumbs down"), ("none", "Not rated")]
+
+
+class ConversationFilterForm(forms.Form):
+    """The conversation log's filters (GET); ``assistants`` offers the assistant filter (the team's log)."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search questions and answers")
+    assistant = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Assistant")
+    rating = forms.ChoiceField(required=False, choices=RATING_FILTERS, label="Rating")
+    flags = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple, label="Only")
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, assistants=None, flags=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["flags"].choices = [(flag.name, flag.label) for flag in flags]
+        if assistants is None:
+            del self.fields["assistant"]
+        else:
+            self.fields["assistant"].choices = [("", "All assistants")] + [(a.pk, a.name) for a in assistants]
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and until < since:
+            self.add_error("until", "The end date is before the start date.")
+        return data
+
+    def filters(self) -> dict:
+        """The valid filters, as assistants.selectors.conversation_log takes them."""
+        data = self.cleaned_data
+        return {
+            "search": data.get("q") or "",
+            "flags": data.get("flags") or [],
+            "rating": data.get("rating") or "",
+            "since": data.get("since"),
+            "until": data.get("until"),
+        }
+
+
+class FixAnswerForm(forms.Form):
+    """“Fix this answer”: the visitor's question and the answer it should have had, as a Q&A pair."""
+
+    message_id = forms.IntegerField(widget=forms.HiddenInput)
+    question = forms.CharField(max_length=500, label="Question", help_text="As the visitor asked it; you may tidy it.")
+    answer = forms.CharField(
+        max_length=20_000,
+        label="The right answer",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Added to the Q&A library and indexed at once: the assistant answers from it from now on.",
+        error_messages={"required": "Write the answer the assistant should have given."},
+    )
+
+
+# --- Teams, invitations, accounts -----------------------------------------------------------------
+
+INVITE_ROLES = [(value, label) for value, label in Membership.Role.choices]
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label="Email address", max_length=254)
+    role = forms.ChoiceField(choices=INVITE_ROLES, initial=Membership.Role.MEMBER, label="Role")
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=INVITE_ROLES, label="Role")
+
+
+class InvitedSignupForm(forms.Form):
+    """An account for an invited address (the email is the invitation's)."""
+
+    username = forms.CharField(max_length=150, label="Choose a username")
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), label="Choose a password"
+    )
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if User.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("That username is taken.")
+        return username
+
+    def clean_password(self):
+        from django.contrib.auth.password_validation import validate_password
+
+        password = self.cleaned_data["password"]
+        validate_password(password)
+        return password

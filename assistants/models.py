@@ -3,6 +3,8 @@
 import secrets
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import models
 
 
@@ -32,6 +34,32 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user")]
+
+
+class Invitation(models.Model):
+    """An owner's invitation to join their team with a role, sent by email as a signed, expiring link
+    (``assistants.services.invitation_create``). Only the sha256 of the link's secret is stored."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField()  # when the current link was made (and its age is counted from)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "email"], condition=models.Q(accepted_at__isnull=True), name="invitation_one_pending"
+            )
+        ]
 
 
 class Assistant(models.Model):
@@ -141,6 +169,10 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            # The conversation log's search over questions and answers (assistants.selectors.conversation_log).
+            GinIndex(SearchVector("text", config="simple"), name="message_text_search"),
+        ]
 
 
 class Feedback(models.Model):

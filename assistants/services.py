@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shutil
+import smtplib
 from datetime import timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.core import signing
+from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 
-from assistants.models import Assistant, Conversation, Membership, Message, Team
+from assistants.models import Assistant, Conversation, Invitation, Membership, Message, Team
+from assistants.selectors import INVITATION_SALT, invitation_token_hash
 from ingestion.embedding import DEFAULT_MODEL, embedding_dims
-from ingestion.spaces import space_create
+from ingestion.services import upload_folder
+from ingestion.spaces import space_create, space_drop
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +42,141 @@ def team_create(*, name: str, owner: User) -> Team:
     return team
 
 
+class TeamError(ValueError):
+    """A change the team cannot take (the last owner removed, an invitation to a member, a failed email);
+    its text says why, in plain words, for the field it concerns."""
+
+
+class EmailNotSent(TeamError):
+    """The SMTP server refused or could not be reached; what was to be sent is kept."""
+
+
+def team_update(*, team: Team, name: str) -> Team:
+    team.name = name
+    team.save(update_fields=["name"])
+    return team
+
+
+def _owners_locked(team_id: int) -> list[int]:
+    """The ids of the team's owner memberships, locked until the transaction ends: two owners demoting
+    each other at once cannot both pass the last-owner check."""
+    return list(
+        Membership.objects.select_for_update()
+        .filter(team_id=team_id, role=Membership.Role.OWNER)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def membership_role_change(*, membership: Membership, role: str) -> Membership:
+    """Give a member another role; the team keeps at least one owner."""
+    if role not in Membership.Role.values:
+        raise TeamError("Choose owner, admin or member.")
+    with transaction.atomic():
+        owners = _owners_locked(membership.team_id)
+        if role != Membership.Role.OWNER and owners == [membership.pk]:
+            raise TeamError("The team needs an owner: make someone else an owner first.")
+        Membership.objects.filter(pk=membership.pk).update(role=role)
+    membership.role = role
+    return membership
+
+
+def membership_remove(*, membership: Membership) -> None:
+    """Remove someone from the team; the team keeps at least one owner."""
+    with transaction.atomic():
+        if _owners_locked(membership.team_id) == [membership.pk]:
+            raise TeamError("The last owner cannot be removed: make someone else an owner first.")
+        membership.delete()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def invitation_create(*, team: Team, email: str, role: str, invited_by: User, site_url: str) -> Invitation:
+    """Invite ``email`` to the team with ``role`` and email them the link (see :func:`invitation_send`).
+    Inviting an address again replaces its pending invitation (a new link, the new role)."""
+    email = email.strip().lower()
+    if Membership.objects.filter(team=team, user__email__iexact=email).exists():
+        raise TeamError(f"{email} is already a member of this team.")
+    if role not in Membership.Role.values:
+        raise TeamError("Choose owner, admin or member.")
+    with transaction.atomic():
+        invitation = Invitation.objects.filter(team=team, email=email, accepted_at__isnull=True).first()
+        if invitation is None:
+            invitation = Invitation(team=team, email=email)
+        invitation.role = role
+        invitation.invited_by = invited_by
+        link = _invitation_new_link(invitation, site_url)
+    _invitation_email(invitation, link)
+    return invitation
+
+
+def invitation_send(*, invitation: Invitation, site_url: str) -> Invitation:
+    """Email the invitation again, with a new link (the old one stops working)."""
+    with transaction.atomic():
+        link = _invitation_new_link(invitation, site_url)
+    _invitation_email(invitation, link)
+    return invitation
+
+
+def _invitation_new_link(invitation: Invitation, site_url: str) -> str:
+    """A new secret for the invitation (its sha256 stored) and the signed, expiring link that carries it."""
+    secret = secrets.token_urlsafe(32)
+    invitation.token_hash = invitation_token_hash(secret)
+    invitation.sent_at = timezone.now()
+    invitation.save()
+    token = signing.dumps(secret, salt=INVITATION_SALT)
+    return site_url.rstrip("/") + reverse("invitation_accept", kwargs={"token": token})
+
+
+def _invitation_email(invitation: Invitation, link: str) -> None:
+    inviter = invitation.invited_by
+    who = _one_line(inviter.get_full_name() or inviter.username) if inviter else "A member"
+    team = _one_line(invitation.team.name)
+    role = Membership.Role(invitation.role).label.lower()
+    body = (
+        f"Hello,\n\n{who} invited you to join the team “{team}” on Chatsite as {'an' if role[0] in 'aeiou' else 'a'} "
+        f"{role}.\n\nAccept the invitation (you can sign up or log in there):\n{link}\n\n"
+        f"The link works for {settings.INVITATION_DAYS} days. If you did not expect it, ignore this email.\n"
+    )
+    try:
+        send_mail(f"{who} invited you to {team} on Chatsite", body, None, [invitation.email])
+    except (smtplib.SMTPException, OSError) as exc:
+        logger.warning("invitation %s: the email could not be sent: %s", invitation.pk, exc)
+        raise EmailNotSent(
+            f"The invitation is saved, but the email to {invitation.email} could not be sent ({exc}). "
+            "Press Resend to try again."
+        ) from exc
+
+
+def invitation_revoke(*, invitation: Invitation) -> None:
+    invitation.delete()
+
+
+def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    """Join the invitation's team with its role (someone already a member keeps their role)."""
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.accepted_at is not None:
+            raise TeamError("This invitation has already been used.")
+        membership, _ = Membership.objects.get_or_create(
+            team_id=invitation.team_id, user=user, defaults={"role": invitation.role}
+        )
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
+
+
+def user_signup_invited(*, username: str, password: str, invitation: Invitation) -> tuple[User, Membership]:
+    """A new account for the invited address, joining the invitation's team (no team of its own)."""
+    with transaction.atomic():
+        user = User.objects.create_user(username=username, email=invitation.email, password=password)
+        membership = invitation_accept(invitation=invitation, user=user)
+    return user, membership
+
+
 def user_signup(*, username: str, email: str, password: str, team_name: str) -> tuple[User, Team]:
     with transaction.atomic():
         user = User.objects.create_user(username=username, email=email, password=password)
@@ -44,8 +189,6 @@ def assistant_create(
 ) -> Assistant:
     """An assistant with its first embedding space, ready to receive sources; ``access`` as in
     :func:`assistant_update`."""
-    from django.conf import settings
-
     model_name = embedding_model or settings.EMBEDDING_MODEL or DEFAULT_MODEL
     dims = embedding_dims(model_name)
     with transaction.atomic():
@@ -66,6 +209,23 @@ def assistant_update(*, assistant: Assistant, access: dict | None = None, **fiel
         if access:
             assistant_access_code_set(assistant=assistant, **access)
     return assistant
+
+
+def assistant_delete(*, assistant: Assistant) -> None:
+    """The assistant and everything it owns: its sources, documents, conversations, keys to it (the
+    cascade), its chunk partitions (dropped) and its uploaded and downloaded files (removed once the
+    deletion is committed)."""
+    folders = [upload_folder(source_id) for source_id in assistant.sources.values_list("pk", flat=True)]
+    with transaction.atomic():
+        for space in assistant.spaces.all():
+            space_drop(space=space)
+        assistant.delete()
+        transaction.on_commit(lambda: _remove_folders(folders))
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def conversation_for_visitor(

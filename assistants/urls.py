@@ -1,7 +1,19 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from assistants.web import chat, dashboard, golden, help, signin, sources, widget
+from assistants.web import (
+    account,
+    chat,
+    conversations,
+    dashboard,
+    golden,
+    help,
+    settings,
+    signin,
+    sources,
+    team,
+    widget,
+)
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -12,23 +24,15 @@ urlpatterns = [
     path("help/<slug:page>/", help.help_page, name="help_page"),
     path("teams/new/", dashboard.team_create, name="team_create"),
     path("teams/<int:team_id>/assistants/new/", dashboard.assistant_create, name="assistant_create"),
-    path("teams/<int:team_id>/api-keys/", dashboard.team_api_keys, name="team_api_keys"),
     path("assistants/<int:assistant_id>/", dashboard.assistant_detail, name="assistant_detail"),
-    path("assistants/<int:assistant_id>/edit/", dashboard.assistant_edit, name="assistant_edit"),
     path("assistants/<int:assistant_id>/sources/new/", dashboard.source_add, name="source_add"),
     path("assistants/<int:assistant_id>/documents/", dashboard.documents_upload, name="documents_upload"),
     path("assistants/<int:assistant_id>/documents/url/", dashboard.document_add_url, name="document_add_url"),
-    path(
-        "assistants/<int:assistant_id>/embedding/",
-        dashboard.assistant_embedding_switch,
-        name="assistant_embedding_switch",
-    ),
     path("assistants/<int:assistant_id>/golden/", golden.golden_set, name="golden_set"),
     path("assistants/<int:assistant_id>/golden/questions/", golden.golden_question_add, name="golden_question_add"),
     path("assistants/<int:assistant_id>/golden/run/", golden.golden_run_start, name="golden_run_start"),
     path("assistants/<int:assistant_id>/library/", sources.library, name="library"),
     path("golden/<int:golden_id>/delete/", golden.golden_question_delete, name="golden_question_delete"),
-    path("conversations/<int:conversation_id>/", dashboard.conversation_detail, name="conversation_detail"),
     path("assistants/<int:assistant_id>/domains/", dashboard.domain_add, name="domain_add"),
     path("domains/<int:domain_id>/verify/", dashboard.domain_verify, name="domain_verify"),
     path("domains/<int:domain_id>/delete/", dashboard.domain_delete, name="domain_delete"),
@@ -52,4 +56,50 @@ urlpatterns = [
     path("embed/<str:public_key>/conversation", widget.embed_conversation, name="embed_conversation"),
     path("embed/<str:public_key>/feedback", widget.embed_feedback, name="embed_feedback"),
     path("embed/<str:public_key>/contact", widget.embed_contact, name="embed_contact"),
+    # The dashboard's team, account, conversation and settings pages (assistants/web/team.py, account.py,
+    # conversations.py, settings.py).
+    path("account/", account.account, name="account"),
+    path("password-reset/", account.password_reset, name="password_reset"),
+    path("password-reset/sent/", account.password_reset_done, name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/", account.password_reset_confirm, name="password_reset_confirm"),
+    path("password-reset/done/", account.password_reset_complete, name="password_reset_complete"),
+    path("teams/<int:team_id>/switch/", team.team_switch, name="team_switch"),
+    path("teams/<int:team_id>/members/", team.team_members, name="team_members"),
+    path("teams/<int:team_id>/invitations/", team.team_invite, name="team_invite"),
+    path("teams/<int:team_id>/settings/", team.team_settings, name="team_settings"),
+    path("teams/<int:team_id>/api-keys/", team.team_api_keys, name="team_api_keys"),
+    path("invitations/<int:invitation_id>/resend/", team.invitation_resend, name="invitation_resend"),
+    path("invitations/<int:invitation_id>/revoke/", team.invitation_revoke, name="invitation_revoke"),
+    path("invitation/<str:token>/", team.invitation_accept, name="invitation_accept"),
+    path("members/<int:membership_id>/role/", team.membership_role, name="membership_role"),
+    path("members/<int:membership_id>/remove/", team.membership_remove, name="membership_remove"),
+    path("teams/<int:team_id>/conversations/", conversations.team_conversations, name="team_conversations"),
+    path(
+        "teams/<int:team_id>/conversations/export/",
+        conversations.team_conversations_export,
+        name="team_conversations_export",
+    ),
+    path(
+        "assistants/<int:assistant_id>/conversations/",
+        conversations.assistant_conversations,
+        name="assistant_conversations",
+    ),
+    path(
+        "assistants/<int:assistant_id>/conversations/export/",
+        conversations.assistant_conversations_export,
+        name="assistant_conversations_export",
+    ),
+    path("conversations/<int:conversation_id>/", conversations.conversation_detail, name="conversation_detail"),
+    path("conversations/<int:conversation_id>/fix/", conversations.conversation_fix, name="conversation_fix"),
+    path(
+        "assistants/<int:assistant_id>/settings/<slug:section>/",
+        settings.assistant_settings,
+        name="assistant_settings",
+    ),
+    path(
+        "assistants/<int:assistant_id>/embedding/",
+        settings.assistant_embedding_switch,
+        name="assistant_embedding_switch",
+    ),
+    path("assistants/<int:assistant_id>/delete/", settings.assistant_delete, name="assistant_delete"),
 ]

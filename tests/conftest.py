@@ -49,6 +49,27 @@ def fresh_rate_limits():
 
 
 @pytest.fixture(scope="session")
+def smtp_server():
+    """A real SMTP server on loopback (aiosmtpd); its ``mailbox`` holds what it received."""
+    from tests.mail import SmtpServer
+
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server, settings):
+    """Django sends its emails over SMTP to the test's SMTP server; the messages it received."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = smtp_server.port
+    settings.EMAIL_USE_TLS = False
+    smtp_server.mailbox.messages.clear()
+    return smtp_server.mailbox
+
+
+@pytest.fixture(scope="session")
 def embedder():
     from ingestion.embedding import get_embedder
 

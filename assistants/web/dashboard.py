@@ -9,9 +9,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assistants import access, forms, selectors, services
 from assistants.domains import verification as domains
+from assistants.web import navigation
 from ingestion import services as ingestion_services
-
-NEW_KEY_SESSION = "new_api_key"  # the raw key of a key just created, shown once
 
 
 def signup(request):
@@ -23,26 +22,35 @@ def signup(request):
     return render(request, "registration/signup.html", {"form": form})
 
 
-@login_required
-def dashboard(request):
-    teams = selectors.teams_for_user(user=request.user)
+def _dashboard_page(request, *, team_form=None, status=200):
+    team = navigation.current_team(request)
     return render(
         request,
         "dashboard/index.html",
         {
-            "teams": teams,
-            "assistants": selectors.assistants_for_user(user=request.user),
-            "team_form": forms.TeamForm(),
+            "team": team,
+            "can_manage": bool(team) and access.Permission.MANAGE in access.permissions(team.viewer_role),
+            "assistants": selectors.assistants_for_user(user=request.user).filter(team=team) if team else [],
+            "team_form": team_form or forms.TeamForm(),
         },
+        status=status,
     )
+
+
+@login_required
+def dashboard(request):
+    """The current team's assistants (the team switcher changes it), and a form for a new team."""
+    return _dashboard_page(request)
 
 
 @login_required
 @require_POST
 def team_create(request):
     form = forms.TeamForm(request.POST)
-    if form.is_valid():
-        services.team_create(name=form.cleaned_data["name"], owner=request.user)
+    if not form.is_valid():
+        return _dashboard_page(request, team_form=form, status=400)
+    team = services.team_create(name=form.cleaned_data["name"], owner=request.user)
+    navigation.remember_team(request, team)
     return redirect("dashboard")
 
 
@@ -57,39 +65,28 @@ def assistant_create(request, team_id: int):
     return render(request, "dashboard/assistant_form.html", {"form": form, "team": team})
 
 
-@login_required
-def assistant_detail(request, assistant_id: int):
-    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id)
+def _assistant_page(request, assistant, *, source_form=None, status=200):
     return render(
         request,
         "dashboard/assistant_detail.html",
         {
             "assistant": assistant,
             "sources": assistant.sources.select_related("last_run").order_by("-created_at"),
-            "conversations": assistant.conversations.order_by("-updated_at")[:20],
-            "source_form": forms.WebsiteSourceForm(),
-            "spaces": assistant.spaces.exclude(status="retired").order_by("id"),
+            "conversations": selectors.conversation_log(conversations=assistant.conversations.all())[:5],
+            "source_form": source_form or forms.WebsiteSourceForm(),
             "domains": selectors.domains_for_assistant(assistant=assistant),
             "domain_form": forms.CustomDomainForm(),
             "dns_available": domains.dns_available(),
             "challenge_path": domains.CHALLENGE_PATH,
             "dns_prefix": domains.DNS_PREFIX,
         },
+        status=status,
     )
 
 
 @login_required
-def assistant_edit(request, assistant_id: int):
-    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
-    form = forms.AssistantBrandingForm(request.POST or None, instance=assistant)
-    if request.method == "POST" and form.is_valid():
-        fields, access_code = form.split()
-        services.assistant_update(assistant=assistant, access=access_code, **fields)
-        messages.success(request, "Saved.")
-        return redirect("assistant_detail", assistant_id=assistant.pk)
-    return render(
-        request, "dashboard/assistant_form.html", {"form": form, "team": assistant.team, "assistant": assistant}
-    )
+def assistant_detail(request, assistant_id: int):
+    return _assistant_page(request, access.assistant_for(user=request.user, assistant_id=assistant_id))
 
 
 @login_required
@@ -145,36 +142,15 @@ def domain_check(request):
 def source_add(request, assistant_id: int):
     assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
     form = forms.WebsiteSourceForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Enter a valid website address.")
-        return redirect("assistant_detail", assistant_id=assistant.pk)
-    try:
-        source = ingestion_services.source_create_website(assistant=assistant, **form.cleaned_data)
-    except ingestion_services.IngestionError as exc:
-        messages.error(request, str(exc))
-        return redirect("assistant_detail", assistant_id=assistant.pk)
+    if form.is_valid():
+        try:
+            source = ingestion_services.source_create_website(assistant=assistant, **form.cleaned_data)
+        except ingestion_services.IngestionError as exc:
+            form.add_error("url", str(exc))
+    if not form.is_valid():  # the page again, as typed, with the error at its field
+        return _assistant_page(request, assistant, source_form=form, status=400)
     ingestion_services.source_crawl_start(source=source)
     return redirect("source_detail", source_id=source.pk)
-
-
-@login_required
-@require_POST
-def assistant_embedding_switch(request, assistant_id: int):
-    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
-    model_name = request.POST.get("model_name", "").strip()
-    if not model_name:
-        messages.error(request, "Name an embedding model.")
-        return redirect("assistant_detail", assistant_id=assistant.pk)
-    try:
-        space = ingestion_services.space_switch_start(assistant=assistant, model_name=model_name)
-    except (OSError, ValueError) as exc:
-        messages.error(request, f"That model cannot be used: {exc}")
-    else:
-        if space.status == space.Status.BUILDING:
-            messages.success(
-                request, f"Re-embedding with {model_name}; answers use the current model until it is done."
-            )
-    return redirect("assistant_detail", assistant_id=assistant.pk)
 
 
 @login_required
@@ -200,52 +176,3 @@ def document_add_url(request, assistant_id: int):
         messages.error(request, str(exc))
         return redirect("assistant_detail", assistant_id=assistant.pk)
     return redirect("source_detail", source_id=document.source_id)
-
-
-@login_required
-def conversation_detail(request, conversation_id: int):
-    conversation = access.conversation_for(user=request.user, conversation_id=conversation_id)
-    return render(
-        request,
-        "dashboard/conversation_detail.html",
-        {
-            "conversation": conversation,
-            "assistant": conversation.assistant,
-            "messages_list": conversation.messages.all(),
-        },
-    )
-
-
-@login_required
-def team_api_keys(request, team_id: int):
-    """The team's API keys: every member sees them (by prefix); owners and admins create and revoke
-    them. A new key is shown once, on the page the creation redirects to (a reload shows it no more)."""
-    from assistants.api.keys import api_key_create, api_key_revoke
-
-    if request.method == "POST":
-        team = access.team_for(user=request.user, team_id=team_id, need=access.Permission.MANAGE)
-        form = forms.ApiKeyForm(request.POST)
-        if "revoke" in request.POST:
-            key = team.api_keys.filter(pk=request.POST.get("revoke") or 0, revoked_at__isnull=True).first()
-            if key:
-                api_key_revoke(key=key)
-                messages.success(request, f"Key {key.name} revoked.")
-            return redirect("team_api_keys", team_id=team.pk)
-        if form.is_valid():
-            _, raw_key = api_key_create(team=team, **form.cleaned_data)
-            request.session[NEW_KEY_SESSION] = raw_key
-            return redirect("team_api_keys", team_id=team.pk)
-    else:
-        team = access.team_for(user=request.user, team_id=team_id)
-        form = forms.ApiKeyForm()
-    return render(
-        request,
-        "dashboard/api_keys.html",
-        {
-            "team": team,
-            "keys": team.api_keys.order_by("-created_at"),
-            "form": form,
-            "new_key": request.session.pop(NEW_KEY_SESSION, None) if request.method == "GET" else None,
-            "can_manage": access.Permission.MANAGE in team.viewer_can,
-        },
-    )

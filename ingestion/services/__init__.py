@@ -19,6 +19,7 @@ from ingestion.services.documents import (
     document_reindex,
     document_store,
     sections_hash,
+    upload_folder,
 )
 from ingestion.services.errors import MAX_ATTEMPTS, IngestionError
 from ingestion.services.indexing import (
@@ -107,4 +108,5 @@ __all__ = [
     "space_activate",
     "space_build",
     "space_switch_start",
+    "upload_folder",
 ]

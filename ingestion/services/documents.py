@@ -28,8 +28,13 @@ def _safe_file_name(name: str) -> str:
     return stem + re.sub(r"[^a-z0-9.]", "", suffix)[:10]
 
 
+def upload_folder(source_id: int) -> Path:
+    """Where the source's files live (uploads, downloads, transcripts): every file of its documents."""
+    return Path(settings.MEDIA_ROOT) / "uploads" / str(int(source_id))
+
+
 def _upload_storage(source: Source) -> Path:
-    storage = Path(settings.MEDIA_ROOT) / "uploads" / str(source.pk)
+    storage = upload_folder(source.pk)
     storage.mkdir(parents=True, exist_ok=True)
     return storage
 

@@ -1,6 +1,6 @@
-// The assistant form's live preview (templates/dashboard/assistant_form.html): the widget's look,
-// updated as the form changes. Text goes in as text (textContent); colours only as #rrggbb; images
-// only from http(s) URLs; nothing else is fetched.
+// The assistant form's live preview (templates/dashboard/assistant_form.html, and the Branding and
+// Behaviour sections of the settings): the widget's look, updated as the form changes. Text goes in
+// as text (textContent); colours only as #rrggbb; images only from http(s) URLs; nothing else is fetched.
 (function () {
   "use strict";
   var form = document.getElementById("assistant-form");
@@ -14,9 +14,15 @@
   var darkQuery = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
 
   function part(name) { return preview.querySelector("[data-preview='" + name + "']"); }
+  // A field of the form, else the saved value the preview carries (a settings section shows only
+  // some of the fields: templates/dashboard/_preview.html).
   function value(name) {
     var field = form.elements[name];
-    if (!field) return "";
+    if (!field) {
+      var saved = preview.getAttribute("data-" + (name === "theme" ? "theme-setting" : name));
+      if (saved === "true" || saved === "false") return saved === "true";
+      return saved || "";
+    }
     return field.type === "checkbox" ? field.checked : String(field.value || "");
   }
   function color(raw, fallback) { return /^#[0-9a-fA-F]{6}$/.test(raw) ? raw : fallback; }

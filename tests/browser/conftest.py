@@ -44,8 +44,9 @@ def sentinel():
 
 
 @pytest.fixture(scope="module")
-def platform(django_db_setup, django_db_blocker):
-    """The app under uvicorn (ASGI, so answers stream), on the test database; yields its base URL."""
+def platform(django_db_setup, django_db_blocker, smtp_server):
+    """The app under uvicorn (ASGI, so answers stream), on the test database, sending its emails to
+    the tests' SMTP server (``smtp_server.mailbox``); yields its base URL."""
     import socket
 
     from django.db import connection
@@ -58,6 +59,8 @@ def platform(django_db_setup, django_db_blocker):
         DEBUG="false",
         LLM_BASE_URL="",
         LLM_MODEL="",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_server.port),
         PYTHONUNBUFFERED="1",
     )
     ARTIFACTS.mkdir(exist_ok=True)

@@ -197,15 +197,8 @@ def test_caddy_asks_before_getting_a_certificate(assistant):
 
 
 def test_an_internal_assistant_keeps_its_code_on_its_domain(assistant, owner_client):
-    owner_client.post(
-        f"/assistants/{assistant.pk}/edit/",
-        {
-            "name": "Customer Help",
-            "primary_color": "#123456",
-            "background_color": "#ffffff",
-            "access_code": "staff-only-1",
-        },
-    )
+    response = owner_client.post(f"/assistants/{assistant.pk}/settings/access/", {"access_code": "staff-only-1"})
+    assert response.status_code == 302
     verified(assistant, "help.customer.test")
     client = Client(HTTP_HOST="help.customer.test")
     assert client.get("/").status_code == 403

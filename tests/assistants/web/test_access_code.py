@@ -30,17 +30,7 @@ def assistant(owner):
     index_pages(assistant, {"http://intranet.test/holidays/": PAGE})
     client = Client()
     client.force_login(owner)
-    response = client.post(
-        f"/assistants/{assistant.pk}/edit/",
-        {
-            "name": "Secret HR Bot",
-            "greeting": "Welcome to the HR desk",
-            "primary_color": "#123456",
-            "background_color": "#ffffff",
-            "access_code": CODE,
-            "show_powered_by": "on",
-        },
-    )
+    response = client.post(f"/assistants/{assistant.pk}/settings/access/", {"access_code": CODE})
     assert response.status_code == 302
     assistant.refresh_from_db()
     return assistant
@@ -130,20 +120,9 @@ def test_changing_the_code_revokes_passes(assistant, owner):
     assert client.get(f"/a/{assistant.slug}/").status_code == 200
     dashboard = Client()
     dashboard.force_login(owner)
-    dashboard.post(
-        f"/assistants/{assistant.pk}/edit/",
-        {
-            "name": "Secret HR Bot",
-            "primary_color": "#123456",
-            "background_color": "#ffffff",
-            "access_code": "new-code-77",
-        },
-    )
+    dashboard.post(f"/assistants/{assistant.pk}/settings/access/", {"access_code": "new-code-77"})
     assert client.get(f"/a/{assistant.slug}/").status_code == 403
-    dashboard.post(
-        f"/assistants/{assistant.pk}/edit/",
-        {"name": "Secret HR Bot", "primary_color": "#123456", "background_color": "#ffffff", "clear_access_code": "on"},
-    )
+    dashboard.post(f"/assistants/{assistant.pk}/settings/access/", {"clear_access_code": "on"})
     assistant.refresh_from_db()
     assert assistant.access_code_hash == ""
     assert Client().get(f"/a/{assistant.slug}/").status_code == 200

@@ -3,6 +3,7 @@
 import pytest
 from django.test import Client
 
+from assistants.forms import SETTINGS_SECTIONS
 from assistants.models import Assistant
 from tests.factories import make_assistant, make_team, make_user
 
@@ -44,11 +45,27 @@ def owner_client(owner):
 
 
 def edit(client, assistant, **changes):
-    return client.post(f"/assistants/{assistant.pk}/edit/", {**BRANDING, **changes})
+    """Save each section of the settings with its part of BRANDING and ``changes``: the first refusal,
+    else the last redirect."""
+    data = {**BRANDING, **changes}
+    for section, (_, _, fields) in SETTINGS_SECTIONS.items():
+        if fields:
+            response = client.post(
+                f"/assistants/{assistant.pk}/settings/{section}/", {k: v for k, v in data.items() if k in fields}
+            )
+            if response.status_code != 302:
+                return response
+    return response
+
+
+def settings_pages(client, assistant) -> str:
+    return "".join(
+        client.get(f"/assistants/{assistant.pk}/settings/{section}/").content.decode() for section in SETTINGS_SECTIONS
+    )
 
 
 def test_the_form_saves_every_branding_field(owner_client, assistant):
-    page = owner_client.get(f"/assistants/{assistant.pk}/edit/").content.decode()
+    page = settings_pages(owner_client, assistant)
     for field in (
         "avatar_url",
         "logo_url",
@@ -70,7 +87,7 @@ def test_the_form_saves_every_branding_field(owner_client, assistant):
     assert assistant.suggested_questions == ["How much is it?", "Where do I start?"]
     assert assistant.show_powered_by is False and assistant.language == "fr"
     assert assistant.primary_color == "#aa3300" and assistant.background_color == "#fafafa"
-    page = owner_client.get(f"/assistants/{assistant.pk}/edit/").content.decode()
+    page = owner_client.get(f"/assistants/{assistant.pk}/settings/behaviour/").content.decode()
     assert "How much is it?\nWhere do I start?" in page
 
 
@@ -91,11 +108,16 @@ def test_the_form_saves_every_branding_field(owner_client, assistant):
     ],
 )
 def test_bad_branding_is_refused(owner_client, assistant, changes, field):
-    response = edit(owner_client, assistant, **changes)
-    assert response.status_code == 200
-    assert field in response.context["form"].errors
+    """The section holding the mistake is refused as a whole, and comes back as typed."""
+    section = next(name for name, (_, _, fields) in SETTINGS_SECTIONS.items() if field in fields)
+    data = {k: v for k, v in {**BRANDING, **changes}.items() if k in SETTINGS_SECTIONS[section][2]}
+    response = owner_client.post(f"/assistants/{assistant.pk}/settings/{section}/", data)
+    assert response.status_code == 400
+    assert list(response.context["form"].errors) == [field]
+    assert response.context["form"].data[field] == changes[field]
     assistant.refresh_from_db()
     assert assistant.avatar_url == "" and assistant.primary_color == "#2563eb"
+    assert assistant.language == "" and assistant.suggested_questions == []
 
 
 def test_the_full_page_and_the_widget_show_the_branding(owner_client, assistant):
@@ -174,7 +196,7 @@ def test_the_form_chooses_the_assistants_model_and_checks_its_reranker(owner_cli
         ("BAAI/bge-reranker-v2-m3", "MODEL_HUB_ALLOWED"),  # a hub id the operator has not allowed
     ):
         page = edit(owner_client, assistant, reranker_model=name)
-        assert page.status_code == 200 and message in page.content.decode()
+        assert page.status_code == 400 and message in page.content.decode()
     settings.MODEL_HUB_ALLOWED = ["BAAI/bge-reranker-v2-m3"]
     assert edit(owner_client, assistant, reranker_model="BAAI/bge-reranker-v2-m3").status_code == 302
     assistant.refresh_from_db()

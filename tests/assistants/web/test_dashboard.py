@@ -109,7 +109,7 @@ def test_another_team_sees_nothing(outsider_client, assistant):
     conversation = Conversation.objects.create(assistant=assistant, visitor_token="t" * 30)
     for url in [
         f"/assistants/{assistant.pk}/",
-        f"/assistants/{assistant.pk}/edit/",
+        f"/assistants/{assistant.pk}/settings/branding/",
         f"/sources/{source.pk}/",
         f"/sources/{source.pk}/progress",
         f"/conversations/{conversation.pk}/",

@@ -5,9 +5,11 @@ with it gets through (a page, or a redirect after the action)."""
 import pytest
 from django.test import Client
 from django.urls import URLPattern, get_resolver, reverse
+from django.utils import timezone
 
 from assistants import access
-from assistants.models import Conversation, CustomDomain, GoldenQuestion, Message
+from assistants.forms import SETTINGS_SECTIONS
+from assistants.models import Conversation, CustomDomain, GoldenQuestion, Invitation, Membership, Message
 from ingestion.models import Document, Source
 from tests.factories import make_assistant
 from tests.roles import ROLES, make_crew
@@ -22,8 +24,9 @@ ROUTES = [
     ("assistant_create", "GET", "team", "manage"),
     ("assistant_create", "POST", "team", "manage"),
     ("assistant_detail", "GET", "assistant", "read"),
-    ("assistant_edit", "GET", "assistant", "manage"),
-    ("assistant_edit", "POST", "assistant", "manage"),
+    ("assistant_settings", "GET", "assistant", "read"),  # every section: test_every_settings_section_...
+    ("assistant_settings", "POST", "assistant", "manage"),
+    ("assistant_delete", "POST", "assistant", "manage"),
     ("source_add", "POST", "assistant", "manage"),
     ("documents_upload", "POST", "assistant", "manage"),
     ("document_add_url", "POST", "assistant", "manage"),
@@ -38,6 +41,20 @@ ROUTES = [
     ("domain_verify", "POST", "domain", "manage"),
     ("domain_delete", "POST", "domain", "manage"),
     ("conversation_detail", "GET", "conversation", "read"),
+    ("conversation_fix", "POST", "conversation", "work"),
+    ("team_conversations", "GET", "team", "read"),
+    ("team_conversations_export", "GET", "team", "read"),
+    ("assistant_conversations", "GET", "assistant", "read"),
+    ("assistant_conversations_export", "GET", "assistant", "read"),
+    ("team_switch", "POST", "team", "read"),
+    ("team_members", "GET", "team", "read"),
+    ("team_invite", "POST", "team", "own"),
+    ("team_settings", "GET", "team", "read"),
+    ("team_settings", "POST", "team", "own"),
+    ("invitation_resend", "POST", "invitation", "own"),
+    ("invitation_revoke", "POST", "invitation", "own"),
+    ("membership_role", "POST", "membership", "own"),
+    ("membership_remove", "POST", "membership", "own"),
     ("source_detail", "GET", "source", "read"),
     ("source_progress", "GET", "source", "read"),
     ("source_crawl", "POST", "source", "manage"),
@@ -62,8 +79,13 @@ PUBLIC = {
     "embed_conversation",
     "embed_feedback",
     "embed_contact",
+    "invitation_accept",  # its signed link is the key; joining needs an account (tests/assistants/web/test_team.py)
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
 }
-SIGNED_IN = {"dashboard", "team_create"}
+SIGNED_IN = {"dashboard", "team_create", "account"}
 URL_ARGUMENT = {
     "team": "team_id",
     "assistant": "assistant_id",
@@ -71,7 +93,11 @@ URL_ARGUMENT = {
     "domain": "domain_id",
     "conversation": "conversation_id",
     "source": "source_id",
+    "invitation": "invitation_id",
+    "membership": "membership_id",
 }
+# URL arguments beside the object's id.
+URL_EXTRA = {"source_run_control": {"action": "pause"}, "assistant_settings": {"section": "behaviour"}}
 
 
 @pytest.fixture
@@ -91,15 +117,32 @@ def world():
         "golden": GoldenQuestion.objects.create(
             assistant=assistant, question="A?", expected_urls=["https://docs.example.invalid/a/"]
         ),
+        "invitation": Invitation.objects.create(
+            team=crew.team,
+            email="new@example.invalid",
+            invited_by=crew.user("owner"),
+            token_hash="0" * 64,
+            sent_at=timezone.now(),
+        ),
+        "membership": Membership.objects.get(team=crew.team, user=crew.user("member")),
     }
     return crew, objects
 
 
-def url_for(name: str, target: str, objects: dict) -> str:
-    kwargs = {URL_ARGUMENT[target]: objects[target].pk}
-    if name == "source_run_control":
-        kwargs["action"] = "pause"
+def url_for(name: str, target: str, objects: dict, **extra) -> str:
+    kwargs = {URL_ARGUMENT[target]: objects[target].pk, **URL_EXTRA.get(name, {}), **extra}
     return reverse(name, kwargs=kwargs)
+
+
+def outcome(role: str, need: str, response) -> tuple[str, str]:
+    """What the matrix expects of the response, and what it got: "404", "403" or "through"."""
+    if role == "outsider":
+        expected = "404"
+    elif need in access.ROLE_PERMISSIONS[role]:
+        expected = "through"
+    else:
+        expected = "403"
+    return expected, {403: "403", 404: "404"}.get(response.status_code, "through")
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -110,15 +153,24 @@ def test_each_role_gets_what_the_matrix_gives_it(world, role, name, method, targ
     client.force_login(crew.user(role))
     url = url_for(name, target, objects)
     response = client.get(url) if method == "GET" else client.post(url, {})
-    if role == "outsider":
-        expected = "404"
-    elif need in access.ROLE_PERMISSIONS[role]:
-        expected = "through"
-    else:
-        expected = "403"
-    got = {403: "403", 404: "404"}.get(response.status_code, "through")
+    expected, got = outcome(role, need, response)
     assert got == expected, (role, method, url, response.status_code)
     assert response.status_code < 500
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("section", list(SETTINGS_SECTIONS))
+def test_every_settings_section_follows_the_matrix(world, role, section):
+    """Every role of the team reads each section of an assistant's settings; owners and admins save them."""
+    crew, objects = world
+    client = Client()
+    client.force_login(crew.user(role))
+    url = url_for("assistant_settings", "assistant", objects, section=section)
+    expected, got = outcome(role, "read", client.get(url))
+    assert got == expected, (role, url)
+    if section != "danger":  # deleting has its own route (assistant_delete)
+        expected, got = outcome(role, "manage", client.post(url, {}))
+        assert got == expected, (role, "POST", url)
 
 
 @pytest.mark.parametrize(("name", "method", "target", "need"), ROUTES[:3])
@@ -152,16 +204,11 @@ def test_a_member_cannot_weaken_an_internal_assistant(world):
     assistant.save()
     client = Client()
     client.force_login(crew.user("member"))
+    response = client.post(reverse("assistant_settings", args=[assistant.pk, "access"]), {"clear_access_code": "on"})
+    assert response.status_code == 403
     response = client.post(
-        reverse("assistant_edit", args=[assistant.pk]),
-        {
-            "name": assistant.name,
-            "primary_color": "#000000",
-            "background_color": "#ffffff",
-            "clear_access_code": "on",
-            "llm_base_url": "https://attacker.example/v1",
-            "llm_model": "x",
-        },
+        reverse("assistant_settings", args=[assistant.pk, "model"]),
+        {"llm_base_url": "https://attacker.example/v1", "llm_model": "x"},
     )
     assert response.status_code == 403
     assistant.refresh_from_db()
