@@ -82,7 +82,7 @@ def test_keys_only_open_the_api_and_sessions_only_the_dashboard(world):
     cross_site = Client(enforce_csrf_checks=True)  # as a browser sends it: the session, no CSRF token
     cross_site.force_login(owner)
     forged = cross_site.post(  # nor can a page of another site drive the dashboard with the session
-        f"/assistants/{assistant.pk}/edit/",
+        f"/assistants/{assistant.pk}/settings/branding/",
         {"name": "Pwned"},
         HTTP_ORIGIN=EVIL,
     )
