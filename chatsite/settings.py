@@ -210,7 +210,13 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "recrawl-due-sources": {"task": "ingestion.tasks.sources_recrawl_due_task", "schedule": 300.0},
+    "requeue-lost-work": {"task": "ingestion.tasks.reconcile_task", "schedule": 300.0},
 }
+# Work that showed no sign of life for this long is taken to have lost its task (Redis restarted without
+# its queues, say) and is queued again by the reconciler (ingestion/services/reconcile.py).
+RECONCILE_AFTER = env_int("RECONCILE_AFTER", 900)
+# A worker process that grew past this much memory (KiB) after a task is replaced by a fresh one.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 3_000_000)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Celery's Django fix-up closes the database connection before and after every task unless this is
 # set, ignoring CONN_MAX_AGE: each task then opened a new PostgreSQL connection (~9 ms, and a backend

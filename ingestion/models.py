@@ -8,6 +8,7 @@ table with SQL (Django only knows its shape), and ``ingestion.spaces`` adds a pa
 """
 
 from django.db import models
+from django.utils import timezone
 from pgvector.django import VectorField
 
 
@@ -74,6 +75,11 @@ class CrawlRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The delivery of the crawl task that holds the run (its task id), and when it last showed it was alive
+    # (queued, begun, or between two pages): a second delivery stays out while it is fresh, takes over once
+    # it is stale (a worker died), and the reconciler re-queues a run nobody touched for long (a lost task).
+    owner = models.CharField(max_length=64, blank=True, default="")
+    heartbeat_at = models.DateTimeField(default=timezone.now)
 
     @property
     def is_active(self) -> bool:

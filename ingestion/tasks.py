@@ -173,7 +173,8 @@ def source_crawl_task(self, run_id: int, deferrals: int = 0) -> None:
 
 def _crawl(self, run_id: int) -> None:
     run = CrawlRun.objects.select_related("source").filter(pk=run_id).first()
-    if run is None or not services.run_begin(run=run):
+    owner = self.request.id or ""
+    if run is None or not services.run_begin(run=run, owner=owner):
         return
     run.refresh_from_db()
     source = run.source
@@ -195,7 +196,7 @@ def _crawl(self, run_id: int) -> None:
             user_agent=settings.OUTBOUND_USER_AGENT,
             validators=validators,
             seeds=known_urls,
-            should_stop=lambda: not services.run_still_running(run_id=run.pk),
+            should_stop=lambda: not services.run_still_running(run_id=run.pk, owner=owner),
         )
         for event in events:
             services.run_record_event(run=run, event=event)
@@ -291,3 +292,9 @@ def space_build_task(space_id: int) -> None:
 def archive_unpack_task(run_id: int) -> None:
     """Unpack an uploaded zip of documents in a sandboxed child, then queue its files (the ingest queue)."""
     services.archive_unpack(run_id=run_id)
+
+
+@shared_task(ignore_result=True)
+def reconcile_task() -> None:
+    """Beat, every few minutes: queue again the work whose task was lost (see services/reconcile.py)."""
+    services.lost_work_requeue()

@@ -76,14 +76,22 @@ def embedder():
     return get_embedder("")
 
 
+def purge_queues() -> None:
+    """Empty every queue of the test broker (Celery's own purge only empties the default queue)."""
+    from chatsite.celery import app
+
+    with app.connection_for_write() as connection:
+        client = connection.default_channel.client
+        for queue in ("celery", "ingest", "embed"):
+            client.delete(queue, *(f"{queue}\x06\x16{priority}" for priority in (3, 6, 9)))
+
+
 @pytest.fixture
 def start_worker(transactional_db):
     """Start real Celery workers on the test database and the test Redis; all stopped at the end."""
     from django.db import connection
 
-    from chatsite.celery import app
-
-    app.control.purge()
+    purge_queues()
     workers = []
 
     def start(**env) -> WorkerProcess:

@@ -33,6 +33,7 @@ from ingestion.services.indexing import (
     embeddings_cached,
 )
 from ingestion.services.model_switch import space_activate, space_build, space_switch_start
+from ingestion.services.reconcile import lost_work_requeue
 from ingestion.services.runs import (
     documents_run,
     run_begin,
@@ -64,6 +65,7 @@ from ingestion.services.sources import (
 __all__ = [
     "MAX_ATTEMPTS",
     "IndexBatch",
+    "lost_work_requeue",
     "archive_unpack",
     "IngestionError",
     "document_add_url",

@@ -100,9 +100,13 @@ def run_cancel(*, source: Source) -> CrawlRun:
     return run
 
 
-def run_still_running(*, run_id: int) -> bool:
-    """What the crawl task asks between pages: False once the run was paused or cancelled."""
-    return CrawlRun.objects.filter(pk=run_id, status=CrawlRun.Status.RUNNING).exists()
+def run_still_running(*, run_id: int, owner: str = "") -> bool:
+    """What the crawl task asks between pages: False once the run was paused or cancelled, or taken over by
+    another delivery of its task (``owner``); True renews the run's heartbeat."""
+    running = CrawlRun.objects.filter(pk=run_id, status=CrawlRun.Status.RUNNING)
+    if owner:
+        running = running.filter(owner=owner)
+    return running.update(heartbeat_at=timezone.now()) > 0
 
 
 RECRAWL_INTERVALS = {
@@ -127,12 +131,28 @@ def sources_due_for_recrawl(*, now=None) -> list[Source]:
     return due
 
 
-def run_begin(*, run: CrawlRun) -> bool:
-    """Mark a run as started; False when it is finished or has been tried too often."""
+# A crawl shows it is alive between pages (run_still_running); one that has not for this long is taken to
+# have died with its worker: another delivery of its task may take the run over.
+RUN_LEASE = timedelta(seconds=120)
+
+
+def run_begin(*, run: CrawlRun, owner: str = "") -> bool:
+    """Mark a run as started by ``owner`` (the task delivery's id); False when it is finished, has been tried
+    too often, or another delivery is crawling it now (a duplicate delivery stays out while that one's
+    heartbeat is fresh, and takes over once it is stale)."""
     with transaction.atomic():
         run = CrawlRun.objects.select_for_update().get(pk=run.pk)
         if not run.is_active:
             return False
+        now = timezone.now()
+        if (
+            run.status == CrawlRun.Status.RUNNING
+            and run.owner
+            and run.owner != owner
+            and run.heartbeat_at > now - RUN_LEASE
+        ):
+            return False
+        run.owner, run.heartbeat_at = owner, now
         run.attempts += 1
         if run.attempts > MAX_ATTEMPTS:
             _run_fail(run, f"the crawl stopped its worker {MAX_ATTEMPTS} times; giving up")
