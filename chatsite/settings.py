@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # django-ninja: /api/v1/ (its static files serve the API's documentation page)
     "assistants",
     "ingestion",
 ]
@@ -100,6 +101,8 @@ MEDIA_ROOT = DATA_DIR / "media"
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024)  # per document
 API_UPLOAD_MAX_FILES = env_int("API_UPLOAD_MAX_FILES", 20)  # per request to POST /api/v1/assistants/<id>/documents
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)  # per API key
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20)  # items of a paged API list when ?limit= is not given
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100)  # the largest ?limit= a paged API list takes
 PARSE_TIME_LIMIT = env_float("PARSE_TIME_LIMIT", 120.0)  # seconds per document, in a child process
 PARSE_MEMORY_LIMIT_MB = env_int("PARSE_MEMORY_LIMIT_MB", 1024)
 
