@@ -234,10 +234,11 @@ class JsonRenderer(JSONRenderer):
 RENDERER = JsonRenderer()
 
 
-def rendered(request: HttpRequest, result: Any, status: int = 200) -> HttpResponseBase:
+def rendered(request: HttpRequest, result: Any) -> HttpResponseBase:
     """A view's result as the response ninja would send (``Status(code, value)`` sets the status)."""
     if isinstance(result, HttpResponseBase):
         return result
+    status = 200
     if isinstance(result, Status):
         status, result = result.status_code, result.value
     data = result.model_dump() if isinstance(result, BaseModel) else result
@@ -272,7 +273,11 @@ def validation_error_response(errors: list[dict]) -> JsonResponse:
     - a body that is not an object, or none at all: ``invalid_request``;
     - body fields and files: ``validation_failed`` with ``{"field": ["why", ...]}``, every field at once.
     """
-    unknown = [error["loc"][2] for error in errors if error["type"] == "extra_forbidden" and len(error["loc"]) == 3]
+    unknown = [
+        error["loc"][2]
+        for error in errors
+        if error["type"] == "extra_forbidden" and error["loc"][0] == "body" and len(error["loc"]) == 3
+    ]
     if unknown:
         return invalid(
             f"Unknown fields: {', '.join(unknown)}.", {name: ["Unknown field."] for name in unknown}
