@@ -19,6 +19,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.templatetags.static import static
 from django.urls import path as django_path
+from django.urls import reverse
 from django.utils.html import format_html
 from ninja import NinjaAPI, Router
 from ninja.utils import normalize_path, replace_path_param_notation
@@ -203,7 +204,7 @@ class Api(NinjaAPI):
             },
         )
         def openapi_json(request):
-            return api.document(base_path=request.path.removesuffix("openapi.json").rstrip("/"))
+            return api.get_openapi_schema()
 
         @reference.get(
             "/docs",
@@ -255,9 +256,11 @@ class Api(NinjaAPI):
                     found |= {(method.lower(), route): operation for method in operation.methods}
         return found
 
-    def document(self, *, base_path: str) -> dict:
-        """The OpenAPI document, as JSON would carry it, of the API mounted at ``base_path`` (``/api/v1``)."""
-        document = copy.deepcopy(dict(self.get_openapi_schema(path_prefix="")))
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None) -> dict:
+        """The OpenAPI document as ``openapi.json`` serves it, JSON-ready: ninja's, completed as the module
+        says (``manage.py export_openapi_schema --api assistants.api.urls.api`` writes it too)."""
+        document = copy.deepcopy(dict(super().get_openapi_schema(path_prefix="")))  # paths under "servers"
+        base_path = reverse(f"{self.urls_namespace}:openapi_json").removesuffix("/openapi.json")
         document["servers"] = [{"url": base_path}]
         document["info"]["description"] = _description()
         document["tags"] = [{"name": name, "description": text} for name, text in TAGS]

@@ -7,6 +7,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from django.core.management import call_command
 from django.urls import URLPattern, get_resolver
 
 from assistants.answering.pipeline import MAX_QUESTION_CHARS
@@ -43,6 +44,11 @@ def operations(document: dict):
 
 def test_every_route_is_documented_and_nothing_else(document):
     assert api_routes() == {(method, path) for method, path, _ in operations(document)}
+
+
+def test_the_exported_document_is_the_served_one(document, tmp_path):
+    call_command("export_openapi_schema", "--api", "assistants.api.urls.api", "--output", str(tmp_path / "api.json"))
+    assert json.loads((tmp_path / "api.json").read_text()) == document
 
 
 def test_every_operation_documents_its_parameters_refusals_and_an_example_call(document):
