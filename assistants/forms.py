@@ -2,10 +2,12 @@ import re
 from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.validators import URLValidator
 
 from assistants.models import ApiKey, Assistant, Membership
+from assistants.selectors import LANGUAGES
 from ingestion.models import Source
 
 HEX_COLOR = r"^#[0-9a-fA-F]{6}$"
@@ -30,14 +32,7 @@ class TeamForm(forms.Form):
     name = forms.CharField(max_length=120, label="Team name")
 
 
-LANGUAGES = [
-    ("", "The visitor's browser"),
-    ("en", "English"),
-    ("fr", "Français"),
-    ("de", "Deutsch"),
-    ("es", "Español"),
-    ("zh", "中文"),
-]
+LANGUAGE_CHOICES = [("", "The visitor's browser"), *LANGUAGES.items()]
 LLM_PROVIDERS = [
     ("", "The server's default (LLM_PROVIDER)"),
     ("openai", "OpenAI-compatible"),
@@ -102,7 +97,7 @@ class AssistantBrandingForm(AssistantForm):
         choices=Assistant._meta.get_field("launcher_icon").choices, required=False, initial="chat"
     )
     theme = forms.ChoiceField(choices=Assistant._meta.get_field("theme").choices, required=False, initial="auto")
-    language = forms.ChoiceField(choices=LANGUAGES, required=False, initial="")
+    language = forms.ChoiceField(choices=LANGUAGE_CHOICES, required=False, initial="")
     suggested_questions = forms.CharField(
         required=False,
         help_text=f"Shown as buttons before the first question: one per line, at most {MAX_SUGGESTED_QUESTIONS}, "
@@ -221,8 +216,9 @@ class WebsiteSourceForm(forms.Form):
         assume_scheme="https",
         error_messages={"invalid": "Enter the address of a website, e.g. https://www.example.com."},
     )
-    max_pages = forms.IntegerField(min_value=1, max_value=10000, initial=200)
-    max_depth = forms.IntegerField(min_value=0, max_value=20, initial=5)
+    # The defaults are the server's (CRAWL_MAX_PAGES, CRAWL_MAX_DEPTH), read when the form is shown.
+    max_pages = forms.IntegerField(min_value=1, max_value=10000, initial=lambda: settings.CRAWL_MAX_PAGES)
+    max_depth = forms.IntegerField(min_value=0, max_value=20, initial=lambda: settings.CRAWL_MAX_DEPTH)
     schedule = forms.ChoiceField(
         choices=Source.Schedule.choices, initial=Source.Schedule.MANUAL, required=False, label="Recrawl"
     )

@@ -107,7 +107,9 @@ def conversation_messages(*, conversation: Conversation) -> list[dict]:
 
 
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
-LANGUAGES = ("en", "fr", "de", "es", "zh")
+# The languages an assistant can be set to speak (its chat's labels and answers), by code, each named in
+# itself: the one list the dashboard's form, the API and the rendered chat read ("" = the visitor's browser).
+LANGUAGES = {"en": "English", "fr": "Français", "de": "Deutsch", "es": "Español", "zh": "中文"}
 
 
 def _color(value: str, default: str) -> str:

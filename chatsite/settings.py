@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # django-ninja: /api/v1/ (its static files serve the API's documentation page)
     "assistants",
     "ingestion",
 ]
@@ -123,11 +124,13 @@ REQUEST_UPLOAD_MAX_BYTES = env_int("REQUEST_UPLOAD_MAX_BYTES", API_UPLOAD_MAX_FI
 REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 1024 * 1024)
 REQUEST_ANONYMOUS_MAX_BYTES = env_int("REQUEST_ANONYMOUS_MAX_BYTES", 64 * 1024)
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)  # per API key
-# What visitors may send (429 with Retry-After beyond; 0 = no limit): questions per minute per visitor, per
-# client address and per assistant; contact requests per ten minutes, likewise.
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20)  # items of a paged API list when ?limit= is not given
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100)  # the largest ?limit= a paged API list takes
 # Answers streaming at once (429 with Retry-After beyond; 0 = no cap): per visitor, and per assistant.
 STREAMS_PER_VISITOR = env_int("STREAMS_PER_VISITOR", 2)
 STREAMS_PER_ASSISTANT = env_int("STREAMS_PER_ASSISTANT", 200)
+# What visitors may send (429 with Retry-After beyond; 0 = no limit): questions per minute per visitor, per
+# client address and per assistant; contact requests per ten minutes, likewise.
 CHAT_RATE_VISITOR = env_int("CHAT_RATE_VISITOR", 12)
 CHAT_RATE_ADDRESS = env_int("CHAT_RATE_ADDRESS", 40)
 CHAT_RATE_ASSISTANT = env_int("CHAT_RATE_ASSISTANT", 1200)

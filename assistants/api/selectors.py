@@ -14,9 +14,6 @@ from assistants.api.http import invalid, not_found
 from assistants.models import Assistant, Conversation, Feedback, Message, Team
 from ingestion.models import Document, Source
 
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
-
 
 def assistants_for_team(*, team: Team) -> QuerySet[Assistant]:
     return Assistant.objects.filter(team=team).order_by("name", "id")
@@ -68,21 +65,15 @@ def newest_first_page(queryset: QuerySet, *, cursor: str | None, limit: int) -> 
 
 
 def documents_for_assistant(*, assistant: Assistant, status: str | None = None) -> QuerySet[Document]:
+    """The assistant's documents (pages and files), of one of Document.Status when ``status`` is given."""
     documents = Document.objects.filter(source__assistant=assistant)
-    if status is not None:
-        if status not in Document.Status.values:
-            raise invalid(f"status must be one of {', '.join(Document.Status.values)}.", {"parameter": "status"})
-        documents = documents.filter(status=status)
-    return documents
+    return documents if status is None else documents.filter(status=status)
 
 
 def feedback_for_assistant(*, assistant: Assistant, kind: str | None = None) -> QuerySet[Feedback]:
+    """The ratings and contact requests of the assistant's conversations, of one of Feedback.Kind when given."""
     feedback = Feedback.objects.filter(conversation__assistant=assistant).select_related("message")
-    if kind is not None:
-        if kind not in Feedback.Kind.values:
-            raise invalid(f"kind must be one of {', '.join(Feedback.Kind.values)}.", {"parameter": "kind"})
-        feedback = feedback.filter(kind=kind)
-    return feedback
+    return feedback if kind is None else feedback.filter(kind=kind)
 
 
 def conversation_get_for_team(*, team: Team, conversation_id: int) -> Conversation:
@@ -104,14 +95,6 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
         return datetime.fromisoformat(updated_at), int(pk)
     except (ValueError, TypeError, binascii.Error):
         raise invalid("The cursor is not one this API returned.", {"parameter": "cursor"}) from None
-
-
-def page_size(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_PAGE_SIZE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
-        raise invalid(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}.", {"parameter": "limit"})
-    return int(raw)
 
 
 def conversations_page(

@@ -7,10 +7,9 @@ from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 
 from assistants.api.keys import api_key_create
-from assistants.api.schema import OPENAPI
 from assistants.models import Conversation, Message
 from tests.assistants.api.conftest import assert_error
-from tests.assistants.api.jsonschema_subset import validate
+from tests.assistants.api.contract import response_schema, schema_errors, served_document
 from tests.factories import index_pages
 from tests.sse import answer_text, citations, parse_sse
 
@@ -73,13 +72,12 @@ def test_a_streamed_answer_is_the_public_chats_events(key, indexed):
     names = [name for name, _ in events]
     assert names[0] == "meta" and names[-2:] == ["citations", "done"] and "token" in names
     # Each event matches the document's per-event schema (what schemathesis checks too).
-    schema = OPENAPI["paths"]["/assistants/{assistant_id}/chat"]["post"]["responses"]["200"]["content"][
-        "text/event-stream"
-    ]["schema"]
+    document = served_document()
+    schema = response_schema(document, "post", "/assistants/{assistant_id}/chat", 200, "text/event-stream")
     for block in filter(None, body.decode().strip().split("\n\n")):
         fields = dict(line.split(": ", 1) for line in block.splitlines())
-        assert not validate(fields, schema, OPENAPI), fields
-    assert validate({"event": "chunk", "data": "{}"}, schema, OPENAPI)  # the validator bites
+        assert not schema_errors(fields, schema, document), fields
+    assert schema_errors({"event": "chunk", "data": "{}"}, schema, document)  # the validator bites
     assert "10 am" in answer_text(events) and citations(events)[0]["url"].startswith(PAGE_URL)
     message = Message.objects.get(pk=events[-1][1]["message_id"])
     assert message.text == answer_text(events) and message.conversation_id == events[0][1]["conversation_id"]

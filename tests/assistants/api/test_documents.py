@@ -68,7 +68,7 @@ def test_a_body_declared_over_the_limit_is_413_before_it_is_read(api, assistant,
 
 
 def test_uploads_need_files_as_multipart(api, assistant):
-    assert assert_error(upload(api, assistant.pk), 400, "validation_failed") == {"file": ["Send one or more files."]}
+    assert assert_error(upload(api, assistant.pk), 400, "validation_failed") == {"file": ["This field is required."]}
     assert_error(api.post(f"/assistants/{assistant.pk}/documents", {"file": "x"}), 400, "invalid_request")
 
 

@@ -50,3 +50,19 @@ def test_a_key_over_its_rate_limit_gets_429_with_retry_after(api, settings, team
 def test_the_description_is_public(client):
     assert json.loads(client.get("/api/v1/openapi.json").content)["openapi"].startswith("3.1")
     assert client.get("/api/v1/docs").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/nope", "/assistants/-1", "/assistants/1/nope", "/docs/extra"])
+def test_unknown_paths_are_404_in_the_error_shape(api, path):
+    assert_error(api.get(path), 404, "not_found")
+
+
+def test_an_idempotency_key_over_255_characters_is_refused(api):
+    response = api.post("/assistants", {"name": "Docs Bot"}, headers={"Idempotency-Key": "k" * 256})
+    assert assert_error(response, 400, "invalid_request") == {"header": "Idempotency-Key"}
+    assert not Assistant.objects.exists()
+
+
+def test_query_parameters_are_refused_by_name(api, assistant):
+    details = assert_error(api.get(f"/assistants/{assistant.pk}/documents", limit="2.5"), 400, "invalid_request")
+    assert details == {"parameter": "limit"}
