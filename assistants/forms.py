@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth.models import User
 from django.core.validators import URLValidator
 
+from assistants.domains import allowed as domain_rules
 from assistants.models import ApiKey, Assistant
 from ingestion.models import Source
 
@@ -64,7 +65,8 @@ class AssistantForm(forms.ModelForm):
     )
     allowed_domains = forms.CharField(
         required=False,
-        help_text="Sites that may embed the assistant, one per line (e.g. www.example.com).",
+        help_text="Sites that may show the widget, one per line: www.example.com, *.example.com (every "
+        "subdomain) or localhost:8080.",
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
@@ -79,8 +81,34 @@ class AssistantForm(forms.ModelForm):
             self.initial["allowed_domains"] = "\n".join(self.instance.allowed_domains)
 
     def clean_allowed_domains(self):
-        raw = self.cleaned_data.get("allowed_domains") or ""
-        return [line.strip().lower() for line in raw.splitlines() if line.strip()]
+        return allowed_domains_cleaned(self.cleaned_data.get("allowed_domains") or "")
+
+
+def allowed_domains_cleaned(raw: str) -> list[str]:
+    """The textarea's lines as allowed domains (assistants.domains.allowed says what one may be)."""
+    try:
+        return domain_rules.clean_allowed_domains(raw)
+    except domain_rules.AllowedDomainError as exc:
+        raise forms.ValidationError(str(exc)) from exc
+
+
+class AllowedDomainsForm(forms.Form):
+    """The Install page's list of the sites that may show the widget."""
+
+    allowed_domains = forms.CharField(
+        required=False,
+        label="Allowed domains",
+        help_text="One per line: www.example.com, *.example.com (every subdomain) or localhost:8080. "
+        "The widget shows on these sites only.",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocapitalize": "off"}),
+    )
+
+    def __init__(self, *args, assistant: Assistant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial.setdefault("allowed_domains", "\n".join(assistant.allowed_domains or []))
+
+    def clean_allowed_domains(self):
+        return allowed_domains_cleaned(self.cleaned_data.get("allowed_domains") or "")
 
 
 class AssistantBrandingForm(AssistantForm):
@@ -222,6 +250,18 @@ class WebsiteSourceForm(forms.Form):
 
     def clean_schedule(self):
         return self.cleaned_data.get("schedule") or Source.Schedule.MANUAL
+
+
+class WebsiteStartForm(forms.Form):
+    """The first question after creating an assistant: its website (crawled with the defaults)."""
+
+    url = forms.URLField(
+        label="Your website's address",
+        assume_scheme="https",
+        max_length=2000,
+        widget=forms.URLInput(attrs={"placeholder": "https://www.example.com", "autofocus": True}),
+        help_text="We read its pages (up to 200) so that the assistant answers from them.",
+    )
 
 
 class CustomDomainForm(forms.Form):

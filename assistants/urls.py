@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from assistants.web import chat, dashboard, golden, help, sources, widget
+from assistants.web import chat, dashboard, golden, help, install, sources, widget
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -52,4 +52,13 @@ urlpatterns = [
     path("embed/<str:public_key>/conversation", widget.embed_conversation, name="embed_conversation"),
     path("embed/<str:public_key>/feedback", widget.embed_feedback, name="embed_feedback"),
     path("embed/<str:public_key>/contact", widget.embed_contact, name="embed_contact"),
+    # Getting an assistant onto a website (assistants/web/install.py) and the loader's check
+    path("assistants/<int:assistant_id>/start/", install.assistant_start, name="assistant_start"),
+    path(
+        "assistants/<int:assistant_id>/start/progress",
+        install.assistant_start_progress,
+        name="assistant_start_progress",
+    ),
+    path("assistants/<int:assistant_id>/install/", install.assistant_install, name="assistant_install"),
+    path("embed/<str:public_key>/allowed", widget.embed_allowed, name="embed_allowed"),
 ]

@@ -29,7 +29,7 @@ def access_unlock(request, slug: str):
         return redirect("assistant_page", slug=slug)
     granted, error, status = visitors.access_check_code(request, assistant)
     if not granted:
-        return visitors.access_form(request, action=request.path, error=error, status=status)
+        return visitors.access_form(request, assistant=assistant, action=request.path, error=error, status=status)
     response = redirect("assistant_page", slug=slug)
     response.set_cookie(
         visitors.access_cookie_name(assistant),
@@ -49,7 +49,7 @@ def access_unlock(request, slug: str):
 def assistant_page(request, slug: str):
     assistant = get_object_or_404(Assistant, slug=slug)
     if not visitors.access_granted(request, assistant):
-        return visitors.access_form(request, action=reverse("access_unlock", args=[slug]))
+        return visitors.access_form(request, assistant=assistant, action=reverse("access_unlock", args=[slug]))
     token = visitors.visitor_token(request) or secrets.token_urlsafe(24)
     response = render(request, "chat/page.html", chat_context(assistant))
     visitors.set_visitor_cookie(response, token)

@@ -42,6 +42,11 @@ ROUTES = [
     ("source_progress", "GET", "source", "read"),
     ("source_crawl", "POST", "source", "manage"),
     ("source_run_control", "POST", "source", "manage"),
+    ("assistant_start", "GET", "assistant", "read"),
+    ("assistant_start", "POST", "assistant", "manage"),
+    ("assistant_start_progress", "GET", "assistant", "read"),
+    ("assistant_install", "GET", "assistant", "read"),
+    ("assistant_install", "POST", "assistant", "manage"),
 ]
 # Routes that name no team object: public pages, the visitors' chat, and what any signed-in user may do.
 PUBLIC = {
@@ -62,6 +67,7 @@ PUBLIC = {
     "embed_conversation",
     "embed_feedback",
     "embed_contact",
+    "embed_allowed",
 }
 SIGNED_IN = {"dashboard", "team_create"}
 URL_ARGUMENT = {
