@@ -1,18 +1,16 @@
-import re
-from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.validators import URLValidator
 
+from assistants.domains import allowed as domain_rules
 from assistants.models import ApiKey, Assistant, Membership
 from assistants.selectors import LANGUAGES
 from ingestion.models import Source
 
 HEX_COLOR = r"^#[0-9a-fA-F]{6}$"
 # A site that may embed the widget: a host, a "*." for its subdomains, a port (as the widget's CSP reads them).
-ALLOWED_DOMAIN = re.compile(r"(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+(:\d{1,5})?")
 
 
 class SignupForm(forms.Form):
@@ -65,7 +63,8 @@ class AssistantForm(forms.ModelForm):
     )
     allowed_domains = forms.CharField(
         required=False,
-        help_text="Sites that may embed the assistant, one per line (e.g. www.example.com).",
+        help_text="Sites that may show the widget, one per line: www.example.com, *.example.com (every "
+        "subdomain) or localhost:8080.",
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
@@ -80,8 +79,34 @@ class AssistantForm(forms.ModelForm):
             self.initial["allowed_domains"] = "\n".join(self.instance.allowed_domains)
 
     def clean_allowed_domains(self):
-        raw = self.cleaned_data.get("allowed_domains") or ""
-        return [line.strip().lower() for line in raw.splitlines() if line.strip()]
+        return allowed_domains_cleaned(self.cleaned_data.get("allowed_domains") or "")
+
+
+def allowed_domains_cleaned(raw: str) -> list[str]:
+    """The textarea's lines as allowed domains (assistants.domains.allowed says what one may be)."""
+    try:
+        return domain_rules.clean_allowed_domains(raw)
+    except domain_rules.AllowedDomainError as exc:
+        raise forms.ValidationError(str(exc)) from exc
+
+
+class AllowedDomainsForm(forms.Form):
+    """The Install page's list of the sites that may show the widget."""
+
+    allowed_domains = forms.CharField(
+        required=False,
+        label="Allowed domains",
+        help_text="One per line: www.example.com, *.example.com (every subdomain) or localhost:8080. "
+        "The widget shows on these sites only.",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocapitalize": "off"}),
+    )
+
+    def __init__(self, *args, assistant: Assistant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial.setdefault("allowed_domains", "\n".join(assistant.allowed_domains or []))
+
+    def clean_allowed_domains(self):
+        return allowed_domains_cleaned(self.cleaned_data.get("allowed_domains") or "")
 
 
 class AssistantBrandingForm(AssistantForm):
@@ -233,6 +258,18 @@ class WebsiteSourceForm(forms.Form):
         return self.cleaned_data.get("schedule") or Source.Schedule.MANUAL
 
 
+class WebsiteStartForm(forms.Form):
+    """The first question after creating an assistant: its website (crawled with the defaults)."""
+
+    url = forms.URLField(
+        label="Your website's address",
+        assume_scheme="https",
+        max_length=2000,
+        widget=forms.URLInput(attrs={"placeholder": "https://www.example.com", "autofocus": True}),
+        help_text="We read its pages (up to 200) so that the assistant answers from them.",
+    )
+
+
 class CustomDomainForm(forms.Form):
     host = forms.CharField(max_length=253, label="Host name", help_text="e.g. help.example.com (no https://, no path)")
 
@@ -357,17 +394,6 @@ class AssistantSettingsForm(AssistantBrandingForm):
         if "clear_access_code" in self.fields and not self.instance.access_code_hash:
             del self.fields["clear_access_code"]  # nothing to remove
         self.order_fields(keep)
-
-    def clean_allowed_domains(self):
-        """Host names (a pasted address keeps only its host); anything else is refused, naming the line."""
-        domains = []
-        for line in super().clean_allowed_domains():
-            host = urlsplit(line).netloc if "://" in line else line.split("/")[0]
-            if not ALLOWED_DOMAIN.fullmatch(host):
-                raise forms.ValidationError(f"“{line}” is not a site's host name: write it as www.example.com.")
-            if host not in domains:
-                domains.append(host)
-        return domains
 
 
 class EmbeddingSwitchForm(forms.Form):

@@ -98,6 +98,10 @@ class Assistant(models.Model):
     llm_model = models.CharField(max_length=200, blank=True, default="")
     llm_base_url = models.URLField(max_length=500, blank=True, default="")
     reranker_model = models.CharField(max_length=200, blank=True, default="")
+    # When the widget's loader was last allowed to open on a site, and that site's origin: the
+    # dashboard's "installed" (recorded at most every few minutes, see services.widget_seen_record).
+    widget_seen_at = models.DateTimeField(null=True, blank=True)
+    widget_seen_origin = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assistants.models import Assistant, Conversation, CustomDomain, Feedback, Invitation, Membership, Message, Team
+from chatsite.lib import contrast
 from ingestion.models import Document, Source
 
 
@@ -134,9 +135,12 @@ def assistant_branding(*, assistant: Assistant) -> dict:
     position = assistant.launcher_position if assistant.launcher_position in ("right", "left") else "right"
     icon = assistant.launcher_icon if assistant.launcher_icon in ("chat", "help", "spark") else "chat"
     questions = [str(q)[:120] for q in (assistant.suggested_questions or []) if isinstance(q, str) and q.strip()][:6]
+    primary = _color(assistant.primary_color, "#2563eb")
+    background = _color(assistant.background_color, "#ffffff")
     return {
-        "primary_color": _color(assistant.primary_color, "#2563eb"),
-        "background_color": _color(assistant.background_color, "#ffffff"),
+        "primary_color": primary,
+        "background_color": background,
+        **readable_colors(primary=primary, background=background),
         "avatar_url": _image_url(assistant.avatar_url),
         "logo_url": _image_url(assistant.logo_url),
         "launcher_position": position,
@@ -145,6 +149,36 @@ def assistant_branding(*, assistant: Assistant) -> dict:
         "suggested_questions": questions,
         "show_powered_by": bool(assistant.show_powered_by),
         "language": assistant.language if assistant.language in LANGUAGES else "",
+    }
+
+
+# The chat's own colours (static/css/chat.css) that brand colours are read against.
+DARK_PAGE = "#111827"
+DARK_BUBBLE = "#1f2937"
+LIGHT_BUBBLE = "#f3f4f6"
+LIGHT_MUTED = "#6b7280"
+DARK_MUTED = "#9ca3af"
+
+
+def readable_colors(*, primary: str, background: str) -> dict:
+    """Colours derived from the brand so that every text reaches WCAG AA (4.5:1), whatever the brand:
+    ``on_primary``, text on the brand colour (buttons, the visitor's bubbles, the launcher);
+    ``primary_text_light`` / ``primary_text_dark``, the brand as text and borders (chips, links) on
+    the light theme's background and bubbles, and on the dark theme's; ``text_light`` and
+    ``muted_light``, text and secondary text on the light theme's background, and ``surface_dark``
+    when that background is so dark that they are light."""
+    text = contrast.readable_on(background)
+    surface_dark = text == contrast.LIGHT_TEXT
+    bubble = contrast.mix(background, "#ffffff", 0.08) if surface_dark else LIGHT_BUBBLE
+    return {
+        "on_primary": contrast.readable_on(primary),
+        "primary_text_light": contrast.accent_on(contrast.accent_on(primary, background), bubble),
+        "primary_text_dark": contrast.accent_on(primary, DARK_BUBBLE),
+        "surface_dark": surface_dark,
+        "text_light": text,
+        "muted_light": contrast.accent_on(
+            contrast.accent_on(DARK_MUTED if surface_dark else LIGHT_MUTED, background), bubble
+        ),
     }
 
 
@@ -368,3 +402,33 @@ def conversation_transcript(*, conversation: Conversation) -> dict:
         "flags": flags_of(flagged),
         "turns": sum(1 for m in messages if m.role == Message.Role.USER),
     }
+
+
+def onboarding_steps(*, assistant: Assistant) -> dict:
+    """The getting-started checklist, from the assistant's real state: content indexed (a source with
+    an indexed document), tried (a conversation, by the team or a visitor), installed (the widget's
+    loader was allowed to open on a site)."""
+    sources = Source.objects.filter(assistant=assistant)
+    indexed = Document.objects.filter(source__assistant=assistant, status=Document.Status.READY).count()
+    crawling = sources.filter(status__in=[Source.Status.QUEUED, Source.Status.RUNNING]).exists()
+    pending = Document.objects.filter(source__assistant=assistant, status=Document.Status.PENDING).count()
+    steps = {
+        "content": indexed > 0,
+        "tried": Conversation.objects.filter(assistant=assistant).exists(),
+        "installed": assistant.widget_seen_at is not None,
+    }
+    return {
+        **steps,
+        "done": sum(steps.values()),
+        "complete": all(steps.values()),
+        "has_sources": sources.exists(),
+        "indexed": indexed,
+        "pending": pending,
+        "crawling": crawling,
+        "seen_at": assistant.widget_seen_at.isoformat() if assistant.widget_seen_at else None,
+        "seen_origin": assistant.widget_seen_origin,
+    }
+
+
+def sources_recent(*, assistant: Assistant, limit: int = 5) -> QuerySet[Source]:
+    return Source.objects.filter(assistant=assistant).select_related("last_run").order_by("-created_at")[:limit]

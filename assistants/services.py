@@ -303,3 +303,21 @@ def custom_domain_verify(*, domain):
 
 def custom_domain_delete(*, domain) -> None:
     domain.delete()
+
+
+WIDGET_SEEN_EVERY_SECONDS = 300  # the loader's check runs on every page view; one write per few minutes
+
+
+def widget_seen_record(*, assistant: Assistant, origin: str) -> None:
+    """Record that the widget's loader was allowed to open on ``origin`` (the dashboard's "installed");
+    at most one write per assistant and WIDGET_SEEN_EVERY_SECONDS, unless the site changes."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    now = timezone.now()
+    stale = Q(widget_seen_at__isnull=True) | Q(widget_seen_at__lt=now - timedelta(seconds=WIDGET_SEEN_EVERY_SECONDS))
+    Assistant.objects.filter(stale | ~Q(widget_seen_origin=origin[:300]), pk=assistant.pk).update(
+        widget_seen_at=now, widget_seen_origin=origin[:300]
+    )

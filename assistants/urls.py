@@ -8,6 +8,7 @@ from assistants.web import (
     dashboard,
     golden,
     help,
+    install,
     settings,
     signin,
     sources,
@@ -102,4 +103,13 @@ urlpatterns = [
         name="assistant_embedding_switch",
     ),
     path("assistants/<int:assistant_id>/delete/", settings.assistant_delete, name="assistant_delete"),
+    # Getting an assistant onto a website (assistants/web/install.py) and the loader's check
+    path("assistants/<int:assistant_id>/start/", install.assistant_start, name="assistant_start"),
+    path(
+        "assistants/<int:assistant_id>/start/progress",
+        install.assistant_start_progress,
+        name="assistant_start_progress",
+    ),
+    path("assistants/<int:assistant_id>/install/", install.assistant_install, name="assistant_install"),
+    path("embed/<str:public_key>/allowed", widget.embed_allowed, name="embed_allowed"),
 ]

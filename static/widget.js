@@ -1,15 +1,16 @@
 // The Chatsite widget loader. A website adds:
 //   <script src="https://HOST/widget.js" data-assistant="PUBLIC_KEY" async></script>
-// and gets a launcher button that opens the chat in an iframe served by HOST (/embed/PUBLIC_KEY/),
-// so the page's CSS and scripts cannot reach into it. The page and the iframe talk by postMessage,
-// messages {source: "chatsite", type, ...}, each side checking the other's origin and window.
-// API: Chatsite.open(), Chatsite.close(), Chatsite.ask(text), Chatsite.identify({name, email}).
-// A "talk to a person" click in the chat is dispatched on window as the event "chatsite:handoff".
-// The visitor token, which resumes the visitor's conversation, is kept in this page's localStorage:
-// the iframe, a third party here, may be refused both cookies and storage.
-// The chat tells the loader its brand when ready: colour, launcher side ("right"/"left") and icon
-// ("chat"/"help"/"spark"); anything else is ignored.
-// Loading the script a second time does nothing.
+// It asks HOST whether this page's origin is an allowed domain (/embed/KEY/allowed, with the launcher's
+// look). If not, the visitor sees nothing and the console tells the site's owner what to change (CSP
+// frame-ancestors is the real enforcement). If so, a launcher opens the chat in an iframe from HOST
+// (/embed/KEY/), out of the page's reach; the two talk by postMessage ({source: "chatsite", type, ...}),
+// each checking the other's origin and window.
+// API: Chatsite.open(), .close(), .ask(text), .identify({name, email}); nothing shows before the
+// check allows the page. A "talk to a person" click is dispatched on window as "chatsite:handoff".
+// This page's localStorage keeps for the chat (a third-party iframe may be refused storage) the
+// visitor token, which resumes the conversation, and the id of one the visitor left for a new one.
+// The brand (colours, side "right"/"left", icon "chat"/"help"/"spark") is checked, else ignored.
+// A second load does nothing.
 (function () {
   "use strict";
   if (window.Chatsite && window.Chatsite.loaded) return;
@@ -21,10 +22,14 @@
     return;
   }
   var platform = new URL(script.src, location.href).origin;
+  var embed = platform + "/embed/" + encodeURIComponent(key) + "/";
+  var here = "?origin=" + encodeURIComponent(location.origin);
+  var where = " in the dashboard (" + platform + "/): your assistant, Install.";
   var ready = false;
   var isOpen = false;
   var queue = [];
   var labels = { open: "Open chat", close: "Close chat" };
+  var LEFT = "chatsite-left:" + key;
   var visitor = visitorToken();
 
   var ICONS = {
@@ -64,17 +69,22 @@
   frame.title = "Chat";
   // The chat may open its sources in new tabs, never navigate or script this page.
   frame.setAttribute("sandbox", "allow-scripts allow-same-origin allow-forms allow-popups allow-popups-to-escape-sandbox");
-  frame.src = platform + "/embed/" + encodeURIComponent(key) + "/?origin=" + encodeURIComponent(location.origin);
+
+  // Read (one argument) or write this page's localStorage; "" when storage is disabled.
+  function stored(name, value) {
+    try {
+      if (value === undefined) return localStorage.getItem(name) || "";
+      localStorage.setItem(name, value);
+    } catch (e) { /* storage disabled: a new conversation on each page */ }
+    return "";
+  }
 
   function visitorToken() {
-    var storageKey = "chatsite-visitor";
-    try {
-      var saved = localStorage.getItem(storageKey);
-      if (/^[\w-]{20,64}$/.test(saved || "")) return saved;
-    } catch (e) { /* storage disabled: a new conversation on each page */ }
+    var saved = stored("chatsite-visitor");
+    if (/^[\w-]{20,64}$/.test(saved)) return saved;
     var bytes = crypto.getRandomValues(new Uint8Array(24));
     var token = btoa(String.fromCharCode.apply(null, bytes)).replace(/\+/g, "-").replace(/\//g, "_");
-    try { localStorage.setItem(storageKey, token); } catch (e) { /* as above */ }
+    stored("chatsite-visitor", token);
     return token;
   }
 
@@ -102,17 +112,22 @@
 
   function setLabel() { launcher.setAttribute("aria-label", isOpen ? labels.close : labels.open); }
 
-  function onReady(data) {
+  function brand(data) {
     if (/^#[0-9a-fA-F]{6}$/.test(data.color || "")) launcher.style.background = data.color;
+    if (/^#[0-9a-fA-F]{6}$/.test(data.on_color || "")) launcher.style.color = data.on_color;
     if (data.position === "left" || data.position === "right") container.classList.toggle("cs-left", data.position === "left");
     if (typeof data.icon === "string" && ICONS.hasOwnProperty(data.icon)) launcher.replaceChild(icon(data.icon), launcher.firstChild);
+  }
+
+  function onReady(data) {
+    brand(data);
     if (data.labels && typeof data.labels.open === "string" && typeof data.labels.close === "string") {
       labels = { open: data.labels.open.slice(0, 80), close: data.labels.close.slice(0, 80) };
       setLabel();
     }
     if (typeof data.title === "string") frame.title = data.title.slice(0, 120);
     ready = true;
-    var hello = { source: "chatsite", type: "hello", visitor: visitor, url: location.href, title: document.title };
+    var hello = { source: "chatsite", type: "hello", visitor: visitor, left: stored(LEFT), url: location.href, title: document.title };
     frame.contentWindow.postMessage(hello, platform);
     queue.splice(0).forEach(function (message) { frame.contentWindow.postMessage(message, platform); });
   }
@@ -122,6 +137,7 @@
     if (event.origin !== platform || event.source !== frame.contentWindow || !data || data.source !== "chatsite") return;
     if (data.type === "ready") onReady(data);
     else if (data.type === "close") close();
+    else if (data.type === "left") stored(LEFT, String(data.id || ""));
     else if (data.type === "handoff") {
       window.dispatchEvent(new CustomEvent("chatsite:handoff", { detail: { conversationId: data.conversation_id || null } }));
     }
@@ -155,12 +171,39 @@
     var style = document.createElement("style");
     style.textContent = CSS;
     document.head.appendChild(style);
+    frame.src = embed + here;
     container.appendChild(launcher);
     container.appendChild(frame);
     document.body.appendChild(container);
   }
-  if (document.body) mount();
-  else document.addEventListener("DOMContentLoaded", mount);
+
+  function warn(text) { if (window.console) console.warn("Chatsite: " + text); }
+
+  // Ask the platform before showing anything: a site that is not allowed gets no launcher and no frame.
+  function check() {
+    return fetch(embed + "allowed" + here, { credentials: "omit", cache: "no-store" }).then(function (response) {
+      if (response.status === 404) {
+        warn("no assistant has the key " + key + ". Copy the snippet again" + where);
+        return null;
+      }
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.json();
+    }).then(function (answer) {
+      if (!answer) return;
+      if (answer.allowed === true) {
+        if (answer.brand) brand(answer.brand);
+        if (document.body) mount();
+        else document.addEventListener("DOMContentLoaded", mount);
+        return;
+      }
+      var entry = typeof answer.add === "string" && answer.add ? answer.add : location.hostname;
+      warn("the chat is not shown on this page: " + location.origin + " is not in the assistant's Allowed " +
+        "domains. To show it here, add " + entry + " to Allowed domains" + where);
+    }).catch(function () {
+      warn("the chat is not shown, because " + platform + " could not be reached to check this site.");
+    });
+  }
+  check();
 
   window.Chatsite = {
     loaded: true,

@@ -9,7 +9,20 @@ from collections.abc import AsyncIterator
 from assistants.answering.grounding import content_terms
 from ingestion.search.hybrid import Hit
 
-NO_ANSWER = "I couldn't find anything about that in this site's content. Could you rephrase, or would you like to talk to a person?"
+# The honest "I don't know", said once: the chat then offers a person (static/js/chat.js), in the
+# assistant's language when its team chose one.
+NO_ANSWERS = {
+    "en": "I couldn't find anything about that in this site's content. Could you put it another way?",
+    "fr": "Je n’ai rien trouvé à ce sujet dans le contenu de ce site. Pouvez-vous le formuler autrement ?",
+    "de": "Dazu habe ich in den Inhalten dieser Website nichts gefunden. Können Sie es anders formulieren?",
+    "es": "No encontré nada sobre eso en el contenido de este sitio. ¿Puedes formularlo de otra manera?",
+    "zh": "我在本网站的内容中没有找到相关信息。您可以换个说法吗？",
+}
+NO_ANSWER = NO_ANSWERS["en"]
+
+
+def no_answer(language: str = "") -> str:
+    return NO_ANSWERS.get(language or "en", NO_ANSWER)
 
 
 def _best_excerpt(text: str, terms: set[str], max_chars: int = 420) -> str:

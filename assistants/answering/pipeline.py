@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 
 from assistants import services
-from assistants.answering.extractive import NO_ANSWER, extractive_answer, extractive_tokens
+from assistants.answering.extractive import extractive_answer, extractive_tokens, no_answer
 from assistants.answering.grounding import check_answer
 from assistants.answering.prompt import build_messages
 from assistants.answering.query_rewrite import rewrite_query
@@ -107,7 +107,9 @@ async def answer_events(
     error = ""
     if provider is None:
         provider_name = "extractive"
-        tokens = extractive_tokens(NO_ANSWER if retrieval.evidence.weak else extractive_answer(question, hits))
+        tokens = extractive_tokens(
+            no_answer(assistant.language) if retrieval.evidence.weak else extractive_answer(question, hits)
+        )
     else:
         provider_name = provider.name
         tokens = provider.stream(build_messages(assistant, question, hits, history))

@@ -31,7 +31,9 @@ def access_unlock(request, slug: str):
         return redirect("assistant_page", slug=slug)
     granted, error, status = visitors.access_check_code(request, assistant)
     if not granted:
-        return visitors.access_form(request, action=request.get_full_path(), error=error, status=status)
+        return visitors.access_form(
+            request, assistant=assistant, action=request.get_full_path(), error=error, status=status
+        )
     # Back to the assistant's page, or to the document a citation opened (only its own /d/ links).
     following = request.GET.get("next", "")
     document_link = following.startswith("/d/") and url_has_allowed_host_and_scheme(following, allowed_hosts=None)
@@ -54,7 +56,7 @@ def access_unlock(request, slug: str):
 def assistant_page(request, slug: str):
     assistant = get_object_or_404(Assistant, slug=slug)
     if not visitors.access_granted(request, assistant):
-        return visitors.access_form(request, action=reverse("access_unlock", args=[slug]))
+        return visitors.access_form(request, assistant=assistant, action=reverse("access_unlock", args=[slug]))
     token = visitors.visitor_token(request) or secrets.token_urlsafe(24)
     response = render(request, "chat/page.html", visitors.chat_context(assistant))
     response["Content-Security-Policy"] = chat_csp(assistant, framed_by_allowed_domains=False)

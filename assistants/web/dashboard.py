@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from assistants import access, forms, selectors, services
 from assistants.domains import verification as domains
 from assistants.web import navigation
+from assistants.web.install import checklist
 from ingestion import services as ingestion_services
 
 
@@ -61,7 +62,7 @@ def assistant_create(request, team_id: int):
     if request.method == "POST" and form.is_valid():
         fields, access_code = form.split()
         assistant = services.assistant_create(team=team, access=access_code, **fields)
-        return redirect("assistant_detail", assistant_id=assistant.pk)
+        return redirect("assistant_start", assistant_id=assistant.pk)  # its website, straight away
     return render(request, "dashboard/assistant_form.html", {"form": form, "team": team})
 
 
@@ -79,6 +80,7 @@ def _assistant_page(request, assistant, *, source_form=None, status=200):
             "dns_available": domains.dns_available(),
             "challenge_path": domains.CHALLENGE_PATH,
             "dns_prefix": domains.DNS_PREFIX,
+            "checklist": checklist(assistant=assistant),
         },
         status=status,
     )

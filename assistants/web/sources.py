@@ -123,7 +123,7 @@ def document_file(request, token: str, name: str):
     ):
         # An internal assistant's documents open for its visitors (their pass) and its team, nobody else.
         unlock = reverse("access_unlock", args=[assistant.slug]) + "?" + urlencode({"next": request.path})
-        return visitors.access_form(request, action=unlock)
+        return visitors.access_form(request, assistant=assistant, action=unlock)
     if not document.file_path:  # a Q&A pair or a snippet: its text, as plain text
         body = "\n\n".join(
             "\n".join([" > ".join(section["heading_path"]), section["text"]]) for section in document.sections

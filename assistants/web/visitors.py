@@ -7,7 +7,9 @@ An internal assistant (one with an access code) asks for its code first: a corre
 browser a signed pass for that assistant, in a cookie on the full page or, inside the widget's
 third-party iframe where cookies may be withheld, in the ``X-Chatsite-Access`` header. The pass
 names the assistant and a digest of the code's hash, so changing or removing the code revokes it.
-Until then every endpoint of the assistant answers 403 and tells nothing about it.
+Until then every endpoint of the assistant answers 403 and tells nothing about it but its look: the
+code's page wears the assistant's branding (colours, logo) and speaks its language (or the visitor's),
+never its name, greeting or content.
 """
 
 from __future__ import annotations
@@ -100,18 +102,98 @@ def _too_many_tries(request, assistant: Assistant) -> bool:
 
 
 def access_check_code(request, assistant: Assistant) -> tuple[bool, str, int]:
-    """Check the code posted in the access form: (granted, error in plain words, HTTP status)."""
+    """Check the code posted in the access form: (granted, the error's key in ACCESS_STRINGS, HTTP status)."""
     form = forms.AccessCodeForm(request.POST)
     if _too_many_tries(request, assistant):
-        return False, "Too many tries. Please wait a minute and try again.", 429
+        return False, "too_many", 429
     if not form.is_valid() or not check_password(form.cleaned_data["code"], assistant.access_code_hash):
-        return False, "That access code is not right. Please check it and try again.", 403
+        return False, "wrong", 403
     return True, "", 200
 
 
-def access_form(request, *, action: str, error: str = "", status: int = 403):
-    """The page that asks for the code; it names nothing about the assistant."""
-    return render(request, "chat/access.html", {"action": action, "error": error}, status=status)
+# The access-code page's words: it has no script, so they are chosen here (static/js/i18n.js does
+# the chat's).
+ACCESS_STRINGS = {
+    "en": {
+        "title": "This assistant is private",
+        "intro": "Enter the access code you were given.",
+        "label": "Access code",
+        "submit": "Continue",
+        "wrong": "That access code is not right. Please check it and try again.",
+        "too_many": "Too many tries. Please wait a minute and try again.",
+        "close": "Close chat",
+    },
+    "fr": {
+        "title": "Cet assistant est privé",
+        "intro": "Saisissez le code d’accès qui vous a été donné.",
+        "label": "Code d’accès",
+        "submit": "Continuer",
+        "wrong": "Ce code d’accès n’est pas le bon. Vérifiez-le et réessayez.",
+        "too_many": "Trop d’essais. Patientez une minute, puis réessayez.",
+        "close": "Fermer le chat",
+    },
+    "de": {
+        "title": "Dieser Assistent ist privat",
+        "intro": "Geben Sie den Zugangscode ein, den Sie erhalten haben.",
+        "label": "Zugangscode",
+        "submit": "Weiter",
+        "wrong": "Dieser Zugangscode ist nicht richtig. Bitte prüfen Sie ihn und versuchen Sie es erneut.",
+        "too_many": "Zu viele Versuche. Bitte warten Sie eine Minute und versuchen Sie es erneut.",
+        "close": "Chat schließen",
+    },
+    "es": {
+        "title": "Este asistente es privado",
+        "intro": "Introduce el código de acceso que te dieron.",
+        "label": "Código de acceso",
+        "submit": "Continuar",
+        "wrong": "Ese código de acceso no es correcto. Revísalo e inténtalo de nuevo.",
+        "too_many": "Demasiados intentos. Espera un minuto e inténtalo de nuevo.",
+        "close": "Cerrar el chat",
+    },
+    "zh": {
+        "title": "此助手为私有",
+        "intro": "请输入您获得的访问码。",
+        "label": "访问码",
+        "submit": "继续",
+        "wrong": "访问码不正确，请检查后重试。",
+        "too_many": "尝试次数过多，请等待一分钟后重试。",
+        "close": "关闭聊天",
+    },
+}
+
+
+def visitor_language(request, chosen: str = "") -> str:
+    """The assistant's language when its team chose one, else the first of the browser's
+    (Accept-Language, by preference) that the chat speaks, else English."""
+    if chosen in ACCESS_STRINGS:
+        return chosen
+    wanted = []
+    for position, part in enumerate(request.headers.get("Accept-Language", "")[:500].split(",")):
+        code, _, params = part.strip().partition(";")
+        try:
+            weight = float(params.strip()[2:]) if params.strip().startswith("q=") else 1.0
+        except ValueError:
+            weight = 0.0
+        wanted.append((-weight, position, code.split("-")[0].lower()))
+    return next((code for _, _, code in sorted(wanted) if code in ACCESS_STRINGS), "en")
+
+
+def access_form(request, *, assistant: Assistant, action: str, error: str = "", status: int = 403, embed: bool = False):
+    """The page that asks for the code, in the assistant's look and language; it names nothing else
+    about the assistant. ``error``: a key of ACCESS_STRINGS; ``embed``: inside the widget (a button
+    closes the panel)."""
+    brand = selectors.assistant_branding(assistant=assistant)
+    language = visitor_language(request, brand["language"])
+    words = ACCESS_STRINGS[language]
+    context = {
+        "action": action,
+        "error": words.get(error, ""),
+        "brand": brand,
+        "language": language,
+        "words": words,
+        "embed": embed,
+    }
+    return render(request, "chat/access.html", context, status=status)
 
 
 # --- Rate limits on what visitors send -------------------------------------------------------------

@@ -1,9 +1,11 @@
 """The embeddable widget: the loader script, the chat page it frames, and what a visitor may send.
 
 A website adds ``<script src="https://HOST/widget.js" data-assistant="PUBLIC_KEY" async></script>``;
-the loader opens ``/embed/<public_key>/`` in an iframe, so the host page's CSS and scripts cannot
-reach the chat. The public key allows chatting, rating answers and leaving contact details, nothing
-else. Only the assistant's allowed domains may frame the chat (``frame-ancestors``).
+the loader asks ``/embed/<public_key>/allowed`` whether the page's origin is one of the assistant's
+allowed domains, and only then shows its launcher, which opens ``/embed/<public_key>/`` in an iframe,
+so the host page's CSS and scripts cannot reach the chat. The public key allows chatting, rating
+answers and leaving contact details, nothing else. The real enforcement is the CSP: only the
+assistant's allowed domains may frame the chat (``frame-ancestors``).
 
 Inside a third-party iframe the browser may withhold the visitor cookie, so the embedded chat keeps
 its visitor token in localStorage and sends it in the ``X-Chatsite-Visitor`` header.
@@ -11,7 +13,6 @@ its visitor token in localStorage and sends it in the ``X-Chatsite-Visitor`` hea
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
@@ -27,24 +28,21 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assistants import selectors, services
 from assistants.answering.rendering import render_answer
+from assistants.domains import allowed as domain_rules
 from assistants.models import Assistant, Feedback, Message
 from assistants.web import visitors
 from chatsite.lib import json_body
 
 WIDGET_CACHE_SECONDS = 300
 MAX_COMMENT_CHARS = 2000
-# An allowed domain as it may appear in a CSP source: "example.com", "*.example.com", "localhost:8080".
-_DOMAIN = re.compile(r"(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+(:\d{1,5})?")
 
 
-def allowed_sources(allowed_domains: list) -> list[str]:
-    """CSP sources for the assistant's allowed domains; anything that is not a plain host is ignored,
-    so a stored value can never add a directive."""
+def allowed_sources(domains: list) -> list[str]:
+    """CSP sources for the assistant's allowed domains ("example.com", "*.example.com",
+    "localhost:8080"); anything else is ignored, so a stored value can never add a directive."""
     sources = []
-    for domain in allowed_domains or []:
-        domain = str(domain).strip().lower()
-        if _DOMAIN.fullmatch(domain):
-            sources += [f"https://{domain}", f"http://{domain}"]
+    for domain in domain_rules.stored_domains(domains):
+        sources += [f"https://{domain}", f"http://{domain}"]
     return sources
 
 
@@ -85,6 +83,43 @@ def widget_js(request):
     return response
 
 
+@require_GET
+def embed_allowed(request, public_key: str):
+    """Whether the page asking may show the widget: ``{"allowed": true, "brand": {...}}`` (the launcher's
+    look) or ``{"allowed": false, "add": "<the entry that would allow it>"}``; it never tells the list.
+
+    The origin is the browser's ``Origin`` header (a page's script cannot change it), else ``?origin=``
+    (browsers send no Origin on a same-origin GET). Only a cross-origin page allowed by its header
+    counts as the widget being installed (``Assistant.widget_seen_at``)."""
+    assistant = Assistant.objects.filter(public_key=public_key).first()
+    header = request.headers.get("Origin", "")
+    origin = (header or request.GET.get("origin", ""))[:300]
+    own = origin == f"{request.scheme}://{request.get_host()}"
+    if assistant is None:
+        response = JsonResponse({"allowed": False, "error": "unknown assistant"}, status=404)
+    elif own or domain_rules.origin_allowed(origin, assistant.allowed_domains):
+        if header and not own:
+            services.widget_seen_record(assistant=assistant, origin=origin)
+        brand = selectors.assistant_branding(assistant=assistant)
+        response = JsonResponse(
+            {
+                "allowed": True,
+                "brand": {
+                    "color": brand["primary_color"],
+                    "on_color": brand["on_primary"],
+                    "position": brand["launcher_position"],
+                    "icon": brand["launcher_icon"],
+                },
+            }
+        )
+    else:
+        response = JsonResponse({"allowed": False, "add": domain_rules.suggestion_for(origin)})
+    response["Access-Control-Allow-Origin"] = "*"  # any page may ask; no cookie is read or set
+    response["Cache-Control"] = "no-store"
+    response["Vary"] = "Origin"
+    return response
+
+
 @xframe_options_exempt  # framing is governed by the CSP's frame-ancestors instead
 @require_GET
 def embed_page(request, public_key: str):
@@ -109,7 +144,7 @@ def _embed_access_form(request, assistant: Assistant, error: str = "", status: i
     origin = request.GET.get("origin", "")
     if origin:
         action += "?" + urlencode({"origin": origin[:300]})
-    response = visitors.access_form(request, action=action, error=error, status=status)
+    response = visitors.access_form(request, assistant=assistant, action=action, error=error, status=status, embed=True)
     response["Content-Security-Policy"] = embed_csp(assistant, form_action=True)
     return response
 

@@ -26,6 +26,15 @@
     return field.type === "checkbox" ? field.checked : String(field.value || "");
   }
   function color(raw, fallback) { return /^#[0-9a-fA-F]{6}$/.test(raw) ? raw : fallback; }
+  // Dark or white text on a colour, whichever contrasts more (as assistants.selectors.readable_colors).
+  function onColor(hex) {
+    var l = [1, 3, 5].map(function (i) {
+      var c = parseInt(hex.substr(i, 2), 16) / 255;
+      return c <= 0.04045 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    var lum = 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
+    return 1.05 / (lum + 0.05) > (lum + 0.05) / 0.05 ? "#ffffff" : "#111827";
+  }
   function webUrl(raw) {
     try {
       var url = new URL(raw.trim());
@@ -50,6 +59,7 @@
 
   function update() {
     preview.style.setProperty("--brand", color(value("primary_color"), "#2563eb"));
+    preview.style.setProperty("--on-brand", onColor(color(value("primary_color"), "#2563eb")));
     var theme = value("theme") || "auto";
     var dark = theme === "dark" || (theme === "auto" && darkQuery && darkQuery.matches);
     preview.setAttribute("data-theme", dark ? "dark" : "light");

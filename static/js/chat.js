@@ -13,8 +13,10 @@
 // An internal assistant's widget also gets a pass to it (data-access), sent as X-Chatsite-Access.
 //
 // Suggested questions (the .chip buttons) are asked when clicked, and go away with the first
-// question. When an answer's "done" event says {unanswered: true}, the chat offers a person: the
-// same contact form as the "Talk to a person" button.
+// question. When an answer's "done" event says {unanswered: true}, the chat offers a person under
+// that answer (which has already said it does not know: it is said once): the same contact form as
+// the "Talk to a person" button. "New conversation" starts afresh (the next question opens one).
+// When an answer arrives, the view keeps its beginning in sight, not the bottom of a long answer.
 (function () {
   "use strict";
   var i18n = window.ChatsiteI18n;
@@ -27,6 +29,7 @@
   var statusLine = document.getElementById("status");
   var contact = document.getElementById("contact");
   var suggestions = document.getElementById("suggestions");
+  var newButton = root.querySelector("[data-action='new']");
   var accessPass = root.getAttribute("data-access") || "";
   var embedded = root.hasAttribute("data-embed");
   var hostOrigin = embedded ? originParameter() : null;
@@ -37,6 +40,23 @@
   var busy = false;
 
   i18n.translate(document);
+  // The Install page's inline iframe has no loader: nothing to close, and no host page to keep the
+  // visitor token (the cookie is not sent to a third-party frame), so it keeps its own when it may,
+  // else one for this page view, so that follow-up questions stay in one conversation.
+  if (embedded && !hostOrigin) {
+    root.querySelectorAll("[data-action='close']").forEach(function (el) { el.remove(); });
+    visitorToken = ownVisitorToken();
+  }
+
+  function ownVisitorToken() {
+    var token = "";
+    try { token = localStorage.getItem("chatsite-visitor") || ""; } catch (e) { /* storage refused */ }
+    if (/^[\w-]{20,64}$/.test(token)) return token;
+    var bytes = crypto.getRandomValues(new Uint8Array(24));
+    token = btoa(String.fromCharCode.apply(null, bytes)).replace(/\+/g, "-").replace(/\//g, "_");
+    try { localStorage.setItem("chatsite-visitor", token); } catch (e) { /* this page view only */ }
+    return token;
+  }
 
   function originParameter() {
     var value = new URLSearchParams(location.search).get("origin") || "";
@@ -84,6 +104,7 @@
     if (event.source !== window.parent || event.origin !== hostOrigin || !data || data.source !== "chatsite") return;
     if (data.type === "hello") {
       if (/^[\w-]{20,64}$/.test(data.visitor || "")) visitorToken = data.visitor;
+      if (/^\d{1,18}$/.test(data.left || "")) left = data.left;
       greet();
     }
     if (data.type === "hello" || data.type === "page") page = { url: clip(data.url, 2000), title: clip(data.title, 300) };
@@ -101,6 +122,13 @@
   // --- Messages -------------------------------------------------------------------------------
 
   function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  // Keep the beginning of an answer in sight: follow it down until its question reaches the top of
+  // the log (or a third of the log above the answer, after a long question), then stay there.
+  function revealFrom(question, answer) {
+    var top = Math.max(question.offsetTop, answer.offsetTop - log.clientHeight / 3) - 8;
+    log.scrollTop = Math.min(Math.max(top, 0), log.scrollHeight - log.clientHeight);
+  }
 
   function bubble(role, text) {
     var el = document.createElement("div");
@@ -170,10 +198,10 @@
     el.appendChild(button);
   }
 
-  // After an answer the content could not support: offer a person, in plain words.
-  function offerHandoff() {
+  // Under an answer the content could not support (which says so itself): offer a person.
+  function offerHandoff(answer) {
     var el = document.createElement("div");
-    el.className = "msg assistant notice handoff-offer";
+    el.className = "handoff-offer";
     var text = document.createElement("p");
     text.textContent = t("handoff_offer");
     var button = document.createElement("button");
@@ -183,11 +211,43 @@
     button.addEventListener("click", openContact);
     el.appendChild(text);
     el.appendChild(button);
-    log.appendChild(el);
-    scrollDown();
+    answer.insertBefore(el, answer.querySelector(".feedback"));  // before the thumbs, right under the words
   }
 
   function hideSuggestions() { if (suggestions) suggestions.hidden = true; }
+
+  function started() { if (newButton) newButton.hidden = false; }
+
+  // --- A new conversation ---------------------------------------------------------------------
+  // The next question opens a new conversation. Until then a reload would resume the old one, so
+  // the old one's id is remembered: by the loader in the host page's storage inside the widget (the
+  // third-party iframe may be refused storage; it says "hello" with it), else in this page's.
+
+  var LEFT_KEY = "chatsite-left:" + root.dataset.resume;
+  var left = "";
+
+  function rememberLeft(id) {
+    left = id ? String(id) : "";
+    if (hostOrigin) { toHost("left", { id: left }); return; }
+    try { localStorage.setItem(LEFT_KEY, left); } catch (e) { /* then a reload resumes the old one */ }
+  }
+
+  if (!hostOrigin) {
+    try { left = localStorage.getItem(LEFT_KEY) || ""; } catch (e) { /* as above */ }
+  }
+
+  function newConversation() {
+    if (busy) return;
+    rememberLeft(conversationId);
+    conversationId = null;
+    log.querySelectorAll(".msg:not(.greeting)").forEach(function (el) { el.remove(); });
+    closeContact();
+    if (suggestions) suggestions.hidden = false;
+    if (newButton) newButton.hidden = true;
+    statusLine.textContent = t("new_conversation_started");
+    log.scrollTop = 0;
+    input.focus();
+  }
 
   // --- Rating answers ---------------------------------------------------------------------------
 
@@ -264,7 +324,7 @@
       }).catch(function () { note(box, t("feedback_failed")); });
     });
     box.appendChild(form);
-    scrollDown();
+    form.scrollIntoView({ block: "nearest" });
   }
 
   // --- Contact details for a person -------------------------------------------------------------
@@ -343,7 +403,9 @@
     busy = true;
     send.disabled = true;
     hideSuggestions();
-    bubble("user", question);
+    started();
+    statusLine.textContent = "";
+    var asked = bubble("user", question);
     var answer = bubble("assistant", "");
     var body = answer.querySelector(".text");
     var text = "";
@@ -358,9 +420,10 @@
       else if (name === "error") showError(data.kind);
       else if (name === "done") {
         if (text) feedbackControls(answer, data.message_id, null);
-        if (data.unanswered === true) offerHandoff();
+        if (data.unanswered === true && text) offerHandoff(answer);
+        if (left) rememberLeft(null);
       }
-      scrollDown();
+      revealFrom(asked, answer);
     }
 
     // A busy assistant (429) is asked again after its Retry-After, a few times, saying so meanwhile.
@@ -388,6 +451,7 @@
       showError("network");
     }).then(function () {
       if (!text) answer.remove();
+      else revealFrom(asked, answer);
       busy = false;
       send.disabled = false;
       statusLine.textContent = "";
@@ -401,14 +465,19 @@
     .then(function () { return fetch(root.dataset.resume, { credentials: "same-origin", headers: requestHeaders() }); })
     .then(function (response) { return response.ok ? response.json() : { messages: [] }; })
     .then(function (data) {
+      if (left && String(data.conversation_id) === left) return;  // the visitor started a new one
       conversationId = data.conversation_id;
-      if (data.messages.length) hideSuggestions();
+      if (data.messages.length) { hideSuggestions(); started(); }
+      var lastQuestion = null, lastAnswer = null;
       data.messages.forEach(function (message) {
         var el = bubble(message.role, message.text);
+        if (message.role === "user") { lastQuestion = el; lastAnswer = null; }
         if (message.role !== "assistant" || !message.text) return;
+        lastAnswer = el;
         showAnswer(el, message.html, message.citations);
         feedbackControls(el, message.id, message.rating);
       });
+      if (lastQuestion && lastAnswer) revealFrom(lastQuestion, lastAnswer);
     })
     .catch(function () { /* a fresh conversation then */ });
 
@@ -438,6 +507,7 @@
     if (!action) return;
     var name = action.getAttribute("data-action");
     if (name === "contact") openContact();
+    else if (name === "new") newConversation();
     else if (name === "cancel-contact") closeContact();
     else if (name === "close") toHost("close");
     else if (name === "suggest") submitQuestion(action.getAttribute("data-question") || "");
@@ -462,6 +532,11 @@
       }
     });
     window.addEventListener("message", fromHost);
-    toHost("ready", { color: root.dataset.brand, position: root.dataset.position, icon: root.dataset.icon, title: document.title, labels: { open: t("open"), close: t("close") } });
+    toHost("ready", { color: root.dataset.brand, on_color: root.dataset.onBrand, position: root.dataset.position, icon: root.dataset.icon, title: document.title, labels: { open: t("open"), close: t("close") } });
   }
+
+  // Ready: the Send button, disabled in the page until now (a form sent without this script would
+  // only reload the page), and a mark that scripts and tests can wait for.
+  send.disabled = false;
+  root.setAttribute("data-ready", "");
 })();

@@ -32,8 +32,10 @@
       busy_retrying: "The assistant is busy — trying again in a moment…",
       error_unavailable: "The assistant is not available at the moment. Please try again later.",
       error_network: "The assistant could not be reached. Check your connection and try again.",
-      handoff_offer: "I could not find an answer to that in this site's content. Would you like to talk to a person? Leave your contact details and someone from the team will get back to you.",
+      handoff_offer: "Would you like to talk to a person? Leave your contact details and someone from the team will get back to you.",
       powered_by: "Powered by",
+      new_conversation: "New conversation",
+      new_conversation_started: "New conversation: ask your question.",
       suggestions: "Suggested questions"
     },
     fr: {
@@ -64,8 +66,10 @@
       busy_retrying: "L’assistant est occupé — nouvel essai dans un instant…",
       error_unavailable: "L’assistant n’est pas disponible pour le moment. Réessayez plus tard.",
       error_network: "Impossible de joindre l’assistant. Vérifiez votre connexion et réessayez.",
-      handoff_offer: "Je n’ai pas trouvé de réponse à cela dans le contenu de ce site. Voulez-vous parler à une personne ? Laissez vos coordonnées et un membre de l’équipe vous répondra.",
+      handoff_offer: "Voulez-vous parler à une personne ? Laissez vos coordonnées et un membre de l’équipe vous répondra.",
       powered_by: "Propulsé par",
+      new_conversation: "Nouvelle conversation",
+      new_conversation_started: "Nouvelle conversation : posez votre question.",
       suggestions: "Questions suggérées"
     },
     de: {
@@ -96,8 +100,10 @@
       busy_retrying: "Der Assistent ist beschäftigt — neuer Versuch gleich…",
       error_unavailable: "Der Assistent ist im Moment nicht verfügbar. Bitte versuchen Sie es später erneut.",
       error_network: "Der Assistent ist nicht erreichbar. Prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
-      handoff_offer: "Dazu habe ich in den Inhalten dieser Website keine Antwort gefunden. Möchten Sie mit einer Person sprechen? Hinterlassen Sie Ihre Kontaktdaten, und jemand aus dem Team meldet sich bei Ihnen.",
+      handoff_offer: "Möchten Sie mit einer Person sprechen? Hinterlassen Sie Ihre Kontaktdaten, und jemand aus dem Team meldet sich bei Ihnen.",
       powered_by: "Bereitgestellt von",
+      new_conversation: "Neue Unterhaltung",
+      new_conversation_started: "Neue Unterhaltung: Stellen Sie Ihre Frage.",
       suggestions: "Vorgeschlagene Fragen"
     },
     es: {
@@ -128,8 +134,10 @@
       busy_retrying: "El asistente está ocupado — reintentando en un momento…",
       error_unavailable: "El asistente no está disponible en este momento. Inténtalo más tarde.",
       error_network: "No se pudo contactar con el asistente. Revisa tu conexión e inténtalo de nuevo.",
-      handoff_offer: "No encontré una respuesta a eso en el contenido de este sitio. ¿Quiere hablar con una persona? Deje sus datos de contacto y alguien del equipo se pondrá en contacto con usted.",
+      handoff_offer: "¿Quieres hablar con una persona? Deja tus datos de contacto y alguien del equipo se pondrá en contacto contigo.",
       powered_by: "Con la tecnología de",
+      new_conversation: "Nueva conversación",
+      new_conversation_started: "Nueva conversación: haz tu pregunta.",
       suggestions: "Preguntas sugeridas"
     },
     zh: {
@@ -160,8 +168,10 @@
       busy_retrying: "助手正忙，稍后自动重试…",
       error_unavailable: "助手暂时不可用，请稍后再试。",
       error_network: "无法连接到助手。请检查网络连接后重试。",
-      handoff_offer: "我在本网站的内容中没有找到这个问题的答案。您想和工作人员交流吗？请留下您的联系方式，团队成员会与您联系。",
+      handoff_offer: "您想和工作人员交流吗？请留下您的联系方式，团队成员会与您联系。",
       powered_by: "技术支持：",
+      new_conversation: "新对话",
+      new_conversation_started: "新对话：请输入您的问题。",
       suggestions: "推荐问题"
     }
   };

@@ -86,9 +86,16 @@ def chat_frame(page):
     return page.frame_locator("iframe.cs-panel")
 
 
+def chat_ready(scope):
+    """Wait for the chat's script to have started (``scope``: a page or a frame), on a slow machine
+    the time between the page showing and its buttons working."""
+    expect(scope.locator("#chat[data-ready]")).to_have_count(1, timeout=15_000)
+
+
 def ask(page, question: str):
     """Type a question in the open widget, send it with Enter, and wait for the complete answer."""
     frame = chat_frame(page)
+    chat_ready(frame)
     answers = frame.locator(".msg.assistant .feedback")
     count = answers.count()
     frame.locator("#question").fill(question)

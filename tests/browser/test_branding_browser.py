@@ -3,7 +3,7 @@ app under uvicorn, offline extractive answers), with the fixtures of conftest.py
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import ARTIFACTS, INSTALL, PRICING, chat_frame, host_page
+from tests.browser.helpers import ARTIFACTS, INSTALL, PRICING, chat_frame, chat_ready, host_page
 from tests.factories import index_pages, make_assistant, make_team
 
 QUESTION = "How much does the Business plan cost per month?"
@@ -47,6 +47,7 @@ def test_the_widget_wears_the_brand_and_a_suggested_question_is_asked(page, plat
     expect(frame.locator("#powered")).to_have_count(0)
     chips = frame.locator(".suggestions .chip")
     expect(chips).to_have_text([QUESTION, "How do I install the gadget?"])
+    chat_ready(frame)
 
     chips.first.click()
     expect(frame.locator(".msg.user")).to_have_text([QUESTION])
@@ -70,9 +71,12 @@ def test_an_unanswered_question_offers_a_person(page, platform, host_site, owner
     expect(page.locator("#powered")).to_contain_text("Chatsite")
     page.locator("#question").fill("Quels sont vos horaires le dimanche ?")
     page.locator("#question").press("Enter")
-    offer = page.locator(".msg.handoff-offer")
+    offer = page.locator(".msg.assistant .handoff-offer")  # under the answer, not a second message
     expect(offer).to_have_count(1, timeout=30_000)
     expect(offer).to_contain_text("parler à une personne")
+    log = page.locator("#log").inner_text()
+    assert log.count("Je n’ai rien trouvé") == 1 and "trouvé de réponse" not in log  # "I don't know", once
+    assert page.locator(".msg").count() == 3  # the greeting, the question, the answer with its offer
     offer.get_by_role("button").click()
     expect(page.locator("#contact")).to_be_visible()
     expect(page.locator("#contact input[name=name]")).to_be_focused()
@@ -84,6 +88,7 @@ def test_an_answered_question_offers_no_person(page, platform, host_site, owner)
     assistant = branded(owner, host_site)
     index_pages(assistant, {"http://docs.test/pricing/": PRICING})
     page.goto(f"{platform}/a/{assistant.slug}/")
+    chat_ready(page)
     page.locator("#question").fill(QUESTION)
     page.locator("#question").press("Enter")
     expect(page.locator(".msg.assistant .feedback")).to_have_count(1, timeout=30_000)

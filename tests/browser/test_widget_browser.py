@@ -19,6 +19,15 @@ from tests.conftest import wait_for
 from tests.factories import index_pages, make_assistant, make_team
 
 
+def settle(page, predicate, message: str, timeout: float = 10):
+    """Wait for ``predicate`` while Playwright delivers the page's events (a plain sleep would not)."""
+    for _ in range(int(timeout * 10)):
+        if predicate():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
+
+
 def test_snippet_twice_one_launcher_that_opens_the_chat(page, platform, host_site, assistant):
     page.goto(host_page(host_site, platform, assistant))
     launcher = page.locator(".cs-launcher")
@@ -92,15 +101,37 @@ def test_keyboard_only(page, platform, host_site, assistant):
     expect(launcher).to_have_attribute("aria-expanded", "false")
 
 
-def test_a_site_not_allowed_cannot_frame_the_chat(page, platform, host_site, assistant):
+def test_a_site_not_allowed_shows_nothing_and_tells_its_owner_why(page, platform, host_site, assistant):
+    """The loader asks first: on a refused site the visitor sees no launcher and no frame (nothing
+    broken), and the console names the setting to change and the entry that would allow the site."""
+    warnings = []
+    page.on("console", lambda message: warnings.append(message.text) if message.type == "warning" else None)
+    refused_url = host_page(host_site, platform, assistant).replace("localhost", "127.0.0.1")
+    embeds = []
+    page.on("request", lambda request: embeds.append(request.url) if "/embed/" in request.url else None)
+    page.goto(refused_url)
+    settle(page, lambda: warnings, "the loader's warning")
+    page.wait_for_timeout(300)
+    assert len(warnings) == 1, warnings  # the snippet is on the page twice; one loader, one message
+    assert "is not in the assistant's Allowed domains" in warnings[0]
+    assert f"add 127.0.0.1:{host_site.port} to Allowed domains in the dashboard ({platform}/)" in warnings[0]
+    assert page.locator(".cs-launcher, iframe.cs-panel, .cs-widget").count() == 0
+    assert [url for url in embeds if "/allowed?" not in url] == []  # the chat was never even requested
+    page.screenshot(path=str(ARTIFACTS / "widget-refused-site.png"))
+    assert page.evaluate("Chatsite.open(), document.querySelectorAll('iframe').length") == 0
+    assert not page.errors
+
+
+def test_the_csp_still_refuses_the_chat_on_a_site_not_allowed(page, platform, host_site, assistant):
+    """A page that frames the chat itself, without the loader, meets frame-ancestors."""
     blocked = []
     page.on("console", lambda message: blocked.append(message.text) if "frame-ancestors" in message.text else None)
-    allowed_url = host_page(host_site, platform, assistant)
-    page.goto(allowed_url.replace("localhost", "127.0.0.1"))
-    page.locator(".cs-launcher").click()
-    wait_for(lambda: blocked, 10, 0.1, "Chromium to refuse the frame")
-    frame = page.locator("iframe.cs-panel").element_handle().content_frame()
-    assert frame.locator("#chat").count() == 0
+    host_site.pages["/framed.html"] = (
+        f'<!doctype html><title>Framed</title><iframe src="{platform}/embed/{assistant.public_key}/"></iframe>'
+    )
+    page.goto(f"http://127.0.0.1:{host_site.port}/framed.html")
+    settle(page, lambda: blocked, "Chromium to refuse the frame")
+    assert page.frames[1].locator("#chat").count() == 0
 
 
 def test_xss_payloads_never_run_in_the_widget_or_the_dashboard(browser, page, platform, host_site, sentinel, owner):

@@ -64,7 +64,8 @@ def test_an_owner_creates_an_assistant_with_its_embedding_space(owner_client, ow
         },
     )
     assistant = Assistant.objects.get(name="Docs bot")
-    assert response.status_code == 302 and response["Location"] == f"/assistants/{assistant.pk}/"
+    # straight on to its website: the first step of getting started
+    assert response.status_code == 302 and response["Location"] == f"/assistants/{assistant.pk}/start/"
     assert assistant.team == team and assistant.allowed_domains == ["www.example.com", "example.com"]
     assert assistant.spaces.get().status == "active"
 

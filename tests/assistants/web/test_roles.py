@@ -59,6 +59,11 @@ ROUTES = [
     ("source_progress", "GET", "source", "read"),
     ("source_crawl", "POST", "source", "manage"),
     ("source_run_control", "POST", "source", "manage"),
+    ("assistant_start", "GET", "assistant", "read"),
+    ("assistant_start", "POST", "assistant", "manage"),
+    ("assistant_start_progress", "GET", "assistant", "read"),
+    ("assistant_install", "GET", "assistant", "read"),
+    ("assistant_install", "POST", "assistant", "manage"),
 ]
 # Routes that name no team object: public pages, the visitors' chat, and what any signed-in user may do.
 PUBLIC = {
@@ -84,6 +89,7 @@ PUBLIC = {
     "password_reset_done",
     "password_reset_confirm",
     "password_reset_complete",
+    "embed_allowed",
 }
 SIGNED_IN = {"dashboard", "team_create", "account"}
 URL_ARGUMENT = {
