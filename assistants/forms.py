@@ -1,4 +1,3 @@
-
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import User

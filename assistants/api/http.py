@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.signals import got_request_exception
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
@@ -35,6 +36,7 @@ from assistants.api.keys import api_key_authenticate
 from assistants.models import ApiKey
 from chatsite.lib import json_body, ratelimit
 from chatsite.lib.shared_redis import redis_client
+from chatsite.lib.unavailable import unavailable_response
 
 logger = logging.getLogger(__name__)
 
@@ -313,6 +315,12 @@ def install_error_handlers(api) -> None:
         )
         return ApiError(exc.status_code, code, str(exc)).response()
 
+    def database_unavailable(request, exc: DatabaseError):
+        if isinstance(exc, OperationalError | InterfaceError):  # no connection to be had: 503, not 500
+            logger.warning("database unavailable for %s: %s", request.path, exc)
+            return unavailable_response()
+        return server_error(request, exc)
+
     def server_error(request, exc: Exception):
         # Logged and signalled as Django does for any view (the test client re-raises it), then
         # answered in the one shape rather than as an HTML page.
@@ -325,6 +333,7 @@ def install_error_handlers(api) -> None:
     api.add_exception_handler(HttpError, http_error)
     api.add_exception_handler(Http404, lambda request, exc: ApiError(404, "not_found", "Not found.").response())
     api.add_exception_handler(RequestDataTooBig, lambda request, exc: _too_large(MAX_BODY_BYTES).response())
+    api.add_exception_handler(DatabaseError, database_unavailable)
     api.add_exception_handler(Exception, server_error)
 
 

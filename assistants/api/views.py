@@ -10,11 +10,11 @@ from typing import Annotated
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
 from django.http import StreamingHttpResponse
 from ninja import File, Query, Router, Status, UploadedFile
 
 from assistants import services
+from assistants.answering.admission import STREAM_RETRY_AFTER, release_stream_places, stream_places
 from assistants.answering.pipeline import answer_events
 from assistants.api import schemas, selectors
 from assistants.api.export import FORMATS, export_lines
@@ -24,7 +24,6 @@ from assistants.forms import AssistantBrandingForm, WebsiteSourceForm
 from assistants.models import ApiKey, Assistant, Conversation
 from ingestion import services as ingestion_services
 from ingestion.models import Document, Source
-from ingestion.spaces import space_drop
 
 READ, WRITE, CHAT = ApiKey.Scope.READ, ApiKey.Scope.WRITE, ApiKey.Scope.CHAT
 
@@ -125,10 +124,7 @@ def assistant_update(request, assistant_id: schemas.AssistantId, payload: schema
 def assistant_delete(request, assistant_id: schemas.AssistantId):
     """The assistant and everything it holds: sources, conversations, and its chunk partitions."""
     assistant = selectors.assistant_get_for_team(team=request.auth.team, assistant_id=assistant_id)
-    with transaction.atomic():
-        for space in assistant.spaces.all():
-            space_drop(space=space)
-        assistant.delete()
+    services.assistant_delete(assistant=assistant)
     return Status(204, None)
 
 
@@ -516,27 +512,43 @@ async def chat(request, assistant_id: schemas.AssistantId, payload: schemas.Ques
     assistant, conversation = await sync_to_async(_chat_conversation)(
         request.auth, assistant_id, payload.conversation_id
     )
+    places = await sync_to_async(stream_places, thread_sensitive=False)(assistant, api_visitor_token(request.auth))
+    if places is None:
+        raise ApiError(
+            429,
+            "busy",
+            "Too many answers of this key or assistant under way; retry shortly.",
+            {"retry_after": STREAM_RETRY_AFTER},
+            headers={"Retry-After": str(STREAM_RETRY_AFTER)},
+        )
+    release = sync_to_async(release_stream_places, thread_sensitive=False)
     events = answer_events(assistant=assistant, conversation=conversation, question=question)
     if payload.stream:
 
         async def body():
-            async for event in events:
-                yield event.sse()
+            try:
+                async for event in events:
+                    yield event.sse()
+            finally:
+                await release(places)
 
         response = StreamingHttpResponse(body(), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
         return response
     parts, citations, error, message_id = [], [], None, None
-    async for event in events:
-        if event.name == "token":
-            parts.append(event.data["text"])
-        elif event.name == "citations":
-            citations = event.data["citations"]
-        elif event.name == "error":
-            error = event.data
-        elif event.name == "done":
-            message_id = event.data["message_id"]
+    try:
+        async for event in events:
+            if event.name == "token":
+                parts.append(event.data["text"])
+            elif event.name == "citations":
+                citations = event.data["citations"]
+            elif event.name == "error":
+                error = event.data
+            elif event.name == "done":
+                message_id = event.data["message_id"]
+    finally:
+        await release(places)
     if error is not None:
         raise ApiError(
             502,

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from assistants import selectors, services
+from assistants.answering import admission
 from assistants.answering.pipeline import MAX_QUESTION_CHARS, answer_events
 from assistants.models import Assistant
 from assistants.web import visitors
@@ -99,9 +100,9 @@ async def chat_stream(request, slug: str):
     if refused is not None:
         return refused
     token = visitors.visitor_token(request) or secrets.token_urlsafe(24)
-    places = await sync_to_async(visitors.stream_places, thread_sensitive=False)(assistant, token)
-    if isinstance(places, JsonResponse):
-        return places  # busy: the chat retries after Retry-After
+    places = await sync_to_async(admission.stream_places, thread_sensitive=False)(assistant, token)
+    if places is None:
+        return visitors.busy_response()  # the chat asks again after Retry-After
     conversation_id = payload.get("conversation_id")
     try:
         conversation = await sync_to_async(services.conversation_for_visitor)(
@@ -111,7 +112,7 @@ async def chat_stream(request, slug: str):
             page_url=str(payload.get("page_url") or ""),
         )
     except BaseException:
-        await sync_to_async(visitors.release_stream_places, thread_sensitive=False)(places)
+        await sync_to_async(admission.release_stream_places, thread_sensitive=False)(places)
         raise
 
     async def stream():
@@ -119,7 +120,7 @@ async def chat_stream(request, slug: str):
             async for event in answer_events(assistant=assistant, conversation=conversation, question=question):
                 yield event.sse()
         finally:  # done, failed, or the visitor left: the places are free again
-            await sync_to_async(visitors.release_stream_places, thread_sensitive=False)(places)
+            await sync_to_async(admission.release_stream_places, thread_sensitive=False)(places)
 
     response = StreamingHttpResponse(stream(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

@@ -23,6 +23,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 from assistants import forms, selectors
+from assistants.answering import admission
 from assistants.models import Assistant
 from chatsite.lib import ratelimit
 from chatsite.lib.clients import client_address
@@ -227,37 +228,18 @@ def rate_limited(request, assistant: Assistant, action: str) -> JsonResponse | N
     return response
 
 
-# --- Streams open at once (back-pressure) ---------------------------------------------------------
+# --- Streams open at once (back-pressure: assistants.answering.admission) ------------------------
 
 
-def stream_places(assistant: Assistant, token: str) -> list[str] | JsonResponse:
-    """Take a place for one more answer streaming at once for this visitor and this assistant; the keys
-    taken (give them back with :func:`release_stream_places`), or a 429 with Retry-After when the visitor
-    or the assistant already has STREAMS_PER_VISITOR / STREAMS_PER_ASSISTANT answers under way."""
-    import secrets as _secrets
-
-    holder = _secrets.token_hex(8)
-    ttl = int(settings.LLM_TIMEOUT) + 60  # a place a dead process held frees itself
-    taken = []
-    for key, limit in (
-        (f"streams:visitor:{assistant.pk}:{token}", settings.STREAMS_PER_VISITOR),
-        (f"streams:assistant:{assistant.pk}", settings.STREAMS_PER_ASSISTANT),
-    ):
-        if limit <= 0:
-            continue
-        if not ratelimit.acquire(key, holder=holder, limit=limit, ttl=ttl):
-            release_stream_places(taken)
-            response = JsonResponse(
-                {"error": "busy", "message": "The assistant is busy answering; retrying shortly.", "retry_after": 2},
-                status=429,
-            )
-            response["Retry-After"] = "2"
-            return response
-        taken.append(f"{key}|{holder}")
-    return taken
-
-
-def release_stream_places(taken: list[str]) -> None:
-    for entry in taken:
-        key, holder = entry.rsplit("|", 1)
-        ratelimit.release(key, holder=holder)
+def busy_response() -> JsonResponse:
+    """429 for a visitor whose answers, or the assistant's, are already streaming at the cap."""
+    response = JsonResponse(
+        {
+            "error": "busy",
+            "message": "The assistant is busy answering; retrying shortly.",
+            "retry_after": admission.STREAM_RETRY_AFTER,
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(admission.STREAM_RETRY_AFTER)
+    return response

@@ -29,15 +29,20 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
         logger.warning("database unavailable for %s: %s", request.path, exception)
-        response = JsonResponse(
-            {
-                "error": {
-                    "code": "unavailable",
-                    "message": "The service is busy or restarting. Please try again in a few seconds.",
-                    "details": {"retry_after": RETRY_AFTER_SECONDS},
-                }
-            },
-            status=503,
-        )
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return unavailable_response()
+
+
+def unavailable_response() -> JsonResponse:
+    """503 with Retry-After, in the API's error shape (the API's own error handlers answer with it too)."""
+    response = JsonResponse(
+        {
+            "error": {
+                "code": "unavailable",
+                "message": "The service is busy or restarting. Please try again in a few seconds.",
+                "details": {"retry_after": RETRY_AFTER_SECONDS},
+            }
+        },
+        status=503,
+    )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

@@ -85,17 +85,12 @@ def test_a_wrong_domain_is_refused_at_its_field_with_the_text_kept(owner, assist
     assert assistant.allowed_domains == ["kept.test"]
 
 
-def test_the_edit_form_uses_the_same_rule(owner, assistant):
+def test_the_settings_form_uses_the_same_rule(owner, assistant):
     response = client_for(owner).post(
-        f"/assistants/{assistant.pk}/edit/",
-        {
-            "name": "Acme",
-            "primary_color": "#123456",
-            "background_color": "#ffffff",
-            "allowed_domains": "https://x/path",
-        },
+        f"/assistants/{assistant.pk}/settings/access/", {"allowed_domains": "https://x/path"}
     )
-    assert response.status_code == 200 and "Write just the host name: x" in response.content.decode()
+    assert response.status_code == 400 and "Write just the host name: x" in response.content.decode()
+    assert "https://x/path" in response.content.decode()  # the form as typed
 
 
 def test_a_member_reads_the_install_page_without_the_form(owner, assistant):
