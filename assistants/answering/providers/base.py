@@ -315,6 +315,8 @@ class _StreamingProvider:
                                     yield text
                             if state.stop_reading:
                                 break
+                    if state.stop_reading:
+                        await _drain(chunks)  # the end of the body, so the connection can serve the next answer
             except ProviderError as error:
                 failure = error
             except outbound.OutboundRefused as error:
@@ -405,6 +407,20 @@ def _retry_wait(failure: ProviderError, attempt: int) -> float | None:
     if failure.retry_after is not None:
         return min(failure.retry_after, MAX_RETRY_WAIT)
     return RETRY_BACKOFF * 2**attempt
+
+
+async def _drain(chunks: AsyncIterator[bytes], seconds: float = 0.5, most: int = 65536) -> None:
+    """Read what is left of a finished stream (its terminator, the last chunk's end), briefly and boundedly:
+    a connection whose body was read to its end goes back to the pool for the next answer."""
+    read = 0
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in chunks:
+                read += len(chunk)
+                if read > most:
+                    return
+    except (TimeoutError, httpx.HTTPError):
+        return
 
 
 async def _next_chunk(chunks: AsyncIterator[bytes], stall_timeout: float, deadline: float) -> bytes | None:

@@ -56,8 +56,10 @@ class RecordedRequest:
 class FakeServer:
     """A scripted HTTP server; use as a context manager or call start() and stop()."""
 
-    def __init__(self, replies: list[Reply]):
+    def __init__(self, replies: list[Reply], *, keep_alive: bool = False):
         self.replies = replies
+        self.keep_alive = keep_alive  # keep the connection after a reply (else every reply closes it)
+        self.connections = 0  # connections accepted
         self.requests: list[RecordedRequest] = []
         self.client_gone = threading.Event()
         self._stopping = threading.Event()
@@ -97,6 +99,11 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server.connections += 1
+
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             reply = server._record(
@@ -107,7 +114,7 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                     json=json.loads(raw) if raw else None,
                 )
             )
-            self.close_connection = True
+            self.close_connection = not server.keep_alive
             try:
                 self._send(reply)
             except OSError:  # the client went away
@@ -118,7 +125,8 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.send_header("Transfer-Encoding", "chunked")
-            self.send_header("Connection", "close")
+            if not server.keep_alive:
+                self.send_header("Connection", "close")
             self.end_headers()
             for piece in reply.body:
                 if isinstance(piece, float):

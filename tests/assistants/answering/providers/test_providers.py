@@ -450,3 +450,54 @@ def test_provider_from_settings(settings):
 def test_unknown_provider_kind_is_refused():
     with pytest.raises(ValueError, match="unknown LLM provider"):
         provider_from_config(ProviderConfig(kind="palm", base_url="https://x", api_key="", model="m"))
+
+
+# --- Hangs before the first token (the scale issue's faults) ------------------------------------
+
+
+def test_a_server_that_accepts_and_never_answers_times_out_and_is_not_retried():
+    """A connection that opens and then hangs (no status line ever): a clean timeout, within the deadline."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted = []
+    threading.Thread(target=lambda: [accepted.append(listener.accept()) for _ in range(4)], daemon=True).start()
+    try:
+        port = listener.getsockname()[1]
+        outcome = consume(provider_for("openai", f"http://127.0.0.1:{port}", timeout=1.5, stall_timeout=1.0))
+    finally:
+        listener.close()
+    assert outcome.texts == [] and outcome.error.kind == "timeout" and outcome.error.partial is False
+    assert outcome.seconds < 4 and len(accepted) == 1, "a timeout is not retried"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stall_before_the_first_token_is_a_timeout_not_an_endless_wait(serve, kind):
+    server = serve(Reply(body=[30.0, *script(kind).full()]))
+
+    outcome = consume(provider_for(kind, server.url, stall_timeout=1.0))
+
+    assert outcome.texts == [] and outcome.error.kind == "timeout" and outcome.error.partial is False
+    assert len(server.requests) == 1 and 0.9 < outcome.seconds < 5
+
+
+def test_one_pooled_client_serves_answer_after_answer_on_kept_connections():
+    """The providers share a client per process and event loop: a second answer reuses the connection."""
+    from assistants.answering.providers.base import shared_client
+
+    server = FakeServer([Reply(body=script("openai").full())], keep_alive=True).start()
+
+    async def two_answers() -> tuple[list, object, object]:
+        provider = provider_for("openai", server.url)
+        texts = [[text async for text in provider.stream(MESSAGES) if isinstance(text, str)] for _ in range(2)]
+        return texts, shared_client(), shared_client()
+
+    try:
+        texts, first, second = asyncio.run(two_answers())
+    finally:
+        server.stop()
+    assert texts == [TOKENS, TOKENS] and first is second
+    assert len(server.requests) == 2 and server.connections == 1, "the second answer reused the connection"
