@@ -38,11 +38,11 @@ run: demo
 
 # Everything, as CI runs it: the linters (ruff, the import contracts in pyproject.toml), then every test.
 test: services lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 # The quick loop while working: no end-to-end, browser or slow tests (CI runs those too).
 test-fast: services
-	$(VENV)/bin/pytest -m "not e2e and not browser and not slow"
+	$(VENV)/bin/pytest -n 2 --dist loadfile -m "not e2e and not browser and not slow"
 
 lint: install
 	$(VENV)/bin/ruff check .

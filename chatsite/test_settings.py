@@ -1,10 +1,20 @@
 """Settings for the test suite: the real services, on a Redis database of their own so that
-tests never share queues with a `make run` on the same machine."""
+tests never share queues with a `make run` on the same machine.
+
+Under pytest-xdist (`make test` runs two processes) each test process takes its own Redis database
+(15, 14, ...) as well as its own PostgreSQL test database (pytest-django's `test_chatsite_gw0`, ...): their
+Celery queues and rate-limit windows never meet. The processes they start (uvicorn, Celery workers) inherit
+the environment, and so the same database.
+"""
 
 import os
 import tempfile
 
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
+if _worker:  # the n-th test process takes the database n below the one given (15 by default)
+    _base, _, _database = os.environ["REDIS_URL"].rpartition("/")
+    os.environ["REDIS_URL"] = f"{_base}/{int(_database or 0) - int(_worker[2:])}"
 
 from chatsite.settings import *  # noqa: F403
 

@@ -77,7 +77,7 @@ def test_each_section_saves_and_says_what_is_wrong_at_its_field(browser, platfor
     page.get_by_label("Model", exact=True).fill("gpt-4o-mini")
     page.get_by_label("Reranker").fill("/no/such/reranker")
     page.get_by_role("button", name="Save model").click()
-    expect(page.locator("[data-field=reranker_model] .field-error")).to_contain_text("neither a known reranker")
+    expect(page.locator("[data-field=reranker_model] .field-error")).to_contain_text("not a model this server may load")
     expect(page.get_by_label("Model", exact=True)).to_have_value("gpt-4o-mini")
     page.get_by_label("Reranker").fill("")
     page.get_by_role("button", name="Save model").click()
