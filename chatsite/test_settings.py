@@ -16,7 +16,7 @@ if _worker:  # the n-th test process takes the database n below the one given (1
     _base, _, _database = os.environ["REDIS_URL"].rpartition("/")
     os.environ["REDIS_URL"] = f"{_base}/{int(_database or 0) - int(_worker[2:])}"
 
-from chatsite.settings import *  # noqa: F403
+from chatsite.settings import *  # noqa: E402, F403 - after the test environment is set
 
 # PBKDF2's 1,000,000 iterations are the point in production and only cost time here (229 hashes took
 # 110 s of a test run). Processes the tests start (uvicorn, Celery workers) inherit this settings module.
