@@ -76,3 +76,18 @@ def test_another_teams_ids_are_not_found(api, assistant, theirs, method, path, b
 
 def test_lists_hold_only_the_keys_team(api, assistant, theirs):
     assert [a["id"] for a in api.get("/assistants").json()["data"]] == [assistant.pk]
+
+
+def test_every_operation_that_names_an_object_is_walked(client):
+    """A new operation with an id in its path must join ROUTES (another team's ids: 404)."""
+    import re
+
+    document = client.get("/api/v1/openapi.json").json()
+    named = {
+        (method.upper(), re.sub(r"\{(\w+?)_id\}", r"{\1}", path))
+        for path, item in document["paths"].items()
+        for method in item
+        if "{" in path
+    }
+    walked = {(method, path.replace("{own_assistant}", "{assistant}")) for method, path, _ in ROUTES}
+    assert named - walked == set(), "operations on another team's objects not walked"
