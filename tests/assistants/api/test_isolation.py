@@ -1,6 +1,7 @@
 """Every route, given another team's ids, answers 404 in the error shape and changes nothing."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from assistants.models import Assistant, Conversation, Message
 from ingestion.models import CrawlRun, Document, Source
@@ -8,6 +9,8 @@ from tests.assistants.api.conftest import assert_error
 from tests.factories import make_assistant, make_team
 
 pytestmark = pytest.mark.django_db
+
+MULTIPART = "multipart: a file upload"  # sent as a form with one file, not JSON
 
 ROUTES = [
     ("GET", "/assistants/{assistant}", None),
@@ -20,10 +23,15 @@ ROUTES = [
     ("POST", "/assistants/{own_assistant}/chat", {"question": "What is secret?", "conversation_id": "{conversation}"}),
     ("GET", "/sources/{source}", None),
     ("POST", "/sources/{source}/crawl", None),
+    ("POST", "/sources/{source}/pause", None),
+    ("POST", "/sources/{source}/resume", None),
+    ("POST", "/sources/{source}/cancel", None),
+    ("GET", "/assistants/{assistant}/conversations/export", None),
     ("GET", "/conversations/{conversation}", None),
     ("GET", "/assistants/{assistant}/documents", None),
     ("GET", "/assistants/{assistant}/feedback", None),
     ("POST", "/assistants/{assistant}/qa", {"question": "Q?", "answer": "A."}),
+    ("POST", "/assistants/{assistant}/documents", MULTIPART),
     ("POST", "/assistants/{assistant}/documents/url", {"url": "https://example.com/guide.pdf"}),
     ("GET", "/documents/{document}", None),
     ("DELETE", "/documents/{document}", None),
@@ -60,7 +68,11 @@ def test_another_teams_ids_are_not_found(api, assistant, theirs, method, path, b
         Message.objects.count(),
         CrawlRun.objects.count(),
     )
-    response = api.request(method, _fill(path, ids), _fill(body, ids))
+    if body == MULTIPART:
+        upload = SimpleUploadedFile("secret.md", b"their secret upload")
+        response = api.client.post(f"/api/v1{_fill(path, ids)}", {"file": [upload]}, headers=api.headers)
+    else:
+        response = api.request(method, _fill(path, ids), _fill(body, ids))
     assert_error(response, 404, "not_found")
     assert b"secret" not in response.content.lower()
     after = (
