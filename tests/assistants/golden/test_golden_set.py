@@ -60,6 +60,26 @@ def test_expected_pages_must_be_pages_of_the_assistant(assistant):
         services.golden_question_add(assistant=assistant, question="Where?", expected_urls=[" "])
 
 
+def test_a_folder_page_may_be_named_by_its_index_html(owner):
+    # Sphinx and static sites link ".../index.html": the form refused those addresses (issue 26).
+    assistant = make_assistant(make_team(owner, "Docs"), "Docs help")
+    index_pages(
+        assistant,
+        {
+            "https://docs.example/index.html": PAGE.format(t="Home", p="Start here with the tutorial pages."),
+            "https://docs.example/admin/": PAGE.format(t="Admin", p="The admin site reads your models."),
+        },
+    )
+    golden = services.golden_question_add(
+        assistant=assistant,
+        question="Where do I start?",
+        expected_urls=["https://docs.example/", "https://docs.example/admin/index.html"],
+    )
+    assert golden.expected_urls == ["https://docs.example/index.html", "https://docs.example/admin/"]
+    with pytest.raises(GoldenError, match="Not a page of this assistant"):
+        services.golden_question_add(assistant=assistant, question="Q?", expected_urls=["https://docs.example/x.html"])
+
+
 def test_the_evaluation_ranks_the_expected_pages_in_every_mode(assistant):
     for question, page in [
         ("How many days do I have to return an item for a refund?", "returns"),
