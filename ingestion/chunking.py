@@ -135,9 +135,14 @@ def _split_long(piece: str, count: TokenCounter, max_tokens: int) -> list[str]:
         if tokens <= max_tokens:
             units.append(sentence)
             continue
-        words = sentence.split()
-        step = max(1, int(len(words) * max_tokens / tokens * 0.9))
-        units.extend(" ".join(words[i : i + step]) for i in range(0, len(words), step))
+        inner = [part for part in _SENTENCE_END.split(sentence) if part.strip()]  # a long list item's sentences
+        for part, n in zip(inner, count(inner)) if len(inner) > 1 else [(sentence, tokens)]:
+            if n <= max_tokens:
+                units.append(part)
+                continue
+            words = part.split()
+            step = max(1, int(len(words) * max_tokens / n * 0.9))
+            units.extend(" ".join(words[i : i + step]) for i in range(0, len(words), step))
     return [text for text, _ in _pack(units, count(units), max_tokens, joiner)]
 
 

@@ -106,7 +106,12 @@ def test_the_evaluation_ranks_the_expected_pages_in_every_mode(assistant):
     assert 0.75 < hybrid["mrr_10"] < 1.0 and hybrid["recall_10"] == 1.0
     rank = {r["mode"]: r["rank"] for r in wrong["ranks"]}["hybrid"]
     assert hybrid["mrr_10"] == pytest.approx((3 + 1 / rank) / 4, abs=1e-4)
-    assert hybrid["in_answer"] == (1.0 if rank <= 3 else 0.75)
+    # "In the answer" counts what the visitor sees: the pages the answer cites. The three right
+    # questions' answers cite their page; the misdirected one's does not cite shipping (it was
+    # counted "in the answer" when it merely sat among the six passages a model is given).
+    assert hybrid["in_answer"] == 0.75
+    assert [r["cited"] for r in wrong["ranks"]] == [False] * 3
+    assert all({r["mode"]: r["cited"] for r in rows[q]["ranks"]}["hybrid"] for q in list(rows)[:3])
 
 
 def test_an_assistant_with_a_reranker_is_also_measured_reranked(assistant, settings):
