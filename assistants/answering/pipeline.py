@@ -152,11 +152,13 @@ async def answer_events(
     from assistants.answering.providers import ProviderError, Usage, provider_from_settings
 
     started = time.perf_counter()
-    history = await sync_to_async(lambda: list(conversation.messages.all()))()
+    # One trip to the database thread for the history and the languages (each trip costs on a busy CPU).
+    history, (content_language, expected) = await sync_to_async(
+        lambda: (list(conversation.messages.all()), _languages(assistant))
+    )()
     await sync_to_async(services.message_add)(conversation=conversation, role=Message.Role.USER, text=question)
     yield Event("meta", {"conversation_id": conversation.pk})
 
-    content_language, expected = await sync_to_async(_languages)(assistant)
     language = language_of(question, expected)
     translate_to = language_name(content_language, "en") if content_language and language != content_language else ""
     query, translated = await search_queries(assistant, question, history, translate_to=translate_to)
