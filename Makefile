@@ -8,7 +8,7 @@ export SITE_URL ?= http://127.0.0.1:8000
 # `make run` crawls the product's own help pages on this machine for the demo assistant.
 export OUTBOUND_ALLOWED_HOSTS ?= 127.0.0.1:8000
 
-.PHONY: run test test-fast lint install services migrate demo clean-data bench-retrieval bench-ingest bench-chat bench-load
+.PHONY: run test test-fast lint install services migrate demo clean-data bench-retrieval bench-ingest bench-chat bench-answers bench-load
 
 install: $(STAMP)
 
@@ -64,6 +64,17 @@ bench-ingest: migrate
 # bare hybrid search, on DRF pages in an isolated team removed afterwards.
 bench-chat: migrate
 	$(PY) manage.py bench_chat $(BENCH_ARGS)
+
+# What a visitor gets from a whole site, offline answerer unless LLM_* is set (not timed): the Django 3.2
+# docs crawled without their FAQ, source listings and release notes, asked every FAQ question (and
+# the same in Italian, and off-topic ones); then the DRF site with its own questions. Per question:
+# the linked page cited or not, its retrieval rank, refusals. `make bench-answers BENCH_ARGS="--show"`
+# (Paths not found as given are looked up in the shared data, then in the command's bench_data/.)
+bench-answers: migrate
+	$(PY) manage.py bench_answers --site sites/django-docs \
+		--exclude '/faq/*' --exclude '/_modules/*' --exclude '/releases/*' \
+		--questions qa/django_faq.jsonl --questions django_faq_it.jsonl $(BENCH_ARGS)
+	$(PY) manage.py bench_answers --site sites/drf --questions drf_questions.jsonl $(BENCH_ARGS)
 
 clean-data:
 	rm -rf .data

@@ -269,6 +269,7 @@ class GoldenRun(models.Model):
     assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="golden_runs")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     # {"modes": [{"mode", "label", "ndcg_10", "recall_10", "mrr_10", "in_answer"}], "questions": [...], ...}
+    # in_answer: the share of questions whose answer cites an expected page (golden.evaluation)
     results = models.JSONField(default=dict, blank=True)
     error = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

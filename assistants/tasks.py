@@ -11,3 +11,9 @@ from assistants.golden import services as golden_services
 def golden_run_task(run_id: int) -> None:
     """Evaluate an assistant's retrieval on its golden set (reads only: safe to run again)."""
     golden_services.golden_run_execute(run_id=run_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def assistant_calibrate_task(assistant_id: int) -> None:
+    """Learn the assistant's "I don't know" gate from its content and golden set (safe to run again)."""
+    golden_services.assistant_calibrate(assistant_id=assistant_id)

@@ -314,18 +314,12 @@ RETRIEVAL_FUSION = env_str("RETRIEVAL_FUSION", "weighted")
 RETRIEVAL_FUSION_ALPHA = env_float("RETRIEVAL_FUSION_ALPHA", 0.5)
 
 # --- Answering: grounding, per-assistant providers, cost, reranking, query rewriting -------------
-# (assistants/grounding.py, assistants/providers.py, assistants/answering.py,
-# assistants/query_rewrite.py). Thresholds measured with all-MiniLM-L6-v2 on the Django REST
-# framework documentation (70 pages, 25 on-topic and 17 off-topic questions): best query-chunk
-# similarity on-topic 0.454-0.890 (median 0.61), off-topic 0.126-0.272 (median 0.19); content-word
-# coverage on-topic 0.5-1.0, off-topic 0.0-0.67. Answer sentences against the chunks they cite:
-# correct paraphrases 0.572-0.839, invented claims -0.02-0.235. With these values all 25 on-topic
-# questions were answered (offline answerer) and all 17 off-topic ones got "I don't know".
-# Retrieval is weak (answer "I don't know" and offer a person) when the best query-chunk cosine
-# similarity is below RETRIEVAL_MIN_SIMILARITY *and* under RETRIEVAL_MIN_TERM_COVERAGE of the
-# question's content words appear in the retrieved chunks.
-RETRIEVAL_MIN_SIMILARITY = env_float("RETRIEVAL_MIN_SIMILARITY", 0.36)
-RETRIEVAL_MIN_TERM_COVERAGE = env_float("RETRIEVAL_MIN_TERM_COVERAGE", 0.75)
+# (assistants/answering/: grounding, providers, query_rewrite). Whether a question has evidence to
+# answer from is each assistant's own gate, learned from its content when it changes
+# (ingestion/search/calibration.py, stored on its embedding space): no global threshold.
+# GROUNDING_MIN_SCORE was measured with all-MiniLM-L6-v2 on the Django REST framework docs:
+# answer sentences against the chunks they cite, correct paraphrases 0.572-0.839, invented claims
+# -0.02-0.235.
 # An answer sentence is supported when its cosine similarity to a chunk it cites reaches this.
 GROUNDING_MIN_SCORE = env_float("GROUNDING_MIN_SCORE", 0.40)
 # Per-kind API keys, used before LLM_API_KEY (which only serves LLM_PROVIDER's kind). A key is only

@@ -142,6 +142,10 @@ class EmbeddingSpace(models.Model):
     model_name = models.CharField(max_length=200)
     dims = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.BUILDING)
+    # The answering gate learned from this space's content (ingestion.search.calibration); {} until
+    # its content is first calibrated.
+    calibration = models.JSONField(default=dict, blank=True)
+    calibrated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

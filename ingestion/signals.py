@@ -1,6 +1,10 @@
 """A document's stored file goes with its row, however the row goes: deleted on its own, or with its
 source, its assistant or its team (cascades bypass the services, so this is a signal). The file is
-removed once the deletion is committed; a rolled-back deletion keeps it."""
+removed once the deletion is committed; a rolled-back deletion keeps it.
+
+``content_indexed`` (``assistant_id``) tells the layers above that an assistant's searchable
+content changed as a whole: a crawl or upload run finished indexing, or a new embedding space took
+over. The assistants app recalibrates its answering gate then."""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from ingestion.models import Document
+
+content_indexed = Signal()
 
 
 @receiver(post_delete, sender=Document, dispatch_uid="ingestion.document_file_removed")

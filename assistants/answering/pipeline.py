@@ -1,14 +1,19 @@
 """From a visitor's question to a streamed, cited answer.
 
-question → stand-alone search query (a follow-up rewritten by the model, ``query_rewrite``) →
-hybrid search in the assistant's space (more candidates, reranked, when the assistant has a
-reranker; a hit from the visitor's current page moved up) → is there evidence to answer from
-(``grounding.retrieval_evidence``)? If not, the honest "I don't know" and an offer of a person;
-if so, numbered sources → the assistant's provider (or the offline extractive answerer) → tokens
-streamed as they come → the citations the answer used → each sentence checked against what it
-cites (``grounding.check_answer``) → the conversation stored, with ``unanswered`` set when the
-content had no supported answer (the dashboard's content-gap signal, and the ``done`` event's
-cue to offer a person). The chat views turn these events into Server-Sent Events.
+question → its language (``chatsite.lib.language``, against the content's, measured when the
+assistant's gate was calibrated) → stand-alone search query (a follow-up rewritten by the model,
+``query_rewrite``; a question in another language than the content also translated into it, in
+the same call, and both searched) → hybrid search in the assistant's space (more candidates,
+reranked, when the assistant has a reranker; a hit from the visitor's current page moved up) → is
+there evidence to answer from (``grounding.retrieval_evidence``, held to the assistant's own
+calibrated gate)? If not, the honest "I don't know" (in the visitor's language) and an offer of a
+person; if so, numbered sources → the assistant's provider (told the visitor's language), or the
+offline extractive answerer → tokens streamed as they come → the citations the answer used (at
+most five pages, in evidence order, each with its section) → each sentence checked against what
+it cites and the answer against the question (``grounding.check_answer``) → the conversation
+stored, with ``unanswered`` set when the content had no supported answer (the dashboard's
+content-gap signal, and the ``done`` event's cue to offer a person). The chat views turn these
+events into Server-Sent Events.
 """
 
 from __future__ import annotations
@@ -22,17 +27,21 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 
 from assistants import services
-from assistants.answering.extractive import extractive_answer, extractive_tokens, no_answer
-from assistants.answering.grounding import check_answer
+from assistants.answering.extractive import extractive_answer, extractive_tokens, language_name, no_answer
+from assistants.answering.grounding import check_answer, cosine, gate_of
 from assistants.answering.prompt import build_messages
-from assistants.answering.query_rewrite import rewrite_query
+from assistants.answering.query_rewrite import search_queries
 from assistants.answering.rendering import render_answer
 from assistants.answering.retrieval import Retrieval, retrieve_with_evidence
 from assistants.models import Assistant, Conversation, Message
 from chatsite.db import release_connection
+from chatsite.lib.language import language_of
+from chatsite.lib.urls import page_key
 from ingestion.search.hybrid import Hit
+from ingestion.spaces import space_active
 
 MAX_QUESTION_CHARS = 2000  # a longer question is cut to this length
+MAX_CITED_PAGES = 5
 
 
 _CITATION = re.compile(r"\[(\d{1,2})\]")
@@ -48,18 +57,38 @@ class Event:
         return f"event: {self.name}\ndata: {json.dumps(self.data, ensure_ascii=False)}\n\n".encode()
 
 
+def section_of(hit: Hit) -> str:
+    """The section a hit is in, below the page title: "Setting up the cache > Memcached"."""
+    path = list(hit.heading_path)
+    if path and hit.title and path[0].casefold() == hit.title.casefold():
+        path = path[1:]
+    elif path and not hit.title:
+        path = path[1:]
+    return " > ".join(path)
+
+
 def cited_hits(answer: str, hits: list[Hit]) -> list[dict]:
-    """The sources the answer cites, in the numbering the answer uses."""
+    """The sources the answer cites, in the numbering the answer uses (which is evidence order):
+    those of the first ``MAX_CITED_PAGES`` distinct pages, each with its section."""
     numbers = sorted({int(n) for n in _CITATION.findall(answer) if 1 <= int(n) <= len(hits)})
+    pages: list[tuple[str, str]] = []
+    kept = []
+    for n in numbers:
+        page = page_key(hits[n - 1].url)
+        if page not in pages:
+            if len(pages) >= MAX_CITED_PAGES:
+                continue
+            pages.append(page)
+        kept.append(n)
     return [
         {
             "n": n,
             "title": hits[n - 1].title or hits[n - 1].url,
-            "section": " > ".join(hits[n - 1].heading_path[1:]),
+            "section": section_of(hits[n - 1]),
             "url": hits[n - 1].link,
             "chunk_id": hits[n - 1].chunk_id,
         }
-        for n in numbers
+        for n in kept
     ]
 
 
@@ -68,14 +97,49 @@ def _grounding_record(retrieval: Retrieval, answer: str, error: str) -> tuple[di
 
     Weak retrieval is unanswered. A failed call (an outage, not a gap in the content) is not checked
     and not counted as unanswered. Otherwise the answer's sentences are checked against what they
-    cite, and an unsupported answer is unanswered."""
+    cite and the answer against the question (its relevance must reach the level of unrelated text
+    in this content), and an unsupported answer is unanswered."""
     if retrieval.evidence.weak:
         return {"supported": False, "score": 0.0, "sentences": [], "retrieval": retrieval.evidence.as_dict()}, True
     if error or not answer:
         return {"retrieval": retrieval.evidence.as_dict()}, False
-    grounding = check_answer(answer, retrieval.sources).as_dict()
+    gate = retrieval.calibration or {}
+    grounding = check_answer(
+        answer,
+        retrieval.sources,
+        question_vector=retrieval.vector,
+        relevance_threshold=float(gate.get("cross_language_min_similarity", 0.0)),
+    ).as_dict()
     grounding["retrieval"] = retrieval.evidence.as_dict()
     return grounding, not grounding["supported"]
+
+
+def _offline_answer(question: str, retrieval: Retrieval) -> str:
+    """The extractive answer for a retrieval that passed the gate."""
+    evidence = retrieval.evidence
+    sources = retrieval.sources
+    vectors = sources.get()
+    similarities = [cosine(retrieval.vector, vector) for vector in vectors]
+    floor = float((retrieval.calibration or {}).get("cross_language_min_similarity", 0.0))
+    gate = float((retrieval.calibration or {}).get("min_similarity", 0.0))
+    return extractive_answer(
+        question,
+        retrieval.hits,
+        query_vector=retrieval.vector,
+        embedder=sources.embedder,
+        unsure=evidence.similarity < gate,
+        language=evidence.language,
+        content_language=evidence.content_language,
+        relevant={n for n, similarity in enumerate(similarities, start=1) if similarity >= floor},
+    )
+
+
+def _languages(assistant: Assistant) -> tuple[str, str]:
+    """The content's language (from the gate's calibration) and the language a question is
+    expected in: the content's, else the assistant's own setting, else English."""
+    space = space_active(assistant.pk)
+    content = gate_of(space.calibration, space.model_name).get("language", "") if space is not None else ""
+    return content, content or (assistant.language or "en").split("-")[0].lower()
 
 
 async def answer_events(
@@ -89,15 +153,22 @@ async def answer_events(
     from assistants.answering.providers import ProviderError, Usage, provider_from_settings
 
     started = time.perf_counter()
-    history = await sync_to_async(lambda: list(conversation.messages.all()))()
+    # One trip to the database thread for the history and the languages (each trip costs on a busy CPU).
+    history, (content_language, expected) = await sync_to_async(
+        lambda: (list(conversation.messages.all()), _languages(assistant))
+    )()
     await sync_to_async(services.message_add)(conversation=conversation, role=Message.Role.USER, text=question)
     yield Event("meta", {"conversation_id": conversation.pk})
 
+    language = language_of(question, expected)
     await sync_to_async(release_connection)()  # none is held while a model rewrites the question
-    query = await rewrite_query(assistant, question, history)
-    timings = {"rewrite_ms": round((time.perf_counter() - started) * 1000, 1)} if history else {}
+    translate_to = language_name(content_language, "en") if content_language and language != content_language else ""
+    query, translated = await search_queries(assistant, question, history, translate_to=translate_to)
+    timings = {"rewrite_ms": round((time.perf_counter() - started) * 1000, 1)} if history or translated else {}
     page_url = conversation.page_url if page_url is None else page_url
-    retrieval = await sync_to_async(retrieve_with_evidence)(assistant, query, page_url=page_url)
+    retrieval = await sync_to_async(retrieve_with_evidence)(
+        assistant, query, page_url=page_url, language=language, translated=translated
+    )
     hits = retrieval.hits
     timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
     provider = None if retrieval.evidence.weak else await sync_to_async(provider_from_settings)(assistant)
@@ -107,12 +178,15 @@ async def answer_events(
     error = ""
     if provider is None:
         provider_name = "extractive"
-        tokens = extractive_tokens(
-            no_answer(assistant.language) if retrieval.evidence.weak else extractive_answer(question, hits)
-        )
+        if retrieval.evidence.weak:
+            text = no_answer(language)
+        else:
+            text = await sync_to_async(_offline_answer)(question, retrieval)
+        tokens = extractive_tokens(text)
     else:
         provider_name = provider.name
-        tokens = provider.stream(build_messages(assistant, question, hits, history))
+        reply_in = language_name(language, "en") if language else ""
+        tokens = provider.stream(build_messages(assistant, question, hits, history, language=reply_in))
     try:
         async for item in tokens:
             if isinstance(item, Usage):

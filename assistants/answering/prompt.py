@@ -25,13 +25,18 @@ Sources:
 def format_sources(hits: list[Hit]) -> str:
     blocks = []
     for number, hit in enumerate(hits, start=1):
-        where = " > ".join(hit.heading_path) or hit.title
+        where = " > ".join(hit.heading_path) or hit.title  # the page title, then the section
         blocks.append(f"[{number}] {where} ({hit.link})\n{hit.text[:SOURCE_CHARS]}")
     return "\n\n".join(blocks)
 
 
-def build_messages(assistant: Assistant, question: str, hits: list[Hit], history: list[Message]) -> list[dict]:
+def build_messages(
+    assistant: Assistant, question: str, hits: list[Hit], history: list[Message], *, language: str = ""
+) -> list[dict]:
+    """The model's messages; ``language``: the visitor's (a name, "Italian"), to answer in."""
     system = SYSTEM_TEMPLATE.format(persona=assistant.system_prompt.strip(), sources=format_sources(hits) or "(none)")
+    if language:
+        system += f"\n\nThe visitor writes in {language}: answer in {language}."
     messages = [{"role": "system", "content": system}]
     for message in history[-HISTORY_MESSAGES:]:
         messages.append({"role": message.role, "content": message.text})

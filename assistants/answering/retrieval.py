@@ -1,6 +1,8 @@
 """The passages an answer is written from: hybrid search in the assistant's active space, more
 candidates reranked when the assistant has a reranker, a hit from the visitor's current page moved
-up, and whether the hits are good enough to answer from (``grounding.retrieval_evidence``)."""
+up, and whether the hits are good enough to answer from (``grounding.retrieval_evidence``, held to
+the space's own calibrated gate). A question in another language than the content can come with its
+translation (a model's): both are searched and their hits merged, best fused score first."""
 
 from __future__ import annotations
 
@@ -9,10 +11,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from assistants.answering.grounding import Evidence, SourceVectors, retrieval_evidence
+from assistants.answering.grounding import Evidence, SourceVectors, cosine, gate_of, retrieval_evidence
 from assistants.models import Assistant
 from chatsite.lib.urls import page_key
-from ingestion.search.hybrid import Hit, chunk_search
+from ingestion.search.hybrid import Hit, cap_per_document, chunk_search
 from ingestion.spaces import space_active
 
 logger = logging.getLogger(__name__)
@@ -25,6 +27,8 @@ class Retrieval:
     hits: list[Hit]
     evidence: Evidence
     sources: SourceVectors | None  # the hits' embeddings, shared with the grounding check
+    vector: object = None  # the query's embedding (None without a space)
+    calibration: dict | None = None  # the gate the evidence was held to (see grounding.gate_of)
 
 
 def boost_page(hits: list[Hit], page_url: str, positions: int) -> list[Hit]:
@@ -53,11 +57,13 @@ def _reranked(assistant: Assistant, query: str, hits: list[Hit]) -> list[Hit]:
         return hits
 
 
-def _search(assistant: Assistant, query: str, k: int, page_url: str) -> tuple[list[Hit], SourceVectors | None, object]:
+def _search(
+    assistant: Assistant, query: str, k: int, page_url: str, space=None
+) -> tuple[list[Hit], SourceVectors | None, object]:
     """The hits, a lazy holder of their embeddings, and the query's vector (None without a space)."""
     from ingestion.embedding import get_embedder
 
-    space = space_active(assistant.pk)
+    space = space or space_active(assistant.pk)
     if space is None:
         return [], None, None
     embedder = get_embedder(space.model_name)
@@ -77,9 +83,44 @@ def retrieve(assistant: Assistant, query: str, k: int | None = None, *, page_url
     return _search(assistant, query, k or settings.RETRIEVAL_TOP_K, page_url)[0]
 
 
-def retrieve_with_evidence(assistant: Assistant, query: str, *, page_url: str = "") -> Retrieval:
-    """:func:`retrieve`, and whether its hits are good enough to answer from."""
-    hits, sources, vector = _search(assistant, query, settings.RETRIEVAL_TOP_K, page_url)
+def merge_hits(first: list[Hit], second: list[Hit], k: int) -> list[Hit]:
+    """Two searches' hits as one list: best fused score first, each chunk once, at most
+    ``MAX_CHUNKS_PER_DOCUMENT`` per page."""
+    seen: dict[int, Hit] = {}
+    for hit in sorted([*first, *second], key=lambda hit: -hit.score):
+        seen.setdefault(hit.chunk_id, hit)
+    return cap_per_document(list(seen.values()))[:k]
+
+
+def retrieve_with_evidence(
+    assistant: Assistant, query: str, *, page_url: str = "", language: str = "", translated: str = ""
+) -> Retrieval:
+    """:func:`retrieve`, and whether its hits are good enough to answer from. ``language``: the
+    question's (a question in another language than the content is held to a lower bar);
+    ``translated``: the query in the content's language, searched too."""
+    space = space_active(assistant.pk)
+    hits, sources, vector = _search(assistant, query, settings.RETRIEVAL_TOP_K, page_url, space)
+    if space is None:
+        return Retrieval(hits, Evidence(query, 0.0, 0.0, weak=True, language=language), None)
+    calibration = gate_of(space.calibration, space.model_name)
+    other_similarity = None
+    if translated and translated.strip().casefold() != query.strip().casefold():
+        other, other_sources, other_vector = _search(assistant, translated, settings.RETRIEVAL_TOP_K, page_url, space)
+        if other:
+            other_similarity = max(cosine(other_vector, v) for v in other_sources.get())
+            hits = merge_hits(hits, other, settings.RETRIEVAL_TOP_K)
+            sources = SourceVectors(sources.embedder, hits, space)
     if not hits:
-        return Retrieval(hits, Evidence(query, 0.0, 0.0, weak=True), None)
-    return Retrieval(hits, retrieval_evidence(query, sources, query_vector=vector), sources)
+        evidence = Evidence(query, 0.0, 0.0, weak=True, language=language, content_language=calibration["language"])
+        return Retrieval(hits, evidence, None, vector, calibration)
+    evidence = retrieval_evidence(
+        query,
+        sources,
+        query_vector=vector,
+        calibration=calibration,
+        model_name=space.model_name,
+        language=language,
+        similarity=other_similarity,
+    )
+    evidence.translated = translated if other_similarity is not None else ""
+    return Retrieval(hits, evidence, sources, vector, calibration)

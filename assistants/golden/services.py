@@ -11,6 +11,8 @@ from assistants.golden.evaluation import GoldenError, evaluate_golden_set
 from assistants.models import Assistant, GoldenQuestion, GoldenRun, Message
 from chatsite.lib.urls import page_key
 from ingestion.models import Document
+from ingestion.services import space_calibrate
+from ingestion.spaces import space_active
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,16 @@ def golden_question_add(
     )
 
 
+def assistant_calibrate(*, assistant_id: int) -> dict:
+    """Learn the gate of the assistant's active space from its content, with its golden questions
+    as examples of covered questions ({} when it has no indexed content)."""
+    space = space_active(assistant_id)
+    if space is None:
+        return {}
+    questions = list(GoldenQuestion.objects.filter(assistant_id=assistant_id).values_list("question", flat=True))
+    return space_calibrate(space=space, questions=questions)
+
+
 def golden_question_delete(*, golden) -> None:
     golden.delete()
 
@@ -98,3 +110,7 @@ def golden_run_execute(*, run_id: int) -> None:
     GoldenRun.objects.filter(pk=run_id).update(
         status=status, results=results, error=error[:300], finished_at=timezone.now()
     )
+    if status == GoldenRun.Status.DONE:  # the golden questions are examples of covered questions
+        from assistants.tasks import assistant_calibrate_task
+
+        transaction.on_commit(lambda: assistant_calibrate_task.delay(run.assistant_id))

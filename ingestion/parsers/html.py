@@ -2,7 +2,18 @@
 
 trafilatura finds the main content (navigation, footers and sidebars go); its XML output keeps
 the heading structure, which becomes each section's heading path. The anchors that let a
-citation link to ``page#section`` come from the original HTML, where the headings carry ids.
+citation link to ``page#section`` come from the original HTML: the heading's own id, its
+permalink, or the id of the wrapper it opens (Sphinx puts ids on ``<div class="section">`` and
+empty ``<span>``s before the heading, not on the heading).
+
+When trafilatura finds no content frame it recognises, it gathers the page's paragraphs one by
+one and drops every heading (a Sphinx page came out as one section under its title). Then the
+element holding most of the page's paragraph text is taken as the main content and extracted
+again on its own, headings and all.
+
+Blocks keep their form: code and preformatted text as a fenced block with its line breaks, lists
+as Markdown list items (a nested list indented under its item, never repeated in the item's own
+text), tables as pipe tables.
 """
 
 from __future__ import annotations
@@ -20,8 +31,10 @@ from ingestion.parsers.text import pipe_table
 from ingestion.parsers.types import Section
 
 HEADING_TAGS = {f"h{level}" for level in range(1, 7)}
+MAIN_SHARE = 0.8  # the main-content element holds at least this share of the page's paragraph text
 _PERMALINK = re.compile(r"[\s¶#§🔗]+$")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
+_LINE_PERMALINK = re.compile(r"[ \t]*¶[ \t]*$", re.M)  # a definition's permalink sign left at the end of its line
 
 
 @dataclass
@@ -59,13 +72,28 @@ def _heading_anchors(tree) -> dict[str, str]:
                 if anchor:
                     break
         if not anchor:
-            parent = heading.getparent()
-            if parent is not None and parent.tag == "section" and parent.get("id"):
-                anchor = parent.get("id")
+            anchor = _wrapper_anchor(heading)
         key = _heading_key(heading.text_content())
         if anchor and key and key not in anchors:
             anchors[key] = anchor
     return anchors
+
+
+def _wrapper_anchor(heading) -> str:
+    """The id of what a heading opens: empty id-only elements right before it (Sphinx's
+    ``<span id="...">``), or the element it is the first child of (``<section id>``,
+    ``<div class="section" id>``)."""
+    previous = heading.getprevious()
+    while previous is not None and not (previous.text_content() or "").strip():
+        if previous.get("id"):
+            return previous.get("id")
+        previous = previous.getprevious()
+    parent = heading.getparent()
+    if parent is not None and parent.get("id") and parent.tag not in {"body", "main", "article"}:
+        first = next((child for child in parent if isinstance(child.tag, str) and child.tag not in {"span", "a"}), None)
+        if first is heading:
+            return parent.get("id")
+    return ""
 
 
 def _robots_meta(tree) -> tuple[bool, bool]:
@@ -98,6 +126,52 @@ def page_links(tree, base_url: str) -> list[str]:
     return list(seen)
 
 
+def fence(code: str) -> str:
+    """``code`` as a fenced Markdown block, its line breaks kept (a longer fence when it holds one)."""
+    marker = "```"
+    while marker in code:
+        marker += "`"
+    return f"{marker}\n{code}\n{marker}"
+
+
+def _list_text(element, depth: int = 0) -> list[str]:
+    """A list's items as Markdown lines: each item's own text, then its nested lists indented
+    under it (``itertext`` of an item also holds its sub-items, which were then listed again)."""
+    lines = []
+    ordered = (element.get("rend") or "") == "ol"
+    number = 0
+    for item in element:
+        if item.tag != "item":
+            continue
+        own = [item.text or ""]
+        nested = []
+        for child in item:
+            if child.tag == "list":
+                nested.append(child)
+            else:
+                own.append(
+                    " " + "".join(child.itertext()) + " " if child.tag in {"p", "code"} else "".join(child.itertext())
+                )
+            own.append(child.tail or "")
+        text = " ".join("".join(own).split())
+        if text:
+            number += 1
+            lines.append(f"{'  ' * depth}{f'{number}.' if ordered else '-'} {text}")
+        for child in nested:
+            lines.extend(_list_text(child, depth + 1))
+    return lines
+
+
+def _inline_text(element) -> str:
+    """A paragraph's text on one line: the source's line breaks are wrapping, not structure (a
+    sentence cut there started chunks and excerpts mid-sentence); a ``<br>`` (``lb``) is a break."""
+    parts = [(element.text or "").replace("\n", " ")]
+    for child in element:
+        parts.append("\n" if child.tag == "lb" else _inline_text(child))
+        parts.append((child.tail or "").replace("\n", " "))
+    return "".join(parts)
+
+
 def _block_text(element) -> str:
     """Readable text of one block of trafilatura's XML (paragraph, list, table, code)."""
     if element.tag == "table":
@@ -108,18 +182,32 @@ def _block_text(element) -> str:
             ]
         )
     if element.tag == "list":
-        items = [" ".join("".join(item.itertext()).split()) for item in element.iter("item")]
-        return "\n".join(f"- {item}" for item in items if item)
+        return _LINE_PERMALINK.sub("", "\n".join(_list_text(element)))
     if element.tag == "code":
-        return "".join(element.itertext()).strip("\n")
-    return _SPACES.sub(" ", "".join(element.itertext())).strip()
+        code = "".join(element.itertext()).strip("\n")
+        return fence(code) if code.strip() else ""
+    lines = (" ".join(line.split()) for line in _inline_text(element).split("\n"))
+    return _LINE_PERMALINK.sub("", "\n".join(line for line in lines if line)).strip()
 
 
-def _sections_from_xml(xml: str, title: str, anchors: dict[str, str]) -> list[Section]:
+def _main_of(xml: str):
     root = lxml.etree.fromstring(xml.encode())
     main = root.find("main")
-    if main is None:
-        main = root
+    return root if main is None else main
+
+
+def _first_h1(main) -> str:
+    """The main content's own top heading, when it opens with one: the page's title as a reader sees
+    it (``<title>`` often only names the site, or its first part is cut at a dot)."""
+    for element in main:
+        if element.tag == "head":
+            return clean_heading("".join(element.itertext())) if element.get("rend") == "h1" else ""
+        if "".join(element.itertext()).strip():
+            return ""
+    return ""
+
+
+def _sections_from_xml(main, title: str, anchors: dict[str, str]) -> list[Section]:
     stack: list[tuple[int, str]] = []  # (level, heading)
     sections: list[Section] = []
     current = Section(heading_path=[title] if title else [], text="")
@@ -167,6 +255,68 @@ def page_title(tree) -> str:
     return title
 
 
+def _trafilatura_xml(html: str, url: str) -> str | None:
+    return trafilatura.extract(
+        html,
+        url=url,
+        output_format="xml",
+        include_tables=True,
+        include_formatting=True,
+        include_links=False,
+        include_images=False,
+        include_comments=False,  # only <main> is read: finding comments was a quarter of the time, thrown away
+        favor_recall=True,
+    )
+
+
+def _paragraph_container(tree):
+    """The deepest element holding at least ``MAIN_SHARE`` of the page's paragraph text (code and
+    list items count too), or None."""
+    body = tree.find(".//body")
+    if body is None:
+        return None
+    sizes: dict = {}
+    for block in body.iter("p", "pre", "li", "dd", "td"):
+        size = len(block.text_content() or "")
+        for ancestor in block.iterancestors():
+            sizes[ancestor] = sizes.get(ancestor, 0) + size
+            if ancestor is body:
+                break
+    total = sizes.get(body, 0)
+    if not total:
+        return None
+    element = body
+    while True:
+        child = max(
+            (c for c in element if isinstance(c.tag, str) and sizes.get(c, 0) >= MAIN_SHARE * total),
+            key=lambda c: sizes[c],
+            default=None,
+        )
+        if child is None:
+            return element
+        element = child
+
+
+def _rescued_main(tree, html: str, url: str):
+    """The main content extracted from its own element, when trafilatura's frame lost the headings
+    the page has there (see the module's docstring); None when that does not apply."""
+    container = _paragraph_container(tree)
+    if container is None or container.tag == "body":
+        return None
+    if not any(True for _ in container.iter(*(HEADING_TAGS - {"h1"}))):
+        return None
+    head = tree.find("head")
+    page = "<html>{}<body><main>{}</main></body></html>".format(
+        lxml.html.tostring(head, encoding="unicode") if head is not None else "",
+        lxml.html.tostring(container, encoding="unicode"),
+    )
+    xml = _trafilatura_xml(page, url)
+    if not xml:
+        return None
+    main = _main_of(xml)
+    return main if main.find("head") is not None else None
+
+
 def extract_page(html: str, url: str) -> Page:
     """Title, main-content sections (with heading paths and anchors) and links of a page."""
     try:
@@ -180,17 +330,11 @@ def extract_page(html: str, url: str) -> Page:
             canonical = urldefrag(urljoin(url, link.get("href").strip()))[0]
             break
     links = [] if nofollow else page_links(tree, url)
-    xml = trafilatura.extract(
-        html,
-        url=url,
-        output_format="xml",
-        include_tables=True,
-        include_formatting=True,
-        include_links=False,
-        include_images=False,
-        include_comments=False,  # only <main> is read: finding comments was a quarter of the time, thrown away
-        favor_recall=True,
-    )
-    title = page_title(tree)
-    sections = _sections_from_xml(xml, title, _heading_anchors(tree)) if xml else []
+    xml = _trafilatura_xml(html, url)
+    main = _main_of(xml) if xml else None
+    if main is not None and main.find("head") is None:
+        rescued = _rescued_main(tree, html, url)
+        main = main if rescued is None else rescued
+    title = (_first_h1(main) if main is not None else "") or page_title(tree)
+    sections = _sections_from_xml(main, title, _heading_anchors(tree)) if main is not None else []
     return Page(title=title, sections=sections, links=links, canonical=canonical, noindex=noindex, nofollow=nofollow)

@@ -15,6 +15,7 @@ Two fusions, chosen by ``settings.RETRIEVAL_FUSION`` (default ``weighted`` at al
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -131,6 +132,11 @@ def _dense_ranking(space: EmbeddingSpace, vector, limit: int, exact: bool = Fals
         return [(row[0], float(row[1])) for row in cursor.fetchall()]
 
 
+# The legs on their own, for readers beside the fused search (the gate's calibration).
+lexical_ranking = _lexical_ranking
+dense_ranking = _dense_ranking
+
+
 def rrf_fuse(rankings: dict[str, list[int]], k: int = RRF_K) -> Fused:
     """Reciprocal-rank fusion: each list adds 1 / (k + rank) to the ids it holds."""
     scores: dict[int, float] = {}
@@ -184,12 +190,23 @@ def _load_rows(space: EmbeddingSpace, chunk_ids: set[int]) -> dict[int, tuple]:
         return {row[0]: row for row in cursor.fetchall()}
 
 
+def heading_path_value(value) -> list[str]:
+    """A chunk's ``heading_path`` as read through a raw cursor: Django has psycopg hand jsonb over as
+    its text (its JSONField decodes it itself), so a raw query gets a string, not a list."""
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return [str(part) for part in value] if isinstance(value, list) else []
+
+
 def _hits(rows: dict[int, tuple], fused: Fused) -> list[Hit]:
     hits = []
     for chunk_id, score, ranks in fused:
         row = rows.get(chunk_id)
         if row:
-            heading_path = row[3] if isinstance(row[3], list) else []
+            heading_path = heading_path_value(row[3])
             hits.append(Hit(row[0], row[1], row[2], heading_path, row[4], row[5], row[6], score, ranks))
     return hits
 

@@ -5,9 +5,11 @@ and commands call these as ``services.<name>``. Each lives in the module named f
 * ``runs``: crawls started, paused, resumed, cancelled, recorded and closed;
 * ``documents``: one document stored, downloaded, parsed, queued, reindexed, failed, deleted;
 * ``indexing``: batches of documents chunked and embedded into the assistant's spaces;
-* ``model_switch``: a new embedding space built in the background, then flipped to.
+* ``model_switch``: a new embedding space built in the background, then flipped to;
+* ``calibration``: the answering gate of a space, learned from its content.
 """
 
+from ingestion.services.calibration import space_calibrate
 from ingestion.services.documents import (
     document_delete,
     document_download,
@@ -108,6 +110,7 @@ __all__ = [
     "source_qa_get_or_create",
     "sources_due_for_recrawl",
     "space_activate",
+    "space_calibrate",
     "space_build",
     "space_switch_start",
     "upload_folder",

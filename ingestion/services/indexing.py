@@ -173,7 +173,10 @@ def documents_index_into_space(*, documents: list[Document], space: EmbeddingSpa
     embedder = get_embedder(space.model_name)
     drafts = {
         document.pk: chunk_sections(
-            document.sections, count_tokens=embedder.count_tokens, max_tokens=settings.CHUNK_MAX_TOKENS
+            document.sections,
+            count_tokens=embedder.count_tokens,
+            max_tokens=settings.CHUNK_MAX_TOKENS,
+            title=document.title,
         )
         for document in documents
     }

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from ingestion.models import Document, EmbeddingSpace
 from ingestion.services import indexing
+from ingestion.signals import content_indexed
 from ingestion.spaces import space_active, space_create, space_drop
 
 if TYPE_CHECKING:
@@ -66,3 +67,4 @@ def space_activate(*, space: EmbeddingSpace) -> None:
         space.save(update_fields=["status"])
     for old in retired:
         space_drop(space=old)
+    content_indexed.send(sender=EmbeddingSpace, assistant_id=space.assistant_id)

@@ -12,6 +12,7 @@ from ingestion.crawling.crawler import CrawlEvent
 from ingestion.models import CrawlRun, Document, Source
 from ingestion.services.documents import document_store
 from ingestion.services.errors import MAX_ATTEMPTS, IngestionError
+from ingestion.signals import content_indexed
 
 REPORT_LIMIT = 200  # failed/skipped URLs kept in a crawl report
 
@@ -273,6 +274,8 @@ def run_finish_if_indexed(*, run_id: int) -> None:
             status=Source.Status.FAILED if failed_everything else Source.Status.READY,
             error="no page could be fetched: see the crawl report" if failed_everything else "",
         )
+        assistant_id = Source.objects.filter(pk=run.source_id).values_list("assistant_id", flat=True).first()
+    content_indexed.send(sender=CrawlRun, assistant_id=assistant_id)
 
 
 def _run_fail(run: CrawlRun, reason: str) -> None:

@@ -121,7 +121,9 @@ def test_chunks_are_stored_exactly_as_chunked_whatever_their_characters():
         content_hash=services.sections_hash("Awkward", sections),
     )
     assert services.document_index(document=document) == 1
-    expected = chunk_sections(sections, count_tokens=get_embedder("").count_tokens, max_tokens=10_000)[0]
+    expected = chunk_sections(sections, count_tokens=get_embedder("").count_tokens, max_tokens=10_000, title="Awkward")[
+        0
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             "select text, search_text, heading_path, anchor from ingestion_chunk where document_id = %s", [document.pk]

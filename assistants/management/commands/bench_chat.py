@@ -31,6 +31,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from assistants.answering.pipeline import answer_events
+from assistants.golden.services import assistant_calibrate
 from assistants.management.commands.evaluate_retrieval import remove
 from assistants.models import Conversation, Message
 from assistants.services import assistant_create, team_create
@@ -110,6 +111,7 @@ class Command(BaseCommand):
         try:
             assistant = assistant_create(team=team, name=label)
             self._index(assistant, files, Path(site))
+            assistant_calibrate(assistant_id=assistant.pk)  # its gate, as after a crawl (not timed)
             space = space_active(assistant.pk)
             embedder = get_embedder(space.model_name)
             llm = {

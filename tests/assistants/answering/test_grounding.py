@@ -205,3 +205,81 @@ def test_the_offline_answer_is_grounded_and_costs_nothing(assistant):
     assert message.grounding["supported"] is True
     checked = [s for s in message.grounding["sentences"] if s["score"] is not None]
     assert checked and all(s["supported"] for s in checked) and any(s["cites"] for s in checked)
+
+
+# --- The gate learned from the assistant's own content (issue 26, part 2) -------------------------
+
+ITALIAN = "Come posso limitare il numero di richieste degli utenti anonimi?"
+
+
+def calibrated(assistant) -> dict:
+    from assistants.golden.services import assistant_calibrate
+
+    return assistant_calibrate(assistant_id=assistant.pk)
+
+
+def test_the_gate_is_learned_from_the_content_and_stored_on_its_space(assistant, embedder):
+    from assistants.answering.retrieval import retrieve_with_evidence
+    from ingestion.spaces import space_active
+
+    calibration = calibrated(assistant)
+    space = space_active(assistant.pk)
+    assert space.calibration == calibration and space.calibrated_at is not None
+    assert calibration["language"] == "en" and calibration["covered"]["probes"] >= 10
+    low, high = calibration["unrelated"]["p95"], calibration["covered"]["p10"]
+    assert calibration["min_similarity"] == (round((low + high) / 2, 4) if high > low else low)
+    for question in ("How do I configure throttle rates?", "How can I limit requests per user per day?"):
+        evidence = retrieve_with_evidence(assistant, question).evidence
+        assert not evidence.weak and evidence.calibrated and evidence.threshold == calibration["min_similarity"]
+    for question in ("What is the capital of France?", "How do I bake bread?", "Who painted the Mona Lisa?"):
+        assert retrieve_with_evidence(assistant, question).evidence.weak, question
+
+
+def test_a_crawl_that_finishes_calibrates_the_gate(assistant, eager_tasks):
+    from ingestion import services
+    from ingestion.models import CrawlRun, Document
+    from ingestion.spaces import space_active
+
+    document = Document.objects.get()
+    run = CrawlRun.objects.create(source=document.source, status=CrawlRun.Status.INDEXING)
+    Document.objects.filter(pk=document.pk).update(last_run=run, status=Document.Status.READY)
+    assert space_active(assistant.pk).calibration == {}
+    services.run_finish_if_indexed(run_id=run.pk)
+    assert space_active(assistant.pk).calibration["min_similarity"] > 0
+
+
+def test_a_question_in_another_language_is_not_refused_for_its_words(assistant):
+    # Term coverage counted English words: an Italian question whose page ranked first was refused.
+    calibrated(assistant)
+    events, _ = ask(assistant.slug, ITALIAN)
+    text = answer_text(events)
+    assert text.startswith("I contenuti di questo sito sono in inglese"), text
+    assert [c["url"] for c in citations(events)][0].startswith(THROTTLING)
+    retrieval = Message.objects.get(role="assistant").grounding["retrieval"]
+    assert retrieval["language"] == "it" and retrieval["content_language"] == "en" and not retrieval["weak"]
+
+
+def test_with_a_model_the_question_is_also_searched_in_the_contents_language(assistant, llm):
+    calibrated(assistant)
+    replies = [
+        Reply(body=openai_script(["limit requests of anonymous users"], 40, 6).full()),
+        Reply(body=openai_script(["Usa AnonRateThrottle [1]."], 900, 8).full()),
+    ]
+    with FakeServer(replies) as server:
+        llm(server)
+        events, _ = ask(assistant.slug, ITALIAN)
+    assert len(server.requests) == 2  # one call translates, one answers
+    translation, answer = (request.json["messages"] for request in server.requests)
+    assert "The site's content is in English" in translation[0]["content"]
+    assert "answer in Italian" in answer[0]["content"]
+    assert "Throttling > " in answer[0]["content"]  # the sources name their page and section
+    retrieval = Message.objects.get(role="assistant").grounding["retrieval"]
+    assert retrieval["translated"] == "limit requests of anonymous users"
+    assert answer_text(events) == "Usa AnonRateThrottle [1]."
+
+
+def test_citations_name_their_section(assistant):
+    events, _ = ask(assistant.slug, "How do I set the default throttle rates?")
+    cited = citations(events)
+    assert cited and all(c["section"] for c in cited), cited  # section was empty in every answer
+    assert len({c["url"].split("#")[0] for c in cited}) <= 5

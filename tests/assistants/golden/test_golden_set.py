@@ -60,6 +60,26 @@ def test_expected_pages_must_be_pages_of_the_assistant(assistant):
         services.golden_question_add(assistant=assistant, question="Where?", expected_urls=[" "])
 
 
+def test_a_folder_page_may_be_named_by_its_index_html(owner):
+    # Sphinx and static sites link ".../index.html": the form refused those addresses (issue 26).
+    assistant = make_assistant(make_team(owner, "Docs"), "Docs help")
+    index_pages(
+        assistant,
+        {
+            "https://docs.example/index.html": PAGE.format(t="Home", p="Start here with the tutorial pages."),
+            "https://docs.example/admin/": PAGE.format(t="Admin", p="The admin site reads your models."),
+        },
+    )
+    golden = services.golden_question_add(
+        assistant=assistant,
+        question="Where do I start?",
+        expected_urls=["https://docs.example/", "https://docs.example/admin/index.html"],
+    )
+    assert golden.expected_urls == ["https://docs.example/index.html", "https://docs.example/admin/"]
+    with pytest.raises(GoldenError, match="Not a page of this assistant"):
+        services.golden_question_add(assistant=assistant, question="Q?", expected_urls=["https://docs.example/x.html"])
+
+
 def test_the_evaluation_ranks_the_expected_pages_in_every_mode(assistant):
     for question, page in [
         ("How many days do I have to return an item for a refund?", "returns"),
@@ -86,7 +106,12 @@ def test_the_evaluation_ranks_the_expected_pages_in_every_mode(assistant):
     assert 0.75 < hybrid["mrr_10"] < 1.0 and hybrid["recall_10"] == 1.0
     rank = {r["mode"]: r["rank"] for r in wrong["ranks"]}["hybrid"]
     assert hybrid["mrr_10"] == pytest.approx((3 + 1 / rank) / 4, abs=1e-4)
-    assert hybrid["in_answer"] == (1.0 if rank <= 3 else 0.75)
+    # "In the answer" counts what the visitor sees: the pages the answer cites. The three right
+    # questions' answers cite their page; the misdirected one's does not cite shipping (it was
+    # counted "in the answer" when it merely sat among the six passages a model is given).
+    assert hybrid["in_answer"] == 0.75
+    assert [r["cited"] for r in wrong["ranks"]] == [False] * 3
+    assert all({r["mode"]: r["cited"] for r in rows[q]["ranks"]}["hybrid"] for q in list(rows)[:3])
 
 
 def test_an_assistant_with_a_reranker_is_also_measured_reranked(assistant, settings):

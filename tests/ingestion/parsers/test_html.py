@@ -1,7 +1,7 @@
 """Main-text extraction on real pages of the Django REST framework site."""
 
 from ingestion.parsers.html import extract_page
-from tests.conftest import DRF_SITE
+from tests.conftest import DRF_SITE, SHARED
 
 BASE = "http://docs.test/"
 
@@ -71,3 +71,52 @@ def test_visitors_comments_are_not_the_pages_content():
     text = "\n".join(section.text for section in extract_page(html, BASE + "refunds/").sections)
     assert "Refunds are paid within 5 days" in text
     assert "cheap watches" not in text and "scam" not in text
+
+
+# --- A Sphinx site (the Django documentation): issue 26 ----------------------------------------
+
+DJANGO_DOCS = SHARED / "sites" / "django-docs"
+
+
+def django_page(path: str):
+    return extract_page((DJANGO_DOCS / path).read_text(), "http://docs.test/" + path)
+
+
+def test_a_sphinx_page_keeps_its_headings_and_the_anchors_on_their_wrappers():
+    # trafilatura found no content frame it knows on these pages, gathered their paragraphs one by
+    # one and dropped every heading: each page was one section, without an anchor.
+    result = django_page("topics/cache.html")
+    assert result.title == "Django’s cache framework"
+    by_path = {tuple(s.heading_path): s for s in result.sections}
+    memcached = by_path[("Django’s cache framework", "Setting up the cache", "Memcached")]
+    assert memcached.anchor == "memcached"  # the id sits on <div class="section"> and a <span> before the <h3>
+    assert by_path[("Django’s cache framework", "The per-site cache")].anchor == "the-per-site-cache"
+    assert len(result.sections) > 20 and all(not h.endswith("¶") for s in result.sections for h in s.heading_path)
+
+
+def test_a_page_title_is_its_own_heading_not_the_sites_name():
+    # "django.urls functions …" has a dot, so trafilatura skipped that <title> part and took the
+    # site header's <h1>, "Django 3.2.25 documentation", shared by many pages.
+    assert django_page("ref/urls.html").title == "django.urls functions for use in URLconfs"
+
+
+def test_code_keeps_its_line_breaks_as_a_fenced_block_and_prose_is_unwrapped():
+    text = "\n\n".join(s.text for s in django_page("topics/cache.html").sections)
+    assert (
+        "```\nCACHES = {\n    'default': {\n        'BACKEND': 'django.core.cache.backends.memcached.PyMemcacheCache',"
+        in text
+    )
+    # the source wraps paragraphs at 80 columns: those breaks are not sentence ends
+    assert "Each time a user requests a page, the Web server makes all sorts of calculations" in text
+
+
+def test_nested_list_items_are_listed_once_under_their_parent():
+    html = (
+        "<html><head><title>Setup</title></head><body><main><h1>Setup</h1>"
+        + "<p>Follow these steps to install the kettle service on a server of your own.</p>" * 3
+        + "<ul><li>Install the package<ul><li>with pip</li><li>or with apt</li></ul></li>"
+        "<li>Start the service</li></ul></main></body></html>"
+    )
+    text = "\n".join(s.text for s in extract_page(html, BASE + "setup/").sections)
+    assert "- Install the package\n  - with pip\n  - or with apt\n- Start the service" in text
+    assert text.count("with pip") == 1

@@ -69,6 +69,16 @@ def test_hits_link_to_their_section(indexed, embedder):
     assert any(hit.link.startswith("http://docs.test/api-guide/throttling/#") for hit in hits)
 
 
+def test_hits_carry_their_heading_path_through_the_raw_cursor(indexed, embedder):
+    # heading_path is jsonb read by a raw query, which hands it over as text: it was taken for "not a
+    # list" and dropped, so no citation ever named its section (issue 26, part 4).
+    hits = search(indexed, embedder, "AnonRateThrottle scope anon")
+    throttling = [hit for hit in hits if "/throttling/" in hit.url]
+    assert throttling and all(isinstance(hit.heading_path, list) for hit in hits)
+    assert all(hit.heading_path[0] == "Throttling" for hit in throttling)
+    assert any(len(hit.heading_path) > 1 for hit in throttling), [hit.heading_path for hit in throttling]
+
+
 def test_no_more_than_two_chunks_of_one_page(indexed, embedder):
     hits = search(indexed, embedder, "serializer fields validation", k=6)
     per_page = {}
