@@ -1,0 +1,116 @@
+"""The worker's pool child killed in the middle of indexing, and then the whole worker: after a restart
+every uploaded document, and every chunk of a model switch, is indexed exactly once — none lost, none
+doubled (the crawl's own case is test_worker_killed.py)."""
+
+import os
+import signal
+
+import psutil
+import pytest
+from django.core.files.base import ContentFile
+from django.db import connection
+
+from ingestion import services
+from ingestion.models import Document, EmbeddingSpace
+from ingestion.spaces import space_active
+from tests.conftest import purge_queues, wait_for
+from tests.factories import make_assistant
+from tests.ingestion.embedding.tiny_models import save_model
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+VISIBILITY = "15"  # seconds before Redis hands an unacknowledged task to another worker
+WORDS = "refunds parcels couriers invoices warranty repairs lockers vouchers returns deliveries".split()
+
+
+def text(number: int, sentences: int = 3) -> str:
+    """A distinct little page: the number spelled into every sentence, so no two chunks are alike."""
+    return " ".join(
+        f"Note {number}.{s}: {WORDS[(number + s) % len(WORDS)]} are handled by desk {number * 7 + s} within "
+        f"{number % 9 + 1} days, and {WORDS[(number * 3 + s) % len(WORDS)]} follow the same rule."
+        for s in range(sentences)
+    )
+
+
+def kill_pool_child(worker) -> None:
+    """SIGKILL the prefork child that runs the tasks (the main worker process lives on)."""
+    children = psutil.Process(worker.process.pid).children()
+    assert children, "the worker has no pool child"
+    for child in children:
+        os.kill(child.pid, signal.SIGKILL)
+
+
+def chunk_keys(space: EmbeddingSpace) -> list[tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"select document_id, ordinal from {space.partition_name}")
+        return cursor.fetchall()
+
+
+def test_uploads_end_indexed_exactly_once_after_the_pool_child_and_then_the_worker_are_killed(start_worker):
+    assistant = make_assistant()
+    source = services.source_documents_get_or_create(assistant=assistant)
+    worker = start_worker(CELERY_VISIBILITY_TIMEOUT=VISIBILITY)
+    count = 24
+    services.documents_upload(
+        source=source, files=[ContentFile(text(n).encode(), name=f"note-{n:02d}.md") for n in range(count)]
+    )
+    ready = Document.objects.filter(source=source, status="ready")
+    wait_for(lambda: ready.count() >= 2, timeout=300, interval=0.1, message="the first files indexed")
+    kill_pool_child(worker)
+    at_first_kill = ready.count()
+    wait_for(lambda: ready.count() > at_first_kill, timeout=120, interval=0.1, message="work after the child died")
+    worker.kill()
+    assert ready.count() < count, "the kills missed the indexing"
+
+    start_worker(CELERY_VISIBILITY_TIMEOUT=VISIBILITY)
+    wait_for(lambda: ready.count() == count, timeout=400, message="every file indexed after the restart")
+    keys = chunk_keys(space_active(assistant.pk))
+    assert len(keys) == len(set(keys)), "doubled chunks"
+    documents = list(Document.objects.filter(source=source))
+    assert sum(d.chunk_count for d in documents) == len(keys) and all(d.chunk_count >= 1 for d in documents)
+    assert sorted(d for d, _ in set(keys)) == sorted(d.pk for d in documents for _ in range(d.chunk_count))
+
+
+def test_a_model_switch_ends_with_every_chunk_once_after_the_pool_child_and_then_the_worker_are_killed(
+    start_worker, tmp_path
+):
+    assistant = make_assistant()
+    target = space_active(assistant.pk).model_name  # the bundled model: slow enough to be caught mid-way
+    tiny = str(save_model("bert", tmp_path / "tiny-bert"))
+    services.space_build(space=services.space_switch_start(assistant=assistant, model_name=tiny))
+    source = services.source_documents_get_or_create(assistant=assistant)
+    count = 256
+    pages = [
+        Document.objects.create(
+            source=source,
+            url=f"https://shop.test/{n}/",
+            title=f"Note {n}",
+            sections=[{"heading_path": [f"Note {n}"], "anchor": "", "text": text(n)}],
+            content_hash=f"hash-{n}",
+        )
+        for n in range(count)
+    ]
+    services.documents_index(documents=pages)  # with the tiny model, here
+    expected = sorted(chunk_keys(space_active(assistant.pk)))
+    assert len(expected) >= count
+
+    purge_queues()  # the calibrations the set-up queued: not this test's concern
+    worker = start_worker(CELERY_VISIBILITY_TIMEOUT=VISIBILITY)
+    space = services.space_switch_start(assistant=assistant, model_name=target)
+    built = lambda: len(chunk_keys(space))  # noqa: E731
+    wait_for(lambda: built() >= 64, timeout=300, interval=0.1, message="the switch under way")
+    kill_pool_child(worker)
+    at_first_kill = built()
+    wait_for(lambda: built() > at_first_kill, timeout=120, interval=0.1, message="the switch resumed by the worker")
+    worker.kill()
+    space.refresh_from_db()
+    assert space.status == EmbeddingSpace.Status.BUILDING and built() < len(expected), "the kills missed the switch"
+
+    start_worker(CELERY_VISIBILITY_TIMEOUT=VISIBILITY)
+    wait_for(
+        lambda: EmbeddingSpace.objects.get(pk=space.pk).status == EmbeddingSpace.Status.ACTIVE,
+        timeout=400,
+        message="the switch to finish after the restart",
+    )
+    assert sorted(chunk_keys(space)) == expected
+    assert space_active(assistant.pk).pk == space.pk
