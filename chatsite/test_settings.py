@@ -12,9 +12,21 @@ import tempfile
 
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
-if _worker:  # the n-th test process takes the database n below the one given (15 by default)
-    _base, _, _database = os.environ["REDIS_URL"].rpartition("/")
-    os.environ["REDIS_URL"] = f"{_base}/{int(_database or 0) - int(_worker[2:])}"
+# The n-th test process takes the database n below the one given (15 by default), once: the processes it
+# starts inherit both its PYTEST_XDIST_WORKER and its REDIS_URL, already moved (a unix:// URL names its
+# database as ?db=N, a redis:// URL as its path).
+if _worker and os.environ.get("CHATSITE_TEST_REDIS_WORKER") != _worker:
+    import re
+
+    _offset = int(_worker[2:])
+    _url = os.environ["REDIS_URL"]
+    if re.search(r"[?&]db=\d+", _url):
+        _url = re.sub(r"([?&]db=)(\d+)", lambda match: f"{match[1]}{int(match[2]) - _offset}", _url)
+    else:
+        _base, _, _database = _url.rpartition("/")
+        _url = f"{_base}/{int(_database or 0) - _offset}"
+    os.environ["REDIS_URL"] = _url
+    os.environ["CHATSITE_TEST_REDIS_WORKER"] = _worker
 
 from chatsite.settings import *  # noqa: E402, F403 - after the test environment is set
 
