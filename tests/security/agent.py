@@ -258,7 +258,7 @@ def scenario_images(avatar_url: str, logo_url: str) -> dict:
     pages = {
         "api": api("GET", f"/assistants/{assistant.pk}")[0],
         "dashboard": browser.get(f"/assistants/{assistant.pk}/").status_code,
-        "edit": browser.get(f"/assistants/{assistant.pk}/edit/").status_code,
+        "branding": browser.get(f"/assistants/{assistant.pk}/settings/branding/").status_code,
         "page": Client().get(f"/a/{assistant.slug}/").status_code,
         "embed": Client().get(f"/embed/{assistant.public_key}/").status_code,
         "widget": Client().get("/widget.js").status_code,
