@@ -18,6 +18,7 @@ text), tables as pipe tables.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin
@@ -317,6 +318,24 @@ def _rescued_main(tree, html: str, url: str):
     return main if main.find("head") is not None else None
 
 
+def _bare_pre_as_code(tree) -> str:
+    """The page again with each ``<pre>`` that holds no ``<code>`` wrapped in one, or "" when it has none:
+    trafilatura keeps a ``<pre><code>``'s line breaks but makes a bare ``<pre>`` a quote on one line
+    (configuration, shell sessions and plain-text examples lost their lines)."""
+    bare = [pre for pre in tree.iter("pre") if next(pre.iter("code"), None) is None]
+    if not bare:
+        return ""
+    page = copy.deepcopy(tree)
+    for pre in (pre for pre in page.iter("pre") if next(pre.iter("code"), None) is None):
+        code = lxml.html.Element("code")
+        code.text = pre.text_content()  # the text only: trafilatura drops the words inside <b> in code
+        for child in list(pre):
+            pre.remove(child)
+        pre.text = None
+        pre.append(code)
+    return lxml.html.tostring(page, encoding="unicode")
+
+
 def extract_page(html: str, url: str) -> Page:
     """Title, main-content sections (with heading paths and anchors) and links of a page."""
     try:
@@ -330,7 +349,7 @@ def extract_page(html: str, url: str) -> Page:
             canonical = urldefrag(urljoin(url, link.get("href").strip()))[0]
             break
     links = [] if nofollow else page_links(tree, url)
-    xml = _trafilatura_xml(html, url)
+    xml = _trafilatura_xml(_bare_pre_as_code(tree) or html, url)
     main = _main_of(xml) if xml else None
     if main is not None and main.find("head") is None:
         rescued = _rescued_main(tree, html, url)

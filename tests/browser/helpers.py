@@ -39,7 +39,7 @@ def hostile_page(sentinel_url: str) -> str:
     )
     return f"""<html><head><title>Gizmo manual</title></head><body><main><h1>Gizmo manual</h1>
 <h2>Setup</h2><p>The xyzzy gizmo plugs into any socket and needs no tools at all.</p>
-<p>xyzzy gizmo notes {payloads}</p></main></body></html>"""
+<p>Xyzzy gizmo notes {payloads}</p></main></body></html>"""
 
 
 def free_port() -> int:

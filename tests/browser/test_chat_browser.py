@@ -15,17 +15,24 @@ from tests.browser.helpers import ARTIFACTS, INSTALL, PRICING, chat_frame, chat_
 from tests.factories import index_pages, make_assistant, make_team
 
 PHONE = {"width": 390, "height": 844}
+SMALL_PHONE = {"width": 375, "height": 560}  # an iPhone SE's page area, below the browser's bars
 LONG_NAME = "Acme Corporation Customer Support"
 QUESTION = "How much does the Business plan cost per month?"
 
 
 def warranty_page(n: int) -> str:
+    """A page whose answer is long: a sentence that introduces a claim form, which the offline answerer
+    brings along whole (a code block of 30 lines)."""
     sentences = " ".join(
         f"The warranty rule number {n}.{i} says that a gadget bought from an authorised shop is repaired or replaced "
         f"free of charge when it fails within the warranty period, provided the receipt is kept."
-        for i in range(1, 8)
+        for i in range(1, 2)
     )
-    return f"<html><head><title>Warranty part {n}</title></head><body><main><h1>Warranty part {n}</h1><p>{sentences}</p></main></body></html>"
+    form = "\n".join(f"field_{line:02d} = ...  # what a claim needs" for line in range(30))
+    return (
+        f"<html><head><title>Warranty part {n}</title></head><body><main><h1>Warranty part {n}</h1><p>{sentences}</p>"
+        f"<p>A warranty claim for a gadget that fails is written on this form:</p><pre>{form}</pre></main></body></html>"
+    )
 
 
 def make(owner, host_site, **fields):
@@ -152,10 +159,10 @@ def test_a_new_conversation_starts_afresh_and_stays_fresh_after_a_reload(page, p
 def test_a_long_answer_is_shown_from_its_beginning(page, platform, host_site, owner):
     assistant = make(owner, host_site)
     index_pages(assistant, {f"http://docs.test/warranty/{n}/": warranty_page(n) for n in (1, 2, 3)})
-    page.set_viewport_size(PHONE)
+    page.set_viewport_size(SMALL_PHONE)
     page.goto(f"{platform}/a/{assistant.slug}/")
     chat_ready(page)
-    page.locator("#question").fill("What does the warranty say about a gadget that fails?")
+    page.locator("#question").fill("How do I write a warranty claim for a gadget that fails?")
     page.locator("#question").press("Enter")
     answer = page.locator(".msg.assistant:not(.greeting)").last
     expect(answer.locator(".feedback")).to_have_count(1, timeout=30_000)

@@ -110,6 +110,18 @@ def test_code_keeps_its_line_breaks_as_a_fenced_block_and_prose_is_unwrapped():
     assert "Each time a user requests a page, the Web server makes all sorts of calculations" in text
 
 
+def test_a_bare_pre_keeps_its_lines_and_every_word_as_code():
+    """A <pre> without <code> (configuration, shell sessions, plain-text examples) is code too."""
+    html = (
+        "<html><head><title>Config</title></head><body><main><h1>Config</h1>"
+        + "<p>The kettle service reads its settings from one file on the server.</p>" * 3
+        + "<p>Write it like this:</p><pre># the port\nport = <b>8080</b>\n  workers = 2 &lt;max&gt;</pre>"
+        "</main></body></html>"
+    )
+    text = "\n".join(s.text for s in extract_page(html, BASE + "config/").sections)
+    assert "Write it like this:\n\n```\n# the port\nport = 8080\n  workers = 2 <max>\n```" in text
+
+
 def test_nested_list_items_are_listed_once_under_their_parent():
     html = (
         "<html><head><title>Setup</title></head><body><main><h1>Setup</h1>"
