@@ -320,7 +320,14 @@ def extractive_answer(
         embedder = embedder or get_embedder("")
         query_vector = embedder.embed_queries([question])[0] if query_vector is None else query_vector
     all_pieces = [piece for number, hit in enumerate(hits, start=1) for piece in pieces_of(hit.text, number)]
-    sentences = [piece for piece in all_pieces if piece.kind == "sentence" and _readable(piece)]
+    # A lead-in ("... on this form:") whose block is not in its passage would promise what is not shown.
+    sentences = [
+        piece
+        for piece in all_pieces
+        if piece.kind == "sentence"
+        and _readable(piece)
+        and not (piece.text.rstrip().endswith(":") and _attached(piece, all_pieces) is None)
+    ]
     if not sentences:
         return no_answer(language)
     scores, vectors = _score(question, hits, sentences, query_vector, embedder)

@@ -22,13 +22,13 @@ QUESTION = "How much does the Business plan cost per month?"
 
 def warranty_page(n: int) -> str:
     """A page whose answer is long: a sentence that introduces a claim form, which the offline answerer
-    brings along whole (a code block of 30 lines)."""
+    brings along whole (a code block)."""
     sentences = " ".join(
         f"The warranty rule number {n}.{i} says that a gadget bought from an authorised shop is repaired or replaced "
         f"free of charge when it fails within the warranty period, provided the receipt is kept."
         for i in range(1, 2)
     )
-    form = "\n".join(f"field_{line:02d} = ...  # what a claim needs" for line in range(30))
+    form = "\n".join(f"field_{line:02d} = ..." for line in range(12))
     return (
         f"<html><head><title>Warranty part {n}</title></head><body><main><h1>Warranty part {n}</h1><p>{sentences}</p>"
         f"<p>A warranty claim for a gadget that fails is written on this form:</p><pre>{form}</pre></main></body></html>"

@@ -61,6 +61,18 @@ def test_code_is_kept_verbatim_with_its_line_breaks_and_rendered_as_code(embedde
     assert "<pre><code>CACHES = {\n    # one server\n" in html  # comments no longer run into one line
 
 
+def test_a_lead_in_whose_block_is_in_another_passage_is_not_said(embedder):
+    # A code block too long for the lead-in's chunk lands in the next one: "... as in this example:" with
+    # nothing after it promised what the visitor was not shown.
+    hits = [
+        hit(1, "Set the LOCATION of the memcached cache in your settings, as in this example:", ["Cache", "Memcached"]),
+        hit(2, "The memcached LOCATION setting names the server address of the cache.", ["Cache", "Settings"]),
+    ]
+    text = answer("How do I set the memcached location in my settings?", hits, embedder)
+    assert "as in this example:" not in text
+    assert text.startswith("The memcached LOCATION setting names the server address of the cache.")
+
+
 def test_a_list_is_rendered_as_a_list_and_nested_items_once(embedder):
     text_in = (
         "To install the kettle service, follow these steps:\n\n"
