@@ -22,7 +22,7 @@ def assistant_calibrate_task(assistant_id: int) -> None:
 # --- Leads, notifications and webhooks ---------------------------------------------------------------
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120, soft_time_limit=100)
 def webhook_deliver_task(delivery_id: int) -> str:
     """Post one webhook delivery if it is due (claimed first: a second copy of the task does nothing)."""
     from assistants.webhooks import services as webhook_services
@@ -30,7 +30,7 @@ def webhook_deliver_task(delivery_id: int) -> str:
     return webhook_services.delivery_attempt(delivery_id=delivery_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120, soft_time_limit=100)
 def webhook_deliveries_due_task() -> int:
     """Queue the deliveries whose next try is due (beat, every minute)."""
     from assistants.webhooks import services as webhook_services
@@ -57,6 +57,7 @@ def _unclaim(model, pk: int, field: str) -> None:
     retry_backoff=30,
     max_retries=5,
     time_limit=120,
+    soft_time_limit=100,
 )
 def lead_notify_task(lead_id: int) -> None:
     """Email the team's admins about a new lead, once."""
@@ -83,6 +84,7 @@ def lead_notify_task(lead_id: int) -> None:
     retry_backoff=30,
     max_retries=5,
     time_limit=120,
+    soft_time_limit=100,
 )
 def webhook_endpoint_disabled_notify_task(endpoint_id: int) -> None:
     """Email the team's admins that one of their webhook endpoints was disabled, once."""
@@ -112,6 +114,7 @@ HANDOFF_NOTICE_SECONDS = 600  # one email per conversation in this window, howev
     retry_backoff=30,
     max_retries=5,
     time_limit=120,
+    soft_time_limit=100,
 )
 def notify_handoff_requested(conversation_id: int) -> None:
     """Email the team's owners and admins that a visitor of this conversation waits for a person.

@@ -19,9 +19,13 @@ def team_webhooks(request, team_id: int):
         team = access.team_for(user=request.user, team_id=team_id, need=access.Permission.MANAGE)
         form = WebhookEndpointForm(request.POST)
         if form.is_valid():
-            endpoint = services.endpoint_create(team=team, **form.cleaned_data)
-            messages.success(request, "Endpoint added. Copy its signing secret to verify what it receives.")
-            return redirect("webhook_detail", endpoint_id=endpoint.pk)
+            try:
+                endpoint = services.endpoint_create(team=team, **form.cleaned_data)
+            except services.WebhookError as exc:  # the name's DNS answer changed since the form's check
+                form.add_error("url", str(exc))
+            else:
+                messages.success(request, "Endpoint added. Copy its signing secret to verify what it receives.")
+                return redirect("webhook_detail", endpoint_id=endpoint.pk)
     else:
         team = access.team_for(user=request.user, team_id=team_id)
         form = WebhookEndpointForm(initial={"events": ["lead.created"]})
@@ -82,9 +86,13 @@ def webhook_detail(request, endpoint_id: int):
         messages.success(request, "Endpoint deleted.")
         return redirect("team_webhooks", team_id=team_id)
     form = WebhookEndpointEditForm(request.POST)
-    if not form.is_valid():
+    if form.is_valid():
+        try:
+            services.endpoint_update(endpoint=endpoint, **form.cleaned_data)
+        except services.WebhookError as exc:
+            form.add_error("url", str(exc))
+    if form.errors:
         return _detail_page(request, endpoint, form=form, status=400)
-    services.endpoint_update(endpoint=endpoint, **form.cleaned_data)
     messages.success(request, "Endpoint saved.")
     return redirect("webhook_detail", endpoint_id=endpoint.pk)
 
