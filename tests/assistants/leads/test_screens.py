@@ -80,15 +80,29 @@ def test_a_member_works_a_lead_status_and_notes(crew):
 
 def test_the_export_escapes_formula_cells(crew):
     assistant = make_assistant(team=crew.team)
-    lead(crew.team, assistant, 80, name="=HYPERLINK(\"http://evil\")", company="+1 cmd", phone="-2", email="ok@example.com", notes="@SUM(A1)")
+    lead(
+        crew.team,
+        assistant,
+        80,
+        name='=HYPERLINK("http://evil")',
+        company="+1 cmd",
+        phone="-2",
+        email="ok@example.com",
+        notes="@SUM(A1)",
+    )
     lead(crew.team, assistant, 10, name="Low", email="low@example.com")
     response = signed_in(crew.user("member")).get(reverse("team_leads_export", args=[crew.team.pk]), {"min_score": 50})
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert len(rows) == 1
     row = rows[0]
-    assert row["name"] == "'=HYPERLINK(\"http://evil\")" and row["company"] == "'+1 cmd"
-    assert row["phone"] == "'-2" and row["notes"] == "'@SUM(A1)" and row["email"] == "ok@example.com" and row["score"] == "80"
+    assert row["name"] == '\'=HYPERLINK("http://evil")' and row["company"] == "'+1 cmd"
+    assert (
+        row["phone"] == "'-2"
+        and row["notes"] == "'@SUM(A1)"
+        and row["email"] == "ok@example.com"
+        and row["score"] == "80"
+    )
 
 
 def test_the_lead_capture_settings_section(crew):
@@ -132,8 +146,15 @@ def test_the_lead_capture_settings_section(crew):
 
 def test_a_new_lead_emails_the_admins_escaped_once(crew, mailbox):
     assistant = make_assistant(team=crew.team, name="Shop")
-    item = lead(crew.team, assistant, 77, name=XSS, email="ada@example.com", intent="pricing",
-                score_parts={"intent": {"points": 20, "max": 35, "why": "pricing"}})
+    item = lead(
+        crew.team,
+        assistant,
+        77,
+        name=XSS,
+        email="ada@example.com",
+        intent="pricing",
+        score_parts={"intent": {"points": 20, "max": 35, "why": "pricing"}},
+    )
     lead_notify_task(item.pk)
     lead_notify_task(item.pk)
     owner, admin, member = (crew.user(role) for role in ("owner", "admin", "member"))
@@ -148,7 +169,9 @@ def test_a_new_lead_emails_the_admins_escaped_once(crew, mailbox):
 
 def test_a_handoff_request_emails_the_admins_with_what_is_known(crew, mailbox):
     assistant = make_assistant(team=crew.team, name="Shop")
-    conversation = Conversation.objects.create(assistant=assistant, visitor_token="t" * 24, page_url="https://shop.test/")
+    conversation = Conversation.objects.create(
+        assistant=assistant, visitor_token="t" * 24, page_url="https://shop.test/"
+    )
     Message.objects.create(conversation=conversation, role="user", text="I need a human " + XSS)
     conversation.feedback.create(kind="contact", details={"name": "Ada", "email": "ada@example.com", "message": XSS})
     notify_handoff_requested(conversation.pk)
