@@ -29,7 +29,11 @@ def score(*, intents: list[str], handoff: bool, questions: int, answers: int, un
     answered_points = round(PARTS_MAX["answered"] * answered / answers) if answers else 0
     parts = {
         "intent": {"points": intent_points, "max": PARTS_MAX["intent"], "why": intent_why},
-        "engagement": {"points": engagement, "max": PARTS_MAX["engagement"], "why": f"{questions} questions"},
+        "engagement": {
+            "points": engagement,
+            "max": PARTS_MAX["engagement"],
+            "why": f"{questions} question{'' if questions == 1 else 's'}",
+        },
         "completeness": {"points": completeness, "max": PARTS_MAX["completeness"], "why": ", ".join(given) or "none"},
         "answered": {
             "points": answered_points,

@@ -53,7 +53,8 @@ def lead_created(lead: Lead) -> int:
 
 def _parts(lead: Lead) -> list[dict]:
     labels = {"intent": "Intent", "engagement": "Engagement", "completeness": "Contact details", "answered": "Answered"}
-    return [{"label": labels.get(key, key), **value} for key, value in (lead.score_parts or {}).items()]
+    stored = lead.score_parts or {}  # JSONB keeps its own key order: the parts in the order of the docs
+    return [{"label": label, **stored[key]} for key, label in labels.items() if key in stored]
 
 
 def endpoint_disabled(endpoint: WebhookEndpoint) -> int:

@@ -109,7 +109,8 @@ def lead_detail(request, lead_id: int):
         "completeness": "Contact details",
         "answered": "Answered",
     }
-    parts = [{"label": parts_labels.get(k, k), **v} for k, v in (lead.score_parts or {}).items()]
+    stored = lead.score_parts or {}
+    parts = [{"label": label, **stored[key]} for key, label in parts_labels.items() if key in stored]
     return render(
         request,
         "dashboard/lead_detail.html",

@@ -165,8 +165,7 @@
       post(root.dataset.lead, detail, { conversation_id: detail.conversationId, decline: true }).catch(function () {});
       note(box, t("declined"));
     });
-    var firstInput = form.querySelector("input");
-    if (firstInput) firstInput.focus({ preventScroll: true });
+    // Focus stays in the composer (the visitor may simply go on asking); the log announces the form.
   }
 
   function check(event, handoff) {

@@ -42,7 +42,9 @@ def test_a_pricing_question_becomes_a_scored_lead_the_team_exports(page, platfor
     form.locator("button[type=submit]").click()
     email_error = form.locator("[data-field=email] .lead-problem")
     expect(email_error).to_have_text("Enter a valid email address, e.g. name@example.com.")
-    expect(form.locator("[data-field=consent] .lead-problem")).to_have_text("Please tick the box to agree to be contacted.")
+    expect(form.locator("[data-field=consent] .lead-problem")).to_have_text(
+        "Please tick the box to agree to be contacted."
+    )
     expect(form.locator("input[name=email]")).to_have_attribute("aria-invalid", "true")
     expect(form.locator("input[name=name]")).to_have_value("Ada <b>Lovelace</b>")  # kept
     page.screenshot(path=str(ARTIFACTS / "lead-form-errors-desktop.png"))
@@ -84,6 +86,14 @@ def test_a_pricing_question_becomes_a_scored_lead_the_team_exports(page, platfor
     shots(team_page, "lead-detail")
     lead.refresh_from_db()
     assert lead.status == "qualified" and lead.notes == "Wants a demo on Monday"
+
+    team_page.goto(f"{platform}/assistants/{assistant.pk}/settings/leads/")
+    expect(team_page.locator("#id_triggers_0")).to_be_checked(checked=False)  # answers: not ticked
+    expect(team_page.locator("#id_triggers_1")).to_be_checked()  # intent
+    team_page.fill("#id_after_answers", "0")
+    team_page.get_by_role("button", name="Save lead capture").click()
+    expect(team_page.locator("[data-field=after_answers] .field-error")).to_be_visible()
+    shots(team_page, "lead-capture-settings")
     assert team_page.errors == []
 
 
@@ -106,12 +116,27 @@ def test_the_webhook_screens(platform, assistant, owner, browser):
     endpoint = WebhookEndpoint.objects.get()
     expect(team_page.locator(".copy-row code").first).to_have_text(endpoint.secret)
     # A delivery log to look at: one delivered after a failure, one failed.
-    ok = WebhookDelivery.objects.create(endpoint=endpoint, message_id="msg_2b8Fexample", event_type="lead.created",
-                                        payload={}, status="succeeded", attempts=2, last_status_code=200)
-    WebhookAttempt.objects.create(delivery=ok, number=1, status_code=500, error="the receiver answered 500", duration_ms=84)
+    ok = WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        message_id="msg_2b8Fexample",
+        event_type="lead.created",
+        payload={},
+        status="succeeded",
+        attempts=2,
+        last_status_code=200,
+    )
+    WebhookAttempt.objects.create(
+        delivery=ok, number=1, status_code=500, error="the receiver answered 500", duration_ms=84
+    )
     WebhookAttempt.objects.create(delivery=ok, number=2, status_code=200, duration_ms=61)
-    bad = WebhookDelivery.objects.create(endpoint=endpoint, message_id="msg_9xQexample", event_type="conversation.rated",
-                                         payload={}, status="failed", attempts=1)
+    bad = WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        message_id="msg_9xQexample",
+        event_type="conversation.rated",
+        payload={},
+        status="failed",
+        attempts=1,
+    )
     WebhookAttempt.objects.create(delivery=bad, number=1, error="no answer within 10 s", duration_ms=10004)
     team_page.reload()
     expect(team_page.locator(".deliveries-table tbody tr")).to_have_count(2)
