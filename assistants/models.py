@@ -423,3 +423,11 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ["number", "id"]
+
+
+class MemberNotifications(models.Model):
+    """A member's choice of emails from one team: the daily digest (opt-in)."""
+
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="notifications")
+    daily_digest = models.BooleanField(default=False)
+    digest_sent_on = models.DateField(null=True, blank=True)  # the day (UTC) the last digest went out

@@ -135,3 +135,11 @@ def notify_handoff_requested(conversation_id: int) -> None:
     except Exception:
         redis_client().delete(key)
         raise
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=600, soft_time_limit=540)
+def daily_digests_task() -> int:
+    """Send the day's digest to each member who asked for it (beat, hourly; once a day each)."""
+    from assistants.notifications.digest import daily_digests_send
+
+    return daily_digests_send()

@@ -118,6 +118,7 @@ urlpatterns = [
     path("teams/<int:team_id>/leads/", leads.team_leads, name="team_leads"),
     path("teams/<int:team_id>/leads/export/", leads.team_leads_export, name="team_leads_export"),
     path("leads/<int:lead_id>/", leads.lead_detail, name="lead_detail"),
+    path("teams/<int:team_id>/digest/", leads.team_digest, name="team_digest"),
     path("embed/<str:public_key>/lead/check", leads.embed_lead_check, name="embed_lead_check"),
     path("embed/<str:public_key>/lead", leads.embed_lead, name="embed_lead"),
     path("teams/<int:team_id>/webhooks/", webhooks.team_webhooks, name="team_webhooks"),

@@ -218,6 +218,7 @@ CELERY_BEAT_SCHEDULE = {
     "recrawl-due-sources": {"task": "ingestion.tasks.sources_recrawl_due_task", "schedule": 300.0},
     "requeue-lost-work": {"task": "ingestion.tasks.reconcile_task", "schedule": 300.0},
     "webhook-deliveries-due": {"task": "assistants.tasks.webhook_deliveries_due_task", "schedule": 60.0},
+    "daily-digests": {"task": "assistants.tasks.daily_digests_task", "schedule": 3600.0},  # once a day each
 }
 # Work that showed no sign of life for this long is taken to have lost its task (Redis restarted without
 # its queues, say) and is queued again by the reconciler (ingestion/services/reconcile.py).

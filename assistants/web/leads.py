@@ -17,7 +17,8 @@ from assistants import access
 from assistants.leads import selectors as lead_selectors
 from assistants.leads import services as lead_services
 from assistants.leads.forms import LeadForm
-from assistants.models import Assistant, Conversation, Lead, LeadCapture
+from assistants.models import Assistant, Conversation, Lead, LeadCapture, Membership
+from assistants.notifications import digest
 from assistants.web import visitors
 from chatsite.lib import json_body
 
@@ -71,12 +72,35 @@ def team_leads(request, team_id: int):
     form, leads = _filtered(request, team)
     page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page")) if leads is not None else None
     filtered = any(value for key, value in request.GET.items() if key != "page")
+    membership = Membership.objects.get(team=team, user=request.user)
     return render(
         request,
         "dashboard/leads.html",
-        {"team": team, "form": form, "page": page, "filtered": filtered, "statuses": Lead.Status.choices},
+        {
+            "team": team,
+            "form": form,
+            "page": page,
+            "filtered": filtered,
+            "statuses": Lead.Status.choices,
+            "digest_on": digest.member_digest_on(membership=membership),
+        },
         status=200 if leads is not None else 400,
     )
+
+
+@login_required
+@require_POST
+def team_digest(request, team_id: int):
+    """The signed-in member's own choice: a daily digest of this team by email, or not."""
+    team = access.team_for(user=request.user, team_id=team_id)
+    membership = Membership.objects.get(team=team, user=request.user)
+    on = request.POST.get("daily_digest") == "on"
+    digest.member_digest_set(membership=membership, daily_digest=on)
+    if on and not request.user.email:
+        messages.error(request, "Add an email address to your account first: the digest has nowhere to go.")
+    else:
+        messages.success(request, "You will get a daily digest of this team." if on else "No more daily digest.")
+    return redirect("team_leads", team_id=team.pk)
 
 
 @login_required

@@ -185,3 +185,32 @@ def test_a_handoff_request_emails_the_admins_with_what_is_known(crew, mailbox):
     assert XSS not in html and reverse("conversation_detail", args=[conversation.pk]) in html
     notify_handoff_requested(999999)  # gone: nothing to do, no error
     assert Membership.objects.filter(team=crew.team).count() == 3
+
+
+def test_a_member_asks_for_the_daily_digest_and_gets_it_once_a_day(crew, mailbox):
+    from assistants.notifications.digest import daily_digests_send
+
+    assistant = make_assistant(team=crew.team, name="Shop")
+    conversation = Conversation.objects.create(assistant=assistant, visitor_token="d" * 24)
+    Message.objects.create(conversation=conversation, role="user", text="Price?")
+    Message.objects.create(conversation=conversation, role="assistant", text="I don't know.", unanswered=True)
+    lead(crew.team, assistant, 88, name=XSS, email="ada@example.com")
+    lead(crew.team, assistant, 20, email="low@example.com")
+    member = signed_in(crew.user("member"))
+    url = reverse("team_digest", args=[crew.team.pk])
+    assert member.post(url, {"daily_digest": "on"}).status_code == 302
+    assert 'name="daily_digest" checked' in member.get(reverse("team_leads", args=[crew.team.pk])).content.decode()
+
+    assert daily_digests_send() == 1
+    assert daily_digests_send() == 0  # once a day
+    message = mailbox.wait_for(crew.user("member").email)
+    assert len(mailbox.messages) == 1 and "Your day on Chatsite" in message["Subject"]
+    text = body(message)
+    assert "1 conversation, 1 question" in text and "1 question your content could not answer" in text
+    assert "2 new leads" in text and text.index("88/100") < text.index("20/100")
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert XSS not in html and "&lt;script&gt;" in html
+    assert daily_digests_send(now=timezone.now() + timedelta(days=1)) == 1  # the next day
+
+    member.post(url, {})
+    assert daily_digests_send(now=timezone.now() + timedelta(days=2)) == 0

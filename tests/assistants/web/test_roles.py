@@ -76,6 +76,7 @@ ROUTES = [
     ("assistant_install", "POST", "assistant", "manage"),
     ("team_leads", "GET", "team", "read"),
     ("team_leads_export", "GET", "team", "read"),
+    ("team_digest", "POST", "team", "read"),
     ("lead_detail", "GET", "lead", "read"),
     ("lead_detail", "POST", "lead", "work"),
     ("team_webhooks", "GET", "team", "read"),
