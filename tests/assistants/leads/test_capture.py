@@ -213,3 +213,25 @@ def test_the_score_parts():
         ]
         == 25
     )
+
+
+def test_the_widget_sends_its_visitor_in_a_header_and_the_log_flags_the_lead(assistant):
+    """In a third-party iframe the cookie is withheld: the widget sends the visitor's token in a header."""
+    from assistants.selectors import conversation_log
+
+    lead_services.lead_capture_save(assistant=assistant, triggers=["intent"], consent_text="")
+    conversation = conversation_with(assistant, "A quote for 30 seats?", token="w" * 32)
+    headers = {"X-Chatsite-Visitor": "w" * 32}
+    client = Client()
+    url = reverse("embed_lead_check", args=[assistant.public_key])
+    answer = client.post(url, {"conversation_id": conversation.pk}, content_type="application/json", headers=headers)
+    assert answer.json()["form"]["intent"] == "quote"
+    response = client.post(
+        reverse("embed_lead", args=[assistant.public_key]),
+        {"conversation_id": conversation.pk, "fields": {"email": "w@example.com"}},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert response.status_code == 201 and Lead.objects.get().consent_at is None  # no consent asked
+    log = conversation_log(conversations=Conversation.objects.filter(assistant=assistant), flags=["lead"])
+    assert [c.pk for c in log] == [conversation.pk]
