@@ -50,6 +50,7 @@ class Receiver:
                             "payload": payload,
                             "verified": verified,
                             "status": status,
+                            "at": time.monotonic(),
                         }
                     )
                 if receiver.mode == "slow" and not failing:

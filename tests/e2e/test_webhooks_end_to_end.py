@@ -4,6 +4,8 @@ shrunk schedule), and the new-lead email arrives at the local SMTP server."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -57,6 +59,7 @@ def test_a_lead_reaches_a_signed_webhook_and_an_email_through_a_real_worker(star
         content_type="application/json",
     ).json()
     assert check["ask"] is True and check["form"]["intent"] == "pricing"
+    sent_at = time.monotonic()
     response = visitor.post(
         reverse("embed_lead", args=[assistant.public_key]),
         {
@@ -70,6 +73,11 @@ def test_a_lead_reaches_a_signed_webhook_and_an_email_through_a_real_worker(star
 
     received = receiver.wait_for(lambda got: any(r["verified"] and r["status"] == 200 for r in got), timeout=60)
     assert [r["status"] for r in received] == [500, 200]  # failed once on purpose, retried after 1 s
+    first, delivered = received[0]["at"] - sent_at, received[1]["at"] - sent_at
+    print(
+        f"lead.created: first attempt {first * 1000:.0f} ms after the form was sent, delivered at {delivered * 1000:.0f} ms"
+    )
+    assert first < 10 and 1 <= delivered - first < 10
     lead = received[-1]["payload"]["data"]
     assert received[-1]["payload"]["type"] == "lead.created"
     assert lead["name"] == "Ada <b>L</b>" and lead["email"] == "ada@example.com" and lead["intent"] == "pricing"
@@ -83,3 +91,22 @@ def test_a_lead_reaches_a_signed_webhook_and_an_email_through_a_real_worker(star
     assert "New lead: Ada <b>L</b>" in email["Subject"] and "ada@example.com" in body(email)
     html = email.get_body(preferencelist=("html",)).get_content()
     assert "Ada &lt;b&gt;L&lt;/b&gt;" in html and "<b>L</b>" not in html  # escaped in the HTML part
+
+    # Once the worker is warm: how long a lead takes from the visitor's form to the receiver.
+    latencies = []
+    for n in range(5):
+        other = Conversation.objects.create(assistant=assistant, visitor_token=f"warm{n}" * 6)
+        assistant_services.message_add(conversation=other, role="user", text="Can I get a demo?")
+        count = len(receiver.received)
+        visitor.cookies["cs_visitor"] = f"warm{n}" * 6
+        started = time.monotonic()
+        visitor.post(
+            reverse("embed_lead", args=[assistant.public_key]),
+            {"conversation_id": other.pk, "fields": {"email": f"warm{n}@example.com"}, "consent": True},
+            content_type="application/json",
+        )
+        got = receiver.wait_for(lambda r, count=count: len(r) > count, timeout=30)
+        latencies.append(got[count]["at"] - started)
+    latencies.sort()
+    print(f"lead.created, warm worker: median {latencies[2] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
+    assert latencies[2] < 5
