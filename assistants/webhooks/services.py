@@ -128,7 +128,7 @@ def _excerpt(response: httpx.Response) -> str:
         kept += piece
         if len(kept) >= EXCERPT_BYTES:
             break
-    return kept[:EXCERPT_BYTES].decode("utf-8", "replace")
+    return kept[:EXCERPT_BYTES].decode("utf-8", "replace").replace("\x00", "\ufffd")  # PostgreSQL text has no NUL
 
 
 def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | None, str, str]:
@@ -143,7 +143,10 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | N
             timeout=timeout, deadline=timeout, max_bytes=settings.WEBHOOK_RESPONSE_MAX_BYTES
         ) as client:
             with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
-                excerpt = _excerpt(response)
+                try:
+                    excerpt = _excerpt(response)
+                except (httpx.DecodingError, httpx.TimeoutException) as exc:  # the status came: it counts
+                    excerpt = f"(the answer's body was not read: {type(exc).__name__})"
                 error = ""
                 if 300 <= response.status_code < 400:
                     error = "redirects are not followed"
@@ -152,6 +155,8 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | N
                 return response.status_code, error, excerpt
     except http.OutboundRefused as exc:
         return None, f"refused: {exc.reason}", ""
+    except http.ResponseRefused as exc:
+        return None, f"the answer was refused: {exc}", ""
     except httpx.TimeoutException:
         return None, f"no answer within {timeout:g} s", ""
     except httpx.HTTPError as exc:
