@@ -17,7 +17,7 @@ from assistants import access
 from assistants.leads import selectors as lead_selectors
 from assistants.leads import services as lead_services
 from assistants.leads.forms import LeadForm
-from assistants.models import Assistant, Conversation, Lead, LeadCapture, Membership
+from assistants.models import Assistant, Conversation, Lead, LeadCapture, LeadPrompt, Membership
 from assistants.notifications import digest
 from assistants.web import visitors
 from chatsite.lib import json_body
@@ -199,6 +199,8 @@ def embed_lead(request, public_key: str):
     refused = visitors.rate_limited(request, assistant, "lead")
     if refused is not None:
         return refused
+    if not LeadPrompt.objects.filter(conversation=conversation).exists():  # only the form the chat showed
+        return JsonResponse({"error": "this conversation was not asked for details"}, status=409)
     fields = payload.get("fields") if isinstance(payload.get("fields"), dict) else {}
     data = {key: str(value)[:500] for key, value in fields.items() if isinstance(value, str | int | float)}
     if payload.get("consent") is True:

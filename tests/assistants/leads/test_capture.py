@@ -96,6 +96,14 @@ def test_after_a_number_of_answers_and_on_a_handoff_request(assistant):
     assert check(assistant, other, handoff=True)["form"]["trigger"] == "handoff"
 
 
+def test_a_conversation_that_was_not_asked_cannot_leave_a_lead(assistant):
+    lead_services.lead_capture_save(assistant=assistant, triggers=["intent"], consent_text="")
+    conversation = conversation_with(assistant, "Where are you?")  # no buying intent: not asked
+    assert check(assistant, conversation)["ask"] is False
+    response = post(assistant, "embed_lead", {"conversation_id": conversation.pk, "fields": {"email": "a@b.co"}})
+    assert response.status_code == 409 and not Lead.objects.exists()
+
+
 def test_another_visitors_conversation_is_not_asked_nor_answered(assistant):
     lead_services.lead_capture_save(assistant=assistant, triggers=["intent"])
     conversation = conversation_with(assistant, "Pricing?", token="someone-else" * 3)
@@ -188,6 +196,7 @@ def test_a_flood_from_one_visitor_is_rate_limited(assistant, settings):
     settings.LEAD_RATE_VISITOR = 2
     lead_services.lead_capture_save(assistant=assistant, triggers=["intent"], consent_text="")
     conversation = conversation_with(assistant, "Pricing?")
+    check(assistant, conversation)
     statuses = [
         post(assistant, "embed_lead", {"conversation_id": conversation.pk, "fields": {"email": "x"}}).status_code
         for _ in range(3)
