@@ -30,7 +30,7 @@
           required: "（必填）", rate_limited: "尝试次数过多，请稍后再试。" }
   };
   function t(key) { return (STRINGS[lang] || STRINGS.en)[key] || STRINGS.en[key] || key; }
-  var shown = false;
+  var shownFor = {};  // conversation id -> true once its form is shown (the server asks once per conversation too)
 
   function post(url, detail, body) {
     var headers = {};
@@ -53,7 +53,7 @@
   }
 
   function showForm(spec, detail, trigger) {
-    shown = true;
+    shownFor[detail.conversationId] = true;
     var box = el("div", "msg assistant lead-message");
     box.setAttribute("data-lead-form", trigger);
     var form = el("form", "lead-form");
@@ -170,11 +170,11 @@
 
   function check(event, handoff) {
     var detail = event.detail || {};
-    if (shown || !detail.conversationId) return;
+    if (!detail.conversationId || shownFor[detail.conversationId]) return;
     post(root.dataset.leadCheck, detail, { conversation_id: detail.conversationId, handoff: handoff })
       .then(function (response) { return response.ok ? response.json() : { ask: false }; })
       .then(function (data) {
-        if (!data.ask || shown) return;
+        if (!data.ask || shownFor[detail.conversationId]) return;
         if (handoff) {  // the lead form takes the place of the contact form
           var contact = document.getElementById("contact");
           if (contact) contact.hidden = true;

@@ -144,3 +144,32 @@ def test_the_webhook_screens(platform, assistant, owner, browser):
     team_page.get_by_role("button", name="Rotate secret").click()
     expect(team_page.locator(".copy-row")).to_have_count(2)
     assert team_page.errors == []
+
+
+def test_the_widget_asks_inside_its_frame_and_the_visitor_can_decline(page, platform, host_site, assistant):
+    from tests.browser.helpers import ask, chat_frame, host_page
+
+    lead_services.lead_capture_save(assistant=assistant, triggers=["intent"], consent_text="You may contact me.")
+    url = host_page(host_site, platform, assistant)
+    page.goto(url)
+    page.locator(".cs-launcher").click()
+    ask(page, QUESTION)
+    frame = chat_frame(page)
+    form = frame.locator(".lead-form")
+    expect(form).to_be_visible(timeout=10_000)
+    form.locator("input[name=email]").fill("grace@example.com")
+    form.locator("input[name=consent]").check()
+    form.locator("button[type=submit]").click()
+    expect(frame.locator(".lead-message.lead-done")).to_be_visible()
+    lead = Lead.objects.get()
+    assert lead.email == "grace@example.com" and lead.page_url == url  # the host page, told by the loader
+
+    frame.locator("[data-action='new']").click()  # a new conversation is asked again, and declines
+    ask(page, "Can I get a quote for the Business plan?")
+    expect(frame.locator(".lead-form")).to_be_visible(timeout=10_000)
+    frame.get_by_role("button", name="No thanks").click()
+    expect(frame.locator(".lead-message.lead-done")).to_have_text("No problem — let's carry on.")  # the old log is gone
+    ask(page, "And what is the price of the Starter plan?")
+    page.wait_for_timeout(1000)
+    expect(frame.locator(".lead-form")).to_have_count(0)  # asked once per conversation
+    assert Lead.objects.count() == 1 and page.errors == []
