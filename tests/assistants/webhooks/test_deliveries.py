@@ -250,3 +250,16 @@ def test_ratings_and_messages_leave_as_webhooks(team, receiver):
     for delivery in deliveries:
         assert webhook_deliver_task(delivery.pk) == "succeeded"
     assert len(receiver.verified()) == 3
+
+
+def test_the_sweep_queues_due_deliveries_only(team, receiver, django_capture_on_commit_callbacks):
+    endpoint_for(team, receiver)
+    (due,) = services.emit(team=team, event_type="lead.created", data={})
+    (later,) = services.emit(team=team, event_type="lead.created", data={})
+    (done,) = services.emit(team=team, event_type="lead.created", data={})
+    WebhookDelivery.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() + timedelta(hours=2))
+    WebhookDelivery.objects.filter(pk=done.pk).update(status="succeeded")
+    with django_capture_on_commit_callbacks() as queued:
+        assert services.deliveries_due() == 1
+    assert len(queued) == 1  # one task, for the due one; a worker would send it
+    assert webhook_deliver_task(due.pk) == "succeeded" and webhook_deliver_task(later.pk) == "skipped"
