@@ -99,12 +99,18 @@ def test_a_lead_reaches_a_signed_webhook_and_an_email_through_a_real_worker(star
         assistant_services.message_add(conversation=other, role="user", text="Can I get a demo?")
         count = len(receiver.received)
         visitor.cookies["cs_visitor"] = f"warm{n}" * 6
-        started = time.monotonic()
         visitor.post(
+            reverse("embed_lead_check", args=[assistant.public_key]),
+            {"conversation_id": other.pk},
+            content_type="application/json",
+        )
+        started = time.monotonic()
+        created = visitor.post(
             reverse("embed_lead", args=[assistant.public_key]),
             {"conversation_id": other.pk, "fields": {"email": f"warm{n}@example.com"}, "consent": True},
             content_type="application/json",
         )
+        assert created.status_code == 201, created.content
         got = receiver.wait_for(lambda r, count=count: len(r) > count, timeout=30)
         latencies.append(got[count]["at"] - started)
     latencies.sort()
