@@ -21,7 +21,18 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F, Model, QuerySet
 from django.http import Http404
 
-from assistants.models import Assistant, Conversation, CustomDomain, GoldenQuestion, Invitation, Membership, Team
+from assistants.models import (
+    Assistant,
+    Conversation,
+    CustomDomain,
+    GoldenQuestion,
+    Invitation,
+    Lead,
+    Membership,
+    Team,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from ingestion.models import Document, Source
 
 if TYPE_CHECKING:
@@ -164,4 +175,42 @@ def invitation_for(*, user: User, invitation_id, write: bool = False) -> Invitat
         team_path="team",
         need=Permission.OWN if write else Permission.READ,
         what="invitation",
+    )
+
+
+# Leads and webhooks
+
+
+def lead_for(*, user: User, lead_id, write: bool = False) -> Lead:
+    """A lead of the team; changing its status and notes is every member's work (WORK)."""
+    return _checked(
+        Lead.objects.select_related("assistant", "team", "conversation"),
+        user=user,
+        pk=lead_id,
+        team_path="team",
+        need=Permission.WORK if write else Permission.READ,
+        what="lead",
+    )
+
+
+def webhook_endpoint_for(*, user: User, endpoint_id, write: bool = False) -> WebhookEndpoint:
+    """A webhook endpoint of the team; changing it (and seeing its secret) is the admins' (MANAGE)."""
+    return _checked(
+        WebhookEndpoint.objects.select_related("team"),
+        user=user,
+        pk=endpoint_id,
+        team_path="team",
+        need=Permission.MANAGE if write else Permission.READ,
+        what="webhook endpoint",
+    )
+
+
+def webhook_delivery_for(*, user: User, delivery_id, write: bool = False) -> WebhookDelivery:
+    return _checked(
+        WebhookDelivery.objects.select_related("endpoint", "endpoint__team"),
+        user=user,
+        pk=delivery_id,
+        team_path="endpoint__team",
+        need=Permission.MANAGE if write else Permission.READ,
+        what="webhook delivery",
     )

@@ -326,6 +326,12 @@ SETTINGS_SECTIONS = {
         "Who may chat with the assistant, and which sites may embed it.",
         ["access_code", "clear_access_code", "allowed_domains"],
     ),
+    # Its own form (assistants.leads.forms.LeadCaptureSettingsForm), stored in a LeadCapture row.
+    "leads": (
+        "Lead capture",
+        "When the assistant asks visitors for their contact details, inside the chat, and which ones.",
+        [],
+    ),
     "danger": ("Danger zone", "What cannot be undone.", []),
 }
 

@@ -277,3 +277,157 @@ class GoldenRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+# Leads and webhooks
+
+
+class LeadCapture(models.Model):
+    """How an assistant asks visitors for their contact details (assistants/leads/): which fields, the
+    consent text, and when (after N answers, on buying intent, on a handoff request; none = never)."""
+
+    class Trigger(models.TextChoices):
+        ANSWERS = "answers", "After a number of answers"
+        INTENT = "intent", "On buying intent (pricing, demo, quote, trial…)"
+        HANDOFF = "handoff", "When the visitor asks for a person"
+
+    FIELD_NAMES = ("name", "email", "phone", "company")
+
+    assistant = models.OneToOneField(Assistant, on_delete=models.CASCADE, related_name="lead_capture")
+    triggers = models.JSONField(default=list, blank=True)  # a subset of Trigger's values; [] = never ask
+    after_answers = models.PositiveSmallIntegerField(default=3)
+    # {"name": "required" | "optional" | "off", "email": ..., "phone": ..., "company": ...}
+    fields = models.JSONField(default=dict, blank=True)
+    # [{"key": "budget", "label": "Budget", "required": false}]
+    custom_fields = models.JSONField(default=list, blank=True)
+    consent_text = models.CharField(max_length=500, blank=True, default="")  # "" = no consent checkbox
+    # {"en": ["pricing", "price", "demo", ...], "fr": [...]}: words and phrases of buying intent by language
+    intent_phrases = models.JSONField(default=dict, blank=True)
+    title = models.CharField(max_length=200, blank=True, default="")  # the form's first line ("" = the default)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class LeadPrompt(models.Model):
+    """The one time a conversation was asked for contact details, and how it ended."""
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="lead_prompt")
+    trigger = models.CharField(max_length=10, choices=LeadCapture.Trigger.choices)
+    intent = models.CharField(max_length=100, blank=True, default="")  # the phrase that showed buying intent
+    asked_at = models.DateTimeField(auto_now_add=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+
+
+class Lead(models.Model):
+    """A visitor's contact details with their consent, the conversation they came from, and a score."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        CONTACTED = "contacted", "Contacted"
+        QUALIFIED = "qualified", "Qualified"
+        CLOSED = "closed", "Closed"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="leads")
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="leads")
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="lead"
+    )
+    name = models.CharField(max_length=200, blank=True, default="")
+    email = models.EmailField(max_length=254, blank=True, default="")
+    phone = models.CharField(max_length=40, blank=True, default="")
+    company = models.CharField(max_length=200, blank=True, default="")
+    custom = models.JSONField(default=dict, blank=True)  # {"budget": "…"} by the custom field's key
+    consent_text = models.CharField(max_length=500, blank=True, default="")  # as shown to the visitor
+    consent_at = models.DateTimeField(null=True, blank=True)
+    page_url = models.URLField(max_length=2000, blank=True, default="")
+    trigger = models.CharField(max_length=10, blank=True, default="")  # LeadCapture.Trigger, or "" (the API)
+    intent = models.CharField(max_length=100, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    notes = models.TextField(blank=True, default="")
+    score = models.PositiveSmallIntegerField(default=0)  # 0–100, the sum of score_parts' points
+    # {"intent": {"points", "max", "why"}, "engagement": ..., "completeness": ..., "answered": ...}
+    score_parts = models.JSONField(default=dict, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)  # the team's admins were emailed
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "-score", "-created_at"])]
+
+
+class WebhookEndpoint(models.Model):
+    """A team's URL that receives the events it asks for, signed per Standard Webhooks (assistants/webhooks/)."""
+
+    class Event(models.TextChoices):
+        LEAD_CREATED = "lead.created", "lead.created"
+        HANDOFF_REQUESTED = "handoff.requested", "handoff.requested"
+        HANDOFF_RESOLVED = "handoff.resolved", "handoff.resolved"
+        CONVERSATION_RATED = "conversation.rated", "conversation.rated"
+        MESSAGE_CREATED = "message.created", "message.created"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=200, blank=True, default="")
+    events = models.JSONField(default=list)  # a subset of Event's values
+    secret = models.CharField(max_length=100)  # "whsec_" + base64 of 24 random bytes
+    # After a rotation the old secret signs too, until previous_secret_expires_at.
+    previous_secret = models.CharField(max_length=100, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True, default="")
+    # The first failed attempt since the last success: past WEBHOOK_DISABLE_AFTER_DAYS the endpoint is disabled.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_notified_at = models.DateTimeField(null=True, blank=True)  # the team's admins were emailed
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, tried until it succeeds or the retry schedule ends."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Delivered"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    message_id = models.CharField(max_length=40, unique=True)  # the webhook-id header: "msg_…"
+    event_type = models.CharField(max_length=40)
+    payload = models.JSONField()  # {"type", "timestamp", "data"}: the body sent
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Failed tries since it was created or replayed: the index of the next wait in WEBHOOK_RETRY_SCHEDULE.
+    schedule_step = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery: what came back (or why nothing did) and how long it took."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True, default="")
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["number", "id"]
+
+
+class MemberNotifications(models.Model):
+    """A member's choice of emails from one team: the daily digest (opt-in)."""
+
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="notifications")
+    daily_digest = models.BooleanField(default=False)
+    digest_sent_on = models.DateField(null=True, blank=True)  # the day (UTC) the last digest went out

@@ -17,7 +17,17 @@ from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from assistants.models import Assistant, Conversation, CustomDomain, Feedback, Invitation, Membership, Message, Team
+from assistants.models import (
+    Assistant,
+    Conversation,
+    CustomDomain,
+    Feedback,
+    Invitation,
+    Lead,
+    Membership,
+    Message,
+    Team,
+)
 from chatsite.lib import contrast
 from ingestion.models import Document, Source
 
@@ -228,6 +238,14 @@ def _contact_requests() -> QuerySet:
     return Feedback.objects.filter(conversation=OuterRef("pk"), kind=Feedback.Kind.CONTACT)
 
 
+def _leads_left() -> QuerySet:
+    """The conversation itself when it holds a lead (assistants/leads/) or a contact request with an email."""
+    with_email = _contact_requests().filter(details__has_key="email").exclude(details__email="")
+    return Conversation.objects.filter(pk=OuterRef("pk")).filter(
+        Exists(Lead.objects.filter(conversation=OuterRef("pk"))) | Exists(with_email)
+    )
+
+
 # Every flag of the log, its filters and its badges, in the order shown. Add a flag here and the log,
 # its filter and the conversation page show it.
 CONVERSATION_FLAGS = (
@@ -237,9 +255,7 @@ CONVERSATION_FLAGS = (
         lambda: Message.objects.filter(conversation=OuterRef("pk"), unanswered=True),
     ),
     ConversationFlag("handed_off", "Handed off", _contact_requests),
-    ConversationFlag(
-        "lead", "Lead left", lambda: _contact_requests().filter(details__has_key="email").exclude(details__email="")
-    ),
+    ConversationFlag("lead", "Lead left", lambda: _leads_left()),
 )
 FLAGS_BY_NAME = {flag.name: flag for flag in CONVERSATION_FLAGS}
 

@@ -18,8 +18,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from assistants.models import Assistant, Conversation, Invitation, Membership, Message, Team
+from assistants.models import Assistant, Conversation, Feedback, Invitation, Membership, Message, Team
 from assistants.selectors import INVITATION_SALT, invitation_token_hash
+from assistants.webhooks import services as webhooks
 from ingestion.embedding import DEFAULT_MODEL, embedding_dims
 from ingestion.services import upload_folder
 from ingestion.spaces import space_create, space_drop
@@ -242,9 +243,58 @@ def conversation_for_visitor(
 
 
 def message_add(*, conversation: Conversation, role: str, text: str, **fields) -> Message:
-    message = Message.objects.create(conversation=conversation, role=role, text=text, **fields)
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.created_at)
+    """A message of the conversation; the team's ``message.created`` webhooks are sent after commit."""
+    with transaction.atomic():
+        message = Message.objects.create(conversation=conversation, role=role, text=text, **fields)
+        Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.created_at)
+        team_id = Assistant.objects.values_list("team_id", flat=True).get(pk=conversation.assistant_id)
+        webhooks.emit(
+            team=team_id,
+            event_type="message.created",
+            data={
+                "message_id": message.pk,
+                "conversation_id": conversation.pk,
+                "assistant_id": conversation.assistant_id,
+                "role": message.role,
+                "text": message.text,
+                "unanswered": message.unanswered,
+                "created_at": message.created_at.isoformat(),
+            },
+        )
     return message
+
+
+def answer_rate(*, message: Message, rating: int, comment: str = "") -> Feedback:
+    """The visitor's rating of an answer (1 or -1, with a comment); rating again replaces it. The team's
+    ``conversation.rated`` webhooks are sent after commit."""
+    with transaction.atomic():
+        feedback, _ = Feedback.objects.update_or_create(
+            message=message,
+            kind=Feedback.Kind.RATING,
+            defaults={"conversation": message.conversation, "rating": rating, "comment": comment},
+        )
+        question = (
+            Message.objects.filter(conversation_id=message.conversation_id, role=Message.Role.USER, id__lt=message.pk)
+            .order_by("-id")
+            .values_list("text", flat=True)
+            .first()
+        )
+        assistant = message.conversation.assistant
+        webhooks.emit(
+            team=assistant.team_id,
+            event_type="conversation.rated",
+            data={
+                "conversation_id": message.conversation_id,
+                "assistant_id": assistant.pk,
+                "message_id": message.pk,
+                "rating": rating,
+                "comment": comment,
+                "question": question or "",
+                "answer": message.text,
+                "rated_at": feedback.updated_at.isoformat(),
+            },
+        )
+    return feedback
 
 
 def assistant_access_code_set(*, assistant: Assistant, code: str | None) -> Assistant:

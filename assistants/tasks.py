@@ -17,3 +17,129 @@ def golden_run_task(run_id: int) -> None:
 def assistant_calibrate_task(assistant_id: int) -> None:
     """Learn the assistant's "I don't know" gate from its content and golden set (safe to run again)."""
     golden_services.assistant_calibrate(assistant_id=assistant_id)
+
+
+# --- Leads, notifications and webhooks ---------------------------------------------------------------
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120, soft_time_limit=100)
+def webhook_deliver_task(delivery_id: int) -> str:
+    """Post one webhook delivery if it is due (claimed first: a second copy of the task does nothing)."""
+    from assistants.webhooks import services as webhook_services
+
+    return webhook_services.delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120, soft_time_limit=100)
+def webhook_deliveries_due_task() -> int:
+    """Queue the deliveries whose next try is due (beat, every minute)."""
+    from assistants.webhooks import services as webhook_services
+
+    return webhook_services.deliveries_due()
+
+
+def _claimed(model, pk: int, field: str) -> bool:
+    """Mark ``field`` of the row as now if it was empty: True for the one caller that marked it."""
+    from django.utils import timezone
+
+    return bool(model.objects.filter(pk=pk, **{f"{field}__isnull": True}).update(**{field: timezone.now()}))
+
+
+def _unclaim(model, pk: int, field: str) -> None:
+    model.objects.filter(pk=pk).update(**{field: None})
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=30,
+    max_retries=5,
+    time_limit=120,
+    soft_time_limit=100,
+)
+def lead_notify_task(lead_id: int) -> None:
+    """Email the team's admins about a new lead, once."""
+    from assistants.models import Lead
+    from assistants.notifications import emails
+
+    if not _claimed(Lead, lead_id, "notified_at"):
+        return
+    lead = Lead.objects.select_related("assistant").filter(pk=lead_id).first()
+    if lead is None:
+        return
+    try:
+        emails.lead_created(lead)
+    except Exception:
+        _unclaim(Lead, lead_id, "notified_at")
+        raise
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=30,
+    max_retries=5,
+    time_limit=120,
+    soft_time_limit=100,
+)
+def webhook_endpoint_disabled_notify_task(endpoint_id: int) -> None:
+    """Email the team's admins that one of their webhook endpoints was disabled, once."""
+    from assistants.models import WebhookEndpoint
+    from assistants.notifications import emails
+
+    if not _claimed(WebhookEndpoint, endpoint_id, "disabled_notified_at"):
+        return
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return
+    try:
+        emails.endpoint_disabled(endpoint)
+    except Exception:
+        _unclaim(WebhookEndpoint, endpoint_id, "disabled_notified_at")
+        raise
+
+
+HANDOFF_NOTICE_SECONDS = 600  # one email per conversation in this window, however often the task runs
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=30,
+    max_retries=5,
+    time_limit=120,
+    soft_time_limit=100,
+)
+def notify_handoff_requested(conversation_id: int) -> None:
+    """Email the team's owners and admins that a visitor of this conversation waits for a person.
+    Reads the handoff's reason and summary where the conversation has them; a second call within
+    HANDOFF_NOTICE_SECONDS (a redelivered task, a double click) sends nothing."""
+    from assistants.models import Conversation
+    from assistants.notifications import emails
+    from chatsite.lib.shared_redis import redis_client
+
+    conversation = Conversation.objects.select_related("assistant__team").filter(pk=conversation_id).first()
+    if conversation is None:
+        return
+    key = f"notified:handoff:{conversation_id}"
+    if not redis_client().set(key, "1", nx=True, ex=HANDOFF_NOTICE_SECONDS):
+        return
+    try:
+        emails.handoff_requested(conversation)
+    except Exception:
+        redis_client().delete(key)
+        raise
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=600, soft_time_limit=540)
+def daily_digests_task() -> int:
+    """Send the day's digest to each member who asked for it (beat, hourly; once a day each)."""
+    from assistants.notifications.digest import daily_digests_send
+
+    return daily_digests_send()

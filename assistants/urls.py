@@ -9,10 +9,12 @@ from assistants.web import (
     golden,
     help,
     install,
+    leads,
     settings,
     signin,
     sources,
     team,
+    webhooks,
     widget,
 )
 
@@ -112,4 +114,18 @@ urlpatterns = [
     ),
     path("assistants/<int:assistant_id>/install/", install.assistant_install, name="assistant_install"),
     path("embed/<str:public_key>/allowed", widget.embed_allowed, name="embed_allowed"),
+    # Leads and webhooks (assistants/web/leads.py, webhooks.py)
+    path("teams/<int:team_id>/leads/", leads.team_leads, name="team_leads"),
+    path("teams/<int:team_id>/leads/export/", leads.team_leads_export, name="team_leads_export"),
+    path("leads/<int:lead_id>/", leads.lead_detail, name="lead_detail"),
+    path("teams/<int:team_id>/digest/", leads.team_digest, name="team_digest"),
+    path("embed/<str:public_key>/lead/check", leads.embed_lead_check, name="embed_lead_check"),
+    path("embed/<str:public_key>/lead", leads.embed_lead, name="embed_lead"),
+    path("teams/<int:team_id>/webhooks/", webhooks.team_webhooks, name="team_webhooks"),
+    path("webhooks/<int:endpoint_id>/", webhooks.webhook_detail, name="webhook_detail"),
+    path(
+        "webhook-deliveries/<int:delivery_id>/replay/",
+        webhooks.webhook_delivery_replay,
+        name="webhook_delivery_replay",
+    ),
 ]

@@ -137,6 +137,9 @@ CHAT_RATE_ASSISTANT = env_int("CHAT_RATE_ASSISTANT", 1200)
 CONTACT_RATE_VISITOR = env_int("CONTACT_RATE_VISITOR", 3)
 CONTACT_RATE_ADDRESS = env_int("CONTACT_RATE_ADDRESS", 10)
 CONTACT_RATE_ASSISTANT = env_int("CONTACT_RATE_ASSISTANT", 200)
+LEAD_RATE_VISITOR = env_int("LEAD_RATE_VISITOR", 3)  # lead forms sent per ten minutes, likewise
+LEAD_RATE_ADDRESS = env_int("LEAD_RATE_ADDRESS", 10)
+LEAD_RATE_ASSISTANT = env_int("LEAD_RATE_ASSISTANT", 200)
 # Sign-in attempts (dashboard and admin) that fail: per account and address, and per address, in 15 minutes.
 # A lockout ends with its window, so nobody can lock another person out for good; a success clears its count.
 LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 5)
@@ -214,6 +217,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "recrawl-due-sources": {"task": "ingestion.tasks.sources_recrawl_due_task", "schedule": 300.0},
     "requeue-lost-work": {"task": "ingestion.tasks.reconcile_task", "schedule": 300.0},
+    "webhook-deliveries-due": {"task": "assistants.tasks.webhook_deliveries_due_task", "schedule": 60.0},
+    "daily-digests": {"task": "assistants.tasks.daily_digests_task", "schedule": 3600.0},  # once a day each
 }
 # Work that showed no sign of life for this long is taken to have lost its task (Redis restarted without
 # its queues, say) and is queued again by the reconciler (ingestion/services/reconcile.py).
@@ -240,6 +245,16 @@ OUTBOUND_STREAM_MAX_BYTES = env_int("OUTBOUND_STREAM_MAX_BYTES", 64 * 1024 * 102
 OUTBOUND_DEADLINE = env_float("OUTBOUND_DEADLINE", 30.0)
 OUTBOUND_DOWNLOAD_DEADLINE = env_float("OUTBOUND_DOWNLOAD_DEADLINE", 120.0)
 OUTBOUND_USER_AGENT = env_str("OUTBOUND_USER_AGENT", "ChatsiteBot/0.1 (+https://github.com/chatsite)")
+
+# --- Webhooks (assistants/webhooks/) ---------------------------------------------------------
+# Seconds to wait before each retry of a failed delivery (the first try is at once); past the last, it failed.
+WEBHOOK_RETRY_SCHEDULE = [
+    int(value) for value in env_list("WEBHOOK_RETRY_SCHEDULE", ["5", "300", "1800", "7200", "18000", "36000", "36000"])
+]
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)  # seconds for one attempt, connection to last byte
+WEBHOOK_RESPONSE_MAX_BYTES = env_int("WEBHOOK_RESPONSE_MAX_BYTES", 64 * 1024)  # a receiver's reply, read at most
+WEBHOOK_DISABLE_AFTER_DAYS = env_float("WEBHOOK_DISABLE_AFTER_DAYS", 5.0)  # only failures this long: disabled
+WEBHOOK_SECRET_GRACE_HOURS = env_float("WEBHOOK_SECRET_GRACE_HOURS", 24.0)  # a rotated secret still signs
 
 # Where video transcripts are fetched (ingestion/youtube.py); the tests point it at loopback.
 YOUTUBE_BASE_URL = env_str("YOUTUBE_BASE_URL", "https://www.youtube.com").rstrip("/")

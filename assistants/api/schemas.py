@@ -22,6 +22,7 @@ from assistants.api.export import FORMATS, parse_bound
 from assistants.models import Assistant as AssistantModel
 from assistants.models import Conversation as ConversationModel
 from assistants.models import Feedback as FeedbackModel
+from assistants.models import Lead as LeadModel
 from assistants.models import Message as MessageModel
 from assistants.selectors import conversation_messages
 from ingestion.models import CrawlRun as CrawlRunModel
@@ -653,3 +654,63 @@ class Error(Schema):
     """Every refusal has this shape."""
 
     error: ErrorBody
+
+
+# Leads
+
+LeadId = Annotated[int, Path(description="The lead's id.", examples=[512])]
+
+
+class ScorePart(Schema):
+    points: int
+    max: int
+    why: str
+
+
+class LeadConsent(Schema):
+    text: str = Field(description="The consent text the visitor ticked; empty when none was asked.")
+    at: datetime | None = Field(description="When the visitor ticked it.")
+
+
+class Lead(Schema):
+    id: int
+    assistant_id: int
+    conversation_id: int | None = Field(description="The conversation it came from (null once deleted).")
+    name: str
+    email: str
+    phone: str
+    company: str
+    custom: dict[str, str] = Field(description="The assistant's custom fields, by key.")
+    consent: LeadConsent
+    page_url: str
+    trigger: str = Field(description="What asked for it: answers, intent, handoff (empty when unknown).")
+    intent: str = Field(description="The buying-intent word or phrase that asked for it, if any.")
+    status: model_choice(LeadModel, "status")
+    notes: str
+    score: int = Field(description="0–100, the sum of score_parts' points.")
+    score_parts: dict[str, ScorePart] = Field(description="intent, engagement, completeness, answered.")
+    created_at: datetime
+
+    @staticmethod
+    def resolve_consent(lead) -> dict:
+        return {"text": lead.consent_text, "at": lead.consent_at}
+
+
+class LeadPage(Schema):
+    data: list[Lead]
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
+
+
+class LeadFilter(Page):
+    status: model_choice(LeadModel, "status", "Only leads in this state.") = None
+    assistant_id: Annotated[int, Field(description="Only leads of this assistant.")] = None
+    min_score: Annotated[int, Field(ge=0, le=100, description="Only leads scored at least this.")] = None
+    since: Annotated[DateTime, Field(description="Created at or after this time (ISO 8601).")] = None
+    until: Annotated[DateTime, Field(description="Created before this time (ISO 8601).")] = None
+
+
+class LeadUpdate(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    status: model_choice(LeadModel, "status") = None
+    notes: Annotated[str, Field(max_length=10000)] = None

@@ -11,7 +11,7 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from assistants.api.http import invalid, not_found
-from assistants.models import Assistant, Conversation, Feedback, Message, Team
+from assistants.models import Assistant, Conversation, Feedback, Lead, Message, Team
 from ingestion.models import Document, Source
 
 
@@ -158,3 +158,28 @@ def conversation_export_rows(
             "citations": message.citations,
             "page_url": message.conversation.page_url,
         }
+
+
+def leads_for_team(
+    *, team: Team, status=None, assistant_id=None, min_score=None, since=None, until=None
+) -> QuerySet[Lead]:
+    """The team's leads with the API's filters (the page orders them newest first)."""
+    leads = Lead.objects.filter(team=team)
+    if status:
+        leads = leads.filter(status=status)
+    if assistant_id is not None:
+        leads = leads.filter(assistant_id=assistant_id)
+    if min_score is not None:
+        leads = leads.filter(score__gte=min_score)
+    if since is not None:
+        leads = leads.filter(created_at__gte=since)
+    if until is not None:
+        leads = leads.filter(created_at__lt=until)
+    return leads
+
+
+def lead_get_for_team(*, team: Team, lead_id: int) -> Lead:
+    lead = Lead.objects.filter(pk=lead_id, team=team).first()
+    if lead is None:
+        raise not_found("lead")
+    return lead

@@ -21,6 +21,7 @@ from assistants.api.export import FORMATS, export_lines
 from assistants.api.http import ApiError, IdempotencyKey, TeamKey, fields_invalid, idempotent, invalid, not_found
 from assistants.api.openapi import responds
 from assistants.forms import AssistantBrandingForm, WebsiteSourceForm
+from assistants.leads import services as lead_services
 from assistants.models import ApiKey, Assistant, Conversation
 from ingestion import services as ingestion_services
 from ingestion.models import Document, Source
@@ -567,3 +568,55 @@ async def chat(request, assistant_id: schemas.AssistantId, payload: schemas.Ques
         "citations": citations,
         "message_id": message_id,
     }
+
+
+# Leads
+
+
+@router.get(
+    "/leads",
+    auth=TeamKey(READ),
+    response=schemas.LeadPage,
+    summary="List leads",
+    tags=["Leads"],
+    openapi_extra=responds(200, "The team's leads, newest first, with their scores and the parts of each."),
+)
+def lead_list(request, filters: Query[schemas.LeadFilter]):
+    """Every lead of the key's team (contact details, consent, score and its parts), newest first;
+    filtered by status, assistant, minimum score and creation time."""
+    leads = selectors.leads_for_team(
+        team=request.auth.team,
+        status=filters.status,
+        assistant_id=filters.assistant_id,
+        min_score=filters.min_score,
+        since=filters.since,
+        until=filters.until,
+    )
+    return _page(leads, filters)
+
+
+@router.get(
+    "/leads/{int:lead_id}",
+    auth=TeamKey(READ),
+    response=schemas.Lead,
+    summary="Get a lead",
+    tags=["Leads"],
+    openapi_extra=responds(200, "The lead."),
+)
+def lead_detail(request, lead_id: schemas.LeadId):
+    return selectors.lead_get_for_team(team=request.auth.team, lead_id=lead_id)
+
+
+@router.patch(
+    "/leads/{int:lead_id}",
+    auth=TeamKey(WRITE),
+    response=schemas.Lead,
+    summary="Update a lead",
+    tags=["Leads"],
+    openapi_extra=responds(200, "The lead, with its new status or notes."),
+)
+def lead_update(request, lead_id: schemas.LeadId, payload: schemas.LeadUpdate):
+    """Move a lead along (new, contacted, qualified, closed) or replace its notes."""
+    lead = selectors.lead_get_for_team(team=request.auth.team, lead_id=lead_id)
+    sent = payload.model_dump(exclude_unset=True)
+    return lead_services.lead_update(lead=lead, status=sent.get("status"), notes=sent.get("notes"))

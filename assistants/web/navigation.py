@@ -22,6 +22,9 @@ _TEAM_OF = {
     "golden_id": "assistants__golden_questions",
     "membership_id": "memberships",
     "invitation_id": "invitations",
+    "lead_id": "leads",
+    "endpoint_id": "webhook_endpoints",
+    "delivery_id": "webhook_endpoints__deliveries",
 }
 
 # The bar's sections, by the name of the URL a page was reached by.
@@ -39,6 +42,10 @@ SECTIONS = {
     "team_members": "team",
     "team_settings": "team",
     "team_api_keys": "api_keys",
+    "team_leads": "leads",
+    "lead_detail": "leads",
+    "team_webhooks": "webhooks",
+    "webhook_detail": "webhooks",
     "help": "help",
     "help_page": "help",
     "account": "account",

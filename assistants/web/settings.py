@@ -1,5 +1,5 @@
 """An assistant's settings, in sections: Branding, Behaviour, Model (with the embedding model
-switch), Access, and the Danger zone (deleting the assistant). Every role reads them; owners and
+switch), Access, Lead capture, and the Danger zone (deleting the assistant). Every role reads them; owners and
 admins change them. A section with a mistake comes back as typed, the error at its field."""
 
 import copy
@@ -11,12 +11,17 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from assistants import access, forms, selectors, services
+from assistants.leads import services as lead_services
+from assistants.leads.forms import LeadCaptureSettingsForm
+from assistants.models import LeadCapture
 from ingestion import services as ingestion_services
 
 
 def _page(request, assistant, section: str, *, form=None, switch_form=None, delete_form=None, status=200):
     title, summary, _ = forms.SETTINGS_SECTIONS[section]
     can_manage = access.Permission.MANAGE in assistant.viewer_can
+    if form is None and section == "leads":
+        form = LeadCaptureSettingsForm(capture=LeadCapture.objects.filter(assistant=assistant).first())
     if form is None and section != "danger":
         form = forms.AssistantSettingsForm(instance=copy.copy(assistant), section=section)
     if section == "model" and switch_form is None:
@@ -55,6 +60,13 @@ def assistant_settings(request, assistant_id: int, section: str):
     if section == "danger":  # deleting has its own route
         return HttpResponseNotAllowed(["GET"])
     assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
+    if section == "leads":
+        form = LeadCaptureSettingsForm(request.POST, capture=LeadCapture.objects.filter(assistant=assistant).first())
+        if not form.is_valid():
+            return _page(request, assistant, section, form=form, status=400)
+        lead_services.lead_capture_save(assistant=assistant, **form.values())
+        messages.success(request, "Lead capture saved.")
+        return redirect("assistant_settings", assistant_id=assistant.pk, section=section)
     form = forms.AssistantSettingsForm(request.POST, instance=copy.copy(assistant), section=section)
     if not form.is_valid():
         return _page(request, assistant, section, form=form, status=400)

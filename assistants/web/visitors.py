@@ -208,6 +208,7 @@ def rate_limited(request, assistant: Assistant, action: str) -> JsonResponse | N
     window, *caps = {
         "chat": (60, settings.CHAT_RATE_VISITOR, settings.CHAT_RATE_ADDRESS, settings.CHAT_RATE_ASSISTANT),
         "contact": (600, settings.CONTACT_RATE_VISITOR, settings.CONTACT_RATE_ADDRESS, settings.CONTACT_RATE_ASSISTANT),
+        "lead": (600, settings.LEAD_RATE_VISITOR, settings.LEAD_RATE_ADDRESS, settings.LEAD_RATE_ASSISTANT),
     }[action]
     token = visitor_token(request)
     keys = [

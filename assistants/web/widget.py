@@ -203,7 +203,7 @@ def embed_feedback(request, public_key: str):
         return HttpResponseBadRequest("message_id and a rating of 1 or -1 expected")
     token = visitors.visitor_token(request)
     message = (
-        Message.objects.select_related("conversation")
+        Message.objects.select_related("conversation__assistant")
         .filter(
             pk=int(message_id),
             role=Message.Role.ASSISTANT,
@@ -216,14 +216,8 @@ def embed_feedback(request, public_key: str):
     )
     if message is None:
         return JsonResponse({"error": "no such answer in your conversation"}, status=404)
-    Feedback.objects.update_or_create(
-        message=message,
-        kind=Feedback.Kind.RATING,
-        defaults={
-            "conversation": message.conversation,
-            "rating": int(rating),
-            "comment": str(payload.get("comment") or "").strip()[:MAX_COMMENT_CHARS],
-        },
+    services.answer_rate(
+        message=message, rating=int(rating), comment=str(payload.get("comment") or "").strip()[:MAX_COMMENT_CHARS]
     )
     return JsonResponse({"message_id": message.pk, "rating": rating})
 

@@ -37,7 +37,8 @@ apply them, so no caller can forget them):
 :class:`DeadlineExceeded` subclasses :class:`httpx.TimeoutException`, so code that handles httpx's
 errors handles them too.
 
-Public API: :func:`fetch` (whole response, redirects followed and re-checked, body capped; and
+Public API: :func:`check_destination` (a URL to be called later, checked with its DNS answer when
+saved), :func:`fetch` (whole response, redirects followed and re-checked, body capped; and
 :func:`fetch_or_fail`, its failures as one exception with a reason for people) and
 :func:`sync_client` / :func:`async_client` (httpx clients for APIs and streaming, no redirects;
 :data:`DEADLINE_AT` in a request's ``extensions`` sets that request's deadline, a
@@ -234,6 +235,25 @@ def check_url(url: str, *, allow_private: bool | None = None) -> None:
     literal = _ip_literal(host)
     if literal is not None:
         _refuse_addresses(host, port, [literal], allow_private)
+
+
+def check_destination(url: str, *, allow_private: bool | None = None) -> None:
+    """:func:`check_url`, then the host resolved and every address it has checked, as a request would
+    be: for a URL stored to be called later (a webhook endpoint), refused when it is saved. Raises
+    :class:`OutboundRefused`, also when the name does not resolve. The request itself is checked again
+    when it is made (the answer of the DNS may have changed)."""
+    check_url(url, allow_private=allow_private)
+    parsed = httpx.URL(url)
+    host, port = _host(parsed), _port(parsed)
+    if _ip_literal(host) is not None or _allow_listed(host, port):
+        return
+    try:
+        addresses = _resolve(host, port)
+    except (OSError, UnicodeError):
+        raise OutboundRefused(f"the host {host} could not be found") from None
+    if not addresses:
+        raise OutboundRefused(f"the host {host} could not be found")
+    _refuse_addresses(host, port, addresses, allow_private)
 
 
 def fetch(

@@ -329,7 +329,16 @@
 
   // --- Contact details for a person -------------------------------------------------------------
 
+  // What other scripts of the page (static/js/lead.js) follow: "chatsite:answered" after each answer,
+  // "chatsite:handoff" when the visitor asks for a person; with what they need to call the server.
+  function announce(name) {
+    root.dispatchEvent(new CustomEvent("chatsite:" + name, {
+      detail: { conversationId: conversationId, headers: requestHeaders(), pageUrl: page.url, scrollDown: scrollDown }
+    }));
+  }
+
   function openContact() {
+    announce("handoff");
     toHost("handoff", { conversation_id: conversationId });
     contact.hidden = false;
     identify(identity.name, identity.email);
@@ -457,6 +466,7 @@
       statusLine.textContent = "";
       log.removeAttribute("aria-busy");
       input.focus();
+      if (text) announce("answered");
     });
   }
 

@@ -307,6 +307,36 @@ def scenario_embedding(kind: str) -> dict:
     return {"shape": list(vectors.shape)}
 
 
+def scenario_webhook(url: str, saved: bool = True) -> dict:
+    """A webhook endpoint added in the dashboard (refused there for an address that may not be
+    called); with ``saved``, an endpoint with that URL in the database anyway (its name resolved
+    elsewhere when it was saved) and an event delivered to it, as the worker's task does."""
+    from django.test import Client
+
+    from assistants.models import WebhookEndpoint
+    from assistants.tasks import webhook_deliver_task
+    from assistants.webhooks import services, signing
+
+    owner, team, _ = _owner_team_assistant()
+    browser = Client()
+    browser.force_login(owner)
+    response = browser.post(f"/teams/{team.pk}/webhooks/", {"url": url, "events": ["lead.created"]})
+    endpoint = WebhookEndpoint.objects.filter(team=team).first()
+    result = {"form_status": response.status_code, "created": endpoint is not None}
+    if endpoint is None:
+        form = response.context["form"] if response.context else None
+        result["form_errors"] = dict(form.errors) if form is not None else {}
+        if not saved:
+            return result
+        endpoint = WebhookEndpoint.objects.create(
+            team=team, url=url, events=["lead.created"], secret=signing.secret_new()
+        )
+    (delivery,) = services.emit(team=team, event_type="lead.created", data={"id": 1})
+    result["outcome"] = webhook_deliver_task(delivery.pk)
+    result["error"] = delivery.attempt_log.get().error
+    return result
+
+
 def scenario_control(url: str, host: str) -> dict:
     """The control: with private addresses allowed, each path does reach the sentinel behind
     ``url`` (or the name ``host``); the sentinels' new connections per path."""
@@ -321,6 +351,7 @@ def scenario_control(url: str, host: str) -> dict:
         "domain": lambda: scenario_domain(host),
         "llm": lambda: scenario_llm(url + "v1"),
         "embedding": lambda: scenario_embedding("openai"),
+        "webhook": lambda: scenario_webhook(url, saved=False),
     }
     reached = {}
     for name, call in paths.items():

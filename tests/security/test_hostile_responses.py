@@ -194,3 +194,29 @@ def test_dripping_vectors(netns):
     report = netns.run("embedding", kind="openai", settings=settings, patch=patch, routes=routes)
     result = check(report, seconds=5)  # two attempts of 1.5 s and the wait between them
     assert "DeadlineExceeded" in result["failure"], result
+
+
+# --- Webhook receivers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bomb, outcome, error",
+    [(STACKED, "retry", "the answer was refused: the response has 2 content encodings"), (SINGLE, "succeeded", "")],
+)
+def test_a_webhook_receiver_answering_a_bomb(netns, bomb, outcome, error):
+    """A 2xx counts; its body is read no further than its first bytes, never inflated. Stacked encodings
+    are refused with the headers."""
+    report = netns.run("webhook", url="http://site.test/hook", routes={"*": typed(bomb, "application/json")})
+    result = check(report)
+    assert result["created"] and result["outcome"] == outcome and result["error"].startswith(error), result
+
+
+def test_a_webhook_receiver_dripping_its_answer(netns):
+    report = netns.run(
+        "webhook",
+        url="http://site.test/hook",
+        settings={"WEBHOOK_TIMEOUT": 2.0},
+        routes={"*": drip(in_headers=True, headers={"Content-Type": "application/json"})},
+    )
+    result = check(report, seconds=4.5)
+    assert result["outcome"] == "retry" and result["error"] == "no answer within 2 s", result

@@ -326,16 +326,35 @@ def test_dns_rebinding(netns):
 # --- Webhooks -----------------------------------------------------------------------------------------------
 
 
-def test_no_webhook_urls_exist_yet():
-    """Webhook URLs (finding 2 lists them) do not exist yet. When they do, this fails: add their
-    cases to this file (a webhook URL on every target, redirects, rebinding) and to the hostile
-    responses, then update this test."""
-    from django.apps import apps
+@pytest.mark.parametrize("url", TARGETS)
+def test_webhook_endpoint_url(netns, url):
+    """Refused when saved (the error at the URL field), and refused at send for a URL in the
+    database anyway (its name resolved elsewhere when it was saved)."""
+    report = netns.run("webhook", url=url)
+    assert_no_hits(report)
+    result = result_of(report)
+    assert result["created"] is False and result["form_status"] == 400, result
+    assert list(result["form_errors"]) == ["url"], result
+    assert result["outcome"] == "retry" and result["error"].startswith("refused"), result
 
-    fields = [
-        f"{model.__name__}.{field.name}"
-        for model in apps.get_models()
-        for field in model._meta.get_fields()
-        if any(word in field.name.lower() for word in ("webhook", "callback", "notify_url"))
-    ]
-    assert fields == [], f"webhook URLs exist now ({fields}): give them SSRF cases here"
+
+@pytest.mark.parametrize(
+    "status, target",
+    [(302, "http://10.0.0.1/"), (307, "http://169.254.169.254/latest/meta-data/"), (308, "http://private.test/")],
+)
+def test_webhook_redirects_to_private_addresses_are_not_followed(netns, status, target):
+    report = netns.run("webhook", url="http://site.test/hook", routes=redirect_routes(target, status))
+    assert_no_hits(report)
+    result = result_of(report)
+    assert result["created"] is True and result["outcome"] == "retry", result
+    assert result["error"] == "redirects are not followed" and len(report["site"]) == 1, report
+
+
+def test_webhook_dns_rebinding(netns):
+    """Public at the first lookup, private afterwards: refused when saved (the service looks again after
+    the form) and at send."""
+    report = netns.run("webhook", url="http://rebind.test/hook", routes={"*": {"kind": "respond", "status": 200}})
+    assert_no_hits(report)
+    result = result_of(report)
+    assert result["form_status"] == 400 and list(result["form_errors"]) == ["url"], result
+    assert result["outcome"] == "retry" and result["error"].startswith("refused"), result

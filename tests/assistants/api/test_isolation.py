@@ -3,7 +3,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from assistants.models import Assistant, Conversation, Message
+from assistants.models import Assistant, Conversation, Lead, Message
 from ingestion.models import CrawlRun, Document, Source
 from tests.assistants.api.conftest import assert_error
 from tests.factories import make_assistant, make_team
@@ -36,6 +36,8 @@ ROUTES = [
     ("GET", "/documents/{document}", None),
     ("DELETE", "/documents/{document}", None),
     ("POST", "/documents/{document}/reindex", None),
+    ("GET", "/leads/{lead}", None),
+    ("PATCH", "/leads/{lead}", {"status": "closed", "notes": "taken over"}),
 ]
 
 
@@ -46,7 +48,16 @@ def theirs():
     conversation = Conversation.objects.create(assistant=assistant, visitor_token="v" * 30)
     Message.objects.create(conversation=conversation, role="user", text="their secret question")
     document = Document.objects.create(source=source, url="https://secret.example.com/a", title="Their secret page")
-    return {"assistant": assistant.pk, "source": source.pk, "conversation": conversation.pk, "document": document.pk}
+    lead = Lead.objects.create(
+        team=assistant.team, assistant=assistant, conversation=conversation, name="Their secret lead"
+    )
+    return {
+        "assistant": assistant.pk,
+        "source": source.pk,
+        "conversation": conversation.pk,
+        "document": document.pk,
+        "lead": lead.pk,
+    }
 
 
 def _fill(value, ids):
@@ -65,6 +76,7 @@ def test_another_teams_ids_are_not_found(api, assistant, theirs, method, path, b
         list(Source.objects.values()),
         list(Conversation.objects.values()),
         list(Document.objects.values()),
+        list(Lead.objects.values()),
         Message.objects.count(),
         CrawlRun.objects.count(),
     )
@@ -80,6 +92,7 @@ def test_another_teams_ids_are_not_found(api, assistant, theirs, method, path, b
         list(Source.objects.values()),
         list(Conversation.objects.values()),
         list(Document.objects.values()),
+        list(Lead.objects.values()),
         Message.objects.count(),
         CrawlRun.objects.count(),
     )
@@ -88,6 +101,7 @@ def test_another_teams_ids_are_not_found(api, assistant, theirs, method, path, b
 
 def test_lists_hold_only_the_keys_team(api, assistant, theirs):
     assert [a["id"] for a in api.get("/assistants").json()["data"]] == [assistant.pk]
+    assert api.get("/leads").json()["data"] == []
 
 
 def test_every_operation_that_names_an_object_is_walked(client):

@@ -9,7 +9,17 @@ from django.utils import timezone
 
 from assistants import access
 from assistants.forms import SETTINGS_SECTIONS
-from assistants.models import Conversation, CustomDomain, GoldenQuestion, Invitation, Membership, Message
+from assistants.models import (
+    Conversation,
+    CustomDomain,
+    GoldenQuestion,
+    Invitation,
+    Lead,
+    Membership,
+    Message,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from ingestion.models import Document, Source
 from tests.factories import make_assistant
 from tests.roles import ROLES, make_crew
@@ -64,6 +74,16 @@ ROUTES = [
     ("assistant_start_progress", "GET", "assistant", "read"),
     ("assistant_install", "GET", "assistant", "read"),
     ("assistant_install", "POST", "assistant", "manage"),
+    ("team_leads", "GET", "team", "read"),
+    ("team_leads_export", "GET", "team", "read"),
+    ("team_digest", "POST", "team", "read"),
+    ("lead_detail", "GET", "lead", "read"),
+    ("lead_detail", "POST", "lead", "work"),
+    ("team_webhooks", "GET", "team", "read"),
+    ("team_webhooks", "POST", "team", "manage"),
+    ("webhook_detail", "GET", "endpoint", "read"),
+    ("webhook_detail", "POST", "endpoint", "manage"),
+    ("webhook_delivery_replay", "POST", "delivery", "manage"),
 ]
 # Routes that name no team object: public pages, the visitors' chat, and what any signed-in user may do.
 PUBLIC = {
@@ -90,6 +110,8 @@ PUBLIC = {
     "password_reset_confirm",
     "password_reset_complete",
     "embed_allowed",
+    "embed_lead_check",
+    "embed_lead",
 }
 SIGNED_IN = {"dashboard", "team_create", "account"}
 URL_ARGUMENT = {
@@ -101,6 +123,9 @@ URL_ARGUMENT = {
     "source": "source_id",
     "invitation": "invitation_id",
     "membership": "membership_id",
+    "lead": "lead_id",
+    "endpoint": "endpoint_id",
+    "delivery": "delivery_id",
 }
 # URL arguments beside the object's id.
 URL_EXTRA = {"source_run_control": {"action": "pause"}, "assistant_settings": {"section": "behaviour"}}
@@ -114,6 +139,9 @@ def world():
     Message.objects.create(conversation=conversation, role="user", text="Hello?")
     source = Source.objects.create(assistant=assistant, url="https://docs.example.invalid/", name="docs")
     Document.objects.create(source=source, url="https://docs.example.invalid/a/", title="A")
+    endpoint = WebhookEndpoint.objects.create(
+        team=crew.team, url="https://93.184.216.34/hook", events=["lead.created"], secret="whsec_" + "A" * 32
+    )
     objects = {
         "team": crew.team,
         "assistant": assistant,
@@ -131,6 +159,13 @@ def world():
             sent_at=timezone.now(),
         ),
         "membership": Membership.objects.get(team=crew.team, user=crew.user("member")),
+        "lead": Lead.objects.create(
+            team=crew.team, assistant=assistant, conversation=conversation, email="a@example.com"
+        ),
+        "endpoint": endpoint,
+        "delivery": WebhookDelivery.objects.create(
+            endpoint=endpoint, message_id="msg_roles", event_type="lead.created", payload={}, status="failed"
+        ),
     }
     return crew, objects
 

@@ -1,0 +1,220 @@
+"""The team's Leads screen (best first, filters, CSV export), one lead's page (status and notes), and
+the visitor's side of lead capture in the chat: the check after each answer and the inline form."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from assistants import access
+from assistants.leads import selectors as lead_selectors
+from assistants.leads import services as lead_services
+from assistants.leads.forms import LeadForm
+from assistants.models import Assistant, Conversation, Lead, LeadCapture, LeadPrompt, Membership
+from assistants.notifications import digest
+from assistants.web import visitors
+from chatsite.lib import json_body
+
+PAGE_SIZE = 50
+
+
+class LeadFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Lead.Status.choices], label="Status")
+    assistant = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Assistant")
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    min_score = forms.IntegerField(required=False, min_value=0, max_value=100, label="Score at least")
+
+    def __init__(self, *args, assistants=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assistant"].choices = [("", "All assistants")] + [(a.pk, a.name) for a in assistants]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+            self.add_error("until", "The end date is before the start date.")
+        return data
+
+
+class LeadWorkForm(forms.Form):
+    status = forms.ChoiceField(choices=Lead.Status.choices, label="Status")
+    notes = forms.CharField(required=False, max_length=10000, label="Notes", widget=forms.Textarea(attrs={"rows": 4}))
+
+
+def _filtered(request, team):
+    assistants = team.assistants.order_by("name")
+    form = LeadFilterForm(request.GET or None, assistants=assistants)
+    if request.GET and not form.is_valid():
+        return form, None
+    data = form.cleaned_data if request.GET else {}
+    leads = lead_selectors.leads_for_team(
+        team=team,
+        status=data.get("status") or "",
+        assistant_id=data.get("assistant"),
+        since=data.get("since"),
+        until=data.get("until"),
+        min_score=data.get("min_score"),
+    )
+    return form, leads
+
+
+@login_required
+@require_GET
+def team_leads(request, team_id: int):
+    team = access.team_for(user=request.user, team_id=team_id)
+    form, leads = _filtered(request, team)
+    page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page")) if leads is not None else None
+    filtered = any(value for key, value in request.GET.items() if key != "page")
+    membership = Membership.objects.get(team=team, user=request.user)
+    return render(
+        request,
+        "dashboard/leads.html",
+        {
+            "team": team,
+            "form": form,
+            "page": page,
+            "filtered": filtered,
+            "statuses": Lead.Status.choices,
+            "digest_on": digest.member_digest_on(membership=membership),
+        },
+        status=200 if leads is not None else 400,
+    )
+
+
+@login_required
+@require_POST
+def team_digest(request, team_id: int):
+    """The signed-in member's own choice: a daily digest of this team by email, or not."""
+    team = access.team_for(user=request.user, team_id=team_id)
+    membership = Membership.objects.get(team=team, user=request.user)
+    on = request.POST.get("daily_digest") == "on"
+    digest.member_digest_set(membership=membership, daily_digest=on)
+    if on and not request.user.email:
+        messages.error(request, "Add an email address to your account first: the digest has nowhere to go.")
+    else:
+        messages.success(request, "You will get a daily digest of this team." if on else "No more daily digest.")
+    return redirect("team_leads", team_id=team.pk)
+
+
+@login_required
+@require_GET
+def team_leads_export(request, team_id: int):
+    team = access.team_for(user=request.user, team_id=team_id)
+    _, leads = _filtered(request, team)
+    if leads is None:
+        return HttpResponseBadRequest("Correct the filters first.")
+    response = StreamingHttpResponse(
+        lead_selectors.lead_export_csv(leads.iterator()), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{team.slug}-leads-{timezone.localdate().isoformat()}.csv"'
+    return response
+
+
+@login_required
+def lead_detail(request, lead_id: int):
+    write = request.method == "POST"
+    lead = access.lead_for(user=request.user, lead_id=lead_id, write=write)
+    form = LeadWorkForm(request.POST if write else None, initial={"status": lead.status, "notes": lead.notes})
+    if write and form.is_valid():
+        lead_services.lead_update(lead=lead, status=form.cleaned_data["status"], notes=form.cleaned_data["notes"])
+        messages.success(request, "Lead saved.")
+        return redirect("lead_detail", lead_id=lead.pk)
+    transcript = list(lead.conversation.messages.all()) if lead.conversation else []
+    parts_labels = {
+        "intent": "Intent",
+        "engagement": "Engagement",
+        "completeness": "Contact details",
+        "answered": "Answered",
+    }
+    stored = lead.score_parts or {}
+    parts = [{"label": label, **stored[key]} for key, label in parts_labels.items() if key in stored]
+    return render(
+        request,
+        "dashboard/lead_detail.html",
+        {
+            "team": lead.team,
+            "lead": lead,
+            "form": form,
+            "parts": parts,
+            "transcript": transcript,
+            "can_work": access.Permission.WORK in lead.viewer_can,
+        },
+        status=400 if write else 200,
+    )
+
+
+# --- The visitor's side (the chat page and the widget share it) ------------------------------------
+
+
+def _visitor_conversation(request, assistant: Assistant, payload: dict) -> Conversation | None:
+    token = visitors.visitor_token(request)
+    conversation_id = str(payload.get("conversation_id") or "")
+    if not token or not conversation_id.isdigit():
+        return None
+    return Conversation.objects.filter(pk=int(conversation_id), assistant=assistant, visitor_token=token).first()
+
+
+@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
+@require_POST
+def embed_lead_check(request, public_key: str):
+    """After an answer (or a request for a person: ``{"handoff": true}``): whether to show the lead
+    form now, and its fields. Asks once per conversation."""
+    assistant = get_object_or_404(Assistant, public_key=public_key)
+    if not visitors.access_granted(request, assistant):
+        return visitors.access_refused()
+    payload = json_body.read_object(request)
+    if payload is None:
+        return HttpResponseBadRequest("JSON expected")
+    conversation = _visitor_conversation(request, assistant, payload)
+    if conversation is None:
+        return JsonResponse({"ask": False})
+    form = lead_services.lead_prompt_check(conversation=conversation, handoff=payload.get("handoff") is True)
+    return JsonResponse({"ask": form is not None, "form": form})
+
+
+@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
+@require_POST
+def embed_lead(request, public_key: str):
+    """The visitor's details ``{conversation_id, fields: {...}, consent, page_url}``, or ``{decline: true}``.
+    Invalid values answer 400 with ``errors`` by field (the chat keeps what was typed)."""
+    assistant = get_object_or_404(Assistant, public_key=public_key)
+    if not visitors.access_granted(request, assistant):
+        return visitors.access_refused()
+    payload = json_body.read_object(request)
+    if payload is None:
+        return HttpResponseBadRequest("JSON expected")
+    conversation = _visitor_conversation(request, assistant, payload)
+    if conversation is None:
+        return JsonResponse({"error": "no such conversation of yours"}, status=404)
+    if payload.get("decline") is True:
+        lead_services.lead_prompt_decline(conversation=conversation)
+        return JsonResponse({"declined": True})
+    refused = visitors.rate_limited(request, assistant, "lead")
+    if refused is not None:
+        return refused
+    if not LeadPrompt.objects.filter(conversation=conversation).exists():  # only the form the chat showed
+        return JsonResponse({"error": "this conversation was not asked for details"}, status=409)
+    fields = payload.get("fields") if isinstance(payload.get("fields"), dict) else {}
+    data = {key: str(value)[:500] for key, value in fields.items() if isinstance(value, str | int | float)}
+    if payload.get("consent") is True:
+        data["consent"] = "on"
+    form = LeadForm(data, capture=LeadCapture.objects.filter(assistant=assistant).first())
+    if not form.is_valid():
+        return JsonResponse(
+            {"errors": {key: [str(e) for e in errors] for key, errors in form.errors.items()}}, status=400
+        )
+    lead = lead_services.lead_create(
+        conversation=conversation,
+        contact=form.contact(),
+        custom=form.custom(),
+        consented="consent" in form.fields,
+        page_url=str(payload.get("page_url") or "")[:2000],
+    )
+    return JsonResponse({"lead_id": lead.pk}, status=201)

@@ -1,0 +1,255 @@
+"""Writes of webhooks: endpoints and their secrets, ``emit`` (the one place events leave), deliveries
+and their attempts. The delivery task (assistants/tasks.py) calls :func:`delivery_attempt`."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from assistants.models import Team, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from assistants.webhooks import signing
+from chatsite.lib import http
+
+EVENTS = [value for value, _ in WebhookEndpoint.Event.choices]
+# A retry whose wait is at most this is queued with a countdown; a longer one is queued by the sweep
+# (webhook_deliveries_due_task, every minute), since Redis redelivers a task held past its visibility timeout.
+COUNTDOWN_MAX = 900
+EXCERPT_BYTES = 500  # of a receiver's reply, kept in the log
+
+
+class WebhookError(ValueError):
+    pass
+
+
+def endpoint_url_check(url: str) -> None:
+    """Raise WebhookError with a reason for a URL the product will not call (private, loopback, …)."""
+    try:
+        http.check_destination(url)
+    except http.OutboundRefused as exc:
+        raise WebhookError(f"This address cannot receive webhooks: {exc.reason}.") from None
+
+
+def endpoint_create(*, team: Team, url: str, events: list[str], description: str = "") -> WebhookEndpoint:
+    endpoint_url_check(url)
+    return WebhookEndpoint.objects.create(
+        team=team,
+        url=url,
+        events=[event for event in EVENTS if event in events],
+        description=description,
+        secret=signing.secret_new(),
+    )
+
+
+def endpoint_update(
+    *, endpoint: WebhookEndpoint, url: str, events: list[str], description: str, enabled: bool
+) -> WebhookEndpoint:
+    endpoint_url_check(url)
+    endpoint.url = url
+    endpoint.events = [event for event in EVENTS if event in events]
+    endpoint.description = description
+    if enabled and not endpoint.enabled:  # enabled again: its failures start over
+        endpoint.failing_since = endpoint.disabled_at = endpoint.disabled_notified_at = None
+        endpoint.disabled_reason = ""
+    endpoint.enabled = enabled
+    endpoint.save()
+    return endpoint
+
+
+def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    endpoint.delete()
+
+
+def endpoint_secret_rotate(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """A new secret; the old one keeps signing beside it for WEBHOOK_SECRET_GRACE_HOURS."""
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = timezone.now() + timedelta(hours=settings.WEBHOOK_SECRET_GRACE_HOURS)
+    endpoint.secret = signing.secret_new()
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+    return endpoint
+
+
+def secrets_in_use(endpoint: WebhookEndpoint, now=None) -> list[str]:
+    now = now or timezone.now()
+    keep_old = (
+        endpoint.previous_secret and endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now
+    )
+    return [endpoint.secret, endpoint.previous_secret] if keep_old else [endpoint.secret]
+
+
+def _enqueue(delivery_id: int, countdown: float = 0) -> None:
+    from assistants.tasks import webhook_deliver_task
+
+    transaction.on_commit(lambda: webhook_deliver_task.apply_async((delivery_id,), countdown=countdown))
+
+
+def emit(*, team: Team | int, event_type: str, data: dict) -> list[WebhookDelivery]:
+    """Send ``event_type`` with ``data`` to every enabled endpoint of the team that asked for it: one
+    delivery each, posted by a worker after the transaction commits. The single place events leave."""
+    if event_type not in EVENTS:
+        raise ValueError(f"unknown webhook event {event_type!r}")
+    team_id = team if isinstance(team, int) else team.pk
+    endpoints = WebhookEndpoint.objects.filter(team_id=team_id, enabled=True, events__contains=[event_type])
+    now = timezone.now()
+    payload = {"type": event_type, "timestamp": now.isoformat().replace("+00:00", "Z"), "data": data}
+    deliveries = []
+    for endpoint in endpoints:
+        delivery = WebhookDelivery.objects.create(
+            endpoint=endpoint,
+            message_id=signing.message_id_new(),
+            event_type=event_type,
+            payload=payload,
+            next_attempt_at=now,
+        )
+        _enqueue(delivery.pk)
+        deliveries.append(delivery)
+    return deliveries
+
+
+def delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again from the dashboard, with the same webhook-id (receivers deduplicate on it)
+    and a fresh retry schedule."""
+    delivery.status = WebhookDelivery.Status.PENDING
+    delivery.schedule_step = 0
+    delivery.next_attempt_at = timezone.now()
+    delivery.save(update_fields=["status", "schedule_step", "next_attempt_at"])
+    _enqueue(delivery.pk)
+    return delivery
+
+
+def _excerpt(response: httpx.Response) -> str:
+    """The first bytes of the reply, read no further (the client caps the body anyway)."""
+    kept = b""
+    for piece in response.iter_bytes():
+        kept += piece
+        if len(kept) >= EXCERPT_BYTES:
+            break
+    return kept[:EXCERPT_BYTES].decode("utf-8", "replace").replace("\x00", "\ufffd")  # PostgreSQL text has no NUL
+
+
+def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | None, str, str]:
+    """POST the delivery once: (status code or None, error, the reply's first bytes)."""
+    body = signing.body_bytes(delivery.payload)
+    headers = signing.signed_headers(
+        message_id=delivery.message_id, at=timezone.now(), body=body, secrets_in_use=secrets_in_use(endpoint)
+    )
+    timeout = settings.WEBHOOK_TIMEOUT
+    try:
+        with http.sync_client(
+            timeout=timeout, deadline=timeout, max_bytes=settings.WEBHOOK_RESPONSE_MAX_BYTES
+        ) as client:
+            with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
+                try:
+                    excerpt = _excerpt(response)
+                except (httpx.DecodingError, httpx.TimeoutException) as exc:  # the status came: it counts
+                    excerpt = f"(the answer's body was not read: {type(exc).__name__})"
+                error = ""
+                if 300 <= response.status_code < 400:
+                    error = "redirects are not followed"
+                elif not 200 <= response.status_code < 300:
+                    error = f"the receiver answered {response.status_code}"
+                return response.status_code, error, excerpt
+    except http.OutboundRefused as exc:
+        return None, f"refused: {exc.reason}", ""
+    except http.ResponseRefused as exc:
+        return None, f"the answer was refused: {exc}", ""
+    except httpx.TimeoutException:
+        return None, f"no answer within {timeout:g} s", ""
+    except httpx.HTTPError as exc:
+        return None, f"could not be reached ({type(exc).__name__}: {str(exc)[:120]})", ""
+
+
+def delivery_attempt(*, delivery_id: int) -> str:
+    """Try a due delivery once and log it; schedule the next try, or give up past the schedule.
+
+    Claims the delivery first (its next try moved past this one's end), so two workers given the same
+    id send it once; a delivery already sent, given up or not yet due is left alone. Returns what
+    happened ("succeeded", "retry", "failed", "skipped")."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.WEBHOOK_TIMEOUT * 2 + 30)
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now + timedelta(seconds=1)
+    ).update(next_attempt_at=now + lease)
+    if not claimed:
+        return "skipped"
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    endpoint = delivery.endpoint
+    if not endpoint.enabled:
+        WebhookDelivery.objects.filter(pk=delivery_id).update(
+            status=WebhookDelivery.Status.FAILED, next_attempt_at=None
+        )
+        return "failed"
+    started = time.monotonic()
+    status_code, error, excerpt = _post(endpoint, delivery)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    succeeded = not error
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempts + 1,
+            status_code=status_code,
+            error=error[:300],
+            duration_ms=duration_ms,
+            response_excerpt=excerpt,
+        )
+        delivery.attempts += 1
+        delivery.last_status_code = status_code
+        if succeeded:
+            delivery.status = WebhookDelivery.Status.SUCCEEDED
+            delivery.delivered_at = timezone.now()
+            delivery.next_attempt_at = None
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+            outcome = "succeeded"
+        else:
+            schedule = settings.WEBHOOK_RETRY_SCHEDULE
+            if delivery.schedule_step < len(schedule):
+                wait = schedule[delivery.schedule_step]
+                delivery.schedule_step += 1
+                delivery.next_attempt_at = timezone.now() + timedelta(seconds=wait)
+                if wait <= COUNTDOWN_MAX:
+                    _enqueue(delivery.pk, countdown=wait)
+                outcome = "retry"
+            else:
+                delivery.status = WebhookDelivery.Status.FAILED
+                delivery.next_attempt_at = None
+                outcome = "failed"
+        delivery.save()
+        if not succeeded:
+            _endpoint_failed(endpoint.pk)
+    return outcome
+
+
+def _endpoint_failed(endpoint_id: int) -> None:
+    """Count the endpoint's failure; after WEBHOOK_DISABLE_AFTER_DAYS of nothing but failures, disable it,
+    give up its waiting deliveries and email the team's admins."""
+    now = timezone.now()
+    WebhookEndpoint.objects.filter(pk=endpoint_id, failing_since__isnull=True).update(failing_since=now)
+    since = now - timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
+    disabled = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True, failing_since__lte=since).update(
+        enabled=False,
+        disabled_at=now,
+        disabled_reason=f"Every delivery failed for {settings.WEBHOOK_DISABLE_AFTER_DAYS:g} days.",
+    )
+    if disabled:
+        WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status=WebhookDelivery.Status.PENDING).update(
+            status=WebhookDelivery.Status.FAILED, next_attempt_at=None
+        )
+        from assistants.tasks import webhook_endpoint_disabled_notify_task
+
+        transaction.on_commit(lambda: webhook_endpoint_disabled_notify_task.delay(endpoint_id))
+
+
+def deliveries_due() -> int:
+    """Queue every delivery whose next try is due (the sweep behind long waits and lost tasks)."""
+    due = list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
+        ).values_list("pk", flat=True)[:1000]
+    )
+    for delivery_id in due:
+        _enqueue(delivery_id)
+    return len(due)
