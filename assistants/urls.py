@@ -41,6 +41,8 @@ urlpatterns = [
     path("sources/<int:source_id>/", sources.source_detail, name="source_detail"),
     path("sources/<int:source_id>/progress", sources.source_progress, name="source_progress"),
     path("sources/<int:source_id>/crawl", sources.source_crawl, name="source_crawl"),
+    path("sources/<int:source_id>/edit/", sources.source_edit, name="source_edit"),
+    path("sources/<int:source_id>/delete/", sources.source_delete, name="source_delete"),
     re_path(
         r"^sources/(?P<source_id>[0-9]+)/(?P<action>pause|resume|cancel)$",
         sources.source_run_control,

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from assistants import access
+from assistants import access, forms
 from assistants.web import visitors
 from ingestion import selectors, services
 from ingestion.models import Document, Source
@@ -29,6 +29,7 @@ def source_detail(request, source_id: int):
             "assistant": source.assistant,
             "progress": selectors.source_progress(source=source),
             "documents": source.documents.order_by("url")[:500],
+            "document_count": source.documents.count(),
             "report": source.last_run.report if source.last_run else {},
         },
     )
@@ -58,6 +59,48 @@ def source_run_control(request, source_id: str, action: str):
     except services.IngestionError as exc:
         messages.error(request, str(exc))
     return redirect("source_detail", source_id=source.pk)
+
+
+@login_required
+def source_edit(request, source_id: int):
+    """A website source's address, scope (include / exclude patterns, the whole site or the address's
+    folder), sitemap, caps, schedule and rendering; saved alone or saved and crawled."""
+    write = request.method == "POST"
+    source = access.source_for(user=request.user, source_id=source_id, write=write)
+    if source.kind != Source.Kind.WEBSITE:
+        raise Http404("Only a website source has settings")
+    form = forms.WebsiteSourceForm(request.POST if write else None, initial=forms.WebsiteSourceForm.initial_for(source))
+    if write and form.is_valid():
+        try:
+            services.source_update_website(source=source, **form.cleaned_data)
+        except services.IngestionError as exc:
+            form.add_error("url", str(exc))
+    if write and form.is_valid():
+        if request.POST.get("crawl") == "1":
+            services.source_crawl_start(source=source)
+            messages.success(request, "Saved; the crawl is queued with these settings.")
+        else:
+            messages.success(request, "Saved. The next crawl uses these settings.")
+        return redirect("source_detail", source_id=source.pk)
+    return render(
+        request,
+        "dashboard/source_edit.html",
+        {"source": source, "assistant": source.assistant, "form": form},
+        status=400 if write else 200,
+    )
+
+
+@login_required
+@require_POST
+def source_delete(request, source_id: int):
+    """The source with its documents, once the confirmation box is ticked."""
+    source = access.source_for(user=request.user, source_id=source_id, write=True)
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, "Tick the box to confirm that its documents go too.")
+        return redirect("source_detail", source_id=source.pk)
+    count = services.source_delete(source=source)
+    messages.success(request, f"Deleted {source} and its {count} document{'s' if count != 1 else ''}.")
+    return redirect("assistant_detail", assistant_id=source.assistant_id)
 
 
 @login_required

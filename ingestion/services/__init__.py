@@ -60,8 +60,10 @@ from ingestion.services.sources import (
     qa_add,
     qa_import_csv,
     source_create_website,
+    source_delete,
     source_documents_get_or_create,
     source_qa_get_or_create,
+    source_update_website,
 )
 
 __all__ = [
@@ -104,6 +106,8 @@ __all__ = [
     "run_still_running",
     "sections_hash",
     "source_create_website",
+    "source_delete",
+    "source_update_website",
     "source_crawl_start",
     "source_documents_get_or_create",
     "source_known_pages",
