@@ -33,6 +33,12 @@ urlpatterns = [
     path("assistants/<int:assistant_id>/golden/questions/", golden.golden_question_add, name="golden_question_add"),
     path("assistants/<int:assistant_id>/golden/run/", golden.golden_run_start, name="golden_run_start"),
     path("assistants/<int:assistant_id>/library/", sources.library, name="library"),
+    path("assistants/<int:assistant_id>/content/", sources.assistant_documents, name="assistant_documents"),
+    re_path(
+        r"^documents/(?P<document_id>[0-9]+)/(?P<action>delete|reindex|retry)$",
+        sources.document_action,
+        name="document_action",
+    ),
     path("golden/<int:golden_id>/delete/", golden.golden_question_delete, name="golden_question_delete"),
     path("assistants/<int:assistant_id>/domains/", dashboard.domain_add, name="domain_add"),
     path("domains/<int:domain_id>/verify/", dashboard.domain_verify, name="domain_verify"),

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -101,6 +102,64 @@ def source_delete(request, source_id: int):
     count = services.source_delete(source=source)
     messages.success(request, f"Deleted {source} and its {count} document{'s' if count != 1 else ''}.")
     return redirect("assistant_detail", assistant_id=source.assistant_id)
+
+
+DOCUMENT_ACTIONS = ("delete", "reindex", "retry")
+
+
+@login_required
+@require_GET
+def assistant_documents(request, assistant_id: int):
+    """Every document of the assistant, searchable by title, address or file name, filtered by status
+    and source, a page at a time; with delete, reindex and retry for those who manage content."""
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id)
+    sources = list(assistant.sources.order_by("kind", "name"))
+    query = request.GET.get("q", "").strip()[:200]
+    status = request.GET.get("status", "")
+    status = status if status in Document.Status.values else ""
+    source_id = request.GET.get("source", "")
+    source_id = int(source_id) if source_id.isdigit() and int(source_id) in {s.pk for s in sources} else None
+    documents = selectors.documents_listing(assistant_id=assistant.pk, query=query, status=status, source_id=source_id)
+    page = Paginator(documents, selectors.DOCUMENT_PAGE_SIZE).get_page(request.GET.get("page"))
+    for document in page:
+        document.type_label = selectors.document_type(document)
+    return render(
+        request,
+        "dashboard/documents.html",
+        {
+            "assistant": assistant,
+            "sources": sources,
+            "page": page,
+            "query": query,
+            "status": status,
+            "source_id": source_id,
+            "statuses": Document.Status.choices,
+            "filtered": bool(query or status or source_id),
+            "counts": selectors.documents_counts(assistant_id=assistant.pk),
+        },
+    )
+
+
+@login_required
+@require_POST
+def document_action(request, document_id: int, action: str):
+    """Delete a document (its passages and file go too), or index it again: reindex (any document)
+    and retry (a failed one) queue it anew; an upload is parsed again from its file."""
+    document = access.document_for(user=request.user, document_id=document_id, write=True)
+    label = document.title or document.url
+    if action == "delete":
+        services.document_delete(document=document)
+        messages.success(request, f"Deleted “{label}”.")
+    elif action == "retry" and document.status != Document.Status.FAILED:
+        messages.error(request, f"“{label}” has not failed: reindex it instead.")
+    else:
+        services.document_reindex(document=document)
+        messages.success(request, f"“{label}” is queued to be indexed again.")
+    back = request.POST.get("next", "")
+    documents_url = reverse("assistant_documents", args=[document.source.assistant_id])
+    if not back.startswith(documents_url) and back != reverse("source_detail", args=[document.source_id]):
+        back = documents_url
+    return redirect(back)
 
 
 @login_required

@@ -62,6 +62,8 @@ ROUTES = [
     ("source_edit", "GET", "source", "read"),
     ("source_edit", "POST", "source", "manage"),
     ("source_delete", "POST", "source", "manage"),
+    ("assistant_documents", "GET", "assistant", "read"),
+    ("document_action", "POST", "document", "manage"),
     ("assistant_start", "GET", "assistant", "read"),
     ("assistant_start", "POST", "assistant", "manage"),
     ("assistant_start_progress", "GET", "assistant", "read"),
@@ -102,11 +104,16 @@ URL_ARGUMENT = {
     "domain": "domain_id",
     "conversation": "conversation_id",
     "source": "source_id",
+    "document": "document_id",
     "invitation": "invitation_id",
     "membership": "membership_id",
 }
 # URL arguments beside the object's id.
-URL_EXTRA = {"source_run_control": {"action": "pause"}, "assistant_settings": {"section": "behaviour"}}
+URL_EXTRA = {
+    "source_run_control": {"action": "pause"},
+    "document_action": {"action": "reindex"},
+    "assistant_settings": {"section": "behaviour"},
+}
 
 
 @pytest.fixture
@@ -116,8 +123,9 @@ def world():
     conversation = Conversation.objects.create(assistant=assistant, visitor_token="t" * 24)
     Message.objects.create(conversation=conversation, role="user", text="Hello?")
     source = Source.objects.create(assistant=assistant, url="https://docs.example.invalid/", name="docs")
-    Document.objects.create(source=source, url="https://docs.example.invalid/a/", title="A")
+    document = Document.objects.create(source=source, url="https://docs.example.invalid/a/", title="A")
     objects = {
+        "document": document,
         "team": crew.team,
         "assistant": assistant,
         "conversation": conversation,
