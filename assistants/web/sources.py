@@ -204,6 +204,43 @@ def _library_post(request, assistant):
     return redirect("library", assistant_id=assistant.pk)
 
 
+# Office files are shown as the text that was indexed, one part per slide, sheet block or section, so
+# that a citation (``#slide=3``, ``#sheet=Prices&row=12``, ``#section=4``) opens the passage it quotes.
+READABLE_VIEWS = {".docx": "Word document", ".pptx": "PowerPoint presentation", ".xlsx": "Excel workbook"}
+
+
+def _readable_view(request, document: Document, kind: str) -> HttpResponse:
+    """The extracted text of an Office file as a page (escaped: nothing in the file runs), each part
+    under its heading and with its anchor as id, and a link that downloads the original."""
+    parts = []
+    for number, section in enumerate(document.sections, start=1):
+        path = list(section.get("heading_path") or [])
+        if path and path[0] == document.title:
+            path = path[1:]
+        parts.append(
+            {
+                "id": section.get("anchor") or f"part-{number}",
+                "heading": " › ".join(path),
+                "paragraphs": [
+                    {"text": block, "table": block.lstrip().startswith("|")}
+                    for block in section.get("text", "").split("\n\n")
+                    if block.strip()
+                ],
+            }
+        )
+    response = render(
+        request,
+        "documents/readable.html",
+        {"document": document, "kind": kind, "parts": parts, "download": f"{request.path}?download=1"},
+    )
+    response["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 INLINE_TYPES = {
     ".pdf": "application/pdf",
     **dict.fromkeys((".txt", ".md", ".markdown", ".csv", ".vtt", ".srt"), "text/plain; charset=utf-8"),
@@ -237,6 +274,9 @@ def document_file(request, token: str, name: str):
     path = Path(settings.MEDIA_ROOT) / document.file_path
     if not path.is_file():
         raise Http404("No such document")
+    suffix = Path(document.file_name).suffix.lower()
+    if suffix in READABLE_VIEWS and document.sections and request.GET.get("download") != "1":
+        return _readable_view(request, document, READABLE_VIEWS[suffix])
     # Only formats a browser shows without running anything are shown inline (a PDF, text); every other
     # upload (.js, .html, .svg, Office files, ...) is a download of opaque bytes: nothing a team uploads can
     # run as a script or a page of the platform's origin.
