@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -160,6 +161,38 @@ def document_action(request, document_id: int, action: str):
     if not back.startswith(documents_url) and back != reverse("source_detail", args=[document.source_id]):
         back = documents_url
     return redirect(back)
+
+
+@login_required
+def assistant_playground(request, assistant_id: int):
+    """The Test tab: a question asked as a visitor would ask it, answered with the passages it was made
+    from (their lexical, dense and fused scores) and why it was or was not given. Nothing is stored:
+    no conversation, no analytics. Asking is for those who work conversations (members and above)."""
+    from asgiref.sync import async_to_sync
+
+    from assistants.answering.playground import try_question
+
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id)
+    question, trial, error = "", None, ""
+    if request.method == "POST":
+        if access.Permission.WORK not in assistant.viewer_can:
+            raise PermissionDenied("Your role cannot ask questions here.")
+        question = request.POST.get("question", "").strip()
+        if not question:
+            error = "Type a question first."
+        elif len(question) > MAX_TRIAL_QUESTION_CHARS:
+            error = f"A question has at most {MAX_TRIAL_QUESTION_CHARS} characters."
+        else:
+            trial = async_to_sync(try_question)(assistant=assistant, question=question)
+    return render(
+        request,
+        "dashboard/playground.html",
+        {"assistant": assistant, "question": question, "trial": trial, "error": error},
+        status=400 if error else 200,
+    )
+
+
+MAX_TRIAL_QUESTION_CHARS = 2000
 
 
 @login_required

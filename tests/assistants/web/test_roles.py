@@ -64,6 +64,8 @@ ROUTES = [
     ("source_delete", "POST", "source", "manage"),
     ("assistant_documents", "GET", "assistant", "read"),
     ("document_action", "POST", "document", "manage"),
+    ("assistant_playground", "GET", "assistant", "read"),
+    ("assistant_playground", "POST", "assistant", "work"),
     ("assistant_start", "GET", "assistant", "read"),
     ("assistant_start", "POST", "assistant", "manage"),
     ("assistant_start_progress", "GET", "assistant", "read"),
