@@ -274,14 +274,14 @@ class WebsiteSourceForm(forms.Form):
     )
     # The defaults are the server's (CRAWL_MAX_PAGES, CRAWL_MAX_DEPTH), read when the form is shown.
     max_pages = forms.IntegerField(
-        min_value=1, max_value=10000, initial=lambda: settings.CRAWL_MAX_PAGES, label="Most pages"
+        min_value=1, max_value=10000, initial=lambda: settings.CRAWL_MAX_PAGES, label="Max pages"
     )
     max_depth = forms.IntegerField(
         min_value=0,
         max_value=20,
         initial=lambda: settings.CRAWL_MAX_DEPTH,
-        label="Most links away",
-        help_text="0: the address alone.",
+        label="Max depth",
+        help_text="How many links away from the address the crawl goes (0: the address alone).",
     )
     schedule = forms.ChoiceField(
         choices=Source.Schedule.choices, initial=Source.Schedule.MANUAL, required=False, label="Recrawl"

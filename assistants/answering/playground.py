@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from assistants.answering.extractive import extractive_tokens, language_name, no_answer
 from assistants.answering.pipeline import (
@@ -95,7 +96,10 @@ def _explain(trial: Trial, has_content: bool) -> None:
             f"{len(unsupported)} of its sentences." if unsupported else "it well enough."
         )
     if grounding.get("score") is not None:
-        trial.reasons.append(f"Grounding score {float(grounding['score']):.2f} (the weakest checked sentence).")
+        trial.reasons.append(
+            f"Grounding score {float(grounding['score']):.2f}, its weakest checked sentence's support; "
+            f"each must reach {settings.GROUNDING_MIN_SCORE:.2f}."
+        )
 
 
 async def try_question(*, assistant: Assistant, question: str) -> Trial:

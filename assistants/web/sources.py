@@ -252,6 +252,7 @@ def _readable_view(request, document: Document, kind: str) -> HttpResponse:
             path = path[1:]
         parts.append(
             {
+                "label": _part_label(section.get("anchor") or ""),
                 "id": section.get("anchor") or f"part-{number}",
                 "heading": " › ".join(path),
                 "paragraphs": [
@@ -272,6 +273,18 @@ def _readable_view(request, document: Document, kind: str) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Referrer-Policy"] = "no-referrer"
     return response
+
+
+def _part_label(anchor: str) -> str:
+    """“Slide 3”, “Prices, row 12” for a slide's or a sheet block's anchor; "" for a Word section."""
+    from urllib.parse import parse_qs
+
+    fields = {key: values[0] for key, values in parse_qs(anchor).items()}
+    if "slide" in fields:
+        return f"Slide {fields['slide']}"
+    if "row" in fields:
+        return f"{fields['sheet']}, row {fields['row']}" if "sheet" in fields else f"Row {fields['row']}"
+    return ""
 
 
 INLINE_TYPES = {
