@@ -43,6 +43,7 @@ class Trial:
     evidence: dict = field(default_factory=dict)
     grounding: dict = field(default_factory=dict)
     unanswered: bool = False
+    reranked: bool = False  # the assistant's reranker ordered the passages
     verdict: str = ""  # in one sentence, why the answer was or was not given
     reasons: list[str] = field(default_factory=list)  # the numbers behind it
 
@@ -55,7 +56,9 @@ def _passages(hits, cited: set[int]) -> list[dict]:
             "section": section_of(hit),
             "url": hit.link,
             "text": hit.text if len(hit.text) <= PASSAGE_CHARS else hit.text[:PASSAGE_CHARS].rstrip() + "…",
-            "fused": hit.score,
+            # with a reranker, ``score`` is the reranker's and the fused score moved to ``fused_score``
+            "fused": getattr(hit, "fused_score", hit.score),
+            "rerank": hit.score if "rerank" in hit.ranks else None,
             "lexical": hit.leg_scores.get("lexical"),
             "dense": hit.leg_scores.get("dense"),
             "lexical_rank": hit.ranks.get("lexical"),
@@ -144,5 +147,8 @@ async def try_question(*, assistant: Assistant, question: str) -> Trial:
     trial.evidence = grounding.pop("retrieval", {})
     trial.grounding = grounding
     trial.passages = _passages(retrieval.hits, {c["n"] for c in trial.citations})
+    trial.reranked = any(passage["rerank"] is not None for passage in trial.passages)
+    if trial.reranked:
+        trial.reasons.append(f"The passages were reordered by the reranker {assistant.reranker_model}.")
     _explain(trial, has_content=bool(retrieval.hits))
     return trial

@@ -153,6 +153,8 @@ def document_action(request, document_id: int, action: str):
         messages.success(request, f"Deleted “{label}”.")
     elif action == "retry" and document.status != Document.Status.FAILED:
         messages.error(request, f"“{label}” has not failed: reindex it instead.")
+    elif document.public_token and document.file_name and not document.file_path:  # refused for its size
+        messages.error(request, f"“{label}” was never stored ({document.error}): upload a smaller file instead.")
     else:
         services.document_reindex(document=document)
         messages.success(request, f"“{label}” is queued to be indexed again.")

@@ -143,3 +143,16 @@ def test_qa_and_documents_are_in_the_assistant_navigation(crew_assistant):
             f'href="/assistants/{assistant.pk}/library/"' in nav
             and f'href="/assistants/{assistant.pk}/content/"' in nav
         )
+
+
+def test_a_file_refused_for_its_size_cannot_be_retried(crew_assistant, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    settings.UPLOAD_MAX_BYTES = 100
+    crew, assistant = crew_assistant
+    source = services.source_documents_get_or_create(assistant=assistant)
+    run = services.documents_upload(source=source, files=[SimpleUploadedFile("huge.pdf", b"%PDF" * 100)])
+    document = Document.objects.get(last_run=run)
+    response = signed_in(crew.user("admin")).post(f"/documents/{document.pk}/retry", follow=True)
+    assert "was never stored" in response.content.decode()
+    document.refresh_from_db()
+    assert document.status == "failed"

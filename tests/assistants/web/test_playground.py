@@ -86,3 +86,18 @@ def test_hostile_text_in_a_passage_is_shown_as_text(crew_assistant):
     )
     html = ask(crew.user("member"), assistant, "How do I get my money back for a purchase?").content.decode()
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
+
+
+def test_with_a_reranker_the_fused_and_reranker_scores_are_both_shown(crew_assistant, tmp_path):
+    from assistants import services
+    from tests.ingestion.search.tiny_rerankers import save_cross_encoder
+
+    crew, assistant = crew_assistant
+    folder = str(save_cross_encoder("bert", tmp_path / "reranker"))
+    services.assistant_update(assistant=assistant, reranker_model=folder)
+    response = ask(crew.user("member"), assistant, "How long do refunds take to arrive?")
+    trial = response.context["trial"]
+    assert trial.reranked and all(p["rerank"] is not None and p["fused"] is not None for p in trial.passages)
+    reranker_scores = [p["rerank"] for p in trial.passages]
+    assert reranker_scores == sorted(reranker_scores, reverse=True)  # the reranker orders them
+    assert "Reranker" in response.content.decode() and any("reranker" in r for r in trial.reasons)
