@@ -543,6 +543,10 @@ class Page(Schema):
 
 class DocumentFilter(Page):
     status: Annotated[DocumentStatus, Field(description="Only documents in this state.")] = None
+    q: Annotated[
+        str | None,
+        Field(max_length=200, description="Only documents whose title, address or file name holds every word."),
+    ] = None
 
 
 class FeedbackFilter(Page):

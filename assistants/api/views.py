@@ -287,7 +287,8 @@ def _page(queryset, page: schemas.Page) -> dict:
 )
 def document_list(request, assistant_id: schemas.AssistantId, filters: Query[schemas.DocumentFilter]):
     assistant = selectors.assistant_get_for_team(team=request.auth.team, assistant_id=assistant_id)
-    return _page(selectors.documents_for_assistant(assistant=assistant, status=filters.status), filters)
+    documents = selectors.documents_for_assistant(assistant=assistant, status=filters.status, q=filters.q or "")
+    return _page(documents, filters)
 
 
 @router.post(
