@@ -119,11 +119,14 @@ RECRAWL_INTERVALS = {
 
 
 def sources_due_for_recrawl(*, now=None) -> list[Source]:
-    """Scheduled sources whose last crawl ended longer ago than their interval."""
+    """Scheduled sources whose last crawl ended longer ago than their interval. A source saved without
+    crawling waits for its first crawl to be asked for."""
     now = now or timezone.now()
     due = []
     for source in Source.objects.exclude(schedule=Source.Schedule.MANUAL).select_related("last_run"):
         run = source.last_run
+        if run is None and not source.runs.exists():
+            continue  # saved without crawling: a person starts its first crawl
         if run is not None and run.status == CrawlRun.Status.PAUSED:
             continue  # paused by a person: only a person resumes it
         if run is None or (

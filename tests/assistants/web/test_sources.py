@@ -186,3 +186,15 @@ def test_add_source_takes_patterns_and_may_leave_the_crawl_for_later():
 
     with pytest.raises(CommandError, match="must start with"):
         call_command("add_source", assistant.slug, "https://docs.example.com/", "--exclude", "blog")
+
+
+def test_a_scheduled_source_saved_without_crawling_waits_for_its_first_crawl(crew_assistant):
+    from ingestion import services
+
+    crew, assistant = crew_assistant
+    signed_in(crew.user("admin")).post(f"/assistants/{assistant.pk}/sources/new/", FORM | {"crawl": "0"})
+    source = Source.objects.get(assistant=assistant)
+    assert source.schedule == "weekly" and source not in services.sources_due_for_recrawl()
+    run = services.source_crawl_start(source=source)
+    CrawlRun.objects.filter(pk=run.pk).update(status="done", finished_at="2020-01-01T00:00:00Z")
+    assert source in services.sources_due_for_recrawl()
