@@ -34,6 +34,11 @@ urlpatterns = [
     path("assistants/<int:assistant_id>/golden/run/", golden.golden_run_start, name="golden_run_start"),
     path("assistants/<int:assistant_id>/library/", sources.library, name="library"),
     path("assistants/<int:assistant_id>/content/", sources.assistant_documents, name="assistant_documents"),
+    path(
+        "assistants/<int:assistant_id>/content/retry-failed/",
+        sources.documents_retry_failed,
+        name="documents_retry_failed",
+    ),
     path("assistants/<int:assistant_id>/test/", sources.assistant_playground, name="assistant_playground"),
     re_path(
         r"^documents/(?P<document_id>[0-9]+)/(?P<action>delete|reindex|retry)$",

@@ -153,7 +153,7 @@ def document_action(request, document_id: int, action: str):
         messages.success(request, f"Deleted “{label}”.")
     elif action == "retry" and document.status != Document.Status.FAILED:
         messages.error(request, f"“{label}” has not failed: reindex it instead.")
-    elif document.public_token and document.file_name and not document.file_path:  # refused for its size
+    elif not services.document_retryable(document):  # an upload refused for its size
         messages.error(request, f"“{label}” was never stored ({document.error}): upload a smaller file instead.")
     else:
         services.document_reindex(document=document)
@@ -163,6 +163,16 @@ def document_action(request, document_id: int, action: str):
     if not back.startswith(documents_url) and back != reverse("source_detail", args=[document.source_id]):
         back = documents_url
     return redirect(back)
+
+
+@login_required
+@require_POST
+def documents_retry_failed(request, assistant_id: int):
+    """Index every failed document of the assistant again (those a retry can help)."""
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
+    count = services.documents_retry_failed(assistant_id=assistant.pk)
+    messages.success(request, f"{count} failed document{'s are' if count != 1 else ' is'} queued to be indexed again.")
+    return redirect("assistant_documents", assistant_id=assistant.pk)
 
 
 @login_required

@@ -19,7 +19,9 @@ from ingestion.services.documents import (
     document_prepare,
     document_queue,
     document_reindex,
+    document_retryable,
     document_store,
+    documents_retry_failed,
     sections_hash,
     upload_folder,
 )
@@ -82,6 +84,8 @@ __all__ = [
     "document_prepare",
     "document_queue",
     "document_reindex",
+    "document_retryable",
+    "documents_retry_failed",
     "document_store",
     "documents_held_by",
     "documents_index",

@@ -156,3 +156,23 @@ def test_a_file_refused_for_its_size_cannot_be_retried(crew_assistant, settings,
     assert "was never stored" in response.content.decode()
     document.refresh_from_db()
     assert document.status == "failed"
+
+
+def test_retry_all_failed_queues_each_failed_document_that_can_be(crew_assistant, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    settings.UPLOAD_MAX_BYTES = 100
+    crew, assistant = crew_assistant
+    source = website(assistant, 1)
+    for n in range(3):
+        Document.objects.create(
+            source=source, url=f"https://docs.example.com/bad-{n}/", title=f"Bad {n}", status="failed"
+        )
+    uploads = services.source_documents_get_or_create(assistant=assistant)
+    services.documents_upload(source=uploads, files=[SimpleUploadedFile("huge.pdf", b"%PDF" * 100)])
+    client = signed_in(crew.user("admin"))
+    assert "Retry 4 failed" in client.get(f"/assistants/{assistant.pk}/content/").content.decode()
+    response = client.post(f"/assistants/{assistant.pk}/content/retry-failed/", follow=True)
+    assert "3 failed documents are queued" in response.content.decode()
+    assert Document.objects.filter(status="pending").count() == 3
+    assert Document.objects.get(file_name="huge.pdf").status == "failed"
+    assert signed_in(crew.user("member")).post(f"/assistants/{assistant.pk}/content/retry-failed/").status_code == 403

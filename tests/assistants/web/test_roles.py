@@ -63,6 +63,7 @@ ROUTES = [
     ("source_edit", "POST", "source", "manage"),
     ("source_delete", "POST", "source", "manage"),
     ("assistant_documents", "GET", "assistant", "read"),
+    ("documents_retry_failed", "POST", "assistant", "manage"),
     ("document_action", "POST", "document", "manage"),
     ("assistant_playground", "GET", "assistant", "read"),
     ("assistant_playground", "POST", "assistant", "work"),
