@@ -4,6 +4,7 @@ library of hand-written Q&A pairs, snippets and bulk imports."""
 from pathlib import Path
 from urllib.parse import urlencode
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from assistants import access, forms
+from assistants.answering.playground import try_question
 from assistants.web import visitors
 from ingestion import selectors, services
 from ingestion.models import Document, Source
@@ -105,9 +107,6 @@ def source_delete(request, source_id: int):
     return redirect("assistant_detail", assistant_id=source.assistant_id)
 
 
-DOCUMENT_ACTIONS = ("delete", "reindex", "retry")
-
-
 @login_required
 @require_GET
 def assistant_documents(request, assistant_id: int):
@@ -180,10 +179,6 @@ def assistant_playground(request, assistant_id: int):
     """The Test tab: a question asked as a visitor would ask it, answered with the passages it was made
     from (their lexical, dense and fused scores) and why it was or was not given. Nothing is stored:
     no conversation, no analytics. Asking is for those who work conversations (members and above)."""
-    from asgiref.sync import async_to_sync
-
-    from assistants.answering.playground import try_question
-
     assistant = access.assistant_for(user=request.user, assistant_id=assistant_id)
     question, trial, error = "", None, ""
     if request.method == "POST":
