@@ -367,7 +367,8 @@ def crawl(
             final_url = normalize_url(response.url)
             if final_url != url:
                 if not scope.in_scope(final_url):
-                    yield CrawlEvent("skipped", url, depth, reason="redirects off the site", found=len(seen))
+                    reason = "redirects off the site" if not scope.on_site(final_url) else "redirects out of the folder"
+                    yield CrawlEvent("skipped", url, depth, reason=f"{reason} ({final_url})", found=len(seen))
                     continue
                 if final_url in seen:  # /a → /a/, both linked: the page is (or will be) fetched as /a/
                     yield CrawlEvent("skipped", url, depth, reason=f"redirects to {final_url}", found=len(seen))

@@ -403,6 +403,19 @@ def test_a_crawl_stays_under_the_start_address_folder(make_site, start):
     assert not {"/login/", "/signup/", "/pricing/", "/"} & set(site.requests)
 
 
+def test_a_redirect_out_of_the_folder_is_skipped_with_its_reason(make_site):
+    site = make_site(
+        {
+            "/help/": page("Help", ["/help/account/"]),
+            "/help/account/": (302, "text/html", "/login/"),
+            "/login/": page("Log in", ["/signup/"]),
+        }
+    )
+    events = kinds(site.crawl("/help/"))
+    assert events["help/account/"][0] == "skipped" and "redirects out of the folder" in events["help/account/"][1]
+    assert "/signup/" not in site.requests  # nothing of the page it led to is followed
+
+
 def test_the_whole_site_or_include_patterns_lift_the_folder_limit(make_site):
     site = make_site(HELP_SITE)
     fetched = {normalize_url(e.url).split("/", 3)[-1] for e in site.crawl("/help/", whole_site=True)}
