@@ -34,6 +34,7 @@ def source_detail(request, source_id: int):
             "progress": selectors.source_progress(source=source),
             "documents": source.documents.order_by("url")[:500],
             "document_count": source.documents.count(),
+            "options": forms.WebsiteSourceForm.initial_for(source),  # with the server's defaults
             "report": source.last_run.report if source.last_run else {},
         },
     )

@@ -198,3 +198,14 @@ def test_a_scheduled_source_saved_without_crawling_waits_for_its_first_crawl(cre
     run = services.source_crawl_start(source=source)
     CrawlRun.objects.filter(pk=run.pk).update(status="done", finished_at="2020-01-01T00:00:00Z")
     assert source in services.sources_due_for_recrawl()
+
+
+def test_the_source_page_sums_up_its_scope_with_the_server_defaults(crew_assistant, settings):
+    settings.CRAWL_MAX_PAGES, settings.CRAWL_MAX_DEPTH = 321, 4
+    crew, assistant = crew_assistant
+    source = Source.objects.create(assistant=assistant, url="https://docs.example.com/help/", settings={})
+    html = signed_in(crew.user("member")).get(f"/sources/{source.pk}/").content.decode()
+    assert "pages under this address · at most 321 pages, 4 links away · only when asked" in html
+    Source.objects.filter(pk=source.pk).update(settings={"include": ["/help/*"], "exclude": ["/help/old/*"]})
+    html = signed_in(crew.user("member")).get(f"/sources/{source.pk}/").content.decode()
+    assert "only /help/* · never /help/old/*" in html
