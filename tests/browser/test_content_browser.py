@@ -127,7 +127,7 @@ def test_the_documents_list_searches_retries_and_deletes(browser, platform, owne
     browser_page.get_by_label("Search").fill("refund")
     browser_page.get_by_role("button", name="Search").click()
     expect(browser_page.locator(".log-count")).to_contain_text("1 document match")
-    browser_page.get_by_role("button", name="Retry").click()
+    browser_page.get_by_role("button", name="Retry", exact=True).click()
     expect(browser_page.locator(".flash")).to_contain_text("queued to be indexed again")
     expect(browser_page.get_by_label("Search")).to_have_value("refund")  # back where it was
     failed.refresh_from_db()
