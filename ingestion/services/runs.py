@@ -300,7 +300,14 @@ def _run_fail(run: CrawlRun, reason: str) -> None:
     run.error = reason
     run.finished_at = timezone.now()
     run.save()
-    Source.objects.filter(pk=run.source_id).update(status=Source.Status.FAILED, error=reason)
+    source = Source.objects.get(pk=run.source_id)
+    # A refused zip is one upload that failed: the files uploaded before it still answer.
+    still_answers = (
+        source.kind != Source.Kind.WEBSITE and source.documents.filter(status=Document.Status.READY).exists()
+    )
+    Source.objects.filter(pk=run.source_id).update(
+        status=Source.Status.READY if still_answers else Source.Status.FAILED, error=reason
+    )
 
 
 def run_fail(*, run_id: int, reason: str) -> None:

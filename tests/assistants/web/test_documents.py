@@ -176,3 +176,25 @@ def test_retry_all_failed_queues_each_failed_document_that_can_be(crew_assistant
     assert Document.objects.filter(status="pending").count() == 3
     assert Document.objects.get(file_name="huge.pdf").status == "failed"
     assert signed_in(crew.user("member")).post(f"/assistants/{assistant.pk}/content/retry-failed/").status_code == 403
+
+
+def test_a_refused_zip_fails_its_run_but_not_the_files_uploaded_before(
+    settings, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
+    import io
+    import zipfile
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    source = services.source_documents_get_or_create(assistant=make_assistant())
+    with django_capture_on_commit_callbacks(execute=True):
+        services.documents_upload(source=source, files=[SimpleUploadedFile("hours.md", b"# Hours\n\nWe open at nine.")])
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.txt", b"\0" * (12 * 1024 * 1024))
+    bomb.seek(0)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.documents_upload_zip(source=source, archive=bomb)
+    run.refresh_from_db()
+    source.refresh_from_db()
+    assert run.status == "failed" and "zip" in run.error
+    assert source.status == "ready" and "zip" in source.error  # said, while the earlier file still answers
