@@ -234,17 +234,78 @@ class AssistantBrandingForm(AssistantForm):
         return data, ({"code": None} if clear else {})
 
 
+MAX_PATTERNS = 50
+MAX_PATTERN_CHARS = 200
+
+
+class PatternsField(forms.CharField):
+    """Path patterns, one per line in the form (a list from the API): shell-style globs on a URL's path
+    and query, each starting with ``/`` or ``*`` (``/docs/*``, ``*?print=*``)."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocapitalize": "off"})
+
+    def to_python(self, value):
+        if isinstance(value, list | tuple):
+            value = "\n".join(str(item) for item in value)
+        return super().to_python(value)
+
+    def clean(self, value):
+        text = super().clean(value) or ""
+        patterns = [line.strip() for line in text.splitlines() if line.strip()]
+        if len(patterns) > MAX_PATTERNS:
+            raise forms.ValidationError(f"At most {MAX_PATTERNS} patterns.")
+        for pattern in patterns:
+            if len(pattern) > MAX_PATTERN_CHARS:
+                raise forms.ValidationError(f"Each pattern may have at most {MAX_PATTERN_CHARS} characters.")
+            if not pattern.startswith(("/", "*")):
+                raise forms.ValidationError(
+                    f"“{pattern}” must start with / or * (it is matched against the path, e.g. /docs/*)."
+                )
+        return patterns
+
+
 class WebsiteSourceForm(forms.Form):
     url = forms.URLField(
         label="Website address",
         assume_scheme="https",
+        max_length=2000,
         error_messages={"invalid": "Enter the address of a website, e.g. https://www.example.com."},
+        help_text="The crawl starts here and stays under its folder: https://example.com/help/ reads /help/… only.",
     )
     # The defaults are the server's (CRAWL_MAX_PAGES, CRAWL_MAX_DEPTH), read when the form is shown.
-    max_pages = forms.IntegerField(min_value=1, max_value=10000, initial=lambda: settings.CRAWL_MAX_PAGES)
-    max_depth = forms.IntegerField(min_value=0, max_value=20, initial=lambda: settings.CRAWL_MAX_DEPTH)
+    max_pages = forms.IntegerField(
+        min_value=1, max_value=10000, initial=lambda: settings.CRAWL_MAX_PAGES, label="Max pages"
+    )
+    max_depth = forms.IntegerField(
+        min_value=0,
+        max_value=20,
+        initial=lambda: settings.CRAWL_MAX_DEPTH,
+        label="Max depth",
+        help_text="How many links away from the address the crawl goes (0: the address alone).",
+    )
     schedule = forms.ChoiceField(
         choices=Source.Schedule.choices, initial=Source.Schedule.MANUAL, required=False, label="Recrawl"
+    )
+    include = PatternsField(
+        required=False,
+        label="Only pages matching",
+        help_text="One pattern per line, e.g. /docs/* — with any, only matching pages are read (and the "
+        "crawl may leave the address's folder).",
+    )
+    exclude = PatternsField(
+        required=False,
+        label="Never pages matching",
+        help_text="One pattern per line, e.g. /blog/* or *?print=* (* matches anything, / included).",
+    )
+    sitemap_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        max_length=2000,
+        label="Sitemap address",
+        help_text="Optional: read this sitemap instead of the ones robots.txt lists (on the same site).",
+    )
+    whole_site = forms.BooleanField(
+        required=False, initial=False, label="Read the whole site, not only the address's folder"
     )
     render_javascript = forms.BooleanField(
         required=False,
@@ -255,6 +316,33 @@ class WebsiteSourceForm(forms.Form):
 
     def clean_schedule(self):
         return self.cleaned_data.get("schedule") or Source.Schedule.MANUAL
+
+    def clean(self):
+        data = super().clean()
+        url, sitemap = data.get("url"), data.get("sitemap_url")
+        if url and sitemap:
+            from urllib.parse import urlsplit
+
+            a, b = urlsplit(url), urlsplit(sitemap)
+            if (a.hostname, a.port) != (b.hostname, b.port):
+                self.add_error("sitemap_url", "The sitemap must be on the same site as the address.")
+        return data
+
+    @classmethod
+    def initial_for(cls, source: Source) -> dict:
+        """The form's values for an existing source."""
+        options = source.settings or {}
+        return {
+            "url": source.url,
+            "max_pages": options.get("max_pages", settings.CRAWL_MAX_PAGES),
+            "max_depth": options.get("max_depth", settings.CRAWL_MAX_DEPTH),
+            "schedule": source.schedule,
+            "include": "\n".join(options.get("include") or []),
+            "exclude": "\n".join(options.get("exclude") or []),
+            "sitemap_url": options.get("sitemap_url", ""),
+            "whole_site": bool(options.get("whole_site")),
+            "render_javascript": bool(options.get("render_javascript")),
+        }
 
 
 class WebsiteStartForm(forms.Form):

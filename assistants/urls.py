@@ -35,6 +35,18 @@ urlpatterns = [
     path("assistants/<int:assistant_id>/golden/questions/", golden.golden_question_add, name="golden_question_add"),
     path("assistants/<int:assistant_id>/golden/run/", golden.golden_run_start, name="golden_run_start"),
     path("assistants/<int:assistant_id>/library/", sources.library, name="library"),
+    path("assistants/<int:assistant_id>/content/", sources.assistant_documents, name="assistant_documents"),
+    path(
+        "assistants/<int:assistant_id>/content/retry-failed/",
+        sources.documents_retry_failed,
+        name="documents_retry_failed",
+    ),
+    path("assistants/<int:assistant_id>/test/", sources.assistant_playground, name="assistant_playground"),
+    re_path(
+        r"^documents/(?P<document_id>[0-9]+)/(?P<action>delete|reindex|retry)$",
+        sources.document_action,
+        name="document_action",
+    ),
     path("golden/<int:golden_id>/delete/", golden.golden_question_delete, name="golden_question_delete"),
     path("assistants/<int:assistant_id>/domains/", dashboard.domain_add, name="domain_add"),
     path("domains/<int:domain_id>/verify/", dashboard.domain_verify, name="domain_verify"),
@@ -43,6 +55,8 @@ urlpatterns = [
     path("sources/<int:source_id>/", sources.source_detail, name="source_detail"),
     path("sources/<int:source_id>/progress", sources.source_progress, name="source_progress"),
     path("sources/<int:source_id>/crawl", sources.source_crawl, name="source_crawl"),
+    path("sources/<int:source_id>/edit/", sources.source_edit, name="source_edit"),
+    path("sources/<int:source_id>/delete/", sources.source_delete, name="source_delete"),
     re_path(
         r"^sources/(?P<source_id>[0-9]+)/(?P<action>pause|resume|cancel)$",
         sources.source_run_control,

@@ -178,8 +178,8 @@ def _crawl(self, run_id: int) -> None:
         return
     run.refresh_from_db()
     source = run.source
-    # Source.settings: max_pages, max_depth, include / exclude (globs on path and query) and
-    # extra_hosts (host[:port]), render_javascript; see CrawlLimits.
+    # Source.settings: max_pages, max_depth, include / exclude (globs on path and query),
+    # extra_hosts (host[:port]), render_javascript, whole_site, sitemap_url; see CrawlLimits.
     limits = CrawlLimits(
         max_pages=int(source.settings.get("max_pages", settings.CRAWL_MAX_PAGES)),
         max_depth=int(source.settings.get("max_depth", settings.CRAWL_MAX_DEPTH)),
@@ -187,6 +187,8 @@ def _crawl(self, run_id: int) -> None:
         exclude=tuple(source.settings.get("exclude") or ()),
         extra_hosts=tuple(source.settings.get("extra_hosts") or ()),
         render_javascript=bool(source.settings.get("render_javascript")),
+        whole_site=bool(source.settings.get("whole_site")),
+        sitemap_url=source.settings.get("sitemap_url") or "",
     )
     known_urls, validators = services.source_known_pages(source=source)
     try:

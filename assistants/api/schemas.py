@@ -245,6 +245,16 @@ class AssistantList(Schema):
 # Sources
 
 SourceStatus = model_choice(SourceModel, "status")
+Patterns = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=forms.MAX_PATTERN_CHARS)]],
+    Field(
+        max_length=forms.MAX_PATTERNS,
+        description="Globs on a URL's path and query, each starting with / or * (e.g. /docs/*, *?print=*).",
+    ),
+]
+SitemapUrl = Annotated[
+    str, Field(max_length=2000, description="A sitemap on the same site, read instead of robots.txt's; empty: none.")
+]
 
 
 class SourceCreate(Schema):
@@ -281,6 +291,36 @@ class SourceCreate(Schema):
     render_javascript: Annotated[
         StrictBool, Field(description="Run each page's scripts in headless Chromium before reading it (slower).")
     ] = False
+    include: Patterns = []
+    exclude: Patterns = []
+    sitemap_url: SitemapUrl = ""
+    whole_site: Annotated[
+        StrictBool,
+        Field(description="Read the whole site; by default the crawl stays under the address's folder (/help/…)."),
+    ] = False
+    crawl: Annotated[StrictBool, Field(description="Queue the first crawl now; false saves the source alone.")] = True
+
+
+class SourceUpdate(Schema):
+    """A website source's settings; the fields sent change, the others stay."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"include": ["/docs/*"], "exclude": ["/docs/old/*"]}]}
+    )
+
+    url: Annotated[str, Field(min_length=1, max_length=_max(SourceModel, "url"))] | None = None
+    max_pages: (
+        Annotated[StrictInt, Field(ge=_WEBSITE["max_pages"].min_value, le=_WEBSITE["max_pages"].max_value)] | None
+    ) = None
+    max_depth: (
+        Annotated[StrictInt, Field(ge=_WEBSITE["max_depth"].min_value, le=_WEBSITE["max_depth"].max_value)] | None
+    ) = None
+    schedule: model_choice(SourceModel, "schedule", "When it is crawled again.") | None = None
+    render_javascript: StrictBool | None = None
+    include: Patterns | None = None
+    exclude: Patterns | None = None
+    sitemap_url: SitemapUrl | None = None
+    whole_site: StrictBool | None = None
 
 
 class ReportEntry(Schema):
@@ -342,7 +382,9 @@ class Source(Schema):
     name: str
     url: str
     schedule: model_choice(SourceModel, "schedule")
-    settings: dict[str, Any] = Field(description="A website's max_pages, max_depth and render_javascript.")
+    settings: dict[str, Any] = Field(
+        description="A website's max_pages, max_depth, render_javascript, include, exclude, sitemap_url and whole_site."
+    )
     status: SourceStatus
     error: str
     created_at: datetime
@@ -502,6 +544,10 @@ class Page(Schema):
 
 class DocumentFilter(Page):
     status: Annotated[DocumentStatus, Field(description="Only documents in this state.")] = None
+    q: Annotated[
+        str | None,
+        Field(max_length=200, description="Only documents whose title, address or file name holds every word."),
+    ] = None
 
 
 class FeedbackFilter(Page):

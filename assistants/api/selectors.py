@@ -64,10 +64,12 @@ def newest_first_page(queryset: QuerySet, *, cursor: str | None, limit: int) -> 
     return page[:limit], str(page[limit - 1].pk)
 
 
-def documents_for_assistant(*, assistant: Assistant, status: str | None = None) -> QuerySet[Document]:
-    """The assistant's documents (pages and files), of one of Document.Status when ``status`` is given."""
-    documents = Document.objects.filter(source__assistant=assistant)
-    return documents if status is None else documents.filter(status=status)
+def documents_for_assistant(*, assistant: Assistant, status: str | None = None, q: str = "") -> QuerySet[Document]:
+    """The assistant's documents (pages and files), of one of Document.Status when ``status`` is given,
+    matching the words of ``q`` like the dashboard's search."""
+    from ingestion.selectors import documents_listing
+
+    return documents_listing(assistant_id=assistant.pk, query=q or "", status=status or "")
 
 
 def feedback_for_assistant(*, assistant: Assistant, kind: str | None = None) -> QuerySet[Feedback]:

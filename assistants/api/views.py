@@ -159,16 +159,56 @@ def source_create(
 ):
     """A website source, validated like the dashboard's form, and its first crawl queued."""
     assistant = selectors.assistant_get_for_team(team=request.auth.team, assistant_id=assistant_id)
-    form = WebsiteSourceForm(data=payload.model_dump(exclude={"kind"}))
+    form = WebsiteSourceForm(data=payload.model_dump(exclude={"kind", "crawl"}))
     if not form.is_valid():
         raise _form_errors(form)
     try:
         source = ingestion_services.source_create_website(assistant=assistant, **form.cleaned_data)
     except ingestion_services.IngestionError as exc:
         raise fields_invalid({"url": [str(exc)]}) from None
-    ingestion_services.source_crawl_start(source=source)
+    if payload.crawl:
+        ingestion_services.source_crawl_start(source=source)
     source = selectors.source_get_for_team(team=request.auth.team, source_id=source.pk)
     return Status(201, schemas.SourceWithProgress.model_validate(source))
+
+
+@router.patch(
+    "/sources/{int:source_id}",
+    auth=TeamKey(WRITE),
+    response=schemas.SourceWithProgress,
+    summary="Update a website source",
+    tags=["Sources"],
+    openapi_extra=responds(200, "The source as updated; the next crawl uses its settings."),
+)
+def source_update(request, source_id: schemas.SourceId, payload: schemas.SourceUpdate):
+    """Changes the fields sent and nothing else, checked like the dashboard's form. A crawl under way
+    keeps the settings it started with."""
+    source = selectors.source_get_for_team(team=request.auth.team, source_id=source_id)
+    if source.kind != Source.Kind.WEBSITE:
+        raise invalid("Only website sources have these settings.")
+    data = WebsiteSourceForm.initial_for(source) | payload.model_dump(exclude_unset=True)
+    form = WebsiteSourceForm(data={key: value for key, value in data.items() if value is not None})
+    if not form.is_valid():
+        raise _form_errors(form)
+    try:
+        ingestion_services.source_update_website(source=source, **form.cleaned_data)
+    except ingestion_services.IngestionError as exc:
+        raise fields_invalid({"url": [str(exc)]}) from None
+    return selectors.source_get_for_team(team=request.auth.team, source_id=source_id)
+
+
+@router.delete(
+    "/sources/{int:source_id}",
+    auth=TeamKey(WRITE),
+    response={204: None},
+    summary="Delete a source",
+    tags=["Sources"],
+    openapi_extra=responds(204, "Deleted, with its crawls, documents, passages and files."),
+)
+def source_delete(request, source_id: schemas.SourceId):
+    source = selectors.source_get_for_team(team=request.auth.team, source_id=source_id)
+    ingestion_services.source_delete(source=source)
+    return Status(204, None)
 
 
 @router.get(
@@ -248,7 +288,8 @@ def _page(queryset, page: schemas.Page) -> dict:
 )
 def document_list(request, assistant_id: schemas.AssistantId, filters: Query[schemas.DocumentFilter]):
     assistant = selectors.assistant_get_for_team(team=request.auth.team, assistant_id=assistant_id)
-    return _page(selectors.documents_for_assistant(assistant=assistant, status=filters.status), filters)
+    documents = selectors.documents_for_assistant(assistant=assistant, status=filters.status, q=filters.q or "")
+    return _page(documents, filters)
 
 
 @router.post(

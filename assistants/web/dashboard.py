@@ -151,7 +151,10 @@ def source_add(request, assistant_id: int):
             form.add_error("url", str(exc))
     if not form.is_valid():  # the page again, as typed, with the error at its field
         return _assistant_page(request, assistant, source_form=form, status=400)
-    ingestion_services.source_crawl_start(source=source)
+    if request.POST.get("crawl", "1") == "1":
+        ingestion_services.source_crawl_start(source=source)
+    else:
+        messages.success(request, "Saved without crawling: press Crawl now when you are ready.")
     return redirect("source_detail", source_id=source.pk)
 
 

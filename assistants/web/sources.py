@@ -4,15 +4,19 @@ library of hand-written Q&A pairs, snippets and bulk imports."""
 from pathlib import Path
 from urllib.parse import urlencode
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from assistants import access
+from assistants import access, forms
+from assistants.answering.playground import try_question
 from assistants.web import visitors
 from ingestion import selectors, services
 from ingestion.models import Document, Source
@@ -29,6 +33,8 @@ def source_detail(request, source_id: int):
             "assistant": source.assistant,
             "progress": selectors.source_progress(source=source),
             "documents": source.documents.order_by("url")[:500],
+            "document_count": source.documents.count(),
+            "options": forms.WebsiteSourceForm.initial_for(source),  # with the server's defaults
             "report": source.last_run.report if source.last_run else {},
         },
     )
@@ -58,6 +64,143 @@ def source_run_control(request, source_id: str, action: str):
     except services.IngestionError as exc:
         messages.error(request, str(exc))
     return redirect("source_detail", source_id=source.pk)
+
+
+@login_required
+def source_edit(request, source_id: int):
+    """A website source's address, scope (include / exclude patterns, the whole site or the address's
+    folder), sitemap, caps, schedule and rendering; saved alone or saved and crawled."""
+    write = request.method == "POST"
+    source = access.source_for(user=request.user, source_id=source_id, write=write)
+    if source.kind != Source.Kind.WEBSITE:
+        raise Http404("Only a website source has settings")
+    form = forms.WebsiteSourceForm(request.POST if write else None, initial=forms.WebsiteSourceForm.initial_for(source))
+    if write and form.is_valid():
+        try:
+            services.source_update_website(source=source, **form.cleaned_data)
+        except services.IngestionError as exc:
+            form.add_error("url", str(exc))
+    if write and form.is_valid():
+        if request.POST.get("crawl") == "1":
+            services.source_crawl_start(source=source)
+            messages.success(request, "Saved; the crawl is queued with these settings.")
+        else:
+            messages.success(request, "Saved. The next crawl uses these settings.")
+        return redirect("source_detail", source_id=source.pk)
+    return render(
+        request,
+        "dashboard/source_edit.html",
+        {"source": source, "assistant": source.assistant, "form": form},
+        status=400 if write else 200,
+    )
+
+
+@login_required
+@require_POST
+def source_delete(request, source_id: int):
+    """The source with its documents, once the confirmation box is ticked."""
+    source = access.source_for(user=request.user, source_id=source_id, write=True)
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, "Tick the box to confirm that its documents go too.")
+        return redirect("source_detail", source_id=source.pk)
+    count = services.source_delete(source=source)
+    messages.success(request, f"Deleted {source} and its {count} document{'s' if count != 1 else ''}.")
+    return redirect("assistant_detail", assistant_id=source.assistant_id)
+
+
+@login_required
+@require_GET
+def assistant_documents(request, assistant_id: int):
+    """Every document of the assistant, searchable by title, address or file name, filtered by status
+    and source, a page at a time; with delete, reindex and retry for those who manage content."""
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id)
+    sources = list(assistant.sources.order_by("kind", "name"))
+    query = request.GET.get("q", "").strip()[:200]
+    status = request.GET.get("status", "")
+    status = status if status in Document.Status.values else ""
+    source_id = request.GET.get("source", "")
+    source_id = int(source_id) if source_id.isdigit() and int(source_id) in {s.pk for s in sources} else None
+    documents = selectors.documents_listing(assistant_id=assistant.pk, query=query, status=status, source_id=source_id)
+    page = Paginator(documents, selectors.DOCUMENT_PAGE_SIZE).get_page(request.GET.get("page"))
+    for document in page:
+        document.type_label = selectors.document_type(document)
+    return render(
+        request,
+        "dashboard/documents.html",
+        {
+            "assistant": assistant,
+            "sources": sources,
+            "page": page,
+            "query": query,
+            "status": status,
+            "source_id": source_id,
+            "statuses": Document.Status.choices,
+            "filtered": bool(query or status or source_id),
+            "counts": selectors.documents_counts(assistant_id=assistant.pk),
+        },
+    )
+
+
+@login_required
+@require_POST
+def document_action(request, document_id: int, action: str):
+    """Delete a document (its passages and file go too), or index it again: reindex (any document)
+    and retry (a failed one) queue it anew; an upload is parsed again from its file."""
+    document = access.document_for(user=request.user, document_id=document_id, write=True)
+    label = document.title or document.url
+    if action == "delete":
+        services.document_delete(document=document)
+        messages.success(request, f"Deleted “{label}”.")
+    elif action == "retry" and document.status != Document.Status.FAILED:
+        messages.error(request, f"“{label}” has not failed: reindex it instead.")
+    elif not services.document_retryable(document):  # an upload refused for its size
+        messages.error(request, f"“{label}” was never stored ({document.error}): upload a smaller file instead.")
+    else:
+        services.document_reindex(document=document)
+        messages.success(request, f"“{label}” is queued to be indexed again.")
+    back = request.POST.get("next", "")
+    documents_url = reverse("assistant_documents", args=[document.source.assistant_id])
+    if not back.startswith(documents_url) and back != reverse("source_detail", args=[document.source_id]):
+        back = documents_url
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def documents_retry_failed(request, assistant_id: int):
+    """Index every failed document of the assistant again (those a retry can help)."""
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=True)
+    count = services.documents_retry_failed(assistant_id=assistant.pk)
+    messages.success(request, f"{count} failed document{'s are' if count != 1 else ' is'} queued to be indexed again.")
+    return redirect("assistant_documents", assistant_id=assistant.pk)
+
+
+@login_required
+def assistant_playground(request, assistant_id: int):
+    """The Test tab: a question asked as a visitor would ask it, answered with the passages it was made
+    from (their lexical, dense and fused scores) and why it was or was not given. Nothing is stored:
+    no conversation, no analytics. Asking is for those who work conversations (members and above)."""
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id)
+    question, trial, error = "", None, ""
+    if request.method == "POST":
+        if access.Permission.WORK not in assistant.viewer_can:
+            raise PermissionDenied("Your role cannot ask questions here.")
+        question = request.POST.get("question", "").strip()
+        if not question:
+            error = "Type a question first."
+        elif len(question) > MAX_TRIAL_QUESTION_CHARS:
+            error = f"A question has at most {MAX_TRIAL_QUESTION_CHARS} characters."
+        else:
+            trial = async_to_sync(try_question)(assistant=assistant, question=question)
+    return render(
+        request,
+        "dashboard/playground.html",
+        {"assistant": assistant, "question": question, "trial": trial, "error": error},
+        status=400 if error else 200,
+    )
+
+
+MAX_TRIAL_QUESTION_CHARS = 2000
 
 
 @login_required
@@ -102,6 +245,56 @@ def _library_post(request, assistant):
     return redirect("library", assistant_id=assistant.pk)
 
 
+# Office files are shown as the text that was indexed, one part per slide, sheet block or section, so
+# that a citation (``#slide=3``, ``#sheet=Prices&row=12``, ``#section=4``) opens the passage it quotes.
+READABLE_VIEWS = {".docx": "Word document", ".pptx": "PowerPoint presentation", ".xlsx": "Excel workbook"}
+
+
+def _readable_view(request, document: Document, kind: str) -> HttpResponse:
+    """The extracted text of an Office file as a page (escaped: nothing in the file runs), each part
+    under its heading and with its anchor as id, and a link that downloads the original."""
+    parts = []
+    for number, section in enumerate(document.sections, start=1):
+        path = list(section.get("heading_path") or [])
+        if path and path[0] == document.title:
+            path = path[1:]
+        parts.append(
+            {
+                "label": _part_label(section.get("anchor") or ""),
+                "id": section.get("anchor") or f"part-{number}",
+                "heading": " › ".join(path),
+                "paragraphs": [
+                    {"text": block, "table": block.lstrip().startswith("|")}
+                    for block in section.get("text", "").split("\n\n")
+                    if block.strip()
+                ],
+            }
+        )
+    response = render(
+        request,
+        "documents/readable.html",
+        {"document": document, "kind": kind, "parts": parts, "download": f"{request.path}?download=1"},
+    )
+    response["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _part_label(anchor: str) -> str:
+    """“Slide 3”, “Prices, row 12” for a slide's or a sheet block's anchor; "" for a Word section."""
+    from urllib.parse import parse_qs
+
+    fields = {key: values[0] for key, values in parse_qs(anchor).items()}
+    if "slide" in fields:
+        return f"Slide {fields['slide']}"
+    if "row" in fields:
+        return f"{fields['sheet']}, row {fields['row']}" if "sheet" in fields else f"Row {fields['row']}"
+    return ""
+
+
 INLINE_TYPES = {
     ".pdf": "application/pdf",
     **dict.fromkeys((".txt", ".md", ".markdown", ".csv", ".vtt", ".srt"), "text/plain; charset=utf-8"),
@@ -135,6 +328,9 @@ def document_file(request, token: str, name: str):
     path = Path(settings.MEDIA_ROOT) / document.file_path
     if not path.is_file():
         raise Http404("No such document")
+    suffix = Path(document.file_name).suffix.lower()
+    if suffix in READABLE_VIEWS and document.sections and request.GET.get("download") != "1":
+        return _readable_view(request, document, READABLE_VIEWS[suffix])
     # Only formats a browser shows without running anything are shown inline (a PDF, text); every other
     # upload (.js, .html, .svg, Office files, ...) is a download of opaque bytes: nothing a team uploads can
     # run as a script or a page of the platform's origin.

@@ -57,6 +57,11 @@ class CrawlLimits:
     allowed. ``extra_hosts`` are further ``host[:port]`` names whose pages belong to the site.
     ``render_javascript`` runs each fetched page's scripts in headless Chromium before extraction
     (single-page apps; see ``ingestion.crawling.browser``).
+
+    Without ``include`` patterns and unless ``whole_site``, a crawl stays under the start URL's path
+    on its host: started at ``/help/`` (or ``/help``, or ``/help/index.html``) it reads ``/help/...``
+    and never ``/login/``. ``sitemap_url`` is read instead of the sitemaps robots.txt lists (or
+    ``/sitemap.xml``).
     """
 
     max_pages: int = 500
@@ -66,6 +71,8 @@ class CrawlLimits:
     exclude: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()
     render_javascript: bool = False
+    whole_site: bool = False
+    sitemap_url: str = ""
 
 
 @dataclass
@@ -113,6 +120,16 @@ def same_site(url: str, root: str) -> bool:
     return a.scheme in {"http", "https"} and (a.hostname, a.port) == (b.hostname, b.port)
 
 
+def path_prefix(url: str) -> str:
+    """The folder a crawl started at ``url`` stays in: ``/help/`` for ``/help/``, ``/help`` and
+    ``/help/index.html``; ``/`` for the home page."""
+    path = urlsplit(url).path or "/"
+    if path.endswith("/"):
+        return path
+    folder, _, last = path.rpartition("/")
+    return f"{folder}/" if "." in last else f"{path}/"
+
+
 class Scope:
     """Which URLs belong to a crawl: the start URL's host and the extra hosts, filtered by patterns.
 
@@ -125,10 +142,21 @@ class Scope:
         self.start = start
         self.roots = [start] + [f"http://{host.strip().lower()}/" for host in limits.extra_hosts if host.strip()]
         self.include, self.exclude = limits.include, limits.exclude
+        self.prefix = "/" if limits.whole_site or limits.include else path_prefix(start)
 
     def on_site(self, url: str) -> bool:
         """Whether ``url`` is an http(s) URL on one of the crawl's hosts."""
         return any(same_site(url, root) for root in self.roots)
+
+    def in_scope(self, url: str) -> bool:
+        """Whether ``url`` is a page of the crawl: on its hosts and, on the start URL's host, under the
+        start URL's folder (see :class:`CrawlLimits`)."""
+        if not self.on_site(url):
+            return False
+        if self.prefix == "/" or url == self.start or not same_site(url, self.start):
+            return True
+        path = urlsplit(url).path or "/"
+        return path.startswith(self.prefix) or path == self.prefix.rstrip("/")
 
     def excluded(self, url: str) -> bool:
         """Whether the patterns rule ``url`` out (never the start URL)."""
@@ -274,15 +302,17 @@ def crawl(
     seen = {start}
 
     def discover(url: str, depth: int) -> None:
-        if url not in seen and scope.on_site(url):
+        if url not in seen and scope.in_scope(url):
             seen.add(url)
             frontier.append((url, depth))
 
     if limits.max_depth >= 1:
         listed = sitemap_urls(
-            sitemap_locations(start, robots[urlsplit(start).netloc].sitemaps),
+            [limits.sitemap_url]
+            if limits.sitemap_url
+            else sitemap_locations(start, robots[urlsplit(start).netloc].sitemaps),
             may_fetch=lambda url: scope.on_site(url) and rules_for(url).allowed(url),
-            accept=scope.on_site,
+            accept=scope.in_scope,
             normalize=normalize_url,
             fetch_slot=polite_slot,
         )
@@ -336,8 +366,9 @@ def crawl(
                 continue
             final_url = normalize_url(response.url)
             if final_url != url:
-                if not scope.on_site(final_url):
-                    yield CrawlEvent("skipped", url, depth, reason="redirects off the site", found=len(seen))
+                if not scope.in_scope(final_url):
+                    reason = "redirects off the site" if not scope.on_site(final_url) else "redirects out of the folder"
+                    yield CrawlEvent("skipped", url, depth, reason=f"{reason} ({final_url})", found=len(seen))
                     continue
                 if final_url in seen:  # /a → /a/, both linked: the page is (or will be) fetched as /a/
                     yield CrawlEvent("skipped", url, depth, reason=f"redirects to {final_url}", found=len(seen))
@@ -368,7 +399,7 @@ def crawl(
                 yield CrawlEvent("skipped", final_url, depth, reason="noindex", found=len(seen))
                 continue
             canonical = normalize_url(page.canonical) if page.canonical else final_url
-            if canonical != final_url and scope.on_site(canonical):
+            if canonical != final_url and scope.in_scope(canonical):
                 if canonical in seen and canonical != url:
                     yield CrawlEvent("skipped", final_url, depth, reason=f"duplicate of {canonical}", found=len(seen))
                     continue
@@ -399,6 +430,15 @@ def crawl(
     finally:
         if renderer is not None:
             renderer.close()
+    if frontier and fetched >= limits.max_pages:  # found, never tried: counted, so that the numbers add up
+        yield CrawlEvent(
+            "skipped",
+            start,
+            0,
+            reason=f"{len(frontier)} more URLs not fetched: the page cap ({limits.max_pages}) was reached",
+            found=len(seen),
+            count=len(frontier),
+        )
     if excluded > EXCLUDED_REPORT_LIMIT:
         more = excluded - EXCLUDED_REPORT_LIMIT
         yield CrawlEvent(

@@ -1,4 +1,4 @@
-"""Word (.docx): sections under the headings, with python-docx.
+"""Word (.docx): sections under the headings (anchor ``section=N``), with python-docx.
 
 Paragraph styles "Title" and "Heading 1".."Heading 9" build the heading path; the body is read
 in document order (paragraphs and tables interleaved, content controls opened). Tables become
@@ -116,5 +116,7 @@ class _SectionBuilder:
             path = [text for _, text in self.headings]
             if not path or path[0] != self.title:
                 path.insert(0, self.title)
-            self.sections.append(Section(heading_path=path, text="\n\n".join(self.blocks)))
+            # anchor: the section's number, so that a citation opens the readable view at it
+            anchor = f"section={len(self.sections) + 1}"
+            self.sections.append(Section(heading_path=path, text="\n\n".join(self.blocks), anchor=anchor))
         self.blocks = []

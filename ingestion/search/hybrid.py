@@ -70,6 +70,9 @@ class Hit:
     title: str
     score: float = 0.0
     ranks: dict[str, int] = field(default_factory=dict)
+    # Each leg's own score of the chunk: "lexical" (BM25, or ts_rank without pg_textsearch) and "dense"
+    # (cosine similarity); a leg that did not return the chunk is missing.
+    leg_scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def link(self) -> str:
@@ -291,6 +294,9 @@ def chunk_search_fusions(
         while True:
             rankings, rows = legs(candidates)
             hits = _hits(rows, fuse(rankings, fusion))
+            by_leg = {leg: dict(scored) for leg, scored in rankings.items()}
+            for hit in hits:
+                hit.leg_scores = {leg: scores[hit.chunk_id] for leg, scores in by_leg.items() if hit.chunk_id in scores}
             if per_document:
                 hits = cap_per_document(hits, per_document)
             # One long page can fill every candidate slot; then look deeper, once.

@@ -19,7 +19,9 @@ from ingestion.services.documents import (
     document_prepare,
     document_queue,
     document_reindex,
+    document_retryable,
     document_store,
+    documents_retry_failed,
     sections_hash,
     upload_folder,
 )
@@ -60,8 +62,10 @@ from ingestion.services.sources import (
     qa_add,
     qa_import_csv,
     source_create_website,
+    source_delete,
     source_documents_get_or_create,
     source_qa_get_or_create,
+    source_update_website,
 )
 
 __all__ = [
@@ -80,6 +84,8 @@ __all__ = [
     "document_prepare",
     "document_queue",
     "document_reindex",
+    "document_retryable",
+    "documents_retry_failed",
     "document_store",
     "documents_held_by",
     "documents_index",
@@ -104,6 +110,8 @@ __all__ = [
     "run_still_running",
     "sections_hash",
     "source_create_website",
+    "source_delete",
+    "source_update_website",
     "source_crawl_start",
     "source_documents_get_or_create",
     "source_known_pages",

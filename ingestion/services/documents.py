@@ -206,3 +206,20 @@ def document_reindex(*, document: Document) -> None:
 
 def document_fail(*, document_id: int, reason: str) -> None:
     Document.objects.filter(pk=document_id).update(status=Document.Status.FAILED, error=reason[:1000])
+
+
+def document_retryable(document: Document) -> bool:
+    """Whether indexing a failed document again can help: not an upload refused for its size (it was
+    never stored; only a smaller file can take its place)."""
+    return not (document.public_token and document.file_name and not document.file_path)
+
+
+def documents_retry_failed(*, assistant_id: int) -> int:
+    """Queue every failed document of the assistant that can be retried; how many were."""
+    failed = Document.objects.filter(source__assistant_id=assistant_id, status=Document.Status.FAILED)
+    count = 0
+    for document in failed.defer("sections"):
+        if document_retryable(document):
+            document_reindex(document=document)
+            count += 1
+    return count

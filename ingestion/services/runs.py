@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ingestion.crawling.crawler import CrawlEvent
@@ -118,11 +119,14 @@ RECRAWL_INTERVALS = {
 
 
 def sources_due_for_recrawl(*, now=None) -> list[Source]:
-    """Scheduled sources whose last crawl ended longer ago than their interval."""
+    """Scheduled sources whose last crawl ended longer ago than their interval. A source saved without
+    crawling waits for its first crawl to be asked for."""
     now = now or timezone.now()
     due = []
     for source in Source.objects.exclude(schedule=Source.Schedule.MANUAL).select_related("last_run"):
         run = source.last_run
+        if run is None and not source.runs.exists():
+            continue  # saved without crawling: a person starts its first crawl
         if run is not None and run.status == CrawlRun.Status.PAUSED:
             continue  # paused by a person: only a person resumes it
         if run is None or (
@@ -252,7 +256,12 @@ def run_crawl_finished(*, run: CrawlRun, stopped_early: bool = False) -> None:
             return
         if not stopped_early:
             Document.objects.filter(source_id=run.source_id).exclude(last_run=run).delete()
-        CrawlRun.objects.filter(pk=run.pk).update(status=CrawlRun.Status.INDEXING)
+        # Every URL found was fetched, skipped or failed: the report's numbers add up (while it ran,
+        # "found" counted the URLs seen, redirect targets and canonicals among them).
+        CrawlRun.objects.filter(pk=run.pk).update(
+            status=CrawlRun.Status.INDEXING,
+            pages_found=F("pages_fetched") + F("pages_skipped") + F("pages_failed"),
+        )
     run_finish_if_indexed(run_id=run.pk)
 
 
@@ -269,10 +278,18 @@ def run_finish_if_indexed(*, run_id: int) -> None:
         run.status = CrawlRun.Status.DONE
         run.finished_at = timezone.now()
         run.save()
-        failed_everything = run.pages_fetched == 0 and run.pages_failed > 0
+        source = Source.objects.get(pk=run.source_id)
+        if source.kind == Source.Kind.WEBSITE:
+            failed_everything = run.pages_fetched == 0 and run.pages_failed > 0
+            reason = "no page could be fetched: see the crawl report"
+        else:  # files: one that fails fails alone (its reason at the document); the source fails with all
+            failed_everything = (
+                not source.documents.exclude(status=Document.Status.FAILED).exists() and source.documents.exists()
+            )
+            reason = "no file could be read: see each document's reason"
         Source.objects.filter(pk=run.source_id).update(
             status=Source.Status.FAILED if failed_everything else Source.Status.READY,
-            error="no page could be fetched: see the crawl report" if failed_everything else "",
+            error=reason if failed_everything else "",
         )
         assistant_id = Source.objects.filter(pk=run.source_id).values_list("assistant_id", flat=True).first()
     content_indexed.send(sender=CrawlRun, assistant_id=assistant_id)
@@ -283,7 +300,14 @@ def _run_fail(run: CrawlRun, reason: str) -> None:
     run.error = reason
     run.finished_at = timezone.now()
     run.save()
-    Source.objects.filter(pk=run.source_id).update(status=Source.Status.FAILED, error=reason)
+    source = Source.objects.get(pk=run.source_id)
+    # A refused zip is one upload that failed: the files uploaded before it still answer.
+    still_answers = (
+        source.kind != Source.Kind.WEBSITE and source.documents.filter(status=Document.Status.READY).exists()
+    )
+    Source.objects.filter(pk=run.source_id).update(
+        status=Source.Status.READY if still_answers else Source.Status.FAILED, error=reason
+    )
 
 
 def run_fail(*, run_id: int, reason: str) -> None:

@@ -22,6 +22,40 @@ if TYPE_CHECKING:
     from assistants.models import Assistant
 
 
+def _website_settings(
+    *,
+    max_pages: int | None,
+    max_depth: int | None,
+    render_javascript: bool,
+    include: list[str] | tuple[str, ...],
+    exclude: list[str] | tuple[str, ...],
+    sitemap_url: str,
+    whole_site: bool,
+    extra_hosts: list[str] | tuple[str, ...] = (),
+) -> dict:
+    """A website source's ``settings`` (read by the crawl task into ``CrawlLimits``); options left at
+    their default are left out."""
+    return {
+        "max_pages": max_pages or settings.CRAWL_MAX_PAGES,
+        "max_depth": settings.CRAWL_MAX_DEPTH if max_depth is None else max_depth,
+        **({"render_javascript": True} if render_javascript else {}),  # off unless asked for
+        **({"include": list(include)} if include else {}),
+        **({"exclude": list(exclude)} if exclude else {}),
+        **({"sitemap_url": sitemap_url} if sitemap_url else {}),
+        **({"whole_site": True} if whole_site else {}),
+        **({"extra_hosts": list(extra_hosts)} if extra_hosts else {}),
+    }
+
+
+def _crawlable(url: str) -> None:
+    from chatsite.lib import http as outbound
+
+    try:
+        outbound.check_url(url)
+    except outbound.OutboundRefused as exc:
+        raise IngestionError(f"That address cannot be crawled: {exc.reason}.") from None
+
+
 def source_create_website(
     *,
     assistant: Assistant,
@@ -30,25 +64,74 @@ def source_create_website(
     max_depth: int | None = None,
     schedule: str = Source.Schedule.MANUAL,
     render_javascript: bool = False,
+    include: list[str] | tuple[str, ...] = (),
+    exclude: list[str] | tuple[str, ...] = (),
+    sitemap_url: str = "",
+    whole_site: bool = False,
 ) -> Source:
-    from chatsite.lib import http as outbound
-
-    try:
-        outbound.check_url(url)
-    except outbound.OutboundRefused as exc:
-        raise IngestionError(f"That address cannot be crawled: {exc.reason}.") from None
+    """A website source (not crawled yet: :func:`source_crawl_start` queues its crawl). By default its
+    crawl stays under the address's folder (``whole_site`` lifts that); ``include`` / ``exclude`` are
+    globs on path and query (see ``ingestion.crawling.crawler.CrawlLimits``)."""
+    _crawlable(url)
     return Source.objects.create(
         assistant=assistant,
         kind=Source.Kind.WEBSITE,
-        schedule=schedule,
+        schedule=schedule or Source.Schedule.MANUAL,
         url=url,
         name=url,
-        settings={
-            "max_pages": max_pages or settings.CRAWL_MAX_PAGES,
-            "max_depth": settings.CRAWL_MAX_DEPTH if max_depth is None else max_depth,
-            **({"render_javascript": True} if render_javascript else {}),  # off unless asked for
-        },
+        settings=_website_settings(
+            max_pages=max_pages,
+            max_depth=max_depth,
+            render_javascript=render_javascript,
+            include=include,
+            exclude=exclude,
+            sitemap_url=sitemap_url,
+            whole_site=whole_site,
+        ),
     )
+
+
+def source_update_website(
+    *,
+    source: Source,
+    url: str,
+    max_pages: int | None = None,
+    max_depth: int | None = None,
+    schedule: str = Source.Schedule.MANUAL,
+    render_javascript: bool = False,
+    include: list[str] | tuple[str, ...] = (),
+    exclude: list[str] | tuple[str, ...] = (),
+    sitemap_url: str = "",
+    whole_site: bool = False,
+) -> Source:
+    """Change a website source's address, scope, caps and schedule (the arguments of
+    :func:`source_create_website`). The next crawl uses them; its end drops the pages it no longer
+    reaches. A crawl under way keeps the settings it started with."""
+    if source.kind != Source.Kind.WEBSITE:
+        raise IngestionError("Only a website source has these settings.")
+    _crawlable(url)
+    name = url if source.name in ("", source.url) else source.name
+    source.url, source.name, source.schedule = url, name, schedule or Source.Schedule.MANUAL
+    source.settings = _website_settings(
+        max_pages=max_pages,
+        max_depth=max_depth,
+        render_javascript=render_javascript,
+        include=include,
+        exclude=exclude,
+        sitemap_url=sitemap_url,
+        whole_site=whole_site,
+        extra_hosts=source.settings.get("extra_hosts") or (),  # set by the API's callers only; kept
+    )
+    source.save(update_fields=["url", "name", "schedule", "settings"])
+    return source
+
+
+def source_delete(*, source: Source) -> int:
+    """The source, its crawls, its documents and their chunks and files (``ingestion.signals``); a
+    crawl under way stops at its next page (its run is gone). The number of documents deleted."""
+    count = source.documents.count()
+    source.delete()
+    return count
 
 
 def source_documents_get_or_create(*, assistant: Assistant) -> Source:

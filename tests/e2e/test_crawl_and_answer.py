@@ -82,7 +82,7 @@ def test_a_crawled_site_answers_with_citations(celery_worker_process, drf_site):
 def test_a_second_crawl_finds_every_page_unchanged(celery_worker_process, drf_site):
     assistant = make_assistant()
     source = services.source_create_website(
-        assistant=assistant, url=f"{drf_site}/api-guide/throttling/", max_pages=3, max_depth=1
+        assistant=assistant, url=f"{drf_site}/api-guide/throttling/", max_pages=3, max_depth=1, whole_site=True
     )
     first = services.source_crawl_start(source=source)
     wait_for(lambda: CrawlRun.objects.get(pk=first.pk).status == "done", timeout=300, message="first crawl")

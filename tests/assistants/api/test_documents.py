@@ -87,6 +87,8 @@ def test_list_filters_and_pages_newest_first(api, assistant):
     assert [d["id"] for d in rest["data"]] == [ids[0]] and rest["next_cursor"] is None
     failed = api.get(f"/assistants/{assistant.pk}/documents", status="failed").json()["data"]
     assert [(d["id"], d["error"]) for d in failed] == [(ids[0], "broken")]
+    found = api.get(f"/assistants/{assistant.pk}/documents", q="F1.TXT").json()["data"]
+    assert [d["id"] for d in found] == [ids[1]]
     assert_error(api.get(f"/assistants/{assistant.pk}/documents", status="lost"), 400, "invalid_request")
     assert_error(api.get(f"/assistants/{assistant.pk}/documents", cursor="abc"), 400, "invalid_request")
 

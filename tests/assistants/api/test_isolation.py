@@ -22,6 +22,8 @@ ROUTES = [
     ("POST", "/assistants/{assistant}/chat", {"question": "What is secret?"}),
     ("POST", "/assistants/{own_assistant}/chat", {"question": "What is secret?", "conversation_id": "{conversation}"}),
     ("GET", "/sources/{source}", None),
+    ("PATCH", "/sources/{source}", {"exclude": ["/taken/*"]}),
+    ("DELETE", "/sources/{source}", None),
     ("POST", "/sources/{source}/crawl", None),
     ("POST", "/sources/{source}/pause", None),
     ("POST", "/sources/{source}/resume", None),

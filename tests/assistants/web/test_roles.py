@@ -69,6 +69,14 @@ ROUTES = [
     ("source_progress", "GET", "source", "read"),
     ("source_crawl", "POST", "source", "manage"),
     ("source_run_control", "POST", "source", "manage"),
+    ("source_edit", "GET", "source", "read"),
+    ("source_edit", "POST", "source", "manage"),
+    ("source_delete", "POST", "source", "manage"),
+    ("assistant_documents", "GET", "assistant", "read"),
+    ("documents_retry_failed", "POST", "assistant", "manage"),
+    ("document_action", "POST", "document", "manage"),
+    ("assistant_playground", "GET", "assistant", "read"),
+    ("assistant_playground", "POST", "assistant", "work"),
     ("assistant_start", "GET", "assistant", "read"),
     ("assistant_start", "POST", "assistant", "manage"),
     ("assistant_start_progress", "GET", "assistant", "read"),
@@ -121,6 +129,7 @@ URL_ARGUMENT = {
     "domain": "domain_id",
     "conversation": "conversation_id",
     "source": "source_id",
+    "document": "document_id",
     "invitation": "invitation_id",
     "membership": "membership_id",
     "lead": "lead_id",
@@ -128,7 +137,11 @@ URL_ARGUMENT = {
     "delivery": "delivery_id",
 }
 # URL arguments beside the object's id.
-URL_EXTRA = {"source_run_control": {"action": "pause"}, "assistant_settings": {"section": "behaviour"}}
+URL_EXTRA = {
+    "source_run_control": {"action": "pause"},
+    "document_action": {"action": "reindex"},
+    "assistant_settings": {"section": "behaviour"},
+}
 
 
 @pytest.fixture
@@ -138,11 +151,12 @@ def world():
     conversation = Conversation.objects.create(assistant=assistant, visitor_token="t" * 24)
     Message.objects.create(conversation=conversation, role="user", text="Hello?")
     source = Source.objects.create(assistant=assistant, url="https://docs.example.invalid/", name="docs")
-    Document.objects.create(source=source, url="https://docs.example.invalid/a/", title="A")
+    document = Document.objects.create(source=source, url="https://docs.example.invalid/a/", title="A")
     endpoint = WebhookEndpoint.objects.create(
         team=crew.team, url="https://93.184.216.34/hook", events=["lead.created"], secret="whsec_" + "A" * 32
     )
     objects = {
+        "document": document,
         "team": crew.team,
         "assistant": assistant,
         "conversation": conversation,

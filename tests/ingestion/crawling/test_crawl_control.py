@@ -64,7 +64,9 @@ def site(settings):
 
 
 def start(site) -> tuple[Source, CrawlRun]:
-    source = services.source_create_website(assistant=make_assistant(), url=site.url, max_pages=50, max_depth=20)
+    source = services.source_create_website(
+        assistant=make_assistant(), url=site.url, max_pages=50, max_depth=20, whole_site=True
+    )
     return source, services.source_crawl_start(source=source)
 
 

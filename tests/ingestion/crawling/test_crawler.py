@@ -378,3 +378,102 @@ def test_a_recrawl_through_the_task_keeps_unchanged_pages_and_their_chunks(db, m
         (site.url + "/a/", "ready", second.pk),
     ]
     assert sorted(Chunk.objects.filter(document__source=source).values_list("document_id", "ordinal", "text")) == chunks
+
+
+HELP_SITE = {
+    "/": page("Home", ["/help/", "/login/"]),
+    "/help/": page("Help", ["/help/billing/", "/login/", "/signup/", "/help"]),
+    "/help/billing/": page("Billing", ["/help/billing/refunds/", "/pricing/"]),
+    "/help/billing/refunds/": page("Refunds"),
+    "/login/": page("Log in"),
+    "/signup/": page("Sign up"),
+    "/pricing/": page("Pricing"),
+}
+
+
+@pytest.mark.parametrize("start", ["/help/", "/help", "/help/index.html"])
+def test_a_crawl_stays_under_the_start_address_folder(make_site, start):
+    pages = dict(HELP_SITE)
+    pages["/help"] = (301, "text/html", "/help/")
+    pages["/help/index.html"] = page("Help", ["/help/billing/", "/login/", "/signup/"])
+    site = make_site(pages)
+    fetched = {normalize_url(e.url).split("/", 3)[-1] for e in site.crawl(start) if e.kind == "page"}
+    assert {"help/billing/", "help/billing/refunds/"} <= fetched
+    assert not {"login/", "signup/", "pricing/", ""} & fetched
+    assert not {"/login/", "/signup/", "/pricing/", "/"} & set(site.requests)
+
+
+def test_a_redirect_out_of_the_folder_is_skipped_with_its_reason(make_site):
+    site = make_site(
+        {
+            "/help/": page("Help", ["/help/account/"]),
+            "/help/account/": (302, "text/html", "/login/"),
+            "/login/": page("Log in", ["/signup/"]),
+        }
+    )
+    events = kinds(site.crawl("/help/"))
+    assert events["help/account/"][0] == "skipped" and "redirects out of the folder" in events["help/account/"][1]
+    assert "/signup/" not in site.requests  # nothing of the page it led to is followed
+
+
+def test_the_whole_site_or_include_patterns_lift_the_folder_limit(make_site):
+    site = make_site(HELP_SITE)
+    fetched = {normalize_url(e.url).split("/", 3)[-1] for e in site.crawl("/help/", whole_site=True)}
+    assert {"login/", "signup/", "pricing/"} <= fetched
+    site.requests.clear()
+    events = site.crawl("/help/", include=("/pricing/", "/help/*"))
+    assert "/pricing/" in site.requests and "/login/" not in site.requests
+    assert kinds(events)["login/"] == ("skipped", "excluded by pattern")
+
+
+def test_a_sitemap_address_replaces_the_default_sitemaps(make_site):
+    site = make_site(
+        {
+            "/docs/": page("Docs"),
+            "/docs/hidden/": page("Hidden, linked from nowhere"),
+            "/sitemap.xml": (200, "application/xml", "<urlset><url><loc>/never/</loc></url></urlset>"),
+            "/maps/docs.xml": (
+                200,
+                "application/xml",
+                '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{url}/docs/hidden/</loc></url></urlset>',
+            ),
+        }
+    )
+    body = site.pages["/maps/docs.xml"]
+    site.pages["/maps/docs.xml"] = (body[0], body[1], body[2].replace("{url}", site.url))
+    events = site.crawl("/docs/", sitemap_url=site.url + "/maps/docs.xml")
+    assert [e.url for e in events if e.kind == "page"] == [site.url + "/docs/", site.url + "/docs/hidden/"]
+    assert "/sitemap.xml" not in site.requests
+
+
+def test_urls_left_at_the_page_cap_are_counted_as_skipped(make_site):
+    site = make_site(
+        {"/": page("Home", [f"/p{i}/" for i in range(12)]), **{f"/p{i}/": page(f"P{i}") for i in range(12)}}
+    )
+    events = site.crawl(max_pages=5)
+    left = [e for e in events if "page cap" in e.reason]
+    assert len(left) == 1 and left[0].count == 8 and left[0].kind == "skipped"
+    assert sum(e.count for e in events) == 13  # the home page and its twelve links
+
+
+def test_a_crawl_report_adds_up(db, make_site):
+    """found = fetched + skipped + failed, with a redirect, a duplicate, a failure, exclusions and the cap."""
+    pages = {
+        "/": page("Home", ["/a/", "/b", "/gone/", "/dup/", "/x/", *[f"/p{i}/" for i in range(6)]]),
+        "/a/": page("A", ["/a/1/"]),
+        "/a/1/": page("A1"),
+        "/b": (301, "text/html", "/b/"),
+        "/b/": page("B"),
+        "/dup/": page("A", ["/a/1/"]),
+        "/x/": page("X"),
+        **{f"/p{i}/": page(f"P{i}") for i in range(6)},
+    }
+    site = make_site(pages)
+    source = Source.objects.create(
+        assistant=make_assistant(), url=site.url + "/", settings={"max_pages": 8, "max_depth": 3, "exclude": ["/x/"]}
+    )
+    run = CrawlRun.objects.create(source=source)
+    source_crawl_task(run.pk)
+    run.refresh_from_db()
+    assert run.pages_failed >= 1 and run.pages_skipped >= 3 and run.pages_fetched >= 5
+    assert run.pages_found == run.pages_fetched + run.pages_skipped + run.pages_failed

@@ -139,3 +139,8 @@ def test_markdown_splits_on_headings_not_on_code_comments():
     assert learn.anchor == "books-learn-more"
     quick = [s for s in document.sections if s.heading_path[-1] == ":eight_pointed_black_star: Quick Start"]
     assert quick[0].anchor == "eight_pointed_black_star-quick-start"
+
+
+def test_docx_sections_are_numbered_for_citations(handbook):
+    anchors = [section.anchor for section in handbook.sections]
+    assert anchors[:3] == ["section=1", "section=2", "section=3"] and len(set(anchors)) == len(anchors)
