@@ -49,7 +49,12 @@ def _literal_format(dims: int) -> str:
 
 @functools.cache
 def lexical_backend() -> str:
-    """'bm25' when the chunk table has its pg_textsearch index, else 'fts' (built-in full text)."""
+    """'bm25' when the chunk table has its pg_textsearch index, else 'fts' (built-in full text).
+
+    ``LEXICAL_BACKEND=fts`` forces the fallback on a database that has BM25 (to measure it: the
+    fallback reads no index of its own that BM25's table lacks, only slower without its GIN index)."""
+    if settings.LEXICAL_BACKEND == "fts":
+        return "fts"
     with connection.cursor() as cursor:
         cursor.execute("select 1 from pg_indexes where indexname = 'ingestion_chunk_bm25'")
         return "bm25" if cursor.fetchone() else "fts"
