@@ -318,6 +318,8 @@ RETRIEVAL_FUSION_ALPHA = env_float("RETRIEVAL_FUSION_ALPHA", 0.5)
 # The lexical leg: "auto" (BM25 where the chunk table has its pg_textsearch index, else PostgreSQL's
 # built-in full-text search) or "fts" (the fallback even where BM25 is there: to measure it).
 LEXICAL_BACKEND = env_str("LEXICAL_BACKEND", "auto")
+# Logged by every web and worker process as it starts (chatsite/startup.py): which lexical leg is in force.
+STARTUP_REPORTS = ["ingestion.spaces.log_lexical_backend"]
 if LEXICAL_BACKEND not in {"auto", "fts"}:
     raise SettingError(f"LEXICAL_BACKEND={LEXICAL_BACKEND!r}: use auto or fts")
 

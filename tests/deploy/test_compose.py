@@ -197,6 +197,8 @@ def test_the_web_command_serves_and_its_health_check_says_so(tmp_path, db):
     finally:
         stop(web)
     assert healthcheck("web", env, url) == 1
+    logged = web.stderr.read()
+    assert logged.count("lexical search (web): BM25 (pg_textsearch") == 2, logged  # each process says it
 
 
 @pytest.mark.slow
@@ -209,9 +211,11 @@ def test_the_worker_command_runs_and_its_health_check_pings_it(tmp_path, db):
     node = f"celery@{socket.gethostname()}"
     assert healthcheck("worker", env, node) == 1  # nobody answers yet
     worker = subprocess.Popen(
-        command("worker", PRODUCTION), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command("worker", PRODUCTION), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     try:
         wait_for(lambda: healthcheck("worker", env) == 0, timeout=120, interval=2, message="the worker health check")
     finally:
         stop(worker)
+    logged = worker.stderr.read()
+    assert "lexical search (worker): BM25 (pg_textsearch" in logged, logged

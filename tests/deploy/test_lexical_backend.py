@@ -1,0 +1,65 @@
+"""Which lexical leg search uses is never a secret: each process logs it as it starts, the dashboard
+shows it to staff, and the fallback (PostgreSQL's built-in full-text search) is a warning."""
+
+import logging
+
+import pytest
+from django.test import Client
+
+from ingestion.spaces import lexical_backend, lexical_status, log_lexical_backend
+from tests.factories import make_team, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fallback(settings):
+    """The deployment without BM25 (LEXICAL_BACKEND=fts), for this test only."""
+    settings.LEXICAL_BACKEND = "fts"
+    lexical_backend.cache_clear()
+    yield
+    settings.LEXICAL_BACKEND = "auto"
+    lexical_backend.cache_clear()
+
+
+def staff_client(staff: bool) -> Client:
+    user = make_user()
+    user.is_staff = staff
+    user.save()
+    make_team(user, "Acme")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_bm25_is_in_force_here_and_logged_as_information(caplog):
+    status = lexical_status()
+    assert status["backend"] == "bm25" and not status["warning"] and "pg_textsearch 1.0" in status["label"]
+    with caplog.at_level(logging.INFO, logger="ingestion.spaces"):
+        log_lexical_backend("web")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, f"lexical search (web): {status['label']}")
+    ]
+
+
+def test_the_fallback_is_logged_as_a_warning(fallback, caplog):
+    with caplog.at_level(logging.INFO, logger="ingestion.spaces"):
+        log_lexical_backend("worker")
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert (
+        "PostgreSQL full-text search (fallback)" in record.getMessage() and "LEXICAL_BACKEND=fts" in record.getMessage()
+    )
+
+
+def test_staff_see_the_lexical_backend_on_the_dashboard_and_others_do_not():
+    page = staff_client(staff=True).get("/").content.decode()
+    assert 'id="lexical-search"' in page and "BM25 (pg_textsearch" in page and 'class="notice' not in page
+    page = staff_client(staff=False).get("/").content.decode()
+    assert "lexical-search" not in page and "pg_textsearch" not in page
+
+
+def test_staff_are_warned_of_the_fallback(fallback):
+    page = staff_client(staff=True).get("/").content.decode()
+    assert 'class="notice system-line" id="lexical-search"' in page
+    assert "PostgreSQL full-text search (fallback)" in page and "much weaker than BM25" in page
