@@ -55,8 +55,17 @@ class Fusion:
 
 
 def default_fusion() -> Fusion:
-    """The fusion the settings choose (``RETRIEVAL_FUSION``, ``RETRIEVAL_FUSION_ALPHA``)."""
+    """The fusion the settings choose (``RETRIEVAL_FUSION``, ``RETRIEVAL_FUSION_ALPHA``), or where the lexical
+    leg is the full-text fallback, the fallback's own (``fallback_fusion``)."""
+    if lexical_backend() == "fts":
+        return fallback_fusion()
     return Fusion(settings.RETRIEVAL_FUSION, float(settings.RETRIEVAL_FUSION_ALPHA))
+
+
+def fallback_fusion() -> Fusion:
+    """Weighted fusion leaning on the vectors (``RETRIEVAL_FTS_FUSION_ALPHA``): PostgreSQL's built-in
+    full-text search ranks too poorly for an equal share (docs/benchmarks.md, "The full-text fallback")."""
+    return Fusion("weighted", float(settings.RETRIEVAL_FTS_FUSION_ALPHA))
 
 
 @dataclass

@@ -6,8 +6,12 @@ import logging
 import pytest
 from django.test import Client
 
-from ingestion.spaces import lexical_backend, lexical_status, log_lexical_backend
-from tests.factories import make_team, make_user
+from ingestion.search.hybrid import Fusion, chunk_search, default_fusion, fallback_fusion
+from ingestion.spaces import lexical_backend, lexical_status, log_lexical_backend, space_active
+from tests.conftest import DRF_SITE
+from tests.factories import index_pages, make_assistant, make_team, make_user
+
+PAGES = ["api-guide/throttling", "api-guide/pagination", "api-guide/authentication"]
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +67,19 @@ def test_staff_are_warned_of_the_fallback(fallback):
     page = staff_client(staff=True).get("/").content.decode()
     assert 'class="notice system-line" id="lexical-search"' in page
     assert "PostgreSQL full-text search (fallback)" in page and "much weaker than BM25" in page
+
+
+def test_the_fallback_fuses_with_its_own_weight_and_still_finds_the_page(fallback, settings, embedder):
+    """Without BM25, hybrid search leans on the vectors (RETRIEVAL_FTS_FUSION_ALPHA), whatever
+    RETRIEVAL_FUSION says, and its full-text leg still answers."""
+    settings.RETRIEVAL_FUSION, settings.RETRIEVAL_FTS_FUSION_ALPHA = "rrf", 0.85
+    assert default_fusion() == fallback_fusion() == Fusion("weighted", 0.85)
+    assistant = make_assistant()
+    index_pages(assistant, {f"http://docs.test/{p}/": (DRF_SITE / p / "index.html").read_text() for p in PAGES})
+    space = space_active(assistant.pk)
+    query = "How do I limit the rate of requests for anonymous users?"
+    vector = embedder.embed_queries([query])[0]
+    lexical = chunk_search(space=space, query=query, vector=vector, k=3, mode="lexical")
+    hybrid = chunk_search(space=space, query=query, vector=vector, k=3)
+    assert lexical and "throttling" in lexical[0].url
+    assert "throttling" in hybrid[0].url and set(hybrid[0].ranks) == {"lexical", "dense"}
