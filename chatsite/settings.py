@@ -317,7 +317,7 @@ RETRIEVAL_FUSION = env_str("RETRIEVAL_FUSION", "weighted")
 RETRIEVAL_FUSION_ALPHA = env_float("RETRIEVAL_FUSION_ALPHA", 0.5)
 # Where the lexical leg is the full-text fallback, fusion is weighted with this share for the vectors
 # (ingestion.search.hybrid.fallback_fusion; measured on SciFact train: docs/benchmarks.md).
-RETRIEVAL_FTS_FUSION_ALPHA = env_float("RETRIEVAL_FTS_FUSION_ALPHA", 0.8)
+RETRIEVAL_FTS_FUSION_ALPHA = env_float("RETRIEVAL_FTS_FUSION_ALPHA", 0.7)
 # The lexical leg: "auto" (BM25 where the chunk table has its pg_textsearch index, else PostgreSQL's
 # built-in full-text search) or "fts" (the fallback even where BM25 is there: to measure it).
 LEXICAL_BACKEND = env_str("LEXICAL_BACKEND", "auto")
