@@ -153,6 +153,7 @@ def prepare(cfg: dict[str, str]) -> Path:
             stdout=subprocess.DEVNULL,
             **as_user,
         )
+    os.chmod(pgdata, 0o700)  # PostgreSQL refuses a data folder others may write (a volume's group, say)
     (pgdata / "pg_hba.conf").write_text(HBA)
     (pgdata / INCLUDED).write_text(
         "# Written by chatsite/dbserver.py at every start.\n"
