@@ -19,7 +19,8 @@ import pytest
 
 from tests.conftest import REPO
 
-RETRIEVAL_TESTS = "tests/ingestion/search/test_hybrid.py"
+# Retrieval, and the whole path (a real worker crawls a site onto the server, the chat answers from it).
+RETRIEVAL_TESTS = ["tests/ingestion/search/test_hybrid.py", "tests/e2e/test_crawl_and_answer.py"]
 SERVER = [sys.executable, "chatsite/dbserver.py"]  # the Dockerfile's db target: CMD ["python", "dbserver.py"]
 
 # Run in a subprocess against the server, through the application's own code: what search uses.
@@ -134,8 +135,9 @@ def test_the_image_server_takes_passwords_only_and_the_app_searches_it_with_bm25
 
 
 @pytest.mark.slow
-def test_the_retrieval_tests_pass_against_the_image_server(dbserver):
-    """The hybrid retrieval tests, run whole against the image's server instead of the embedded one."""
+def test_the_retrieval_and_end_to_end_tests_pass_against_the_image_server(dbserver):
+    """The hybrid retrieval tests and the crawl-and-answer end-to-end tests, run whole against the image's
+    server instead of the embedded one."""
     from chatsite.dbserver import bin_dir
 
     # pytest-django creates a test database: the role may create databases for this run only (granted over
@@ -145,7 +147,7 @@ def test_the_retrieval_tests_pass_against_the_image_server(dbserver):
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     env["DATABASE_URL"] = dbserver.url
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", RETRIEVAL_TESTS],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", *RETRIEVAL_TESTS],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -153,4 +155,5 @@ def test_the_retrieval_tests_pass_against_the_image_server(dbserver):
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout and "failed" not in result.stdout
+    summary = result.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "skipped" not in summary, summary
