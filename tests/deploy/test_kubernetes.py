@@ -146,3 +146,29 @@ def test_settings_come_from_the_config_map_and_secrets_from_files():
             assert {Path(path).name for path in files.values()} <= set(secret), name
             assert not [e for e in container["env"] if "valueFrom" in e], "secrets are files, not variables"
             assert {m["mountPath"] for m in container["volumeMounts"]} == {"/data", "/run/secrets/chatsite"}
+
+
+def test_check_deploy_is_clean_with_the_config_map_and_the_secret_files(tmp_path):
+    """The web container's environment (the ConfigMap, its own variables, the Secret as files)."""
+    import os
+    import subprocess
+    import sys
+
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    for name, value in by_name("Secret", "chatsite-secrets")["stringData"].items():
+        (secrets_dir / name).write_text(value if name != "SECRET_KEY" else "k" * 20 + os.urandom(24).hex())
+    (web,) = containers(by_name("Deployment", "chatsite-web"))
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    env |= by_name("ConfigMap", "chatsite-config")["data"]
+    env |= {e["name"]: e["value"].replace("/run/secrets/chatsite", str(secrets_dir)) for e in web["env"]}
+    env |= {"DJANGO_SETTINGS_MODULE": "chatsite.settings", "DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
