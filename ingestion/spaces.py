@@ -82,6 +82,7 @@ def lexical_status() -> dict:
     return {
         "backend": backend,
         "label": "PostgreSQL full-text search (fallback)",
+        "why": why,
         "detail": f"{why}: the lexical leg is PostgreSQL's built-in full-text search, much weaker than BM25, "
         "so hybrid search leans on the vectors (docs/operations.md, BM25 on managed PostgreSQL)",
         "warning": True,

@@ -66,7 +66,7 @@ def test_staff_see_the_lexical_backend_on_the_dashboard_and_others_do_not():
 def test_staff_are_warned_of_the_fallback(fallback):
     page = staff_client(staff=True).get("/").content.decode()
     assert 'class="notice system-line" id="lexical-search"' in page
-    assert "PostgreSQL full-text search (fallback)" in page and "much weaker than BM25" in page
+    assert "PostgreSQL full-text search (fallback) (LEXICAL_BACKEND=fts)" in page and "less well than with BM25" in page
 
 
 def test_the_fallback_fuses_with_its_own_weight_and_still_finds_the_page(fallback, settings, embedder):
