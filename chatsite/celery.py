@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 
@@ -43,3 +43,17 @@ def a_pool_of_its_own(**kwargs):
     from django.db.backends.postgresql.base import DatabaseWrapper
 
     DatabaseWrapper._connection_pools.clear()
+
+
+@worker_ready.connect
+def report_at_start(**kwargs):
+    """What the worker runs with (the lexical leg of search), once it is ready. The parent process works no
+    task: it hands back the connection (and pool) the report opened."""
+    from django.db import connection
+
+    from chatsite import startup
+
+    startup.report("worker")
+    connection.close()
+    if connection.settings_dict["OPTIONS"].get("pool"):
+        connection.close_pool()

@@ -4,7 +4,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from chatsite.db import database_config, embedded_database_url
-from chatsite.env import env_bool, env_float, env_int, env_list, env_str
+from chatsite.env import SettingError, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data")))
@@ -93,6 +93,9 @@ if not DATABASE_URL:
 DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 8)
 DATABASE_POOL_TIMEOUT = env_float("DATABASE_POOL_TIMEOUT", 3.0)
 DATABASES = {"default": database_config(DATABASE_URL, pool_size=DATABASE_POOL_SIZE, pool_timeout=DATABASE_POOL_TIMEOUT)}
+# The password apart from the URL (DATABASE_PASSWORD_FILE: a Docker or Kubernetes secret); it wins over the URL's.
+if env_str("DATABASE_PASSWORD", ""):
+    DATABASES["default"]["PASSWORD"] = env_str("DATABASE_PASSWORD", "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -327,6 +330,16 @@ LOGGING = {
 # --split train --alphas 0.1,...,0.9`): nDCG@10 weighted@0.5 0.730 against RRF 0.717.
 RETRIEVAL_FUSION = env_str("RETRIEVAL_FUSION", "weighted")
 RETRIEVAL_FUSION_ALPHA = env_float("RETRIEVAL_FUSION_ALPHA", 0.5)
+# Where the lexical leg is the full-text fallback, fusion is weighted with this share for the vectors
+# (ingestion.search.hybrid.fallback_fusion; measured on SciFact train: docs/benchmarks.md).
+RETRIEVAL_FTS_FUSION_ALPHA = env_float("RETRIEVAL_FTS_FUSION_ALPHA", 0.7)
+# The lexical leg: "auto" (BM25 where the chunk table has its pg_textsearch index, else PostgreSQL's
+# built-in full-text search) or "fts" (the fallback even where BM25 is there: to measure it).
+LEXICAL_BACKEND = env_str("LEXICAL_BACKEND", "auto")
+# Logged by every web and worker process as it starts (chatsite/startup.py): which lexical leg is in force.
+STARTUP_REPORTS = ["ingestion.spaces.log_lexical_backend"]
+if LEXICAL_BACKEND not in {"auto", "fts"}:
+    raise SettingError(f"LEXICAL_BACKEND={LEXICAL_BACKEND!r}: use auto or fts")
 
 # --- Answering: grounding, per-assistant providers, cost, reranking, query rewriting -------------
 # (assistants/answering/: grounding, providers, query_rewrite). Whether a question has evidence to

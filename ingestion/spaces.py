@@ -14,6 +14,7 @@ is cheaper than inserting into it row by row (10,000 rows: 3.8 s).
 from __future__ import annotations
 
 import functools
+import logging
 import zlib
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,8 @@ from ingestion.models import EmbeddingSpace
 
 if TYPE_CHECKING:
     from assistants.models import Assistant
+
+logger = logging.getLogger(__name__)
 
 VECTOR_INDEX_MAX_DIMS = 2000
 HALFVEC_INDEX_MAX_DIMS = 4000
@@ -49,10 +52,55 @@ def _literal_format(dims: int) -> str:
 
 @functools.cache
 def lexical_backend() -> str:
-    """'bm25' when the chunk table has its pg_textsearch index, else 'fts' (built-in full text)."""
+    """'bm25' when the chunk table has its pg_textsearch index, else 'fts' (built-in full text).
+
+    ``LEXICAL_BACKEND=fts`` forces the fallback on a database that has BM25 (to measure it: the
+    fallback reads no index of its own that BM25's table lacks, only slower without its GIN index)."""
+    if settings.LEXICAL_BACKEND == "fts":
+        return "fts"
     with connection.cursor() as cursor:
         cursor.execute("select 1 from pg_indexes where indexname = 'ingestion_chunk_bm25'")
         return "bm25" if cursor.fetchone() else "fts"
+
+
+def lexical_status() -> dict:
+    """The lexical leg in force, for the start-up log and the staff's dashboard: ``backend`` ('bm25' or
+    'fts'), ``label``, ``detail`` and ``warning`` (True for the fallback, which retrieves worse)."""
+    backend = lexical_backend()
+    if backend == "bm25":
+        with connection.cursor() as cursor:
+            cursor.execute("select extversion from pg_extension where extname = 'pg_textsearch'")
+            row = cursor.fetchone()
+        version = f" {row[0]}" if row else ""
+        return {
+            "backend": backend,
+            "label": f"BM25 (pg_textsearch{version})",
+            "detail": "the lexical leg of hybrid search is BM25, as in development and the tests",
+            "warning": False,
+        }
+    why = "LEXICAL_BACKEND=fts" if settings.LEXICAL_BACKEND == "fts" else "pg_textsearch is not installed"
+    return {
+        "backend": backend,
+        "label": "PostgreSQL full-text search (fallback)",
+        "why": why,
+        "detail": f"{why}: the lexical leg is PostgreSQL's built-in full-text search, much weaker than BM25, "
+        "so hybrid search leans on the vectors (docs/operations.md, BM25 on managed PostgreSQL)",
+        "warning": True,
+    }
+
+
+def log_lexical_backend(process: str = "") -> None:
+    """Say at start-up which lexical leg search uses (a warning for the fallback); never stops a start."""
+    try:
+        status = lexical_status()
+    except Exception as error:  # the database is not there yet: the process starts anyway
+        logger.warning("lexical search: could not be determined at start-up (%s)", error)
+        return
+    where = f" ({process})" if process else ""
+    if status["warning"]:
+        logger.warning("lexical search%s: %s: %s", where, status["label"], status["detail"])
+    else:
+        logger.info("lexical search%s: %s", where, status["label"])
 
 
 def space_create(*, assistant: Assistant, model_name: str, dims: int, active: bool) -> EmbeddingSpace:

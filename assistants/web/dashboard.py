@@ -12,6 +12,7 @@ from assistants.domains import verification as domains
 from assistants.web import navigation
 from assistants.web.install import checklist
 from ingestion import services as ingestion_services
+from ingestion.spaces import lexical_status
 
 
 def signup(request):
@@ -33,6 +34,7 @@ def _dashboard_page(request, *, team_form=None, status=200):
             "can_manage": bool(team) and access.Permission.MANAGE in access.permissions(team.viewer_role),
             "assistants": selectors.assistants_for_user(user=request.user).filter(team=team) if team else [],
             "team_form": team_form or forms.TeamForm(),
+            "lexical": lexical_status() if request.user.is_staff else None,  # the deployment, for its staff
         },
         status=status,
     )

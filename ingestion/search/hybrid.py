@@ -11,6 +11,10 @@ Two fusions, chosen by ``settings.RETRIEVAL_FUSION`` (default ``weighted`` at al
 * ``weighted``: each leg's scores (BM25, and cosine similarity) min-max normalised over that leg's
   candidates to [0, 1], then ``alpha * dense + (1 - alpha) * lexical`` with
   ``alpha = settings.RETRIEVAL_FUSION_ALPHA``; a chunk missing from a leg scores 0 there.
+
+Where the lexical leg is the full-text fallback, fusion is ``weighted`` at ``RETRIEVAL_FTS_FUSION_ALPHA``
+(0.7) whatever ``RETRIEVAL_FUSION`` says: on SciFact train the fallback fused at equal weight (0.644) or
+by RRF (0.634) ranked below dense alone (0.682), at 0.7 above it (0.691).
 """
 
 from __future__ import annotations
@@ -55,8 +59,17 @@ class Fusion:
 
 
 def default_fusion() -> Fusion:
-    """The fusion the settings choose (``RETRIEVAL_FUSION``, ``RETRIEVAL_FUSION_ALPHA``)."""
+    """The fusion the settings choose (``RETRIEVAL_FUSION``, ``RETRIEVAL_FUSION_ALPHA``), or where the lexical
+    leg is the full-text fallback, the fallback's own (``fallback_fusion``)."""
+    if lexical_backend() == "fts":
+        return fallback_fusion()
     return Fusion(settings.RETRIEVAL_FUSION, float(settings.RETRIEVAL_FUSION_ALPHA))
+
+
+def fallback_fusion() -> Fusion:
+    """Weighted fusion leaning on the vectors (``RETRIEVAL_FTS_FUSION_ALPHA``): PostgreSQL's built-in
+    full-text search ranks too poorly for an equal share (docs/benchmarks.md, "The full-text fallback")."""
+    return Fusion("weighted", float(settings.RETRIEVAL_FTS_FUSION_ALPHA))
 
 
 @dataclass
