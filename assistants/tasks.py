@@ -49,16 +49,20 @@ def _unclaim(model, pk: int, field: str) -> None:
     model.objects.filter(pk=pk).update(**{field: None})
 
 
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    autoretry_for=(OSError,),
-    retry_backoff=30,
-    max_retries=5,
-    time_limit=120,
-    soft_time_limit=100,
-)
+# An email task: retried when the mail server cannot be reached (OSError), a short limit.
+EMAIL_TASK = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    "autoretry_for": (OSError,),
+    "retry_backoff": 30,
+    "max_retries": 5,
+    "time_limit": 120,
+    "soft_time_limit": 100,
+}
+
+
+@shared_task(**EMAIL_TASK)
 def lead_notify_task(lead_id: int) -> None:
     """Email the team's admins about a new lead, once."""
     from assistants.models import Lead
@@ -76,16 +80,7 @@ def lead_notify_task(lead_id: int) -> None:
         raise
 
 
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    autoretry_for=(OSError,),
-    retry_backoff=30,
-    max_retries=5,
-    time_limit=120,
-    soft_time_limit=100,
-)
+@shared_task(**EMAIL_TASK)
 def webhook_endpoint_disabled_notify_task(endpoint_id: int) -> None:
     """Email the team's admins that one of their webhook endpoints was disabled, once."""
     from assistants.models import WebhookEndpoint
@@ -106,16 +101,7 @@ def webhook_endpoint_disabled_notify_task(endpoint_id: int) -> None:
 HANDOFF_NOTICE_SECONDS = 600  # one email per conversation in this window, however often the task runs
 
 
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    autoretry_for=(OSError,),
-    retry_backoff=30,
-    max_retries=5,
-    time_limit=120,
-    soft_time_limit=100,
-)
+@shared_task(**EMAIL_TASK)
 def notify_handoff_requested(conversation_id: int) -> None:
     """Email the team's owners and admins that a visitor of this conversation waits for a person.
     Reads the handoff's reason and summary where the conversation has them; a second call within

@@ -6,14 +6,14 @@ command; the rows come from :func:`assistants.api.selectors.conversation_export_
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
+from chatsite.lib.csv_export import csv_lines
 
 COLUMNS = ["conversation_id", "created_at", "role", "text", "citations", "page_url"]
 FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
@@ -38,33 +38,15 @@ def _jsonl(rows: Iterable[dict]) -> Iterator[str]:
         yield json.dumps(row, ensure_ascii=False) + "\n"
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value):
-    """A visitor's text never becomes a spreadsheet formula: a leading ``=``/``+``/``-``/``@`` gets a ``'``."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _csv(rows: Iterable[dict]) -> Iterator[str]:
     """A header, then each row; citations as a JSON array in one cell; no cell starts a formula."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def line(values) -> str:
-        writer.writerow(values)
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    yield line(COLUMNS)
-    for row in rows:
-        yield line(
-            [json.dumps(row[name], ensure_ascii=False) if name == "citations" else _cell(row[name]) for name in COLUMNS]
-        )
+    return csv_lines(
+        COLUMNS,
+        (
+            [json.dumps(row[name], ensure_ascii=False) if name == "citations" else row[name] for name in COLUMNS]
+            for row in rows
+        ),
+    )
 
 
 def export_lines(rows: Iterable[dict], export_format: str) -> Iterator[str]:

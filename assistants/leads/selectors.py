@@ -3,8 +3,6 @@ the CSV export."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time
 
@@ -12,8 +10,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from assistants.models import Lead, Team
+from chatsite.lib.csv_export import csv_lines
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_COLUMNS = [
     "id",
     "created_at",
@@ -87,44 +85,28 @@ def lead_payload(lead: Lead) -> dict:
     }
 
 
-def cell(value) -> str:
-    """A cell that no spreadsheet runs as a formula: a leading ``=``/``+``/``-``/``@`` gets a ``'``."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def lead_export_csv(leads: Iterable[Lead]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    return csv_lines(EXPORT_COLUMNS, (_export_row(lead) for lead in leads))
 
-    def line(values) -> str:
-        writer.writerow([cell(value) for value in values])
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
 
-    yield line(EXPORT_COLUMNS)
-    for lead in leads:
-        custom = "; ".join(f"{key}: {value}" for key, value in (lead.custom or {}).items())
-        yield line(
-            [
-                lead.pk,
-                lead.created_at.isoformat(),
-                lead.assistant.name,
-                lead.status,
-                lead.score,
-                lead.name,
-                lead.email,
-                lead.phone,
-                lead.company,
-                custom,
-                lead.consent_text,
-                lead.consent_at.isoformat() if lead.consent_at else "",
-                lead.intent,
-                lead.trigger,
-                lead.page_url,
-                lead.notes,
-                lead.conversation_id or "",
-            ]
-        )
+def _export_row(lead: Lead) -> list:
+    custom = "; ".join(f"{key}: {value}" for key, value in (lead.custom or {}).items())
+    return [
+        lead.pk,
+        lead.created_at.isoformat(),
+        lead.assistant.name,
+        lead.status,
+        lead.score,
+        lead.name,
+        lead.email,
+        lead.phone,
+        lead.company,
+        custom,
+        lead.consent_text,
+        lead.consent_at.isoformat() if lead.consent_at else "",
+        lead.intent,
+        lead.trigger,
+        lead.page_url,
+        lead.notes,
+        lead.conversation_id or "",
+    ]
