@@ -17,3 +17,7 @@ def golden_run_task(run_id: int) -> None:
 def assistant_calibrate_task(assistant_id: int) -> None:
     """Learn the assistant's "I don't know" gate from its content and golden set (safe to run again)."""
     golden_services.assistant_calibrate(assistant_id=assistant_id)
+
+
+# The analytics tasks live in their package; importing them here registers them with the worker.
+from assistants.analytics.tasks import rollups_compute_task, rollups_refresh_task  # noqa: E402, F401

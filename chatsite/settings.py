@@ -214,6 +214,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "recrawl-due-sources": {"task": "ingestion.tasks.sources_recrawl_due_task", "schedule": 300.0},
     "requeue-lost-work": {"task": "ingestion.tasks.reconcile_task", "schedule": 300.0},
+    # Analytics: the daily rollups of what changed (incremental, idempotent), and the nightly topic rebuild.
+    "analytics-rollups": {"task": "assistants.analytics.tasks.rollups_refresh_task", "schedule": 600.0},
+    "analytics-topics": {"task": "assistants.analytics.tasks.topics_rebuild_due_task", "schedule": 86400.0},
 }
 # Work that showed no sign of life for this long is taken to have lost its task (Redis restarted without
 # its queues, say) and is queued again by the reconciler (ingestion/services/reconcile.py).
