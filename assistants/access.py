@@ -21,7 +21,16 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F, Model, QuerySet
 from django.http import Http404
 
-from assistants.models import Assistant, Conversation, CustomDomain, GoldenQuestion, Invitation, Membership, Team
+from assistants.models import (
+    Assistant,
+    ContentGap,
+    Conversation,
+    CustomDomain,
+    GoldenQuestion,
+    Invitation,
+    Membership,
+    Team,
+)
 from ingestion.models import Document, Source
 
 if TYPE_CHECKING:
@@ -164,4 +173,16 @@ def invitation_for(*, user: User, invitation_id, write: bool = False) -> Invitat
         team_path="team",
         need=Permission.OWN if write else Permission.READ,
         what="invitation",
+    )
+
+
+def gap_for(*, user: User, gap_id, write: bool = False) -> ContentGap:
+    """A content gap of one of the team's assistants; adding content for it or re-checking it is MANAGE."""
+    return _checked(
+        ContentGap.objects.select_related("assistant", "assistant__team"),
+        user=user,
+        pk=gap_id,
+        team_path="assistant__team",
+        need=Permission.MANAGE if write else Permission.READ,
+        what="gap",
     )

@@ -20,4 +20,11 @@ def assistant_calibrate_task(assistant_id: int) -> None:
 
 
 # The analytics tasks live in their package; importing them here registers them with the worker.
-from assistants.analytics.tasks import rollups_compute_task, rollups_refresh_task  # noqa: E402, F401
+from assistants.analytics.tasks import (  # noqa: E402, F401
+    gap_recheck_task,
+    question_embed_task,
+    rollups_compute_task,
+    rollups_refresh_task,
+    topics_build_task,
+    topics_rebuild_due_task,
+)

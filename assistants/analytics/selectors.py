@@ -90,7 +90,7 @@ def source_usage(*, assistant_ids: list[int], period: Period) -> dict:
         ({"url": url, **figures} for url, figures in cited.items()), key=lambda row: (-row["cited"], row["url"])
     )
     never = (
-        Document.objects.filter(source__assistant_id__in=assistant_ids, status=Document.Status.INDEXED)
+        Document.objects.filter(source__assistant_id__in=assistant_ids, status=Document.Status.READY)
         .exclude(url__in=list(cited))
         .order_by("title", "url")
         .values("title", "url", "source__assistant__name")

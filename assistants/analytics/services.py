@@ -12,7 +12,19 @@ from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, Out
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from assistants.models import AnalyticsCursor, Assistant, Conversation, DailyRollup, Feedback, Message
+from assistants.models import (
+    AnalyticsCursor,
+    Assistant,
+    ContentGap,
+    Conversation,
+    DailyRollup,
+    Feedback,
+    GapQuestion,
+    Message,
+    QuestionEmbedding,
+    Topic,
+    TopicBuild,
+)
 
 UTC = dt.UTC
 # Rows written up to this long before a refresh started may commit after it read: read them again.
@@ -277,3 +289,314 @@ def rollups_refresh() -> int:
         stored += rollups_compute(start=min(days), end=max(days), assistant_ids=[assistant_id])
     AnalyticsCursor.objects.update_or_create(name="rollups", defaults={"at": started})
     return stored
+
+
+# Question embeddings, topics and content gaps.
+
+TOPIC_DAYS = 30  # the nightly rebuild's period
+GAP_QUESTIONS = 20  # at most this many of a gap's questions are asked again
+RECHECK_WAIT_RETRIES = 60  # a re-check waits for content still being indexed (3 s apart)
+
+
+def question_embed(*, message_id: int) -> bool:
+    """Embed a visitor question once, in its assistant's active embedding model (on a worker)."""
+    from ingestion.embedding import get_embedder
+    from ingestion.spaces import space_active
+
+    message = Message.objects.filter(pk=message_id, role=Message.Role.USER).select_related("conversation").first()
+    if message is None or QuestionEmbedding.objects.filter(message_id=message_id).exists():
+        return False
+    space = space_active(message.conversation.assistant_id)
+    if space is None:
+        return False
+    vector = get_embedder(space.model_name).embed_queries([message.text])[0]
+    QuestionEmbedding.objects.get_or_create(
+        message=message,
+        defaults={
+            "assistant_id": message.conversation.assistant_id,
+            "model_name": space.model_name,
+            "vector": [float(x) for x in vector],
+        },
+    )
+    return True
+
+
+def topics_build_queue(*, assistant: Assistant, start: dt.date, end: dt.date) -> TopicBuild:
+    from assistants.analytics.tasks import topics_build_task
+
+    build = TopicBuild.objects.create(assistant=assistant, start=start, end=end)
+    transaction.on_commit(lambda: topics_build_task.delay(build.pk))
+    return build
+
+
+def topics_rebuild_due() -> int:
+    """The nightly rebuild: the last TOPIC_DAYS days of every assistant with questions in them."""
+    end = timezone.now().date()
+    start = end - dt.timedelta(days=TOPIC_DAYS - 1)
+    low, _ = _bounds(start, end)
+    ids = (
+        Message.objects.filter(role=Message.Role.USER, created_at__gte=low)
+        .values_list("conversation__assistant_id", flat=True)
+        .distinct()
+    )
+    count = 0
+    for assistant in Assistant.objects.filter(pk__in=list(ids)):
+        topics_build_queue(assistant=assistant, start=start, end=end)
+        count += 1
+    return count
+
+
+def _questions(assistant_id: int, low: dt.datetime, high: dt.datetime):
+    """The period's questions with their visitor, their answer's outcome and their rating."""
+    answer = Message.objects.filter(
+        conversation=OuterRef("conversation"), role=Message.Role.ASSISTANT, id__gt=OuterRef("pk")
+    ).order_by("id")
+    return (
+        Message.objects.filter(
+            conversation__assistant_id=assistant_id, role=Message.Role.USER, created_at__gte=low, created_at__lt=high
+        )
+        .annotate(
+            answer_id=Subquery(answer.values("pk")[:1]),
+            answer_unanswered=Subquery(answer.values("unanswered")[:1]),
+            answer_rating=Subquery(
+                Feedback.objects.filter(kind=Feedback.Kind.RATING, message_id=Subquery(answer.values("pk")[:1])).values(
+                    "rating"
+                )[:1]
+            ),
+        )
+        .values_list(
+            "pk", "text", "conversation__visitor_token", "created_at", "answer_id", "answer_unanswered", "answer_rating"
+        )
+        .order_by("pk")
+    )
+
+
+def topics_build(*, build_id: int) -> TopicBuild | None:
+    """Cluster the build's period of questions into topics and derive the content gaps (safe to run again)."""
+    import time
+
+    from assistants.analytics import topics as clustering
+    from ingestion.embedding import get_embedder
+    from ingestion.spaces import space_active
+
+    build = TopicBuild.objects.select_related("assistant").filter(pk=build_id).first()
+    if build is None or build.status == TopicBuild.Status.DONE:
+        return build
+    started = time.perf_counter()
+    TopicBuild.objects.filter(pk=build.pk).update(status=TopicBuild.Status.RUNNING)
+    space = space_active(build.assistant_id)
+    low, high = _bounds(build.start, build.end)
+    rows = list(_questions(build.assistant_id, low, high))
+    vectors = {}
+    if space is not None and rows:
+        vectors = dict(
+            QuestionEmbedding.objects.filter(
+                message_id__in=[r[0] for r in rows], model_name=space.model_name
+            ).values_list("message_id", "vector")
+        )
+        missing = [r for r in rows if r[0] not in vectors]  # made before the space, or their task was lost
+        if missing:
+            made = get_embedder(space.model_name).embed_queries([r[1] for r in missing])
+            QuestionEmbedding.objects.bulk_create(
+                [
+                    QuestionEmbedding(
+                        message_id=r[0],
+                        assistant_id=build.assistant_id,
+                        model_name=space.model_name,
+                        vector=[float(x) for x in v],
+                    )
+                    for r, v in zip(missing, made)
+                ],
+                ignore_conflicts=True,
+            )
+            vectors.update({r[0]: [float(x) for x in v] for r, v in zip(missing, made)})
+    rows = [r for r in rows if r[0] in vectors]
+    labels = clustering.cluster([vectors[r[0]] for r in rows]) if rows else []
+    groups: dict[int, list[int]] = defaultdict(list)
+    for index, label in enumerate(labels):
+        groups[int(label)].append(index)
+    members = [groups[k] for k in sorted(groups)]
+    terms = clustering.key_terms([r[1] for r in rows], members)
+    middle = low + (high - low) / 2
+    topics = []
+    for group, group_terms in zip(members, terms):
+        order = [group[i] for i in clustering.central([vectors[rows[i][0]] for i in group])]
+        failing = [rows[i] for i in order if rows[i][5] or rows[i][6] == -1]
+        topics.append(
+            (
+                Topic(
+                    build=build,
+                    assistant_id=build.assistant_id,
+                    label=rows[order[0]][1][:1000],
+                    terms=group_terms,
+                    questions=len(group),
+                    visitors=len({rows[i][2] for i in group}),
+                    unanswered=sum(1 for i in group if rows[i][5]),
+                    rated_down=sum(1 for i in group if rows[i][6] == -1),
+                    first_half=sum(1 for i in group if rows[i][3] < middle),
+                    second_half=sum(1 for i in group if rows[i][3] >= middle),
+                    message_ids=[rows[i][0] for i in order],
+                    examples=list(dict.fromkeys(rows[i][1][:300] for i in order))[:5],
+                ),
+                failing,
+            )
+        )
+    with transaction.atomic():
+        Topic.objects.filter(build__assistant_id=build.assistant_id).exclude(build=build).delete()
+        Topic.objects.filter(build=build).delete()
+        Topic.objects.bulk_create([topic for topic, _ in topics])
+        _gaps_from_topics(build, [(topic, failing) for topic, failing in topics if failing])
+        build.status = TopicBuild.Status.DONE
+        build.questions = len(rows)
+        build.threshold = clustering.DISTANCE_THRESHOLD
+        build.seconds = round(time.perf_counter() - started, 3)
+        build.finished_at = timezone.now()
+        build.save()
+    return build
+
+
+def _gap_kind(assistant: Assistant, question: str) -> dict:
+    """Search the content for the topic's central question: a gap of kind "no page covers it" when the
+    evidence is weak, else "a page covers it but the answer failed", with the best page, its rank and
+    its similarity; and the closest passages for the proposed fix."""
+    from assistants.answering.retrieval import retrieve_with_evidence
+
+    retrieval = retrieve_with_evidence(assistant, question)
+    hits = retrieval.hits
+    passages = [{"title": h.title, "url": h.link, "text": h.text[:500]} for h in hits[:3]]
+    if retrieval.evidence.weak or not hits:
+        return {
+            "kind": ContentGap.Kind.NO_PAGE,
+            "passages": passages,
+            "best_score": retrieval.evidence.similarity or None,
+        }
+    best = hits[0]
+    return {
+        "kind": ContentGap.Kind.ANSWER_FAILED,
+        "best_title": best.title[:500],
+        "best_url": best.url[:2000],
+        "best_rank": 1,
+        "best_score": round(retrieval.evidence.similarity, 4),
+        "passages": passages,
+    }
+
+
+def _proposal(label: str, questions: list[str], passages: list[dict], kind: str) -> dict:
+    """The fix: a draft outline of the missing page (the questions and the closest passages laid out),
+    and the Q&A pair to add."""
+    return {
+        "outline": {
+            "title": label,
+            "questions": questions[:8],
+            "passages": passages,
+            "note": (
+                "No page covers this: write one answering these questions."
+                if kind == ContentGap.Kind.NO_PAGE
+                else "The best page did not answer: add the missing facts to it, or a Q&A pair."
+            ),
+        },
+        "qa": {"question": label[:500], "answer": ""},
+    }
+
+
+def _gaps_from_topics(build: TopicBuild, failing_topics: list) -> None:
+    """Turn the build's failing topics into gaps. A gap already open or being re-checked that shares a
+    question with a new one is updated (it keeps its re-check); open gaps not found again are removed."""
+    kept: set[int] = set()
+    existing = dict(
+        GapQuestion.objects.filter(
+            gap__assistant_id=build.assistant_id,
+            gap__status__in=[ContentGap.Status.OPEN, ContentGap.Status.CHECKING],
+            message_id__isnull=False,
+        ).values_list("message_id", "gap_id")
+    )
+    for topic, failing in failing_topics:
+        visitors = len({row[2] for row in failing})
+        texts = list(dict.fromkeys(" ".join(row[1].split()) for row in failing))
+        found = _gap_kind(build.assistant, topic.label)
+        passages = found.pop("passages")
+        fields = {
+            "topic": topic,
+            "label": topic.label,
+            "terms": topic.terms,
+            "visitors": visitors,
+            "questions": len(failing),
+            "unanswered": sum(1 for row in failing if row[5]),
+            "rated_down": sum(1 for row in failing if row[6] == -1),
+            "best_title": "",
+            "best_url": "",
+            "best_rank": None,
+            "best_score": None,
+            **found,
+            "proposal": _proposal(topic.label, texts, passages, found["kind"]),
+        }
+        gap_id = next((existing[row[0]] for row in failing if row[0] in existing), None)
+        if gap_id is not None:
+            ContentGap.objects.filter(pk=gap_id).update(**fields)
+            gap = ContentGap.objects.get(pk=gap_id)
+        else:
+            gap = ContentGap.objects.create(assistant_id=build.assistant_id, **fields)
+        kept.add(gap.pk)
+        known = set(gap.checks.values_list("message_id", flat=True))
+        seen_texts = set(gap.checks.values_list("text", flat=True))
+        new = []
+        for row in failing:
+            text = " ".join(row[1].split())
+            if row[0] in known or text in seen_texts or len(known) + len(new) >= GAP_QUESTIONS:
+                continue
+            seen_texts.add(text)
+            new.append(GapQuestion(gap=gap, message_id=row[0], text=text[:2000]))
+        GapQuestion.objects.bulk_create(new)
+    ContentGap.objects.filter(assistant_id=build.assistant_id, status=ContentGap.Status.OPEN).exclude(
+        pk__in=kept
+    ).delete()
+
+
+def gap_recheck_queue(*, gap: ContentGap, wait_for: list[int] | None = None) -> ContentGap:
+    """Ask the gap's questions again on a worker (after ``wait_for`` documents are indexed)."""
+    from assistants.analytics.tasks import gap_recheck_task
+
+    ContentGap.objects.filter(pk=gap.pk).update(status=ContentGap.Status.CHECKING)
+    gap.status = ContentGap.Status.CHECKING
+    transaction.on_commit(lambda: gap_recheck_task.delay(gap.pk, wait_for or []))
+    return gap
+
+
+def gaps_recheck_for_assistant(*, assistant_id: int) -> int:
+    """New content was indexed for the assistant: re-check its gaps that are not closed."""
+    count = 0
+    for gap in ContentGap.objects.filter(assistant_id=assistant_id).exclude(status=ContentGap.Status.CLOSED):
+        gap_recheck_queue(gap=gap)
+        count += 1
+    return count
+
+
+def gap_qa_add(*, gap: ContentGap, question: str, answer: str) -> ContentGap:
+    """Add the Q&A pair the gap proposes (the library's own service) and re-check the gap once it is indexed."""
+    from ingestion import services as ingestion_services
+
+    document = ingestion_services.qa_add(assistant=gap.assistant, question=question, answer=answer)
+    return gap_recheck_queue(gap=gap, wait_for=[document.pk])
+
+
+def gap_recheck_record(*, gap_id: int, results: dict[int, dict]) -> ContentGap | None:
+    """Store what asking each question again gave (``{check id: {"answered", "title", "url"}}``); the gap
+    closes when every question is answered, else opens again."""
+    gap = ContentGap.objects.filter(pk=gap_id).first()
+    if gap is None:
+        return None
+    now = timezone.now()
+    with transaction.atomic():
+        for check_id, result in results.items():
+            GapQuestion.objects.filter(pk=check_id, gap=gap).update(
+                answered=result["answered"],
+                source_title=result.get("title", "")[:500],
+                source_url=result.get("url", "")[:2000],
+                checked_at=now,
+            )
+        closed = not gap.checks.exclude(answered=True).exists() and gap.checks.exists()
+        gap.status = ContentGap.Status.CLOSED if closed else ContentGap.Status.OPEN
+        gap.checked_at = now
+        gap.closed_at = now if closed else None
+        gap.save(update_fields=["status", "checked_at", "closed_at"])
+    return gap

@@ -20,6 +20,7 @@ _TEAM_OF = {
     "source_id": "assistants__sources",
     "domain_id": "assistants__domains",
     "golden_id": "assistants__golden_questions",
+    "gap_id": "assistants__content_gaps",
     "membership_id": "memberships",
     "invitation_id": "invitations",
 }
@@ -36,6 +37,9 @@ SECTIONS = {
     "team_conversations": "conversations",
     "assistant_conversations": "conversations",
     "conversation_detail": "conversations",
+    "team_analytics": "analytics",
+    "assistant_analytics": "analytics",
+    "gap_detail": "analytics",
     "team_members": "team",
     "team_settings": "team",
     "team_api_keys": "api_keys",
