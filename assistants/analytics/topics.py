@@ -28,12 +28,10 @@ def cluster(
     """A topic number per vector (0..k-1, the largest topic first)."""
     from sklearn.cluster import AgglomerativeClustering
 
+    n = len(vectors)
+    if n <= 1:
+        return np.zeros(n, dtype=int)
     array = _normalised(vectors)
-    n = len(array)
-    if n == 0:
-        return np.zeros(0, dtype=int)
-    if n == 1:
-        return np.zeros(1, dtype=int)
     if n > max_clustered:
         chosen = np.random.default_rng(seed).choice(n, size=max_clustered, replace=False)
         sample_labels = cluster(array[chosen], threshold, max_clustered=max_clustered)
