@@ -346,29 +346,27 @@ def topics_rebuild_due() -> int:
     return count
 
 
-def _questions(assistant_id: int, low: dt.datetime, high: dt.datetime):
-    """The period's questions with their visitor, their answer's outcome and their rating."""
+def _questions(assistant_id: int, low: dt.datetime, high: dt.datetime) -> list[tuple]:
+    """The period's questions: (id, text, visitor, created_at, answer id, answer unanswered, its rating)."""
     answer = Message.objects.filter(
         conversation=OuterRef("conversation"), role=Message.Role.ASSISTANT, id__gt=OuterRef("pk")
     ).order_by("id")
-    return (
+    rows = list(
         Message.objects.filter(
             conversation__assistant_id=assistant_id, role=Message.Role.USER, created_at__gte=low, created_at__lt=high
         )
         .annotate(
-            answer_id=Subquery(answer.values("pk")[:1]),
-            answer_unanswered=Subquery(answer.values("unanswered")[:1]),
-            answer_rating=Subquery(
-                Feedback.objects.filter(kind=Feedback.Kind.RATING, message_id=Subquery(answer.values("pk")[:1])).values(
-                    "rating"
-                )[:1]
-            ),
+            answer_id=Subquery(answer.values("pk")[:1]), answer_unanswered=Subquery(answer.values("unanswered")[:1])
         )
-        .values_list(
-            "pk", "text", "conversation__visitor_token", "created_at", "answer_id", "answer_unanswered", "answer_rating"
-        )
+        .values_list("pk", "text", "conversation__visitor_token", "created_at", "answer_id", "answer_unanswered")
         .order_by("pk")
     )
+    ratings = dict(
+        Feedback.objects.filter(kind=Feedback.Kind.RATING, message_id__in=[r[4] for r in rows if r[4]]).values_list(
+            "message_id", "rating"
+        )
+    )
+    return [(*row, ratings.get(row[4])) for row in rows]
 
 
 def topics_build(*, build_id: int) -> TopicBuild | None:
@@ -386,7 +384,7 @@ def topics_build(*, build_id: int) -> TopicBuild | None:
     TopicBuild.objects.filter(pk=build.pk).update(status=TopicBuild.Status.RUNNING)
     space = space_active(build.assistant_id)
     low, high = _bounds(build.start, build.end)
-    rows = list(_questions(build.assistant_id, low, high))
+    rows = _questions(build.assistant_id, low, high)
     vectors = {}
     if space is not None and rows:
         vectors = dict(

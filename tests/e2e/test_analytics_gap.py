@@ -37,15 +37,11 @@ def test_a_gap_closes_after_its_qa_pair_is_added(celery_worker_process):
         done = next(data for name, data in events if name == "done")
         assert done["unanswered"] is True, events
     # Each question was embedded once, by the worker, after it was stored.
-    wait_for(
-        lambda: QuestionEmbedding.objects.filter(assistant=assistant).count() == 2, 60, message="the embeddings"
-    )
+    wait_for(lambda: QuestionEmbedding.objects.filter(assistant=assistant).count() == 2, 60, message="the embeddings")
 
     today = Conversation.objects.filter(assistant=assistant).first().created_at.date()
     build = analytics_services.topics_build_queue(assistant=assistant, start=today, end=today)
-    wait_for(
-        lambda: TopicBuild.objects.filter(pk=build.pk, status="done").exists(), 120, message="the topic build"
-    )
+    wait_for(lambda: TopicBuild.objects.filter(pk=build.pk, status="done").exists(), 120, message="the topic build")
     gap = ContentGap.objects.get(assistant=assistant)
     assert gap.kind == ContentGap.Kind.NO_PAGE and gap.status == ContentGap.Status.OPEN
     assert gap.visitors == 2 and gap.questions == 2 and gap.unanswered == 2

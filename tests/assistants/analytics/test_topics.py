@@ -30,7 +30,9 @@ def test_the_threshold_groups_paraphrases_of_one_question(labelled, embedder):
     texts, truth = labelled
     labels = topics.cluster(embedder.embed_queries(texts))
     purity, ari = topics.purity(labels, truth), adjusted_rand_score(truth, labels)
-    print(f"\n{len(texts)} questions, {len(set(truth))} intents -> {len(set(labels))} topics; purity {purity:.3f}, ARI {ari:.3f}")
+    print(
+        f"\n{len(texts)} questions, {len(set(truth))} intents -> {len(set(labels))} topics; purity {purity:.3f}, ARI {ari:.3f}"
+    )
     assert purity >= 0.95  # measured 1.000 at 0.36
     assert ari >= 0.80  # measured 0.858 at 0.36
     # A looser threshold merges intents: the floor can fail.
