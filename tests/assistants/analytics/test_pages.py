@@ -45,11 +45,11 @@ def test_the_team_page_sums_its_assistants_and_filters_by_one():
     period = {"start": DAY1.isoformat(), "end": DAY2.isoformat(), "table": "metrics"}
     rows = list(csv.reader(io.StringIO(b"".join(client.get(url, period).streaming_content).decode())))
     assert rows[0] == ["Metric", "This period", "Previous period", "Change", "Formula"]
-    assert dict((row[0], row[1]) for row in rows[1:])["Conversations"] == "6"
+    assert {row[0]: row[1] for row in rows[1:]}["Conversations"] == "6"
     only_b = list(
         csv.reader(io.StringIO(b"".join(client.get(url, {**period, "assistant": s.b.pk}).streaming_content).decode()))
     )
-    assert dict((row[0], row[1]) for row in only_b[1:])["Conversations"] == "1"
+    assert {row[0]: row[1] for row in only_b[1:]}["Conversations"] == "1"
 
 
 def test_an_invalid_period_is_marked_at_its_field():
