@@ -211,7 +211,11 @@ def _page(request, tab: str, *, team, assistant=None, export: bool = False):
     if tab not in TABS:
         raise Http404("No such page")
     team_assistants = list(team.assistants.order_by("name", "id")) if assistant is None else None
-    form = AnalyticsFilterForm(request.GET, assistants=team_assistants)
+    query = request.GET.copy()
+    if not query.get("start") and not query.get("end"):  # the inputs show the period the page shows
+        default = selectors.default_period()
+        query["start"], query["end"] = default.start.isoformat(), default.end.isoformat()
+    form = AnalyticsFilterForm(query, assistants=team_assistants)
     valid = form.is_valid()
     period = form.cleaned_data["period"] if valid else form.default
     chosen = form.cleaned_data.get("assistant") if valid else None

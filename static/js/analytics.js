@@ -18,7 +18,9 @@
         data: rows.map(function (row) { return Number(row[i + 1].replace(/[^0-9.-]/g, "")) || 0; }),
         borderColor: palette[i % palette.length],
         backgroundColor: palette[i % palette.length],
-        tension: 0.25,
+        cubicInterpolationMode: "monotone",
+        borderDash: i === 0 ? [6, 4] : [],
+        borderWidth: i === 0 ? 1.5 : 2,
         pointRadius: rows.length > 40 ? 0 : 2,
       };
     });
