@@ -193,6 +193,7 @@ CELERY_TASK_ROUTES = {
     "ingestion.tasks.archive_unpack_task": {"queue": "ingest"},
     "ingestion.tasks.document_index_task": {"queue": "embed"},
     "ingestion.tasks.space_build_task": {"queue": "embed"},
+    "assistants.analytics.tasks.question_embed_task": {"queue": "embed"},
 }
 # Ingest tasks (crawls, downloads and parses) one team may run at once across all workers; a task over
 # the cap waits in the queue (ingestion/tasks.py), so one team's slow sources cannot hold every

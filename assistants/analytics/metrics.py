@@ -8,6 +8,7 @@ Counting rules (``assistants.analytics.services.rollups_compute``):
   it was sent, a rating on the day of the answer it rates;
 * an *answer* is an assistant message; it is *answered* when it has text, no provider error and is
   not flagged unanswered (weak evidence or an unsupported answer: ``Message.unanswered``);
+* the gap re-check's own conversations (visitor token ``gap-recheck-…``) are left out;
 * a conversation is *resolved* by the assistant alone when it has at least one answered answer, no
   unanswered answer, no answer rated down and no handoff.
 """
@@ -17,6 +18,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+# The gap re-check's own conversations (removed when it is done) count in no figure.
+RECHECK_VISITOR_PREFIX = "gap-recheck-"
 
 COUNTERS = (
     "conversations",

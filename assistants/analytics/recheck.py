@@ -7,6 +7,7 @@ import secrets
 
 from asgiref.sync import async_to_sync
 
+from assistants.analytics.metrics import RECHECK_VISITOR_PREFIX
 from assistants.models import ContentGap, Conversation
 
 
@@ -34,7 +35,7 @@ def gap_ask_again(*, gap_id: int) -> dict[int, dict]:
     results = {}
     for check in gap.checks.order_by("pk"):
         conversation = Conversation.objects.create(
-            assistant=gap.assistant, visitor_token=f"gap-recheck-{secrets.token_hex(8)}"
+            assistant=gap.assistant, visitor_token=f"{RECHECK_VISITOR_PREFIX}{secrets.token_hex(8)}"
         )
         try:
             results[check.pk] = async_to_sync(_ask)(gap.assistant, conversation, check.text)

@@ -104,6 +104,7 @@ def worst_conversations(*, assistant_ids: list[int], period: Period, limit: int 
     replies = Message.objects.filter(conversation=OuterRef("pk"), role=Message.Role.ASSISTANT)
     conversations = (
         Conversation.objects.filter(assistant_id__in=assistant_ids, created_at__gte=low, created_at__lt=high)
+        .exclude(visitor_token__startswith=metrics.RECHECK_VISITOR_PREFIX)
         .filter(
             Exists(replies.filter(Q(unanswered=True) | ~Q(error="")))
             | Exists(Feedback.objects.filter(conversation=OuterRef("pk"), kind="rating", rating=-1))

@@ -12,6 +12,7 @@ from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, Out
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from assistants.analytics import metrics
 from assistants.models import (
     AnalyticsCursor,
     Assistant,
@@ -26,6 +27,7 @@ from assistants.models import (
     TopicBuild,
 )
 
+RECHECK_VISITOR_PREFIX = metrics.RECHECK_VISITOR_PREFIX
 UTC = dt.UTC
 # Rows written up to this long before a refresh started may commit after it read: read them again.
 REFRESH_OVERLAP = dt.timedelta(minutes=5)
@@ -105,7 +107,7 @@ def rollups_compute(*, start: dt.date, end: dt.date, assistant_ids: list[int] | 
 
     conversations = Conversation.objects.filter(
         assistant_id__in=assistant_ids, created_at__gte=low, created_at__lt=high
-    )
+    ).exclude(visitor_token__startswith=RECHECK_VISITOR_PREFIX)
     answers = Message.objects.filter(conversation=OuterRef("pk"), role=Message.Role.ASSISTANT)
     external = _external_counts(assistant_ids, low, high)
     resolved_filter = Q(has_answer=True, has_unanswered=False, has_down=False)
@@ -127,9 +129,11 @@ def rollups_compute(*, start: dt.date, end: dt.date, assistant_ids: list[int] | 
         for (assistant_id, day_of), n in handed_off.items():
             days[(assistant_id, day_of)]["resolved"] -= n
 
-    messages = Message.objects.filter(
-        conversation__assistant_id__in=assistant_ids, created_at__gte=low, created_at__lt=high
-    ).annotate(day=TruncDate("created_at", tzinfo=UTC))
+    messages = (
+        Message.objects.filter(conversation__assistant_id__in=assistant_ids, created_at__gte=low, created_at__lt=high)
+        .exclude(conversation__visitor_token__startswith=RECHECK_VISITOR_PREFIX)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+    )
     for assistant_id, day_of, page, n in (
         messages.filter(role=Message.Role.USER)
         .values_list("conversation__assistant_id", "day", "conversation__page_url")
@@ -355,6 +359,7 @@ def _questions(assistant_id: int, low: dt.datetime, high: dt.datetime) -> list[t
         Message.objects.filter(
             conversation__assistant_id=assistant_id, role=Message.Role.USER, created_at__gte=low, created_at__lt=high
         )
+        .exclude(conversation__visitor_token__startswith=RECHECK_VISITOR_PREFIX)
         .annotate(
             answer_id=Subquery(answer.values("pk")[:1]), answer_unanswered=Subquery(answer.values("unanswered")[:1])
         )

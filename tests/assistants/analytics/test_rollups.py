@@ -6,8 +6,8 @@ import datetime as dt
 import pytest
 
 from assistants.analytics import metrics, selectors, services
-from assistants.models import AnalyticsCursor, DailyRollup, Feedback
-from tests.assistants.analytics.seed import DAY1, DAY2, at, rate, seed
+from assistants.models import AnalyticsCursor, Conversation, DailyRollup, Feedback
+from tests.assistants.analytics.seed import DAY1, DAY2, answer, ask, at, conversation, rate, seed
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +128,27 @@ def test_the_days_are_utc_days():
     services.rollups_compute(start=DAY1, end=DAY1)
     assert at(DAY1, 0).tzinfo is dt.UTC
     assert not DailyRollup.objects.filter(assistant=s.a, day=DAY2).exists()
+
+
+def test_the_gap_recheck_conversations_count_nowhere():
+    s = seed()
+    c = conversation(s.a, at(DAY1, 22))
+    Conversation.objects.filter(pk=c.pk).update(visitor_token=metrics.RECHECK_VISITOR_PREFIX + "x")
+    ask(c, at(DAY1, 22, 1), "Do you support SAML?")
+    answer(c, at(DAY1, 22, 2), text="I don't know.", unanswered=True)
+    services.rollups_compute(start=DAY1, end=DAY1)
+    day = rollup(s.a, DAY1)
+    assert (day.conversations, day.questions, day.unanswered) == (4, 5, 1)
+    assert len(selectors.worst_conversations(assistant_ids=[s.a.pk], period=selectors.Period(DAY1, DAY1))) == 3
+
+
+def test_beat_runs_the_rollups_and_the_topic_rebuild():
+    from django.conf import settings
+
+    import assistants.tasks  # noqa: F401  (the worker imports it: it registers the analytics tasks)
+    from chatsite.celery import app
+
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "assistants.analytics.tasks.rollups_refresh_task" in tasks
+    assert "assistants.analytics.tasks.topics_rebuild_due_task" in tasks
+    assert {task for task in tasks if task.startswith("assistants.")} <= set(app.tasks)
