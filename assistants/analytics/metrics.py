@@ -118,7 +118,7 @@ METRICS: tuple[Metric, ...] = (
         "Time to first token (median)",
         "median of the answers' time to first token",
         "ms",
-        lambda t: percentile(t["first_token_ms"], 50),
+        lambda t: t["first_token_p50"],
         "down",
     ),
     Metric(
@@ -126,7 +126,7 @@ METRICS: tuple[Metric, ...] = (
         "Time to first token (p95)",
         "95th percentile (nearest rank) of the answers' time to first token",
         "ms",
-        lambda t: percentile(t["first_token_ms"], 95),
+        lambda t: t["first_token_p95"],
         "down",
     ),
     Metric(
@@ -165,6 +165,8 @@ def empty_totals(days: int = 0) -> dict:
         "by_model": {},
         "pages": {},
         "citations": {},
+        "first_token_p50": None,
+        "first_token_p95": None,
         "days": days,
     }
 
@@ -191,6 +193,8 @@ def totals_of(rows: Iterable, days: int) -> dict:
             for name in ("cited", "up", "down"):
                 into[name] += cited[name]
             into["last"] = max(into["last"], cited["last"])
+    totals["first_token_p50"] = percentile(totals["first_token_ms"], 50)
+    totals["first_token_p95"] = percentile(totals["first_token_ms"], 95)
     return totals
 
 

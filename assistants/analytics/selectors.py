@@ -7,7 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Case, Count, Exists, OuterRef, Q, When
+from django.db import connection
+from django.db.models import Case, Count, Exists, OuterRef, Q, Sum, When
 from django.utils import timezone
 
 from assistants.analytics import metrics
@@ -46,14 +47,40 @@ def _rollups(assistant_ids: list[int], period: Period):
     return DailyRollup.objects.filter(assistant_id__in=assistant_ids, day__gte=period.start, day__lte=period.end)
 
 
+_WHERE = "r.assistant_id = any(%s) and r.day between %s and %s"
+
+
+def _sql(query: str, assistant_ids: list[int], period: Period, *extra) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(query.format(where=_WHERE), [list(assistant_ids), period.start, period.end, *extra])
+        return cursor.fetchall()
+
+
 def totals(*, assistant_ids: list[int], period: Period) -> dict:
-    return metrics.totals_of(_rollups(assistant_ids, period), period.days)
+    """The period's sums, computed by PostgreSQL over the rollup rows (the same dict as
+    ``metrics.totals_of``, without the per-page and per-model breakdowns)."""
+    sums = DailyRollup.objects.filter(
+        assistant_id__in=assistant_ids, day__gte=period.start, day__lte=period.end
+    ).aggregate(rows=Count("pk"), **{name: Sum(name) for name in metrics.COUNTERS})
+    totals = metrics.empty_totals(period.days)
+    totals.update({name: sums[name] or 0 for name in metrics.COUNTERS})
+    totals["rows"] = sums["rows"]
+    if sums["answers"]:
+        # Nearest-rank percentiles: percentile_disc is the smallest sample at or above the fraction.
+        totals["first_token_p50"], totals["first_token_p95"] = _sql(
+            "select percentile_disc(0.5) within group (order by v::float8), percentile_disc(0.95) within group"
+            " (order by v::float8) from assistants_dailyrollup r, jsonb_array_elements_text(r.first_token_ms) v"
+            " where {where}",
+            assistant_ids,
+            period,
+        )[0]
+    return totals
 
 
 def overview(*, assistant_ids: list[int], period: Period) -> dict:
-    """The metrics of the period beside the previous one's, the questions per day and the top pages."""
-    rows = list(_rollups(assistant_ids, period))
-    current = metrics.totals_of(rows, period.days)
+    """The metrics of the period beside the previous one's, the questions per day, the top pages and
+    the models; aggregated by PostgreSQL over the rollup rows."""
+    current = totals(assistant_ids=assistant_ids, period=period)
     previous = totals(assistant_ids=assistant_ids, period=period.previous())
     values, before = metrics.compute(current), metrics.compute(previous)
     cards = [
@@ -66,32 +93,59 @@ def overview(*, assistant_ids: list[int], period: Period) -> dict:
         for metric in metrics.METRICS
     ]
     per_day = {day: {"questions": 0, "unanswered": 0, "conversations": 0} for day in period.dates()}
-    for row in rows:
-        for name in ("questions", "unanswered", "conversations"):
-            per_day[row.day][name] += getattr(row, name)
-    pages = sorted(current["pages"].items(), key=lambda item: (-item[1], item[0]))[:20]
-    models = sorted(current["by_model"].items(), key=lambda item: (-item[1]["answers"], item[0]))
+    for row in (
+        _rollups(assistant_ids, period)
+        .values("day")
+        .annotate(questions=Sum("questions"), unanswered=Sum("unanswered"), conversations=Sum("conversations"))
+    ):
+        per_day[row["day"]].update(
+            questions=row["questions"], unanswered=row["unanswered"], conversations=row["conversations"]
+        )
+    pages = _sql(
+        "select p.key, sum(p.value::bigint) from assistants_dailyrollup r, jsonb_each_text(r.pages) p where {where}"
+        ' group by p.key order by 2 desc, p.key collate "C" limit 20',
+        assistant_ids,
+        period,
+    )
+    models = _sql(
+        "select m.key, sum((m.value->>'answers')::bigint), sum((m.value->>'tokens_in')::bigint),"
+        " sum((m.value->>'tokens_out')::bigint), sum((m.value->>'cost_usd')::float8)"
+        " from assistants_dailyrollup r, jsonb_each(r.by_model) m where {where} group by m.key order by 2 desc, 1",
+        assistant_ids,
+        period,
+    )
     return {
         "cards": cards,
         "values": values,
         "totals": current,
         "series": [{"day": day, **figures} for day, figures in per_day.items()],
         "pages": [{"url": url, "questions": n} for url, n in pages],
-        "models": [{"model": name, **figures} for name, figures in models],
-        "has_data": bool(rows),
+        "models": [
+            {"model": name, "answers": n, "tokens_in": t_in, "tokens_out": t_out, "cost_usd": cost}
+            for name, n, t_in, t_out, cost in models
+        ],
+        "has_data": bool(current["rows"]),
     }
 
 
 def source_usage(*, assistant_ids: list[int], period: Period) -> dict:
     """Per cited page or document: times cited, cited in answers rated up and down, last cited; and
     the assistants' pages never cited in the period."""
-    cited = totals(assistant_ids=assistant_ids, period=period)["citations"]
-    rows = sorted(
-        ({"url": url, **figures} for url, figures in cited.items()), key=lambda row: (-row["cited"], row["url"])
+    cited = _sql(
+        "select c.key, max(c.value->>'title'), sum((c.value->>'cited')::bigint), sum((c.value->>'up')::bigint),"
+        " sum((c.value->>'down')::bigint), max(c.value->>'last')"
+        " from assistants_dailyrollup r, jsonb_each(r.citations) c where {where}"
+        ' group by c.key order by 3 desc, c.key collate "C"',
+        assistant_ids,
+        period,
     )
+    rows = [
+        {"url": url, "title": title, "cited": n, "up": up, "down": down, "last": last}
+        for url, title, n, up, down, last in cited
+    ]
     never = (
         Document.objects.filter(source__assistant_id__in=assistant_ids, status=Document.Status.READY)
-        .exclude(url__in=list(cited))
+        .exclude(url__in=[row["url"] for row in rows])
         .order_by("title", "url")
         .values("title", "url", "source__assistant__name")
     )

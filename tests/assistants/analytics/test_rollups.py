@@ -152,3 +152,13 @@ def test_beat_runs_the_rollups_and_the_topic_rebuild():
     assert "assistants.analytics.tasks.rollups_refresh_task" in tasks
     assert "assistants.analytics.tasks.topics_rebuild_due_task" in tasks
     assert {task for task in tasks if task.startswith("assistants.")} <= set(app.tasks)
+
+
+def test_postgresql_sums_the_rollups_as_python_does():
+    s = seed()
+    services.rollups_compute(start=DAY1, end=DAY2)
+    period = selectors.Period(DAY1, DAY2)
+    for ids in ([s.a.pk], [s.a.pk, s.b.pk]):
+        in_sql = selectors.totals(assistant_ids=ids, period=period)
+        in_python = metrics.totals_of(DailyRollup.objects.filter(assistant_id__in=ids), period.days)
+        assert metrics.compute(in_sql) == pytest.approx(metrics.compute(in_python))
