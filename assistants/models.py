@@ -428,3 +428,22 @@ class GapQuestion(models.Model):
     source_title = models.CharField(max_length=500, blank=True, default="")
     source_url = models.URLField(max_length=2000, blank=True, default="")
     checked_at = models.DateTimeField(null=True, blank=True)
+
+
+class ConversationQuality(models.Model):
+    """A conversation that went wrong somewhere (an unanswered, failed or down-rated answer, a handoff),
+    with its quality score (``assistants.analytics.metrics.conversation_quality``); kept by the rollups
+    for the worst-conversations list."""
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField()
+    quality = models.SmallIntegerField()
+    unanswered = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    thumbs_up = models.PositiveIntegerField(default=0)
+    thumbs_down = models.PositiveIntegerField(default=0)
+    handed_off = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["assistant", "started_at", "quality"])]

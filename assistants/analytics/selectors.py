@@ -8,11 +8,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Case, Count, Exists, OuterRef, Q, Sum, When
+from django.db.models import Case, Count, Sum, When
 from django.utils import timezone
 
 from assistants.analytics import metrics
-from assistants.models import ContentGap, Conversation, DailyRollup, Feedback, Message, Topic, TopicBuild
+from assistants.models import ContentGap, ConversationQuality, DailyRollup, Message, Topic, TopicBuild
 from ingestion.models import Document
 
 DEFAULT_DAYS = 30
@@ -152,50 +152,24 @@ def source_usage(*, assistant_ids: list[int], period: Period) -> dict:
     return {"cited": rows, "never": list(never[:500]), "never_count": never.count()}
 
 
-def worst_conversations(*, assistant_ids: list[int], period: Period, limit: int = 50) -> list[Conversation]:
-    """The period's conversations with the lowest quality score (``metrics.conversation_quality``), below 100."""
+def worst_conversations(*, assistant_ids: list[int], period: Period, limit: int = 50) -> list[ConversationQuality]:
+    """The period's conversations with the lowest quality score (``metrics.conversation_quality``), below
+    100, from the rollups' quality rows; each with its first question."""
     low, high = period.bounds()
-    replies = Message.objects.filter(conversation=OuterRef("pk"), role=Message.Role.ASSISTANT)
-    conversations = (
-        Conversation.objects.filter(assistant_id__in=assistant_ids, created_at__gte=low, created_at__lt=high)
-        .exclude(visitor_token__startswith=metrics.RECHECK_VISITOR_PREFIX)
-        .filter(
-            Exists(replies.filter(Q(unanswered=True) | ~Q(error="")))
-            | Exists(Feedback.objects.filter(conversation=OuterRef("pk"), kind="rating", rating=-1))
-        )
-        .select_related("assistant")
-        .annotate(
-            unanswered_count=Count(
-                "messages", filter=Q(messages__role="assistant", messages__unanswered=True), distinct=True
-            ),
-            error_count=Count(
-                "messages",
-                filter=Q(messages__role="assistant", messages__unanswered=False) & ~Q(messages__error=""),
-                distinct=True,
-            ),
-            down_count=Count("feedback", filter=Q(feedback__kind="rating", feedback__rating=-1), distinct=True),
-            up_count=Count("feedback", filter=Q(feedback__kind="rating", feedback__rating=1), distinct=True),
-        )
+    worst = list(
+        ConversationQuality.objects.filter(assistant_id__in=assistant_ids, started_at__gte=low, started_at__lt=high)
+        .select_related("conversation", "assistant")
+        .order_by("quality", "-started_at", "pk")[:limit]
     )
-    scored = []
-    for conversation in conversations[:2000]:
-        conversation.quality = metrics.conversation_quality(
-            down=conversation.down_count,
-            unanswered=conversation.unanswered_count,
-            errors=conversation.error_count,
-            up=conversation.up_count,
-        )
-        scored.append(conversation)
-    scored.sort(key=lambda c: (c.quality, -c.created_at.timestamp()))
     firsts = dict(
-        Message.objects.filter(conversation__in=[c.pk for c in scored[:limit]], role=Message.Role.USER)
+        Message.objects.filter(conversation__in=[row.conversation_id for row in worst], role=Message.Role.USER)
         .order_by("conversation_id", "created_at", "id")
         .distinct("conversation_id")
         .values_list("conversation_id", "text")
     )
-    for conversation in scored[:limit]:
-        conversation.first_question = firsts.get(conversation.pk, "")
-    return scored[:limit]
+    for row in worst:
+        row.first_question = firsts.get(row.conversation_id, "")
+    return worst
 
 
 def latest_builds(*, assistant_ids: list[int]) -> list[TopicBuild]:

@@ -18,6 +18,7 @@ from assistants.models import (
     Assistant,
     ContentGap,
     Conversation,
+    ConversationQuality,
     DailyRollup,
     Feedback,
     GapQuestion,
@@ -225,12 +226,68 @@ def rollups_compute(*, start: dt.date, end: dt.date, assistant_ids: list[int] | 
         DailyRollup(assistant_id=assistant_id, day=day_of, **{**figures, "cost_usd": round(figures["cost_usd"], 8)})
         for (assistant_id, day_of), figures in days.items()
     ]
+    scored = _conversation_qualities(conversations)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
         DailyRollup.objects.filter(assistant_id__in=assistant_ids, day__gte=start, day__lte=end).delete()
         DailyRollup.objects.bulk_create(rows, batch_size=1000)
+        ConversationQuality.objects.filter(
+            assistant_id__in=assistant_ids, started_at__gte=low, started_at__lt=high
+        ).delete()
+        ConversationQuality.objects.bulk_create(scored, batch_size=1000)
     return len(rows)
+
+
+def _conversation_qualities(conversations) -> list[ConversationQuality]:
+    """A quality row for each of ``conversations`` with an unanswered, failed or down-rated answer or a
+    handoff (the others score 100 and are not listed)."""
+    signals: dict[int, dict] = defaultdict(lambda: {"unanswered": 0, "errors": 0, "thumbs_up": 0, "thumbs_down": 0})
+    for conversation_id, unanswered, errors in (
+        Message.objects.filter(conversation__in=conversations, role=Message.Role.ASSISTANT)
+        .values("conversation_id")
+        .annotate(u=Count("pk", filter=Q(unanswered=True)), e=Count("pk", filter=Q(unanswered=False) & ~Q(error="")))
+        .filter(Q(u__gt=0) | Q(e__gt=0))
+        .values_list("conversation_id", "u", "e")
+    ):
+        signals[conversation_id].update(unanswered=unanswered, errors=errors)
+    for conversation_id, up, down in (
+        Feedback.objects.filter(conversation__in=conversations, kind=Feedback.Kind.RATING)
+        .values("conversation_id")
+        .annotate(up=Count("pk", filter=Q(rating=1)), down=Count("pk", filter=Q(rating=-1)))
+        .values_list("conversation_id", "up", "down")
+    ):
+        if down or conversation_id in signals:
+            signals[conversation_id].update(thumbs_up=up, thumbs_down=down)
+    handed = set()
+    try:
+        handoff = apps.get_model(*EXTERNAL_COUNTS["handoffs"][:2])
+    except LookupError:  # the hook: no handoff table yet
+        handoff = None
+    if handoff is not None:
+        handed = set(handoff.objects.filter(conversation__in=conversations).values_list("conversation_id", flat=True))
+        for conversation_id in handed:
+            signals[conversation_id]
+    started = dict(conversations.filter(pk__in=list(signals)).values_list("pk", "created_at"))
+    owners = dict(conversations.filter(pk__in=list(signals)).values_list("pk", "assistant_id"))
+    return [
+        ConversationQuality(
+            conversation_id=conversation_id,
+            assistant_id=owners[conversation_id],
+            started_at=started[conversation_id],
+            handed_off=conversation_id in handed,
+            quality=metrics.conversation_quality(
+                down=figures["thumbs_down"],
+                unanswered=figures["unanswered"],
+                errors=figures["errors"],
+                up=figures["thumbs_up"],
+                handed_off=conversation_id in handed,
+            ),
+            **figures,
+        )
+        for conversation_id, figures in signals.items()
+        if conversation_id in started
+    ]
 
 
 def _handed_off_conversations(assistant_ids: list[int], low: dt.datetime, high: dt.datetime) -> dict:

@@ -192,14 +192,14 @@ def _tables(tab: str, *, team, assistant, assistant_ids: list[int], period, stat
             ],
             "rows": [
                 [
-                    c.pk,
+                    c.conversation_id,
                     c.first_question,
                     c.assistant.name,
                     c.quality,
-                    c.unanswered_count,
-                    c.down_count,
-                    c.error_count,
-                    c.created_at.isoformat(),
+                    c.unanswered,
+                    c.thumbs_down,
+                    c.errors,
+                    c.started_at.isoformat(),
                 ]
                 for c in worst
             ],

@@ -66,6 +66,7 @@ def test_csv_cells_never_start_a_formula():
     c = conversation(s.a, at(DAY1, 20))
     ask(c, at(DAY1, 20, 1), '=HYPERLINK("http://evil")')
     answer(c, at(DAY1, 20, 2), text="", error="timeout")
+    services.rollups_compute(start=DAY1, end=DAY2)
     url = reverse("assistant_analytics_export", args=[s.a.pk, "conversations"])
     body = b"".join(client_for(s.team).get(url, {"start": DAY1.isoformat(), "end": DAY2.isoformat()}).streaming_content)
     rows = list(csv.reader(io.StringIO(body.decode())))

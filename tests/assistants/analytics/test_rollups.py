@@ -116,6 +116,7 @@ def test_the_percentiles_are_nearest_rank():
 
 def test_conversation_quality_and_the_worst_conversations():
     s = seed()
+    services.rollups_compute(start=DAY1, end=DAY2)
     worst = selectors.worst_conversations(assistant_ids=[s.a.pk], period=selectors.Period(DAY1, DAY2))
     assert [c.quality for c in worst] == [70, 75, 85]  # c3 (rated down), c2 (unanswered), c4 (failed)
     assert worst[0].first_question == "How do I install it?"
