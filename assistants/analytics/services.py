@@ -432,7 +432,18 @@ def _questions(assistant_id: int, low: dt.datetime, high: dt.datetime) -> list[t
 
 
 def topics_build(*, build_id: int) -> TopicBuild | None:
-    """Cluster the build's period of questions into topics and derive the content gaps (safe to run again)."""
+    """Cluster the build's period of questions into topics and derive the content gaps (safe to run
+    again); a build that fails is marked failed with the reason."""
+    try:
+        return _topics_build(build_id)
+    except Exception as exc:
+        TopicBuild.objects.filter(pk=build_id).update(
+            status=TopicBuild.Status.FAILED, error=str(exc)[:300], finished_at=timezone.now()
+        )
+        raise
+
+
+def _topics_build(build_id: int) -> TopicBuild | None:
     import time
 
     from assistants.analytics import topics as clustering
@@ -502,7 +513,10 @@ def topics_build(*, build_id: int) -> TopicBuild | None:
             )
         )
     with transaction.atomic():
-        Topic.objects.filter(build__assistant_id=build.assistant_id).exclude(build=build).delete()
+        # The latest build replaces the earlier ones (their topics go with them; gaps keep their own figures).
+        TopicBuild.objects.filter(
+            assistant_id=build.assistant_id, status__in=[TopicBuild.Status.DONE, TopicBuild.Status.FAILED]
+        ).exclude(pk=build.pk).delete()
         Topic.objects.filter(build=build).delete()
         Topic.objects.bulk_create([topic for topic, _ in topics])
         _gaps_from_topics(build, [(topic, failing) for topic, failing in topics if failing])

@@ -127,6 +127,7 @@ class Command(BaseCommand):
 
         out("\ntopic clustering (synthetic 384-d question vectors, 1 process):")
         np_rng = np.random.default_rng(options["seed"])
+        topics.cluster(np_rng.normal(size=(50, 384)))  # imports scikit-learn: not part of a timing
         for size in [int(s) for s in options["topic_sizes"].split(",") if s]:
             centres = np_rng.normal(size=(max(10, size // 25), 384))
             vectors = centres[np_rng.integers(0, len(centres), size)] + np_rng.normal(scale=0.35, size=(size, 384))
