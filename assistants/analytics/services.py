@@ -356,6 +356,9 @@ def rollups_refresh() -> int:
 
 TOPIC_DAYS = 30  # the nightly rebuild's period
 GAP_QUESTIONS = 20  # at most this many of a gap's questions are asked again
+# The gaps with most visitors are classified by searching the content now; the others (a long tail)
+# from the evidence their answers recorded, so a build of 50,000 questions stays within minutes.
+GAP_SEARCHED = 100
 RECHECK_WAIT_RETRIES = 60  # a re-check waits for content still being indexed (3 s apart)
 
 
@@ -431,11 +434,41 @@ def _questions(assistant_id: int, low: dt.datetime, high: dt.datetime) -> list[t
     return [(*row, ratings.get(row[4])) for row in rows]
 
 
-def topics_build(*, build_id: int) -> TopicBuild | None:
+def _recorded_kind(failing: list[tuple]) -> dict:
+    """A gap's kind from what its failed answers recorded (``grounding.retrieval`` and citations): no
+    page covers it when most of them found only weak evidence, else the page they cited most, with its
+    citation rank and the best similarity."""
+    answers = Message.objects.filter(pk__in=[row[4] for row in failing if row[4]]).values_list(
+        "grounding__retrieval", "citations"
+    )
+    weak, pages, similarity = 0, {}, None
+    for retrieval, citations in answers:
+        retrieval = retrieval if isinstance(retrieval, dict) else {}
+        weak += bool(retrieval.get("weak"))
+        if isinstance(retrieval.get("similarity"), int | float):
+            similarity = max(similarity or 0.0, float(retrieval["similarity"]))
+        for rank, cited in enumerate(citations or [], start=1):
+            if isinstance(cited, dict) and cited.get("url"):
+                count, best_rank, title = pages.get(cited["url"], (0, rank, cited.get("title", "")))
+                pages[cited["url"]] = (count + 1, min(best_rank, rank), title)
+    if not pages or weak * 2 > len(answers):
+        return {"kind": ContentGap.Kind.NO_PAGE, "best_score": similarity}
+    url, (_, rank, title) = max(pages.items(), key=lambda item: (item[1][0], -item[1][1]))
+    return {
+        "kind": ContentGap.Kind.ANSWER_FAILED,
+        "best_title": str(title)[:500],
+        "best_url": url[:2000],
+        "best_rank": rank,
+        "best_score": similarity,
+    }
+
+
+def topics_build(*, build_id: int, searched: int = GAP_SEARCHED) -> TopicBuild | None:
     """Cluster the build's period of questions into topics and derive the content gaps (safe to run
-    again); a build that fails is marked failed with the reason."""
+    again); a build that fails is marked failed with the reason. ``searched``: how many gaps (most
+    visitors first) are classified by searching the content; the others from their answers' records."""
     try:
-        return _topics_build(build_id)
+        return _topics_build(build_id, searched)
     except Exception as exc:
         TopicBuild.objects.filter(pk=build_id).update(
             status=TopicBuild.Status.FAILED, error=str(exc)[:300], finished_at=timezone.now()
@@ -443,7 +476,7 @@ def topics_build(*, build_id: int) -> TopicBuild | None:
         raise
 
 
-def _topics_build(build_id: int) -> TopicBuild | None:
+def _topics_build(build_id: int, searched: int) -> TopicBuild | None:
     import time
 
     from assistants.analytics import topics as clustering
@@ -519,7 +552,7 @@ def _topics_build(build_id: int) -> TopicBuild | None:
         ).exclude(pk=build.pk).delete()
         Topic.objects.filter(build=build).delete()
         Topic.objects.bulk_create([topic for topic, _ in topics])
-        _gaps_from_topics(build, [(topic, failing) for topic, failing in topics if failing])
+        _gaps_from_topics(build, [(topic, failing) for topic, failing in topics if failing], searched)
         build.status = TopicBuild.Status.DONE
         build.questions = len(rows)
         build.threshold = clustering.DISTANCE_THRESHOLD
@@ -573,7 +606,7 @@ def _proposal(label: str, questions: list[str], passages: list[dict], kind: str)
     }
 
 
-def _gaps_from_topics(build: TopicBuild, failing_topics: list) -> None:
+def _gaps_from_topics(build: TopicBuild, failing_topics: list, searched: int) -> None:
     """Turn the build's failing topics into gaps. A gap already open or being re-checked that shares a
     question with a new one is updated (it keeps its re-check); open gaps not found again are removed."""
     kept: set[int] = set()
@@ -584,11 +617,12 @@ def _gaps_from_topics(build: TopicBuild, failing_topics: list) -> None:
             message_id__isnull=False,
         ).values_list("message_id", "gap_id")
     )
-    for topic, failing in failing_topics:
+    ranked = sorted(failing_topics, key=lambda item: -len({row[2] for row in item[1]}))
+    for index, (topic, failing) in enumerate(ranked):
         visitors = len({row[2] for row in failing})
         texts = list(dict.fromkeys(" ".join(row[1].split()) for row in failing))
-        found = _gap_kind(build.assistant, topic.label)
-        passages = found.pop("passages")
+        found = _gap_kind(build.assistant, topic.label) if index < searched else _recorded_kind(failing)
+        passages = found.pop("passages", [])
         fields = {
             "topic": topic,
             "label": topic.label,

@@ -67,6 +67,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--repeats", type=int, default=10)
         parser.add_argument("--topic-sizes", default="1000,2000,5000", help="questions per clustering run")
+        parser.add_argument(
+            "--topic-build-questions",
+            type=int,
+            default=0,
+            help="also time a whole topic build (read, cluster, label, gaps) of one assistant with this many"
+            " questions and synthetic embeddings",
+        )
         parser.add_argument("--keep", action="store_true", help="keep the generated team")
 
     def handle(self, *args, **options):
@@ -134,6 +141,65 @@ class Command(BaseCommand):
             t = time.perf_counter()
             labels = topics.cluster(vectors)
             out(f"  {size:>6,} questions: {time.perf_counter() - t:6.2f} s, {labels.max() + 1} topics")
+        if options["topic_build_questions"]:
+            self.time_topic_build(team, options["topic_build_questions"], np_rng)
+
+    def time_topic_build(self, team, size: int, np_rng) -> None:
+        """A whole topic build of one assistant's ``size`` questions of the last 30 days (a fifth unanswered),
+        their embeddings stored as the question task stores them (synthetic vectors around size/25 intents)."""
+        from assistants.models import QuestionEmbedding, TopicBuild
+        from ingestion.spaces import space_active
+
+        assistant = assistant_create(team=team, name="bench topics")
+        space = space_active(assistant.pk)
+        now = timezone.now()
+        centres = np_rng.normal(size=(max(10, size // 25), space.dims))
+        vectors = centres[np_rng.integers(0, len(centres), size)] + np_rng.normal(scale=0.35, size=(size, space.dims))
+        t = time.perf_counter()
+        with created_at_as_given():
+            conversations = Conversation.objects.bulk_create(
+                [
+                    Conversation(
+                        assistant=assistant, visitor_token=f"t{n}", created_at=now - dt.timedelta(minutes=n % 40000)
+                    )
+                    for n in range(size)
+                ],
+                batch_size=5000,
+            )
+            questions = Message.objects.bulk_create(
+                [
+                    Message(conversation=c, role="user", text=f"question {n}", created_at=c.created_at)
+                    for n, c in enumerate(conversations)
+                ],
+                batch_size=5000,
+            )
+            Message.objects.bulk_create(
+                [
+                    Message(conversation=c, role="assistant", text="-", unanswered=n % 5 == 0, created_at=c.created_at)
+                    for n, c in enumerate(conversations)
+                ],
+                batch_size=5000,
+            )
+        QuestionEmbedding.objects.bulk_create(
+            [
+                QuestionEmbedding(
+                    message=m, assistant=assistant, model_name=space.model_name, vector=[float(x) for x in v]
+                )
+                for m, v in zip(questions, vectors)
+            ],
+            batch_size=2000,
+        )
+        self.stdout.write(f"\ntopic build: {size:,} questions stored in {time.perf_counter() - t:.1f} s")
+        today = now.date()
+        build = TopicBuild.objects.create(assistant=assistant, start=today - dt.timedelta(days=29), end=today)
+        t = time.perf_counter()
+        services.topics_build(build_id=build.pk)
+        build.refresh_from_db()
+        self.stdout.write(
+            f"  built in {time.perf_counter() - t:.1f} s: {build.questions:,} questions, {build.topics.count():,} topics,"
+            f" {assistant.content_gaps.count():,} gaps (clustered at most {topics.MAX_CLUSTERED:,}, the rest joined"
+            " the nearest topic)"
+        )
 
     def generate(self, assistants, rng: random.Random, options: dict) -> None:
         """Conversations of one to three turns, until ``--messages`` messages, spread over ``--days`` days."""

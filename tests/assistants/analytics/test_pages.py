@@ -132,3 +132,31 @@ def test_gaps_of_both_kinds_ranked_by_visitors():
     again = services.topics_build_queue(assistant=s.a, start=DAY1, end=DAY2)
     services.topics_build(build_id=again.pk)
     assert ContentGap.objects.filter(assistant=s.a).count() == len(gaps)
+
+
+def test_beyond_the_searched_gaps_the_kind_comes_from_what_the_answers_recorded():
+    """The long tail of gaps is classified from the answers' own retrieval evidence and citations."""
+    s = seed()
+    c = conversation(s.a, at(DAY2, 15))
+    ask(c, at(DAY2, 15, 1), "How long does shipping take?")
+    cited = [
+        {"n": 1, "title": "Pricing", "url": "https://ex.example/pricing"},
+        {"n": 2, "title": "Shipping", "url": "https://ex.example/shipping"},
+    ]
+    rate(
+        answer(
+            c,
+            at(DAY2, 15, 2),
+            text="It depends.",
+            citations=cited,
+            grounding={"retrieval": {"weak": False, "similarity": 0.61}},
+        ),
+        -1,
+    )
+    build = services.topics_build_queue(assistant=s.a, start=DAY1, end=DAY2)
+    services.topics_build(build_id=build.pk, searched=0)  # no gap searched: all from the records
+    shipping = ContentGap.objects.get(assistant=s.a, label="How long does shipping take?")
+    assert shipping.kind == ContentGap.Kind.ANSWER_FAILED
+    assert (shipping.best_url, shipping.best_rank, shipping.best_score) == ("https://ex.example/pricing", 1, 0.61)
+    saml = ContentGap.objects.get(assistant=s.a, label="Do you support SAML?")
+    assert saml.kind == ContentGap.Kind.NO_PAGE  # its answer cited nothing
