@@ -140,7 +140,14 @@ def source_usage(*, assistant_ids: list[int], period: Period) -> dict:
         period,
     )
     rows = [
-        {"url": url, "title": title, "cited": n, "up": up, "down": down, "last": last}
+        {
+            "url": url,
+            "title": title,
+            "cited": n,
+            "up": up,
+            "down": down,
+            "last": dt.datetime.fromisoformat(last) if last else None,
+        }
         for url, title, n, up, down, last in cited
     ]
     never = (

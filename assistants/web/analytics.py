@@ -168,7 +168,10 @@ def _tables(tab: str, *, team, assistant, assistant_ids: list[int], period, stat
         tables["cited"] = {
             "title": "Cited pages and documents",
             "columns": ["Title", "Address", "Cited", "In answers rated up", "In answers rated down", "Last cited"],
-            "rows": [[r["title"], r["url"], r["cited"], r["up"], r["down"], r["last"]] for r in usage["cited"]],
+            "rows": [
+                [r["title"], r["url"], r["cited"], r["up"], r["down"], r["last"].isoformat() if r["last"] else ""]
+                for r in usage["cited"]
+            ],
         }
         tables["never"] = {
             "title": "Never cited in the period",
