@@ -1,7 +1,11 @@
 """Reactions to what the content layer reports: an assistant's content indexed anew is calibrated
-again (its answering gate, ``assistants.golden.services.assistant_calibrate``), on a worker."""
+again (its answering gate, ``assistants.golden.services.assistant_calibrate``) and its open content
+gaps are re-checked, on a worker; and every visitor question stored is queued to be embedded once
+(analytics topics)."""
 
 from __future__ import annotations
+
+import logging
 
 from django.db import transaction
 from django.db.models.signals import post_save
@@ -9,6 +13,8 @@ from django.dispatch import receiver
 
 from assistants.models import Message
 from ingestion.signals import content_indexed
+
+logger = logging.getLogger(__name__)
 
 
 @receiver(content_indexed, dispatch_uid="assistants.calibrate_on_content_indexed")
@@ -35,4 +41,13 @@ def embed_question_on_store(sender, instance: Message, created: bool = False, **
 
     if created and instance.role == Message.Role.USER:
         message_id = instance.pk
-        transaction.on_commit(lambda: question_embed_task.delay(message_id))
+        transaction.on_commit(lambda: _queue_quietly(question_embed_task, message_id))
+
+
+def _queue_quietly(task, *args) -> None:
+    """Queue a task that can be missed: a broker outage must not cost a visitor the answer (the topic
+    build embeds the questions still without a vector)."""
+    try:
+        task.apply_async(args, retry=False)  # no publish retries: the visitor is waiting
+    except Exception:
+        logger.warning("could not queue %s%r; the topic build will do it", task.name, args, exc_info=True)
