@@ -664,10 +664,26 @@ def gap_recheck_queue(*, gap: ContentGap, wait_for: list[int] | None = None) -> 
     """Ask the gap's questions again on a worker (after ``wait_for`` documents are indexed)."""
     from assistants.analytics.tasks import gap_recheck_task
 
-    ContentGap.objects.filter(pk=gap.pk).update(status=ContentGap.Status.CHECKING)
-    gap.status = ContentGap.Status.CHECKING
+    gap.status, gap.queued_at = ContentGap.Status.CHECKING, timezone.now()
+    ContentGap.objects.filter(pk=gap.pk).update(status=gap.status, queued_at=gap.queued_at)
     transaction.on_commit(lambda: gap_recheck_task.delay(gap.pk, wait_for or []))
     return gap
+
+
+def gaps_recheck_lost() -> int:
+    """Queue again the re-checks that showed no result for RECONCILE_AFTER seconds (their task was lost
+    with a worker or the broker's queue); beat runs it with the rollups."""
+    from django.conf import settings
+
+    lost = ContentGap.objects.filter(
+        status=ContentGap.Status.CHECKING,
+        queued_at__lt=timezone.now() - dt.timedelta(seconds=settings.RECONCILE_AFTER),
+    )
+    count = 0
+    for gap in lost:
+        gap_recheck_queue(gap=gap)
+        count += 1
+    return count
 
 
 def gaps_recheck_for_assistant(*, assistant_id: int) -> int:

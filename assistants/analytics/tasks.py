@@ -11,8 +11,10 @@ from assistants.analytics import services
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def rollups_refresh_task() -> None:
-    """Beat's incremental step: the days changed since the last refresh, recomputed whole."""
+    """Beat's incremental step: the days changed since the last refresh, recomputed whole; and the gap
+    re-checks whose task was lost, queued again."""
     services.rollups_refresh()
+    services.gaps_recheck_lost()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)

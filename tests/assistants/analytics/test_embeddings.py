@@ -48,3 +48,22 @@ def test_new_content_re_checks_the_gaps_that_are_not_closed(django_capture_on_co
     closed.refresh_from_db()
     assert open_gap.status == ContentGap.Status.CHECKING and closed.status == ContentGap.Status.CLOSED
     assert len(callbacks) == 2  # the calibration and the one re-check
+
+
+def test_a_lost_re_check_is_queued_again(django_capture_on_commit_callbacks, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    assistant = make_assistant()
+    gap = ContentGap.objects.create(assistant=assistant, label="A?", kind=ContentGap.Kind.NO_PAGE)
+    services.gap_recheck_queue(gap=gap)
+    assert services.gaps_recheck_lost() == 0  # just queued
+    ContentGap.objects.filter(pk=gap.pk).update(
+        queued_at=timezone.now() - dt.timedelta(seconds=settings.RECONCILE_AFTER + 1)
+    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert services.gaps_recheck_lost() == 1
+    assert len(callbacks) == 1
+    gap.refresh_from_db()
+    assert gap.queued_at > timezone.now() - dt.timedelta(seconds=5)
