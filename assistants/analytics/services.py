@@ -4,6 +4,7 @@ incremental refresh that beat runs (``assistants.analytics.tasks.rollups_refresh
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 
 from django.apps import apps
@@ -28,6 +29,7 @@ from assistants.models import (
     TopicBuild,
 )
 
+logger = logging.getLogger(__name__)
 RECHECK_VISITOR_PREFIX = metrics.RECHECK_VISITOR_PREFIX
 UTC = dt.UTC
 # Rows written up to this long before a refresh started may commit after it read: read them again.
@@ -359,6 +361,10 @@ GAP_QUESTIONS = 20  # at most this many of a gap's questions are asked again
 # The gaps with most visitors are classified by searching the content now; the others (a long tail)
 # from the evidence their answers recorded, so a build of 50,000 questions stays within minutes.
 GAP_SEARCHED = 100
+# With a model configured, the outline of the missing page is written by it for this many gaps (most
+# visitors first) per build; the others keep the draft of questions and passages.
+GAP_WRITTEN = 10
+OUTLINE_MAX_TOKENS = 500
 RECHECK_WAIT_RETRIES = 60  # a re-check waits for content still being indexed (3 s apart)
 
 
@@ -588,11 +594,58 @@ def _gap_kind(assistant: Assistant, question: str) -> dict:
     }
 
 
-def _proposal(label: str, questions: list[str], passages: list[dict], kind: str) -> dict:
-    """The fix: a draft outline of the missing page (the questions and the closest passages laid out),
-    and the Q&A pair to add."""
+def _outline_written(assistant: Assistant, questions: list[str], passages: list[dict]) -> str:
+    """The outline of the page that would answer ``questions``, written by the assistant's model; "" when
+    no model is configured or the call fails (the draft of questions and passages stands)."""
+    from asgiref.sync import async_to_sync
+
+    from assistants.answering.providers import ProviderError, Usage, provider_from_settings
+
+    provider = provider_from_settings(assistant, max_retries=0, max_tokens=OUTLINE_MAX_TOKENS, temperature=0.2)
+    if provider is None:
+        return ""
+    context = "\n\n".join(f"[{p['title']}]\n{p['text']}" for p in passages) or "(nothing close was found)"
+    messages = [
+        {
+            "role": "system",
+            "content": "You help a team write the help page their website is missing. Visitors asked the questions"
+            " below and the assistant could not answer them from the site. Write a short outline of the page that"
+            " would answer them: a title, then sections as a Markdown list, each with the facts it must state."
+            " Where a fact is unknown, write [to fill in]; never invent one.",
+        },
+        {
+            "role": "user",
+            "content": "Questions:\n"
+            + "\n".join(f"- {q}" for q in questions[:12])
+            + f"\n\nClosest passages:\n{context}",
+        },
+    ]
+
+    async def ask() -> str:
+        parts: list[str] = []
+        stream = provider.stream(messages)
+        try:
+            async for item in stream:
+                if not isinstance(item, Usage):
+                    parts.append(item)
+        finally:
+            await stream.aclose()
+        return "".join(parts)
+
+    try:
+        return async_to_sync(ask)().strip()[:4000]
+    except Exception as exc:  # the model's outage must not cost the build its gaps
+        kind = exc.kind if isinstance(exc, ProviderError) else type(exc).__name__
+        logger.info("outline not written (%s: %s); the draft stands", kind, exc)
+        return ""
+
+
+def _proposal(label: str, questions: list[str], passages: list[dict], kind: str, written: str = "") -> dict:
+    """The fix: an outline of the missing page (written by the model when there is one, else the
+    questions and the closest passages laid out as a draft), and the Q&A pair to add."""
     return {
         "outline": {
+            "written": written,
             "title": label,
             "questions": questions[:8],
             "passages": passages,
@@ -623,6 +676,7 @@ def _gaps_from_topics(build: TopicBuild, failing_topics: list, searched: int) ->
         texts = list(dict.fromkeys(" ".join(row[1].split()) for row in failing))
         found = _gap_kind(build.assistant, topic.label) if index < searched else _recorded_kind(failing)
         passages = found.pop("passages", [])
+        written = _outline_written(build.assistant, texts, passages) if index < GAP_WRITTEN else ""
         fields = {
             "topic": topic,
             "label": topic.label,
@@ -636,7 +690,7 @@ def _gaps_from_topics(build: TopicBuild, failing_topics: list, searched: int) ->
             "best_rank": None,
             "best_score": None,
             **found,
-            "proposal": _proposal(topic.label, texts, passages, found["kind"]),
+            "proposal": _proposal(topic.label, texts, passages, found["kind"], written),
         }
         gap_id = next((existing[row[0]] for row in failing if row[0] in existing), None)
         if gap_id is not None:

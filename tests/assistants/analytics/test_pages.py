@@ -160,3 +160,37 @@ def test_beyond_the_searched_gaps_the_kind_comes_from_what_the_answers_recorded(
     assert (shipping.best_url, shipping.best_rank, shipping.best_score) == ("https://ex.example/pricing", 1, 0.61)
     saml = ContentGap.objects.get(assistant=s.a, label="Do you support SAML?")
     assert saml.kind == ContentGap.Kind.NO_PAGE  # its answer cited nothing
+
+
+def test_with_a_model_the_outline_is_written_by_it_and_shown_as_text(settings):
+    from tests.assistants.answering.providers.fake_servers import FakeServer, Reply, openai_script
+
+    s = seed()
+    outline = ["# SAML single sign-on\n", "- Which identity providers: [to fill in]\n", "- <b>Setup</b> steps"]
+    with FakeServer([Reply(body=openai_script(outline, 300, 40).full())]) as server:
+        settings.LLM_BASE_URL, settings.LLM_MODEL, settings.LLM_API_KEY = server.url + "/v1", "gpt-test", "sk-test"
+        settings.OUTBOUND_ALLOW_PRIVATE = True
+        build = services.topics_build_queue(assistant=s.a, start=DAY1, end=DAY2)
+        services.topics_build(build_id=build.pk)
+    gap = ContentGap.objects.get(assistant=s.a, label="Do you support SAML?")
+    assert gap.proposal["outline"]["written"] == "".join(outline)
+    sent = [r.json["messages"][1]["content"] for r in server.requests]
+    assert any("- Do you support SAML?" in content for content in sent)
+    page = client_for(s.team).get(reverse("gap_detail", args=[gap.pk])).content.decode()
+    assert "&lt;b&gt;Setup&lt;/b&gt; steps" in page and "<b>Setup</b>" not in page
+    assert "# SAML single sign-on<br>" in page
+
+
+def test_without_a_model_or_when_it_fails_the_draft_stands(settings):
+    from tests.assistants.answering.providers.fake_servers import FakeServer, json_reply
+
+    s = seed()
+    with FakeServer([json_reply(500, {"error": {"message": "down"}})]) as server:
+        settings.LLM_BASE_URL, settings.LLM_MODEL, settings.LLM_API_KEY = server.url + "/v1", "gpt-test", "sk-test"
+        settings.OUTBOUND_ALLOW_PRIVATE = True
+        build = services.topics_build_queue(assistant=s.a, start=DAY1, end=DAY2)
+        services.topics_build(build_id=build.pk)
+    assert server.requests
+    gap = ContentGap.objects.get(assistant=s.a, label="Do you support SAML?")
+    assert gap.proposal["outline"]["written"] == ""
+    assert gap.proposal["outline"]["questions"] == ["Do you support SAML?"]
