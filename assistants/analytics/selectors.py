@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from assistants.analytics import metrics
 from assistants.models import ContentGap, ConversationQuality, DailyRollup, Message, Topic, TopicBuild
-from ingestion.models import Document
+from ingestion.models import Document, Source
 
 DEFAULT_DAYS = 30
 
@@ -156,7 +156,48 @@ def source_usage(*, assistant_ids: list[int], period: Period) -> dict:
         .order_by("title", "url")
         .values("title", "url", "source__assistant__name")
     )
-    return {"cited": rows, "never": list(never[:500]), "never_count": never.count()}
+    return {
+        "cited": rows,
+        "never": list(never[:500]),
+        "never_count": never.count(),
+        **_content_health(assistant_ids, rows),
+    }
+
+
+STALE_DAYS = 365  # a page its site says has not changed for this long ...
+STALE_MIN_CITED = 3  # ... and cited this often in the period is worth a look
+
+
+def _content_health(assistant_ids: list[int], cited: list[dict]) -> dict:
+    """Beside the usage: cited pages whose site says they have not changed for STALE_DAYS (their
+    Last-Modified), and what the last crawl of each website source failed on or skipped (thin,
+    duplicate, excluded pages, with the crawl report's reasons)."""
+    from email.utils import parsedate_to_datetime
+
+    often = {row["url"]: row for row in cited if row["cited"] >= STALE_MIN_CITED}
+    limit = timezone.now() - dt.timedelta(days=STALE_DAYS)
+    stale = []
+    for url, title, modified in (
+        Document.objects.filter(source__assistant_id__in=assistant_ids, url__in=list(often))
+        .exclude(last_modified="")
+        .values_list("url", "title", "last_modified")
+    ):
+        try:
+            changed = parsedate_to_datetime(modified)
+        except (TypeError, ValueError):
+            continue
+        if changed.tzinfo is not None and changed < limit:
+            stale.append({"url": url, "title": title, "changed": changed, "cited": often[url]["cited"]})
+    failed, skipped = [], []
+    for source, report in Source.objects.filter(assistant_id__in=assistant_ids, last_run__isnull=False).values_list(
+        "name", "last_run__report"
+    ):
+        for key, into in (("failed", failed), ("skipped", skipped)):
+            for entry in (report or {}).get(key, [])[:200]:
+                if isinstance(entry, dict):
+                    into.append({"source": source, "url": entry.get("url", ""), "reason": entry.get("reason", "")})
+    stale.sort(key=lambda row: (-row["cited"], row["url"]))
+    return {"stale": stale, "crawl_failed": failed, "crawl_skipped": skipped}
 
 
 def worst_conversations(*, assistant_ids: list[int], period: Period, limit: int = 50) -> list[ConversationQuality]:

@@ -173,6 +173,17 @@ def _tables(tab: str, *, team, assistant, assistant_ids: list[int], period, stat
                 for r in usage["cited"]
             ],
         }
+        tables["stale"] = {
+            "title": "Often cited, not changed for a year",
+            "columns": ["Title", "Address", "Cited", "Last changed"],
+            "rows": [[r["title"], r["url"], r["cited"], r["changed"].date().isoformat()] for r in usage["stale"]],
+        }
+        tables["crawl"] = {
+            "title": "The last crawl's failed and skipped pages",
+            "columns": ["Source", "Address", "Failed or skipped", "Reason"],
+            "rows": [[r["source"], r["url"], "failed", r["reason"]] for r in usage["crawl_failed"]]
+            + [[r["source"], r["url"], "skipped", r["reason"]] for r in usage["crawl_skipped"]],
+        }
         tables["never"] = {
             "title": "Never cited in the period",
             "columns": ["Title", "Address", "Assistant"],

@@ -194,3 +194,43 @@ def test_without_a_model_or_when_it_fails_the_draft_stands(settings):
     gap = ContentGap.objects.get(assistant=s.a, label="Do you support SAML?")
     assert gap.proposal["outline"]["written"] == ""
     assert gap.proposal["outline"]["questions"] == ["Do you support SAML?"]
+
+
+def test_stale_pages_and_what_the_last_crawl_left_out():
+    from ingestion.models import CrawlRun, Document, Source
+
+    s = seed()
+    source = Source.objects.create(assistant=s.a, url="https://ex.example/", name="site")
+    run = CrawlRun.objects.create(
+        source=source,
+        status=CrawlRun.Status.DONE,
+        report={
+            "failed": [{"url": "https://ex.example/broken", "reason": "HTTP 500"}],
+            "skipped": [{"url": "https://ex.example/tiny", "reason": "thin: 12 words"}],
+        },
+    )
+    Source.objects.filter(pk=source.pk).update(last_run=run)
+    Document.objects.create(
+        source=source,
+        url="https://ex.example/pricing",
+        title="Pricing",
+        status=Document.Status.READY,
+        last_modified="Wed, 01 Jan 2020 00:00:00 GMT",
+    )
+    Document.objects.create(  # cited only twice: not listed however old
+        source=source,
+        url="https://ex.example/install",
+        title="Install guide",
+        status=Document.Status.READY,
+        last_modified="Wed, 01 Jan 2020 00:00:00 GMT",
+    )
+    services.rollups_compute(start=DAY1, end=DAY2)
+    page = client_for(s.team).get(
+        reverse("assistant_analytics", args=[s.a.pk, "sources"]), {"start": DAY1.isoformat(), "end": DAY2.isoformat()}
+    )
+    usage = page.context["usage"]
+    assert [(row["url"], row["cited"]) for row in usage["stale"]] == [("https://ex.example/pricing", 3)]
+    assert usage["crawl_failed"] == [{"source": "site", "url": "https://ex.example/broken", "reason": "HTTP 500"}]
+    assert usage["crawl_skipped"][0]["reason"] == "thin: 12 words"
+    text = page.content.decode()
+    assert "Jan 1, 2020" in text and "thin: 12 words" in text
