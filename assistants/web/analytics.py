@@ -71,7 +71,7 @@ def _tone(metric, change) -> str:
     return "good" if good else "bad"
 
 
-def _tables(tab: str, *, team, assistant, assistant_ids: list[int], period, status: str) -> dict:
+def _tables(tab: str, *, assistant_ids: list[int], period, status: str) -> dict:
     """The tab's data: ``tables`` (name → {"title", "columns", "rows"}, what the page and the CSV show)
     and anything else its template needs."""
     data: dict = {"tables": {}}
@@ -240,7 +240,7 @@ def _page(request, tab: str, *, team, assistant=None, export: bool = False):
     else:
         assistant_ids = [a.pk for a in team_assistants]
     status = form.cleaned_data.get("status", "") if valid else ""
-    data = _tables(tab, team=team, assistant=assistant, assistant_ids=assistant_ids, period=period, status=status)
+    data = _tables(tab, assistant_ids=assistant_ids, period=period, status=status)
     kind, pk = ("assistant", assistant.pk) if assistant else ("team", team.pk)
     if export:
         return _export(request, data["tables"], name=(assistant or team).slug, tab=tab, period=period)
