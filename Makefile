@@ -8,7 +8,7 @@ export SITE_URL ?= http://127.0.0.1:8000
 # `make run` crawls the product's own help pages on this machine for the demo assistant.
 export OUTBOUND_ALLOWED_HOSTS ?= 127.0.0.1:8000
 
-.PHONY: run test test-fast lint install services migrate demo clean-data bench-retrieval bench-ingest bench-chat bench-answers bench-load
+.PHONY: run test test-fast lint install services migrate demo clean-data bench-retrieval bench-ingest bench-chat bench-answers bench-load bench-analytics
 
 install: $(STAMP)
 
@@ -59,6 +59,12 @@ bench-retrieval: migrate
 # (on real ingest + embed workers, as deployed; BENCH_ARGS="--eager": every task in this process)
 bench-ingest: migrate
 	$(PY) manage.py bench_ingest $(BENCH_ARGS)
+
+# The analytics pages on their daily rollups against the same figures on the raw tables, in one run, on
+# generated messages in an isolated team removed afterwards (not a timed test); topic clustering timed.
+# make bench-analytics BENCH_ARGS="--messages 1000000 --assistants 100"
+bench-analytics: migrate
+	$(PY) manage.py bench_analytics $(BENCH_ARGS)
 
 # The chat server's own time before the first token (a loopback model answers at once) against
 # bare hybrid search, on DRF pages in an isolated team removed afterwards.

@@ -23,6 +23,7 @@ from django.http import Http404
 
 from assistants.models import (
     Assistant,
+    ContentGap,
     Conversation,
     CustomDomain,
     GoldenQuestion,
@@ -213,4 +214,16 @@ def webhook_delivery_for(*, user: User, delivery_id, write: bool = False) -> Web
         team_path="endpoint__team",
         need=Permission.MANAGE if write else Permission.READ,
         what="webhook delivery",
+    )
+
+
+def gap_for(*, user: User, gap_id, write: bool = False) -> ContentGap:
+    """A content gap of one of the team's assistants; adding content for it or re-checking it is MANAGE."""
+    return _checked(
+        ContentGap.objects.select_related("assistant", "assistant__team"),
+        user=user,
+        pk=gap_id,
+        team_path="assistant__team",
+        need=Permission.MANAGE if write else Permission.READ,
+        what="gap",
     )

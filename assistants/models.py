@@ -3,6 +3,7 @@
 import secrets
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
 from django.db import models
@@ -431,3 +432,171 @@ class MemberNotifications(models.Model):
     membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="notifications")
     daily_digest = models.BooleanField(default=False)
     digest_sent_on = models.DateField(null=True, blank=True)  # the day (UTC) the last digest went out
+# Analytics (assistants/analytics/): daily rollups, question embeddings, topics and content gaps.
+
+
+class DailyRollup(models.Model):
+    """One assistant's day (UTC), summed from its conversations, messages and ratings by
+    ``assistants.analytics.services.rollups_compute`` (recomputed whole: idempotent). The analytics
+    pages read these rows, never the raw messages; the formulas are in ``assistants.analytics.metrics``."""
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="rollups")
+    day = models.DateField()
+    conversations = models.PositiveIntegerField(default=0)  # conversations started that day
+    resolved = models.PositiveIntegerField(
+        default=0
+    )  # of those: answered, no unanswered turn, no thumbs down, no handoff
+    questions = models.PositiveIntegerField(default=0)  # visitor messages
+    answers = models.PositiveIntegerField(default=0)  # assistant messages
+    answered = models.PositiveIntegerField(default=0)  # answers with text, no error, not unanswered
+    unanswered = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)  # answers whose provider call failed
+    thumbs_up = models.PositiveIntegerField(default=0)  # ratings of that day's answers
+    thumbs_down = models.PositiveIntegerField(default=0)
+    handoffs = models.PositiveIntegerField(default=0)  # hooks: counted once those tables exist
+    leads = models.PositiveIntegerField(default=0)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    cost_usd = models.FloatField(default=0.0)
+    # Time to first token of each answer (ms, whole numbers), for the period's median and p95.
+    first_token_ms = models.JSONField(default=list, blank=True)
+    # {"provider · model": {"answers": n, "tokens_in": n, "tokens_out": n, "cost_usd": x}}
+    by_model = models.JSONField(default=dict, blank=True)
+    # {page url: questions asked from it}
+    pages = models.JSONField(default=dict, blank=True)
+    # {cited page url: {"title": .., "cited": n, "up": n, "down": n, "last": ISO time}}: the answers
+    # that cited it, those rated up and down, and the last time it was cited
+    citations = models.JSONField(default=dict, blank=True)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assistant", "day"], name="rollup_one_per_assistant_day")]
+
+
+class AnalyticsCursor(models.Model):
+    """How far the incremental rollup has read (``name`` "rollups"): rows changed since ``at`` are
+    the days to recompute."""
+
+    name = models.CharField(max_length=40, unique=True)
+    at = models.DateTimeField()
+
+
+class QuestionEmbedding(models.Model):
+    """A visitor question's vector in its assistant's active embedding model, made once on a worker."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, primary_key=True, related_name="embedding")
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="+")
+    model_name = models.CharField(max_length=200)
+    vector = ArrayField(models.FloatField())
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["assistant", "created_at"])]
+
+
+class TopicBuild(models.Model):
+    """One clustering of an assistant's questions over a period (``assistants.analytics.topics``)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="topic_builds")
+    start = models.DateField()
+    end = models.DateField()  # inclusive
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    questions = models.PositiveIntegerField(default=0)
+    threshold = models.FloatField(default=0.0)
+    seconds = models.FloatField(default=0.0)
+    error = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+
+class Topic(models.Model):
+    """A group of questions asking the same thing, labelled by its most central question and key terms."""
+
+    build = models.ForeignKey(TopicBuild, on_delete=models.CASCADE, related_name="topics")
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="+")
+    label = models.TextField()
+    terms = models.JSONField(default=list)
+    questions = models.PositiveIntegerField(default=0)
+    visitors = models.PositiveIntegerField(default=0)
+    unanswered = models.PositiveIntegerField(default=0)
+    rated_down = models.PositiveIntegerField(default=0)
+    first_half = models.PositiveIntegerField(default=0)  # the trend: questions in each half of the period
+    second_half = models.PositiveIntegerField(default=0)
+    message_ids = models.JSONField(default=list)  # the questions (Message ids)
+    examples = models.JSONField(default=list)
+
+
+class ContentGap(models.Model):
+    """A topic the assistant failed on, what kind of failure it is, the fix proposed, and whether the
+    content added since answers its questions (the re-check)."""
+
+    class Kind(models.TextChoices):
+        NO_PAGE = "no_page", "No page covers it"
+        ANSWER_FAILED = "answer_failed", "A page covers it but the answer failed"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CHECKING = "checking", "Re-checking"
+        CLOSED = "closed", "Closed"
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="content_gaps")
+    topic = models.ForeignKey(Topic, on_delete=models.SET_NULL, null=True, blank=True, related_name="gaps")
+    label = models.TextField()
+    terms = models.JSONField(default=list)
+    kind = models.CharField(max_length=14, choices=Kind.choices)
+    visitors = models.PositiveIntegerField(default=0)
+    questions = models.PositiveIntegerField(default=0)
+    unanswered = models.PositiveIntegerField(default=0)
+    rated_down = models.PositiveIntegerField(default=0)
+    # The closest page the search found for the topic's central question: its rank and similarity.
+    best_title = models.CharField(max_length=500, blank=True, default="")
+    best_url = models.URLField(max_length=2000, blank=True, default="")
+    best_rank = models.PositiveIntegerField(null=True, blank=True)
+    best_score = models.FloatField(null=True, blank=True)
+    # {"outline": [{"heading", "questions", "passages"}], "qa": {"question", "answer"}}
+    proposal = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)  # the last re-check was queued
+    checked_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["assistant", "status"])]
+
+
+class GapQuestion(models.Model):
+    """One of a gap's questions, and what asking it again through the pipeline gave."""
+
+    gap = models.ForeignKey(ContentGap, on_delete=models.CASCADE, related_name="checks")
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    text = models.TextField()
+    answered = models.BooleanField(null=True)  # None: not asked again yet
+    source_title = models.CharField(max_length=500, blank=True, default="")
+    source_url = models.URLField(max_length=2000, blank=True, default="")
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+
+class ConversationQuality(models.Model):
+    """A conversation that went wrong somewhere (an unanswered, failed or down-rated answer, a handoff),
+    with its quality score (``assistants.analytics.metrics.conversation_quality``); kept by the rollups
+    for the worst-conversations list."""
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField()
+    quality = models.SmallIntegerField()
+    unanswered = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    thumbs_up = models.PositiveIntegerField(default=0)
+    thumbs_down = models.PositiveIntegerField(default=0)
+    handed_off = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["assistant", "started_at", "quality"])]

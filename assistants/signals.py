@@ -1,12 +1,20 @@
 """Reactions to what the content layer reports: an assistant's content indexed anew is calibrated
-again (its answering gate, ``assistants.golden.services.assistant_calibrate``), on a worker."""
+again (its answering gate, ``assistants.golden.services.assistant_calibrate``) and its open content
+gaps are re-checked, on a worker; and every visitor question stored is queued to be embedded once
+(analytics topics)."""
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from assistants.models import Message
 from ingestion.signals import content_indexed
+
+logger = logging.getLogger(__name__)
 
 
 @receiver(content_indexed, dispatch_uid="assistants.calibrate_on_content_indexed")
@@ -15,3 +23,31 @@ def calibrate_on_content_indexed(sender, assistant_id: int | None = None, **kwar
 
     if assistant_id is not None:
         transaction.on_commit(lambda: assistant_calibrate_task.delay(assistant_id))
+
+
+@receiver(content_indexed, dispatch_uid="assistants.analytics.recheck_gaps_on_content_indexed")
+def recheck_gaps_on_content_indexed(sender, assistant_id: int | None = None, **kwargs) -> None:
+    """New content (a crawl, an upload) may close the assistant's content gaps: ask their questions again."""
+    from assistants.analytics import services as analytics_services
+
+    if assistant_id is not None:
+        analytics_services.gaps_recheck_for_assistant(assistant_id=assistant_id)
+
+
+@receiver(post_save, sender=Message, dispatch_uid="assistants.analytics.embed_question")
+def embed_question_on_store(sender, instance: Message, created: bool = False, **kwargs) -> None:
+    """Every visitor question is embedded once, on a worker after the commit (no model in the request)."""
+    from assistants.analytics.tasks import question_embed_task
+
+    if created and instance.role == Message.Role.USER:
+        message_id = instance.pk
+        transaction.on_commit(lambda: _queue_quietly(question_embed_task, message_id))
+
+
+def _queue_quietly(task, *args) -> None:
+    """Queue a task that can be missed: a broker outage must not cost a visitor the answer (the topic
+    build embeds the questions still without a vector)."""
+    try:
+        task.apply_async(args, retry=False)  # no publish retries: the visitor is waiting
+    except Exception:
+        logger.warning("could not queue %s%r; the topic build will do it", task.name, args, exc_info=True)

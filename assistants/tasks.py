@@ -129,3 +129,12 @@ def daily_digests_task() -> int:
     from assistants.notifications.digest import daily_digests_send
 
     return daily_digests_send()
+# The analytics tasks live in their package; importing them here registers them with the worker.
+from assistants.analytics.tasks import (  # noqa: E402, F401
+    gap_recheck_task,
+    question_embed_task,
+    rollups_compute_task,
+    rollups_refresh_task,
+    topics_build_task,
+    topics_rebuild_due_task,
+)

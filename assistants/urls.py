@@ -3,6 +3,7 @@ from django.urls import path, re_path
 
 from assistants.web import (
     account,
+    analytics,
     chat,
     conversations,
     dashboard,
@@ -142,4 +143,24 @@ urlpatterns = [
         webhooks.webhook_delivery_replay,
         name="webhook_delivery_replay",
     ),
+    # Analytics and content gaps (assistants/web/analytics.py): tabs overview, questions, gaps, sources,
+    # conversations; each table exports as CSV (?table=...).
+    path("teams/<int:team_id>/analytics/<slug:tab>/", analytics.team_analytics, name="team_analytics"),
+    path(
+        "teams/<int:team_id>/analytics/<slug:tab>/export/",
+        analytics.team_analytics_export,
+        name="team_analytics_export",
+    ),
+    path(
+        "assistants/<int:assistant_id>/analytics/<slug:tab>/", analytics.assistant_analytics, name="assistant_analytics"
+    ),
+    path(
+        "assistants/<int:assistant_id>/analytics/<slug:tab>/export/",
+        analytics.assistant_analytics_export,
+        name="assistant_analytics_export",
+    ),
+    path("assistants/<int:assistant_id>/topics/rebuild/", analytics.topics_rebuild, name="topics_rebuild"),
+    path("gaps/<int:gap_id>/", analytics.gap_detail, name="gap_detail"),
+    path("gaps/<int:gap_id>/recheck/", analytics.gap_recheck, name="gap_recheck"),
+    path("gaps/<int:gap_id>/qa/", analytics.gap_qa_add, name="gap_qa_add"),
 ]

@@ -199,6 +199,7 @@ CELERY_TASK_ROUTES = {
     "ingestion.tasks.archive_unpack_task": {"queue": "ingest"},
     "ingestion.tasks.document_index_task": {"queue": "embed"},
     "ingestion.tasks.space_build_task": {"queue": "embed"},
+    "assistants.analytics.tasks.question_embed_task": {"queue": "embed"},
 }
 # Ingest tasks (crawls, downloads and parses) one team may run at once across all workers; a task over
 # the cap waits in the queue (ingestion/tasks.py), so one team's slow sources cannot hold every
@@ -222,6 +223,9 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-lost-work": {"task": "ingestion.tasks.reconcile_task", "schedule": 300.0},
     "webhook-deliveries-due": {"task": "assistants.tasks.webhook_deliveries_due_task", "schedule": 60.0},
     "daily-digests": {"task": "assistants.tasks.daily_digests_task", "schedule": 3600.0},  # once a day each
+    # Analytics: the daily rollups of what changed (incremental, idempotent), and the nightly topic rebuild.
+    "analytics-rollups": {"task": "assistants.analytics.tasks.rollups_refresh_task", "schedule": 600.0},
+    "analytics-topics": {"task": "assistants.analytics.tasks.topics_rebuild_due_task", "schedule": 86400.0},
 }
 # Work that showed no sign of life for this long is taken to have lost its task (Redis restarted without
 # its queues, say) and is queued again by the reconciler (ingestion/services/reconcile.py).

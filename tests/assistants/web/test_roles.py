@@ -10,6 +10,7 @@ from django.utils import timezone
 from assistants import access
 from assistants.forms import SETTINGS_SECTIONS
 from assistants.models import (
+    ContentGap,
     Conversation,
     CustomDomain,
     GoldenQuestion,
@@ -92,6 +93,14 @@ ROUTES = [
     ("webhook_detail", "GET", "endpoint", "read"),
     ("webhook_detail", "POST", "endpoint", "manage"),
     ("webhook_delivery_replay", "POST", "delivery", "manage"),
+    ("team_analytics", "GET", "team", "read"),  # every tab: test_every_analytics_tab_follows_the_matrix
+    ("team_analytics_export", "GET", "team", "read"),
+    ("assistant_analytics", "GET", "assistant", "read"),
+    ("assistant_analytics_export", "GET", "assistant", "read"),
+    ("topics_rebuild", "POST", "assistant", "manage"),
+    ("gap_detail", "GET", "gap", "read"),
+    ("gap_recheck", "POST", "gap", "manage"),
+    ("gap_qa_add", "POST", "gap", "manage"),
 ]
 # Routes that name no team object: public pages, the visitors' chat, and what any signed-in user may do.
 PUBLIC = {
@@ -135,12 +144,15 @@ URL_ARGUMENT = {
     "lead": "lead_id",
     "endpoint": "endpoint_id",
     "delivery": "delivery_id",
+    "gap": "gap_id",
 }
+ANALYTICS_ROUTES = ("team_analytics", "team_analytics_export", "assistant_analytics", "assistant_analytics_export")
 # URL arguments beside the object's id.
 URL_EXTRA = {
     "source_run_control": {"action": "pause"},
     "document_action": {"action": "reindex"},
     "assistant_settings": {"section": "behaviour"},
+    **{name: {"tab": "overview"} for name in ANALYTICS_ROUTES},
 }
 
 
@@ -180,6 +192,7 @@ def world():
         "delivery": WebhookDelivery.objects.create(
             endpoint=endpoint, message_id="msg_roles", event_type="lead.created", payload={}, status="failed"
         ),
+        "gap": ContentGap.objects.create(assistant=assistant, label="A?", kind=ContentGap.Kind.NO_PAGE),
     }
     return crew, objects
 
@@ -226,6 +239,21 @@ def test_every_settings_section_follows_the_matrix(world, role, section):
     if section != "danger":  # deleting has its own route (assistant_delete)
         expected, got = outcome(role, "manage", client.post(url, {}))
         assert got == expected, (role, "POST", url)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", ANALYTICS_ROUTES)
+@pytest.mark.parametrize("tab", ["overview", "questions", "gaps", "sources", "conversations"])
+def test_every_analytics_tab_follows_the_matrix(world, role, name, tab):
+    """Every role of the team reads every analytics tab and exports its tables; an outsider gets 404."""
+    crew, objects = world
+    client = Client()
+    client.force_login(crew.user(role))
+    target = "team" if name.startswith("team") else "assistant"
+    url = url_for(name, target, objects, tab=tab)
+    response = client.get(url)
+    expected, got = outcome(role, "read", response)
+    assert got == expected and response.status_code in (200, 404), (role, url, response.status_code)
 
 
 @pytest.mark.parametrize(("name", "method", "target", "need"), ROUTES[:3])

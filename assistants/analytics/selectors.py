@@ -1,0 +1,250 @@
+"""Analytics reads for the pages and their exports. Every figure comes from the daily rollups and the
+metric definitions (``metrics``); only the list of worst conversations reads conversations, one
+period of one team's assistants, by index."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Case, Count, Sum, When
+from django.utils import timezone
+
+from assistants.analytics import metrics
+from assistants.models import ContentGap, ConversationQuality, DailyRollup, Message, Topic, TopicBuild
+from ingestion.models import Document, Source
+
+DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Period:
+    start: dt.date
+    end: dt.date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        return Period(self.start - dt.timedelta(days=self.days), self.start - dt.timedelta(days=1))
+
+    def dates(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=n) for n in range(self.days)]
+
+    def bounds(self) -> tuple[dt.datetime, dt.datetime]:
+        first = dt.datetime.combine(self.start, dt.time(), tzinfo=dt.UTC)
+        return first, dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+
+def default_period(today: dt.date | None = None) -> Period:
+    today = today or timezone.now().date()
+    return Period(today - dt.timedelta(days=DEFAULT_DAYS - 1), today)
+
+
+def _rollups(assistant_ids: list[int], period: Period):
+    return DailyRollup.objects.filter(assistant_id__in=assistant_ids, day__gte=period.start, day__lte=period.end)
+
+
+_WHERE = "r.assistant_id = any(%s) and r.day between %s and %s"
+
+
+def _sql(query: str, assistant_ids: list[int], period: Period, *extra) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(query.format(where=_WHERE), [list(assistant_ids), period.start, period.end, *extra])
+        return cursor.fetchall()
+
+
+def totals(*, assistant_ids: list[int], period: Period) -> dict:
+    """The period's sums, computed by PostgreSQL over the rollup rows (the same dict as
+    ``metrics.totals_of``, without the per-page and per-model breakdowns)."""
+    sums = DailyRollup.objects.filter(
+        assistant_id__in=assistant_ids, day__gte=period.start, day__lte=period.end
+    ).aggregate(rows=Count("pk"), **{name: Sum(name) for name in metrics.COUNTERS})
+    totals = metrics.empty_totals(period.days)
+    totals.update({name: sums[name] or 0 for name in metrics.COUNTERS})
+    totals["rows"] = sums["rows"]
+    if sums["answers"]:
+        # Nearest-rank percentiles: percentile_disc is the smallest sample at or above the fraction.
+        totals["first_token_p50"], totals["first_token_p95"] = _sql(
+            "select percentile_disc(0.5) within group (order by v::float8), percentile_disc(0.95) within group"
+            " (order by v::float8) from assistants_dailyrollup r, jsonb_array_elements_text(r.first_token_ms) v"
+            " where {where}",
+            assistant_ids,
+            period,
+        )[0]
+    return totals
+
+
+def overview(*, assistant_ids: list[int], period: Period) -> dict:
+    """The metrics of the period beside the previous one's, the questions per day, the top pages and
+    the models; aggregated by PostgreSQL over the rollup rows."""
+    current = totals(assistant_ids=assistant_ids, period=period)
+    previous = totals(assistant_ids=assistant_ids, period=period.previous())
+    values, before = metrics.compute(current), metrics.compute(previous)
+    cards = [
+        {
+            "metric": metric,
+            "value": values[metric.key],
+            "previous": before[metric.key],
+            "delta": metrics.delta(values[metric.key], before[metric.key]),
+        }
+        for metric in metrics.METRICS
+    ]
+    per_day = {day: {"questions": 0, "unanswered": 0, "conversations": 0} for day in period.dates()}
+    for row in (
+        _rollups(assistant_ids, period)
+        .values("day")
+        .annotate(questions=Sum("questions"), unanswered=Sum("unanswered"), conversations=Sum("conversations"))
+    ):
+        per_day[row["day"]].update(
+            questions=row["questions"], unanswered=row["unanswered"], conversations=row["conversations"]
+        )
+    pages = _sql(
+        "select p.key, sum(p.value::bigint) from assistants_dailyrollup r, jsonb_each_text(r.pages) p where {where}"
+        ' group by p.key order by 2 desc, p.key collate "C" limit 20',
+        assistant_ids,
+        period,
+    )
+    models = _sql(
+        "select m.key, sum((m.value->>'answers')::bigint), sum((m.value->>'tokens_in')::bigint),"
+        " sum((m.value->>'tokens_out')::bigint), sum((m.value->>'cost_usd')::float8)"
+        " from assistants_dailyrollup r, jsonb_each(r.by_model) m where {where} group by m.key order by 2 desc, 1",
+        assistant_ids,
+        period,
+    )
+    return {
+        "cards": cards,
+        "values": values,
+        "totals": current,
+        "series": [{"day": day, **figures} for day, figures in per_day.items()],
+        "pages": [{"url": url, "questions": n} for url, n in pages],
+        "models": [
+            {"model": name, "answers": n, "tokens_in": t_in, "tokens_out": t_out, "cost_usd": cost}
+            for name, n, t_in, t_out, cost in models
+        ],
+        "has_data": bool(current["rows"]),
+    }
+
+
+def source_usage(*, assistant_ids: list[int], period: Period) -> dict:
+    """Per cited page or document: times cited, cited in answers rated up and down, last cited; and
+    the assistants' pages never cited in the period."""
+    cited = _sql(
+        "select c.key, max(c.value->>'title'), sum((c.value->>'cited')::bigint), sum((c.value->>'up')::bigint),"
+        " sum((c.value->>'down')::bigint), max(c.value->>'last')"
+        " from assistants_dailyrollup r, jsonb_each(r.citations) c where {where}"
+        ' group by c.key order by 3 desc, c.key collate "C"',
+        assistant_ids,
+        period,
+    )
+    rows = [
+        {
+            "url": url,
+            "title": title,
+            "cited": n,
+            "up": up,
+            "down": down,
+            "last": dt.datetime.fromisoformat(last) if last else None,
+        }
+        for url, title, n, up, down, last in cited
+    ]
+    never = (
+        Document.objects.filter(source__assistant_id__in=assistant_ids, status=Document.Status.READY)
+        .exclude(url__in=[row["url"] for row in rows])
+        .order_by("title", "url")
+        .values("title", "url", "source__assistant__name")
+    )
+    return {
+        "cited": rows,
+        "never": list(never[:500]),
+        "never_count": never.count(),
+        **_content_health(assistant_ids, rows),
+    }
+
+
+STALE_DAYS = 365  # a page its site says has not changed for this long ...
+STALE_MIN_CITED = 3  # ... and cited this often in the period is worth a look
+
+
+def _content_health(assistant_ids: list[int], cited: list[dict]) -> dict:
+    """Beside the usage: cited pages whose site says they have not changed for STALE_DAYS (their
+    Last-Modified), and what the last crawl of each website source failed on or skipped (thin,
+    duplicate, excluded pages, with the crawl report's reasons)."""
+    from email.utils import parsedate_to_datetime
+
+    often = {row["url"]: row for row in cited if row["cited"] >= STALE_MIN_CITED}
+    limit = timezone.now() - dt.timedelta(days=STALE_DAYS)
+    stale = []
+    for url, title, modified in (
+        Document.objects.filter(source__assistant_id__in=assistant_ids, url__in=list(often))
+        .exclude(last_modified="")
+        .values_list("url", "title", "last_modified")
+    ):
+        try:
+            changed = parsedate_to_datetime(modified)
+        except (TypeError, ValueError):
+            continue
+        if changed.tzinfo is not None and changed < limit:
+            stale.append({"url": url, "title": title, "changed": changed, "cited": often[url]["cited"]})
+    failed, skipped = [], []
+    for source, report in Source.objects.filter(assistant_id__in=assistant_ids, last_run__isnull=False).values_list(
+        "name", "last_run__report"
+    ):
+        for key, into in (("failed", failed), ("skipped", skipped)):
+            for entry in (report or {}).get(key, [])[:200]:
+                if isinstance(entry, dict):
+                    into.append({"source": source, "url": entry.get("url", ""), "reason": entry.get("reason", "")})
+    stale.sort(key=lambda row: (-row["cited"], row["url"]))
+    return {"stale": stale, "crawl_failed": failed, "crawl_skipped": skipped}
+
+
+def worst_conversations(*, assistant_ids: list[int], period: Period, limit: int = 50) -> list[ConversationQuality]:
+    """The period's conversations with the lowest quality score (``metrics.conversation_quality``), below
+    100, from the rollups' quality rows; each with its first question."""
+    low, high = period.bounds()
+    worst = list(
+        ConversationQuality.objects.filter(assistant_id__in=assistant_ids, started_at__gte=low, started_at__lt=high)
+        .select_related("conversation", "assistant")
+        .order_by("quality", "-started_at", "pk")[:limit]
+    )
+    firsts = dict(
+        Message.objects.filter(conversation__in=[row.conversation_id for row in worst], role=Message.Role.USER)
+        .order_by("conversation_id", "created_at", "id")
+        .distinct("conversation_id")
+        .values_list("conversation_id", "text")
+    )
+    for row in worst:
+        row.first_question = firsts.get(row.conversation_id, "")
+    return worst
+
+
+def latest_builds(*, assistant_ids: list[int]) -> list[TopicBuild]:
+    """Each assistant's latest finished topic build."""
+    return list(
+        TopicBuild.objects.filter(assistant_id__in=assistant_ids, status=TopicBuild.Status.DONE)
+        .order_by("assistant_id", "-finished_at", "-id")
+        .distinct("assistant_id")
+        .select_related("assistant")
+    )
+
+
+def topics(*, assistant_ids: list[int]) -> tuple[list[TopicBuild], list[Topic]]:
+    builds = latest_builds(assistant_ids=assistant_ids)
+    rows = (
+        Topic.objects.filter(build__in=builds)
+        .select_related("build__assistant")
+        .order_by("-questions", "-visitors", "label")
+    )
+    return builds, list(rows)
+
+
+def gaps(*, assistant_ids: list[int], status: str = "") -> list[ContentGap]:
+    rows = ContentGap.objects.filter(assistant_id__in=assistant_ids).select_related("assistant")
+    if status:
+        rows = rows.filter(status=status)
+    first = Case(
+        When(status=ContentGap.Status.OPEN, then=0), When(status=ContentGap.Status.CHECKING, then=1), default=2
+    )
+    return list(rows.order_by(first, "-visitors", "-questions", "pk"))

@@ -1,0 +1,87 @@
+"""The Analytics section in a real browser: the navigation leads to it, the overview draws its chart
+from the table beside it (Chart.js, a static file), every tab shows its data and exports, a gap's page
+shows its kind and fix; screenshots at desktop and phone sizes in test-artifacts/."""
+
+import datetime as dt
+
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from assistants.analytics import services
+from tests.assistants.analytics.seed import P1, answer, ask, conversation, rate
+from tests.browser.dashboard import shots, signed_in
+
+
+def seeded(assistant):
+    today = timezone.now().date()
+    for days_ago, question, unanswered, rating in [
+        (1, "How much does the Business plan cost?", False, 1),
+        (2, "What is the price of the Business plan?", False, -1),
+        (3, "Do you deliver to Iceland?", True, None),
+        (3, "Can you ship the gadget to Iceland?", True, None),
+        (5, "How do I install the gadget?", False, None),
+        (33, "How much is it?", False, None),
+    ]:
+        when = dt.datetime.combine(today - dt.timedelta(days=days_ago), dt.time(10), tzinfo=dt.UTC)
+        c = conversation(assistant, when, "http://docs.test/pricing/")
+        ask(c, when + dt.timedelta(minutes=1), question)
+        reply = answer(
+            c,
+            when + dt.timedelta(minutes=2),
+            text="I don't know." if unanswered else "It costs 49 euros.",
+            ttft=250 + 100 * days_ago,
+            citations=[] if unanswered else [P1 | {"url": "http://docs.test/pricing/", "title": "Pricing"}],
+            unanswered=unanswered,
+        )
+        if rating:
+            rate(reply, rating)
+    services.rollups_compute(start=today - dt.timedelta(days=60), end=today)
+    build = services.topics_build_queue(assistant=assistant, start=today - dt.timedelta(days=29), end=today)
+    services.topics_build(build_id=build.pk)
+
+
+def test_the_analytics_pages(browser, platform, assistant, owner):
+    seeded(assistant)
+    page = signed_in(browser, platform, owner)
+    page.goto(platform)
+    page.get_by_role("navigation", name="Team").get_by_role("link", name="Analytics").click()
+    expect(page.locator("h1")).to_have_text("Analytics")
+    expect(page.locator("[data-metric=conversations] .metric-value")).to_have_text("5")
+    expect(page.locator("[data-metric=unanswered_rate] .metric-value")).to_have_text("40.0 %")
+    # The chart is drawn by the vendored Chart.js from the table beside it.
+    page.wait_for_function("() => window.Chart && Object.keys(window.Chart.instances).length === 1")
+    assert (
+        page.evaluate("() => Object.values(window.Chart.instances)[0].data.datasets[1].data.reduce((a, b) => a + b)")
+        == 5
+    )
+    page.get_by_text("The chart's numbers as a table").click()
+    expect(page.locator("#days-table tbody tr")).to_have_count(30)
+    shots(page, "analytics-overview")
+
+    page.get_by_role("link", name="Top questions").click()
+    expect(page.locator(".topics-table tbody tr").first).to_contain_text("Business plan")
+    shots(page, "analytics-questions")
+
+    page.get_by_role("link", name="Content gaps").click()
+    gaps = page.locator(".gap")
+    expect(gaps).to_have_count(2)
+    expect(gaps.first).to_contain_text("Iceland")
+    shots(page, "analytics-gaps")
+    gaps.first.locator(".gap-title").click()
+    expect(page.locator(".gap-meta .badge").first).to_have_text("No page covers it")
+    expect(page.get_by_label("Question", exact=True)).not_to_have_value("")
+    page.get_by_label("Answer", exact=True).fill("")
+    page.get_by_role("button", name="Add to the Q&A library and re-check").click()
+    expect(page.locator("#gap-qa-answer-error")).to_have_text("Write the answer the assistant should give.")
+    shots(page, "analytics-gap")
+
+    page.goto(f"{platform}/teams/{assistant.team_id}/analytics/sources/")
+    expect(page.locator("table").first).to_contain_text("Pricing")
+    shots(page, "analytics-sources")
+    page.get_by_role("link", name="Worst conversations").click()
+    expect(page.locator(".log-table tbody tr")).to_have_count(3)
+    shots(page, "analytics-conversations")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    assert page.errors == []
