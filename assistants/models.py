@@ -432,6 +432,8 @@ class MemberNotifications(models.Model):
     membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="notifications")
     daily_digest = models.BooleanField(default=False)
     digest_sent_on = models.DateField(null=True, blank=True)  # the day (UTC) the last digest went out
+
+
 # Analytics (assistants/analytics/): daily rollups, question embeddings, topics and content gaps.
 
 

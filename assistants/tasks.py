@@ -129,6 +129,8 @@ def daily_digests_task() -> int:
     from assistants.notifications.digest import daily_digests_send
 
     return daily_digests_send()
+
+
 # The analytics tasks live in their package; importing them here registers them with the worker.
 from assistants.analytics.tasks import (  # noqa: E402, F401
     gap_recheck_task,

@@ -4,9 +4,6 @@ export of every table. The figures come from the daily rollups (``assistants.ana
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, StreamingHttpResponse
@@ -18,7 +15,7 @@ from assistants import access
 from assistants.analytics import metrics, selectors
 from assistants.analytics import services as analytics_services
 from assistants.analytics.forms import AnalyticsFilterForm
-from assistants.api.export import FORMULA_STARTS
+from chatsite.lib.csv_export import csv_lines
 
 TABS = {
     "overview": "Overview",
@@ -27,15 +24,6 @@ TABS = {
     "sources": "Source usage",
     "conversations": "Worst conversations",
 }
-
-
-def _cell(value):
-    """A cell for a spreadsheet: text never starts a formula (= + - @ get a leading ')."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def _fmt(unit: str, value) -> str:
@@ -272,16 +260,7 @@ def _export(request, tables: dict, *, name: str, tab: str, period):
         raise Http404("No such table")
     columns, rows = tables[table]["columns"], tables[table]["rows"]
 
-    def lines():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for values in [columns, *rows]:
-            writer.writerow([_cell(value) for value in values])
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(columns, rows), content_type="text/csv; charset=utf-8")
     filename = f"{name}-{tab}-{table}-{period.start.isoformat()}-{period.end.isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
