@@ -17,3 +17,12 @@ def golden_run_task(run_id: int) -> None:
 def assistant_calibrate_task(assistant_id: int) -> None:
     """Learn the assistant's "I don't know" gate from its content and golden set (safe to run again)."""
     golden_services.assistant_calibrate(assistant_id=assistant_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120)
+def handoff_summarize_task(handoff_id: int) -> None:
+    """Write a handoff's summary with the assistant's model (the extractive one stays if it fails;
+    running again writes it again)."""
+    from assistants.handoff import summary
+
+    summary.handoff_summarize(handoff_id=handoff_id)
