@@ -7,7 +7,9 @@ from assistants.web import (
     conversations,
     dashboard,
     golden,
+    handoff,
     help,
+    inbox,
     install,
     settings,
     signin,
@@ -112,4 +114,12 @@ urlpatterns = [
     ),
     path("assistants/<int:assistant_id>/install/", install.assistant_install, name="assistant_install"),
     path("embed/<str:public_key>/allowed", widget.embed_allowed, name="embed_allowed"),
+    # Live handoff (assistants/web/handoff.py for the visitor, inbox.py for the team; docs/handoff.md)
+    path("embed/<str:public_key>/handoff", handoff.embed_handoff, name="embed_handoff"),
+    path("embed/<str:public_key>/live", handoff.embed_live, name="embed_live"),
+    path("teams/<int:team_id>/inbox/", inbox.team_inbox, name="team_inbox"),
+    path("teams/<int:team_id>/inbox/stream", inbox.inbox_stream, name="inbox_stream"),
+    path("conversations/<int:conversation_id>/assign/", inbox.handoff_assign, name="handoff_assign"),
+    path("conversations/<int:conversation_id>/reply/", inbox.handoff_reply, name="handoff_reply"),
+    path("conversations/<int:conversation_id>/resolve/", inbox.handoff_resolve, name="handoff_resolve"),
 ]

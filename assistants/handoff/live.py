@@ -58,14 +58,14 @@ def sse(item: Item) -> bytes:
     return f"id: {item.cursor}\nevent: {item.name}\ndata: {data}\n\n".encode()
 
 
-def start_cursor(request, fallback: Callable[[], Cursor]) -> Cursor:
+def start_cursor(request) -> Cursor | None:
     """Where a stream starts: the client's ``Last-Event-ID`` (a reconnect), else ``?after=`` (the cursor
-    the page was rendered with), else now (``fallback``, called in a worker thread by the caller)."""
+    the page was rendered with); None: from now (the caller reads the current cursor)."""
     for value in (request.headers.get("Last-Event-ID", ""), request.GET.get("after", "")):
         cursor = Cursor.parse(value)
         if cursor is not None:
             return cursor
-    return fallback()
+    return None
 
 
 async def stream(

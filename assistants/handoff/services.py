@@ -217,6 +217,14 @@ def handoff_check_wait(*, conversation_id: int, now=None) -> bool:
     """When nobody took the conversation within the team's time, tell the visitor once (an
     ``unavailable`` event: the chat offers to leave an email). True when it did so now."""
     now = now or timezone.now()
+    waiting = Handoff.objects.filter(
+        conversation_id=conversation_id,
+        conversation__handoff_state=State.PENDING,
+        unavailable_at__isnull=True,
+        resolved_at__isnull=True,
+    )
+    if not waiting.exists():  # the common case, without taking the team's lock
+        return False
     with transaction.atomic():
         locked = _locked(conversation_id)
         handoff = selectors.handoff_current(conversation=locked)

@@ -33,6 +33,7 @@ SECTIONS = {
     "library": "assistants",
     "golden_set": "assistants",
     "source_detail": "assistants",
+    "team_inbox": "inbox",
     "team_conversations": "conversations",
     "assistant_conversations": "conversations",
     "conversation_detail": "conversations",

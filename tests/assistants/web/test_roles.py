@@ -64,6 +64,11 @@ ROUTES = [
     ("assistant_start_progress", "GET", "assistant", "read"),
     ("assistant_install", "GET", "assistant", "read"),
     ("assistant_install", "POST", "assistant", "manage"),
+    ("team_inbox", "GET", "team", "read"),
+    ("inbox_stream", "GET", "team", "read"),
+    ("handoff_assign", "POST", "conversation", "work"),
+    ("handoff_reply", "POST", "conversation", "work"),
+    ("handoff_resolve", "POST", "conversation", "work"),
 ]
 # Routes that name no team object: public pages, the visitors' chat, and what any signed-in user may do.
 PUBLIC = {
@@ -90,6 +95,8 @@ PUBLIC = {
     "password_reset_confirm",
     "password_reset_complete",
     "embed_allowed",
+    "embed_handoff",  # the visitor's, by their token (tests/assistants/handoff/test_web.py)
+    "embed_live",
 }
 SIGNED_IN = {"dashboard", "team_create", "account"}
 URL_ARGUMENT = {
