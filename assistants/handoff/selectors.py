@@ -81,11 +81,9 @@ def extractive_summary(*, conversation: Conversation, reason: str, trigger: str 
         answer = messages[position + 1] if position + 1 < len(messages) else None
         if answer is not None and answer.role == Message.Role.ASSISTANT and (answer.unanswered or answer.error):
             unanswered.append(message.text)
-    lines = [
-        f"Handed over: {Handoff.Reason(reason).label.lower()}"
-        + (f" ({_one_line(trigger, 80)})" if trigger else "")
-        + "."
-    ]
+    lines = []
+    if not questions:
+        lines.append(f"No question yet. Handed over: {Handoff.Reason(reason).label.lower()}.")
     if questions:
         lines.append("Visitor asked: " + " · ".join(_one_line(q, 160) for q in questions[-SUMMARY_QUESTIONS:]))
     if unanswered:
