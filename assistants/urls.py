@@ -122,4 +122,5 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/assign/", inbox.handoff_assign, name="handoff_assign"),
     path("conversations/<int:conversation_id>/reply/", inbox.handoff_reply, name="handoff_reply"),
     path("conversations/<int:conversation_id>/resolve/", inbox.handoff_resolve, name="handoff_resolve"),
+    path("assistants/<int:assistant_id>/handoff/", inbox.handoff_settings, name="handoff_settings"),
 ]

@@ -13,14 +13,16 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from assistants import access
+from assistants.forms import SETTINGS_SECTIONS
 from assistants.handoff import live, selectors
 from assistants.handoff import services as handoff_services
+from assistants.handoff.forms import HandoffSettingsForm
 from assistants.models import Conversation
 from assistants.web.handoff import event_stream
 from chatsite.db import release_connection
@@ -138,3 +140,30 @@ async def inbox_stream(request, team_id: int):
         read_after=lambda after: selectors.inbox_items_after(team=team, cursor=after),
     )
     return event_stream(body)
+
+
+@login_required
+def handoff_settings(request, assistant_id: int):
+    """An assistant's handoff settings: every role reads them, owners and admins change them."""
+    write = request.method == "POST"
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    assistant = access.assistant_for(user=request.user, assistant_id=assistant_id, write=write)
+    current = selectors.handoff_settings(assistant=assistant)
+    form = HandoffSettingsForm.for_settings(current, request.POST if write else None)
+    if write and form.is_valid():
+        handoff_services.handoff_settings_update(assistant=assistant, **form.settings_fields())
+        messages.success(request, "Handoff settings saved.")
+        return redirect("handoff_settings", assistant_id=assistant.pk)
+    return render(
+        request,
+        "dashboard/handoff_settings.html",
+        {
+            "assistant": assistant,
+            "team": assistant.team,
+            "form": form,
+            "sections": [(key, value[0]) for key, value in SETTINGS_SECTIONS.items()],
+            "can_manage": access.Permission.MANAGE in assistant.viewer_can,
+        },
+        status=400 if write else 200,
+    )

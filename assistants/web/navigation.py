@@ -30,6 +30,7 @@ SECTIONS = {
     "assistant_detail": "assistants",
     "assistant_create": "assistants",
     "assistant_settings": "assistants",
+    "handoff_settings": "assistants",
     "library": "assistants",
     "golden_set": "assistants",
     "source_detail": "assistants",

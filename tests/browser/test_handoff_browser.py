@@ -125,3 +125,18 @@ def test_a_visitor_and_a_team_member_talk_live_and_the_member_resolves(
     assert page.evaluate("window.__pwned === undefined") and visitor_frame.evaluate("window.__pwned === undefined")
     assert page.errors == [] and inbox.errors == []
     inbox.context.close()
+
+
+def test_the_handoff_settings_show_a_mistake_at_its_field(transactional_db, browser, platform):
+    owner = make_user()
+    assistant = make_assistant(team=make_team(owner=owner, name="Acme"), name="Gadget Help")
+    page = signed_in(browser, platform, owner)
+    page.goto(f"{platform}/assistants/{assistant.pk}/handoff/")
+    page.locator("#id_timezone").fill("Mars/Olympus")
+    page.locator("#id_hours").fill("mon-fri 09:00-17:30")
+    page.get_by_role("button", name="Save handoff settings").click()
+    error = page.locator(".field-error")
+    expect(error).to_have_count(1)
+    expect(error).to_contain_text("Use a time zone name")
+    shots(page, "handoff-settings-error")
+    page.context.close()

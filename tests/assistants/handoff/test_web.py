@@ -213,3 +213,38 @@ def test_the_inbox_stream_refuses_outsiders_and_strangers(crew_world):
 
 def test_sse_parsing_helper_keeps_event_names():
     assert parse_sse(b"event: handoff\ndata: {}\n\n") == [("handoff", {})]
+
+
+def test_admins_set_the_handoff_rules_and_mistakes_come_back_at_their_field(crew_world):
+    crew, conversation = crew_world
+    assistant = conversation.assistant
+    admin = signed_in(crew.user("admin"))
+    page = admin.get(f"/assistants/{assistant.pk}/handoff/")
+    assert page.status_code == 200 and "Minutes a visitor waits for someone" in page.content.decode()
+    wrong = admin.post(
+        f"/assistants/{assistant.pk}/handoff/",
+        {"enabled": "on", "wait_minutes": "3", "timezone": "Mars/Olympus", "hours": "monday 9-5"},
+    )
+    html = wrong.content.decode()
+    assert wrong.status_code == 400 and "Use a time zone name" in html and "like mon-fri 09:00-17:30" in html
+    saved = admin.post(
+        f"/assistants/{assistant.pk}/handoff/",
+        {
+            "enabled": "on",
+            "wait_minutes": "3",
+            "timezone": "Europe/Paris",
+            "hours": "mon-fri 9:00-17:30\nsat 10:00-13:00",
+            "keywords": "refund\n\n  cancel my contract ",
+            "page_patterns": "*/enterprise*",
+        },
+    )
+    assert saved.status_code == 302
+    settings = HandoffSettings.objects.get(assistant=assistant)
+    assert settings.wait_seconds == 180 and settings.timezone == "Europe/Paris"
+    assert settings.hours["mon"] == ["09:00", "17:30"] and settings.hours["sat"] == ["10:00", "13:00"]
+    assert "sun" not in settings.hours
+    assert settings.keywords == ["refund", "cancel my contract"] and settings.page_patterns == ["*/enterprise*"]
+    again = admin.get(f"/assistants/{assistant.pk}/handoff/").content.decode()
+    assert "mon 09:00-17:30" in again and "cancel my contract" in again
+    member = signed_in(crew.user("member"))
+    assert member.post(f"/assistants/{assistant.pk}/handoff/", {"wait_minutes": "1"}).status_code == 403

@@ -69,6 +69,8 @@ ROUTES = [
     ("handoff_assign", "POST", "conversation", "work"),
     ("handoff_reply", "POST", "conversation", "work"),
     ("handoff_resolve", "POST", "conversation", "work"),
+    ("handoff_settings", "GET", "assistant", "read"),
+    ("handoff_settings", "POST", "assistant", "manage"),
 ]
 # Routes that name no team object: public pages, the visitors' chat, and what any signed-in user may do.
 PUBLIC = {
