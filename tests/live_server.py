@@ -16,10 +16,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_uvicorn(log_name: str, **env) -> tuple[subprocess.Popen, str]:
+def start_uvicorn(log_name: str, port: int | None = None, **env) -> tuple[subprocess.Popen, str]:
+    """Start the app under uvicorn (on ``port``, or a free one); returns the process and its base URL."""
     from django.db import connection
 
-    port = free_port()
+    port = port or free_port()
     environment = dict(
         os.environ,
         DATABASE_URL=database_url(connection.settings_dict),
@@ -31,7 +32,7 @@ def start_uvicorn(log_name: str, **env) -> tuple[subprocess.Popen, str]:
         **env,
     )
     (REPO / "test-artifacts").mkdir(exist_ok=True)
-    log = open(REPO / "test-artifacts" / log_name, "wb")
+    log = open(REPO / "test-artifacts" / log_name, "ab")
     process = subprocess.Popen(
         [
             sys.executable,

@@ -248,3 +248,14 @@ def test_admins_set_the_handoff_rules_and_mistakes_come_back_at_their_field(crew
     assert "mon 09:00-17:30" in again and "cancel my contract" in again
     member = signed_in(crew.user("member"))
     assert member.post(f"/assistants/{assistant.pk}/handoff/", {"wait_minutes": "1"}).status_code == 403
+
+
+def test_the_conversation_page_names_the_member_who_replied_and_the_handoff(crew_world):
+    crew, conversation = crew_world
+    member = crew.user("member")
+    member.first_name = "Sam"
+    member.save()
+    services.agent_reply(conversation=conversation, user=member, text="Sam here, let me check")
+    html = signed_in(crew.user("owner")).get(f"/conversations/{conversation.pk}/").content.decode()
+    assert 'Sam <span class="muted">(your team)</span>' in html and "Sam here, let me check" in html
+    assert "With the team" in html and "Visitor asked" in html and f"inbox/?c={conversation.pk}" in html
