@@ -19,7 +19,7 @@ def assistant_calibrate_task(assistant_id: int) -> None:
     golden_services.assistant_calibrate(assistant_id=assistant_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, soft_time_limit=90, time_limit=120)
 def handoff_summarize_task(handoff_id: int) -> None:
     """Write a handoff's summary with the assistant's model (the extractive one stays if it fails;
     running again writes it again)."""
