@@ -2,8 +2,10 @@
 the visitor's stream resumes from Last-Event-ID with nothing lost and nothing twice, the inbox's
 stream shows a visitor's message, and how long a reply takes to reach the visitor is measured."""
 
+import contextlib
 import json
 import queue
+import socket
 import statistics
 import threading
 import time
@@ -51,6 +53,17 @@ class Reader(threading.Thread):
         self.closing = threading.Event()
         self.cut = threading.Event()
         self.status = None
+        self.response = None
+
+    def close(self):
+        """Hang up now (not at the next keep-alive), so that the server's stream ends with the test."""
+        self.closing.set()
+        if self.response is not None:  # shut the socket: that wakes the thread blocked reading it
+            sock = self.response.extensions["network_stream"].get_extra_info("socket")
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.join(5)
+        assert not self.is_alive()
 
     def run(self):
         try:
@@ -62,6 +75,7 @@ class Reader(threading.Thread):
         messages = 0
         with httpx.Client(timeout=httpx.Timeout(30.0, read=60.0), cookies=self.cookies) as client:
             with client.stream("GET", self.url, headers=self.headers) as response:
+                self.response = response
                 self.status = response.status_code
                 self.connected.set()
                 if response.status_code != 200:
@@ -118,7 +132,7 @@ def test_a_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(server
     second = visitor_stream(server, assistant, conversation, last_id)
     services.agent_reply(conversation=conversation, user=dana, text="reply 9")  # and one live again
     seen += second.until(lambda event: event[1] == "message" and event[2]["text"] == "reply 9")
-    second.closing.set()
+    second.close()
 
     texts = [data["text"] for _, name, data, _ in seen if name == "message"]
     assert texts == [f"reply {n}" for n in range(1, 10)]
@@ -152,7 +166,7 @@ def test_the_inbox_stream_shows_a_visitors_message_from_another_process(server, 
         )
         assert response.status_code == 200 and "event: handoff" in response.text
     got = reader.until(lambda event: event[1] == "handoff")
-    reader.closing.set()
+    reader.close()
     # The visitor's message, then the handoff it started, with the card the inbox shows.
     assert [(name, data["conversation_id"]) for _, name, data, _ in got] == [
         ("message", other.pk),
@@ -181,7 +195,7 @@ def test_replies_reach_the_visitors_stream_within_a_second(server, world):
         (*_, received) = reader.until(lambda event, text=text: event[1] == "message" and event[2]["text"] == text)[-1]
         latencies.append((received - sent) * 1000)
         time.sleep(0.05)
-    reader.closing.set()
+    reader.close()
     latencies.sort()
     p50, p95 = statistics.median(latencies), latencies[int(0.95 * (len(latencies) - 1))]
     (REPO / "test-artifacts").mkdir(exist_ok=True)
@@ -237,8 +251,8 @@ def test_after_the_web_process_is_killed_and_restarted_both_sides_resume_with_no
         services.visitor_turn(conversation=conversation, text="visitor 3")
         seen_visitor += visitor.until(lambda e: e[1] == "message" and e[2]["text"] == "agent 3")
         seen_inbox += inbox.until(lambda e: e[1] == "message" and e[2]["text"] == "visitor 3")
-        visitor.closing.set()
-        inbox.closing.set()
+        visitor.close()
+        inbox.close()
     finally:
         stop(process)
     assert [d["text"] for _, name, d, _ in seen_visitor if name == "message"] == ["agent 1", "agent 2", "agent 3"]
@@ -250,3 +264,22 @@ def test_after_the_web_process_is_killed_and_restarted_both_sides_resume_with_no
         "agent 3",
         "visitor 3",
     ]
+
+
+def test_when_nobody_takes_it_in_time_the_visitors_stream_says_so_once(server, world):
+    from datetime import timedelta
+
+    from assistants.models import Handoff, HandoffSettings
+
+    dana, assistant, conversation = world
+    HandoffSettings.objects.create(assistant=assistant, wait_seconds=60)
+    handoff = Handoff.objects.get(conversation=conversation)
+    Handoff.objects.filter(pk=handoff.pk).update(requested_at=handoff.requested_at - timedelta(minutes=2))
+    reader = visitor_stream(
+        server, assistant, conversation, selectors.cursor_for_visitor(conversation_id=conversation.pk)
+    )
+    got = reader.until(lambda event: event[1] == "handoff" and event[2]["kind"] == "unavailable")
+    services.handoff_assign(conversation=conversation, user=dana)  # taken after all: the visitor sees that too
+    got += reader.until(lambda event: event[1] == "handoff" and event[2]["state"] == "open")
+    reader.close()
+    assert [(data["kind"], data["state"]) for _, _, data, _ in got] == [("unavailable", "pending"), ("state", "open")]
