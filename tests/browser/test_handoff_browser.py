@@ -140,3 +140,31 @@ def test_the_handoff_settings_show_a_mistake_at_its_field(transactional_db, brow
     expect(error).to_contain_text("Use a time zone name")
     shots(page, "handoff-settings-error")
     page.context.close()
+
+
+def test_outside_the_teams_hours_the_visitor_is_told_and_can_leave_an_email(transactional_db, browser, platform):
+    from assistants.models import Feedback, HandoffSettings
+
+    owner = make_user()
+    assistant = make_assistant(team=make_team(owner=owner, name="Acme"), name="Gadget Help")
+    HandoffSettings.objects.create(assistant=assistant, hours={"mon": ["00:00", "00:01"]}, timezone="UTC")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{platform}/a/{assistant.slug}/")
+    chat_ready(page)
+    page.locator(".header-button.human").click()
+    notice = page.locator(".msg.handoff-notice")
+    expect(notice).to_contain_text("nobody from the team can answer right now", timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "handoff-unavailable-phone.png"))
+    notice.get_by_role("button", name="Leave my email").click()
+    expect(page.locator("#contact")).to_be_visible()
+    page.locator("#contact input[name=email]").fill("visitor@example.com")
+    page.locator("#contact button[type=submit]").click()
+    expect(page.locator(".msg.notice").last).to_contain_text("visitor@example.com")
+    conversation = Conversation.objects.get(assistant=assistant)
+    assert conversation.handoff_state == "pending"  # the team still sees it, with the email
+    assert Feedback.objects.get(conversation=conversation, kind="contact").details["email"] == "visitor@example.com"
+    assert errors == []
+    context.close()
