@@ -26,3 +26,11 @@ def handoff_summarize_task(handoff_id: int) -> None:
     from assistants.handoff import summary
 
     summary.handoff_summarize(handoff_id=handoff_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, soft_time_limit=60, time_limit=90)
+def handoff_visitor_email_task(conversation_id: int) -> None:
+    """Email a visitor who left the team's replies they have not seen (nothing when there are none)."""
+    from assistants.handoff import emails
+
+    emails.visitor_replies_send(conversation_id=conversation_id)

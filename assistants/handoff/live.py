@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 POLL_SECONDS = 10.0  # read the database this often without a wake-up (and send a keep-alive)
 STREAM_SECONDS = 300.0  # then the stream ends and the client reconnects (with its Last-Event-ID)
 RETRY_MS = 1000  # the reconnect delay a client is told
+PRESENCE_SECONDS = 3 * POLL_SECONDS  # a visitor counts as here while their stream refreshes this key
 
 
 def conversation_channel(conversation_id: int) -> str:
@@ -41,6 +42,18 @@ def conversation_channel(conversation_id: int) -> str:
 
 def team_channel(team_id: int) -> str:
     return f"handoff:team:{team_id}"
+
+
+def presence_key(conversation_id: int) -> str:
+    return f"handoff:present:{conversation_id}"
+
+
+def visitor_present(conversation_id: int) -> bool:
+    """Whether the visitor has the conversation's live stream open now (in any web process)."""
+    try:
+        return bool(redis_client().exists(presence_key(conversation_id)))
+    except redis.RedisError:
+        return True  # unknown: do not email someone who may be reading
 
 
 def publish(*, team_id: int, conversation_id: int) -> None:
@@ -75,11 +88,13 @@ async def stream(
     read_after: Callable[[Cursor], list[Item]],
     tick: Callable[[], None] | None = None,
     seconds: float = STREAM_SECONDS,
+    presence: str = "",
 ) -> AsyncIterator[bytes]:
     """The events after ``cursor``, then each new one as it is written, for ``seconds``.
 
     ``read_after`` (sync, run in a thread) reads the database; ``tick`` (sync, optional) runs before
-    each read: the visitor's stream checks there whether the team's waiting time ran out."""
+    each read: the visitor's stream checks there whether the team's waiting time ran out.
+    ``presence``: a Redis key kept while the stream is open (the visitor is here: no email)."""
     client = aioredis.from_url(settings.REDIS_URL)
     pubsub = client.pubsub()
     subscribed = False
@@ -110,17 +125,28 @@ async def stream(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
+            if presence:
+                await _mark(client, presence)
             woken = await _wait(pubsub if subscribed else None, min(POLL_SECONDS, remaining))
             if not woken:
                 yield b": keep-alive\n\n"
     finally:
         try:
+            if presence:
+                await client.delete(presence)
             if subscribed:
                 await pubsub.unsubscribe(channel)
             await pubsub.aclose()
             await client.aclose()
         except (redis.RedisError, OSError, RuntimeError):
             pass
+
+
+async def _mark(client, key: str) -> None:
+    try:
+        await client.set(key, "1", ex=int(PRESENCE_SECONDS))
+    except (redis.RedisError, OSError):
+        pass
 
 
 async def _wait(pubsub, seconds: float) -> bool:

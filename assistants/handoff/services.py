@@ -44,6 +44,7 @@ TRANSITIONS = {
 }
 _LOCK_SPACE = 0x48414E44  # "HAND": pg_advisory_xact_lock(space, team id)
 MAX_AGENT_MESSAGE_CHARS = 4000
+VISITOR_EMAIL_DELAY = 60  # seconds: replies written meanwhile go in the same email
 
 
 class HandoffError(ValueError):
@@ -279,9 +280,25 @@ def agent_reply(*, conversation: Conversation, user: User, text: str) -> Message
             _take(locked, handoff, user)
         message = Message.objects.create(conversation=locked, role=Message.Role.AGENT, author=user, text=text)
         Conversation.objects.filter(pk=locked.pk).update(updated_at=message.created_at)
-        _after_commit(locked, lambda: hooks.on_agent_message(message))
+        _after_commit(locked, lambda: hooks.on_agent_message(message), lambda: _email_if_away(locked.pk, message.pk))
     _mirror(conversation, locked)
     return message
+
+
+def _email_if_away(conversation_id: int, message_id: int) -> None:
+    """The visitor has no live stream open and left an email: a worker sends them the team's replies
+    (every reply they have not seen, in one email, after ``VISITOR_EMAIL_DELAY`` seconds)."""
+    from assistants.handoff import emails
+
+    if live.visitor_present(conversation_id):
+        emails.replies_seen(conversation_id=conversation_id, message_id=message_id)
+        return
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None or not selectors.contact_of(conversation=conversation).get("email"):
+        return
+    from assistants.tasks import handoff_visitor_email_task
+
+    handoff_visitor_email_task.apply_async((conversation_id,), countdown=VISITOR_EMAIL_DELAY)
 
 
 @dataclass

@@ -115,7 +115,11 @@ async def embed_live(request, public_key: str):
         return selectors.visitor_items_after(conversation=conversation, cursor=after)
 
     body = live.stream(
-        channel=live.conversation_channel(conversation.pk), cursor=cursor, read_after=read_after, tick=tick
+        channel=live.conversation_channel(conversation.pk),
+        cursor=cursor,
+        read_after=read_after,
+        tick=tick,
+        presence=live.presence_key(conversation.pk),
     )
     return event_stream(body)
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from django.test import Client
 
-from assistants.handoff import selectors, services
+from assistants.handoff import live, selectors, services
 from assistants.models import Conversation
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
 from tests.factories import make_assistant, make_team, make_user
 from tests.live_server import start_uvicorn, stop
 
@@ -123,6 +123,7 @@ def test_a_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(server
     for n in range(1, 5):
         services.agent_reply(conversation=conversation, user=dana, text=f"reply {n}")
     seen = first.until(lambda event: event[1] == "message" and event[2]["text"] == "reply 4")
+    assert live.visitor_present(conversation.pk)  # no email to someone reading
     first.join(5)
     assert not first.is_alive()  # it hung up
     # Written while the visitor was away: only the database has them.
@@ -133,6 +134,7 @@ def test_a_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(server
     services.agent_reply(conversation=conversation, user=dana, text="reply 9")  # and one live again
     seen += second.until(lambda event: event[1] == "message" and event[2]["text"] == "reply 9")
     second.close()
+    wait_for(lambda: not live.visitor_present(conversation.pk), timeout=10, interval=0.1, message="presence to end")
 
     texts = [data["text"] for _, name, data, _ in seen if name == "message"]
     assert texts == [f"reply {n}" for n in range(1, 10)]
