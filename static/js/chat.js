@@ -249,6 +249,8 @@
   function newConversation() {
     if (busy) return;
     stopLive();
+    handoff = { state: "bot", cursor: "", agent: "" };  // the new conversation is the assistant's
+    if (humanButton) humanButton.hidden = false;
     rememberLeft(conversationId);
     conversationId = null;
     log.querySelectorAll(".msg:not(.greeting)").forEach(function (el) { el.remove(); });

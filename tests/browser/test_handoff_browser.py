@@ -166,5 +166,12 @@ def test_outside_the_teams_hours_the_visitor_is_told_and_can_leave_an_email(tran
     conversation = Conversation.objects.get(assistant=assistant)
     assert conversation.handoff_state == "pending"  # the team still sees it, with the email
     assert Feedback.objects.get(conversation=conversation, kind="contact").details["email"] == "visitor@example.com"
+    # A new conversation is the assistant's again: it answers, and a person can be asked for anew.
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.locator(".header-button.human")).to_be_visible()
+    page.locator("#question").fill("What are your opening hours?")
+    page.locator("#question").press("Enter")
+    expect(page.locator(".msg.assistant .feedback")).to_have_count(1, timeout=30_000)
+    expect(page.locator(".msg.assistant .feedback")).to_be_visible()
     assert errors == []
     context.close()
