@@ -20,7 +20,14 @@ from assistants.handoff import services as handoff_services
 from assistants.models import Assistant, Conversation, HandoffState
 from assistants.web import visitors
 from chatsite.db import release_connection
-from chatsite.lib import json_body
+from chatsite.lib import json_body, ratelimit
+from chatsite.lib.clients import client_address
+
+# Opening a live stream, per minute: a page reconnects after a cut (backing off) and every
+# ``live.STREAM_SECONDS``; more than this is a loop or an attack, and each open stream holds a
+# Redis connection.
+LIVE_OPENS_PER_VISITOR = 20
+LIVE_OPENS_PER_ADDRESS = 60
 
 
 def visitor_state(conversation: Conversation) -> dict:
@@ -97,6 +104,9 @@ async def embed_live(request, public_key: str):
     conversation = await sync_to_async(_visitor_conversation)(request, assistant, request.GET.get("conversation_id"))
     if conversation is None:
         return JsonResponse({"error": "no such conversation of yours"}, status=404)
+    refused = await sync_to_async(_live_refused)(request, conversation)
+    if refused is not None:
+        return refused
 
     def fallback():
         try:
@@ -122,6 +132,21 @@ async def embed_live(request, public_key: str):
         presence=live.presence_key(conversation.pk),
     )
     return event_stream(body)
+
+
+def _live_refused(request, conversation: Conversation) -> JsonResponse | None:
+    """429 (with Retry-After) when this visitor, or their address, opens live streams too often."""
+    verdicts = [
+        ratelimit.hit(f"live:conversation:{conversation.pk}", limit=LIVE_OPENS_PER_VISITOR, window=60),
+        ratelimit.hit(f"live:address:{client_address(request)}", limit=LIVE_OPENS_PER_ADDRESS, window=60),
+    ]
+    refused = [verdict for verdict in verdicts if not verdict.allowed]
+    if not refused:
+        return None
+    retry_after = max(verdict.retry_after for verdict in refused)
+    response = JsonResponse({"error": "rate_limited", "retry_after": retry_after}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 def event_stream(body) -> StreamingHttpResponse:

@@ -259,3 +259,21 @@ def test_the_conversation_page_names_the_member_who_replied_and_the_handoff(crew
     html = signed_in(crew.user("owner")).get(f"/conversations/{conversation.pk}/").content.decode()
     assert 'Sam <span class="muted">(your team)</span>' in html and "Sam here, let me check" in html
     assert "With the team" in html and "Visitor asked" in html and f"inbox/?c={conversation.pk}" in html
+
+
+def test_a_visitor_opening_live_streams_in_a_loop_is_refused_for_a_while(assistant):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    from assistants.web.handoff import LIVE_OPENS_PER_VISITOR
+
+    state = post_json(visitor(), f"/embed/{assistant.public_key}/handoff", {}).json()
+    url = f"/embed/{assistant.public_key}/live?conversation_id={state['conversation_id']}"
+
+    async def opens(n):
+        client = AsyncClient(headers={"X-Chatsite-Visitor": TOKEN})
+        client.cookies["cs_visitor"] = TOKEN
+        return [(await client.get(url)).status_code for _ in range(n)]
+
+    statuses = async_to_sync(opens)(LIVE_OPENS_PER_VISITOR + 1)
+    assert statuses[:-1] == [200] * LIVE_OPENS_PER_VISITOR and statuses[-1] == 429
