@@ -100,26 +100,22 @@ def transcript_for_model(*, conversation: Conversation, most: int = 6000) -> str
     return "\n".join(lines)[-most:]
 
 
+def _contact(details: dict | None) -> dict:
+    details = details or {}
+    return {key: str(details.get(key) or "")[:254] for key in ("name", "email", "message") if details.get(key)}
+
+
 def contact_of(*, conversation: Conversation) -> dict:
     """The contact details the visitor left last on this conversation ({} when none)."""
-    details = (
+    return _contact(
         Feedback.objects.filter(conversation=conversation, kind=Feedback.Kind.CONTACT)
         .order_by("-created_at")
         .values_list("details", flat=True)
         .first()
     )
-    details = details or {}
-    return {key: str(details.get(key) or "")[:254] for key in ("name", "email", "message") if details.get(key)}
 
 
-def conversation_card(*, conversation: Conversation) -> dict:
-    """A conversation as the inbox lists it (JSON-ready; every value is plain text for the page to escape)."""
-    handoff = handoff_current(conversation=conversation)
-    last = (
-        conversation.messages.filter(role__in=[Message.Role.USER, Message.Role.AGENT])
-        .order_by("-created_at", "-id")
-        .first()
-    )
+def _card(conversation: Conversation, handoff: Handoff | None, last: Message | None, contact: dict) -> dict:
     reason = Handoff.Reason(handoff.reason) if handoff else None
     return {
         "id": conversation.pk,
@@ -131,7 +127,7 @@ def conversation_card(*, conversation: Conversation) -> dict:
         "trigger": handoff.trigger if handoff else "",
         "summary": handoff.summary if handoff else "",
         "page_url": (handoff.page_url if handoff else "") or conversation.page_url,
-        "contact": contact_of(conversation=conversation),
+        "contact": contact,
         "assigned_to": person_name(handoff.assigned_to) if handoff else "",
         "assigned_to_id": handoff.assigned_to_id if handoff else None,
         "requested_at": handoff.requested_at.isoformat() if handoff else "",
@@ -140,6 +136,38 @@ def conversation_card(*, conversation: Conversation) -> dict:
         "last_role": last.role if last else "",
         "updated_at": conversation.updated_at.isoformat(),
     }
+
+
+def conversation_cards(*, conversations: list[Conversation]) -> list[dict]:
+    """Conversations as the inbox lists them (JSON-ready; every value is plain text for the page to
+    escape), in three queries whatever their number: the latest handoff, the latest message of the
+    visitor or the team, and the latest contact details of each."""
+    ids = [conversation.pk for conversation in conversations]
+    handoffs = {
+        h.conversation_id: h
+        for h in Handoff.objects.filter(conversation_id__in=ids)
+        .select_related("assigned_to")
+        .order_by("conversation_id", "-requested_at", "-id")
+        .distinct("conversation_id")
+    }
+    last = {
+        m.conversation_id: m
+        for m in Message.objects.filter(conversation_id__in=ids, role__in=[Message.Role.USER, Message.Role.AGENT])
+        .order_by("conversation_id", "-created_at", "-id")
+        .distinct("conversation_id")
+    }
+    contacts = dict(
+        Feedback.objects.filter(conversation_id__in=ids, kind=Feedback.Kind.CONTACT)
+        .order_by("conversation_id", "-created_at", "-id")
+        .distinct("conversation_id")
+        .values_list("conversation_id", "details")
+    )
+    return [_card(c, handoffs.get(c.pk), last.get(c.pk), _contact(contacts.get(c.pk))) for c in conversations]
+
+
+def conversation_card(*, conversation: Conversation) -> dict:
+    """One conversation as the inbox lists it (see :func:`conversation_cards`)."""
+    return conversation_cards(conversations=[conversation])[0]
 
 
 def inbox_conversations(*, team: Team) -> list[Conversation]:

@@ -38,7 +38,7 @@ def _inbox_url(team_id: int, conversation_id: int | None = None) -> str:
 def team_inbox(request, team_id: int):
     team = access.team_for(user=request.user, team_id=team_id)
     cursor = selectors.cursor_for_team(team_id=team.pk)  # before the list: the stream repeats, never skips
-    cards = [selectors.conversation_card(conversation=c) for c in selectors.inbox_conversations(team=team)]
+    cards = selectors.conversation_cards(conversations=selectors.inbox_conversations(team=team))
     selected = None
     chosen = request.GET.get("c", "")
     if chosen.isdigit():

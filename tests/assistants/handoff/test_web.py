@@ -277,3 +277,17 @@ def test_a_visitor_opening_live_streams_in_a_loop_is_refused_for_a_while(assista
 
     statuses = async_to_sync(opens)(LIVE_OPENS_PER_VISITOR + 1)
     assert statuses[:-1] == [200] * LIVE_OPENS_PER_VISITOR and statuses[-1] == 429
+
+
+def test_the_inbox_reads_a_long_queue_in_a_few_queries(crew_world, django_assert_max_num_queries):
+    crew, conversation = crew_world
+    for n in range(15):
+        other = Conversation.objects.create(
+            assistant=conversation.assistant, visitor_token=f"visitor-{n:02}-0123456789"
+        )
+        Message.objects.create(conversation=other, role="user", text=f"question {n}")
+        services.handoff_request(conversation=other, reason="visitor_asked")
+    client = signed_in(crew.user("member"))
+    with django_assert_max_num_queries(20):
+        page = client.get(f"/teams/{crew.team.pk}/inbox/")
+    assert page.content.decode().count('class="inbox-item') == 16
