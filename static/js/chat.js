@@ -408,7 +408,8 @@
 
   function requestPerson() {
     hideSuggestions();
-    greeted.then(function () {
+    // After the resumed conversation is known (it would otherwise replace the one this request opens).
+    resumed.then(function () {
       return postJSON(root.dataset.handoff, { conversation_id: conversationId, page_url: page.url });
     }).then(function (state) {
       if (state.enabled === false) { openContact(); return; }

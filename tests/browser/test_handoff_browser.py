@@ -35,6 +35,14 @@ SEND_REPLY = """(text) => {
 }"""
 
 
+SLOW_RESUME = """(() => {
+  const fetch = window.fetch;
+  window.fetch = (url, options) => String(url).endsWith("/conversation")
+    ? fetch(url, options).then((response) => new Promise((resolve) => setTimeout(() => resolve(response), 1500)))
+    : fetch(url, options);
+})();"""
+
+
 def test_a_visitor_and_a_team_member_talk_live_and_the_member_resolves(
     transactional_db, browser, page, platform, host_site
 ):
@@ -46,12 +54,21 @@ def test_a_visitor_and_a_team_member_talk_live_and_the_member_resolves(
     assistant.save()
 
     inbox = signed_in(browser, platform, dana)
+    try:
+        talk_live(inbox, page, platform, host_site, assistant)
+    finally:
+        inbox.context.close()  # its stream too, so that the server can stop
+
+
+def talk_live(inbox, page, platform, host_site, assistant):
     inbox.goto(f"{platform}/teams/{assistant.team_id}/inbox/")
     expect(inbox.locator("#inbox-empty")).to_be_visible()
     expect(inbox.locator("#live-status")).to_have_text("Live", timeout=10_000)
     shots(inbox, "handoff-inbox-empty")
 
-    # The visitor, in the widget on the shop's page, asks for a person.
+    # The visitor, in the widget on the shop's page, asks for a person, at once: before the chat has
+    # heard back about an earlier conversation (slowed down here), which must not replace this one.
+    page.context.add_init_script(SLOW_RESUME)
     page.goto(host_page(host_site, platform, assistant))
     page.locator(".cs-launcher").click()
     chat = chat_frame(page)
@@ -61,7 +78,7 @@ def test_a_visitor_and_a_team_member_talk_live_and_the_member_resolves(
 
     # It appears in the member's inbox without a reload.
     card = inbox.locator("#inbox-list .inbox-item")
-    expect(card).to_have_count(1, timeout=5_000)
+    expect(card).to_have_count(1, timeout=10_000)
     expect(card).to_contain_text("Waiting for someone")
     expect(inbox.locator("#inbox-empty")).to_be_hidden()
     card.locator("a").click()
@@ -70,13 +87,13 @@ def test_a_visitor_and_a_team_member_talk_live_and_the_member_resolves(
     expect(inbox.locator("#live-status")).to_have_text("Live", timeout=10_000)
 
     # The visitor is told who took it, and sees the reply with who wrote it.
-    expect(chat.locator(".msg.handoff-notice").last).to_contain_text("Dana from Acme joined", timeout=5_000)
+    expect(chat.locator(".msg.handoff-notice").last).to_contain_text("Dana from Acme joined", timeout=10_000)
     expect(chat.locator("#status")).to_have_text("Dana from Acme is replying")
     inbox.locator("#reply-text").fill("Hello, I'm Dana. <img src=x onerror=window.__pwned=1> How can I help?")
     inbox.locator("#reply-text").press("Enter")
     reply = chat.locator(".msg.agent").last
     expect(reply.locator(".text")).to_have_text(
-        "Hello, I'm Dana. <img src=x onerror=window.__pwned=1> How can I help?", timeout=5_000
+        "Hello, I'm Dana. <img src=x onerror=window.__pwned=1> How can I help?", timeout=10_000
     )
     expect(reply.locator(".who")).to_have_text("Dana from Acme")
     expect(reply.locator("img")).to_have_count(0)
@@ -85,7 +102,9 @@ def test_a_visitor_and_a_team_member_talk_live_and_the_member_resolves(
     # The visitor answers; the assistant stays quiet and the member sees it.
     chat.locator("#question").fill("I need a refund for order 1234")
     chat.locator("#question").press("Enter")
-    expect(inbox.locator("#thread .tmsg.user .text").last).to_have_text("I need a refund for order 1234", timeout=5_000)
+    expect(inbox.locator("#thread .tmsg.user .text").last).to_have_text(
+        "I need a refund for order 1234", timeout=10_000
+    )
     expect(chat.locator(".msg.assistant:not(.greeting):not(.notice)")).to_have_count(0)
 
     # Latency: the member's reply (the page's own form) to the text in the visitor's widget.
@@ -95,7 +114,7 @@ def test_a_visitor_and_a_team_member_talk_live_and_the_member_resolves(
     for n in range(REPLIES):
         text = f"Reply number {n}"
         sent = inbox.evaluate(SEND_REPLY, text)
-        expect(chat.locator(".msg.agent .text").last).to_have_text(text, timeout=5_000)
+        expect(chat.locator(".msg.agent .text").last).to_have_text(text, timeout=10_000)
         arrived = visitor_frame.evaluate("(text) => window.__arrivals[text]", text)
         latencies.append(arrived - sent)
     latencies.sort()
@@ -112,7 +131,7 @@ def test_a_visitor_and_a_team_member_talk_live_and_the_member_resolves(
 
     # The member resolves; the visitor is told, and the assistant answers again.
     inbox.locator("[data-action='resolve']").click()
-    expect(chat.locator(".msg.handoff-notice").last).to_contain_text("closed this conversation", timeout=5_000)
+    expect(chat.locator(".msg.handoff-notice").last).to_contain_text("closed this conversation", timeout=10_000)
     expect(chat.locator("#status")).to_have_text("")
     expect(inbox.locator("#inbox-empty")).to_be_visible()
     conversation = Conversation.objects.get(assistant=assistant)
@@ -124,7 +143,6 @@ def test_a_visitor_and_a_team_member_talk_live_and_the_member_resolves(
     ]
     assert page.evaluate("window.__pwned === undefined") and visitor_frame.evaluate("window.__pwned === undefined")
     assert page.errors == [] and inbox.errors == []
-    inbox.context.close()
 
 
 def test_the_handoff_settings_show_a_mistake_at_its_field(transactional_db, browser, platform):
@@ -143,13 +161,21 @@ def test_the_handoff_settings_show_a_mistake_at_its_field(transactional_db, brow
 
 
 def test_outside_the_teams_hours_the_visitor_is_told_and_can_leave_an_email(transactional_db, browser, platform):
-    from assistants.models import Feedback, HandoffSettings
+    from assistants.models import HandoffSettings
 
     owner = make_user()
     assistant = make_assistant(team=make_team(owner=owner, name="Acme"), name="Gadget Help")
     HandoffSettings.objects.create(assistant=assistant, hours={"mon": ["00:00", "00:01"]}, timezone="UTC")
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
-    page = context.new_page()
+    try:
+        told_and_leaves_an_email(context.new_page(), platform, assistant)
+    finally:
+        context.close()  # its live stream too
+
+
+def told_and_leaves_an_email(page, platform, assistant):
+    from assistants.models import Feedback
+
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{platform}/a/{assistant.slug}/")
@@ -174,4 +200,3 @@ def test_outside_the_teams_hours_the_visitor_is_told_and_can_leave_an_email(tran
     expect(page.locator(".msg.assistant .feedback")).to_have_count(1, timeout=30_000)
     expect(page.locator(".msg.assistant .feedback")).to_be_visible()
     assert errors == []
-    context.close()
