@@ -114,6 +114,8 @@ async def stream(
             subscribed = True
         except (redis.RedisError, OSError) as exc:
             logger.warning("handoff stream without wake-ups (polling): %s", exc)
+        if presence:  # here from the first moment, not only after the backlog
+            await _mark(client, presence)
         yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
         while True:
             items = await sync_to_async(read)(cursor)
