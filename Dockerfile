@@ -39,4 +39,4 @@ COPY . .
 RUN pip install . && mkdir -p /data && useradd --create-home --uid 1000 chatsite && chown -R chatsite /data /app
 USER chatsite
 EXPOSE 8000
-CMD ["uvicorn", "chatsite.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "chatsite.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--timeout-graceful-shutdown", "10"]

@@ -143,6 +143,9 @@ class Conversation(models.Model):
     # An opaque token held by the visitor's browser: resumes the conversation, proves nothing else.
     visitor_token = models.CharField(max_length=64, db_index=True)
     page_url = models.URLField(max_length=2000, blank=True, default="")
+    # Who answers: the assistant (bot), or the team (a person asked for: pending; taken: open); see
+    # assistants/handoff/ and HandoffEvent, which records every change.
+    handoff_state = models.CharField(max_length=10, default="bot", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -154,10 +157,15 @@ class Message(models.Model):
     class Role(models.TextChoices):
         USER = "user", "Visitor"
         ASSISTANT = "assistant", "Assistant"
+        AGENT = "agent", "Team member"  # a person of the team, during a handoff (``author``)
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=10, choices=Role.choices)
     text = models.TextField()
+    # The team member who wrote an ``agent`` message.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # [{"n": 1, "title": ..., "url": ..., "anchor": ..., "chunk_id": ...}]
     citations = models.JSONField(default=list, blank=True)
     # {"retrieve_ms": .., "first_token_ms": .., "total_ms": ..}
@@ -278,6 +286,99 @@ class GoldenRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+# Handoff ---------------------------------------------------------------------------------------------
+# A person of the team takes over a conversation (assistants/handoff/, docs/handoff.md).
+
+
+class HandoffState(models.TextChoices):
+    """``Conversation.handoff_state``: the assistant answers (bot) → a person was asked for (pending) →
+    a team member has it (open) → resolved; a resolved conversation the visitor writes to again goes
+    back to the assistant."""
+
+    BOT = "bot", "Assistant"
+    PENDING = "pending", "Waiting for a person"
+    OPEN = "open", "With a person"
+    RESOLVED = "resolved", "Resolved"
+
+
+class HandoffSettings(models.Model):
+    """An assistant's handoff rules: how long visitors wait for a person, the team's hours, and the
+    words and pages that hand a conversation to the team at once. No row: the defaults."""
+
+    assistant = models.OneToOneField(Assistant, on_delete=models.CASCADE, related_name="handoff_settings")
+    enabled = models.BooleanField(default=True)  # off: "talk to a person" only leaves contact details
+    wait_seconds = models.PositiveIntegerField(default=300)  # then the visitor is offered to leave an email
+    timezone = models.CharField(max_length=60, default="UTC")
+    # {"mon": ["09:00", "17:30"], ...}: the team's hours per weekday in ``timezone``; {} = always.
+    hours = models.JSONField(default=dict, blank=True)
+    keywords = models.JSONField(default=list, blank=True)  # words or phrases that hand off (any language)
+    page_patterns = models.JSONField(default=list, blank=True)  # page addresses ("*/pricing/enterprise*")
+
+
+class Handoff(models.Model):
+    """One handoff of a conversation to the team: why, a summary for the person, who took it, when."""
+
+    class Reason(models.TextChoices):
+        MISSING_KNOWLEDGE = "missing_knowledge", "Missing knowledge"
+        VISITOR_ASKED = "visitor_asked", "Visitor asked"
+        NEGATIVE_FEEDBACK = "negative_feedback", "Negative feedback"
+        RULE = "rule", "Team rule"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="handoffs")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    trigger = models.CharField(max_length=300, blank=True, default="")  # the words, the rule, the rating
+    summary = models.TextField(blank=True, default="")
+    summary_by = models.CharField(max_length=60, blank=True, default="")  # "extractive" or the model
+    page_url = models.URLField(max_length=2000, blank=True, default="")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # When the visitor was told that nobody could take it now (the wait ran out, or outside hours).
+    unavailable_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+
+class HandoffEvent(models.Model):
+    """Every change of a conversation's handoff state (who, when, from, to, why), and the notices the
+    visitor is shown (nobody available). The ids order the live streams (assistants/handoff/live.py)."""
+
+    class Kind(models.TextChoices):
+        STATE = "state", "State change"
+        ASSIGNED = "assigned", "Assigned"
+        UNAVAILABLE = "unavailable", "Nobody available"
+
+    class Actor(models.TextChoices):
+        VISITOR = "visitor", "Visitor"
+        AGENT = "agent", "Team member"
+        SYSTEM = "system", "System"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="handoff_events")
+    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    # The team, for the inbox's stream (its events in one index scan).
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.STATE)
+    from_state = models.CharField(max_length=10, choices=HandoffState.choices)
+    to_state = models.CharField(max_length=10, choices=HandoffState.choices)
+    actor = models.CharField(max_length=8, choices=Actor.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["team", "id"])]
 
 
 # Leads and webhooks

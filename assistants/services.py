@@ -247,20 +247,7 @@ def message_add(*, conversation: Conversation, role: str, text: str, **fields) -
     with transaction.atomic():
         message = Message.objects.create(conversation=conversation, role=role, text=text, **fields)
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.created_at)
-        team_id = Assistant.objects.values_list("team_id", flat=True).get(pk=conversation.assistant_id)
-        webhooks.emit(
-            team=team_id,
-            event_type="message.created",
-            data={
-                "message_id": message.pk,
-                "conversation_id": conversation.pk,
-                "assistant_id": conversation.assistant_id,
-                "role": message.role,
-                "text": message.text,
-                "unanswered": message.unanswered,
-                "created_at": message.created_at.isoformat(),
-            },
-        )
+        webhooks.message_created(message)
     return message
 
 

@@ -140,3 +140,20 @@ from assistants.analytics.tasks import (  # noqa: E402, F401
     topics_build_task,
     topics_rebuild_due_task,
 )
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, soft_time_limit=90, time_limit=120)
+def handoff_summarize_task(handoff_id: int) -> None:
+    """Write a handoff's summary with the assistant's model (the extractive one stays if it fails;
+    running again writes it again)."""
+    from assistants.handoff import summary
+
+    summary.handoff_summarize(handoff_id=handoff_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, soft_time_limit=60, time_limit=90)
+def handoff_visitor_email_task(conversation_id: int) -> None:
+    """Email a visitor who left the team's replies they have not seen (nothing when there are none)."""
+    from assistants.handoff import emails
+
+    emails.visitor_replies_send(conversation_id=conversation_id)

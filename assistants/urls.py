@@ -8,7 +8,9 @@ from assistants.web import (
     conversations,
     dashboard,
     golden,
+    handoff,
     help,
+    inbox,
     install,
     leads,
     settings,
@@ -163,4 +165,13 @@ urlpatterns = [
     path("gaps/<int:gap_id>/", analytics.gap_detail, name="gap_detail"),
     path("gaps/<int:gap_id>/recheck/", analytics.gap_recheck, name="gap_recheck"),
     path("gaps/<int:gap_id>/qa/", analytics.gap_qa_add, name="gap_qa_add"),
+    # Live handoff (assistants/web/handoff.py for the visitor, inbox.py for the team; docs/handoff.md)
+    path("embed/<str:public_key>/handoff", handoff.embed_handoff, name="embed_handoff"),
+    path("embed/<str:public_key>/live", handoff.embed_live, name="embed_live"),
+    path("teams/<int:team_id>/inbox/", inbox.team_inbox, name="team_inbox"),
+    path("teams/<int:team_id>/inbox/stream", inbox.inbox_stream, name="inbox_stream"),
+    path("conversations/<int:conversation_id>/assign/", inbox.handoff_assign, name="handoff_assign"),
+    path("conversations/<int:conversation_id>/reply/", inbox.handoff_reply, name="handoff_reply"),
+    path("conversations/<int:conversation_id>/resolve/", inbox.handoff_resolve, name="handoff_resolve"),
+    path("assistants/<int:assistant_id>/handoff/", inbox.handoff_settings, name="handoff_settings"),
 ]

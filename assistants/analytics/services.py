@@ -39,7 +39,7 @@ _LOCK_ID = 0x616E616C  # pg_advisory_xact_lock: one rollup writer at a time
 # Hook for the handoff and lead tables that other branches add: each is counted per assistant and day
 # from (app, model, path to the assistant, date field) once the model exists; until then 0 (tested).
 EXTERNAL_COUNTS = {
-    "handoffs": ("assistants", "Handoff", "conversation__assistant_id", "created_at"),
+    "handoffs": ("assistants", "Handoff", "conversation__assistant_id", "requested_at"),
     "leads": ("assistants", "Lead", "assistant_id", "created_at"),
 }
 

@@ -22,6 +22,7 @@ from assistants.api.export import FORMATS, parse_bound
 from assistants.models import Assistant as AssistantModel
 from assistants.models import Conversation as ConversationModel
 from assistants.models import Feedback as FeedbackModel
+from assistants.models import Handoff as HandoffModel
 from assistants.models import Lead as LeadModel
 from assistants.models import Message as MessageModel
 from assistants.selectors import conversation_messages
@@ -554,6 +555,13 @@ class FeedbackFilter(Page):
     kind: model_choice(FeedbackModel, "kind", "Only this kind.") = None
 
 
+class HandoffFilter(Page):
+    status: Annotated[
+        Literal["pending", "open", "resolved"],
+        Field(description="pending: nobody took it yet; open: a team member has it; resolved."),
+    ] = None
+
+
 class ConversationFilter(Page):
     since: Annotated[DateTime, Field(description="Active at or after this time (ISO 8601).")] = None
     until: Annotated[DateTime, Field(description="Last active before this time (ISO 8601).")] = None
@@ -626,6 +634,41 @@ class ConversationWithMessages(Conversation):
     @staticmethod
     def resolve_messages(conversation: ConversationModel) -> list[dict]:
         return conversation_messages(conversation=conversation)
+
+
+# Handoffs
+
+
+class Handoff(Schema):
+    id: int
+    conversation_id: int
+    assistant_id: int
+    status: Literal["pending", "open", "resolved"] = Field(description="pending, open (taken) or resolved.")
+    reason: model_choice(HandoffModel, "reason")
+    trigger: str = Field(description="What handed it over: the visitor's words, the rule, the rating's comment.")
+    summary: str = Field(description="For the person taking it: by the assistant's model, or extractive.")
+    page_url: str
+    requested_at: datetime
+    assigned_to: str | None = Field(description="The team member who has it (their first name or username).")
+    resolved_at: datetime | None
+
+    @staticmethod
+    def resolve_assistant_id(handoff: HandoffModel) -> int:
+        return handoff.conversation.assistant_id
+
+    @staticmethod
+    def resolve_status(handoff: HandoffModel) -> str:
+        return "resolved" if handoff.resolved_at else "open" if handoff.assigned_to_id else "pending"
+
+    @staticmethod
+    def resolve_assigned_to(handoff: HandoffModel) -> str | None:
+        user = handoff.assigned_to
+        return (user.first_name or user.username) if user else None
+
+
+class HandoffPage(Schema):
+    data: list[Handoff]
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
 
 
 # Chat

@@ -11,7 +11,7 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from assistants.api.http import invalid, not_found
-from assistants.models import Assistant, Conversation, Feedback, Lead, Message, Team
+from assistants.models import Assistant, Conversation, Feedback, Handoff, Lead, Message, Team
 from ingestion.models import Document, Source
 
 
@@ -76,6 +76,16 @@ def feedback_for_assistant(*, assistant: Assistant, kind: str | None = None) -> 
     """The ratings and contact requests of the assistant's conversations, of one of Feedback.Kind when given."""
     feedback = Feedback.objects.filter(conversation__assistant=assistant).select_related("message")
     return feedback if kind is None else feedback.filter(kind=kind)
+
+
+def handoffs_for_team(*, team: Team, status: str | None = None) -> QuerySet[Handoff]:
+    """The team's handoffs to a person (every assistant's), of one status when given."""
+    handoffs = Handoff.objects.filter(conversation__assistant__team=team).select_related("conversation", "assigned_to")
+    if status == "resolved":
+        return handoffs.filter(resolved_at__isnull=False)
+    if status in ("pending", "open"):
+        return handoffs.filter(resolved_at__isnull=True, assigned_to__isnull=status == "pending")
+    return handoffs
 
 
 def conversation_get_for_team(*, team: Team, conversation_id: int) -> Conversation:

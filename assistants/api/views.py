@@ -435,6 +435,23 @@ def feedback_list(request, assistant_id: schemas.AssistantId, filters: Query[sch
     return _page(selectors.feedback_for_assistant(assistant=assistant, kind=filters.kind), filters)
 
 
+# Handoffs
+
+
+@router.get(
+    "/handoffs",
+    auth=TeamKey(READ),
+    response=schemas.HandoffPage,
+    summary="List handoffs",
+    tags=["Handoffs"],
+    openapi_extra=responds(200, "The team's handoffs to a person, newest first (docs/handoff.md)."),
+)
+def handoff_list(request, filters: Query[schemas.HandoffFilter]):
+    """Conversations handed to the team (every assistant's), newest first, with why, the summary and
+    who has it; the messages are the conversation's (``GET /conversations/{id}``, role ``agent``)."""
+    return _page(selectors.handoffs_for_team(team=request.auth.team, status=filters.status), filters)
+
+
 # Conversations
 
 

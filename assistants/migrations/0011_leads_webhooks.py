@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('assistants', '0009_widget_seen'),
+        ('assistants', '0010_handoff'),
     ]
 
     operations = [

@@ -17,9 +17,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assistants import selectors, services
 from assistants.answering import admission
-from assistants.answering.pipeline import MAX_QUESTION_CHARS, answer_events
+from assistants.answering.pipeline import MAX_QUESTION_CHARS, Event, answer_events
+from assistants.handoff import services as handoff_services
 from assistants.models import Assistant
 from assistants.web import visitors
+from assistants.web.handoff import visitor_state
 from assistants.web.widget import chat_csp
 from chatsite.lib import json_body
 
@@ -104,12 +106,17 @@ async def chat_stream(request, slug: str):
     if places is None:
         return visitors.busy_response()  # the chat asks again after Retry-After
     conversation_id = payload.get("conversation_id")
+    page_url = str(payload.get("page_url") or "")[:2000]
     try:
         conversation = await sync_to_async(services.conversation_for_visitor)(
             assistant=assistant,
             visitor_token=token,
             conversation_id=int(conversation_id) if str(conversation_id or "").isdigit() else None,
-            page_url=str(payload.get("page_url") or ""),
+            page_url=page_url,
+        )
+        # With a person (or waiting for one), or asking for one: the team gets the message, not the assistant.
+        turn = await sync_to_async(handoff_services.visitor_turn)(
+            conversation=conversation, text=question, page_url=page_url
         )
     except BaseException:
         await sync_to_async(admission.release_stream_places, thread_sensitive=False)(places)
@@ -117,8 +124,17 @@ async def chat_stream(request, slug: str):
 
     async def stream():
         try:
+            if turn.held:
+                yield Event("meta", {"conversation_id": conversation.pk}).sse()
+                state = await sync_to_async(visitor_state)(conversation)
+                yield Event("handoff", state).sse()
+                yield Event("done", {"message_id": turn.message.pk, "held": True}).sse()
+                return
             async for event in answer_events(assistant=assistant, conversation=conversation, question=question):
                 yield event.sse()
+            # Twice without an answer: the team takes over (the chat shows it, and opens its live stream).
+            if await sync_to_async(handoff_services.after_answer)(conversation=conversation) is not None:
+                yield Event("handoff", await sync_to_async(visitor_state)(conversation)).sse()
         finally:  # done, failed, or the visitor left: the places are free again
             await sync_to_async(admission.release_stream_places, thread_sensitive=False)(places)
 

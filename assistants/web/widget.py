@@ -29,8 +29,11 @@ from django.views.decorators.http import require_GET, require_POST
 from assistants import selectors, services
 from assistants.answering.rendering import render_answer
 from assistants.domains import allowed as domain_rules
+from assistants.handoff import selectors as handoff_selectors
+from assistants.handoff import services as handoff_services
 from assistants.models import Assistant, Feedback, Message
 from assistants.web import visitors
+from assistants.web.handoff import visitor_state
 from chatsite.lib import json_body
 
 WIDGET_CACHE_SECONDS = 300
@@ -169,7 +172,8 @@ def _rating(message: Message) -> int | None:
 
 @require_GET
 def embed_conversation(request, public_key: str):
-    """The visitor's latest conversation, with each answer's id (to rate it) and sanitised HTML."""
+    """The visitor's latest conversation, with each answer's id (to rate it) and sanitised HTML, the team's
+    messages (``agent``, by ``label``: "Dana from Acme") and the handoff's state (``handoff``)."""
     assistant = get_object_or_404(Assistant, public_key=public_key)
     if not visitors.access_granted(request, assistant):
         return visitors.access_refused()
@@ -178,13 +182,17 @@ def embed_conversation(request, public_key: str):
     if conversation is None:
         return JsonResponse({"conversation_id": None, "messages": []})
     messages = []
-    for message in conversation.messages.prefetch_related("feedback"):
+    for message in conversation.messages.prefetch_related("feedback").select_related("author"):
         item = {"id": message.pk, "role": message.role, "text": message.text, "citations": message.citations}
         if message.role == Message.Role.ASSISTANT:
             item["html"] = render_answer(message.text, message.citations, assistant.allowed_domains)
             item["rating"] = _rating(message)
+        elif message.role == Message.Role.AGENT:
+            item["label"] = handoff_selectors.agent_label(message.author, assistant.team)
         messages.append(item)
-    return JsonResponse({"conversation_id": conversation.pk, "messages": messages})
+    return JsonResponse(
+        {"conversation_id": conversation.pk, "messages": messages, "handoff": visitor_state(conversation)}
+    )
 
 
 @csrf_exempt  # anonymous and JSON-only, like the chat endpoint
@@ -216,10 +224,15 @@ def embed_feedback(request, public_key: str):
     )
     if message is None:
         return JsonResponse({"error": "no such answer in your conversation"}, status=404)
-    services.answer_rate(
+    feedback = services.answer_rate(
         message=message, rating=int(rating), comment=str(payload.get("comment") or "").strip()[:MAX_COMMENT_CHARS]
     )
-    return JsonResponse({"message_id": message.pk, "rating": rating})
+    # Rated down with a comment: a person of the team takes a look (the chat follows the handoff).
+    handoff = handoff_services.after_feedback(feedback=feedback)
+    answer = {"message_id": message.pk, "rating": rating}
+    if handoff is not None:
+        answer["handoff"] = visitor_state(message.conversation)
+    return JsonResponse(answer)
 
 
 @csrf_exempt  # anonymous and JSON-only, like the chat endpoint

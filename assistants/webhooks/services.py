@@ -110,6 +110,26 @@ def emit(*, team: Team | int, event_type: str, data: dict) -> list[WebhookDelive
     return deliveries
 
 
+def message_created(message) -> list[WebhookDelivery]:
+    """``message.created`` for a message of a conversation: the visitor's, the assistant's or a team
+    member's (role ``agent``), sent after the transaction that stored it commits."""
+    conversation = message.conversation
+    team_id = conversation.assistant.team_id
+    return emit(
+        team=team_id,
+        event_type="message.created",
+        data={
+            "message_id": message.pk,
+            "conversation_id": conversation.pk,
+            "assistant_id": conversation.assistant_id,
+            "role": message.role,
+            "text": message.text,
+            "unanswered": message.unanswered,
+            "created_at": message.created_at.isoformat(),
+        },
+    )
+
+
 def delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again from the dashboard, with the same webhook-id (receivers deduplicate on it)
     and a fresh retry schedule."""

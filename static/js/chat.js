@@ -17,6 +17,15 @@
 // that answer (which has already said it does not know: it is said once): the same contact form as
 // the "Talk to a person" button. "New conversation" starts afresh (the next question opens one).
 // When an answer arrives, the view keeps its beginning in sight, not the bottom of a long answer.
+//
+// A person of the team (the handoff, assistants/handoff/): "Talk to a person" asks for one (or the
+// server hands over by itself: the visitor's words, two answers without support, a down rating with a
+// comment, the team's rules; the chat stream then sends a "handoff" event). From then on the chat
+// reads the conversation's live stream (Server-Sent Events over fetch, so that the visitor header is
+// sent): the team's messages, shown with who wrote them, and the handoff's changes (taken, nobody
+// available: the contact form is offered, resolved). Each event's id is the stream's cursor; after a
+// cut the stream is read again from the last one (Last-Event-ID), and messages are kept by id, so
+// nothing is lost or shown twice. The team's messages are text (textContent), never HTML.
 (function () {
   "use strict";
   var i18n = window.ChatsiteI18n;
@@ -28,6 +37,7 @@
   var send = document.getElementById("send");
   var statusLine = document.getElementById("status");
   var contact = document.getElementById("contact");
+  var humanButton = root.querySelector(".header-button.human");
   var suggestions = document.getElementById("suggestions");
   var newButton = root.querySelector("[data-action='new']");
   var accessPass = root.getAttribute("data-access") || "";
@@ -194,7 +204,7 @@
     button.type = "button";
     button.className = "human";
     button.textContent = t("human");
-    button.addEventListener("click", openContact);
+    button.addEventListener("click", requestPerson);
     el.appendChild(button);
   }
 
@@ -208,7 +218,7 @@
     button.type = "button";
     button.className = "human";
     button.textContent = t("human");
-    button.addEventListener("click", openContact);
+    button.addEventListener("click", requestPerson);
     el.appendChild(text);
     el.appendChild(button);
     answer.insertBefore(el, answer.querySelector(".feedback"));  // before the thumbs, right under the words
@@ -238,6 +248,9 @@
 
   function newConversation() {
     if (busy) return;
+    stopLive();
+    handoff = { state: "bot", cursor: "", agent: "" };  // the new conversation is the assistant's
+    if (humanButton) humanButton.hidden = false;
     rememberLeft(conversationId);
     conversationId = null;
     log.querySelectorAll(".msg:not(.greeting)").forEach(function (el) { el.remove(); });
@@ -317,9 +330,10 @@
     form.appendChild(button);
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      postJSON(root.dataset.feedback, { message_id: messageId, rating: rating, comment: field.value }).then(function () {
+      postJSON(root.dataset.feedback, { message_id: messageId, rating: rating, comment: field.value }).then(function (data) {
         form.remove();
         note(box, t("feedback_thanks"));
+        if (data.handoff) followHandoff(data.handoff, true);
         input.focus();
       }).catch(function () { note(box, t("feedback_failed")); });
     });
@@ -368,18 +382,139 @@
     }).catch(function () { contact.querySelector(".problem").textContent = t("contact_failed"); });
   });
 
+  // --- A person of the team (live handoff) ----------------------------------------------------
+
+  var handoff = { state: "bot", cursor: "", agent: "" };
+  var live = null;  // the AbortController of the live stream being read
+  var seenAgentMessages = {};
+
+  function agentStatus() { return handoff.agent ? t("handoff_replying", { agent: handoff.agent }) : ""; }
+
+  function notice(text, withEmail) {
+    var el = bubble("assistant notice handoff-notice", text);
+    if (withEmail) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "human";
+      button.textContent = t("leave_email");
+      button.addEventListener("click", openContact);
+      el.appendChild(button);
+    }
+    return el;
+  }
+
+  function agentBubble(message) {
+    if (seenAgentMessages[message.id]) return null;
+    seenAgentMessages[message.id] = true;
+    var el = bubble("agent", message.text);
+    var who = document.createElement("div");
+    who.className = "who";
+    who.textContent = message.label || message.author || t("team_member");
+    el.insertBefore(who, el.firstChild);
+    el.setAttribute("data-message-id", message.id);
+    return el;
+  }
+
+  function requestPerson() {
+    hideSuggestions();
+    // After the resumed conversation is known (it would otherwise replace the one this request opens).
+    resumed.then(function () {
+      return postJSON(root.dataset.handoff, { conversation_id: conversationId, page_url: page.url });
+    }).then(function (state) {
+      if (state.enabled === false) { openContact(); return; }
+      toHost("handoff", { conversation_id: state.conversation_id });
+      started();
+      followHandoff(state, true);
+    }).catch(function () { openContact(); });
+  }
+
+  // The handoff's state from the server (the chat stream, a request, the resumed conversation);
+  // ``announce``: say what changed (a resumed conversation shows only its status).
+  function followHandoff(state, announce) {
+    if (state.conversation_id) conversationId = state.conversation_id;
+    var before = handoff.state;
+    handoff = { state: state.state, cursor: state.cursor || handoff.cursor, agent: state.agent || "" };
+    var active = state.state === "pending" || state.state === "open";
+    if (humanButton) humanButton.hidden = active;
+    if (!active) { stopLive(); return; }
+    if (announce && before !== state.state) {
+      if (state.state === "pending") notice(state.unavailable ? t("handoff_unavailable") : t("handoff_waiting"), state.unavailable);
+      else if (state.agent) notice(t("handoff_joined", { agent: state.agent }));
+    } else if (!announce && state.unavailable && state.state === "pending") {
+      notice(t("handoff_unavailable"), true);
+    }
+    statusLine.textContent = agentStatus();
+    if (!live) readLive(1000);
+  }
+
+  function onLive(name, data) {
+    if (name === "message") { agentBubble(data); scrollDown(); return; }
+    if (name !== "handoff") return;
+    if (data.kind === "unavailable") { notice(t("handoff_unavailable"), true); return; }
+    if (data.state === "open" && data.agent && data.agent !== handoff.agent) {
+      handoff.agent = data.agent;
+      notice(t("handoff_joined", { agent: data.agent }));
+    }
+    handoff.state = data.state;
+    statusLine.textContent = agentStatus();
+    if (data.state === "resolved" || data.state === "bot") {
+      if (data.state === "resolved") notice(t("handoff_resolved"));
+      handoff.agent = "";
+      statusLine.textContent = "";
+      if (humanButton) humanButton.hidden = false;
+      stopLive();
+    }
+  }
+
+  function stopLive() {
+    if (live) { live.abort(); live = null; }
+  }
+
+  // Read the live stream until the handoff ends; after a cut, again from the last event id.
+  function readLive(delay) {
+    var controller = new AbortController();
+    live = controller;
+    var headers = requestHeaders({ "Accept": "text/event-stream" });
+    if (handoff.cursor) headers["Last-Event-ID"] = handoff.cursor;
+    var url = root.dataset.live + "?conversation_id=" + encodeURIComponent(conversationId);
+    fetch(url, { credentials: "same-origin", headers: headers, signal: controller.signal }).then(function (response) {
+      if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
+      delay = 1000;
+      var reader = response.body.getReader();
+      var decoder = new TextDecoder();
+      var buffer = "";
+      function pump() {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) return;
+          buffer = parseEvents(buffer + decoder.decode(chunk.value, { stream: true }), function (name, data, id) {
+            if (id) handoff.cursor = id;
+            onLive(name, data);
+          });
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function () { /* cut: read again below */ }).then(function () {
+      if (live !== controller) return;  // stopped, or replaced
+      live = null;
+      if (handoff.state !== "pending" && handoff.state !== "open") return;
+      setTimeout(function () { if (!live) readLive(Math.min(delay * 2, 15000)); }, delay);
+    });
+  }
+
   // --- Asking ---------------------------------------------------------------------------------
 
   function parseEvents(buffer, onEvent) {
     var parts = buffer.split("\n\n");
     var rest = parts.pop();
     parts.forEach(function (block) {
-      var name = "message", data = "";
+      var name = "message", data = "", id = null;
       block.split("\n").forEach(function (line) {
         if (line.indexOf("event: ") === 0) name = line.slice(7);
         else if (line.indexOf("data: ") === 0) data += line.slice(6);
+        else if (line.indexOf("id: ") === 0) id = line.slice(4);
       });
-      if (data) onEvent(name, JSON.parse(data));
+      if (data) onEvent(name, JSON.parse(data), id);
     });
     return rest;
   }
@@ -418,8 +553,9 @@
     var answer = bubble("assistant", "");
     var body = answer.querySelector(".text");
     var text = "";
+    if (handoff.state === "pending" || handoff.state === "open") answer.hidden = true;  // the team answers
     body.appendChild(typingIndicator());
-    statusLine.textContent = t("typing");
+    statusLine.textContent = handoff.state === "open" ? agentStatus() : t("typing");
     log.setAttribute("aria-busy", "true");
 
     function onEvent(name, data) {
@@ -427,7 +563,9 @@
       else if (name === "token") { text += data.text; body.textContent = text; statusLine.textContent = ""; }
       else if (name === "citations") showAnswer(answer, data.html, data.citations);
       else if (name === "error") showError(data.kind);
+      else if (name === "handoff") followHandoff(data, true);
       else if (name === "done") {
+        if (data.held) { statusLine.textContent = ""; return; }
         if (text) feedbackControls(answer, data.message_id, null);
         if (data.unanswered === true && text) offerHandoff(answer);
         if (left) rememberLeft(null);
@@ -463,7 +601,7 @@
       else revealFrom(asked, answer);
       busy = false;
       send.disabled = false;
-      statusLine.textContent = "";
+      statusLine.textContent = handoff.state === "open" ? agentStatus() : "";
       log.removeAttribute("aria-busy");
       input.focus();
       if (text) announce("answered");
@@ -480,6 +618,7 @@
       if (data.messages.length) { hideSuggestions(); started(); }
       var lastQuestion = null, lastAnswer = null;
       data.messages.forEach(function (message) {
+        if (message.role === "agent") { agentBubble(message); return; }
         var el = bubble(message.role, message.text);
         if (message.role === "user") { lastQuestion = el; lastAnswer = null; }
         if (message.role !== "assistant" || !message.text) return;
@@ -488,6 +627,7 @@
         feedbackControls(el, message.id, message.rating);
       });
       if (lastQuestion && lastAnswer) revealFrom(lastQuestion, lastAnswer);
+      if (data.handoff) followHandoff(data.handoff, false);
     })
     .catch(function () { /* a fresh conversation then */ });
 
@@ -516,7 +656,7 @@
     var action = event.target.closest("[data-action]");
     if (!action) return;
     var name = action.getAttribute("data-action");
-    if (name === "contact") openContact();
+    if (name === "contact") requestPerson();
     else if (name === "new") newConversation();
     else if (name === "cancel-contact") closeContact();
     else if (name === "close") toHost("close");

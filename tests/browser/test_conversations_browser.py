@@ -9,7 +9,7 @@ import io
 from playwright.sync_api import expect
 
 from assistants import services
-from assistants.models import Conversation, Feedback, Membership
+from assistants.models import Conversation, Feedback, HandoffSettings, Membership
 from ingestion.models import Document, Source
 from tests.browser.dashboard import ERROR_RED, shots, signed_in
 from tests.browser.helpers import ask, chat_frame, host_page
@@ -48,6 +48,9 @@ def test_the_team_finds_reads_and_fixes_a_visitors_conversation(
     browser, page, platform, host_site, assistant, owner, start_worker
 ):
     worker = start_worker()  # indexes the fix, as in production
+    # Live handoff off: the rating's comment hands nothing over and "Talk to a person" is the contact
+    # form, which this test follows (tests/browser/test_handoff_browser.py follows the live handoff).
+    HandoffSettings.objects.create(assistant=assistant, enabled=False)
     host_url = visitor_chats(page, platform, host_site, assistant)
     conversation = Conversation.objects.get(assistant=assistant)
     Conversation.objects.create(assistant=assistant, visitor_token="w" * 24)  # a second, quiet one

@@ -101,6 +101,13 @@ ROUTES = [
     ("gap_detail", "GET", "gap", "read"),
     ("gap_recheck", "POST", "gap", "manage"),
     ("gap_qa_add", "POST", "gap", "manage"),
+    ("team_inbox", "GET", "team", "read"),
+    ("inbox_stream", "GET", "team", "read"),
+    ("handoff_assign", "POST", "conversation", "work"),
+    ("handoff_reply", "POST", "conversation", "work"),
+    ("handoff_resolve", "POST", "conversation", "work"),
+    ("handoff_settings", "GET", "assistant", "read"),
+    ("handoff_settings", "POST", "assistant", "manage"),
 ]
 # Routes that name no team object: public pages, the visitors' chat, and what any signed-in user may do.
 PUBLIC = {
@@ -129,6 +136,8 @@ PUBLIC = {
     "embed_allowed",
     "embed_lead_check",
     "embed_lead",
+    "embed_handoff",  # the visitor's, by their token (tests/assistants/handoff/test_web.py)
+    "embed_live",
 }
 SIGNED_IN = {"dashboard", "team_create", "account"}
 URL_ARGUMENT = {

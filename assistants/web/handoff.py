@@ -1,0 +1,156 @@
+"""The visitor's side of a handoff: asking for a person, and the live stream of the team's replies.
+
+Both are the visitor's, like the other chat endpoints: the visitor's token (header or cookie) must be
+the conversation's, and an internal assistant's pass is needed as everywhere else. The stream is
+Server-Sent Events read with ``fetch`` (the widget's iframe sends its token in a header, which
+``EventSource`` cannot), resumed with ``Last-Event-ID`` (``assistants.handoff.live``).
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from assistants import services
+from assistants.handoff import live, selectors
+from assistants.handoff import services as handoff_services
+from assistants.models import Assistant, Conversation, HandoffState
+from assistants.web import visitors
+from chatsite.db import release_connection
+from chatsite.lib import json_body, ratelimit
+from chatsite.lib.clients import client_address
+
+# Opening a live stream, per minute: a page reconnects after a cut (backing off) and every
+# ``live.STREAM_SECONDS``; more than this is a loop or an attack, and each open stream holds a
+# Redis connection.
+LIVE_OPENS_PER_VISITOR = 20
+LIVE_OPENS_PER_ADDRESS = 60
+
+
+def visitor_state(conversation: Conversation) -> dict:
+    """The handoff as the chat follows it: ``state``; ``cursor`` (where its live stream starts);
+    ``agent`` ("Dana from Acme" once someone has it); ``unavailable`` (nobody can take it now: the
+    chat offers to leave an email); ``enabled`` (False: only the contact form)."""
+    handoff = selectors.handoff_current(conversation=conversation)
+    active = conversation.handoff_state in selectors.ACTIVE
+    settings = selectors.handoff_settings(assistant=conversation.assistant)
+    return {
+        "conversation_id": conversation.pk,
+        "state": conversation.handoff_state,
+        "cursor": str(selectors.cursor_for_visitor(conversation_id=conversation.pk)),
+        "agent": selectors.agent_label(handoff.assigned_to, conversation.assistant.team)
+        if active and handoff and conversation.handoff_state == HandoffState.OPEN
+        else "",
+        "unavailable": bool(active and handoff and handoff.unavailable_at),
+        "enabled": settings.enabled,
+    }
+
+
+def _visitor_conversation(request, assistant: Assistant, conversation_id) -> Conversation | None:
+    token = visitors.visitor_token(request)
+    if not token or not str(conversation_id or "").isdigit():
+        return None
+    return (
+        Conversation.objects.select_related("assistant__team")
+        .filter(pk=int(conversation_id), assistant=assistant, visitor_token=token)
+        .first()
+    )
+
+
+@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
+@require_POST
+def embed_handoff(request, public_key: str):
+    """ "Talk to a person": ``{conversation_id, page_url}`` → the handoff's state (``visitor_state``).
+    A visitor without a conversation yet gets one. ``enabled: false``: the team takes no live
+    handoffs, the chat shows the contact form instead."""
+    assistant = get_object_or_404(Assistant.objects.select_related("team"), public_key=public_key)
+    if not visitors.access_granted(request, assistant):
+        return visitors.access_refused()
+    payload = json_body.read_object(request)
+    if payload is None:
+        return HttpResponseBadRequest("JSON expected")
+    token = visitors.visitor_token(request)
+    if not token:
+        return JsonResponse({"error": "visitor unknown"}, status=403)
+    refused = visitors.rate_limited(request, assistant, "contact")
+    if refused is not None:
+        return refused
+    conversation_id = str(payload.get("conversation_id") or "")
+    page_url = str(payload.get("page_url") or "")[:2000]
+    conversation = services.conversation_for_visitor(
+        assistant=assistant,
+        visitor_token=token,
+        conversation_id=int(conversation_id) if conversation_id.isdigit() else None,
+        page_url=page_url,
+    )
+    handoff_services.handoff_request(
+        conversation=conversation, reason="visitor_asked", trigger="the “Talk to a person” button", page_url=page_url
+    )
+    return JsonResponse(visitor_state(conversation))
+
+
+@require_GET
+async def embed_live(request, public_key: str):
+    """The visitor's live stream of one conversation (``?conversation_id=``): the team's messages
+    (``message``) and the handoff's changes (``handoff``), each with its cursor as the SSE id."""
+    assistant = await Assistant.objects.select_related("team").filter(public_key=public_key).afirst()
+    if assistant is None:
+        return JsonResponse({"error": "no such assistant"}, status=404)
+    if not visitors.access_granted(request, assistant):
+        return visitors.access_refused()
+    conversation = await sync_to_async(_visitor_conversation)(request, assistant, request.GET.get("conversation_id"))
+    if conversation is None:
+        return JsonResponse({"error": "no such conversation of yours"}, status=404)
+    refused = await sync_to_async(_live_refused)(request, conversation)
+    if refused is not None:
+        return refused
+
+    def fallback():
+        try:
+            return selectors.cursor_for_visitor(conversation_id=conversation.pk)
+        finally:
+            release_connection()
+
+    cursor = live.start_cursor(request) or await sync_to_async(fallback)()
+
+    def tick():
+        if conversation.handoff_state != HandoffState.BOT:
+            handoff_services.handoff_check_wait(conversation_id=conversation.pk)
+
+    def read_after(after):
+        conversation.refresh_from_db(fields=["handoff_state"])
+        return selectors.visitor_items_after(conversation=conversation, cursor=after)
+
+    body = live.stream(
+        channel=live.conversation_channel(conversation.pk),
+        cursor=cursor,
+        read_after=read_after,
+        tick=tick,
+        presence=live.presence_key(conversation.pk),
+    )
+    return event_stream(body)
+
+
+def _live_refused(request, conversation: Conversation) -> JsonResponse | None:
+    """429 (with Retry-After) when this visitor, or their address, opens live streams too often."""
+    verdicts = [
+        ratelimit.hit(f"live:conversation:{conversation.pk}", limit=LIVE_OPENS_PER_VISITOR, window=60),
+        ratelimit.hit(f"live:address:{client_address(request)}", limit=LIVE_OPENS_PER_ADDRESS, window=60),
+    ]
+    refused = [verdict for verdict in verdicts if not verdict.allowed]
+    if not refused:
+        return None
+    retry_after = max(verdict.retry_after for verdict in refused)
+    response = JsonResponse({"error": "rate_limited", "retry_after": retry_after}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def event_stream(body) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
