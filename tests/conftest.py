@@ -40,12 +40,14 @@ def drf_site():
 
 @pytest.fixture(autouse=True)
 def fresh_rate_limits():
-    """Every test's rate limits count from zero (the windows live in the shared test Redis)."""
+    """Every test's rate limits count from zero (the windows live in the shared test Redis), and no
+    "already notified" mark of an earlier run (whose database reused the same ids) holds an email back."""
     from chatsite.lib.shared_redis import redis_client
 
     client = redis_client()
-    for key in client.scan_iter("rate:*", count=1000):
-        client.delete(key)
+    for pattern in ("rate:*", "notified:*"):
+        for key in client.scan_iter(pattern, count=1000):
+            client.delete(key)
 
 
 @pytest.fixture(scope="session")

@@ -66,15 +66,9 @@ def endpoint_disabled(endpoint: WebhookEndpoint) -> int:
     )
 
 
-def _read(obj, name: str, default=""):
-    """A field the conversation may or may not have (handoff fields are added by another part)."""
-    value = getattr(obj, name, default)
-    return default if value is None else value
-
-
 def handoff_requested(conversation: Conversation) -> int:
-    """To the team's admins: a visitor waits for a person. Reads the handoff's reason, summary and the
-    visitor's contact details where the conversation has them."""
+    """To the team's admins: a visitor waits for a person, with the handoff's reason and summary (the
+    latest handoff of the conversation) and the visitor's contact details where they left them."""
     team = conversation.assistant.team
     contact = {}
     request = conversation.feedback.filter(kind="contact").order_by("-created_at").first()
@@ -89,11 +83,14 @@ def handoff_requested(conversation: Conversation) -> int:
             "message": contact.get("message", ""),
         }
     last_question = conversation.messages.filter(role="user").order_by("-created_at", "-id").first()
+    handoff = conversation.handoffs.order_by("-requested_at", "-id").first()
     context = {
         "conversation": conversation,
         "assistant": conversation.assistant,
-        "reason": str(_read(conversation, "handoff_reason")),
-        "summary": str(_read(conversation, "handoff_summary") or _read(conversation, "summary")),
+        "reason": handoff.get_reason_display() + (f" ({handoff.trigger})" if handoff.trigger else "")
+        if handoff
+        else "",
+        "summary": handoff.summary if handoff else "",
         "contact": contact,
         "last_question": last_question.text if last_question else "",
         "link": link(reverse("conversation_detail", args=[conversation.pk])),
