@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 
 import redis
@@ -49,9 +50,10 @@ def presence_key(conversation_id: int) -> str:
 
 
 def visitor_present(conversation_id: int) -> bool:
-    """Whether the visitor has the conversation's live stream open now (in any web process)."""
+    """Whether the visitor has the conversation's live stream open now (in any web process, any tab):
+    the key is a sorted set of the open streams, each scored with the time its mark runs out."""
     try:
-        return bool(redis_client().exists(presence_key(conversation_id)))
+        return redis_client().zcount(presence_key(conversation_id), time.time(), "+inf") > 0
     except redis.RedisError:
         return True  # unknown: do not email someone who may be reading
 
@@ -97,6 +99,7 @@ async def stream(
     ``presence``: a Redis key kept while the stream is open (the visitor is here: no email)."""
     client = aioredis.from_url(settings.REDIS_URL)
     pubsub = client.pubsub()
+    stream_id = uuid.uuid4().hex
     subscribed = False
     deadline = time.monotonic() + seconds
 
@@ -115,7 +118,7 @@ async def stream(
         except (redis.RedisError, OSError) as exc:
             logger.warning("handoff stream without wake-ups (polling): %s", exc)
         if presence:  # here from the first moment, not only after the backlog
-            await _mark(client, presence)
+            await _mark(client, presence, stream_id)
         yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
         while True:
             items = await sync_to_async(read)(cursor)
@@ -128,14 +131,14 @@ async def stream(
             if remaining <= 0:
                 return
             if presence:
-                await _mark(client, presence)
+                await _mark(client, presence, stream_id)
             woken = await _wait(pubsub if subscribed else None, min(POLL_SECONDS, remaining))
             if not woken:
                 yield b": keep-alive\n\n"
     finally:
         try:
             if presence:
-                await client.delete(presence)
+                await client.zrem(presence, stream_id)
             if subscribed:
                 await pubsub.unsubscribe(channel)
             await pubsub.aclose()
@@ -144,9 +147,11 @@ async def stream(
             pass
 
 
-async def _mark(client, key: str) -> None:
+async def _mark(client, key: str, stream_id: str) -> None:
+    """This stream is open for another ``PRESENCE_SECONDS`` (a tab closing leaves the others marked)."""
     try:
-        await client.set(key, "1", ex=int(PRESENCE_SECONDS))
+        await client.zadd(key, {stream_id: time.time() + PRESENCE_SECONDS})
+        await client.expire(key, int(PRESENCE_SECONDS))
     except (redis.RedisError, OSError):
         pass
 

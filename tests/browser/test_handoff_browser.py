@@ -9,9 +9,10 @@ import statistics
 
 from playwright.sync_api import expect
 
-from assistants.models import Conversation
+from assistants.models import Conversation, Message
 from tests.browser.dashboard import shots, signed_in
 from tests.browser.helpers import ARTIFACTS, chat_frame, chat_ready, host_page
+from tests.conftest import wait_for
 from tests.factories import make_assistant, make_team, make_user
 
 REPLIES = 20
@@ -102,6 +103,11 @@ def talk_live(inbox, page, platform, host_site, assistant):
     # The visitor answers; the assistant stays quiet and the member sees it.
     chat.locator("#question").fill("I need a refund for order 1234")
     chat.locator("#question").press("Enter")
+    stored = wait_for(
+        lambda: Message.objects.filter(text="I need a refund for order 1234").first(), 15, 0.1, "the visitor's message"
+    )
+    conversation = Conversation.objects.get(assistant=assistant, handoffs__isnull=False)
+    assert stored.conversation_id == conversation.pk, list(Conversation.objects.filter(assistant=assistant).values())
     expect(inbox.locator("#thread .tmsg.user .text").last).to_have_text(
         "I need a refund for order 1234", timeout=10_000
     )

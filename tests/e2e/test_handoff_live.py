@@ -120,10 +120,11 @@ def test_a_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(server
     start = selectors.cursor_for_visitor(conversation_id=conversation.pk)
     first = visitor_stream(server, assistant, conversation, start, stop_after=4)
     services.handoff_assign(conversation=conversation, user=dana)
+    seen = first.until(lambda event: event[1] == "handoff")
+    assert live.visitor_present(conversation.pk)  # no email to someone reading
     for n in range(1, 5):
         services.agent_reply(conversation=conversation, user=dana, text=f"reply {n}")
-    seen = first.until(lambda event: event[1] == "message" and event[2]["text"] == "reply 4")
-    assert live.visitor_present(conversation.pk)  # no email to someone reading
+    seen += first.until(lambda event: event[1] == "message" and event[2]["text"] == "reply 4")
     first.join(5)
     assert not first.is_alive()  # it hung up
     # Written while the visitor was away: only the database has them.
