@@ -18,11 +18,18 @@ from tests.browser.helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSTALL, P
 from tests.conftest import REPO, wait_for
 from tests.factories import index_pages, make_assistant, make_team, make_user
 
+# A browser test that fails is run again, up to twice (pytest-rerunfailures), and the rerun is reported:
+# about one run in five of the widget's tests, under load on two cores, the keys Playwright sends to the
+# chat's cross-origin frame never reach its input (no keydown, no request, the server idle; seen
+# before and after this round's changes, not yet explained). A real failure fails all three runs.
+BROWSER_RERUNS = 2
+
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/browser/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.flaky(reruns=BROWSER_RERUNS))
             if not CHROMIUM.exists():
                 item.add_marker(
                     pytest.mark.skip(reason="Chromium is missing at /usr/bin/chromium (apt-get install chromium)")

@@ -14,7 +14,7 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from assistants.models import Conversation, Feedback
-from tests.browser.helpers import ARTIFACTS, PWNED, ask, chat_frame, host_page, hostile_page
+from tests.browser.helpers import ARTIFACTS, PWNED, ask, chat_frame, chat_ready, host_page, hostile_page
 from tests.conftest import wait_for
 from tests.factories import index_pages, make_assistant, make_team
 
@@ -89,6 +89,7 @@ def test_keyboard_only(page, platform, host_site, assistant):
     expect(launcher).to_be_focused()
     page.keyboard.press("Enter")
     frame = chat_frame(page)
+    chat_ready(frame)  # focus may come from the page's autofocus before the chat's script has run
     expect(frame.locator("#question")).to_be_focused()
     page.keyboard.type("How do I install the gadget?")
     page.keyboard.press("Enter")

@@ -31,9 +31,11 @@ def test_crawl_ask_and_export_through_the_api(celery_worker_process, drf_site):
     assert response.status_code == 201, response.content
     assistant = response.json()
 
-    # Start on the page that holds the answer: the crawl's page cap then surely includes it.
+    # Start on the page that holds the answer: the crawl's page cap then surely includes it; the whole
+    # site, not only the page's folder.
     response = api.post(
-        f"/assistants/{assistant['id']}/sources", {"url": f"{drf_site}{PAGE}", "max_pages": 30, "max_depth": 1}
+        f"/assistants/{assistant['id']}/sources",
+        {"url": f"{drf_site}{PAGE}", "max_pages": 30, "max_depth": 1, "whole_site": True},
     )
     assert response.status_code == 201, response.content
     source = response.json()
