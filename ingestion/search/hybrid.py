@@ -13,7 +13,7 @@ Two fusions, chosen by ``settings.RETRIEVAL_FUSION`` (default ``weighted`` at al
   ``alpha = settings.RETRIEVAL_FUSION_ALPHA``; a chunk missing from a leg scores 0 there.
 
 Then pages are ranked as wholes (:func:`page_aggregate`): a page's best chunk carries the page's
-score, its chunks' fused scores summed with a geometric decay (``PAGE_DECAY``: the best counts
+score, its chunks' fused scores summed with a geometric decay (``RETRIEVAL_PAGE_DECAY``: the best counts
 fully, the next half, the next a quarter...), so a page that several chunks match ranks above one
 that matched once by a shade more; the other chunks keep their own scores. On the Django FAQ
 development set (docs/benchmarks.md) this put one more linked page in the top three.
@@ -40,7 +40,6 @@ CANDIDATES = 50  # rows each leg hands to fusion
 MAX_CANDIDATES = 400  # when one page crowds out the rest
 HNSW_EF_SEARCH = 100
 MAX_CHUNKS_PER_DOCUMENT = 2
-PAGE_DECAY = 0.5  # weight of a page's n-th best chunk: PAGE_DECAY ** (n - 1); 0 ranks a page by its best chunk
 FUSIONS = ("rrf", "weighted")
 
 Scored = list[tuple[int, float]]  # one leg's candidates, best first: (chunk id, score, higher is better)
@@ -246,11 +245,19 @@ def chunk_vectors(*, space: EmbeddingSpace, chunk_ids: list[int]) -> dict:
         return {row[0]: np.array(row[1].strip("[]").split(","), dtype=np.float32) for row in cursor.fetchall()}
 
 
-def page_aggregate(hits: list[Hit], decay: float = PAGE_DECAY) -> list[Hit]:
+def page_decay_default() -> float:
+    """The weight of a page's n-th best chunk is this to the power n - 1 (``RETRIEVAL_PAGE_DECAY``;
+    0 ranks a page by its best chunk alone)."""
+    return float(settings.RETRIEVAL_PAGE_DECAY)
+
+
+def page_aggregate(hits: list[Hit], decay: float | None = None) -> list[Hit]:
     """``hits`` (best first) with each page's best chunk scored as the whole page: the sum of the
     page's chunk scores, the n-th best weighted ``decay ** (n - 1)``; then best first again (a
     stable sort: ties keep their order). The other chunks keep their own scores, so a page's second
-    chunk still competes with the other pages' best on its own merit. ``decay`` 0 changes nothing."""
+    chunk still competes with the other pages' best on its own merit. ``decay`` 0 changes nothing;
+    None is the settings' (:func:`page_decay_default`)."""
+    decay = page_decay_default() if decay is None else decay
     if decay <= 0 or not hits:
         return hits
     totals: dict[int, float] = {}
@@ -287,11 +294,11 @@ def chunk_search(
     per_document: int | None = MAX_CHUNKS_PER_DOCUMENT,
     fusion: Fusion | None = None,
     exact: bool = False,
-    page_decay: float = PAGE_DECAY,
+    page_decay: float | None = None,
 ) -> list[Hit]:
     """The ``k`` best chunks of ``space`` for ``query`` (mode: hybrid, lexical or dense), fused by
     ``fusion`` (the settings' when None), pages ranked as wholes (:func:`page_aggregate`,
-    ``page_decay`` 0 for the best chunk alone); ``exact`` scans the partition instead of its vector index."""
+    ``page_decay`` 0 for the best chunk alone, None for the settings'); ``exact`` scans the partition instead of its vector index."""
     fusion = fusion or default_fusion()
     return chunk_search_fusions(
         space=space,
@@ -316,7 +323,7 @@ def chunk_search_fusions(
     mode: str = "hybrid",
     per_document: int | None = MAX_CHUNKS_PER_DOCUMENT,
     exact: bool = False,
-    page_decay: float = PAGE_DECAY,
+    page_decay: float | None = None,
 ) -> dict[str, list[Hit]]:
     """``chunk_search`` once per named fusion, all from the same candidate lists (each leg is read
     once per candidate depth), so fusions can be compared on identical candidates."""

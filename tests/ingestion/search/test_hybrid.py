@@ -4,7 +4,6 @@ import pytest
 from django.db import connection
 
 from ingestion.search.hybrid import (
-    PAGE_DECAY,
     Fusion,
     Hit,
     chunk_search,
@@ -221,7 +220,8 @@ def test_page_aggregation_off_is_the_best_chunk_alone():
     assert [(hit.chunk_id, hit.score) for hit in page_aggregate(hits, decay=0)] == [(10, 0.80), (20, 0.78), (21, 0.60)]
 
 
-def test_searches_rank_pages_by_their_chunks_together(indexed, embedder):
+def test_searches_rank_pages_by_their_chunks_together(indexed, embedder, settings):
+    settings.RETRIEVAL_PAGE_DECAY = 0.5
     space = space_active(indexed.pk)
     query = "How do I set the default page size for list results?"
     vector = embedder.embed_queries([query])[0]
@@ -231,5 +231,18 @@ def test_searches_rank_pages_by_their_chunks_together(indexed, embedder):
     leader = paged[0]
     own = sorted((hit.score for hit in alone if hit.document_id == leader.document_id), reverse=True)
     assert len(own) > 1
-    assert leader.score == pytest.approx(sum(score * PAGE_DECAY**n for n, score in enumerate(own)))
+    assert leader.score == pytest.approx(sum(score * 0.5**n for n, score in enumerate(own)))
     assert leader.score > max(own)
+
+
+def test_the_page_decay_is_read_from_the_settings(indexed, embedder, settings):
+    space = space_active(indexed.pk)
+    query = "How do I set the default page size for list results?"
+    vector = embedder.embed_queries([query])[0]
+    settings.RETRIEVAL_PAGE_DECAY = 0
+    configured = chunk_search(space=space, query=query, vector=vector, k=8, per_document=None)
+    alone = chunk_search(space=space, query=query, vector=vector, k=8, per_document=None, page_decay=0)
+    assert [(hit.chunk_id, hit.score) for hit in configured] == [(hit.chunk_id, hit.score) for hit in alone]
+    settings.RETRIEVAL_PAGE_DECAY = 0.5
+    paged = chunk_search(space=space, query=query, vector=vector, k=8, per_document=None)
+    assert paged[0].score > alone[0].score
