@@ -12,11 +12,12 @@ Two fusions, chosen by ``settings.RETRIEVAL_FUSION`` (default ``weighted`` at al
   candidates to [0, 1], then ``alpha * dense + (1 - alpha) * lexical`` with
   ``alpha = settings.RETRIEVAL_FUSION_ALPHA``; a chunk missing from a leg scores 0 there.
 
-Then pages are ranked as wholes (:func:`page_aggregate`): a page's best chunk carries the page's
-score, its chunks' fused scores summed with a geometric decay (``RETRIEVAL_PAGE_DECAY``: the best counts
-fully, the next half, the next a quarter...), so a page that several chunks match ranks above one
-that matched once by a shade more; the other chunks keep their own scores. On the Django FAQ
-development set (docs/benchmarks.md) this put one more linked page in the top three.
+Pages can then be ranked as wholes (:func:`page_aggregate`, ``RETRIEVAL_PAGE_DECAY``, off by default):
+a page's best chunk carries the page's score, its chunks' fused scores summed with a geometric decay
+(at 0.5 the best counts fully, the next half, the next a quarter...), so a page that several chunks
+match ranks above one that matched once by a shade more; the other chunks keep their own scores.
+At 0.5 it put one more Django FAQ linked page in the top three but lowered SciFact train nDCG@10
+from 0.730 to 0.7226 (docs/benchmarks.md), hence off.
 
 Where the lexical leg is the full-text fallback, fusion is ``weighted`` at ``RETRIEVAL_FTS_FUSION_ALPHA``
 (0.7) whatever ``RETRIEVAL_FUSION`` says: on SciFact train the fallback fused at equal weight (0.644) or
