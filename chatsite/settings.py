@@ -334,6 +334,12 @@ LOGGING = {
 # --split train --alphas 0.1,...,0.9`): nDCG@10 weighted@0.5 0.730 against RRF 0.717.
 RETRIEVAL_FUSION = env_str("RETRIEVAL_FUSION", "weighted")
 RETRIEVAL_FUSION_ALPHA = env_float("RETRIEVAL_FUSION_ALPHA", 0.5)
+# Pages ranked as wholes: a page's n-th best chunk adds its fused score times this to the power n - 1
+# (0, the default: a page ranks by its best chunk alone). At 0.5 (the halving series) the Django FAQ
+# gained one linked page in the top 3 (14 -> 15 of 28) but SciFact train hybrid nDCG@10 fell from
+# 0.730 to 0.7226 (RRF 0.717 -> 0.652), below the goal: off until a variant passes both
+# (docs/benchmarks.md, bench-answers).
+RETRIEVAL_PAGE_DECAY = env_float("RETRIEVAL_PAGE_DECAY", 0.0)
 # Where the lexical leg is the full-text fallback, fusion is weighted with this share for the vectors
 # (ingestion.search.hybrid.fallback_fusion; measured on SciFact train: docs/benchmarks.md).
 RETRIEVAL_FTS_FUSION_ALPHA = env_float("RETRIEVAL_FTS_FUSION_ALPHA", 0.7)

@@ -3,7 +3,16 @@
 import pytest
 from django.db import connection
 
-from ingestion.search.hybrid import Fusion, chunk_search, chunk_search_fusions, default_fusion, rrf_fuse, weighted_fuse
+from ingestion.search.hybrid import (
+    Fusion,
+    Hit,
+    chunk_search,
+    chunk_search_fusions,
+    default_fusion,
+    page_aggregate,
+    rrf_fuse,
+    weighted_fuse,
+)
 from ingestion.spaces import lexical_backend, space_active
 from tests.conftest import DRF_SITE
 from tests.factories import index_pages, make_assistant
@@ -190,3 +199,50 @@ def test_the_configured_fusion_is_the_one_searches_use(indexed, embedder, settin
     settings.RETRIEVAL_FUSION = "rrf"
     configured = chunk_search(space=space, query=query, vector=vector, k=6)
     assert [hit.score for hit in configured] == [hit.score for hit in rrf]
+
+
+def _hit(chunk_id: int, document_id: int, score: float) -> Hit:
+    return Hit(chunk_id, document_id, f"chunk {chunk_id}", [], "", f"https://docs.test/{document_id}/", "", score)
+
+
+def test_a_page_that_several_chunks_match_ranks_above_one_matched_once():
+    # Page 1 has one chunk a shade better than page 2's best; page 2 has two more that match.
+    hits = [_hit(10, 1, 0.80), _hit(20, 2, 0.78), _hit(21, 2, 0.60), _hit(22, 2, 0.40), _hit(30, 3, 0.10)]
+    ranked = page_aggregate(hits, decay=0.5)
+    assert [hit.chunk_id for hit in ranked] == [20, 10, 21, 22, 30]
+    # The page's best chunk carries the page: 0.78 + 0.5 * 0.60 + 0.25 * 0.40; the others keep their own.
+    assert ranked[0].score == pytest.approx(1.18)
+    assert {hit.chunk_id: hit.score for hit in ranked[2:]} == pytest.approx({21: 0.60, 22: 0.40, 30: 0.10})
+
+
+def test_page_aggregation_off_is_the_best_chunk_alone():
+    hits = [_hit(10, 1, 0.80), _hit(20, 2, 0.78), _hit(21, 2, 0.60)]
+    assert [(hit.chunk_id, hit.score) for hit in page_aggregate(hits, decay=0)] == [(10, 0.80), (20, 0.78), (21, 0.60)]
+
+
+def test_searches_rank_pages_by_their_chunks_together(indexed, embedder, settings):
+    settings.RETRIEVAL_PAGE_DECAY = 0.5
+    space = space_active(indexed.pk)
+    query = "How do I set the default page size for list results?"
+    vector = embedder.embed_queries([query])[0]
+    alone = chunk_search(space=space, query=query, vector=vector, k=200, per_document=None, page_decay=0)
+    paged = chunk_search(space=space, query=query, vector=vector, k=200, per_document=None)
+    assert sorted(hit.chunk_id for hit in alone) == sorted(hit.chunk_id for hit in paged)
+    leader = paged[0]
+    own = sorted((hit.score for hit in alone if hit.document_id == leader.document_id), reverse=True)
+    assert len(own) > 1
+    assert leader.score == pytest.approx(sum(score * 0.5**n for n, score in enumerate(own)))
+    assert leader.score > max(own)
+
+
+def test_the_page_decay_is_read_from_the_settings(indexed, embedder, settings):
+    space = space_active(indexed.pk)
+    query = "How do I set the default page size for list results?"
+    vector = embedder.embed_queries([query])[0]
+    settings.RETRIEVAL_PAGE_DECAY = 0
+    configured = chunk_search(space=space, query=query, vector=vector, k=8, per_document=None)
+    alone = chunk_search(space=space, query=query, vector=vector, k=8, per_document=None, page_decay=0)
+    assert [(hit.chunk_id, hit.score) for hit in configured] == [(hit.chunk_id, hit.score) for hit in alone]
+    settings.RETRIEVAL_PAGE_DECAY = 0.5
+    paged = chunk_search(space=space, query=query, vector=vector, k=8, per_document=None)
+    assert paged[0].score > alone[0].score
