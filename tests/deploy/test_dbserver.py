@@ -112,6 +112,7 @@ def app(url: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # over 3 s alone: make test runs it, make test-fast does not
 def test_the_image_server_takes_passwords_only_and_the_app_searches_it_with_bm25(dbserver):
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(dbserver.url.replace("@127.0.0.1", "x@127.0.0.1"), connect_timeout=10).close()

@@ -57,6 +57,7 @@ def test_a_small_assistant_has_bm25_and_no_graph_and_its_dense_search_is_exact(e
     assert len(hits) == 10 and hits == dense_ids(space, vector, exact=True)
 
 
+@pytest.mark.slow  # over 3 s alone: make test runs it, make test-fast does not
 @pytest.mark.django_db
 def test_the_graph_is_built_when_the_assistant_reaches_the_threshold(embedder):
     assistant = make_assistant()

@@ -73,6 +73,7 @@ def fuzz(operation, assistant_id: int, headers: dict, succeeded: set) -> None:
     answers_within_contract()
 
 
+@pytest.mark.slow  # over 3 s alone: make test runs it, make test-fast does not
 def test_every_operation_answers_within_its_contract(settings, key, assistant):
     """With a key of every scope on a team with one assistant; the rate limit is lifted."""
     settings.API_RATE_LIMIT_PER_MINUTE = 1_000_000

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from assistants.models import Team
 from ingestion.models import EmbeddingCache, EmbeddingSpace
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PAGE = "<html><head><title>{t}</title></head><body><main><h1>{t}</h1><p>{p}</p>{a}</main></body></html>"
 

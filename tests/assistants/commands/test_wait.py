@@ -9,7 +9,7 @@ from ingestion.models import Document
 from tests.conftest import serve_directory
 from tests.factories import make_assistant
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PAGE = "<html><head><title>{title}</title></head><body><main><h1>{title}</h1><p>{text}</p>{links}</main></body></html>"
 

@@ -9,6 +9,8 @@ import pytest
 
 from tests.ingestion.crawling.test_crawler import Site
 
+pytestmark = pytest.mark.slow  # several seconds a test: make test runs them, make test-fast does not
+
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists() and not shutil.which("chromium"), reason="Chromium is missing (apt-get install chromium)"

@@ -79,6 +79,7 @@ def test_crawls_of_one_host_share_its_request_slots(slow_site, settings, concurr
     assert slow_site.most_in_flight == concurrency  # 3 crawls at once, never more than the limit
 
 
+@pytest.mark.slow  # over 3 s alone: make test runs it, make test-fast does not
 def test_the_delay_holds_across_crawls(slow_site, settings):
     settings.CRAWL_HOST_CONCURRENCY = 4
     crawl_in_threads(slow_site.url, 2, delay=0.3)

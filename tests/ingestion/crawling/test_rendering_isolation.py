@@ -36,6 +36,8 @@ from tests.ingestion.crawling.hostile import (
 from tests.ingestion.crawling.test_crawler import Site
 from tests.ingestion.crawling.test_js_rendering import needs_chromium
 
+pytestmark = pytest.mark.slow  # several seconds a test: make test runs them, make test-fast does not
+
 REPO = Path(__file__).resolve().parents[3]
 # Requests the interception never sees (Playwright cannot route them): only the backstop stands
 # between them and the network. A popup's document written by its opener sometimes runs before

@@ -230,6 +230,7 @@ def test_an_engine_failure_is_a_server_error_and_the_server_carries_on(serve):
         assert message == "the embedding model failed: RuntimeError: CUDA out of memory"
 
 
+@pytest.mark.slow  # over 3 s alone: make test runs it, make test-fast does not
 def test_the_management_command_serves_the_configured_model(embedder):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -13,6 +13,7 @@ from tests.conftest import SHARED
 SCIFACT = SHARED / "scifact" / "corpus.jsonl"
 
 
+@pytest.mark.slow  # over 3 s alone: make test runs it, make test-fast does not
 def test_minilm_matches_sentence_transformers():
     sentence_transformers = pytest.importorskip("sentence_transformers")
     assert SCIFACT.is_file(), f"shared data missing: {SCIFACT}"

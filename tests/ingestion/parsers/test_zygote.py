@@ -91,6 +91,7 @@ def test_the_zygote_and_its_children_exit_with_their_caller(tmp_path):
     assert not alive(zygote) and not alive(sleeper)
 
 
+@pytest.mark.slow  # over 3 s alone: make test runs it, make test-fast does not
 def test_a_slow_child_does_not_hold_up_a_file_forked_before_it(tmp_path, monkeypatch):
     """A child forked while another file is being parsed must not inherit that file's conversation:
     the first caller would wait for its end of file until the slow child dies."""
