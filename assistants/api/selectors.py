@@ -48,7 +48,8 @@ def id_cursor(raw: str | None) -> int | None:
     """The position of an id-ordered page: the last id of the previous page."""
     if raw is None:
         return None
-    if not raw.isdigit():
+    # ASCII digits only ("¹" is a digit to str.isdigit, not to int), and within PostgreSQL's bigint.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise invalid("The cursor is not one this API returned.", {"parameter": "cursor"})
     return int(raw)
 

@@ -211,7 +211,16 @@ def test_conversations_page_by_cursor_without_repeats(api, assistant):
 
 
 @pytest.mark.parametrize(
-    "params", [{"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"cursor": "bm90IGpzb24"}, {"cursor": "%%%"}]
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "ten"},
+        {"cursor": "bm90IGpzb24"},
+        {"cursor": "%%%"},
+        {"cursor": "¹"},  # a digit to str.isdigit, found by the API fuzzing (it answered 500)
+        {"cursor": "9" * 30},
+    ],
 )
 def test_bad_paging_parameters_are_refused(api, assistant, params):
     assert_error(api.get(f"/assistants/{assistant.pk}/conversations", **params), 400, "invalid_request")
