@@ -103,7 +103,7 @@ HANDOFF_NOTICE_SECONDS = 600  # one email per conversation in this window, howev
 
 @shared_task(**EMAIL_TASK)
 def notify_handoff_requested(conversation_id: int) -> None:
-    """Email the team's owners and admins that a visitor of this conversation waits for a person.
+    """Email the team's members on duty (else its owners and admins) that a visitor of this conversation waits for a person.
     Reads the handoff's reason and summary where the conversation has them; a second call within
     HANDOFF_NOTICE_SECONDS (a redelivered task, a double click) sends nothing."""
     from assistants.models import Conversation

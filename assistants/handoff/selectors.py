@@ -323,3 +323,9 @@ def inbox_items_after(*, team: Team, cursor: Cursor) -> list[Item]:
         }
 
     return _merged(messages, events, cursor, _message_data, event_data)
+
+
+def on_duty_members(*, team: Team) -> list[str]:
+    """The names of the team's members on duty (they get the handoff emails; nobody: owners and admins)."""
+    rows = team.memberships.filter(on_duty=True, user__is_active=True).select_related("user")
+    return sorted(person_name(row.user) or row.user.username for row in rows)

@@ -19,11 +19,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from assistants import access
+from assistants import services as team_services
 from assistants.forms import SETTINGS_SECTIONS
 from assistants.handoff import live, selectors
 from assistants.handoff import services as handoff_services
 from assistants.handoff.forms import HandoffSettingsForm
-from assistants.models import Conversation
+from assistants.models import Conversation, Membership
 from assistants.web.handoff import event_stream
 from chatsite.db import release_connection
 
@@ -31,6 +32,44 @@ from chatsite.db import release_connection
 def _inbox_url(team_id: int, conversation_id: int | None = None) -> str:
     url = reverse("team_inbox", args=[team_id])
     return f"{url}?c={conversation_id}" if conversation_id else url
+
+
+def _duty_back(request, team_id: int) -> str:
+    """Where an on-duty change returns: the members page or the inbox (never a URL from the form)."""
+    if request.POST.get("back") == "members":
+        return reverse("team_members", args=[team_id])
+    return reverse("team_inbox", args=[team_id])
+
+
+def _on_duty_flag(request) -> bool:
+    return request.POST.get("on_duty", "") in ("1", "true", "on")
+
+
+@login_required
+@require_POST
+def team_on_duty(request, team_id: int):
+    """I go on duty (``on_duty=1``: the handoff emails come to me) or off duty (``on_duty=0``)."""
+    team = access.team_for(user=request.user, team_id=team_id, need=access.Permission.WORK)
+    membership = Membership.objects.get(team=team, user=request.user)
+    team_services.membership_on_duty_set(membership=membership, on_duty=_on_duty_flag(request))
+    messages.success(
+        request,
+        "You are on duty: visitors asking for a person are emailed to you."
+        if membership.on_duty
+        else "You are off duty.",
+    )
+    return redirect(_duty_back(request, team.pk))
+
+
+@login_required
+@require_POST
+def membership_on_duty(request, membership_id: int):
+    """An owner or admin puts a member on duty, or takes them off."""
+    membership = access.membership_duty_for(user=request.user, membership_id=membership_id)
+    team_services.membership_on_duty_set(membership=membership, on_duty=_on_duty_flag(request))
+    name = membership.user.first_name or membership.user.username
+    messages.success(request, f"{name} is {'on' if membership.on_duty else 'off'} duty.")
+    return redirect(_duty_back(request, membership.team_id))
 
 
 @login_required
@@ -55,6 +94,8 @@ def team_inbox(request, team_id: int):
         "can_work": access.Permission.WORK in team.viewer_can,
         "me": request.user.pk,
         "active": selected is not None and selected.handoff_state in selectors.ACTIVE,
+        "on_duty": selectors.on_duty_members(team=team),
+        "me_on_duty": Membership.objects.filter(team=team, user=request.user, on_duty=True).exists(),
     }
     return render(request, "dashboard/inbox.html", context)
 

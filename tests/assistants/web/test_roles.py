@@ -103,6 +103,8 @@ ROUTES = [
     ("gap_qa_add", "POST", "gap", "manage"),
     ("team_inbox", "GET", "team", "read"),
     ("inbox_stream", "GET", "team", "read"),
+    ("team_on_duty", "POST", "team", "work"),
+    ("membership_on_duty", "POST", "membership", "manage"),
     ("handoff_assign", "POST", "conversation", "work"),
     ("handoff_reply", "POST", "conversation", "work"),
     ("handoff_resolve", "POST", "conversation", "work"),
