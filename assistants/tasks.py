@@ -32,9 +32,11 @@ def webhook_deliver_task(delivery_id: int) -> str:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120, soft_time_limit=100)
 def webhook_deliveries_due_task() -> int:
-    """Queue the deliveries whose next try is due (beat, every minute)."""
+    """Queue the deliveries whose next try is due, and disable the endpoints failing for days even
+    without new traffic (beat, every minute)."""
     from assistants.webhooks import services as webhook_services
 
+    webhook_services.endpoints_failing_sweep()
     return webhook_services.deliveries_due()
 
 
