@@ -61,9 +61,9 @@ def lead_created(lead: Lead) -> int:
 
 
 def _parts(lead: Lead) -> list[dict]:
-    labels = {"intent": "Intent", "engagement": "Engagement", "completeness": "Contact details", "answered": "Answered"}
-    stored = lead.score_parts or {}  # JSONB keeps its own key order: the parts in the order of the docs
-    return [{"label": label, **stored[key]} for key, label in labels.items() if key in stored]
+    from assistants.leads.selectors import score_parts_shown
+
+    return score_parts_shown(lead)
 
 
 def endpoint_disabled(endpoint: WebhookEndpoint) -> int:
