@@ -175,5 +175,6 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/assign/", inbox.handoff_assign, name="handoff_assign"),
     path("conversations/<int:conversation_id>/reply/", inbox.handoff_reply, name="handoff_reply"),
     path("conversations/<int:conversation_id>/resolve/", inbox.handoff_resolve, name="handoff_resolve"),
+    path("conversations/<int:conversation_id>/take-over/", inbox.handoff_take_over, name="handoff_take_over"),
     path("assistants/<int:assistant_id>/handoff/", inbox.handoff_settings, name="handoff_settings"),
 ]

@@ -126,7 +126,7 @@ async def chat_stream(request, slug: str):
         try:
             if turn.held:
                 yield Event("meta", {"conversation_id": conversation.pk}).sse()
-                state = await sync_to_async(visitor_state)(conversation)
+                state = await sync_to_async(visitor_state)(conversation, from_handoff_start=True)
                 yield Event("handoff", state).sse()
                 yield Event("done", {"message_id": turn.message.pk, "held": True}).sse()
                 return

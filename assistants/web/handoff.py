@@ -30,8 +30,10 @@ LIVE_OPENS_PER_VISITOR = 20
 LIVE_OPENS_PER_ADDRESS = 60
 
 
-def visitor_state(conversation: Conversation) -> dict:
-    """The handoff as the chat follows it: ``state``; ``cursor`` (where its live stream starts);
+def visitor_state(conversation: Conversation, *, from_handoff_start: bool = False) -> dict:
+    """The handoff as the chat follows it: ``state``; ``cursor`` (where its live stream starts: now, or
+    with ``from_handoff_start`` where the current handoff began, for a chat that was not following it:
+    a member took the conversation over; a chat already following keeps its own cursor);
     ``agent`` ("Dana from Acme" once someone has it); ``unavailable`` (nobody can take it now: the
     chat offers to leave an email); ``enabled`` (False: only the contact form)."""
     handoff = selectors.handoff_current(conversation=conversation)
@@ -40,7 +42,11 @@ def visitor_state(conversation: Conversation) -> dict:
     return {
         "conversation_id": conversation.pk,
         "state": conversation.handoff_state,
-        "cursor": str(selectors.cursor_for_visitor(conversation_id=conversation.pk)),
+        "cursor": str(
+            selectors.cursor_for_visitor_handoff(conversation=conversation)
+            if from_handoff_start and active
+            else selectors.cursor_for_visitor(conversation_id=conversation.pk)
+        ),
         "agent": selectors.agent_label(handoff.assigned_to, conversation.assistant.team)
         if active and handoff and conversation.handoff_state == HandoffState.OPEN
         else "",

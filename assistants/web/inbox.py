@@ -145,6 +145,23 @@ def handoff_reply(request, conversation_id: int):
 
 @login_required
 @require_POST
+def handoff_take_over(request, conversation_id: int):
+    """Take over: the member takes a conversation the assistant answers (``why``: a short note kept
+    with it); the assistant stops answering and the inbox opens it."""
+    return _act(
+        request,
+        conversation_id,
+        lambda conversation: (
+            handoff_services.handoff_take_over(
+                conversation=conversation, user=request.user, why=request.POST.get("why", "")
+            )
+            and None
+        ),
+    )
+
+
+@login_required
+@require_POST
 def handoff_resolve(request, conversation_id: int):
     """Resolve: the visitor's next message goes to the assistant again."""
     return _act(

@@ -433,7 +433,10 @@
   function followHandoff(state, announce) {
     if (state.conversation_id) conversationId = state.conversation_id;
     var before = handoff.state;
-    handoff = { state: state.state, cursor: state.cursor || handoff.cursor, agent: state.agent || "" };
+    // A chat already following the handoff keeps its own cursor (its live stream's); one that was not
+    // (a member took the conversation over) starts where the server says.
+    var following = (before === "pending" || before === "open") && handoff.cursor;
+    handoff = { state: state.state, cursor: following ? handoff.cursor : (state.cursor || handoff.cursor), agent: state.agent || "" };
     var active = state.state === "pending" || state.state === "open";
     if (humanButton) humanButton.hidden = active;
     if (!active) { stopLive(); return; }

@@ -108,6 +108,7 @@ ROUTES = [
     ("handoff_assign", "POST", "conversation", "work"),
     ("handoff_reply", "POST", "conversation", "work"),
     ("handoff_resolve", "POST", "conversation", "work"),
+    ("handoff_take_over", "POST", "conversation", "work"),
     ("handoff_settings", "GET", "assistant", "read"),
     ("handoff_settings", "POST", "assistant", "manage"),
 ]
