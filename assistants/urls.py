@@ -168,6 +168,7 @@ urlpatterns = [
     # Live handoff (assistants/web/handoff.py for the visitor, inbox.py for the team; docs/handoff.md)
     path("embed/<str:public_key>/handoff", handoff.embed_handoff, name="embed_handoff"),
     path("embed/<str:public_key>/live", handoff.embed_live, name="embed_live"),
+    path("a/<slug:slug>/return/<str:token>", handoff.conversation_return, name="conversation_return"),
     path("teams/<int:team_id>/inbox/", inbox.team_inbox, name="team_inbox"),
     path("teams/<int:team_id>/inbox/stream", inbox.inbox_stream, name="inbox_stream"),
     path("teams/<int:team_id>/on-duty/", inbox.team_on_duty, name="team_on_duty"),

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from assistants import selectors as assistant_selectors
 from assistants import services
 from assistants.handoff import live, selectors
 from assistants.handoff import services as handoff_services
@@ -159,4 +161,34 @@ def event_stream(body) -> StreamingHttpResponse:
     response = StreamingHttpResponse(body, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
+
+
+@require_GET
+def conversation_return(request, slug: str, token: str):
+    """The signed link in the email to a visitor who left: it opens that conversation on the
+    assistant's full page, for this browser (the visitor cookie becomes the conversation's), or says
+    plainly that the link expired or is not valid. An internal assistant still asks for its code."""
+    from assistants.handoff.emails import ReturnLinkError, return_link_conversation
+
+    assistant = get_object_or_404(Assistant, slug=slug)
+    try:
+        conversation_id = return_link_conversation(token)
+        conversation = Conversation.objects.filter(pk=conversation_id, assistant=assistant).first()
+        if conversation is None:
+            raise ReturnLinkError("invalid")
+    except ReturnLinkError as exc:
+        context = {
+            "assistant": assistant,
+            "brand": assistant_selectors.assistant_branding(assistant=assistant),
+            "expired": exc.kind == "expired",
+            "page": reverse("assistant_page", args=[assistant.slug]),
+        }
+        response = render(request, "chat/link_invalid.html", context, status=410 if exc.kind == "expired" else 400)
+        response["Cache-Control"] = "no-store"
+        return response
+    response = redirect(reverse("assistant_page", args=[assistant.slug]) + f"?conversation={conversation.pk}")
+    visitors.set_visitor_cookie(response, conversation.visitor_token)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
     return response

@@ -613,10 +613,16 @@
 
   // Resume the visitor's conversation; questions wait for it so that they come after its messages.
   var resumed = greeted
-    .then(function () { return fetch(root.dataset.resume, { credentials: "same-origin", headers: requestHeaders() }); })
+    .then(function () {
+      // A return link (the email to a visitor who left) names its conversation.
+      var chosen = root.dataset.resumeConversation;
+      var url = root.dataset.resume + (chosen ? "?conversation_id=" + encodeURIComponent(chosen) : "");
+      return fetch(url, { credentials: "same-origin", headers: requestHeaders() });
+    })
     .then(function (response) { return response.ok ? response.json() : { messages: [] }; })
     .then(function (data) {
-      if (left && String(data.conversation_id) === left) return;  // the visitor started a new one
+      var chosen = root.dataset.resumeConversation;
+      if (left && String(data.conversation_id) === left && String(data.conversation_id) !== chosen) return;  // the visitor started a new one
       conversationId = data.conversation_id;
       if (data.messages.length) { hideSuggestions(); started(); }
       var lastQuestion = null, lastAnswer = null;

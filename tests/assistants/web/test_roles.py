@@ -141,6 +141,7 @@ PUBLIC = {
     "embed_lead",
     "embed_handoff",  # the visitor's, by their token (tests/assistants/handoff/test_web.py)
     "embed_live",
+    "conversation_return",  # its signed link is the key (tests/assistants/handoff/test_visitor_email.py)
 }
 SIGNED_IN = {"dashboard", "team_create", "account"}
 URL_ARGUMENT = {
