@@ -28,6 +28,7 @@
 // nothing is lost or shown twice. The team's messages are text (textContent), never HTML.
 (function () {
   "use strict";
+  var parseEvents = window.ChatsiteSSE.parse;  // the SSE parser (static/js/sse.js, loaded before)
   var i18n = window.ChatsiteI18n;
   var t = i18n.t;
   var root = document.getElementById("chat");
@@ -506,21 +507,6 @@
   }
 
   // --- Asking ---------------------------------------------------------------------------------
-
-  function parseEvents(buffer, onEvent) {
-    var parts = buffer.split("\n\n");
-    var rest = parts.pop();
-    parts.forEach(function (block) {
-      var name = "message", data = "", id = null;
-      block.split("\n").forEach(function (line) {
-        if (line.indexOf("event: ") === 0) name = line.slice(7);
-        else if (line.indexOf("data: ") === 0) data += line.slice(6);
-        else if (line.indexOf("id: ") === 0) id = line.slice(4);
-      });
-      if (data) onEvent(name, JSON.parse(data), id);
-    });
-    return rest;
-  }
 
   function readEvents(stream, onEvent) {
     var reader = stream.getReader();

@@ -9,6 +9,7 @@
 // a member wrote is inserted with textContent.
 (function () {
   "use strict";
+  var parse = window.ChatsiteSSE.parse;  // the SSE parser (static/js/sse.js, loaded before)
   var root = document.getElementById("inbox");
   if (!root) return;
   var list = document.getElementById("inbox-list");
@@ -117,21 +118,6 @@
   }
 
   // --- The stream ---------------------------------------------------------------------------------
-
-  function parse(buffer, onEvent) {
-    var blocks = buffer.split("\n\n");
-    var rest = blocks.pop();
-    blocks.forEach(function (block) {
-      var name = "message", data = "", id = null;
-      block.split("\n").forEach(function (line) {
-        if (line.indexOf("event: ") === 0) name = line.slice(7);
-        else if (line.indexOf("data: ") === 0) data += line.slice(6);
-        else if (line.indexOf("id: ") === 0) id = line.slice(4);
-      });
-      if (data) onEvent(name, JSON.parse(data), id);
-    });
-    return rest;
-  }
 
   function connect(delay) {
     var headers = { "Accept": "text/event-stream" };
