@@ -9,7 +9,7 @@ Server-Sent Events read with ``fetch`` (the widget's iframe sends its token in a
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
-from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -98,6 +98,26 @@ def embed_handoff(request, public_key: str):
         conversation=conversation, reason="visitor_asked", trigger="the “Talk to a person” button", page_url=page_url
     )
     return JsonResponse(visitor_state(conversation))
+
+
+@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
+@require_POST
+def embed_typing(request, public_key: str):
+    """The visitor is typing (``{conversation_id}``, sent by the chat at most every few seconds while a
+    person has the conversation): the team's inbox shows it. Nothing is stored; a flood publishes at
+    most one signal per ``live.TYPING_EVERY``. 204 either way."""
+    assistant = get_object_or_404(Assistant.objects.select_related("team"), public_key=public_key)
+    if not visitors.access_granted(request, assistant):
+        return visitors.access_refused()
+    payload = json_body.read_object(request)
+    if payload is None:
+        return HttpResponseBadRequest("JSON expected")
+    conversation = _visitor_conversation(request, assistant, payload.get("conversation_id"))
+    if conversation is None:
+        return JsonResponse({"error": "no such conversation of yours"}, status=404)
+    if conversation.handoff_state in selectors.ACTIVE:
+        live.typing_visitor(team_id=assistant.team_id, conversation_id=conversation.pk)
+    return HttpResponse(status=204)
 
 
 @require_GET

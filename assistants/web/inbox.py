@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -158,6 +158,19 @@ def handoff_take_over(request, conversation_id: int):
             and None
         ),
     )
+
+
+@login_required
+@require_POST
+def handoff_typing(request, conversation_id: int):
+    """The member types a reply (sent by the inbox at most every few seconds): the visitor sees
+    "Dana from Acme is typing…". Nothing is stored; 204."""
+    conversation = access.conversation_for(user=request.user, conversation_id=conversation_id, write=True)
+    if conversation.handoff_state in selectors.ACTIVE:
+        live.typing_agent(
+            conversation_id=conversation.pk, label=selectors.agent_label(request.user, conversation.assistant.team)
+        )
+    return HttpResponse(status=204)
 
 
 @login_required
