@@ -451,8 +451,47 @@
     if (!live) readLive(1000);
   }
 
+  // --- Typing: "Dana from Acme is typing…" while a member writes (their signals come every ~2 s;
+  // the note goes 4 s after the last, or with their message), and the visitor's own typing is
+  // sent to the team at most every TYPING_EVERY ms while a person has the conversation.
+
+  var TYPING_SHOWN = 4000, TYPING_EVERY = 2000;
+  var agentTyping = null, agentTypingTimer = null, lastTypingSent = 0;
+
+  function hideAgentTyping() {
+    clearTimeout(agentTypingTimer);
+    if (agentTyping) { agentTyping.remove(); agentTyping = null; }
+    if (handoff.state === "open" && !busy) statusLine.textContent = agentStatus();
+  }
+
+  function showAgentTyping(label) {
+    var who = label || handoff.agent || t("team_member");
+    if (!agentTyping) {
+      agentTyping = document.createElement("div");
+      agentTyping.className = "msg agent agent-typing";
+      var name = document.createElement("div");
+      name.className = "who";
+      agentTyping.appendChild(name);
+      agentTyping.appendChild(typingIndicator());
+      log.appendChild(agentTyping);
+      scrollDown();
+    }
+    agentTyping.querySelector(".who").textContent = who;
+    if (!busy) statusLine.textContent = t("handoff_typing", { agent: who });
+    clearTimeout(agentTypingTimer);
+    agentTypingTimer = setTimeout(hideAgentTyping, TYPING_SHOWN);
+  }
+
+  function visitorTyping() {
+    var now = Date.now();
+    if (handoff.state !== "open" || !conversationId || !input.value.trim() || now - lastTypingSent < TYPING_EVERY) return;
+    lastTypingSent = now;
+    postJSON(root.dataset.typing, { conversation_id: conversationId }).catch(function () { /* only a courtesy */ });
+  }
+
   function onLive(name, data) {
-    if (name === "message") { agentBubble(data); scrollDown(); return; }
+    if (name === "typing") { if (data.who === "agent") showAgentTyping(data.label); return; }
+    if (name === "message") { hideAgentTyping(); agentBubble(data); scrollDown(); return; }
     if (name !== "handoff") return;
     if (data.kind === "unavailable") { notice(t("handoff_unavailable"), true); return; }
     if (data.state === "open" && data.agent && data.agent !== handoff.agent) {
@@ -647,6 +686,7 @@
       composer.requestSubmit();
     }
   });
+  input.addEventListener("input", visitorTyping);
   root.addEventListener("click", function (event) {
     var action = event.target.closest("[data-action]");
     if (!action) return;

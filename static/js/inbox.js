@@ -117,6 +117,26 @@
     thread.scrollTop = thread.scrollHeight;
   }
 
+  // --- Typing ------------------------------------------------------------------------------------
+  // The visitor typing in the open conversation shows under its thread for a few seconds (refreshed
+  // while the signals come, gone with their message); the member typing a reply tells the visitor,
+  // at most every TYPING_EVERY ms (the server throttles too).
+
+  var TYPING_SHOWN = 4000, TYPING_EVERY = 2000;
+  var typingNote = document.getElementById("visitor-typing");
+  var typingTimer = null;
+
+  function visitorTyping(show) {
+    if (!typingNote) return;
+    typingNote.hidden = !show;
+    clearTimeout(typingTimer);
+    if (show) typingTimer = setTimeout(function () { typingNote.hidden = true; }, TYPING_SHOWN);
+  }
+
+  function onTyping(data) {
+    if (data.who === "visitor" && String(data.conversation_id) === selected) visitorTyping(true);
+  }
+
   // --- The stream ---------------------------------------------------------------------------------
 
   function connect(delay) {
@@ -135,7 +155,8 @@
           if (chunk.done) return;
           buffer = parse(buffer + decoder.decode(chunk.value, { stream: true }), function (name, data, id) {
             if (name === "handoff") onHandoff(data);
-            else if (name === "message") onMessage(data);
+            else if (name === "message") { onMessage(data); if (data.role === "user" && String(data.conversation_id) === selected) visitorTyping(false); }
+            else if (name === "typing") onTyping(data);
             if (id) cursor = id;
           });
           return pump();
@@ -174,6 +195,17 @@
           problem.textContent = error.message || "The reply was not sent. Try again.";
           problem.hidden = false;
         });
+    });
+    var lastTyping = 0;
+    text.addEventListener("input", function () {
+      var now = Date.now();
+      if (!reply.dataset.typing || !text.value.trim() || now - lastTyping < TYPING_EVERY) return;
+      lastTyping = now;
+      fetch(reply.dataset.typing, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": reply.elements.csrfmiddlewaretoken.value },
+      }).catch(function () { /* only a courtesy */ });
     });
     text.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
