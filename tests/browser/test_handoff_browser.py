@@ -6,6 +6,7 @@ to test-artifacts/handoff-latency-browser.json. Screenshots of the inbox and the
 
 import json
 import statistics
+from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
@@ -325,3 +326,38 @@ def test_a_member_takes_over_from_the_conversation_page_that_shows_the_lead(tran
         assert conversation.messages.filter(role="assistant").count() == 1  # the assistant stayed quiet
     finally:
         member.context.close()
+
+
+def test_the_emailed_link_opens_the_conversation_in_another_browser_and_a_bad_one_says_so(
+    transactional_db, browser, platform
+):
+    """The signed link of the email to a visitor who left: in a browser that never saw the conversation,
+    the full page opens it with the team's reply and its live handoff; a changed link gets a clear page."""
+    from assistants.handoff import emails, services
+
+    dana = make_user()
+    dana.first_name = "Dana"
+    dana.save()
+    assistant = make_assistant(team=make_team(owner=dana, name="Acme"), name="Gadget Help")
+    conversation = Conversation.objects.create(assistant=assistant, visitor_token="t" * 24)
+    Message.objects.create(conversation=conversation, role="user", text="Do you ship to Norway?")
+    services.handoff_request(conversation=conversation, reason="visitor_asked")
+    services.agent_reply(conversation=conversation, user=dana, text="Yes, within a week.")
+    link = platform + urlsplit(emails.return_link(conversation)).path
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        other = context.new_page()
+        other.goto(link)
+        chat_ready(other)
+        expect(other.locator(".msg.user .text").first).to_have_text("Do you ship to Norway?", timeout=10_000)
+        expect(other.locator(".msg.agent .text")).to_have_text("Yes, within a week.")
+        expect(other.locator("#status")).to_have_text("Dana from Acme is replying")
+        services.agent_reply(conversation=conversation, user=dana, text="Anything else?")
+        expect(other.locator(".msg.agent .text").last).to_have_text("Anything else?", timeout=10_000)
+
+        other.goto(link[:-3] + ("xyz" if not link.endswith("xyz") else "abc"))
+        expect(other.locator("h1")).to_have_text("This link is not valid")
+        shots(other, "return-link-invalid")
+    finally:
+        context.close()
