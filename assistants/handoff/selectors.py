@@ -343,7 +343,8 @@ def inbox_items_after(*, team: Team, cursor: Cursor) -> list[Item]:
     return _merged(messages, events, cursor, _message_data, event_data)
 
 
-def on_duty_members(*, team: Team) -> list[str]:
-    """The names of the team's members on duty (they get the handoff emails; nobody: owners and admins)."""
+def on_duty_memberships(*, team: Team) -> list[tuple[int, str]]:
+    """The team's members on duty (they get the handoff emails; nobody: owners and admins), as (user
+    id, name), by name: one query."""
     rows = team.memberships.filter(on_duty=True, user__is_active=True).select_related("user")
-    return sorted(person_name(row.user) or row.user.username for row in rows)
+    return sorted(((row.user_id, person_name(row.user) or row.user.username) for row in rows), key=lambda r: r[1])

@@ -30,6 +30,8 @@ from chatsite.lib.clients import client_address
 # Redis connection.
 LIVE_OPENS_PER_VISITOR = 20
 LIVE_OPENS_PER_ADDRESS = 60
+# Typing signals from one address, per minute (the chat sends at most one per 2 s while typing).
+TYPING_PER_ADDRESS = 120
 
 
 def visitor_state(conversation: Conversation, *, from_handoff_start: bool = False) -> dict:
@@ -112,6 +114,11 @@ def embed_typing(request, public_key: str):
     payload = json_body.read_object(request)
     if payload is None:
         return HttpResponseBadRequest("JSON expected")
+    verdict = ratelimit.hit(f"typing:address:{client_address(request)}", limit=TYPING_PER_ADDRESS, window=60)
+    if not verdict.allowed:  # a flood: answered before the conversation is looked up
+        response = JsonResponse({"error": "rate_limited", "retry_after": verdict.retry_after}, status=429)
+        response["Retry-After"] = str(verdict.retry_after)
+        return response
     conversation = _visitor_conversation(request, assistant, payload.get("conversation_id"))
     if conversation is None:
         return JsonResponse({"error": "no such conversation of yours"}, status=404)

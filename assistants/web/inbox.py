@@ -94,9 +94,10 @@ def team_inbox(request, team_id: int):
         "can_work": access.Permission.WORK in team.viewer_can,
         "me": request.user.pk,
         "active": selected is not None and selected.handoff_state in selectors.ACTIVE,
-        "on_duty": selectors.on_duty_members(team=team),
-        "me_on_duty": Membership.objects.filter(team=team, user=request.user, on_duty=True).exists(),
     }
+    on_duty = selectors.on_duty_memberships(team=team)
+    context["on_duty"] = [name for _, name in on_duty]
+    context["me_on_duty"] = any(user_id == request.user.pk for user_id, _ in on_duty)
     return render(request, "dashboard/inbox.html", context)
 
 

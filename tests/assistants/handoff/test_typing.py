@@ -134,3 +134,17 @@ def test_the_endpoints_publish_for_who_may_and_only_while_a_person_has_it(world)
         seconds=1.0,
     )
     assert typing_events(chunks) == []  # with the assistant again: no signal
+
+
+def test_a_flood_of_typing_signals_from_one_address_is_refused_for_a_while(world, monkeypatch):
+    from assistants.web import handoff as handoff_web
+
+    dana, conversation = world
+    monkeypatch.setattr(handoff_web, "TYPING_PER_ADDRESS", 3)
+    visitor = Client(headers={"X-Chatsite-Visitor": TOKEN})
+    url = f"/embed/{conversation.assistant.public_key}/typing"
+    body = json.dumps({"conversation_id": conversation.pk})
+    codes = [visitor.post(url, body, "application/json").status_code for _ in range(5)]
+    assert codes == [204, 204, 204, 429, 429]
+    refused = visitor.post(url, body, "application/json")
+    assert int(refused["Retry-After"]) > 0 and refused.json()["error"] == "rate_limited"
