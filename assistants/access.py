@@ -167,6 +167,19 @@ def membership_for(*, user: User, membership_id, write: bool = False) -> Members
     )
 
 
+def membership_duty_for(*, user: User, membership_id) -> Membership:
+    """A member of the team whose duty (the handoff emails) an owner or admin sets (MANAGE); members
+    set their own through the team (``team_for`` with WORK)."""
+    return _checked(
+        Membership.objects.select_related("team", "user"),
+        user=user,
+        pk=membership_id,
+        team_path="team",
+        need=Permission.MANAGE,
+        what="member",
+    )
+
+
 def invitation_for(*, user: User, invitation_id, write: bool = False) -> Invitation:
     """An invitation to the team; inviting and revoking are the owners' (OWN)."""
     return _checked(

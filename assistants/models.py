@@ -32,6 +32,8 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
+    # On duty: gets the "a visitor asks for a person" emails (nobody on duty: every owner and admin does).
+    on_duty = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user")]
@@ -325,6 +327,7 @@ class Handoff(models.Model):
         VISITOR_ASKED = "visitor_asked", "Visitor asked"
         NEGATIVE_FEEDBACK = "negative_feedback", "Negative feedback"
         RULE = "rule", "Team rule"
+        TAKEN_OVER = "taken_over", "Taken over by a member"  # the visitor never asked: a member stepped in
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="handoffs")
     reason = models.CharField(max_length=20, choices=Reason.choices)

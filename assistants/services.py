@@ -82,6 +82,13 @@ def membership_role_change(*, membership: Membership, role: str) -> Membership:
     return membership
 
 
+def membership_on_duty_set(*, membership: Membership, on_duty: bool) -> Membership:
+    """Mark a member on duty (they get the emails of visitors asking for a person) or off duty."""
+    Membership.objects.filter(pk=membership.pk).update(on_duty=bool(on_duty))
+    membership.on_duty = bool(on_duty)
+    return membership
+
+
 def membership_remove(*, membership: Membership) -> None:
     """Remove someone from the team; the team keeps at least one owner."""
     with transaction.atomic():

@@ -32,9 +32,11 @@ def webhook_deliver_task(delivery_id: int) -> str:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120, soft_time_limit=100)
 def webhook_deliveries_due_task() -> int:
-    """Queue the deliveries whose next try is due (beat, every minute)."""
+    """Queue the deliveries whose next try is due, and disable the endpoints failing for days even
+    without new traffic (beat, every minute)."""
     from assistants.webhooks import services as webhook_services
 
+    webhook_services.endpoints_failing_sweep()
     return webhook_services.deliveries_due()
 
 
@@ -103,7 +105,7 @@ HANDOFF_NOTICE_SECONDS = 600  # one email per conversation in this window, howev
 
 @shared_task(**EMAIL_TASK)
 def notify_handoff_requested(conversation_id: int) -> None:
-    """Email the team's owners and admins that a visitor of this conversation waits for a person.
+    """Email the team's members on duty (else its owners and admins) that a visitor of this conversation waits for a person.
     Reads the handoff's reason and summary where the conversation has them; a second call within
     HANDOFF_NOTICE_SECONDS (a redelivered task, a double click) sends nothing."""
     from assistants.models import Conversation

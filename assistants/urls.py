@@ -168,10 +168,16 @@ urlpatterns = [
     # Live handoff (assistants/web/handoff.py for the visitor, inbox.py for the team; docs/handoff.md)
     path("embed/<str:public_key>/handoff", handoff.embed_handoff, name="embed_handoff"),
     path("embed/<str:public_key>/live", handoff.embed_live, name="embed_live"),
+    path("embed/<str:public_key>/typing", handoff.embed_typing, name="embed_typing"),
+    path("a/<slug:slug>/return/<str:token>", handoff.conversation_return, name="conversation_return"),
     path("teams/<int:team_id>/inbox/", inbox.team_inbox, name="team_inbox"),
     path("teams/<int:team_id>/inbox/stream", inbox.inbox_stream, name="inbox_stream"),
+    path("teams/<int:team_id>/on-duty/", inbox.team_on_duty, name="team_on_duty"),
+    path("memberships/<int:membership_id>/on-duty/", inbox.membership_on_duty, name="membership_on_duty"),
     path("conversations/<int:conversation_id>/assign/", inbox.handoff_assign, name="handoff_assign"),
     path("conversations/<int:conversation_id>/reply/", inbox.handoff_reply, name="handoff_reply"),
     path("conversations/<int:conversation_id>/resolve/", inbox.handoff_resolve, name="handoff_resolve"),
+    path("conversations/<int:conversation_id>/typing/", inbox.handoff_typing, name="handoff_typing"),
+    path("conversations/<int:conversation_id>/take-over/", inbox.handoff_take_over, name="handoff_take_over"),
     path("assistants/<int:assistant_id>/handoff/", inbox.handoff_settings, name="handoff_settings"),
 ]

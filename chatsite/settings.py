@@ -253,6 +253,9 @@ OUTBOUND_DEADLINE = env_float("OUTBOUND_DEADLINE", 30.0)
 OUTBOUND_DOWNLOAD_DEADLINE = env_float("OUTBOUND_DOWNLOAD_DEADLINE", 120.0)
 OUTBOUND_USER_AGENT = env_str("OUTBOUND_USER_AGENT", "ChatsiteBot/0.1 (+https://github.com/chatsite)")
 
+# Days a signed link back to a conversation (the email to a visitor who left) stays good.
+HANDOFF_RETURN_LINK_DAYS = env_int("HANDOFF_RETURN_LINK_DAYS", 14)
+
 # --- Webhooks (assistants/webhooks/) ---------------------------------------------------------
 # Seconds to wait before each retry of a failed delivery (the first try is at once); past the last, it failed.
 WEBHOOK_RETRY_SCHEDULE = [

@@ -10,6 +10,7 @@ with the ids):
 
     on_handoff_requested(conversation)  a visitor's conversation now waits for a person (pending)
     on_handoff_resolved(conversation)   a team member resolved it
+    on_handoff_taken_over(conversation, user)  a member took a conversation nobody handed over (log only)
     on_agent_message(message)           a team member wrote to the visitor (Message.role "agent")
 
 A visitor's messages while a person has the conversation send ``message.created`` from ``services``
@@ -47,6 +48,12 @@ def on_handoff_resolved(conversation: Conversation) -> None:
     """A team member resolved the conversation (``pending`` or ``open`` → ``resolved``)."""
     _safely("on_handoff_resolved", _record, "handoff.resolved", conversation.pk, None)
     _safely("on_handoff_resolved", _handoff_webhook, "handoff.resolved", conversation)
+
+
+def on_handoff_taken_over(conversation: Conversation, user) -> None:
+    """A member took a conversation the visitor never handed over (``bot``/``resolved`` → ``open``):
+    recorded in the log; no email (the member is there) and no webhook (nobody asked for a person)."""
+    _safely("on_handoff_taken_over", _record, "handoff.taken_over", conversation.pk, None)
 
 
 def on_agent_message(message: Message) -> None:

@@ -32,6 +32,8 @@ from chatsite.lib.shared_redis import redis_client
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 10.0  # read the database this often without a wake-up (and send a keep-alive)
+TYPING_EVERY = 2.0  # seconds: at most one typing signal per conversation and side in this time
+TYPING_PREFIX = "typing:"  # a pub/sub message that carries a typing signal instead of a wake-up
 STREAM_SECONDS = 300.0  # then the stream ends and the client reconnects (with its Last-Event-ID)
 RETRY_MS = 1000  # the reconnect delay a client is told
 PRESENCE_SECONDS = 3 * POLL_SECONDS  # a visitor counts as here while their stream refreshes this key
@@ -66,6 +68,54 @@ def publish(*, team_id: int, conversation_id: int) -> None:
         client.publish(team_channel(team_id), "1")
     except redis.RedisError as exc:  # the streams read the database on their own every POLL_SECONDS
         logger.warning("handoff wake-up not published: %s", exc)
+
+
+def _typing_publish(channel: str, throttle_key: str, payload: dict) -> bool:
+    """Publish a typing signal (not stored: it only matters now), at most once per ``TYPING_EVERY``
+    for the same side of the same conversation. True when it was published."""
+    try:
+        client = redis_client()
+        if not client.set(throttle_key, "1", nx=True, px=int(TYPING_EVERY * 1000)):
+            return False
+        client.publish(channel, TYPING_PREFIX + json.dumps(payload))
+        return True
+    except redis.RedisError as exc:
+        logger.warning("typing signal not published: %s", exc)
+        return False
+
+
+def typing_agent(*, conversation_id: int, label: str) -> bool:
+    """A member types a reply: the visitor's streams of the conversation say "<label> is typing…"."""
+    return _typing_publish(
+        conversation_channel(conversation_id),
+        f"handoff:typing:{conversation_id}:agent",
+        {"who": "agent", "conversation_id": conversation_id, "label": label},
+    )
+
+
+def typing_visitor(*, team_id: int, conversation_id: int) -> bool:
+    """The visitor types: the team's inbox streams show it on that conversation."""
+    return _typing_publish(
+        team_channel(team_id),
+        f"handoff:typing:{conversation_id}:visitor",
+        {"who": "visitor", "conversation_id": conversation_id},
+    )
+
+
+def typing_sse(raw: str) -> bytes | None:
+    """The SSE event of a typing signal read from pub/sub, rebuilt field by field (only a known side,
+    an id and a short label go out; anything else is dropped). No ``id``: it moves no cursor."""
+    try:
+        data = json.loads(raw[len(TYPING_PREFIX) :])
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("who") not in ("agent", "visitor"):
+        return None
+    conversation_id = data.get("conversation_id")
+    if not isinstance(conversation_id, int):
+        return None
+    event = {"who": data["who"], "conversation_id": conversation_id, "label": str(data.get("label") or "")[:80]}
+    return f"event: typing\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
 
 def sse(item: Item) -> bytes:
@@ -120,20 +170,27 @@ async def stream(
         if presence:  # here from the first moment, not only after the backlog
             await _mark(client, presence, stream_id)
         yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
+        read_now = True
         while True:
-            items = await sync_to_async(read)(cursor)
-            for item in items:
-                cursor = item.cursor
-                yield sse(item)
-            if items:
-                continue  # a long backlog: read on before waiting
+            if read_now:
+                items = await sync_to_async(read)(cursor)
+                for item in items:
+                    cursor = item.cursor
+                    yield sse(item)
+                if items:
+                    continue  # a long backlog: read on before waiting
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             if presence:
                 await _mark(client, presence, stream_id)
-            woken = await _wait(pubsub if subscribed else None, min(POLL_SECONDS, remaining))
-            if not woken:
+            woken, typing = await _wait(pubsub if subscribed else None, min(POLL_SECONDS, remaining))
+            for raw in typing:
+                event = typing_sse(raw)
+                if event is not None:
+                    yield event
+            read_now = woken or not typing  # only typing signals: nothing new in the database
+            if not woken and not typing:
                 yield b": keep-alive\n\n"
     finally:
         try:
@@ -156,20 +213,33 @@ async def _mark(client, key: str, stream_id: str) -> None:
         pass
 
 
-async def _wait(pubsub, seconds: float) -> bool:
-    """Wait for a wake-up (True) or ``seconds`` (False); several wake-ups at once count as one."""
+async def _wait(pubsub, seconds: float) -> tuple[bool, list[str]]:
+    """Wait for a wake-up or a typing signal, or ``seconds``: (woken, the typing signals received);
+    several messages at once are taken together."""
     if pubsub is None:
         await asyncio.sleep(seconds)
-        return False
+        return False, []
     end = time.monotonic() + seconds
+    woken, typing = False, []
+
+    def take(message) -> None:
+        nonlocal woken
+        data = message.get("data")
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        if text.startswith(TYPING_PREFIX):
+            typing.append(text)
+        else:
+            woken = True
+
     try:
         while (left := end - time.monotonic()) > 0:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
             if message is not None:
-                while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0) is not None:
-                    pass
-                return True
+                take(message)
+                while (more := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0)) is not None:
+                    take(more)
+                return woken, typing
     except (redis.RedisError, OSError) as exc:
         logger.warning("handoff stream lost its wake-ups: %s", exc)
         await asyncio.sleep(max(0.0, end - time.monotonic()))
-    return False
+    return woken, typing

@@ -216,6 +216,24 @@ def cursor_for_visitor(*, conversation_id: int) -> Cursor:
     )
 
 
+def cursor_for_visitor_handoff(*, conversation: Conversation) -> Cursor:
+    """The cursor just before the conversation's current handoff: a chat that was not following it (a
+    member took the conversation over while the visitor's page read no live stream) gets its events
+    and the team's replies from there."""
+    handoff = handoff_current(conversation=conversation)
+    if handoff is None:
+        return cursor_for_visitor(conversation_id=conversation.pk)
+    first_event = HandoffEvent.objects.filter(handoff=handoff).order_by("id").values_list("id", flat=True).first() or 1
+    return Cursor(
+        _max_id(
+            Message.objects.filter(
+                conversation_id=conversation.pk, role=Message.Role.AGENT, created_at__lt=handoff.requested_at
+            )
+        ),
+        first_event - 1,
+    )
+
+
 def cursor_for_team(*, team_id: int) -> Cursor:
     return Cursor(
         _max_id(Message.objects.filter(conversation__assistant__team_id=team_id)),
@@ -323,3 +341,10 @@ def inbox_items_after(*, team: Team, cursor: Cursor) -> list[Item]:
         }
 
     return _merged(messages, events, cursor, _message_data, event_data)
+
+
+def on_duty_memberships(*, team: Team) -> list[tuple[int, str]]:
+    """The team's members on duty (they get the handoff emails; nobody: owners and admins), as (user
+    id, name), by name: one query."""
+    rows = team.memberships.filter(on_duty=True, user__is_active=True).select_related("user")
+    return sorted(((row.user_id, person_name(row.user) or row.user.username) for row in rows), key=lambda r: r[1])

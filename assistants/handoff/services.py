@@ -40,6 +40,8 @@ TRANSITIONS = {
     (State.RESOLVED, State.BOT),
     (State.PENDING, State.OPEN),
     (State.OPEN, State.OPEN),  # another member takes it over
+    (State.BOT, State.OPEN),  # a member takes over a conversation that never asked for a person
+    (State.RESOLVED, State.OPEN),
     (State.PENDING, State.RESOLVED),
     (State.OPEN, State.RESOLVED),
 }
@@ -185,6 +187,40 @@ def handoff_assign(*, conversation: Conversation, user: User) -> Handoff:
             return handoff
         _take(locked, handoff, user)
         _after_commit(locked)
+    _mirror(conversation, locked)
+    return handoff
+
+
+def handoff_take_over(*, conversation: Conversation, user: User, why: str = "") -> Handoff:
+    """A member takes a conversation the assistant answers (or a resolved one) without the visitor
+    asking: ``bot``/``resolved`` → ``open``, assigned to them, recorded with who, when and why (reason
+    ``taken_over``). From then on the assistant does not answer; the visitor's next message shows who
+    replies, and the team's replies reach them live or by email (``agent_reply``)."""
+    why = " ".join(str(why).split())[:200]
+    with transaction.atomic():
+        locked = _locked(conversation.pk)
+        if locked.handoff_state in selectors.ACTIVE:
+            raise HandoffError("This conversation is already with the team: open it in the inbox.")
+        now = timezone.now()
+        handoff = Handoff.objects.create(
+            conversation=locked,
+            reason=Reason.TAKEN_OVER,
+            trigger=why,
+            summary=selectors.extractive_summary(conversation=locked, reason=Reason.TAKEN_OVER, trigger=why),
+            summary_by="extractive",
+            page_url=locked.page_url[:2000],
+            assigned_to=user,
+            assigned_at=now,
+        )
+        _event(
+            locked,
+            to=State.OPEN,
+            handoff=handoff,
+            actor=Actor.AGENT,
+            user=user,
+            reason=f"taken over: {why}" if why else "taken over by a member",
+        )
+        _after_commit(locked, lambda: hooks.on_handoff_taken_over(locked, user))
     _mirror(conversation, locked)
     return handoff
 

@@ -62,6 +62,25 @@ def leads_for_team(
     return leads.order_by("-score", "-created_at", "-id")
 
 
+SCORE_PART_LABELS = {
+    "intent": "Intent",
+    "engagement": "Engagement",
+    "completeness": "Contact details",
+    "answered": "Answered",
+}
+
+
+def score_parts_shown(lead: Lead) -> list[dict]:
+    """The parts of the lead's score as the pages and emails show them: ``label``, ``points``, ``max``,
+    ``why``, in the order of the docs (JSONB keeps its own key order)."""
+    stored = lead.score_parts or {}
+    return [{"label": label, **stored[key]} for key, label in SCORE_PART_LABELS.items() if key in stored]
+
+
+def lead_of_conversation(*, conversation) -> Lead | None:
+    return Lead.objects.filter(conversation=conversation).first()
+
+
 def lead_payload(lead: Lead) -> dict:
     """A lead as the API and the ``lead.created`` webhook give it (plain JSON values)."""
     return {

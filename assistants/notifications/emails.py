@@ -25,6 +25,15 @@ def team_admin_emails(team: Team | int) -> list[str]:
     return sorted({row.user.email for row in rows.select_related("user")})
 
 
+def handoff_recipient_emails(team: Team | int) -> list[str]:
+    """Who hears that a visitor waits for a person: the team's members on duty, or every owner and
+    admin when nobody is (nobody on duty with an email address counts as nobody)."""
+    team_id = team if isinstance(team, int) else team.pk
+    rows = Membership.objects.filter(team_id=team_id, on_duty=True, user__is_active=True).exclude(user__email="")
+    on_duty = sorted({row.user.email for row in rows.select_related("user")})
+    return on_duty or team_admin_emails(team_id)
+
+
 def link(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
@@ -52,9 +61,9 @@ def lead_created(lead: Lead) -> int:
 
 
 def _parts(lead: Lead) -> list[dict]:
-    labels = {"intent": "Intent", "engagement": "Engagement", "completeness": "Contact details", "answered": "Answered"}
-    stored = lead.score_parts or {}  # JSONB keeps its own key order: the parts in the order of the docs
-    return [{"label": label, **stored[key]} for key, label in labels.items() if key in stored]
+    from assistants.leads.selectors import score_parts_shown
+
+    return score_parts_shown(lead)
 
 
 def endpoint_disabled(endpoint: WebhookEndpoint) -> int:
@@ -67,7 +76,7 @@ def endpoint_disabled(endpoint: WebhookEndpoint) -> int:
 
 
 def handoff_requested(conversation: Conversation) -> int:
-    """To the team's admins: a visitor waits for a person, with the handoff's reason and summary (the
+    """To the team's members on duty (else its owners and admins): a visitor waits for a person, with the handoff's reason and summary (the
     latest handoff of the conversation) and the visitor's contact details where they left them."""
     team = conversation.assistant.team
     contact = {}
@@ -98,6 +107,6 @@ def handoff_requested(conversation: Conversation) -> int:
     return send(
         template="handoff_requested",
         subject=f"A visitor asks for a person · {one_line(conversation.assistant.name, 60)}",
-        to=team_admin_emails(team),
+        to=handoff_recipient_emails(team),
         context=context,
     )

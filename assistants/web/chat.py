@@ -61,7 +61,10 @@ def assistant_page(request, slug: str):
     if not visitors.access_granted(request, assistant):
         return visitors.access_form(request, assistant=assistant, action=reverse("access_unlock", args=[slug]))
     token = visitors.visitor_token(request) or secrets.token_urlsafe(24)
-    response = render(request, "chat/page.html", visitors.chat_context(assistant))
+    context = visitors.chat_context(assistant)
+    chosen = request.GET.get("conversation", "")
+    context["resume_conversation"] = chosen if chosen.isdigit() and len(chosen) < 19 else ""
+    response = render(request, "chat/page.html", context)
     response["Content-Security-Policy"] = chat_csp(assistant, framed_by_allowed_domains=False)
     visitors.set_visitor_cookie(response, token)
     return response
@@ -126,7 +129,7 @@ async def chat_stream(request, slug: str):
         try:
             if turn.held:
                 yield Event("meta", {"conversation_id": conversation.pk}).sse()
-                state = await sync_to_async(visitor_state)(conversation)
+                state = await sync_to_async(visitor_state)(conversation, from_handoff_start=True)
                 yield Event("handoff", state).sse()
                 yield Event("done", {"message_id": turn.message.pk, "held": True}).sse()
                 return

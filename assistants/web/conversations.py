@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assistants import access, forms, selectors
 from assistants.api.export import FORMATS, export_lines
+from assistants.leads import selectors as lead_selectors
 from assistants.models import Conversation, Message
 from ingestion import services as ingestion_services
 
@@ -102,6 +103,7 @@ def _conversation_page(request, conversation, *, fix_form=None, status=200):
     """The conversation's page; ``fix_form``: a “fix this answer” form sent with errors, shown at its answer."""
     transcript = selectors.conversation_transcript(conversation=conversation)
     can_work = access.Permission.WORK in conversation.viewer_can
+    lead = lead_selectors.lead_of_conversation(conversation=conversation)
     for message in transcript["transcript"]:
         if can_work and message.role == Message.Role.ASSISTANT and message.question is not None:
             auto_id = f"fix{message.pk}_%s"
@@ -114,7 +116,14 @@ def _conversation_page(request, conversation, *, fix_form=None, status=200):
     return render(
         request,
         "dashboard/conversation_detail.html",
-        {"conversation": conversation, "assistant": conversation.assistant, "can_work": can_work, **transcript},
+        {
+            "conversation": conversation,
+            "assistant": conversation.assistant,
+            "can_work": can_work,
+            "lead": lead,
+            "lead_parts": lead_selectors.score_parts_shown(lead) if lead else [],
+            **transcript,
+        },
         status=status,
     )
 

@@ -9,11 +9,13 @@ Server-Sent Events read with ``fetch`` (the widget's iframe sends its token in a
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
-from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from assistants import selectors as assistant_selectors
 from assistants import services
 from assistants.handoff import live, selectors
 from assistants.handoff import services as handoff_services
@@ -28,10 +30,14 @@ from chatsite.lib.clients import client_address
 # Redis connection.
 LIVE_OPENS_PER_VISITOR = 20
 LIVE_OPENS_PER_ADDRESS = 60
+# Typing signals from one address, per minute (the chat sends at most one per 2 s while typing).
+TYPING_PER_ADDRESS = 120
 
 
-def visitor_state(conversation: Conversation) -> dict:
-    """The handoff as the chat follows it: ``state``; ``cursor`` (where its live stream starts);
+def visitor_state(conversation: Conversation, *, from_handoff_start: bool = False) -> dict:
+    """The handoff as the chat follows it: ``state``; ``cursor`` (where its live stream starts: now, or
+    with ``from_handoff_start`` where the current handoff began, for a chat that was not following it:
+    a member took the conversation over; a chat already following keeps its own cursor);
     ``agent`` ("Dana from Acme" once someone has it); ``unavailable`` (nobody can take it now: the
     chat offers to leave an email); ``enabled`` (False: only the contact form)."""
     handoff = selectors.handoff_current(conversation=conversation)
@@ -40,7 +46,11 @@ def visitor_state(conversation: Conversation) -> dict:
     return {
         "conversation_id": conversation.pk,
         "state": conversation.handoff_state,
-        "cursor": str(selectors.cursor_for_visitor(conversation_id=conversation.pk)),
+        "cursor": str(
+            selectors.cursor_for_visitor_handoff(conversation=conversation)
+            if from_handoff_start and active
+            else selectors.cursor_for_visitor(conversation_id=conversation.pk)
+        ),
         "agent": selectors.agent_label(handoff.assigned_to, conversation.assistant.team)
         if active and handoff and conversation.handoff_state == HandoffState.OPEN
         else "",
@@ -90,6 +100,31 @@ def embed_handoff(request, public_key: str):
         conversation=conversation, reason="visitor_asked", trigger="the “Talk to a person” button", page_url=page_url
     )
     return JsonResponse(visitor_state(conversation))
+
+
+@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
+@require_POST
+def embed_typing(request, public_key: str):
+    """The visitor is typing (``{conversation_id}``, sent by the chat at most every few seconds while a
+    person has the conversation): the team's inbox shows it. Nothing is stored; a flood publishes at
+    most one signal per ``live.TYPING_EVERY``. 204 either way."""
+    assistant = get_object_or_404(Assistant.objects.select_related("team"), public_key=public_key)
+    if not visitors.access_granted(request, assistant):
+        return visitors.access_refused()
+    payload = json_body.read_object(request)
+    if payload is None:
+        return HttpResponseBadRequest("JSON expected")
+    verdict = ratelimit.hit(f"typing:address:{client_address(request)}", limit=TYPING_PER_ADDRESS, window=60)
+    if not verdict.allowed:  # a flood: answered before the conversation is looked up
+        response = JsonResponse({"error": "rate_limited", "retry_after": verdict.retry_after}, status=429)
+        response["Retry-After"] = str(verdict.retry_after)
+        return response
+    conversation = _visitor_conversation(request, assistant, payload.get("conversation_id"))
+    if conversation is None:
+        return JsonResponse({"error": "no such conversation of yours"}, status=404)
+    if conversation.handoff_state in selectors.ACTIVE:
+        live.typing_visitor(team_id=assistant.team_id, conversation_id=conversation.pk)
+    return HttpResponse(status=204)
 
 
 @require_GET
@@ -153,4 +188,34 @@ def event_stream(body) -> StreamingHttpResponse:
     response = StreamingHttpResponse(body, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
+
+
+@require_GET
+def conversation_return(request, slug: str, token: str):
+    """The signed link in the email to a visitor who left: it opens that conversation on the
+    assistant's full page, for this browser (the visitor cookie becomes the conversation's), or says
+    plainly that the link expired or is not valid. An internal assistant still asks for its code."""
+    from assistants.handoff.emails import ReturnLinkError, return_link_conversation
+
+    assistant = get_object_or_404(Assistant, slug=slug)
+    try:
+        conversation_id = return_link_conversation(token)
+        conversation = Conversation.objects.filter(pk=conversation_id, assistant=assistant).first()
+        if conversation is None:
+            raise ReturnLinkError("invalid")
+    except ReturnLinkError as exc:
+        context = {
+            "assistant": assistant,
+            "brand": assistant_selectors.assistant_branding(assistant=assistant),
+            "expired": exc.kind == "expired",
+            "page": reverse("assistant_page", args=[assistant.slug]),
+        }
+        response = render(request, "chat/link_invalid.html", context, status=410 if exc.kind == "expired" else 400)
+        response["Cache-Control"] = "no-store"
+        return response
+    response = redirect(reverse("assistant_page", args=[assistant.slug]) + f"?conversation={conversation.pk}")
+    visitors.set_visitor_cookie(response, conversation.visitor_token)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
     return response

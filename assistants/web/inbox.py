@@ -13,17 +13,18 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from assistants import access
+from assistants import services as team_services
 from assistants.forms import SETTINGS_SECTIONS
 from assistants.handoff import live, selectors
 from assistants.handoff import services as handoff_services
 from assistants.handoff.forms import HandoffSettingsForm
-from assistants.models import Conversation
+from assistants.models import Conversation, Membership
 from assistants.web.handoff import event_stream
 from chatsite.db import release_connection
 
@@ -31,6 +32,44 @@ from chatsite.db import release_connection
 def _inbox_url(team_id: int, conversation_id: int | None = None) -> str:
     url = reverse("team_inbox", args=[team_id])
     return f"{url}?c={conversation_id}" if conversation_id else url
+
+
+def _duty_back(request, team_id: int) -> str:
+    """Where an on-duty change returns: the members page or the inbox (never a URL from the form)."""
+    if request.POST.get("back") == "members":
+        return reverse("team_members", args=[team_id])
+    return reverse("team_inbox", args=[team_id])
+
+
+def _on_duty_flag(request) -> bool:
+    return request.POST.get("on_duty", "") in ("1", "true", "on")
+
+
+@login_required
+@require_POST
+def team_on_duty(request, team_id: int):
+    """I go on duty (``on_duty=1``: the handoff emails come to me) or off duty (``on_duty=0``)."""
+    team = access.team_for(user=request.user, team_id=team_id, need=access.Permission.WORK)
+    membership = Membership.objects.get(team=team, user=request.user)
+    team_services.membership_on_duty_set(membership=membership, on_duty=_on_duty_flag(request))
+    messages.success(
+        request,
+        "You are on duty: visitors asking for a person are emailed to you."
+        if membership.on_duty
+        else "You are off duty.",
+    )
+    return redirect(_duty_back(request, team.pk))
+
+
+@login_required
+@require_POST
+def membership_on_duty(request, membership_id: int):
+    """An owner or admin puts a member on duty, or takes them off."""
+    membership = access.membership_duty_for(user=request.user, membership_id=membership_id)
+    team_services.membership_on_duty_set(membership=membership, on_duty=_on_duty_flag(request))
+    name = membership.user.first_name or membership.user.username
+    messages.success(request, f"{name} is {'on' if membership.on_duty else 'off'} duty.")
+    return redirect(_duty_back(request, membership.team_id))
 
 
 @login_required
@@ -56,6 +95,9 @@ def team_inbox(request, team_id: int):
         "me": request.user.pk,
         "active": selected is not None and selected.handoff_state in selectors.ACTIVE,
     }
+    on_duty = selectors.on_duty_memberships(team=team)
+    context["on_duty"] = [name for _, name in on_duty]
+    context["me_on_duty"] = any(user_id == request.user.pk for user_id, _ in on_duty)
     return render(request, "dashboard/inbox.html", context)
 
 
@@ -100,6 +142,36 @@ def handoff_reply(request, conversation_id: int):
         return {"message_id": message.pk}
 
     return _act(request, conversation_id, reply)
+
+
+@login_required
+@require_POST
+def handoff_take_over(request, conversation_id: int):
+    """Take over: the member takes a conversation the assistant answers (``why``: a short note kept
+    with it); the assistant stops answering and the inbox opens it."""
+    return _act(
+        request,
+        conversation_id,
+        lambda conversation: (
+            handoff_services.handoff_take_over(
+                conversation=conversation, user=request.user, why=request.POST.get("why", "")
+            )
+            and None
+        ),
+    )
+
+
+@login_required
+@require_POST
+def handoff_typing(request, conversation_id: int):
+    """The member types a reply (sent by the inbox at most every few seconds): the visitor sees
+    "Dana from Acme is typing…". Nothing is stored; 204."""
+    conversation = access.conversation_for(user=request.user, conversation_id=conversation_id, write=True)
+    if conversation.handoff_state in selectors.ACTIVE:
+        live.typing_agent(
+            conversation_id=conversation.pk, label=selectors.agent_label(request.user, conversation.assistant.team)
+        )
+    return HttpResponse(status=204)
 
 
 @login_required

@@ -127,14 +127,7 @@ def lead_detail(request, lead_id: int):
         messages.success(request, "Lead saved.")
         return redirect("lead_detail", lead_id=lead.pk)
     transcript = list(lead.conversation.messages.all()) if lead.conversation else []
-    parts_labels = {
-        "intent": "Intent",
-        "engagement": "Engagement",
-        "completeness": "Contact details",
-        "answered": "Answered",
-    }
-    stored = lead.score_parts or {}
-    parts = [{"label": label, **stored[key]} for key, label in parts_labels.items() if key in stored]
+    parts = lead_selectors.score_parts_shown(lead)
     return render(
         request,
         "dashboard/lead_detail.html",

@@ -39,6 +39,8 @@ def _members_page(request, team, *, invite_form=None, row_error=None, status=200
             "roles": forms.INVITE_ROLES,
             "role_help": access.ROLE_HELP,
             "can_own": access.Permission.OWN in team.viewer_can,
+            "can_manage": access.Permission.MANAGE in team.viewer_can,
+            "can_work": access.Permission.WORK in team.viewer_can,
         },
         status=status,
     )

@@ -31,7 +31,7 @@ from assistants.answering.rendering import render_answer
 from assistants.domains import allowed as domain_rules
 from assistants.handoff import selectors as handoff_selectors
 from assistants.handoff import services as handoff_services
-from assistants.models import Assistant, Feedback, Message
+from assistants.models import Assistant, Conversation, Feedback, Message
 from assistants.web import visitors
 from assistants.web.handoff import visitor_state
 from chatsite.lib import json_body
@@ -178,7 +178,12 @@ def embed_conversation(request, public_key: str):
     if not visitors.access_granted(request, assistant):
         return visitors.access_refused()
     token = visitors.visitor_token(request)
-    conversation = selectors.conversation_latest_for_visitor(assistant=assistant, visitor_token=token)
+    conversation = None
+    chosen = request.GET.get("conversation_id", "")
+    if token and chosen.isdigit():  # the one a return link opened, when it is this visitor's
+        conversation = Conversation.objects.filter(pk=int(chosen), assistant=assistant, visitor_token=token).first()
+    if conversation is None:
+        conversation = selectors.conversation_latest_for_visitor(assistant=assistant, visitor_token=token)
     if conversation is None:
         return JsonResponse({"conversation_id": None, "messages": []})
     messages = []

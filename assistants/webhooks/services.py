@@ -244,10 +244,16 @@ def delivery_attempt(*, delivery_id: int) -> str:
 
 
 def _endpoint_failed(endpoint_id: int) -> None:
-    """Count the endpoint's failure; after WEBHOOK_DISABLE_AFTER_DAYS of nothing but failures, disable it,
-    give up its waiting deliveries and email the team's admins."""
+    """Count the endpoint's failure; after WEBHOOK_DISABLE_AFTER_DAYS of nothing but failures, disable it."""
     now = timezone.now()
     WebhookEndpoint.objects.filter(pk=endpoint_id, failing_since__isnull=True).update(failing_since=now)
+    _disable_if_failing_too_long(endpoint_id, now)
+
+
+def _disable_if_failing_too_long(endpoint_id: int, now) -> bool:
+    """Disable the endpoint when its failures began WEBHOOK_DISABLE_AFTER_DAYS ago or more (and no
+    success since: a success clears ``failing_since``), give up its waiting deliveries and email the
+    team's admins once (after commit). True when this call disabled it."""
     since = now - timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
     disabled = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True, failing_since__lte=since).update(
         enabled=False,
@@ -261,6 +267,22 @@ def _endpoint_failed(endpoint_id: int) -> None:
         from assistants.tasks import webhook_endpoint_disabled_notify_task
 
         transaction.on_commit(lambda: webhook_endpoint_disabled_notify_task.delay(endpoint_id))
+    return bool(disabled)
+
+
+def endpoints_failing_sweep(now=None) -> list[int]:
+    """Disable every enabled endpoint whose failures began WEBHOOK_DISABLE_AFTER_DAYS ago or more, even
+    when no delivery is tried any more (its retries ran out, no new event came): the beat's sweep. The
+    team hears it once (``disabled_notified_at``). Returns the ids disabled."""
+    now = now or timezone.now()
+    since = now - timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
+    candidates = WebhookEndpoint.objects.filter(enabled=True, failing_since__lte=since).values_list("pk", flat=True)
+    disabled = []
+    for endpoint_id in list(candidates[:1000]):
+        with transaction.atomic():
+            if _disable_if_failing_too_long(endpoint_id, now):
+                disabled.append(endpoint_id)
+    return disabled
 
 
 def deliveries_due() -> int:

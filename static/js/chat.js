@@ -28,6 +28,7 @@
 // nothing is lost or shown twice. The team's messages are text (textContent), never HTML.
 (function () {
   "use strict";
+  var parseEvents = window.ChatsiteSSE.parse;  // the SSE parser (static/js/sse.js, loaded before)
   var i18n = window.ChatsiteI18n;
   var t = i18n.t;
   var root = document.getElementById("chat");
@@ -433,7 +434,10 @@
   function followHandoff(state, announce) {
     if (state.conversation_id) conversationId = state.conversation_id;
     var before = handoff.state;
-    handoff = { state: state.state, cursor: state.cursor || handoff.cursor, agent: state.agent || "" };
+    // A chat already following the handoff keeps its own cursor (its live stream's); one that was not
+    // (a member took the conversation over) starts where the server says.
+    var following = (before === "pending" || before === "open") && handoff.cursor;
+    handoff = { state: state.state, cursor: following ? handoff.cursor : (state.cursor || handoff.cursor), agent: state.agent || "" };
     var active = state.state === "pending" || state.state === "open";
     if (humanButton) humanButton.hidden = active;
     if (!active) { stopLive(); return; }
@@ -447,8 +451,47 @@
     if (!live) readLive(1000);
   }
 
+  // --- Typing: "Dana from Acme is typing…" while a member writes (their signals come every ~2 s;
+  // the note goes 4 s after the last, or with their message), and the visitor's own typing is
+  // sent to the team at most every TYPING_EVERY ms while a person has the conversation.
+
+  var TYPING_SHOWN = 4000, TYPING_EVERY = 2000;
+  var agentTyping = null, agentTypingTimer = null, lastTypingSent = 0;
+
+  function hideAgentTyping() {
+    clearTimeout(agentTypingTimer);
+    if (agentTyping) { agentTyping.remove(); agentTyping = null; }
+    if (handoff.state === "open" && !busy) statusLine.textContent = agentStatus();
+  }
+
+  function showAgentTyping(label) {
+    var who = label || handoff.agent || t("team_member");
+    if (!agentTyping) {
+      agentTyping = document.createElement("div");
+      agentTyping.className = "msg agent agent-typing";
+      var name = document.createElement("div");
+      name.className = "who";
+      agentTyping.appendChild(name);
+      agentTyping.appendChild(typingIndicator());
+      log.appendChild(agentTyping);
+      scrollDown();
+    }
+    agentTyping.querySelector(".who").textContent = who;
+    if (!busy) statusLine.textContent = t("handoff_typing", { agent: who });
+    clearTimeout(agentTypingTimer);
+    agentTypingTimer = setTimeout(hideAgentTyping, TYPING_SHOWN);
+  }
+
+  function visitorTyping() {
+    var now = Date.now();
+    if (handoff.state !== "open" || !conversationId || !input.value.trim() || now - lastTypingSent < TYPING_EVERY) return;
+    lastTypingSent = now;
+    postJSON(root.dataset.typing, { conversation_id: conversationId }).catch(function () { /* only a courtesy */ });
+  }
+
   function onLive(name, data) {
-    if (name === "message") { agentBubble(data); scrollDown(); return; }
+    if (name === "typing") { if (data.who === "agent") showAgentTyping(data.label); return; }
+    if (name === "message") { hideAgentTyping(); agentBubble(data); scrollDown(); return; }
     if (name !== "handoff") return;
     if (data.kind === "unavailable") { notice(t("handoff_unavailable"), true); return; }
     if (data.state === "open" && data.agent && data.agent !== handoff.agent) {
@@ -503,21 +546,6 @@
   }
 
   // --- Asking ---------------------------------------------------------------------------------
-
-  function parseEvents(buffer, onEvent) {
-    var parts = buffer.split("\n\n");
-    var rest = parts.pop();
-    parts.forEach(function (block) {
-      var name = "message", data = "", id = null;
-      block.split("\n").forEach(function (line) {
-        if (line.indexOf("event: ") === 0) name = line.slice(7);
-        else if (line.indexOf("data: ") === 0) data += line.slice(6);
-        else if (line.indexOf("id: ") === 0) id = line.slice(4);
-      });
-      if (data) onEvent(name, JSON.parse(data), id);
-    });
-    return rest;
-  }
 
   function readEvents(stream, onEvent) {
     var reader = stream.getReader();
@@ -610,10 +638,16 @@
 
   // Resume the visitor's conversation; questions wait for it so that they come after its messages.
   var resumed = greeted
-    .then(function () { return fetch(root.dataset.resume, { credentials: "same-origin", headers: requestHeaders() }); })
+    .then(function () {
+      // A return link (the email to a visitor who left) names its conversation.
+      var chosen = root.dataset.resumeConversation;
+      var url = root.dataset.resume + (chosen ? "?conversation_id=" + encodeURIComponent(chosen) : "");
+      return fetch(url, { credentials: "same-origin", headers: requestHeaders() });
+    })
     .then(function (response) { return response.ok ? response.json() : { messages: [] }; })
     .then(function (data) {
-      if (left && String(data.conversation_id) === left) return;  // the visitor started a new one
+      var chosen = root.dataset.resumeConversation;
+      if (left && String(data.conversation_id) === left && String(data.conversation_id) !== chosen) return;  // the visitor started a new one
       conversationId = data.conversation_id;
       if (data.messages.length) { hideSuggestions(); started(); }
       var lastQuestion = null, lastAnswer = null;
@@ -652,6 +686,7 @@
       composer.requestSubmit();
     }
   });
+  input.addEventListener("input", visitorTyping);
   root.addEventListener("click", function (event) {
     var action = event.target.closest("[data-action]");
     if (!action) return;

@@ -9,6 +9,7 @@
 // a member wrote is inserted with textContent.
 (function () {
   "use strict";
+  var parse = window.ChatsiteSSE.parse;  // the SSE parser (static/js/sse.js, loaded before)
   var root = document.getElementById("inbox");
   if (!root) return;
   var list = document.getElementById("inbox-list");
@@ -116,22 +117,27 @@
     thread.scrollTop = thread.scrollHeight;
   }
 
-  // --- The stream ---------------------------------------------------------------------------------
+  // --- Typing ------------------------------------------------------------------------------------
+  // The visitor typing in the open conversation shows under its thread for a few seconds (refreshed
+  // while the signals come, gone with their message); the member typing a reply tells the visitor,
+  // at most every TYPING_EVERY ms (the server throttles too).
 
-  function parse(buffer, onEvent) {
-    var blocks = buffer.split("\n\n");
-    var rest = blocks.pop();
-    blocks.forEach(function (block) {
-      var name = "message", data = "", id = null;
-      block.split("\n").forEach(function (line) {
-        if (line.indexOf("event: ") === 0) name = line.slice(7);
-        else if (line.indexOf("data: ") === 0) data += line.slice(6);
-        else if (line.indexOf("id: ") === 0) id = line.slice(4);
-      });
-      if (data) onEvent(name, JSON.parse(data), id);
-    });
-    return rest;
+  var TYPING_SHOWN = 4000, TYPING_EVERY = 2000;
+  var typingNote = document.getElementById("visitor-typing");
+  var typingTimer = null;
+
+  function visitorTyping(show) {
+    if (!typingNote) return;
+    typingNote.hidden = !show;
+    clearTimeout(typingTimer);
+    if (show) typingTimer = setTimeout(function () { typingNote.hidden = true; }, TYPING_SHOWN);
   }
+
+  function onTyping(data) {
+    if (data.who === "visitor" && String(data.conversation_id) === selected) visitorTyping(true);
+  }
+
+  // --- The stream ---------------------------------------------------------------------------------
 
   function connect(delay) {
     var headers = { "Accept": "text/event-stream" };
@@ -149,7 +155,8 @@
           if (chunk.done) return;
           buffer = parse(buffer + decoder.decode(chunk.value, { stream: true }), function (name, data, id) {
             if (name === "handoff") onHandoff(data);
-            else if (name === "message") onMessage(data);
+            else if (name === "message") { onMessage(data); if (data.role === "user" && String(data.conversation_id) === selected) visitorTyping(false); }
+            else if (name === "typing") onTyping(data);
             if (id) cursor = id;
           });
           return pump();
@@ -188,6 +195,17 @@
           problem.textContent = error.message || "The reply was not sent. Try again.";
           problem.hidden = false;
         });
+    });
+    var lastTyping = 0;
+    text.addEventListener("input", function () {
+      var now = Date.now();
+      if (!reply.dataset.typing || !text.value.trim() || now - lastTyping < TYPING_EVERY) return;
+      lastTyping = now;
+      fetch(reply.dataset.typing, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": reply.elements.csrfmiddlewaretoken.value },
+      }).catch(function () { /* only a courtesy */ });
     });
     text.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {

@@ -6,6 +6,7 @@ to test-artifacts/handoff-latency-browser.json. Screenshots of the inbox and the
 
 import json
 import statistics
+from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
@@ -206,3 +207,157 @@ def told_and_leaves_an_email(page, platform, assistant):
     expect(page.locator(".msg.assistant .feedback")).to_have_count(1, timeout=30_000)
     expect(page.locator(".msg.assistant .feedback")).to_be_visible()
     assert errors == []
+
+
+def test_each_side_sees_the_other_typing(transactional_db, browser, page, platform):
+    """A member typing a reply in the inbox: the visitor's full page shows "Dana from Acme is typing…"
+    (gone with the reply); the visitor typing: the member sees it under the thread."""
+    dana = make_user()
+    dana.first_name = "Dana"
+    dana.save()
+    assistant = make_assistant(team=make_team(owner=dana, name="Acme"), name="Gadget Help")
+    inbox = signed_in(browser, platform, dana)
+    try:
+        page.goto(f"{platform}/a/{assistant.slug}/")
+        chat_ready(page)
+        page.locator(".header-button.human").click()
+        expect(page.locator(".msg.handoff-notice")).to_contain_text("finding a person", timeout=10_000)
+        conversation = wait_for(
+            lambda: Conversation.objects.filter(assistant=assistant, handoff_state="pending").first(),
+            10,
+            0.1,
+            "handoff",
+        )
+        inbox.goto(f"{platform}/teams/{assistant.team_id}/inbox/?c={conversation.pk}")
+        inbox.locator("[data-action='assign']").click()
+        expect(inbox.locator("#live-status")).to_have_text("Live", timeout=10_000)
+        expect(page.locator("#status")).to_have_text("Dana from Acme is replying", timeout=10_000)
+
+        errors = []
+        inbox.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        inbox.locator("#reply-text").press_sequentially("Let me check that for you", delay=40)
+        typing = page.locator(".msg.agent-typing")
+        expect(typing.locator(".who")).to_have_text("Dana from Acme", timeout=5_000)
+        expect(page.locator("#status")).to_have_text("Dana from Acme is typing…")
+        page.screenshot(path=str(ARTIFACTS / "handoff-agent-typing.png"))
+        inbox.locator("#reply-text").press("Enter")
+        expect(page.locator(".msg.agent:not(.agent-typing) .text").last).to_have_text(
+            "Let me check that for you", timeout=10_000
+        )
+        expect(typing).to_have_count(0)
+        expect(page.locator("#status")).to_have_text("Dana from Acme is replying")
+        assert not Message.objects.filter(conversation=conversation, text__contains="typing").exists()
+
+        expect(inbox.locator("#visitor-typing")).to_be_hidden()
+        page.locator("#question").press_sequentially("Thank you so much", delay=40)
+        expect(inbox.locator("#visitor-typing")).to_be_visible(timeout=5_000)
+        inbox.screenshot(path=str(ARTIFACTS / "handoff-inbox-visitor-typing.png"))
+        expect(inbox.locator("#visitor-typing")).to_be_hidden(timeout=8_000)  # gone a few seconds after
+        assert errors == []
+        inbox.locator("#duty-toggle").click()  # on duty: the header names who is
+        expect(inbox.locator("#duty")).to_contain_text("On duty: Dana")
+        shots(inbox, "handoff-inbox-on-duty")
+        inbox.goto(f"{platform}/teams/{assistant.team_id}/members/")
+        expect(inbox.locator(".member-duty .badge.on-duty")).to_have_count(1)
+        shots(inbox, "team-members-on-duty")
+    finally:
+        inbox.context.close()
+
+
+def test_a_member_takes_over_from_the_conversation_page_that_shows_the_lead(transactional_db, browser, page, platform):
+    """The conversation page shows its lead (contact, consent, score parts, status, link); *Take over*
+    opens it in the inbox, with the member; the visitor's next message is held and says who replies."""
+    from django.utils import timezone
+
+    from assistants.models import Lead
+
+    dana = make_user()
+    dana.first_name = "Dana"
+    dana.save()
+    assistant = make_assistant(team=make_team(owner=dana, name="Acme"), name="Gadget Help")
+    page.goto(f"{platform}/a/{assistant.slug}/")
+    chat_ready(page)
+    page.locator("#question").fill("How much is the team plan?")
+    page.locator("#question").press("Enter")
+    conversation = wait_for(
+        lambda: Conversation.objects.filter(assistant=assistant, messages__role="assistant").first(), 30, 0.2, "answer"
+    )
+    Lead.objects.create(
+        team=assistant.team,
+        assistant=assistant,
+        conversation=conversation,
+        name="Ada Lovelace",
+        email="ada@example.com",
+        score=68,
+        status="contacted",
+        consent_text="You may contact me about my request.",
+        consent_at=timezone.now(),
+        score_parts={
+            "intent": {"points": 30, "max": 35, "why": "asked about pricing"},
+            "engagement": {"points": 8, "max": 20, "why": "one question"},
+            "completeness": {"points": 20, "max": 25, "why": "name and email"},
+            "answered": {"points": 10, "max": 20, "why": "answered"},
+        },
+    )
+    member = signed_in(browser, platform, dana)
+    try:
+        member.goto(f"{platform}/conversations/{conversation.pk}/")
+        lead = member.locator("#lead")
+        expect(lead).to_contain_text("ada@example.com")
+        expect(lead).to_contain_text("Contacted")
+        expect(lead.locator(".score-parts li")).to_have_count(4)
+        shots(member, "conversation-lead-take-over")
+        member.locator("#take-over-why").fill("Pricing for 40 seats: I'll answer")
+        member.locator("#take-over button").click()
+        expect(member.locator("#thread-state")).to_have_text("With a person")
+        expect(member.locator("#inbox-list .inbox-item")).to_contain_text("Taken over by a member")
+        member.locator("#reply-text").fill("Hi, Dana here: 40 seats get a discount.")
+        member.locator("#reply-text").press("Enter")
+        expect(member.locator("#thread .tmsg.agent")).to_have_count(1, timeout=10_000)
+
+        page.locator("#question").fill("Great, how much?")
+        page.locator("#question").press("Enter")
+        expect(page.locator(".msg.agent:not(.agent-typing) .text").last).to_have_text(
+            "Hi, Dana here: 40 seats get a discount.", timeout=10_000
+        )
+        expect(page.locator("#status")).to_have_text("Dana from Acme is replying")
+        expect(member.locator("#thread .tmsg.user .text").last).to_have_text("Great, how much?", timeout=10_000)
+        assert conversation.messages.filter(role="assistant").count() == 1  # the assistant stayed quiet
+    finally:
+        member.context.close()
+
+
+def test_the_emailed_link_opens_the_conversation_in_another_browser_and_a_bad_one_says_so(
+    transactional_db, browser, platform
+):
+    """The signed link of the email to a visitor who left: in a browser that never saw the conversation,
+    the full page opens it with the team's reply and its live handoff; a changed link gets a clear page."""
+    from assistants.handoff import emails, services
+
+    dana = make_user()
+    dana.first_name = "Dana"
+    dana.save()
+    assistant = make_assistant(team=make_team(owner=dana, name="Acme"), name="Gadget Help")
+    conversation = Conversation.objects.create(assistant=assistant, visitor_token="t" * 24)
+    Message.objects.create(conversation=conversation, role="user", text="Do you ship to Norway?")
+    services.handoff_request(conversation=conversation, reason="visitor_asked")
+    services.agent_reply(conversation=conversation, user=dana, text="Yes, within a week.")
+    link = platform + urlsplit(emails.return_link(conversation)).path
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        other = context.new_page()
+        other.goto(link)
+        chat_ready(other)
+        expect(other.locator(".msg.user .text").first).to_have_text("Do you ship to Norway?", timeout=10_000)
+        expect(other.locator(".msg.agent .text")).to_have_text("Yes, within a week.")
+        expect(other.locator("#status")).to_have_text("Dana from Acme is replying")
+        services.agent_reply(conversation=conversation, user=dana, text="Anything else?")
+        expect(other.locator(".msg.agent .text").last).to_have_text("Anything else?", timeout=10_000)
+
+        other.goto(link[:-3] + ("xyz" if not link.endswith("xyz") else "abc"))
+        expect(other.locator("h1")).to_have_text("This link is not valid")
+        shots(other, "return-link-invalid")
+    finally:
+        context.close()

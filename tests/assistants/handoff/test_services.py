@@ -195,3 +195,21 @@ def test_the_visitors_stream_reads_what_came_after_its_cursor(world):
     assert selectors.visitor_items_after(conversation=conversation, cursor=items[-1].cursor) == []
     assert selectors.visitor_items_after(conversation=conversation, cursor=items[0].cursor) == items[1:]
     assert selectors.cursor_for_visitor(conversation_id=conversation.pk) == items[-1].cursor
+
+
+def test_take_over_works_from_the_assistant_or_resolved_and_not_from_a_waiting_conversation(world):
+    owner, assistant, conversation = world
+    ask(conversation, "Do you ship to Norway?", "Yes.")
+    handoff = services.handoff_take_over(conversation=conversation, user=owner, why="  VIP\ncustomer ")
+    assert conversation.handoff_state == "open" and handoff.trigger == "VIP customer"
+    assert services.visitor_turn(conversation=conversation, text="Thanks!").held  # the assistant is quiet
+    services.handoff_resolve(conversation=conversation, user=owner)
+    services.handoff_take_over(conversation=conversation, user=owner)
+    assert events(conversation)[-1] == ("state", "resolved", "open", "agent")
+    assert HandoffEvent.objects.filter(conversation=conversation).last().reason == "taken over by a member"
+    services.handoff_resolve(conversation=conversation, user=owner)
+    services.visitor_turn(conversation=conversation, text="Can I talk to a human?")
+    assert conversation.handoff_state == "pending"
+    with pytest.raises(services.HandoffError):
+        services.handoff_take_over(conversation=conversation, user=owner)
+    assert Handoff.objects.filter(conversation=conversation, reason="taken_over").count() == 2

@@ -291,3 +291,49 @@ def test_the_inbox_reads_a_long_queue_in_a_few_queries(crew_world, django_assert
     with django_assert_max_num_queries(20):
         page = client.get(f"/teams/{crew.team.pk}/inbox/")
     assert page.content.decode().count('class="inbox-item') == 16
+
+
+def test_a_member_takes_over_a_conversation_that_never_asked_and_the_assistant_stops(assistant):
+    """From the conversation page: the conversation goes to ``open``, assigned to the member, with who,
+    when and why; the visitor's next message is held (no answer), tells them who replies, and the
+    cursor it gives starts before the take-over, so their live stream brings the member's reply."""
+    from assistants.handoff import selectors
+    from assistants.models import HandoffEvent
+
+    client = visitor()
+    events, _ = ask(assistant.slug, "Where do you ship?", client=_async(client))
+    assert "token" in [name for name, _ in events]  # the assistant answers
+    conversation = Conversation.objects.get(pk=events[0][1]["conversation_id"])
+    dana = assistant.team.memberships.get().user
+
+    page = signed_in(dana).get(f"/conversations/{conversation.pk}/").content.decode()
+    assert 'id="take-over"' in page
+    response = signed_in(dana).post(f"/conversations/{conversation.pk}/take-over/", {"why": "A big <b>order</b>"})
+    assert response.status_code == 302 and response["Location"].endswith(f"/inbox/?c={conversation.pk}")
+    conversation.refresh_from_db()
+    assert conversation.handoff_state == "open"
+    handoff = conversation.handoffs.get()
+    assert (handoff.reason, handoff.trigger, handoff.assigned_to) == ("taken_over", "A big <b>order</b>", dana)
+    assert "Where do you ship?" in handoff.summary
+    event = HandoffEvent.objects.get(conversation=conversation)
+    assert (event.from_state, event.to_state, event.actor, event.user) == ("bot", "open", "agent", dana)
+    assert event.reason == "taken over: A big <b>order</b>" and event.created_at is not None
+    again = signed_in(dana).post(f"/conversations/{conversation.pk}/take-over/", {})
+    assert again.status_code == 302 and conversation.handoffs.count() == 1  # already with the team: refused
+    assert 'id="take-over"' not in signed_in(dana).get(f"/conversations/{conversation.pk}/").content.decode()
+
+    services.agent_reply(conversation=conversation, user=dana, text="Hi, Dana here: where to?")
+    events, _ = ask(assistant.slug, "Norway, please", conversation.pk, client=_async(client))
+    assert [name for name, _ in events] == ["meta", "handoff", "done"]  # held: the assistant is quiet
+    state = events[1][1]
+    assert state["state"] == "open" and state["agent"] == "Dana from Acme"
+    cursor = selectors.Cursor.parse(state["cursor"])
+    items = selectors.visitor_items_after(conversation=conversation, cursor=cursor)
+    assert [(item.name, item.data.get("state") or item.data.get("text")) for item in items] == [
+        ("handoff", "open"),
+        ("message", "Hi, Dana here: where to?"),
+    ]
+    assert conversation.messages.filter(role="assistant").count() == 1
+
+    member_of_other_team = signed_in(make_user())
+    assert member_of_other_team.post(f"/conversations/{conversation.pk}/take-over/").status_code == 404

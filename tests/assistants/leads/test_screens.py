@@ -214,3 +214,39 @@ def test_a_member_asks_for_the_daily_digest_and_gets_it_once_a_day(crew, mailbox
 
     member.post(url, {})
     assert daily_digests_send(now=timezone.now() + timedelta(days=2)) == 0
+
+
+def test_the_conversation_page_shows_its_lead_with_the_score_parts_and_a_link(crew):
+    assistant = make_assistant(team=crew.team)
+    conversation = Conversation.objects.create(assistant=assistant, visitor_token="v" * 24)
+    Message.objects.create(conversation=conversation, role="user", text="What does the team plan cost?")
+    item = lead(
+        crew.team,
+        assistant,
+        72,
+        conversation=conversation,
+        name=XSS,
+        email="ada@example.com",
+        phone="+33 6 12 34 56 78",
+        status="qualified",
+        consent_text="You may contact me about my request.",
+        consent_at=timezone.now(),
+        score_parts={
+            "answered": {"points": 10, "max": 20, "why": "one question unanswered"},
+            "intent": {"points": 35, "max": 35, "why": "asked about pricing"},
+        },
+    )
+    page = signed_in(crew.user("member")).get(reverse("conversation_detail", args=[conversation.pk]))
+    html = page.content.decode()
+    card = html[html.index('id="lead"') : html.index("</section>", html.index('id="lead"'))]
+    assert XSS not in html and "&lt;script&gt;" in card
+    assert "ada@example.com" in card and "+33 6 12 34 56 78" in card and ">72<" in card and "Qualified" in card
+    assert "You may contact me about my request." in card
+    assert card.index("Intent") < card.index("Answered") and "35/35" in card and "one question unanswered" in card
+    assert reverse("lead_detail", args=[item.pk]) in card
+
+    other = Conversation.objects.create(assistant=assistant, visitor_token="w" * 24)
+    assert (
+        'id="lead"'
+        not in signed_in(crew.user("member")).get(reverse("conversation_detail", args=[other.pk])).content.decode()
+    )

@@ -103,9 +103,13 @@ ROUTES = [
     ("gap_qa_add", "POST", "gap", "manage"),
     ("team_inbox", "GET", "team", "read"),
     ("inbox_stream", "GET", "team", "read"),
+    ("team_on_duty", "POST", "team", "work"),
+    ("membership_on_duty", "POST", "membership", "manage"),
     ("handoff_assign", "POST", "conversation", "work"),
     ("handoff_reply", "POST", "conversation", "work"),
     ("handoff_resolve", "POST", "conversation", "work"),
+    ("handoff_take_over", "POST", "conversation", "work"),
+    ("handoff_typing", "POST", "conversation", "work"),
     ("handoff_settings", "GET", "assistant", "read"),
     ("handoff_settings", "POST", "assistant", "manage"),
 ]
@@ -138,6 +142,8 @@ PUBLIC = {
     "embed_lead",
     "embed_handoff",  # the visitor's, by their token (tests/assistants/handoff/test_web.py)
     "embed_live",
+    "embed_typing",  # the visitor's, by their token (tests/assistants/handoff/test_typing.py)
+    "conversation_return",  # its signed link is the key (tests/assistants/handoff/test_visitor_email.py)
 }
 SIGNED_IN = {"dashboard", "team_create", "account"}
 URL_ARGUMENT = {

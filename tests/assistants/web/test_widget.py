@@ -200,6 +200,7 @@ def test_the_visitor_header_identifies_the_visitor_without_a_cookie(assistant):
 def test_the_full_page_runs_the_same_chat_client(client, assistant):
     html = client.get(f"/a/{assistant.slug}/").content.decode()
     assert "js/chat.js" in html and "js/i18n.js" in html and "data-embed" not in html
+    assert html.index("js/sse.js") < html.index("js/chat.js")  # the shared SSE parser first
     assert f"/embed/{assistant.public_key}/feedback" in html
 
 

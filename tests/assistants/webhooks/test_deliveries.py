@@ -228,6 +228,47 @@ def test_days_of_failures_disable_the_endpoint_and_email_the_admins(
     assert endpoint.enabled and endpoint.failing_since is None and endpoint.disabled_reason == ""
 
 
+def test_the_beat_sweep_disables_an_endpoint_failing_for_days_with_no_new_traffic(
+    team, receiver, settings, mailbox, eager_tasks, django_capture_on_commit_callbacks
+):
+    """Its retries ran out and no event came since: no delivery attempt will ever disable it, so the
+    beat's sweep does (once, with one email), and leaves alone an endpoint that failed only recently or
+    succeeded since."""
+    settings.WEBHOOK_DISABLE_AFTER_DAYS = 3
+    settings.WEBHOOK_RETRY_SCHEDULE = []
+    admin = make_user()
+    Membership.objects.create(team=team, user=admin, role="admin")
+    endpoint = endpoint_for(team, receiver)
+    recent = endpoint_for(team, receiver)
+    healthy = endpoint_for(team, receiver)
+    receiver.fail_first = 100
+    for failing in (endpoint, recent):
+        (delivery,) = [
+            d for d in services.emit(team=team, event_type="lead.created", data={}) if d.endpoint_id == failing.pk
+        ]
+        assert webhook_deliver_task(delivery.pk) == "failed"  # no retry left: nothing will try it again
+    WebhookDelivery.objects.filter(endpoint=healthy).delete()
+    WebhookDelivery.objects.filter(status="pending").update(status="failed", next_attempt_at=None)
+    long_ago = timezone.now() - timedelta(days=3, minutes=1)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=long_ago)
+    WebhookEndpoint.objects.filter(pk=recent.pk).update(failing_since=timezone.now() - timedelta(days=2))
+    assert WebhookEndpoint.objects.get(pk=healthy.pk).failing_since is None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_deliver_task.app.tasks["assistants.tasks.webhook_deliveries_due_task"]()  # the beat's entry
+    endpoint.refresh_from_db()
+    recent.refresh_from_db()
+    healthy.refresh_from_db()
+    assert not endpoint.enabled and endpoint.disabled_at and "3 days" in endpoint.disabled_reason
+    assert recent.enabled and healthy.enabled
+    message = mailbox.wait_for(admin.email)
+    assert "disabled" in message["Subject"] and endpoint.url in body(message)
+
+    with django_capture_on_commit_callbacks(execute=True):  # the next minute's sweep: nothing again
+        assert services.endpoints_failing_sweep() == []
+    assert len(mailbox.to(admin.email)) == 1
+
+
 def test_ratings_and_messages_leave_as_webhooks(team, receiver):
     endpoint_for(team, receiver, events=["conversation.rated", "message.created"])
     assistant = make_assistant(team=team)
