@@ -19,7 +19,7 @@ from assistants import access, forms
 from assistants.answering.playground import try_question
 from assistants.web import visitors
 from ingestion import selectors, services
-from ingestion.models import Document, Source
+from ingestion.models import Document, Source, view_token_document_id
 
 
 @login_required
@@ -273,7 +273,13 @@ def _readable_view(request, document: Document, kind: str) -> HttpResponse:
     response = render(
         request,
         "documents/readable.html",
-        {"document": document, "kind": kind, "parts": parts, "download": f"{request.path}?download=1"},
+        {
+            "document": document,
+            "kind": kind,
+            "parts": parts,
+            "download": f"{request.path}?download=1",
+            "origin": document.url if document.added_by_url else "",
+        },
     )
     response["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -304,9 +310,14 @@ INLINE_TYPES = {
 @require_GET
 def document_file(request, token: str, name: str):
     """An uploaded document, by the unguessable link its citations carry."""
-    document = (
-        Document.objects.select_related("source__assistant").filter(public_token=token).exclude(public_token="").first()
-    )
+    documents = Document.objects.select_related("source__assistant")
+    document = documents.filter(public_token=token).exclude(public_token="").first()
+    if document is None and (document_id := view_token_document_id(token)) is not None:
+        # An Office file added by its address: cited as its readable page on the platform, by a token
+        # signed from its id (ingestion.models.cited_url).
+        document = documents.filter(pk=document_id).first()
+        if document is None or document.cited_url == document.url:
+            document = None
     if document is None:
         raise Http404("No such document")
     assistant = document.source.assistant
@@ -317,6 +328,11 @@ def document_file(request, token: str, name: str):
         # An internal assistant's documents open for its visitors (their pass) and its team, nobody else.
         unlock = reverse("access_unlock", args=[assistant.slug]) + "?" + urlencode({"next": request.path})
         return visitors.access_form(request, assistant=assistant, action=unlock)
+    if document.added_by_url and not (
+        document.file_path and (Path(settings.MEDIA_ROOT) / document.file_path).is_file() and document.sections
+    ):
+        # Being downloaded again (a reindex), or failed, since it was cited: the file at its own address.
+        return redirect(document.url)
     if not document.file_path:  # a Q&A pair or a snippet: its text, as plain text
         body = "\n\n".join(
             "\n".join([" > ".join(section["heading_path"]), section["text"]]) for section in document.sections
