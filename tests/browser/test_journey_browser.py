@@ -112,6 +112,9 @@ def test_a_new_team_runs_its_assistant_from_the_dashboard(
     page.get_by_role("button", name="Add and read my site").click()
     content = page.locator("[data-step='content']")
     expect(content).to_have_class("step done", timeout=90_000)
+    source_row = page.locator("[data-source]")  # the source's status moves with the steps, no reload
+    expect(source_row.locator("[data-source-status]")).to_have_text("Ready", timeout=30_000)
+    expect(source_row.locator("[data-source-pages]")).to_have_text("2")  # the thin index page is skipped
     assistant = Assistant.objects.get(name="Gadget Help", team__name="Gadget Co")
     shots(page, "journey-setup-content")
 
