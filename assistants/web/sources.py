@@ -345,7 +345,8 @@ INLINE_TYPES = {
 
 @require_GET
 def document_file(request, token: str, name: str):
-    """An uploaded document, by the unguessable link its citations carry."""
+    """An uploaded document, or an Office file added by its address, by the unguessable link its
+    citations carry."""
     documents = Document.objects.select_related("source__assistant")
     document = documents.filter(public_token=token).exclude(public_token="").first()
     if document is None and (document_id := view_token_document_id(token)) is not None:

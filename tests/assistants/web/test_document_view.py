@@ -216,3 +216,21 @@ def test_a_file_being_downloaded_again_sends_its_citation_to_its_address(office_
     Document.objects.filter(pk=document.pk).update(file_path="", sections=[])  # as a reindex leaves it
     response = Client().get(urlsplit(link).path)
     assert response.status_code == 302 and response["Location"] == f"{base}/policy.docx"
+
+
+def test_an_internal_assistants_file_added_by_address_opens_for_its_visitors_only(office_site, eager_tasks):
+    from urllib.parse import urlsplit
+
+    from django.contrib.auth.hashers import make_password
+
+    _, base = office_site
+    assistant = make_assistant()
+    assistant.access_code_hash = make_password("open-sesame-42")
+    assistant.save()
+    link = urlsplit(added_by_address(assistant, f"{base}/deck.pptx").cited_url).path
+    stranger = Client()
+    refused = stranger.get(link)
+    assert refused.status_code == 403 and "Nine euros" not in refused.content.decode()
+    assert stranger.get(f"{link}?download=1").status_code == 403
+    stranger.post(f"/a/{assistant.slug}/access?next={link}", {"code": "open-sesame-42"})
+    assert "Nine euros a month" in stranger.get(link).content.decode()
