@@ -15,7 +15,7 @@ HEX_COLOR = r"^#[0-9a-fA-F]{6}$"
 class SignupForm(forms.Form):
     username = forms.CharField(max_length=150)
     email = forms.EmailField()
-    password = forms.CharField(widget=forms.PasswordInput, min_length=8)
+    password = forms.CharField(widget=forms.PasswordInput, min_length=8, help_text="At least 8 characters.")
     team_name = forms.CharField(max_length=120, label="Team name")
 
     def clean_username(self):

@@ -7,6 +7,11 @@ returned fewer than k for every query measured: docs/benchmarks.md). The migrati
 table with SQL (Django only knows its shape), and ``ingestion.spaces`` adds a partition per space.
 """
 
+from pathlib import PurePosixPath
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core import signing
 from django.db import models
 from django.utils import timezone
 from pgvector.django import VectorField
@@ -128,6 +133,42 @@ class Document(models.Model):
         """A file (PDF, DOCX, …) added by its address: the worker downloads it, citations open that
         address. Uploads have a public token, crawled pages no file name."""
         return bool(self.file_name) and not self.public_token
+
+    @property
+    def cited_url(self) -> str:
+        """The address its citations open (see ``cited_url``)."""
+        return cited_url(document_id=self.pk, url=self.url, file_name=self.file_name, public_token=self.public_token)
+
+
+# Word, PowerPoint and Excel files are cited as a readable page of their extracted text on the platform
+# (``/d/<token>/<name>``), whether uploaded or added by address: a browser cannot show the original, so
+# a citation of one at its own address downloaded a zip of XML. An upload's link carries its public
+# token; a file added by address is cited by a token signed from its id (its address stays the key it
+# is downloaded again from).
+READABLE_SUFFIXES = (".docx", ".pptx", ".xlsx")
+_VIEW_SALT = "ingestion.document-view"
+
+
+def view_token(document_id: int) -> str:
+    """The unguessable token of the readable page of a document added by address: ``v<id>-<signature>``."""
+    return f"v{int(document_id)}-{signing.Signer(salt=_VIEW_SALT).signature(str(int(document_id)))}"
+
+
+def view_token_document_id(token: str) -> int | None:
+    """The document id a ``view_token`` was made for; None for any other text."""
+    head, _, signature = token.partition("-")
+    if not head.startswith("v") or not head[1:].isascii() or not head[1:].isdigit() or len(head) > 20:
+        return None
+    document_id = int(head[1:])
+    return document_id if signing.constant_time_compare(token, view_token(document_id)) and signature else None
+
+
+def cited_url(*, document_id: int, url: str, file_name: str, public_token: str) -> str:
+    """The address a citation of the document opens: its own (a web page, an upload's platform link, a
+    PDF or a video added by address), or the platform's readable page of an Office file added by address."""
+    if file_name and not public_token and PurePosixPath(file_name).suffix.lower() in READABLE_SUFFIXES:
+        return f"{settings.SITE_URL}/d/{view_token(document_id)}/{quote(file_name)}"
+    return url
 
 
 class EmbeddingSpace(models.Model):

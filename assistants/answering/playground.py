@@ -30,11 +30,39 @@ from assistants.models import Assistant
 from chatsite.lib.language import language_of
 
 PASSAGE_CHARS = 600  # of each retrieved passage shown
+HISTORY_KEPT = 12  # the last messages of a trial conversation carried to the next question (the chat's
+# rewriter reads the last 4, its prompt the last 6)
+TURN_CHARS = 4000  # of each of them
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of a trial conversation: what the chat reads of a stored ``Message``."""
+
+    role: str  # "user" or "assistant"
+    text: str
+
+
+def history_from(items) -> list[Turn]:
+    """Earlier turns from their plain form (``[{"role": ..., "text": ...}]``, as the Test tab carries them
+    between questions); anything else in it is left out."""
+    turns = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("role") in ("user", "assistant") and isinstance(item.get("text"), str):
+            turns.append(Turn(item["role"], item["text"][:TURN_CHARS]))
+    return turns[-HISTORY_KEPT:]
+
+
+def history_after(history: list[Turn], trial: Trial) -> list[dict]:
+    """The conversation after ``trial``, in its plain form, for the next question."""
+    turns = [*history, Turn("user", trial.question), Turn("assistant", trial.answer)]
+    return [{"role": turn.role, "text": turn.text[:TURN_CHARS]} for turn in turns[-HISTORY_KEPT:]]
 
 
 @dataclass
 class Trial:
     question: str
+    query: str = ""  # what was searched: a follow-up rewritten with the conversation
     answer: str = ""
     provider: str = ""
     error: str = ""
@@ -105,9 +133,12 @@ def _explain(trial: Trial, has_content: bool) -> None:
         )
 
 
-async def try_question(*, assistant: Assistant, question: str) -> Trial:
-    """The answer a visitor would get to ``question`` (from no particular page, no earlier turns), with
-    the retrieved passages and their lexical, dense and fused scores, and why it was or was not given."""
+async def try_question(*, assistant: Assistant, question: str, history: list[Turn] | None = None) -> Trial:
+    """The answer a visitor would get to ``question`` (from no particular page), with the retrieved
+    passages and their lexical, dense and fused scores, and why it was or was not given. ``history``: the
+    earlier turns of this trial conversation; a follow-up is rewritten with them and answered with them,
+    as the chat does with a stored conversation."""
+    history = list(history or [])
     from assistants.answering.providers import ProviderError, Usage, provider_from_settings
 
     question = question.strip()[:MAX_QUESTION_CHARS]
@@ -115,7 +146,8 @@ async def try_question(*, assistant: Assistant, question: str) -> Trial:
     content_language, expected = await sync_to_async(_languages)(assistant)
     language = language_of(question, expected)
     translate_to = language_name(content_language, "en") if content_language and language != content_language else ""
-    query, translated = await search_queries(assistant, question, [], translate_to=translate_to)
+    query, translated = await search_queries(assistant, question, history, translate_to=translate_to)
+    trial.query = query
     retrieval = await sync_to_async(retrieve_with_evidence)(
         assistant, query, page_url="", language=language, translated=translated
     )
@@ -130,7 +162,7 @@ async def try_question(*, assistant: Assistant, question: str) -> Trial:
     else:
         trial.provider = f"{provider.name} · {provider.config.model}"
         reply_in = language_name(language, "en") if language else ""
-        tokens = provider.stream(build_messages(assistant, question, retrieval.hits, [], language=reply_in))
+        tokens = provider.stream(build_messages(assistant, question, retrieval.hits, history, language=reply_in))
     parts = []
     try:
         async for item in tokens:
@@ -148,6 +180,8 @@ async def try_question(*, assistant: Assistant, question: str) -> Trial:
     trial.grounding = grounding
     trial.passages = _passages(retrieval.hits, {c["n"] for c in trial.citations})
     trial.reranked = any(passage["rerank"] is not None for passage in trial.passages)
+    if query != question:
+        trial.reasons.append(f"A follow-up: searched as “{query}”, rewritten with the conversation so far.")
     if trial.reranked:
         trial.reasons.append(f"The passages were reordered by the reranker {assistant.reranker_model}.")
     _explain(trial, has_content=bool(retrieval.hits))

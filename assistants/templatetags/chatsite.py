@@ -19,3 +19,14 @@ def percent(value) -> str:
         return f"{float(value) * 100:.0f}%"
     except (TypeError, ValueError):
         return ""
+
+
+@register.filter
+def bare_url(value) -> str:
+    """An address without its scheme, to show where space is short: "https://docs.x/help/" → "docs.x/help/";
+    any other text as it is."""
+    text = str(value or "")
+    for scheme in ("https://", "http://"):
+        if text.lower().startswith(scheme):
+            return text[len(scheme) :]
+    return text

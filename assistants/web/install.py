@@ -144,4 +144,15 @@ def assistant_start(request, assistant_id: int):
 def assistant_start_progress(request, assistant_id: int):
     """The checklist's state, polled by static/js/onboarding.js until every step is done."""
     assistant = access.assistant_for(user=request.user, assistant_id=assistant_id)
-    return JsonResponse(checklist(assistant=assistant))
+    state = checklist(assistant=assistant)
+    # ... and the sources listed under it, so that their status moves with the steps.
+    state["sources"] = [
+        {
+            "id": source.pk,
+            "status": source.status,
+            "label": source.get_status_display(),
+            "pages": source.last_run.pages_fetched if source.last_run and source.last_run.pages_fetched else "–",
+        }
+        for source in selectors.sources_recent(assistant=assistant)
+    ]
+    return JsonResponse(state)

@@ -8,6 +8,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
@@ -16,10 +17,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from assistants import access, forms
-from assistants.answering.playground import try_question
+from assistants.answering.playground import history_after, history_from, try_question
 from assistants.web import visitors
 from ingestion import selectors, services
-from ingestion.models import Document, Source
+from ingestion.models import Document, Source, view_token_document_id
 
 
 @login_required
@@ -178,26 +179,61 @@ def documents_retry_failed(request, assistant_id: int):
 @login_required
 def assistant_playground(request, assistant_id: int):
     """The Test tab: a question asked as a visitor would ask it, answered with the passages it was made
-    from (their lexical, dense and fused scores) and why it was or was not given. Nothing is stored:
-    no conversation, no analytics. Asking is for those who work conversations (members and above)."""
+    from (their lexical, dense and fused scores) and why it was or was not given; then follow-ups, each
+    answered with the conversation so far, as the chat would. Nothing is stored: no conversation, no
+    analytics; the conversation travels with the form, signed. Asking is for those who work
+    conversations (members and above)."""
     assistant = access.assistant_for(user=request.user, assistant_id=assistant_id)
-    question, trial, error = "", None, ""
+    question, trial, error, history, carried = "", None, "", [], ""
     if request.method == "POST":
         if access.Permission.WORK not in assistant.viewer_can:
             raise PermissionDenied("Your role cannot ask questions here.")
+        carried = request.POST.get("history", "")
+        history = _trial_history(carried, assistant)
         question = request.POST.get("question", "").strip()
         if not question:
             error = "Type a question first."
         elif len(question) > MAX_TRIAL_QUESTION_CHARS:
             error = f"A question has at most {MAX_TRIAL_QUESTION_CHARS} characters."
         else:
-            trial = async_to_sync(try_question)(assistant=assistant, question=question)
+            trial = async_to_sync(try_question)(assistant=assistant, question=question, history=history)
+            carried = signing.dumps(
+                {"assistant": assistant.pk, "turns": history_after(history, trial)}, salt=TRIAL_SALT, compress=True
+            )
+            question = ""  # the box is for the next question (the one asked shows above the answer)
     return render(
         request,
         "dashboard/playground.html",
-        {"assistant": assistant, "question": question, "trial": trial, "error": error},
+        {
+            "assistant": assistant,
+            "question": question,
+            "trial": trial,
+            "error": error,
+            "history": history,
+            "carried": carried if (trial or history) else "",
+        },
         status=400 if error else 200,
     )
+
+
+TRIAL_SALT = "assistants.playground.history"
+
+
+def _trial_history(carried: str, assistant) -> list:
+    """The earlier turns of a trial conversation carried by the form: signed for this assistant, so the
+    model is only ever shown what it answered here ([] for anything else)."""
+    if not carried:
+        return []
+    try:
+        data = signing.loads(carried, salt=TRIAL_SALT, max_age=TRIAL_MAX_AGE)
+    except signing.BadSignature:
+        return []
+    if not isinstance(data, dict) or data.get("assistant") != assistant.pk:
+        return []
+    return history_from(data.get("turns"))
+
+
+TRIAL_MAX_AGE = 24 * 3600  # seconds a trial conversation can be continued
 
 
 MAX_TRIAL_QUESTION_CHARS = 2000
@@ -273,7 +309,13 @@ def _readable_view(request, document: Document, kind: str) -> HttpResponse:
     response = render(
         request,
         "documents/readable.html",
-        {"document": document, "kind": kind, "parts": parts, "download": f"{request.path}?download=1"},
+        {
+            "document": document,
+            "kind": kind,
+            "parts": parts,
+            "download": f"{request.path}?download=1",
+            "origin": document.url if document.added_by_url else "",
+        },
     )
     response["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -303,10 +345,16 @@ INLINE_TYPES = {
 
 @require_GET
 def document_file(request, token: str, name: str):
-    """An uploaded document, by the unguessable link its citations carry."""
-    document = (
-        Document.objects.select_related("source__assistant").filter(public_token=token).exclude(public_token="").first()
-    )
+    """An uploaded document, or an Office file added by its address, by the unguessable link its
+    citations carry."""
+    documents = Document.objects.select_related("source__assistant")
+    document = documents.filter(public_token=token).exclude(public_token="").first()
+    if document is None and (document_id := view_token_document_id(token)) is not None:
+        # An Office file added by its address: cited as its readable page on the platform, by a token
+        # signed from its id (ingestion.models.cited_url).
+        document = documents.filter(pk=document_id).first()
+        if document is None or document.cited_url == document.url:
+            document = None
     if document is None:
         raise Http404("No such document")
     assistant = document.source.assistant
@@ -317,6 +365,11 @@ def document_file(request, token: str, name: str):
         # An internal assistant's documents open for its visitors (their pass) and its team, nobody else.
         unlock = reverse("access_unlock", args=[assistant.slug]) + "?" + urlencode({"next": request.path})
         return visitors.access_form(request, assistant=assistant, action=unlock)
+    if document.added_by_url and not (
+        document.file_path and (Path(settings.MEDIA_ROOT) / document.file_path).is_file() and document.sections
+    ):
+        # Being downloaded again (a reindex), or failed, since it was cited: the file at its own address.
+        return redirect(document.url)
     if not document.file_path:  # a Q&A pair or a snippet: its text, as plain text
         body = "\n\n".join(
             "\n".join([" > ".join(section["heading_path"]), section["text"]]) for section in document.sections

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from ingestion.crawling.youtube import moment_link
-from ingestion.models import EmbeddingSpace
+from ingestion.models import EmbeddingSpace, cited_url
 from ingestion.spaces import lexical_backend, vector_literal, vector_type
 
 RRF_K = 60
@@ -93,14 +93,18 @@ class Hit:
     # Each leg's own score of the chunk: "lexical" (BM25, or ts_rank without pg_textsearch) and "dense"
     # (cosine similarity); a leg that did not return the chunk is missing.
     leg_scores: dict[str, float] = field(default_factory=dict)
+    # Where a citation opens the document when that is not its address: the readable page of an Office
+    # file added by address (``ingestion.models.cited_url``); "" for the address itself.
+    view_url: str = ""
 
     @property
     def link(self) -> str:
         """The page and section to open: ``page#section``, ``file.pdf#page=3``, a YouTube video at
-        the moment quoted (``watch?v=ID&t=90s``)."""
+        the moment quoted (``watch?v=ID&t=90s``), an Office file's readable page at its slide."""
+        url = self.view_url or self.url
         if not self.anchor:
-            return self.url
-        return moment_link(self.url, self.anchor) or f"{self.url}#{self.anchor}"
+            return url
+        return moment_link(url, self.anchor) or f"{url}#{self.anchor}"
 
 
 def _lexical_ranking(space: EmbeddingSpace, query: str, limit: int) -> Scored:
@@ -205,7 +209,7 @@ def _load_rows(space: EmbeddingSpace, chunk_ids: set[int]) -> dict[int, tuple]:
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            "select c.id, c.document_id, c.text, c.heading_path, c.anchor, d.url, d.title"
+            "select c.id, c.document_id, c.text, c.heading_path, c.anchor, d.url, d.title, d.file_name, d.public_token"
             " from ingestion_chunk c join ingestion_document d on d.id = c.document_id"
             f" where c.space_id = {int(space.pk)} and c.id = any(%s)",
             [sorted(chunk_ids)],
@@ -230,7 +234,8 @@ def _hits(rows: dict[int, tuple], fused: Fused) -> list[Hit]:
         row = rows.get(chunk_id)
         if row:
             heading_path = heading_path_value(row[3])
-            hits.append(Hit(row[0], row[1], row[2], heading_path, row[4], row[5], row[6], score, ranks))
+            view = cited_url(document_id=row[1], url=row[5], file_name=row[7], public_token=row[8])
+            hits.append(Hit(row[0], row[1], row[2], heading_path, row[4], row[5], row[6], score, ranks, view_url=view))
     return hits
 
 

@@ -1,6 +1,6 @@
 // The getting-started checklist (templates/dashboard/_checklist.html): it polls the assistant's state
 // (assistants/web/install.py `checklist`) and ticks each step as it is done, without a reload, until
-// every step is; the words come from the server, set as text. Every 3 s at first, less often while
+// every step is, with the status of the sources listed under it; the words come from the server, set as text. Every 3 s at first, less often while
 // nothing changes (up to every 30 s), and every 3 s again when the page comes back into view.
 (function () {
   "use strict";
@@ -24,6 +24,14 @@
       item.querySelector("[data-state]").textContent = step.done ? "(done)" : "(to do)";
     });
     if (complete) complete.hidden = !data.complete;
+    (data.sources || []).forEach(function (source) {
+      var row = document.querySelector("[data-source='" + Number(source.id) + "']");
+      if (!row) return;
+      var badge = row.querySelector("[data-source-status]");
+      badge.className = "badge " + String(source.status).replace(/[^a-z_]/g, "");
+      badge.textContent = source.label;
+      row.querySelector("[data-source-pages]").textContent = String(source.pages);
+    });
   }
 
   function poll() {

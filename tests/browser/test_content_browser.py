@@ -162,14 +162,32 @@ def test_the_test_tab_answers_with_passages_and_scores(browser, platform, owner,
     expect(first).to_contain_text("Pricing")
     expect(first.locator("td[data-label=Keyword]")).to_contain_text("#1")
     expect(first.locator("td[data-label=Meaning]")).to_contain_text("#1")
-    expect(browser_page.get_by_label("Ask what a visitor would ask")).to_have_value(
-        "How much does the Business plan cost?"
-    )
+    expect(browser_page.locator(".trial-question")).to_contain_text("How much does the Business plan cost?")
+    expect(browser_page.get_by_label("Ask a follow-up")).to_have_value("")  # the box waits for the next one
     shots(browser_page, "playground-answered")
 
+    # A follow-up, answered with the conversation: searched with the question it continues.
+    browser_page.get_by_label("Ask a follow-up").fill("And the Starter plan?")
+    browser_page.get_by_role("button", name="Ask").click()
+    expect(browser_page.locator(".trial-turns")).to_contain_text("How much does the Business plan cost?")
+    expect(browser_page.locator(".trial-turns")).to_contain_text("49 euros")
+    expect(browser_page.locator(".trial-question")).to_contain_text("And the Starter plan?")
+    expect(browser_page.locator(".verdict")).to_contain_text(
+        "searched as “How much does the Business plan cost? And the Starter plan?”"
+    )
+    expect(browser_page.locator(".answer-text")).to_contain_text("10 euros")
+    first = browser_page.locator(".passages-table tbody tr").first
+    expect(first.locator("td[data-label=Keyword]")).to_contain_text("#")
+    expect(first.locator("td[data-label=Meaning]")).to_contain_text("#")
+    expect(first.locator("td[data-label=Fused]")).not_to_be_empty()
+    shots(browser_page, "playground-follow-up")
+
+    browser_page.get_by_role("button", name="Start over").click()
+    expect(browser_page.locator(".trial-conversation")).to_have_count(0)
     browser_page.get_by_label("Ask what a visitor would ask").fill("Who won the football world cup in 1998?")
     browser_page.get_by_role("button", name="Ask").click()
     expect(browser_page.locator(".verdict")).to_contain_text("Not answered")
+    expect(browser_page.locator(".trial-turns")).to_have_count(0)  # a new conversation
     shots(browser_page, "playground-not-answered")
     assert not assistant.conversations.exists()
     assert browser_page.errors == []
@@ -199,4 +217,47 @@ def test_a_cited_slide_opens_readable_at_the_slide(browser, platform, owner):
         "href", f"/d/{document.public_token}/deck.pptx?download=1"
     )
     shots(browser_page, "document-readable-slide")
+    assert browser_page.errors == []
+
+
+def test_a_slide_deck_added_by_its_address_opens_readable_at_the_cited_slide(
+    browser, platform, owner, settings, tmp_path, eager_tasks
+):
+    from urllib.parse import urlsplit
+
+    from assistants.answering.retrieval import retrieve
+    from ingestion.tasks import document_prepare_task
+    from tests.assistants.web.test_document_view import slides_file
+    from tests.conftest import serve_directory
+
+    settings.OUTBOUND_ALLOW_PRIVATE = True  # the file server is on loopback
+    (tmp_path / "deck.pptx").write_bytes(slides_file())
+    server, base = serve_directory(tmp_path)
+    try:
+        assistant = make_assistant(make_team(owner, "Acme"), "Acme Help")
+        browser_page = signed_in(browser, platform, owner)
+        browser_page.goto(f"{platform}/assistants/{assistant.pk}/")
+        browser_page.get_by_label("The address of a PDF or another document").fill(f"{base}/deck.pptx")
+        browser_page.get_by_role("button", name="Download and index").click()
+        expect(browser_page.locator("h1")).to_have_text("Uploaded documents")  # the documents source's page
+        document = Document.objects.get(source__assistant=assistant)
+        document_prepare_task(document.pk)  # downloaded and parsed here (the worker's part)
+    finally:
+        server.shutdown()
+    document.refresh_from_db()
+    assert document.status == "ready", document.error
+    link = next(hit.link for hit in retrieve(assistant, "How much does it cost a month?") if "Nine" in hit.text)
+    assert link.endswith("/deck.pptx#slide=2") and not link.startswith(base)
+    path = urlsplit(link).path
+    browser_page.goto(f"{platform}/assistants/{assistant.pk}/content/")
+    listed = browser_page.locator("tbody tr").first.get_by_role("link").first.get_attribute("href")
+    assert urlsplit(listed).path == path  # the documents list opens the same page
+    browser_page.goto(f"{platform}{path}#slide=2")  # the file server is gone: the page is the platform's own
+    target = browser_page.locator("[id='slide=2']")
+    expect(target).to_contain_text("Nine euros a month. <script>")  # the file's text, shown as text
+    expect(target).to_have_css("border-top-color", "rgb(37, 99, 235)")  # :target, the cited slide
+    expect(browser_page.locator(".doc-note")).to_contain_text(f"Added from {base}/deck.pptx")
+    download = browser_page.get_by_role("link", name="Download the original")
+    expect(download).to_have_attribute("href", f"{path}?download=1")
+    shots(browser_page, "document-readable-by-address")
     assert browser_page.errors == []

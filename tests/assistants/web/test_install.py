@@ -223,6 +223,15 @@ def test_the_checklist_ticks_itself_from_real_state(owner, assistant):
     steps, data = progress(client, assistant)
     assert steps["content"] and data["current"] == "tried"
     assert data["steps"][0]["detail"] == "1 page indexed."
+    source = Source.objects.get(assistant=assistant)  # listed under the steps, with its status
+    assert data["sources"] == [{"id": source.pk, "status": "idle", "label": "Not crawled yet", "pages": "–"}]
+    Source.objects.filter(pk=source.pk).update(status=Source.Status.READY)
+    assert progress(client, assistant)[1]["sources"][0] | {"id": 0} == {
+        "id": 0,
+        "status": "ready",
+        "label": "Ready",
+        "pages": "–",
+    }
 
     Conversation.objects.create(assistant=assistant, visitor_token="t" * 30)
     assert progress(client, assistant)[1]["current"] == "installed"

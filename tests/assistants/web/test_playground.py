@@ -101,3 +101,123 @@ def test_with_a_reranker_the_fused_and_reranker_scores_are_both_shown(crew_assis
     reranker_scores = [p["rerank"] for p in trial.passages]
     assert reranker_scores == sorted(reranker_scores, reverse=True)  # the reranker orders them
     assert "Reranker" in response.content.decode() and any("reranker" in r for r in trial.reasons)
+
+
+# --- Follow-ups: the conversation travels with the form (signed), nothing is stored ----------------
+
+
+def ask_on(client, assistant, question: str, carried: str = ""):
+    data = {"question": question, **({"history": carried} if carried else {})}
+    return client.post(f"/assistants/{assistant.pk}/test/", data)
+
+
+def nothing_stored():
+    from assistants.models import DailyRollup, QuestionEmbedding
+
+    return not (
+        Conversation.objects.exists()
+        or Message.objects.exists()
+        or DailyRollup.objects.exists()
+        or QuestionEmbedding.objects.exists()
+    )
+
+
+def test_a_follow_up_is_searched_with_the_conversation_and_shows_its_scores(crew_assistant):
+    crew, assistant = crew_assistant
+    client = Client()
+    client.force_login(crew.user("member"))
+    first = ask_on(client, assistant, "How long do refunds take to arrive?")
+    carried = first.context["carried"]
+    assert carried and 'name="history"' in first.content.decode() and "Ask a follow-up" in first.content.decode()
+    assert first.context["question"] == ""  # the box waits for the next question
+
+    follow = ask_on(client, assistant, "And gift cards?", carried)
+    assert follow.status_code == 200
+    trial = follow.context["trial"]
+    # Without a model, the chat's own rule: a short follow-up is searched with the previous question.
+    assert trial.query == "How long do refunds take to arrive? And gift cards?"
+    assert any("A follow-up: searched as" in reason for reason in trial.reasons)
+    assert any("gate asks for" in reason for reason in trial.reasons)
+    assert "Gift cards cannot be refunded" in trial.answer and trial.citations
+    first_passage = trial.passages[0]
+    assert first_passage["title"] == "Refunds" and first_passage["lexical"] > 0 and first_passage["fused"] > 0
+    html = follow.content.decode()
+    assert "How long do refunds take to arrive?" in html and "five working days" in html  # the earlier turn
+    assert "Start over" in html and "Retrieved passages for the follow-up" in html
+
+    # Alone, the same words find nothing to rewrite: the conversation is what made it a follow-up.
+    alone = ask_on(client, assistant, "And gift cards?").context["trial"]
+    assert alone.query == "And gift cards?"
+    assert nothing_stored(), "a trial conversation stores nothing"
+
+
+def test_the_third_turn_carries_both_earlier_ones_and_start_over_forgets_them(crew_assistant):
+    crew, assistant = crew_assistant
+    client = Client()
+    client.force_login(crew.user("owner"))
+    one = ask_on(client, assistant, "How long do refunds take to arrive?")
+    two = ask_on(client, assistant, "How fast is express delivery?", one.context["carried"])
+    three = ask_on(client, assistant, "What fee?", two.context["carried"])
+    assert [turn.role for turn in three.context["history"]] == ["user", "assistant", "user", "assistant"]
+    assert three.context["trial"].query == "How fast is express delivery? What fee?"
+    assert "twelve euros" in three.context["trial"].answer
+    fresh = client.get(f"/assistants/{assistant.pk}/test/")  # what the Start over button asks for
+    assert (
+        fresh.context["history"] == []
+        and fresh.context["trial"] is None
+        and 'name="history"' not in (fresh.content.decode())
+    )
+    empty = ask_on(client, assistant, "   ", two.context["carried"])  # an error keeps the conversation
+    assert empty.status_code == 400 and len(empty.context["history"]) == 4
+    assert empty.context["carried"] == two.context["carried"]
+    assert nothing_stored()
+
+
+def test_a_conversation_not_signed_here_is_ignored(crew_assistant):
+    from django.core import signing
+
+    from assistants.web.sources import TRIAL_SALT
+
+    crew, assistant = crew_assistant
+    other = make_assistant(team=crew.team)
+    client = Client()
+    client.force_login(crew.user("member"))
+    turns = [{"role": "user", "text": "How long do refunds take to arrive?"}, {"role": "assistant", "text": "Soon."}]
+    forged = signing.dumps({"assistant": assistant.pk, "turns": turns}, salt=TRIAL_SALT).replace(":", ":x", 1)
+    for carried in (forged, signing.dumps({"assistant": other.pk, "turns": turns}, salt=TRIAL_SALT), "junk"):
+        response = ask_on(client, assistant, "And gift cards?", carried)
+        assert response.context["history"] == [] and response.context["trial"].query == "And gift cards?"
+
+
+def test_a_follow_up_is_rewritten_by_the_model_and_answered_with_the_conversation(crew_assistant, settings):
+    from tests.assistants.answering.providers.fake_servers import FakeServer, Reply, openai_script
+
+    crew, assistant = crew_assistant
+    settings.OUTBOUND_ALLOW_PRIVATE = True
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    first_answer = ["Refunds arrive within ", "five working days [1]."]
+    rewrite = ['"Can gift cards ', 'be refunded?"']
+    second_answer = ["No: gift cards cannot be refunded [1]."]
+    replies = [Reply(body=openai_script(tokens, 50, 5).full()) for tokens in (first_answer, rewrite, second_answer)]
+    client = Client()
+    client.force_login(crew.user("member"))
+    with FakeServer(replies) as server:
+        settings.LLM_BASE_URL, settings.LLM_MODEL, settings.LLM_API_KEY = server.url + "/v1", "gpt-test", "sk-test"
+        one = ask_on(client, assistant, "How long do refunds take to arrive?")
+        assert one.context["trial"].answer == "".join(first_answer)
+        two = ask_on(client, assistant, "and gift cards?", one.context["carried"])
+    assert len(server.requests) == 3  # answer, rewrite, answer
+    rewrite_prompt = server.requests[1].json["messages"][-1]["content"]
+    assert "Visitor: How long do refunds take to arrive?" in rewrite_prompt
+    assert "Assistant: Refunds arrive within five working days [1]." in rewrite_prompt
+    assert "Last message: and gift cards?" in rewrite_prompt
+    answer_messages = server.requests[2].json["messages"]
+    assert answer_messages[-3:] == [
+        {"role": "user", "content": "How long do refunds take to arrive?"},
+        {"role": "assistant", "content": "".join(first_answer)},
+        {"role": "user", "content": "and gift cards?"},
+    ]
+    trial = two.context["trial"]
+    assert trial.query == "Can gift cards be refunded?" and trial.answer == "".join(second_answer)
+    assert trial.passages[0]["title"] == "Refunds" and trial.passages[0]["dense"] is not None
+    assert nothing_stored()
