@@ -1,10 +1,7 @@
 """Session-wide fixtures: the real embedded PostgreSQL, a real Redis, real local web servers,
 and a real Celery worker process for end-to-end tests."""
 
-import threading
 import time
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -12,21 +9,11 @@ import pytest
 from chatsite.db import database_url
 from chatsite.env import shared_data_dir
 from chatsite.worker_process import WorkerProcess
+from tests.servers import serve_directory
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = shared_data_dir(REPO)
 DRF_SITE = SHARED / "sites" / "drf"
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def serve_directory(directory: Path) -> tuple[ThreadingHTTPServer, str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(directory)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 @pytest.fixture(scope="session")

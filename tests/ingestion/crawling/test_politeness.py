@@ -10,6 +10,7 @@ import pytest
 from ingestion.crawling.crawler import CrawlLimits, crawl
 from ingestion.crawling.politeness import HostGate
 from tests.ingestion.crawling.test_crawler import html
+from tests.servers import start_serving
 
 PAGES = {"/": html("Home", ["/a/", "/b/", "/c/"]), "/a/": html("A"), "/b/": html("B"), "/c/": html("C")}
 
@@ -43,7 +44,7 @@ class SlowSite:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        start_serving(self.server)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
