@@ -3,6 +3,7 @@
 import os
 
 import celery
+from celery.contrib.django.task import DjangoTask
 from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init, worker_ready
 from django.db import InterfaceError, OperationalError
 
@@ -13,8 +14,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 
 
-class Task(celery.Task):
-    """Every task of the project. One that finds the database unreachable (restarting, a failover, a pool
+class Task(DjangoTask):
+    """Every task of the project (Django's task class, with ``delay_on_commit``). One that finds the database unreachable (restarting, a failover, a pool
     that timed out waiting for it) is tried again a few seconds later, on an exponential schedule (about
     2, 4, 8, ... s, at most a minute apart, nine tries in all), rather than lost: its message was already
     taken from the broker. Tasks are idempotent, so running one again is safe. A task that declares its

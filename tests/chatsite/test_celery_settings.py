@@ -56,3 +56,8 @@ def test_every_task_is_tried_again_when_the_database_cannot_be_reached():
         assert {OperationalError, InterfaceError} <= set(task.autoretry_for), name
         assert hasattr(task, "_orig_run"), f"{name} is not wrapped by Celery's autoretry"
         assert task.retry_kwargs["max_retries"] >= 3, name
+
+
+def test_tasks_keep_djangos_enqueue_on_commit():
+    app.loader.import_default_modules()
+    assert callable(app.tasks["ingestion.tasks.document_prepare_task"].delay_on_commit)
