@@ -16,6 +16,17 @@ SHARED = shared_data_dir(REPO)
 DRF_SITE = SHARED / "sites" / "drf"
 
 
+@pytest.hookimpl(trylast=True)  # after tests/e2e and tests/browser have marked their tests
+def pytest_collection_modifyitems(config, items):
+    """The files with long tests (end to end, browser, slow) first. ``make test`` hands whole files to its
+    two processes in the order collected (``--dist loadfile --no-loadscope-reorder``), each taking the next
+    one as it finishes: long files first and the many short ones after, the two finish together, where
+    the long ones handed out last (xdist's own order: the files with most tests first) left one process
+    working alone at the end."""
+    long_files = {item.path for item in items if {"e2e", "browser", "slow"} & {m.name for m in item.iter_markers()}}
+    items.sort(key=lambda item: item.path not in long_files)  # a stable sort: each file keeps its order
+
+
 @pytest.fixture(scope="session")
 def drf_site():
     """The real Django REST framework documentation site, served on loopback."""
@@ -110,7 +121,7 @@ def celery_worker_process(start_worker):
     return start_worker()
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.5, message: str = "condition"):
+def wait_for(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
