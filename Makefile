@@ -38,7 +38,7 @@ run: demo
 
 # Everything, as CI runs it: the linters (ruff, the import contracts in pyproject.toml), then every test.
 test: services lint
-	$(VENV)/bin/pytest -n 2 --dist loadfile
+	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The quick loop while working: no end-to-end, browser or slow tests (CI runs those too).
 test-fast: services

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from assistants.golden import services as golden_services
+from chatsite.celery import DATABASE_UNREACHABLE
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -51,14 +52,14 @@ def _unclaim(model, pk: int, field: str) -> None:
     model.objects.filter(pk=pk).update(**{field: None})
 
 
-# An email task: retried when the mail server cannot be reached (OSError), a short limit.
+# An email task: retried when the mail server (OSError) or the database cannot be reached, a short limit.
 EMAIL_TASK = {
     "acks_late": True,
     "reject_on_worker_lost": True,
     "ignore_result": True,
-    "autoretry_for": (OSError,),
+    "autoretry_for": (OSError, *DATABASE_UNREACHABLE),
     "retry_backoff": 30,
-    "max_retries": 5,
+    "retry_kwargs": {"max_retries": 5},
     "time_limit": 120,
     "soft_time_limit": 100,
 }

@@ -2,12 +2,32 @@
 
 import os
 
-from celery import Celery
+import celery
+from celery.contrib.django.task import DjangoTask
 from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init, worker_ready
+from django.db import InterfaceError, OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 
-app = Celery("chatsite")
+
+# What a task that cannot reach the database raises (psycopg's errors, as Django wraps them).
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
+
+
+class Task(DjangoTask):
+    """Every task of the project (Django's task class, with ``delay_on_commit``). One that finds the database unreachable (restarting, a failover, a pool
+    that timed out waiting for it) is tried again a few seconds later, on an exponential schedule (about
+    2, 4, 8, ... s, at most a minute apart, nine tries in all), rather than lost: its message was already
+    taken from the broker. Tasks are idempotent, so running one again is safe. A task that declares its
+    own ``autoretry_for`` adds these errors to it (see ``assistants.tasks.EMAIL_TASK``)."""
+
+    autoretry_for = DATABASE_UNREACHABLE
+    retry_backoff = 2
+    retry_backoff_max = 60
+    retry_kwargs = {"max_retries": 8}
+
+
+app = celery.Celery("chatsite", task_cls=Task)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

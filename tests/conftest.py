@@ -1,10 +1,7 @@
 """Session-wide fixtures: the real embedded PostgreSQL, a real Redis, real local web servers,
 and a real Celery worker process for end-to-end tests."""
 
-import threading
 import time
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -12,21 +9,22 @@ import pytest
 from chatsite.db import database_url
 from chatsite.env import shared_data_dir
 from chatsite.worker_process import WorkerProcess
+from tests.servers import serve_directory
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = shared_data_dir(REPO)
 DRF_SITE = SHARED / "sites" / "drf"
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def serve_directory(directory: Path) -> tuple[ThreadingHTTPServer, str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(directory)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+@pytest.hookimpl(trylast=True)  # after tests/e2e and tests/browser have marked their tests
+def pytest_collection_modifyitems(config, items):
+    """The files with long tests (end to end, browser, slow) first. ``make test`` hands whole files to its
+    two processes in the order collected (``--dist loadfile --no-loadscope-reorder``), each taking the next
+    one as it finishes: long files first and the many short ones after, the two finish together, where
+    the long ones handed out last (xdist's own order: the files with most tests first) left one process
+    working alone at the end."""
+    long_files = {item.path for item in items if {"e2e", "browser", "slow"} & {m.name for m in item.iter_markers()}}
+    items.sort(key=lambda item: item.path not in long_files)  # a stable sort: each file keeps its order
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +121,7 @@ def celery_worker_process(start_worker):
     return start_worker()
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.5, message: str = "condition"):
+def wait_for(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -1,13 +1,28 @@
 """Small builders for tests: real rows through the real services."""
 
+import hashlib
 import itertools
+from contextlib import contextmanager
 
 from django.contrib.auth.models import User
+from django.db import transaction
 
 from assistants import services
 from ingestion.models import CrawlRun, Document, Source
 
 _counter = itertools.count(1)
+
+
+@contextmanager
+def rows_for_the_module(django_db_blocker):
+    """Rows built once for a whole test module (in a module-scoped fixture, given pytest-django's
+    ``django_db_blocker``): they are written in a transaction that stays open while the module's tests run,
+    each test's own transaction nests inside it (a savepoint, rolled back after the test as usual), and
+    the whole of it is rolled back after the last test. Only for modules whose tests are not
+    ``transaction=True``."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield
+        transaction.set_rollback(True)
 
 
 def make_user(name: str | None = None) -> User:
@@ -23,10 +38,41 @@ def make_assistant(team=None, name: str | None = None):
     return services.assistant_create(team=team or make_team(), name=name or f"Assistant {next(_counter)}")
 
 
-def index_pages(assistant, pages: dict[str, str]):
-    """Store HTML pages as documents of a website source and index them, as the worker would."""
+# The vectors each set of pages was embedded into, by this test process (see ``index_pages``).
+_page_vectors: dict[str, list[tuple[str, str, str]]] = {}
+
+
+def _cached_vectors() -> set[tuple[str, str, str]]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("select model_name, text_hash, embedding::text from ingestion_embeddingcache")
+        return set(cursor.fetchall())
+
+
+def index_pages(assistant, pages: dict[str, str], *, reuse_vectors: bool = False):
+    """Store HTML pages as documents of a website source and index them, as the worker would.
+
+    ``reuse_vectors``: for fixtures that index the same pages for every test. The first time, the vectors
+    the model computed are kept in this process; the next times they are put in the embedding cache
+    before indexing, so the indexing finds them there as it would find text it has embedded before (the
+    cache's own path), instead of running the model again on the same text. Not for tests that count
+    what is embedded."""
+    from django.db import connection
+
     from ingestion import services as ingestion_services
     from ingestion.parsers.html import extract_page
+
+    key = hashlib.sha256(repr(sorted(pages.items())).encode()).hexdigest() if reuse_vectors else ""
+    if key in _page_vectors:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "insert into ingestion_embeddingcache (model_name, text_hash, embedding, created_at)"
+                " values (%s, %s, %s::vector, now()) on conflict (model_name, text_hash) do nothing",
+                _page_vectors[key],
+            )
+    elif key:
+        before = _cached_vectors()
 
     source = Source.objects.create(assistant=assistant, url=next(iter(pages)), name="test site")
     run = CrawlRun.objects.create(source=source, status=CrawlRun.Status.RUNNING)
@@ -43,4 +89,6 @@ def index_pages(assistant, pages: dict[str, str]):
             },
         )
         ingestion_services.document_index(document=document)
+    if key and key not in _page_vectors:
+        _page_vectors[key] = sorted(_cached_vectors() - before)
     return source

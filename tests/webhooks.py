@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from tests.servers import start_serving
+
 
 class Receiver:
     def __init__(self):
@@ -72,7 +74,7 @@ class Receiver:
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hooks/chatsite"
         self.host = f"127.0.0.1:{self.port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        start_serving(self.server)
 
     def verified(self) -> list[dict]:
         with self.lock:

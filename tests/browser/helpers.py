@@ -1,13 +1,13 @@
 """What the browser tests share: the host-page servers, the pages they index, and widget steps."""
 
 import socket
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from playwright.sync_api import expect
 
 from tests.conftest import REPO
+from tests.servers import start_serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
@@ -70,7 +70,7 @@ class Recorder(ThreadingHTTPServer):
 
         super().__init__(("127.0.0.1", 0), Handler)
         self.port = self.server_address[1]
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        start_serving(self)
 
 
 def host_page(host_site, platform, assistant, path="/shop.html") -> str:

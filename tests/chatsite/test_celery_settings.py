@@ -43,3 +43,21 @@ def test_the_visibility_timeout_follows_a_longer_task_limit():
 
 def test_a_worker_process_that_grew_too_large_is_replaced():
     assert 0 < settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD <= 8_000_000  # KiB
+
+
+def test_every_task_is_tried_again_when_the_database_cannot_be_reached():
+    """A task taken from the broker while PostgreSQL restarts is retried a few seconds later, not lost
+    (tests/e2e/test_database_restart.py queues a file during an outage and sees it indexed)."""
+    from django.db import InterfaceError, OperationalError
+
+    app.loader.import_default_modules()
+    ours = {name: task for name, task in app.tasks.items() if name.split(".")[0] in {"assistants", "ingestion"}}
+    for name, task in ours.items():
+        assert {OperationalError, InterfaceError} <= set(task.autoretry_for), name
+        assert hasattr(task, "_orig_run"), f"{name} is not wrapped by Celery's autoretry"
+        assert task.retry_kwargs["max_retries"] >= 3, name
+
+
+def test_tasks_keep_djangos_enqueue_on_commit():
+    app.loader.import_default_modules()
+    assert callable(app.tasks["ingestion.tasks.document_prepare_task"].delay_on_commit)

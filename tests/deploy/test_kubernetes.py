@@ -21,7 +21,8 @@ def render(base: Path = BASE) -> list[dict]:
     assert set(kustomization) <= {"apiVersion", "kind", "namespace", "resources"}, "render() knows no more"
     resources = []
     for name in kustomization["resources"]:
-        for resource in yaml.safe_load_all((base / name).read_text()):
+        # libyaml's parser (the pure-Python one took 0.3 s per render, and the tests render ~35 times)
+        for resource in yaml.load_all((base / name).read_text(), Loader=yaml.CSafeLoader):
             if resource["kind"] != "Namespace":
                 resource["metadata"]["namespace"] = kustomization["namespace"]
             resources.append(resource)

@@ -1,7 +1,6 @@
 """A worker killed with SIGKILL in the middle of a crawl: after a restart the source completes
 with exactly the chunks a clean run produces — none lost, none doubled."""
 
-import threading
 import time
 from functools import partial
 from http.server import ThreadingHTTPServer
@@ -11,8 +10,9 @@ from django.db import connection
 
 from ingestion import services
 from ingestion.models import CrawlRun, Document
-from tests.conftest import DRF_SITE, QuietHandler, wait_for
+from tests.conftest import DRF_SITE, wait_for
 from tests.factories import make_assistant
+from tests.servers import QuietHandler, start_serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,7 +34,7 @@ class SlowHandler(QuietHandler):
 @pytest.fixture
 def slow_drf_site():
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SlowHandler, directory=str(DRF_SITE)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    start_serving(server)
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 

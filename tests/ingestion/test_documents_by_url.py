@@ -11,8 +11,9 @@ from django.test import Client
 from ingestion import services
 from ingestion.models import Document, Source
 from ingestion.tasks import document_prepare_task
-from tests.conftest import SHARED, serve_directory
+from tests.conftest import SHARED
 from tests.factories import make_assistant, make_team, make_user
+from tests.servers import serve_directory
 
 pytestmark = pytest.mark.django_db
 

@@ -16,6 +16,8 @@ import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.servers import POLL_INTERVAL
+
 SEGMENT = 1 << 24  # zeros per deflate segment of a bomb
 
 
@@ -178,7 +180,7 @@ class Server:
         self.host = host
         self.port = self.httpd.server_address[1]
         self.hostport = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(POLL_INTERVAL,), daemon=True)
         self.thread.start()
 
     def url(self, path: str = "/") -> str:

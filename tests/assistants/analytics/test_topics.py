@@ -5,7 +5,6 @@ with the production threshold. The floors are the measured figures less a margin
 import json
 
 import pytest
-from sklearn.metrics import adjusted_rand_score
 
 from assistants.analytics import topics
 from tests.assistants.analytics.faq_paraphrases import PARAPHRASES
@@ -29,6 +28,8 @@ def labelled():
 def test_the_threshold_groups_paraphrases_of_one_question(labelled, embedder):
     texts, truth = labelled
     labels = topics.cluster(embedder.embed_queries(texts))
+    from sklearn.metrics import adjusted_rand_score  # here: scikit-learn takes 2 s to import in every test process
+
     purity, ari = topics.purity(labels, truth), adjusted_rand_score(truth, labels)
     print(
         f"\n{len(texts)} questions, {len(set(truth))} intents -> {len(set(labels))} topics; purity {purity:.3f}, ARI {ari:.3f}"

@@ -36,7 +36,7 @@ def page(url: str) -> str:
 @pytest.fixture
 def assistant():
     assistant = make_assistant()
-    index_pages(assistant, {THROTTLING: page(THROTTLING)})
+    index_pages(assistant, {THROTTLING: page(THROTTLING)}, reuse_vectors=True)
     return assistant
 
 

@@ -38,7 +38,7 @@ def hit(n: int, text: str) -> Hit:
 @pytest.fixture
 def assistant():
     assistant = make_assistant()
-    index_pages(assistant, {THROTTLING: (DRF_SITE / "api-guide/throttling/index.html").read_text()})
+    index_pages(assistant, {THROTTLING: (DRF_SITE / "api-guide/throttling/index.html").read_text()}, reuse_vectors=True)
     return assistant
 
 

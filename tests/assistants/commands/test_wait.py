@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from ingestion.models import Document
-from tests.conftest import serve_directory
 from tests.factories import make_assistant
+from tests.servers import serve_directory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

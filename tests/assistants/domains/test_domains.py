@@ -8,8 +8,8 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from assistants.models import CustomDomain
-from tests.conftest import serve_directory
 from tests.factories import index_pages, make_assistant, make_team, make_user
+from tests.servers import serve_directory
 from tests.sse import parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)

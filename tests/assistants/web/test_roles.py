@@ -10,6 +10,7 @@ from django.utils import timezone
 from assistants import access
 from assistants.forms import SETTINGS_SECTIONS
 from assistants.models import (
+    Assistant,
     ContentGap,
     Conversation,
     CustomDomain,
@@ -22,7 +23,7 @@ from assistants.models import (
     WebhookEndpoint,
 )
 from ingestion.models import Document, Source
-from tests.factories import make_assistant
+from tests.factories import make_assistant, rows_for_the_module
 from tests.roles import ROLES, make_crew
 
 pytestmark = pytest.mark.django_db
@@ -171,8 +172,15 @@ URL_EXTRA = {
 }
 
 
-@pytest.fixture
-def world():
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """One team with every kind of object, built once for the module's ~400 requests (tests roll back
+    what they change)."""
+    with rows_for_the_module(django_db_blocker):
+        yield build_world()
+
+
+def build_world():
     crew = make_crew()
     assistant = make_assistant(team=crew.team)
     conversation = Conversation.objects.create(assistant=assistant, visitor_token="t" * 24)
@@ -297,7 +305,7 @@ def test_the_matrix():
 def test_a_member_cannot_weaken_an_internal_assistant(world):
     """Security finding 9: a member could clear the access code and point the model at their own server."""
     crew, objects = world
-    assistant = objects["assistant"]
+    assistant = Assistant.objects.get(pk=objects["assistant"].pk)  # a copy of its own: the world is shared
     assistant.access_code_hash = "x"
     assistant.save()
     client = Client()

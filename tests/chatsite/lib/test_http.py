@@ -34,6 +34,7 @@ from chatsite.lib.http import (
     fetch,
     sync_client,
 )
+from tests.servers import POLL_INTERVAL
 
 
 @dataclass
@@ -102,7 +103,7 @@ class Server:
             self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         self.hostport = f"127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05})
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(POLL_INTERVAL,))
         self.thread.start()
 
     def url(self, path: str = "/") -> str:

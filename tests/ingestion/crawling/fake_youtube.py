@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import html
 import json
-import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.servers import start_serving
 
 API_KEY = "AIzaSyFakeKeyForTheLoopbackServer0"
 CONSENT_VALUE = "cb.20210328-17-p0.en+FX+667"
@@ -59,7 +60,7 @@ class FakeYouTube:
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
 
     def __enter__(self) -> FakeYouTube:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        start_serving(self.server)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,7 +1,6 @@
 """Pause, resume and cancel a crawl while it runs: the site's own server pauses or cancels the
 run (through the real services, from its thread) while the crawl task is fetching a page."""
 
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -12,6 +11,7 @@ from ingestion.models import CrawlRun, Document, Source
 from ingestion.tasks import source_crawl_task
 from tests.assistants.api.conftest import Api, assert_error
 from tests.factories import make_assistant
+from tests.servers import start_serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,7 +51,7 @@ class Site:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        start_serving(self.server)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/p0/"
 
 

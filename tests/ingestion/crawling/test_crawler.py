@@ -2,7 +2,6 @@
 scope patterns and extra hosts, conditional requests, thin pages."""
 
 import hashlib
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,6 +19,7 @@ from ingestion.models import Chunk, CrawlRun, Document, Source
 from ingestion.spaces import space_active, vector_literal
 from ingestion.tasks import source_crawl_task
 from tests.factories import make_assistant
+from tests.servers import start_serving
 
 BODY = "<p>" + "This page explains one topic of the product in enough words to count as content. " * 8 + "</p>"
 
@@ -68,7 +68,7 @@ class Site:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        start_serving(self.server)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.host = self.url.split("//", 1)[1]
 

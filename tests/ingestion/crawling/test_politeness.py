@@ -10,6 +10,7 @@ import pytest
 from ingestion.crawling.crawler import CrawlLimits, crawl
 from ingestion.crawling.politeness import HostGate
 from tests.ingestion.crawling.test_crawler import html
+from tests.servers import start_serving
 
 PAGES = {"/": html("Home", ["/a/", "/b/", "/c/"]), "/a/": html("A"), "/b/": html("B"), "/c/": html("C")}
 
@@ -30,20 +31,22 @@ class SlowSite:
                     site.most_in_flight = max(site.most_in_flight, site.in_flight)
                     site.starts.append((time.monotonic(), self.path))
                 time.sleep(seconds)
+                # Out of flight before the answer leaves: once the crawler has read it, it frees its slot
+                # and may start the next request, possibly before this thread would have run again.
+                with lock:
+                    site.in_flight -= 1
                 body = PAGES.get(self.path, "").encode()
                 self.send_response(200 if body else 404)
                 self.send_header("Content-Type", "text/html")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-                with lock:
-                    site.in_flight -= 1
 
             def log_message(self, *args):
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        start_serving(self.server)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
 

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.servers import POLL_INTERVAL
+
 GEMINI_PATH = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):batchEmbedContents$")
 
 
@@ -77,7 +79,7 @@ class FakeEmbeddingServer:
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(POLL_INTERVAL,), daemon=True)
 
     @property
     def url(self) -> str:

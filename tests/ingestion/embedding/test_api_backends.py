@@ -275,7 +275,12 @@ def retry_after_date(seconds_from_now: float) -> str:
     return email.utils.formatdate(time.time() + seconds_from_now, usegmt=True)
 
 
-@pytest.mark.parametrize("retry_after, min_wait", [("0", 0.0), ("1", 0.9), (retry_after_date(-60), 0.0)])
+# Named ids: a date in an id differs between two test processes that collect a second apart (xdist stops).
+@pytest.mark.parametrize(
+    "retry_after, min_wait",
+    [("0", 0.0), ("1", 0.9), (retry_after_date(-60), 0.0)],
+    ids=["zero-seconds", "one-second", "a-date-passed"],
+)
 def test_rate_limit_waits_for_retry_after_then_succeeds(gemini, retry_after, min_wait):
     server = gemini(error_reply(429, "Resource has been exhausted", {"Retry-After": retry_after}))
 

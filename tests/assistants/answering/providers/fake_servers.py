@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.servers import POLL_INTERVAL
+
 #: How often a trickling reply sends a keep-alive comment while waiting for the client to leave.
 TRICKLE_INTERVAL = 0.02
 
@@ -65,7 +67,7 @@ class FakeServer:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(POLL_INTERVAL,), daemon=True)
 
     @property
     def url(self) -> str:
