@@ -228,7 +228,7 @@ def test_a_slide_deck_added_by_its_address_opens_readable_at_the_cited_slide(
     from assistants.answering.retrieval import retrieve
     from ingestion.tasks import document_prepare_task
     from tests.assistants.web.test_document_view import slides_file
-    from tests.conftest import serve_directory
+    from tests.servers import serve_directory
 
     settings.OUTBOUND_ALLOW_PRIVATE = True  # the file server is on loopback
     (tmp_path / "deck.pptx").write_bytes(slides_file())

@@ -111,7 +111,7 @@ def test_a_cited_slide_links_to_its_part_of_the_page(
 
 @pytest.fixture
 def office_site(tmp_path, settings):
-    from tests.conftest import serve_directory
+    from tests.servers import serve_directory
 
     settings.OUTBOUND_ALLOW_PRIVATE = True  # the file server is on loopback
     settings.MEDIA_ROOT = str(tmp_path / "media")
