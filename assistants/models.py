@@ -563,7 +563,7 @@ class DailyRollup(models.Model):
     tokens_out = models.BigIntegerField(default=0)
     cost_usd = models.FloatField(default=0.0)
     # Time to first token of each answer (ms, whole numbers), for the period's median and p95.
-    first_token_ms = models.JSONField(default=list, blank=True)
+    first_token_ms = ArrayField(models.IntegerField(), default=list, blank=True)  # int[]: unnested fast
     # {"provider · model": {"answers": n, "tokens_in": n, "tokens_out": n, "cost_usd": x}}
     by_model = models.JSONField(default=dict, blank=True)
     # {page url: questions asked from it}

@@ -258,7 +258,7 @@ def topics_for_assistant(*, assistant: Assistant):
     builds = analytics.latest_builds(assistant_ids=[assistant.pk])
     if not builds:
         return None, assistant.topic_builds.none()
-    return builds[0], builds[0].topics.all()
+    return builds[0], builds[0].topics.defer("message_ids", "centroid")
 
 
 def gaps_for_assistant(*, assistant: Assistant, status: str | None = None) -> QuerySet:
