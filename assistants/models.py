@@ -7,6 +7,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
 from django.db import models
+from pgvector.django import VectorField
 
 
 def _public_key() -> str:
@@ -565,7 +566,7 @@ class DailyRollup(models.Model):
     tokens_out = models.BigIntegerField(default=0)
     cost_usd = models.FloatField(default=0.0)
     # Time to first token of each answer (ms, whole numbers), for the period's median and p95.
-    first_token_ms = models.JSONField(default=list, blank=True)
+    first_token_ms = ArrayField(models.IntegerField(), default=list, blank=True)  # int[]: unnested fast
     # {"provider · model": {"answers": n, "tokens_in": n, "tokens_out": n, "cost_usd": x}}
     by_model = models.JSONField(default=dict, blank=True)
     # {page url: questions asked from it}
@@ -616,6 +617,7 @@ class TopicBuild(models.Model):
     questions = models.PositiveIntegerField(default=0)
     threshold = models.FloatField(default=0.0)
     seconds = models.FloatField(default=0.0)
+    model_name = models.CharField(max_length=200, blank=True, default="")  # the embedding model clustered
     error = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -636,6 +638,10 @@ class Topic(models.Model):
     second_half = models.PositiveIntegerField(default=0)
     message_ids = models.JSONField(default=list)  # the questions (Message ids)
     examples = models.JSONField(default=list)
+    # The mean of the questions' unit vectors in the build's model: new questions join the nearest
+    # topic between rebuilds (``services.topic_join``) when within the clustering threshold.
+    centroid = VectorField(null=True, blank=True)
+    joined = models.PositiveIntegerField(default=0)  # questions that joined since the build
 
 
 class ContentGap(models.Model):

@@ -10,6 +10,8 @@ from assistants.analytics.selectors import Period, default_period
 from assistants.models import ContentGap
 
 MAX_DAYS = 366
+# Dates outside these are refused (the previous period and the day after the end must stay valid dates).
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
 
 
 class AnalyticsFilterForm(forms.Form):
@@ -29,6 +31,10 @@ class AnalyticsFilterForm(forms.Form):
     def clean(self):
         data = super().clean()
         start, end = data.get("start"), data.get("end")
+        for name, day in (("start", start), ("end", end)):
+            if day and not FIRST_DAY <= day <= LAST_DAY:
+                self.add_error(name, f"A date from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}.")
+                return data | {"period": self.default}
         if start and not end:
             end = min(self.default.end, start + dt.timedelta(days=MAX_DAYS - 1))
         if end and not start:

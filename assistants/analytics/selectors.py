@@ -68,8 +68,8 @@ def totals(*, assistant_ids: list[int], period: Period) -> dict:
     if sums["answers"]:
         # Nearest-rank percentiles: percentile_disc is the smallest sample at or above the fraction.
         totals["first_token_p50"], totals["first_token_p95"] = _sql(
-            "select percentile_disc(0.5) within group (order by v::float8), percentile_disc(0.95) within group"
-            " (order by v::float8) from assistants_dailyrollup r, jsonb_array_elements_text(r.first_token_ms) v"
+            "select percentile_disc(0.5) within group (order by v), percentile_disc(0.95) within group"
+            " (order by v) from assistants_dailyrollup r, unnest(r.first_token_ms) v"
             " where {where}",
             assistant_ids,
             period,
@@ -234,6 +234,7 @@ def topics(*, assistant_ids: list[int]) -> tuple[list[TopicBuild], list[Topic]]:
     builds = latest_builds(assistant_ids=assistant_ids)
     rows = (
         Topic.objects.filter(build__in=builds)
+        .defer("message_ids", "centroid")  # a build of 50,000 questions: 2,000 vectors and 50,000 ids not shown
         .select_related("build__assistant")
         .order_by("-questions", "-visitors", "label")
     )
@@ -241,7 +242,7 @@ def topics(*, assistant_ids: list[int]) -> tuple[list[TopicBuild], list[Topic]]:
 
 
 def gaps(*, assistant_ids: list[int], status: str = "") -> list[ContentGap]:
-    rows = ContentGap.objects.filter(assistant_id__in=assistant_ids).select_related("assistant")
+    rows = ContentGap.objects.filter(assistant_id__in=assistant_ids).defer("proposal").select_related("assistant")
     if status:
         rows = rows.filter(status=status)
     first = Case(

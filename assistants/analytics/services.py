@@ -391,6 +391,61 @@ def question_embed(*, message_id: int) -> bool:
     return True
 
 
+def topic_join(*, message_id: int) -> Topic | None:
+    """Between rebuilds, a newly embedded question joins the nearest topic of its assistant's latest build
+    when its average cosine distance to the topic's questions is within the build's threshold (else it waits for
+    the next rebuild). The topic's questions, visitors and trend count it; its centroid, label, key
+    terms and failure counts are left to the rebuild. Safe to run again: a question already in one of
+    the build's topics changes nothing. Returns the topic joined, or None."""
+    import numpy as np
+    from pgvector.django import MaxInnerProduct
+
+    embedding = QuestionEmbedding.objects.filter(message_id=message_id).select_related("message__conversation").first()
+    if embedding is None:
+        return None
+    build = (
+        TopicBuild.objects.filter(
+            assistant_id=embedding.assistant_id, status=TopicBuild.Status.DONE, model_name=embedding.model_name
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    if build is None:
+        return None
+    vector = np.asarray(embedding.vector, dtype=float)
+    vector = [float(x) for x in vector / (np.linalg.norm(vector) or 1.0)]
+    # The centroid is the mean of the topic's unit vectors: 1 - x·centroid is the average cosine distance
+    # from the question to the topic's questions, the clustering's own linkage (pgvector's <#> is -x·c).
+    closest = (
+        Topic.objects.filter(build=build, centroid__isnull=False)
+        .annotate(negative=MaxInnerProduct("centroid", vector))
+        .order_by("negative", "pk")
+        .values_list("pk", "negative")
+        .first()
+    )
+    if closest is None or 1.0 + closest[1] > build.threshold:
+        return None
+    message = embedding.message
+    with transaction.atomic():
+        topic = Topic.objects.select_for_update().get(pk=closest[0])  # one join at a time per topic
+        if Topic.objects.filter(build=build, message_ids__contains=[message_id]).exists():
+            return None  # clustered by the build, or joined already
+        low, high = _bounds(build.start, build.end)
+        asked_before = Message.objects.filter(
+            pk__in=topic.message_ids, conversation__visitor_token=message.conversation.visitor_token
+        ).exists()
+        topic.message_ids = [*topic.message_ids, message_id]
+        topic.questions += 1
+        topic.joined += 1
+        topic.visitors += not asked_before
+        if message.created_at < low + (high - low) / 2:
+            topic.first_half += 1
+        else:
+            topic.second_half += 1
+        topic.save(update_fields=["message_ids", "questions", "joined", "visitors", "first_half", "second_half"])
+    return topic
+
+
 def topics_build_queue(*, assistant: Assistant, start: dt.date, end: dt.date) -> TopicBuild:
     from assistants.analytics.tasks import topics_build_task
 
@@ -522,6 +577,7 @@ def _topics_build(build_id: int, searched: int) -> TopicBuild | None:
             vectors.update({r[0]: [float(x) for x in v] for r, v in zip(missing, made)})
     rows = [r for r in rows if r[0] in vectors]
     labels = clustering.cluster([vectors[r[0]] for r in rows]) if rows else []
+    centres = clustering.centroids([vectors[r[0]] for r in rows], labels) if rows else []
     groups: dict[int, list[int]] = defaultdict(list)
     for index, label in enumerate(labels):
         groups[int(label)].append(index)
@@ -529,7 +585,7 @@ def _topics_build(build_id: int, searched: int) -> TopicBuild | None:
     terms = clustering.key_terms([r[1] for r in rows], members)
     middle = low + (high - low) / 2
     topics = []
-    for group, group_terms in zip(members, terms):
+    for number, (group, group_terms) in enumerate(zip(members, terms)):
         order = [group[i] for i in clustering.central([vectors[rows[i][0]] for i in group])]
         failing = [rows[i] for i in order if rows[i][5] or rows[i][6] == -1]
         topics.append(
@@ -547,6 +603,7 @@ def _topics_build(build_id: int, searched: int) -> TopicBuild | None:
                     second_half=sum(1 for i in group if rows[i][3] >= middle),
                     message_ids=[rows[i][0] for i in order],
                     examples=list(dict.fromkeys(rows[i][1][:300] for i in order))[:5],
+                    centroid=[float(x) for x in centres[number]],
                 ),
                 failing,
             )
@@ -562,6 +619,7 @@ def _topics_build(build_id: int, searched: int) -> TopicBuild | None:
         build.status = TopicBuild.Status.DONE
         build.questions = len(rows)
         build.threshold = clustering.DISTANCE_THRESHOLD
+        build.model_name = space.model_name if space is not None else ""
         build.seconds = round(time.perf_counter() - started, 3)
         build.finished_at = timezone.now()
         build.save()

@@ -27,8 +27,10 @@ def rollups_compute_task(start: str, end: str, assistant_ids: list[int] | None =
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def question_embed_task(message_id: int) -> None:
-    """Embed a visitor question once (nothing to do when it already is)."""
+    """Embed a visitor question once (nothing to do when it already is) and join it to the nearest topic
+    of the latest build (nothing to do when it already has)."""
     services.question_embed(message_id=message_id)
+    services.topic_join(message_id=message_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)

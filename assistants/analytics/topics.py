@@ -25,30 +25,75 @@ def _normalised(vectors) -> np.ndarray:
 def cluster(
     vectors, threshold: float = DISTANCE_THRESHOLD, *, max_clustered: int = MAX_CLUSTERED, seed: int = 0
 ) -> np.ndarray:
-    """A topic number per vector (0..k-1, the largest topic first)."""
-    from sklearn.cluster import AgglomerativeClustering
+    """A topic number per vector (0..k-1, the largest topic first).
 
+    Up to ``max_clustered`` vectors: agglomerative clustering (its distance matrix is quadratic: about
+    400 MB at 10,000 in float32 pairs, 10 GB at 50,000). Beyond: a random sample of ``max_clustered``
+    is clustered, every other vector joins the nearest topic centroid when within ``threshold``, and the
+    ones near no topic (intents the sample missed) are clustered again among themselves the same way,
+    as new topics."""
     n = len(vectors)
     if n <= 1:
         return np.zeros(n, dtype=int)
     array = _normalised(vectors)
     if n > max_clustered:
-        chosen = np.random.default_rng(seed).choice(n, size=max_clustered, replace=False)
-        sample_labels = cluster(array[chosen], threshold, max_clustered=max_clustered)
-        centroids = _normalised(
-            [array[chosen][sample_labels == k].mean(axis=0) for k in range(sample_labels.max() + 1)]
-        )
-        labels = np.argmax(array @ centroids.T, axis=1)
-        labels[chosen] = sample_labels
+        labels = _cluster_sampled(array, threshold, max_clustered, seed)
     else:
-        model = AgglomerativeClustering(
-            n_clusters=None, metric="cosine", linkage="average", distance_threshold=threshold
-        )
-        labels = model.fit_predict(array)
+        labels = _agglomerate(array, threshold)
     order = np.argsort(-np.bincount(labels), kind="stable")  # renumber: the largest topic is 0
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     return rank[labels]
+
+
+def _agglomerate(array: np.ndarray, threshold: float) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering
+
+    if len(array) <= 1:
+        return np.zeros(len(array), dtype=int)
+    model = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average", distance_threshold=threshold)
+    return model.fit_predict(array)
+
+
+def _cluster_sampled(array: np.ndarray, threshold: float, max_clustered: int, seed: int) -> np.ndarray:
+    n = len(array)
+    chosen = np.random.default_rng(seed).choice(n, size=max_clustered, replace=False)
+    labels = np.full(n, -1, dtype=int)
+    labels[chosen] = _agglomerate(array[chosen], threshold)
+    rest = np.setdiff1d(np.arange(n), chosen)
+    found = nearest(array[rest], centroids(array[chosen], labels[chosen]), threshold)
+    labels[rest] = found
+    far = rest[found < 0]
+    if len(far):  # near no topic of the sample: topics of their own
+        extra = cluster(array[far], threshold, max_clustered=max_clustered, seed=seed + 1)
+        labels[far] = extra + labels.max() + 1
+    return labels
+
+
+def centroids(vectors, labels) -> np.ndarray:
+    """Each topic's mean of its unit vectors, topic k in row k (not normalised: ``1 - x·mean`` is the
+    average cosine distance from a unit vector ``x`` to the topic's questions, the linkage the
+    clustering uses)."""
+    array, labels = _normalised(vectors), np.asarray(labels)
+    sums = np.zeros((labels.max() + 1, array.shape[1]), dtype=np.float32)
+    np.add.at(sums, labels, array)
+    return sums / np.bincount(labels, minlength=len(sums))[:, None]
+
+
+def nearest(vectors, centres, threshold: float = DISTANCE_THRESHOLD) -> np.ndarray:
+    """For each vector, the row of the nearest of ``centres`` (from ``centroids``) when its average
+    cosine distance to that topic's questions is within ``threshold``, else -1."""
+    array = _normalised(vectors)
+    if len(array) == 0 or len(centres) == 0:
+        return np.full(len(array), -1, dtype=int)
+    centres = np.asarray(centres, dtype=np.float32)
+    best = np.empty(len(array), dtype=int)
+    for low in range(0, len(array), 4096):  # a block at a time: the similarity matrix stays small
+        similarity = array[low : low + 4096] @ centres.T
+        index = np.argmax(similarity, axis=1)
+        close = 1.0 - similarity[np.arange(len(index)), index] <= threshold
+        best[low : low + 4096] = np.where(close, index, -1)
+    return best
 
 
 def central(vectors) -> list[int]:

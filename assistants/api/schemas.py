@@ -8,7 +8,7 @@ Requests refuse unknown fields; responses list every field, always.
 """
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
@@ -17,9 +17,11 @@ from ninja import Field, Path, Schema
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, StrictBool, StrictInt, model_serializer
 
 from assistants import forms
+from assistants.analytics.metrics import METRICS
 from assistants.answering.pipeline import MAX_QUESTION_CHARS
 from assistants.api.export import FORMATS, parse_bound
 from assistants.models import Assistant as AssistantModel
+from assistants.models import ContentGap as ContentGapModel
 from assistants.models import Conversation as ConversationModel
 from assistants.models import Feedback as FeedbackModel
 from assistants.models import Handoff as HandoffModel
@@ -803,3 +805,153 @@ class LeadUpdate(Schema):
 
     status: model_choice(LeadModel, "status") = None
     notes: Annotated[str, Field(max_length=10000)] = None
+
+
+# Analytics (docs/analytics.md: every figure comes from the daily rollups and the latest topic build)
+
+
+class AnalyticsPeriodFilter(Schema):
+    start: Annotated[
+        date, Field(description="First day of the period (UTC, YYYY-MM-DD); by default 30 days ending on end.")
+    ] = None
+    end: Annotated[
+        date,
+        Field(description="Last day, inclusive (a period is at most 366 days); by default today (UTC)."),
+    ] = None
+
+
+class SourceUsageFilter(Page, AnalyticsPeriodFilter):
+    pass
+
+
+class GapFilter(Page):
+    status: model_choice(ContentGapModel, "status", "Only gaps in this state.") = None
+
+
+class AnalyticsPeriod(Schema):
+    start: date
+    end: date = Field(description="Inclusive.")
+    days: int
+
+
+class MetricValue(Schema):
+    key: one_of(metric.key for metric in METRICS)
+    label: str
+    formula: str = Field(description="How it is counted, as the dashboard prints it.")
+    unit: one_of(sorted({metric.unit for metric in METRICS})) = Field(description="count; rate (0–1); ms; usd; tokens.")
+    value: float | None = Field(description="This period's; null when there is nothing to divide by.")
+    previous: float | None = Field(description="The previous period's (as many days, just before).")
+    change: float | None = Field(description="value − previous; null when either is null.")
+
+
+class DayFigures(Schema):
+    day: date
+    conversations: int
+    questions: int
+    unanswered: int
+
+
+class PageAskedFrom(Schema):
+    url: str = Field(description="The page visitors asked from, without its query and fragment.")
+    questions: int
+
+
+class ModelUsage(Schema):
+    model: str = Field(description="provider · model")
+    answers: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+
+class AnalyticsOverview(Schema):
+    assistant_id: int
+    period: AnalyticsPeriod
+    previous_period: AnalyticsPeriod
+    metrics: list[MetricValue] = Field(description="Every metric of docs/analytics.md, with its formula.")
+    per_day: list[DayFigures] = Field(description="Every day of the period, oldest first.")
+    top_pages: list[PageAskedFrom] = Field(description="The 20 pages asked from most.")
+    models: list[ModelUsage] = Field(description="Answers, tokens and cost by provider and model.")
+
+
+class TopicBuildInfo(Schema):
+    id: int
+    start: date
+    end: date = Field(description="Inclusive.")
+    questions: int
+    threshold: float = Field(description="The cosine distance under which questions are one topic.")
+    finished_at: datetime | None
+
+
+class TopicSummary(Schema):
+    id: int
+    label: str = Field(description="Its most central question.")
+    terms: list[str] = Field(description="Its key terms.")
+    questions: int
+    visitors: int
+    unanswered: int
+    rated_down: int
+    first_half: int = Field(description="Questions in the first half of the build's period (the trend).")
+    second_half: int = Field(description="In the second half, with those that joined since the build.")
+    joined: int = Field(description="Questions that joined this topic since the build (nearest topic).")
+    examples: list[str]
+
+
+class TopicPage(Schema):
+    build: TopicBuildInfo | None = Field(description="The latest topic build; null before the first.")
+    data: list[TopicSummary] = Field(description="Most questions first.")
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
+
+
+class GapCheck(Schema):
+    text: str = Field(description="The question, asked again after content was added.")
+    answered: bool | None = Field(description="Whether it is answered now; null until asked again.")
+    source_title: str = Field(description="The first source the new answer cited.")
+    source_url: str
+    checked_at: datetime | None
+
+
+class ContentGap(Schema):
+    id: int
+    label: str = Field(description="The topic's most central question.")
+    terms: list[str]
+    kind: model_choice(ContentGapModel, "kind")
+    status: model_choice(ContentGapModel, "status")
+    visitors: int = Field(description="Visitors whose questions failed.")
+    questions: int
+    unanswered: int
+    rated_down: int
+    best_title: str = Field(description="For answer_failed: the closest page found.")
+    best_url: str
+    best_rank: int | None
+    best_score: float | None = Field(description="The closest page's similarity.")
+    proposal: dict[str, Any] = Field(description="The fix proposed: an outline of the missing page and a Q&A pair.")
+    checks: list[GapCheck] = Field(description="The gap's questions and what asking them again gave.")
+    created_at: datetime
+    checked_at: datetime | None
+    closed_at: datetime | None
+
+    @staticmethod
+    def resolve_checks(gap: ContentGapModel) -> list:
+        return list(gap.checks.all())
+
+
+class ContentGapPage(Schema):
+    data: list[ContentGap] = Field(description="Most visitors first.")
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
+
+
+class CitedSource(Schema):
+    url: str
+    title: str
+    cited: int = Field(description="Answers that cited it in the period.")
+    rated_up: int = Field(description="Of those, rated helpful.")
+    rated_down: int = Field(description="Of those, rated not helpful.")
+    last_cited: datetime | None
+
+
+class SourceUsagePage(Schema):
+    period: AnalyticsPeriod
+    never_cited: int = Field(description="The assistant's indexed pages and documents not cited in the period.")
+    data: list[CitedSource] = Field(description="Most cited first.")
+    next_cursor: str | None = Field(description=NEXT_CURSOR)

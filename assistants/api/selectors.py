@@ -196,3 +196,71 @@ def lead_get_for_team(*, team: Team, lead_id: int) -> Lead:
     if lead is None:
         raise not_found("lead")
     return lead
+
+
+# Analytics (the figures themselves come from assistants.analytics.selectors)
+
+_MAX_BIGINT = 2**63 - 1
+
+
+def _encode_position(position: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def _decode_position(cursor: str, kinds: tuple[type, ...]) -> list:
+    """A cursor made by :func:`_encode_position` whose items have the types ``kinds`` (ints within bigint)."""
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError, binascii.Error):
+        position = None
+    valid = (
+        isinstance(position, list)
+        and len(position) == len(kinds)
+        and all(
+            type(item) is kind and (kind is not int or 0 <= item <= _MAX_BIGINT) for item, kind in zip(position, kinds)
+        )
+    )
+    if not valid:
+        raise invalid("The cursor is not one this API returned.", {"parameter": "cursor"})
+    return position
+
+
+def ranked_page(queryset: QuerySet, *, field: str, cursor: str | None, limit: int) -> tuple[list, str | None]:
+    """Rows by ``field`` descending, then id descending (keyset: ``limit`` after ``cursor``), and the
+    next page's cursor (None at the end). ``field`` holds non-negative integers."""
+    if cursor:
+        value, pk = _decode_position(cursor, (int, int))
+        queryset = queryset.filter(Q(**{f"{field}__lt": value}) | Q(**{field: value, "pk__lt": pk}))
+    page = list(queryset.order_by(f"-{field}", "-id")[: limit + 1])
+    if len(page) <= limit:
+        return page, None
+    last = page[limit - 1]
+    return page[:limit], _encode_position([getattr(last, field), last.pk])
+
+
+def cited_page(rows: list[dict], *, cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
+    """Cited pages most cited first, then by address (the order source usage gives), ``limit`` after ``cursor``."""
+    rows = [row | {key: int(row[key] or 0) for key in ("cited", "up", "down")} for row in rows]  # sums: Decimal
+    ordered = sorted(rows, key=lambda row: (-row["cited"], row["url"]))
+    if cursor:
+        cited, url = _decode_position(cursor, (int, str))
+        ordered = [row for row in ordered if (-row["cited"], row["url"]) > (-cited, url)]
+    if len(ordered) <= limit:
+        return ordered, None
+    last = ordered[limit - 1]
+    return ordered[:limit], _encode_position([last["cited"], last["url"]])
+
+
+def topics_for_assistant(*, assistant: Assistant):
+    """The assistant's latest finished topic build (None when there is none) and its topics."""
+    from assistants.analytics import selectors as analytics
+
+    builds = analytics.latest_builds(assistant_ids=[assistant.pk])
+    if not builds:
+        return None, assistant.topic_builds.none()
+    return builds[0], builds[0].topics.defer("message_ids", "centroid")
+
+
+def gaps_for_assistant(*, assistant: Assistant, status: str | None = None) -> QuerySet:
+    gaps = assistant.content_gaps.prefetch_related("checks")
+    return gaps.filter(status=status) if status else gaps

@@ -678,3 +678,132 @@ def lead_update(request, lead_id: schemas.LeadId, payload: schemas.LeadUpdate):
     lead = selectors.lead_get_for_team(team=request.auth.team, lead_id=lead_id)
     sent = payload.model_dump(exclude_unset=True)
     return lead_services.lead_update(lead=lead, status=sent.get("status"), notes=sent.get("notes"))
+
+
+# Analytics (docs/analytics.md)
+
+
+def _analytics_period(filters: schemas.AnalyticsPeriodFilter):
+    """The period asked for, checked as the dashboard checks it (the previous period is as long)."""
+    from assistants.analytics.forms import AnalyticsFilterForm
+
+    data = {name: getattr(filters, name).isoformat() for name in ("start", "end") if getattr(filters, name)}
+    form = AnalyticsFilterForm(data=data)
+    if not form.is_valid():
+        raise _form_errors(form)
+    return form.cleaned_data["period"]
+
+
+def _period_out(period) -> dict:
+    return {"start": period.start, "end": period.end, "days": period.days}
+
+
+@router.get(
+    "/assistants/{int:assistant_id}/analytics/overview",
+    auth=TeamKey(READ),
+    response=schemas.AnalyticsOverview,
+    summary="Get the analytics overview",
+    tags=["Analytics"],
+    openapi_extra=responds(200, "Every metric of the period beside the previous period's, per day, pages, models."),
+)
+def analytics_overview(request, assistant_id: schemas.AssistantId, filters: Query[schemas.AnalyticsPeriodFilter]):
+    """The dashboard's Overview: every metric (conversations, answered and unanswered rates, resolved,
+    handoffs, ratings, leads, time to first token, tokens and cost…) with its formula, for the period
+    and the previous period of the same length; the figures per day, the top pages asked from, and
+    answers, tokens and cost by model. Computed from the daily rollups (refreshed every 10 minutes)."""
+    from assistants.analytics import selectors as analytics
+
+    assistant = selectors.assistant_get_for_team(team=request.auth.team, assistant_id=assistant_id)
+    period = _analytics_period(filters)
+    overview = analytics.overview(assistant_ids=[assistant.pk], period=period)
+    return {
+        "assistant_id": assistant.pk,
+        "period": _period_out(period),
+        "previous_period": _period_out(period.previous()),
+        "metrics": [
+            {
+                "key": card["metric"].key,
+                "label": card["metric"].label,
+                "formula": card["metric"].formula,
+                "unit": card["metric"].unit,
+                "value": card["value"],
+                "previous": card["previous"],
+                "change": card["delta"],
+            }
+            for card in overview["cards"]
+        ],
+        "per_day": overview["series"],
+        "top_pages": overview["pages"],
+        "models": overview["models"],
+    }
+
+
+@router.get(
+    "/assistants/{int:assistant_id}/analytics/topics",
+    auth=TeamKey(READ),
+    response=schemas.TopicPage,
+    summary="List top questions",
+    tags=["Analytics"],
+    openapi_extra=responds(200, "The topics of the latest topic build, most questions first."),
+)
+def analytics_topics(request, assistant_id: schemas.AssistantId, filters: Query[schemas.Page]):
+    """What visitors asked: the questions of the latest topic build (nightly, the last 30 days) grouped
+    into topics, each with its central question, key terms, counts and trend; questions asked since the
+    build have joined their nearest topic (``joined``)."""
+    assistant = selectors.assistant_get_for_team(team=request.auth.team, assistant_id=assistant_id)
+    build, topics = selectors.topics_for_assistant(assistant=assistant)
+    rows, next_cursor = selectors.ranked_page(topics, field="questions", cursor=filters.cursor, limit=filters.limit)
+    return {"build": build, "data": rows, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/assistants/{int:assistant_id}/analytics/gaps",
+    auth=TeamKey(READ),
+    response=schemas.ContentGapPage,
+    summary="List content gaps",
+    tags=["Analytics"],
+    openapi_extra=responds(200, "Topics the assistant failed on, most visitors first, with the fix and re-check."),
+)
+def analytics_gaps(request, assistant_id: schemas.AssistantId, filters: Query[schemas.GapFilter]):
+    """Content gaps: topics whose questions went unanswered or were rated down, with their kind (no page
+    covers it, or a page covers it but the answer failed, naming the page), the fix proposed, and
+    what asking the questions again after new content gave."""
+    assistant = selectors.assistant_get_for_team(team=request.auth.team, assistant_id=assistant_id)
+    gaps = selectors.gaps_for_assistant(assistant=assistant, status=filters.status)
+    rows, next_cursor = selectors.ranked_page(gaps, field="visitors", cursor=filters.cursor, limit=filters.limit)
+    return {"data": rows, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/assistants/{int:assistant_id}/analytics/sources",
+    auth=TeamKey(READ),
+    response=schemas.SourceUsagePage,
+    summary="List source usage",
+    tags=["Analytics"],
+    openapi_extra=responds(200, "The pages and documents answers cited in the period, most cited first."),
+)
+def analytics_sources(request, assistant_id: schemas.AssistantId, filters: Query[schemas.SourceUsageFilter]):
+    """Per cited page or document: answers that cited it in the period, those rated up and down, when
+    it was last cited; and how many of the assistant's indexed pages were never cited."""
+    from assistants.analytics import selectors as analytics
+
+    assistant = selectors.assistant_get_for_team(team=request.auth.team, assistant_id=assistant_id)
+    period = _analytics_period(filters)
+    usage = analytics.source_usage(assistant_ids=[assistant.pk], period=period)
+    rows, next_cursor = selectors.cited_page(usage["cited"], cursor=filters.cursor, limit=filters.limit)
+    return {
+        "period": _period_out(period),
+        "never_cited": usage["never_count"],
+        "data": [
+            {
+                "url": row["url"],
+                "title": row["title"] or "",
+                "cited": row["cited"],
+                "rated_up": row["up"],
+                "rated_down": row["down"],
+                "last_cited": row["last"],
+            }
+            for row in rows
+        ],
+        "next_cursor": next_cursor,
+    }

@@ -16,7 +16,11 @@ The team is removed at the end unless ``--keep``.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import platform
 import random
+import resource
 import statistics
 import time
 from contextlib import contextmanager
@@ -75,6 +79,7 @@ class Command(BaseCommand):
             " questions and synthetic embeddings",
         )
         parser.add_argument("--keep", action="store_true", help="keep the generated team")
+        parser.add_argument("--out", default="", help="write the figures to this JSON file")
 
     def handle(self, *args, **options):
         rng = random.Random(options["seed"])
@@ -84,15 +89,62 @@ class Command(BaseCommand):
             self.run(team, rng, options)
         finally:
             if not options["keep"]:
+                self.remove_bulk(team)
                 team.delete()
                 owner.delete()
 
+    @staticmethod
+    def remove_bulk(team) -> None:
+        """Delete the generated rows table by table in SQL (the ORM's cascade would load a million
+        messages first: over ten minutes); anything else refers to them, and the transaction is undone
+        and the team's delete does it all."""
+        from django.db import DatabaseError, transaction
+
+        from assistants.models import (
+            ContentGap,
+            ConversationQuality,
+            DailyRollup,
+            GapQuestion,
+            QuestionEmbedding,
+            Topic,
+            TopicBuild,
+        )
+
+        order = [
+            (GapQuestion, "gap__assistant__team"),
+            (ContentGap, "assistant__team"),
+            (Topic, "assistant__team"),
+            (TopicBuild, "assistant__team"),
+            (QuestionEmbedding, "assistant__team"),
+            (ConversationQuality, "assistant__team"),
+            (DailyRollup, "assistant__team"),
+            (Feedback, "conversation__assistant__team"),
+            (Message, "conversation__assistant__team"),
+            (Conversation, "assistant__team"),
+        ]
+        try:
+            with transaction.atomic():
+                for model, path in order:
+                    ids = model.objects.filter(**{path: team}).values("pk")
+                    model.objects.filter(pk__in=ids)._raw_delete(model.objects.db)
+        except DatabaseError:
+            pass
+
     def run(self, team, rng: random.Random, options: dict) -> None:
         out = self.stdout.write
+        self.report = {
+            "started": timezone.now().isoformat(timespec="seconds"),
+            "machine": f"{platform.node()} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})",
+            "options": {k: options[k] for k in ("messages", "assistants", "days", "seed", "repeats")},
+            "load_average_start": [round(x, 2) for x in os.getloadavg()],
+            "pages": {},
+        }
+        out(f"load average (1, 5, 15 min) at the start: {self.report['load_average_start']}")
         assistants = [assistant_create(team=team, name=f"bench {n}") for n in range(options["assistants"])]
         ids = [a.pk for a in assistants]
         started = time.perf_counter()
         self.generate(assistants, rng, options)
+        self.report["generate_s"] = round(time.perf_counter() - started, 1)
         out(
             f"generated {options['messages']:,} messages over {len(ids)} assistants and {options['days']} days"
             f" in {time.perf_counter() - started:.1f} s (seed {options['seed']})"
@@ -100,6 +152,7 @@ class Command(BaseCommand):
         today = timezone.now().date()
         started = time.perf_counter()
         rows = services.rollups_compute(start=today - dt.timedelta(days=options["days"]), end=today, assistant_ids=ids)
+        self.report["rollups"] = {"rows": rows, "seconds": round(time.perf_counter() - started, 1)}
         out(f"rollups: {rows:,} assistant-days computed in {time.perf_counter() - started:.1f} s")
 
         period = selectors.default_period(today)
@@ -131,6 +184,10 @@ class Command(BaseCommand):
             raw50, raw95 = percentiles(timings["raw"])
             r50, r95 = percentiles(timings["rollups"])
             out(f"{name:<40} {r50:>9.1f} / {r95:>7.1f} {raw50:>8.1f} / {raw95:>7.1f} {raw95 / r95:>13.1f}x")
+            self.report["pages"][name] = {
+                "rollups_ms": {"p50": round(r50, 1), "p95": round(r95, 1)},
+                "raw_ms": {"p50": round(raw50, 1), "p95": round(raw95, 1)},
+            }
 
         out("\ntopic clustering (synthetic 384-d question vectors, 1 process):")
         np_rng = np.random.default_rng(options["seed"])
@@ -140,11 +197,20 @@ class Command(BaseCommand):
             vectors = centres[np_rng.integers(0, len(centres), size)] + np_rng.normal(scale=0.35, size=(size, 384))
             t = time.perf_counter()
             labels = topics.cluster(vectors)
-            out(f"  {size:>6,} questions: {time.perf_counter() - t:6.2f} s, {labels.max() + 1} topics")
+            seconds = time.perf_counter() - t
+            self.report.setdefault("clustering_s", {})[size] = round(seconds, 2)
+            out(f"  {size:>6,} questions: {seconds:6.2f} s, {labels.max() + 1} topics")
         if options["topic_build_questions"]:
-            self.time_topic_build(team, options["topic_build_questions"], np_rng)
+            self.time_topic_build(team, options["topic_build_questions"], np_rng, options["repeats"])
+        self.report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+        self.report["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        out(f"\nload average at the end: {self.report['load_average_end']}; peak memory {self.report['max_rss_mb']} MB")
+        if options["out"]:
+            with open(options["out"], "w") as handle:
+                json.dump(self.report, handle, indent=2)
+                handle.write("\n")
 
-    def time_topic_build(self, team, size: int, np_rng) -> None:
+    def time_topic_build(self, team, size: int, np_rng, repeats: int) -> None:
         """A whole topic build of one assistant's ``size`` questions of the last 30 days (a fifth unanswered),
         their embeddings stored as the question task stores them (synthetic vectors around size/25 intents)."""
         from assistants.models import QuestionEmbedding, TopicBuild
@@ -194,11 +260,67 @@ class Command(BaseCommand):
         build = TopicBuild.objects.create(assistant=assistant, start=today - dt.timedelta(days=29), end=today)
         t = time.perf_counter()
         services.topics_build(build_id=build.pk)
+        built_s = time.perf_counter() - t
         build.refresh_from_db()
         self.stdout.write(
-            f"  built in {time.perf_counter() - t:.1f} s: {build.questions:,} questions, {build.topics.count():,} topics,"
+            f"  built in {built_s:.1f} s: {build.questions:,} questions, {build.topics.count():,} topics,"
             f" {assistant.content_gaps.count():,} gaps (clustered at most {topics.MAX_CLUSTERED:,}, the rest joined"
             " the nearest topic)"
+        )
+        self.report["topic_build"] = {
+            "questions": build.questions,
+            "seconds": round(built_s, 1),
+            "topics": build.topics.count(),
+            "gaps": assistant.content_gaps.count(),
+            "intents": len(centres),
+            "max_clustered": topics.MAX_CLUSTERED,
+        }
+        # The Top questions and Content gaps pages of that assistant, from the build's tables.
+        for name, read in [
+            ("top questions (the topic build's assistant)", lambda: selectors.topics(assistant_ids=[assistant.pk])),
+            ("content gaps (the topic build's assistant)", lambda: selectors.gaps(assistant_ids=[assistant.pk])),
+        ]:
+            timings = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                read()
+                timings.append((time.perf_counter() - started) * 1000)
+            p50, p95 = percentiles(timings)
+            self.report["pages"][name] = {"rollups_ms": {"p50": round(p50, 1), "p95": round(p95, 1)}}
+            self.stdout.write(f"  {name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+        # Between rebuilds: new questions join the nearest topic, one task each.
+        with created_at_as_given():
+            late = [
+                Message.objects.create(
+                    conversation=Conversation.objects.create(
+                        assistant=assistant, visitor_token=f"late{n}", created_at=now
+                    ),
+                    role="user",
+                    text=f"late question {n}",
+                    created_at=now,
+                )
+                for n in range(50)
+            ]
+        near = centres[np_rng.integers(0, len(centres), len(late))] + np_rng.normal(
+            scale=0.35, size=(len(late), space.dims)
+        )
+        QuestionEmbedding.objects.bulk_create(
+            [
+                QuestionEmbedding(
+                    message=m, assistant=assistant, model_name=space.model_name, vector=[float(x) for x in v]
+                )
+                for m, v in zip(late, near)
+            ]
+        )
+        timings, joined = [], 0
+        for message in late:
+            started = time.perf_counter()
+            joined += services.topic_join(message_id=message.pk) is not None
+            timings.append((time.perf_counter() - started) * 1000)
+        p50, p95 = percentiles(timings)
+        self.report["topic_join_ms"] = {"p50": round(p50, 1), "p95": round(p95, 1), "joined": joined, "of": len(late)}
+        self.stdout.write(
+            f"  a new question joining the nearest topic: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({joined}/{len(late)} joined)"
         )
 
     def generate(self, assistants, rng: random.Random, options: dict) -> None:

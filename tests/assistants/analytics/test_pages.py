@@ -234,3 +234,12 @@ def test_stale_pages_and_what_the_last_crawl_left_out():
     assert usage["crawl_skipped"][0]["reason"] == "thin: 12 words"
     text = page.content.decode()
     assert "Jan 1, 2020" in text and "thin: 12 words" in text
+
+
+def test_a_date_out_of_range_is_refused_at_its_field():
+    """The previous period of year 1 or the day after 9999-12-31 are no dates: refused, not a 500."""
+    s = seed()
+    for params in ({"start": "0001-01-01"}, {"end": "9999-12-31"}):
+        page = client_for(s.team).get(reverse("assistant_analytics", args=[s.a.pk, "overview"]), params)
+        assert page.status_code == 400  # as for any invalid filter: the form shown with its error
+        assert "A date from 2000-01-01 to 2999-12-31." in page.content.decode()

@@ -4,6 +4,7 @@ with the production threshold. The floors are the measured figures less a margin
 
 import json
 
+import numpy as np
 import pytest
 
 from assistants.analytics import topics
@@ -67,3 +68,39 @@ def test_beyond_the_size_limit_questions_join_the_nearest_topic(embedder):
 def test_small_inputs():
     assert list(topics.cluster([])) == []
     assert list(topics.cluster([[1.0, 0.0]])) == [0]
+
+
+def test_clustering_a_sample_keeps_the_grouping_of_the_whole(labelled, embedder):
+    """Beyond the size limit (here 48 of the 72 labelled questions, two thirds; a build of 50,000 samples
+    a fifth, but of intents asked far more than four times) a sample is clustered and the rest join the
+    nearest topic or, near none, form topics of their own. Over five samples the means stay above the
+    floors (measured: purity 0.972, ARI 0.826; a half sample gives 0.953 and 0.779)."""
+    texts, truth = labelled
+    vectors = embedder.embed_queries(texts)
+    purities, aris = [], []
+    for seed in range(5):
+        labels = topics.cluster(vectors, max_clustered=48, seed=seed)
+        purities.append(topics.purity(labels, truth))
+        aris.append(adjusted_rand_score(truth, labels))
+    print(f"\nsamples of 48: purity {np.mean(purities):.3f}, ARI {np.mean(aris):.3f} (means of 5)")
+    assert np.mean(purities) >= 0.95
+    assert np.mean(aris) >= 0.80
+
+
+def test_questions_near_no_sampled_topic_get_topics_of_their_own():
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(3, 64))
+    common = centres[np.arange(40) % 2] + rng.normal(scale=0.05, size=(40, 64))  # two intents, 20 each
+    rare = centres[2] + rng.normal(scale=0.05, size=(2, 64))  # a third, too rare to be sampled
+    vectors = np.vstack([common, rare])
+    labels = topics.cluster(vectors, max_clustered=10, seed=0)
+    chosen = set(np.random.default_rng(0).choice(42, size=10, replace=False))
+    assert not chosen & {40, 41}  # the rare intent was left out of the sample
+    assert len(set(labels)) == 3
+    assert labels[40] == labels[41] and labels[40] not in set(labels[:40])
+
+
+def test_nearest_topic_within_the_threshold_or_none():
+    centres = topics.centroids([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], [0, 0, 1])
+    assert centres.shape == (2, 2)
+    assert list(topics.nearest([[1.0, 0.05], [0.05, 1.0], [-1.0, 0.0], [1.0, 1.0]], centres, 0.2)) == [0, 1, -1, -1]

@@ -38,6 +38,10 @@ AIMED = {
     "GET /assistants/{assistant_id}/conversations",
     "GET /assistants/{assistant_id}/conversations/export",
     "POST /assistants/{assistant_id}/chat",
+    "GET /assistants/{assistant_id}/analytics/overview",
+    "GET /assistants/{assistant_id}/analytics/topics",
+    "GET /assistants/{assistant_id}/analytics/gaps",
+    "GET /assistants/{assistant_id}/analytics/sources",
 }
 
 

@@ -38,6 +38,10 @@ ROUTES = [
     ("GET", "/documents/{document}", None),
     ("DELETE", "/documents/{document}", None),
     ("POST", "/documents/{document}/reindex", None),
+    ("GET", "/assistants/{assistant}/analytics/overview", None),
+    ("GET", "/assistants/{assistant}/analytics/topics", None),
+    ("GET", "/assistants/{assistant}/analytics/gaps", None),
+    ("GET", "/assistants/{assistant}/analytics/sources", None),
     ("GET", "/leads/{lead}", None),
     ("PATCH", "/leads/{lead}", {"status": "closed", "notes": "taken over"}),
 ]

@@ -1,0 +1,98 @@
+"""Between nightly rebuilds a new question joins the nearest topic of the latest build when it is close
+enough (the clustering's own threshold), else waits for the next rebuild; counted once."""
+
+import pytest
+
+from assistants.analytics import services
+from assistants.analytics.tasks import question_embed_task
+from assistants.models import Topic, TopicBuild
+from tests.assistants.analytics.seed import DAY1, DAY2, answer, ask, at, conversation
+from tests.factories import make_assistant
+
+pytestmark = pytest.mark.django_db
+
+ASKED = [
+    "How much does the pro plan cost?",
+    "What is the price of the pro plan?",
+    "How do I reset my password?",
+    "I forgot my password, how do I change it?",
+]
+
+
+def built(assistant):
+    for hour, text in enumerate(ASKED):
+        c = conversation(assistant, at(DAY1, 9 + hour))
+        ask(c, at(DAY1, 9 + hour, 1), text)
+        answer(c, at(DAY1, 9 + hour, 2))
+    build = services.topics_build_queue(assistant=assistant, start=DAY1, end=DAY2)
+    services.topics_build(build_id=build.pk)
+    build.refresh_from_db()
+    assert build.status == TopicBuild.Status.DONE and build.model_name
+    return build
+
+
+def new_question(assistant, text, visitor_of=None, hour=10):
+    c = visitor_of or conversation(assistant, at(DAY2, hour))
+    return ask(c, at(DAY2, hour, 5), text)
+
+
+def test_a_close_question_joins_the_nearest_topic_once(embedder):
+    assistant = make_assistant()
+    build = built(assistant)
+    price = Topic.objects.get(build=build, label__icontains="pro plan")
+    before = Topic.objects.values_list("pk", "questions", "visitors", "first_half", "second_half")
+    question = new_question(assistant, "How expensive is the pro plan?")
+    question_embed_task(question.pk)  # embeds, then joins
+    price.refresh_from_db()
+    assert question.pk in price.message_ids and price.joined == 1
+    assert price.questions == 3 and price.visitors == 3 and price.second_half == 1
+    # Again (a task run twice): nothing changes.
+    assert services.topic_join(message_id=question.pk) is None
+    question_embed_task(question.pk)
+    again = Topic.objects.get(pk=price.pk)
+    assert (again.questions, again.joined, again.message_ids.count(question.pk)) == (3, 1, 1)
+    # The other topics are untouched.
+    assert [row for row in before if row[0] != price.pk] == [
+        row
+        for row in Topic.objects.values_list("pk", "questions", "visitors", "first_half", "second_half")
+        if row[0] != price.pk
+    ]
+
+
+def test_the_same_visitor_asking_again_is_not_a_new_visitor(embedder):
+    assistant = make_assistant()
+    build = built(assistant)
+    c = conversation(assistant, at(DAY2, 11))
+    first = new_question(assistant, "How do I reset my password please?", visitor_of=c, hour=11)
+    second = new_question(assistant, "Password reset, how?", visitor_of=c, hour=12)
+    for message in (first, second):
+        services.question_embed(message_id=message.pk)
+        services.topic_join(message_id=message.pk)
+    topic = Topic.objects.get(build=build, message_ids__contains=[first.pk])
+    assert second.pk in topic.message_ids
+    assert (topic.questions, topic.visitors, topic.joined) == (4, 3, 2)
+
+
+def test_a_question_near_no_topic_waits_for_the_rebuild(embedder):
+    assistant = make_assistant()
+    build = built(assistant)
+    question = new_question(assistant, "Can I bring my dog to the office on Fridays?")
+    services.question_embed(message_id=question.pk)
+    assert services.topic_join(message_id=question.pk) is None
+    assert sum(Topic.objects.filter(build=build).values_list("joined", flat=True)) == 0
+    # The rebuild picks it up as a topic of its own.
+    again = services.topics_build_queue(assistant=assistant, start=DAY1, end=DAY2)
+    services.topics_build(build_id=again.pk)
+    assert Topic.objects.filter(build=again, message_ids__contains=[question.pk], questions=1).exists()
+
+
+def test_nothing_to_join_without_a_build_or_in_another_model(embedder):
+    assistant = make_assistant()
+    question = new_question(assistant, "How much does the pro plan cost?")
+    services.question_embed(message_id=question.pk)
+    assert services.topic_join(message_id=question.pk) is None  # no build yet
+    build = built(assistant)
+    TopicBuild.objects.filter(pk=build.pk).update(model_name="another-model")
+    late = new_question(assistant, "What is the price of the pro plan, roughly?", hour=13)
+    services.question_embed(message_id=late.pk)
+    assert services.topic_join(message_id=late.pk) is None
