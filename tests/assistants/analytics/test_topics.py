@@ -26,11 +26,15 @@ def labelled():
     return texts, truth
 
 
+def adjusted_rand_score(truth, labels) -> float:
+    from sklearn.metrics import adjusted_rand_score as score  # here: scikit-learn takes 2 s to import
+
+    return score(truth, labels)
+
+
 def test_the_threshold_groups_paraphrases_of_one_question(labelled, embedder):
     texts, truth = labelled
     labels = topics.cluster(embedder.embed_queries(texts))
-    from sklearn.metrics import adjusted_rand_score  # here: scikit-learn takes 2 s to import in every test process
-
     purity, ari = topics.purity(labels, truth), adjusted_rand_score(truth, labels)
     print(
         f"\n{len(texts)} questions, {len(set(truth))} intents -> {len(set(labels))} topics; purity {purity:.3f}, ARI {ari:.3f}"

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('assistants', '0012_analytics'),
+        ('assistants', '0013_on_duty_take_over'),
         ('ingestion', '0002_chunk_table'),  # creates the vector extension
     ]
 
