@@ -310,6 +310,10 @@ LLM_PROVIDER = env_str("LLM_PROVIDER", "openai")  # openai (any compatible API),
 LLM_MODEL = env_str("LLM_MODEL", "")
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0)
 RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 6)
+# An answer draws on the RETRIEVAL_TOP_K best passages (at most two a page), then on the best passage of
+# each next page until it has this many distinct pages to cite, in evidence order (issue 26: up to five).
+# The "I don't know" gate reads the RETRIEVAL_TOP_K best alone, as its calibration did.
+ANSWER_MAX_PAGES = env_int("ANSWER_MAX_PAGES", 5)
 
 # Hosts that the operator configured are trusted by the outbound client even on private addresses
 # (an Ollama or vLLM on the same machine, say). Hosts that team members type in are not.
