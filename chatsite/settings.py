@@ -313,6 +313,10 @@ LLM_PROVIDER = env_str("LLM_PROVIDER", "openai")  # openai (any compatible API),
 LLM_MODEL = env_str("LLM_MODEL", "")
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0)
 RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 6)
+# An answer draws on the RETRIEVAL_TOP_K best passages (at most two a page), then on the best passage of
+# each next page until it has this many distinct pages to cite, in evidence order (issue 26: up to five).
+# The "I don't know" gate reads the RETRIEVAL_TOP_K best alone, as its calibration did.
+ANSWER_MAX_PAGES = env_int("ANSWER_MAX_PAGES", 5)
 
 # Hosts that the operator configured are trusted by the outbound client even on private addresses
 # (an Ollama or vLLM on the same machine, say). Hosts that team members type in are not.
@@ -337,12 +341,12 @@ LOGGING = {
 # --split train --alphas 0.1,...,0.9`): nDCG@10 weighted@0.5 0.730 against RRF 0.717.
 RETRIEVAL_FUSION = env_str("RETRIEVAL_FUSION", "weighted")
 RETRIEVAL_FUSION_ALPHA = env_float("RETRIEVAL_FUSION_ALPHA", 0.5)
-# Pages ranked as wholes: a page's n-th best chunk adds its fused score times this to the power n - 1
-# (0, the default: a page ranks by its best chunk alone). At 0.5 (the halving series) the Django FAQ
-# gained one linked page in the top 3 (14 -> 15 of 28) but SciFact train hybrid nDCG@10 fell from
-# 0.730 to 0.7226 (RRF 0.717 -> 0.652), below the goal: off until a variant passes both
-# (docs/benchmarks.md, bench-answers).
-RETRIEVAL_PAGE_DECAY = env_float("RETRIEVAL_PAGE_DECAY", 0.0)
+# Pages ranked as wholes: a page's best chunk carries its distinct sections' best fused scores summed, the
+# n-th weighted by this to the power n - 1 (the halving series; 0: a page ranks by its best chunk alone).
+# A section cut into several chunks counts once, so a one-section document (a SciFact abstract) ranks as
+# with 0. Django FAQ: linked page cited 16 -> 19 of 28, DRF and refusals unchanged (docs/benchmarks.md,
+# bench-answers). Counting every chunk instead cost SciFact train nDCG@10 0.730 -> 0.7226.
+RETRIEVAL_PAGE_DECAY = env_float("RETRIEVAL_PAGE_DECAY", 0.5)
 # Where the lexical leg is the full-text fallback, fusion is weighted with this share for the vectors
 # (ingestion.search.hybrid.fallback_fusion; measured on SciFact train: docs/benchmarks.md).
 RETRIEVAL_FTS_FUSION_ALPHA = env_float("RETRIEVAL_FTS_FUSION_ALPHA", 0.7)

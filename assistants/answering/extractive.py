@@ -16,7 +16,7 @@ Query-focused extraction over the retrieved passages (several pages, at most two
    verbatim in a fenced block, a list as a list.
 5. The answer is the chosen sentences, best first, each with its citation; adjacent sentences of
    one passage stay one paragraph. The other relevant pages follow as "See also", with their
-   section names: at most ``MAX_PAGES`` pages in all, in evidence order.
+   section names: at most ``ANSWER_MAX_PAGES`` pages in all, in evidence order.
 
 Weak evidence (the gate, ``grounding.retrieval_evidence``) is said in one honest sentence
 (:data:`NO_ANSWER`) instead of quoting off-topic passages. A question in another language than the
@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 
 from assistants.answering.grounding import content_terms, cosine
 from chatsite.lib.language import NAMES
@@ -128,7 +129,6 @@ _LANGUAGE_NAMES = {
 
 MAX_SENTENCES = 4
 MAX_PROSE_CHARS = 900
-MAX_PAGES = 5
 MAX_LIST_ITEMS = 8
 MAX_CODE_LINES = 30
 KEEP_WITHIN = 0.6  # a sentence is kept when it scores at least this share of the best one
@@ -356,7 +356,7 @@ def extractive_answer(
     see_also: list[str] = []
     pages = set(cited_pages)
     for number, hit in enumerate(hits, start=1):
-        if len(pages) >= MAX_PAGES:
+        if len(pages) >= settings.ANSWER_MAX_PAGES:
             break
         if hit.url in pages or (relevant is not None and number not in relevant):
             continue

@@ -157,24 +157,27 @@ def retrieval_evidence(
     model_name: str = "",
     language: str = "",
     similarity: float | None = None,
+    depth: int | None = None,
 ) -> Evidence:
     """Whether the hits are good enough to answer from (see the module's docstring).
     ``query_vector``: the query's embedding when retrieval already computed it; ``calibration``: the
     space's gate; ``language``: the question's; ``similarity``: a better similarity found by
-    another search of the same question (its translation)."""
+    another search of the same question (its translation); ``depth``: the gate reads the first this
+    many hits alone (those its calibration measured: the rest only widen the pages an answer cites)."""
     gate = gate_of(calibration, model_name or getattr(sources.embedder, "name", ""))
     content_language = gate.get("language", "")
     if not sources.hits:
         return Evidence(query, 0.0, 0.0, weak=True, language=language, content_language=content_language)
     if query_vector is None:
         query_vector = np.asarray(sources.embedder.embed_queries([query]))[0]
-    best = max(cosine(query_vector, vector) for vector in sources.get())
+    hits = sources.hits[:depth] if depth else sources.hits
+    best = max(cosine(query_vector, vector) for vector in sources.get()[: len(hits)])
     if similarity is not None:
         best = max(best, similarity)
     evidence = Evidence(
         query,
         best,
-        term_coverage(query, sources.hits),
+        term_coverage(query, hits),
         weak=False,
         agreement=legs_agree(sources.hits[0]),
         language=language,

@@ -14,7 +14,7 @@ from django.conf import settings
 from assistants.answering.grounding import Evidence, SourceVectors, cosine, gate_of, retrieval_evidence
 from assistants.models import Assistant
 from chatsite.lib.urls import page_key
-from ingestion.search.hybrid import Hit, cap_per_document, chunk_search
+from ingestion.search.hybrid import MAX_CHUNKS_PER_DOCUMENT, Hit, cap_per_document, chunk_search
 from ingestion.spaces import space_active
 
 logger = logging.getLogger(__name__)
@@ -57,10 +57,27 @@ def _reranked(assistant: Assistant, query: str, hits: list[Hit]) -> list[Hit]:
         return hits
 
 
+def widen_to_pages(top: list[Hit], rest: list[Hit], pages: int) -> list[Hit]:
+    """``top``, then from ``rest`` (the same ranking read further, best first) the best chunk of each
+    page not yet among the hits, until they span ``pages`` pages: an answer can cite up to that many
+    distinct pages in evidence order, while ``top`` (the passages the gate is held to) is unchanged."""
+    hits = list(top)
+    seen = {hit.document_id for hit in hits}
+    for hit in rest:
+        if len(seen) >= pages:
+            break
+        if hit.document_id not in seen:
+            seen.add(hit.document_id)
+            hits.append(hit)
+    return hits
+
+
 def _search(
-    assistant: Assistant, query: str, k: int, page_url: str, space=None
+    assistant: Assistant, query: str, k: int, page_url: str, space=None, pages: int = 0
 ) -> tuple[list[Hit], SourceVectors | None, object]:
-    """The hits, a lazy holder of their embeddings, and the query's vector (None without a space)."""
+    """The hits, a lazy holder of their embeddings, and the query's vector (None without a space).
+    ``pages``: after the ``k`` best, the best chunk of further pages until the hits span this many
+    (:func:`widen_to_pages`; 0: the ``k`` best alone)."""
     from ingestion.embedding import get_embedder
 
     space = space or space_active(assistant.pk)
@@ -69,11 +86,16 @@ def _search(
     embedder = get_embedder(space.model_name)
     boost = settings.PAGE_BOOST_POSITIONS if page_url else 0
     candidates = max(settings.RERANK_CANDIDATES, k) if assistant.reranker_model else k + boost
+    if pages:
+        # At most MAX_CHUNKS_PER_DOCUMENT chunks a page: this many more reach ``pages`` pages whenever
+        # the legs' candidates hold them (the same rows are read: no extra search).
+        candidates = max(candidates, k + boost + pages * MAX_CHUNKS_PER_DOCUMENT)
     vector = embedder.embed_queries([query])[0]
     hits = chunk_search(space=space, query=query, vector=vector, k=candidates)
     if assistant.reranker_model:
         hits = _reranked(assistant, query, hits)
-    hits = boost_page(hits, page_url, boost)[:k]
+    hits = boost_page(hits, page_url, boost)
+    hits = widen_to_pages(hits[:k], hits[k:], pages) if pages else hits[:k]
     return hits, SourceVectors(embedder, hits, space), vector
 
 
@@ -99,16 +121,19 @@ def retrieve_with_evidence(
     question's (a question in another language than the content is held to a lower bar);
     ``translated``: the query in the content's language, searched too."""
     space = space_active(assistant.pk)
-    hits, sources, vector = _search(assistant, query, settings.RETRIEVAL_TOP_K, page_url, space)
+    k, pages = settings.RETRIEVAL_TOP_K, settings.ANSWER_MAX_PAGES
+    hits, sources, vector = _search(assistant, query, k, page_url, space, pages)
     if space is None:
         return Retrieval(hits, Evidence(query, 0.0, 0.0, weak=True, language=language), None)
     calibration = gate_of(space.calibration, space.model_name)
     other_similarity = None
     if translated and translated.strip().casefold() != query.strip().casefold():
-        other, other_sources, other_vector = _search(assistant, translated, settings.RETRIEVAL_TOP_K, page_url, space)
+        other, other_sources, other_vector = _search(assistant, translated, k, page_url, space, pages)
         if other:
-            other_similarity = max(cosine(other_vector, v) for v in other_sources.get())
-            hits = merge_hits(hits, other, settings.RETRIEVAL_TOP_K)
+            other_similarity = max(cosine(other_vector, v) for v in other_sources.get()[:k])
+            merged = merge_hits(hits[:k], other[:k], k)
+            rest = sorted([*hits[k:], *other[k:]], key=lambda hit: -hit.score)
+            hits = widen_to_pages(merged, rest, pages)
             sources = SourceVectors(sources.embedder, hits, space)
     if not hits:
         evidence = Evidence(query, 0.0, 0.0, weak=True, language=language, content_language=calibration["language"])
@@ -121,6 +146,7 @@ def retrieve_with_evidence(
         model_name=space.model_name,
         language=language,
         similarity=other_similarity,
+        depth=k,
     )
     evidence.translated = translated if other_similarity is not None else ""
     return Retrieval(hits, evidence, sources, vector, calibration)

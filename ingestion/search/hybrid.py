@@ -12,12 +12,14 @@ Two fusions, chosen by ``settings.RETRIEVAL_FUSION`` (default ``weighted`` at al
   candidates to [0, 1], then ``alpha * dense + (1 - alpha) * lexical`` with
   ``alpha = settings.RETRIEVAL_FUSION_ALPHA``; a chunk missing from a leg scores 0 there.
 
-Pages can then be ranked as wholes (:func:`page_aggregate`, ``RETRIEVAL_PAGE_DECAY``, off by default):
-a page's best chunk carries the page's score, its chunks' fused scores summed with a geometric decay
-(at 0.5 the best counts fully, the next half, the next a quarter...), so a page that several chunks
-match ranks above one that matched once by a shade more; the other chunks keep their own scores.
-At 0.5 it put one more Django FAQ linked page in the top three but lowered SciFact train nDCG@10
-from 0.730 to 0.7226 (docs/benchmarks.md), hence off.
+Pages are then ranked as wholes (:func:`page_aggregate`, ``RETRIEVAL_PAGE_DECAY``, 0.5): a page's
+best chunk carries the page's score, the best fused score of each of its distinct sections (heading
+paths) summed with a geometric decay (at 0.5 the best counts fully, the next half, the next a
+quarter...), so a page that several of its sections match ranks above one that matched once by a
+shade more; the other chunks keep their own scores. A section cut into several chunks counts once:
+its chunks are one text, not separate evidence, and a document of one section (a SciFact abstract)
+ranks exactly as by its best chunk. Counting every chunk lowered SciFact train nDCG@10 from 0.730 to
+0.7226; counting sections put three more Django FAQ linked pages in the answers (docs/benchmarks.md).
 
 Where the lexical leg is the full-text fallback, fusion is ``weighted`` at ``RETRIEVAL_FTS_FUSION_ALPHA``
 (0.7) whatever ``RETRIEVAL_FUSION`` says: on SciFact train the fallback fused at equal weight (0.644) or
@@ -259,7 +261,8 @@ def page_decay_default() -> float:
 
 def page_aggregate(hits: list[Hit], decay: float | None = None) -> list[Hit]:
     """``hits`` (best first) with each page's best chunk scored as the whole page: the sum of the
-    page's chunk scores, the n-th best weighted ``decay ** (n - 1)``; then best first again (a
+    best chunk score of each of the page's distinct sections (heading paths), the n-th best weighted
+    ``decay ** (n - 1)``; then best first again (a
     stable sort: ties keep their order). The other chunks keep their own scores, so a page's second
     chunk still competes with the other pages' best on its own merit. ``decay`` 0 changes nothing;
     None is the settings' (:func:`page_decay_default`)."""
@@ -268,7 +271,14 @@ def page_aggregate(hits: list[Hit], decay: float | None = None) -> list[Hit]:
         return hits
     totals: dict[int, float] = {}
     seen: dict[int, int] = {}
+    sections: set[tuple[int, tuple[str, ...]]] = set()
     for hit in hits:
+        # Only a page's distinct sections are separate evidence: a section cut into several chunks
+        # (one long abstract) counts once, at its best chunk, so a page of one section ranks as before.
+        section = (hit.document_id, tuple(hit.heading_path))
+        if section in sections:
+            continue
+        sections.add(section)
         n = seen.get(hit.document_id, 0)
         totals[hit.document_id] = totals.get(hit.document_id, 0.0) + hit.score * decay**n
         seen[hit.document_id] = n + 1

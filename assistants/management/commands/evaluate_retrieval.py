@@ -17,7 +17,7 @@ failure, unless ``--keep``; no other assistant's rows are read or written.
 The searches are the product's: the query vector from the space's model as the answering code
 makes it (all queries in one batch: the engine's vectors do not depend on batching), and
 ``chunk_search`` with its default cap of chunks per document and its page ranking (a
-document's best chunk carries the document's decayed sum, ``RETRIEVAL_PAGE_DECAY``). The metrics are per
+document's best chunk carries the decayed sum over its sections, ``RETRIEVAL_PAGE_DECAY``). The metrics are per
 document, so each document ranks at its best chunk; the cap never moves a document's first
 chunk, it only leaves room for more documents within k chunks. The top ten come from a search
 of 10 documents' worth of chunks, which reads the legs to the same depth as the product's own

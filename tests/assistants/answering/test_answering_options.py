@@ -11,7 +11,8 @@ from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 
 from assistants import services
-from assistants.answering.retrieval import boost_page, retrieve
+from assistants.answering.grounding import cosine
+from assistants.answering.retrieval import boost_page, retrieve, retrieve_with_evidence, widen_to_pages
 from assistants.models import Message
 from ingestion.embedding import get_embedder
 from ingestion.search.hybrid import Hit, chunk_search
@@ -189,6 +190,40 @@ def test_the_page_url_the_widget_sends_reorders_the_sources(assistant, settings)
         first_permissions - 2, 0
     )
     assert sorted(on_page) == sorted(plain)
+
+
+# --- Up to ANSWER_MAX_PAGES distinct pages -------------------------------------------------------
+
+
+def test_further_pages_are_added_by_their_best_chunk_after_the_top_passages():
+    top = [Hit(1, 10, "t", [], "", "a", "t"), Hit(2, 10, "t", [], "", "a", "t"), Hit(3, 20, "t", [], "", "b", "t")]
+    rest = [Hit(n, page, "t", [], "", str(page), "t") for n, page in ((4, 20), (5, 30), (6, 30), (7, 40), (8, 50))]
+    assert [hit.chunk_id for hit in widen_to_pages(top, rest, 4)] == [1, 2, 3, 5, 7]
+    assert [hit.chunk_id for hit in widen_to_pages(top, rest, 2)] == [1, 2, 3]  # the top passages stay
+    assert [hit.chunk_id for hit in widen_to_pages(top, rest[:1], 5)] == [1, 2, 3]  # no page left
+
+
+def test_an_answer_can_cite_more_pages_than_the_top_passages_span_but_the_gate_reads_those_alone(assistant, settings):
+    index_pages(
+        assistant,
+        {
+            url: page(url)
+            for url in (PERMISSIONS, "http://docs.test/api-guide/caching/", "http://docs.test/api-guide/versioning/")
+        },
+    )
+    settings.RETRIEVAL_TOP_K, settings.ANSWER_MAX_PAGES = 2, 4
+    top = retrieve(assistant, QUESTION, 2)
+    assert len({hit.document_id for hit in top}) < 4
+    found = retrieve_with_evidence(assistant, QUESTION)
+    assert [hit.chunk_id for hit in found.hits[:2]] == [hit.chunk_id for hit in top]
+    assert len({hit.url for hit in found.hits}) == 4
+    assert len(found.hits) == 2 + 4 - len({hit.document_id for hit in top})
+    vectors = found.sources.get()
+    assert len(vectors) == len(found.hits)
+    similarities = [cosine(vector, found.vector) for vector in vectors]
+    assert found.evidence.similarity == pytest.approx(max(similarities[:2]), abs=1e-4)
+    settings.ANSWER_MAX_PAGES = 0
+    assert [hit.chunk_id for hit in retrieve_with_evidence(assistant, QUESTION).hits] == [h.chunk_id for h in top]
 
 
 # --- Follow-up rewriting ------------------------------------------------------------------------

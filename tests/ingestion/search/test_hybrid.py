@@ -201,8 +201,10 @@ def test_the_configured_fusion_is_the_one_searches_use(indexed, embedder, settin
     assert [hit.score for hit in configured] == [hit.score for hit in rrf]
 
 
-def _hit(chunk_id: int, document_id: int, score: float) -> Hit:
-    return Hit(chunk_id, document_id, f"chunk {chunk_id}", [], "", f"https://docs.test/{document_id}/", "", score)
+def _hit(chunk_id: int, document_id: int, score: float, section: str = "") -> Hit:
+    # Each chunk its own section unless told: a page's sections are what aggregation counts.
+    path = ["Page", section or f"section {chunk_id}"]
+    return Hit(chunk_id, document_id, f"chunk {chunk_id}", path, "", f"https://docs.test/{document_id}/", "", score)
 
 
 def test_a_page_that_several_chunks_match_ranks_above_one_matched_once():
@@ -213,6 +215,18 @@ def test_a_page_that_several_chunks_match_ranks_above_one_matched_once():
     # The page's best chunk carries the page: 0.78 + 0.5 * 0.60 + 0.25 * 0.40; the others keep their own.
     assert ranked[0].score == pytest.approx(1.18)
     assert {hit.chunk_id: hit.score for hit in ranked[2:]} == pytest.approx({21: 0.60, 22: 0.40, 30: 0.10})
+
+
+def test_a_section_cut_into_several_chunks_counts_once():
+    # Page 2's three chunks are one section (one long abstract): it is one piece of evidence, not three.
+    hits = [_hit(10, 1, 0.80), _hit(20, 2, 0.78, "s"), _hit(21, 2, 0.60, "s"), _hit(22, 2, 0.40, "s")]
+    ranked = page_aggregate(hits, decay=0.5)
+    assert [(hit.chunk_id, hit.score) for hit in ranked] == [(10, 0.80), (20, 0.78), (21, 0.60), (22, 0.40)]
+    # With a second section, that section's best chunk adds, once.
+    hits = [_hit(10, 1, 0.80), _hit(20, 2, 0.78, "s"), _hit(21, 2, 0.60, "s"), _hit(22, 2, 0.40, "t")]
+    ranked = page_aggregate(hits, decay=0.5)
+    assert [hit.chunk_id for hit in ranked] == [20, 10, 21, 22]
+    assert ranked[0].score == pytest.approx(0.78 + 0.5 * 0.40)
 
 
 def test_page_aggregation_off_is_the_best_chunk_alone():
@@ -229,7 +243,12 @@ def test_searches_rank_pages_by_their_chunks_together(indexed, embedder, setting
     paged = chunk_search(space=space, query=query, vector=vector, k=200, per_document=None)
     assert sorted(hit.chunk_id for hit in alone) == sorted(hit.chunk_id for hit in paged)
     leader = paged[0]
-    own = sorted((hit.score for hit in alone if hit.document_id == leader.document_id), reverse=True)
+    best: dict[tuple, float] = {}  # each section of the page at its best chunk
+    for hit in alone:
+        if hit.document_id == leader.document_id:
+            key = tuple(hit.heading_path)
+            best[key] = max(best.get(key, 0.0), hit.score)
+    own = sorted(best.values(), reverse=True)
     assert len(own) > 1
     assert leader.score == pytest.approx(sum(score * 0.5**n for n, score in enumerate(own)))
     assert leader.score > max(own)
