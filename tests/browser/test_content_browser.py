@@ -3,8 +3,6 @@ include / exclude patterns (a mistake said in red at its field, the form kept as
 within its folder from a site on loopback; the documents list searched, retried and deleted from;
 the Test tab's answer with its passages and scores. Screenshots at desktop and phone size."""
 
-import os
-
 import pytest
 from playwright.sync_api import expect
 
@@ -18,13 +16,9 @@ from tests.ingestion.crawling.test_crawler import Site, page
 @pytest.fixture(scope="module", autouse=True)
 def _loopback_sites_may_be_crawled():
     """The platform (started after this) and this process accept the loopback site as a website."""
-    before = os.environ.get("OUTBOUND_ALLOW_PRIVATE")
-    os.environ["OUTBOUND_ALLOW_PRIVATE"] = "true"
-    yield
-    if before is None:
-        del os.environ["OUTBOUND_ALLOW_PRIVATE"]
-    else:
-        os.environ["OUTBOUND_ALLOW_PRIVATE"] = before
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OUTBOUND_ALLOW_PRIVATE", "true")
+        yield
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ one by one in the other browser tests; this one shows that they join up."""
 
 import csv
 import io
-import os
 
 import pytest
 from playwright.sync_api import expect
@@ -36,13 +35,9 @@ def article(title: str, heading: str, text: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module", autouse=True)
 def _loopback_sites_may_be_crawled():
     """The platform (started after this) and the worker accept the loopback site as a website."""
-    before = os.environ.get("OUTBOUND_ALLOW_PRIVATE")
-    os.environ["OUTBOUND_ALLOW_PRIVATE"] = "true"
-    yield
-    if before is None:
-        del os.environ["OUTBOUND_ALLOW_PRIVATE"]
-    else:
-        os.environ["OUTBOUND_ALLOW_PRIVATE"] = before
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OUTBOUND_ALLOW_PRIVATE", "true")
+        yield
 
 
 @pytest.fixture
