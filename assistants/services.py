@@ -14,7 +14,6 @@ from django.contrib.auth.models import User
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Max, Min
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -224,16 +223,11 @@ def assistant_delete(*, assistant: Assistant) -> None:
     """The assistant and everything it owns: its sources, documents, conversations, keys to it (the
     cascade), its chunk partitions (dropped) and its uploaded and downloaded files (removed once the
     deletion is committed)."""
-    from assistants.analytics.services import team_rollups_compute
-
     folders = [upload_folder(source_id) for source_id in assistant.sources.values_list("pk", flat=True)]
-    days = assistant.rollups.aggregate(first=Min("day"), last=Max("day"))
     with transaction.atomic():
         for space in assistant.spaces.all():
             space_drop(space=space)
         assistant.delete()
-        if days["first"]:  # its days leave its team's rollups too
-            team_rollups_compute(team_ids=[assistant.team_id], start=days["first"], end=days["last"])
         transaction.on_commit(lambda: _remove_folders(folders))
 
 

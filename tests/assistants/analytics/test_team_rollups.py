@@ -78,11 +78,15 @@ def test_the_whole_team_pages_read_the_team_rows_and_show_the_same_figures():
     assert cited == {url: figures["cited"] for url, figures in in_python["citations"].items()}
 
 
-def test_a_deleted_assistant_leaves_its_teams_rows():
+def test_a_deleted_assistant_leaves_its_teams_rows(django_capture_on_commit_callbacks):
     from assistants.services import assistant_delete
 
     s = seed()
     services.rollups_compute(start=DAY1, end=DAY2)
-    assistant_delete(assistant=s.b)
+    with django_capture_on_commit_callbacks(execute=True):
+        assistant_delete(assistant=s.b)
     day = TeamDailyRollup.objects.get(team=s.team, day=DAY1)
     assert (day.conversations, day.questions, sorted(day.first_token_ms)) == (4, 5, [100, 200, 300, 500])
+    with django_capture_on_commit_callbacks(execute=True):
+        s.team.delete()  # the team's own rows go with it, none is written again
+    assert not TeamDailyRollup.objects.filter(team_id=day.team_id).exists()
