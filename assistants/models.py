@@ -542,12 +542,9 @@ class MemberNotifications(models.Model):
 # Analytics (assistants/analytics/): daily rollups, question embeddings, topics and content gaps.
 
 
-class DailyRollup(models.Model):
-    """One assistant's day (UTC), summed from its conversations, messages and ratings by
-    ``assistants.analytics.services.rollups_compute`` (recomputed whole: idempotent). The analytics
-    pages read these rows, never the raw messages; the formulas are in ``assistants.analytics.metrics``."""
+class RollupFigures(models.Model):
+    """The figures of a day's rollup (one assistant's, or one team's)."""
 
-    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="rollups")
     day = models.DateField()
     conversations = models.PositiveIntegerField(default=0)  # conversations started that day
     resolved = models.PositiveIntegerField(
@@ -577,7 +574,29 @@ class DailyRollup(models.Model):
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        abstract = True
+
+
+class DailyRollup(RollupFigures):
+    """One assistant's day (UTC), summed from its conversations, messages and ratings by
+    ``assistants.analytics.services.rollups_compute`` (recomputed whole: idempotent). The analytics
+    pages read these rows, never the raw messages; the formulas are in ``assistants.analytics.metrics``."""
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="rollups")
+
+    class Meta:
         constraints = [models.UniqueConstraint(fields=["assistant", "day"], name="rollup_one_per_assistant_day")]
+
+
+class TeamDailyRollup(RollupFigures):
+    """One team's day: the sum of its assistants' ``DailyRollup`` rows of that day, stored by
+    ``rollups_compute`` right after them (recomputed whole: idempotent), so the whole-team pages read
+    one row a day instead of one per assistant and day."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="rollups")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "day"], name="rollup_one_per_team_day")]
 
 
 class AnalyticsCursor(models.Model):

@@ -1,17 +1,18 @@
 """Reactions to what the content layer reports: an assistant's content indexed anew is calibrated
 again (its answering gate, ``assistants.golden.services.assistant_calibrate``) and its open content
-gaps are re-checked, on a worker; and every visitor question stored is queued to be embedded once
-(analytics topics)."""
+gaps are re-checked, on a worker; every visitor question stored is queued to be embedded once
+(analytics topics); and a deleted assistant's days leave its team's daily rollups."""
 
 from __future__ import annotations
 
 import logging
 
 from django.db import transaction
-from django.db.models.signals import post_save
+from django.db.models import Max, Min
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from assistants.models import Message
+from assistants.models import Assistant, Message
 from ingestion.signals import content_indexed
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,22 @@ def embed_question_on_store(sender, instance: Message, created: bool = False, **
     if created and instance.role == Message.Role.USER:
         message_id = instance.pk
         transaction.on_commit(lambda: _queue_quietly(question_embed_task, message_id))
+
+
+@receiver(post_delete, sender=Assistant, dispatch_uid="assistants.analytics.team_rollups_on_assistant_delete")
+def team_rollups_on_assistant_delete(sender, instance: Assistant, **kwargs) -> None:
+    """A deleted assistant's days leave its team's rollups: they are summed again once it is gone."""
+    team_id = instance.team_id
+    transaction.on_commit(lambda: _team_rollups_again(team_id))
+
+
+def _team_rollups_again(team_id: int) -> None:
+    from assistants.analytics import services as analytics_services
+    from assistants.models import TeamDailyRollup
+
+    span = TeamDailyRollup.objects.filter(team_id=team_id).aggregate(first=Min("day"), last=Max("day"))
+    if span["first"]:  # none when the team went too
+        analytics_services.team_rollups_compute(team_ids=[team_id], start=span["first"], end=span["last"])
 
 
 def _queue_quietly(task, *args) -> None:

@@ -198,6 +198,18 @@ def totals_of(rows: Iterable, days: int) -> dict:
     return totals
 
 
+ROLLUP_FIELDS = (*COUNTERS, "first_token_ms", "by_model", "pages", "citations")
+
+
+def rollup_sum(rows: Iterable) -> dict:
+    """The sum of daily rollup rows (a team's day from its assistants' days): the ``RollupFigures``
+    fields, breakdowns merged as ``totals_of`` merges them, the first-token samples kept in row order."""
+    totals = totals_of(rows, 0)
+    figures = {name: totals[name] for name in ROLLUP_FIELDS}
+    figures["cost_usd"] = round(figures["cost_usd"], 8)
+    return figures
+
+
 def compute(totals: dict) -> dict[str, float | None]:
     """Every metric's value for the period's totals."""
     return {metric.key: metric.value(totals) for metric in METRICS}

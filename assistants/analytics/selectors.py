@@ -12,7 +12,16 @@ from django.db.models import Case, Count, Sum, When
 from django.utils import timezone
 
 from assistants.analytics import metrics
-from assistants.models import ContentGap, ConversationQuality, DailyRollup, Message, Topic, TopicBuild
+from assistants.models import (
+    Assistant,
+    ContentGap,
+    ConversationQuality,
+    DailyRollup,
+    Message,
+    TeamDailyRollup,
+    Topic,
+    TopicBuild,
+)
 from ingestion.models import Document, Source
 
 DEFAULT_DAYS = 30
@@ -43,25 +52,44 @@ def default_period(today: dt.date | None = None) -> Period:
     return Period(today - dt.timedelta(days=DEFAULT_DAYS - 1), today)
 
 
-def _rollups(assistant_ids: list[int], period: Period):
-    return DailyRollup.objects.filter(assistant_id__in=assistant_ids, day__gte=period.start, day__lte=period.end)
+@dataclass(frozen=True)
+class _Scope:
+    """Where a selection's rollup rows are: a whole team's (one row a day, ``TeamDailyRollup``) when
+    the assistants are all of one team's, else the assistants' own rows."""
+
+    model: type
+    column: str
+    ids: list[int]
 
 
-_WHERE = "r.assistant_id = any(%s) and r.day between %s and %s"
+def _scope(assistant_ids: list[int]) -> _Scope:
+    ids = sorted(set(assistant_ids))
+    if len(ids) > 1:
+        teams = list(Assistant.objects.filter(pk__in=ids).values_list("team_id", flat=True).distinct())
+        if len(teams) == 1 and Assistant.objects.filter(team_id=teams[0]).count() == len(ids):
+            return _Scope(TeamDailyRollup, "team_id", teams)
+    return _Scope(DailyRollup, "assistant_id", ids)
 
 
-def _sql(query: str, assistant_ids: list[int], period: Period, *extra) -> list[tuple]:
+def _rollups(scope: _Scope, period: Period):
+    return scope.model.objects.filter(**{f"{scope.column}__in": scope.ids}, day__gte=period.start, day__lte=period.end)
+
+
+def _sql(query: str, scope: _Scope, period: Period, *extra) -> list[tuple]:
+    where = f"r.{scope.column} = any(%s) and r.day between %s and %s"
     with connection.cursor() as cursor:
-        cursor.execute(query.format(where=_WHERE), [list(assistant_ids), period.start, period.end, *extra])
+        cursor.execute(
+            query.format(where=where, table=scope.model._meta.db_table),
+            [list(scope.ids), period.start, period.end, *extra],
+        )
         return cursor.fetchall()
 
 
-def totals(*, assistant_ids: list[int], period: Period) -> dict:
+def totals(*, assistant_ids: list[int], period: Period, scope: _Scope | None = None) -> dict:
     """The period's sums, computed by PostgreSQL over the rollup rows (the same dict as
     ``metrics.totals_of``, without the per-page and per-model breakdowns)."""
-    sums = DailyRollup.objects.filter(
-        assistant_id__in=assistant_ids, day__gte=period.start, day__lte=period.end
-    ).aggregate(rows=Count("pk"), **{name: Sum(name) for name in metrics.COUNTERS})
+    scope = scope or _scope(assistant_ids)
+    sums = _rollups(scope, period).aggregate(rows=Count("pk"), **{name: Sum(name) for name in metrics.COUNTERS})
     totals = metrics.empty_totals(period.days)
     totals.update({name: sums[name] or 0 for name in metrics.COUNTERS})
     totals["rows"] = sums["rows"]
@@ -69,9 +97,9 @@ def totals(*, assistant_ids: list[int], period: Period) -> dict:
         # Nearest-rank percentiles: percentile_disc is the smallest sample at or above the fraction.
         totals["first_token_p50"], totals["first_token_p95"] = _sql(
             "select percentile_disc(0.5) within group (order by v), percentile_disc(0.95) within group"
-            " (order by v) from assistants_dailyrollup r, unnest(r.first_token_ms) v"
+            " (order by v) from {table} r, unnest(r.first_token_ms) v"
             " where {where}",
-            assistant_ids,
+            scope,
             period,
         )[0]
     return totals
@@ -80,8 +108,9 @@ def totals(*, assistant_ids: list[int], period: Period) -> dict:
 def overview(*, assistant_ids: list[int], period: Period) -> dict:
     """The metrics of the period beside the previous one's, the questions per day, the top pages and
     the models; aggregated by PostgreSQL over the rollup rows."""
-    current = totals(assistant_ids=assistant_ids, period=period)
-    previous = totals(assistant_ids=assistant_ids, period=period.previous())
+    scope = _scope(assistant_ids)
+    current = totals(assistant_ids=assistant_ids, period=period, scope=scope)
+    previous = totals(assistant_ids=assistant_ids, period=period.previous(), scope=scope)
     values, before = metrics.compute(current), metrics.compute(previous)
     cards = [
         {
@@ -94,7 +123,7 @@ def overview(*, assistant_ids: list[int], period: Period) -> dict:
     ]
     per_day = {day: {"questions": 0, "unanswered": 0, "conversations": 0} for day in period.dates()}
     for row in (
-        _rollups(assistant_ids, period)
+        _rollups(scope, period)
         .values("day")
         .annotate(questions=Sum("questions"), unanswered=Sum("unanswered"), conversations=Sum("conversations"))
     ):
@@ -102,16 +131,16 @@ def overview(*, assistant_ids: list[int], period: Period) -> dict:
             questions=row["questions"], unanswered=row["unanswered"], conversations=row["conversations"]
         )
     pages = _sql(
-        "select p.key, sum(p.value::bigint) from assistants_dailyrollup r, jsonb_each_text(r.pages) p where {where}"
+        "select p.key, sum(p.value::bigint) from {table} r, jsonb_each_text(r.pages) p where {where}"
         ' group by p.key order by 2 desc, p.key collate "C" limit 20',
-        assistant_ids,
+        scope,
         period,
     )
     models = _sql(
         "select m.key, sum((m.value->>'answers')::bigint), sum((m.value->>'tokens_in')::bigint),"
         " sum((m.value->>'tokens_out')::bigint), sum((m.value->>'cost_usd')::float8)"
-        " from assistants_dailyrollup r, jsonb_each(r.by_model) m where {where} group by m.key order by 2 desc, 1",
-        assistant_ids,
+        " from {table} r, jsonb_each(r.by_model) m where {where} group by m.key order by 2 desc, 1",
+        scope,
         period,
     )
     return {
@@ -131,12 +160,13 @@ def overview(*, assistant_ids: list[int], period: Period) -> dict:
 def source_usage(*, assistant_ids: list[int], period: Period) -> dict:
     """Per cited page or document: times cited, cited in answers rated up and down, last cited; and
     the assistants' pages never cited in the period."""
+    scope = _scope(assistant_ids)
     cited = _sql(
         "select c.key, max(c.value->>'title'), sum((c.value->>'cited')::bigint), sum((c.value->>'up')::bigint),"
         " sum((c.value->>'down')::bigint), max(c.value->>'last')"
-        " from assistants_dailyrollup r, jsonb_each(r.citations) c where {where}"
+        " from {table} r, jsonb_each(r.citations) c where {where}"
         ' group by c.key order by 3 desc, c.key collate "C"',
-        assistant_ids,
+        scope,
         period,
     )
     rows = [

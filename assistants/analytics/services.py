@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from django.apps import apps
 from django.db import connection, transaction
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, Subquery
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from assistants.models import (
     GapQuestion,
     Message,
     QuestionEmbedding,
+    TeamDailyRollup,
     Topic,
     TopicBuild,
 )
@@ -238,6 +239,29 @@ def rollups_compute(*, start: dt.date, end: dt.date, assistant_ids: list[int] | 
             assistant_id__in=assistant_ids, started_at__gte=low, started_at__lt=high
         ).delete()
         ConversationQuality.objects.bulk_create(scored, batch_size=1000)
+        team_ids = set(Assistant.objects.filter(pk__in=assistant_ids).values_list("team_id", flat=True))
+        team_rollups_compute(team_ids=team_ids, start=start, end=end)
+    return len(rows)
+
+
+def team_rollups_compute(*, team_ids, start: dt.date, end: dt.date) -> int:
+    """Recompute the teams' daily rollups from ``start`` to ``end`` (inclusive) as the sums of their
+    assistants' rows of each day (``metrics.rollup_sum``), replacing what was there: idempotent. Run by
+    ``rollups_compute`` right after it stores the assistants' rows. Returns the number of rows stored."""
+    by_day: dict[tuple[int, dt.date], list] = defaultdict(list)
+    for row in (
+        DailyRollup.objects.filter(assistant__team_id__in=team_ids, day__gte=start, day__lte=end)
+        .annotate(team_id=F("assistant__team_id"))
+        .order_by("assistant_id", "day")
+    ):
+        by_day[(row.team_id, row.day)].append(row)
+    rows = [
+        TeamDailyRollup(team_id=team_id, day=day_of, **metrics.rollup_sum(day_rows))
+        for (team_id, day_of), day_rows in by_day.items()
+    ]
+    with transaction.atomic():
+        TeamDailyRollup.objects.filter(team_id__in=team_ids, day__gte=start, day__lte=end).delete()
+        TeamDailyRollup.objects.bulk_create(rows, batch_size=500)
     return len(rows)
 
 
