@@ -8,7 +8,12 @@ import sys
 
 from chatsite.db import database_url
 from tests.conftest import REPO, wait_for
-from tests.servers import free_port
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def start_uvicorn(log_name: str, port: int | None = None, **env) -> tuple[subprocess.Popen, str]:
@@ -39,7 +44,6 @@ def start_uvicorn(log_name: str, port: int | None = None, **env) -> tuple[subpro
             "--port",
             str(port),
             "--no-access-log",
-            "--no-proxy-headers",  # as deployed: chatsite.lib.clients decides whom to believe
             "--timeout-graceful-shutdown",
             "3",
         ],
