@@ -290,8 +290,8 @@ MODEL_HUB_ALLOWED = env_list("MODEL_HUB_ALLOWED", [])
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "")  # "" = cuda when available, else cpu
 # Token budget of one embedding batch; 0 = the engine's own (4096 on CPU, 65536 on GPU, as measured).
 EMBEDDING_BATCH_TOKENS = env_int("EMBEDDING_BATCH_TOKENS", 0)
-EMBEDDING_DTYPE = env_str("EMBEDDING_DTYPE", "")  # "" = bf16 on cuda, fp32 on cpu; or fp16
-EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0)  # CPU threads; 0 = the cores / the worker's processes
+EMBEDDING_DTYPE = env_str("EMBEDDING_DTYPE", "")  # "" = bf16 on cuda and native-bf16 CPUs, else fp32
+EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0)  # CPU threads; 0 = the cores / the processes sharing them
 # torch.compile the local model (GPU embed workers: 1.3-1.5x measured on an H200; compiles at first use).
 EMBEDDING_COMPILE = env_bool("EMBEDDING_COMPILE", False)
 CHUNK_MAX_TOKENS = env_int("CHUNK_MAX_TOKENS", 200)

@@ -38,7 +38,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from assistants.management.commands.bench_chat import QUESTIONS
@@ -85,6 +85,23 @@ def tree_rss_mb(pid: int) -> float:
     return round(total / 1024, 1)
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) a process and its children have used so far, in seconds."""
+    total, todo = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            # utime, stime (fields 14 and 15), and cutime, cstime: children that ended (PostgreSQL's backends)
+            total += sum(int(value) for value in fields[11:15]) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 1) if values else float("nan")
 
@@ -128,6 +145,7 @@ class Command(BaseCommand):
             wait_until_up(f"http://127.0.0.1:{model_port}/stats", 30)
             wait_until_up(f"{base}/help/", 120)
             self.model_stats = f"http://127.0.0.1:{model_port}/stats"
+            self.database_pid = self._database_pid()
             report = asyncio.run(self._run(base, assistant.slug, web.pid))
         finally:
             for process in processes:
@@ -189,6 +207,7 @@ class Command(BaseCommand):
             CHAT_RATE_ASSISTANT="0",
             STREAMS_PER_ASSISTANT="0",
             ALLOWED_HOSTS="127.0.0.1",
+            WEB_PROCESSES=str(self.options["web_processes"]),
             LOG_LEVEL="WARNING",
         )
         command = [
@@ -237,6 +256,8 @@ class Command(BaseCommand):
     ) -> dict:
         rate = visitors / answer_seconds  # questions a second that keep `visitors` answers streaming at once
         before = httpx.get(self.model_stats).json()
+        cpu_before, own_before, wall_before = tree_cpu_seconds(web_pid), time.process_time(), time.monotonic()
+        db_before = tree_cpu_seconds(self.database_pid) if self.database_pid else 0.0
         results = {"ttft": [], "errors": {}, "sent": 0, "departed": 0, "done": 0}
         peaks = {"connections": 0, "rss": 0.0, "streams": 0}
         stop = asyncio.Event()
@@ -254,7 +275,11 @@ class Command(BaseCommand):
         await sampler
         await asyncio.sleep(1.0)  # the model notices the last departures
         after = httpx.get(self.model_stats).json()
+        web_cpu, own_cpu = tree_cpu_seconds(web_pid) - cpu_before, time.process_time() - own_before
+        db_cpu = tree_cpu_seconds(self.database_pid) - db_before if self.database_pid else None
+        wall = time.monotonic() - wall_before
         ttft = results["ttft"]
+        requests = after["requests"] - before["requests"]
         return {
             "visitors": visitors,
             "questions_per_second": round(rate, 2),
@@ -266,7 +291,15 @@ class Command(BaseCommand):
             "overhead_ms": {f"p{q}": round(percentile(ttft, q) - self.options["ttft"] * 1000, 1) for q in (50, 95, 99)},
             "departed": results["departed"],
             "cancelled_upstream": after["cancelled"] - before["cancelled"],
-            "model_requests": after["requests"] - before["requests"],
+            "model_requests": requests,
+            # The web processes' CPU per question that reached the model, and the cores they and this
+            # load generator kept busy (they share the machine: what the generator takes, the server lacks).
+            "web_cpu_ms_per_answer": round(web_cpu * 1000 / requests, 1) if requests else None,
+            "web_cores_busy": round(web_cpu / wall, 2),
+            "database_cpu_ms_per_answer": round(db_cpu * 1000 / requests, 1)
+            if requests and db_cpu is not None
+            else None,
+            "generator_cores_busy": round(own_cpu / wall, 2),
             "web_rss_mb_peak": peaks["rss"],
             "db_connections_peak": peaks["connections"],
             "open_streams_peak": peaks["streams"],
@@ -279,6 +312,17 @@ class Command(BaseCommand):
                 peaks["connections"] = max(peaks["connections"], await asyncio.to_thread(self._connections))
                 peaks["streams"] = max(peaks["streams"], (await stats.get(self.model_stats)).json()["open"])
                 await asyncio.sleep(0.5)
+
+    @staticmethod
+    def _database_pid() -> int | None:
+        """The PostgreSQL server's process, when it runs on this machine (its data directory readable here)."""
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("show data_directory")  # superusers and pg_read_all_settings only
+                folder = Path(cursor.fetchone()[0])
+            return int((folder / "postmaster.pid").read_text().split()[0])
+        except (DatabaseError, OSError, IndexError, ValueError):
+            return None
 
     @staticmethod
     def _connections() -> int:
@@ -357,5 +401,7 @@ class Command(BaseCommand):
             f"{step['ttft_ms']['p50']}/{step['ttft_ms']['p95']}/{step['ttft_ms']['p99']} ms "
             f"(overhead p95 {step['overhead_ms']['p95']} ms), {step['departed']} left, "
             f"{step['cancelled_upstream']} cancelled upstream, web {step['web_rss_mb_peak']} MiB, "
-            f"{step['db_connections_peak']} db connections, {step['open_streams_peak']} streams at once"
+            f"{step['db_connections_peak']} db connections, {step['open_streams_peak']} streams at once, "
+            f"web CPU {step['web_cpu_ms_per_answer']} ms an answer ({step['web_cores_busy']} cores busy, "
+            f"the generator {step['generator_cores_busy']}), PostgreSQL CPU {step['database_cpu_ms_per_answer']} ms an answer"
         )

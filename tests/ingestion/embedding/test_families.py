@@ -3,7 +3,8 @@
 Tiny random-weight models of every family are saved to folders and loaded by path. The reference
 runs the HF model on one unpadded text at a time, applies the prompt by hand and pools by hand; the
 engine must agree (cosine ≥ 0.9999) with padding on either side and in mixed-length batches split
-across several forward passes.
+across several forward passes. In fp32: the references are fp32 forward passes (a CPU with native
+bf16 would embed in bf16 by default; that choice is tested in test_sentence_transformers).
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ import torch
 from ingestion.embedding import Embedder
 from ingestion.embedding.recipes import WEB_SEARCH_TASK
 from tests.ingestion.embedding.tiny_models import save_as_remote_code_gte, save_model
+
+
+@pytest.fixture(autouse=True)
+def fp32(monkeypatch):
+    monkeypatch.setattr("ingestion.embedding.engine.cpu_bf16", lambda: False)
+
 
 TEXTS = [
     "what is a gene",

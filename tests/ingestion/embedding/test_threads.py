@@ -16,6 +16,7 @@ from ingestion.embedding.engine import cpu_threads
 @pytest.fixture
 def cores(monkeypatch):
     monkeypatch.delenv(POOL_PROCESSES_ENV, raising=False)
+    monkeypatch.delenv("WEB_PROCESSES", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     yield
     os.environ.pop(POOL_PROCESSES_ENV, None)
@@ -37,6 +38,18 @@ def test_a_prefork_worker_shares_the_cores_between_its_processes(cores, pool, co
     assert cpu_threads() == 8  # outside a worker: every core
     share_the_cores(sender=SimpleNamespace(pool_cls=pool, concurrency=concurrency))
     assert cpu_threads() == threads
+
+
+@pytest.mark.parametrize("processes, threads", [("1", 8), ("2", 4), ("8", 1), ("16", 1)])
+def test_the_web_servers_processes_share_the_cores(cores, monkeypatch, processes, threads):
+    monkeypatch.setenv("WEB_PROCESSES", processes)
+    assert cpu_threads() == threads
+
+
+def test_a_celery_pool_counts_its_own_processes_even_with_web_processes_set(cores, monkeypatch):
+    monkeypatch.setenv("WEB_PROCESSES", "2")
+    share_the_cores(sender=SimpleNamespace(pool_cls="prefork", concurrency=8))
+    assert cpu_threads() == 1
 
 
 def stat_file(path, busy_ticks: tuple[int, ...]) -> None:
