@@ -41,19 +41,39 @@ def webhook_deliveries_due_task() -> int:
     return webhook_services.deliveries_due()
 
 
-def _claimed(model, pk: int, field: str) -> bool:
-    """Mark ``field`` of the row as now if it was empty: True for the one caller that marked it."""
+CLAIM_SECONDS = 600  # longer than an email task may run (its hard time limit is 120 s)
+
+
+def _redelivered(task) -> bool:
+    """Whether this delivery of ``task`` is a redelivery: the worker that had it died (acks_late with
+    reject_on_worker_lost, and a visibility timeout longer than any task: that one is not running)."""
+    return bool((getattr(task.request, "delivery_info", None) or {}).get("redelivered"))
+
+
+def _send_once(task, model, pk: int, field: str, send) -> None:
+    """``send()`` the email that ``field`` of the row records, once: not when the field is set (sent),
+    not while another delivery of the task sends it (a claim in Redis), except by a redelivery, which
+    takes over the claim of a worker that died mid-send — so a killed worker loses no email. The field
+    is set after the send; a worker killed between the two sends it twice (at least once, never lost)."""
     from django.utils import timezone
 
-    return bool(model.objects.filter(pk=pk, **{f"{field}__isnull": True}).update(**{field: timezone.now()}))
+    from chatsite.lib.shared_redis import redis_client
 
-
-def _unclaim(model, pk: int, field: str) -> None:
-    model.objects.filter(pk=pk).update(**{field: None})
+    if model.objects.filter(pk=pk, **{f"{field}__isnull": False}).exists():
+        return
+    claim = f"claimed:{model._meta.label_lower}:{pk}:{field}"
+    if not redis_client().set(claim, "1", nx=True, ex=CLAIM_SECONDS) and not _redelivered(task):
+        return
+    try:
+        if send() is not False:
+            model.objects.filter(pk=pk, **{f"{field}__isnull": True}).update(**{field: timezone.now()})
+    finally:
+        redis_client().delete(claim)
 
 
 # An email task: retried when the mail server (OSError) or the database cannot be reached, a short limit.
 EMAIL_TASK = {
+    "bind": True,
     "acks_late": True,
     "reject_on_worker_lost": True,
     "ignore_result": True,
@@ -66,49 +86,41 @@ EMAIL_TASK = {
 
 
 @shared_task(**EMAIL_TASK)
-def lead_notify_task(lead_id: int) -> None:
-    """Email the team's admins about a new lead, once."""
+def lead_notify_task(self, lead_id: int) -> None:
+    """Email the team's admins about a new lead, once (``Lead.notified_at``)."""
     from assistants.models import Lead
     from assistants.notifications import emails
 
-    if not _claimed(Lead, lead_id, "notified_at"):
-        return
-    lead = Lead.objects.select_related("assistant").filter(pk=lead_id).first()
-    if lead is None:
-        return
-    try:
-        emails.lead_created(lead)
-    except Exception:
-        _unclaim(Lead, lead_id, "notified_at")
-        raise
+    def send():
+        lead = Lead.objects.select_related("assistant").filter(pk=lead_id).first()
+        return lead is not None and emails.lead_created(lead)
+
+    _send_once(self, Lead, lead_id, "notified_at", send)
 
 
 @shared_task(**EMAIL_TASK)
-def webhook_endpoint_disabled_notify_task(endpoint_id: int) -> None:
-    """Email the team's admins that one of their webhook endpoints was disabled, once."""
+def webhook_endpoint_disabled_notify_task(self, endpoint_id: int) -> None:
+    """Email the team's admins that one of their webhook endpoints was disabled, once
+    (``WebhookEndpoint.disabled_notified_at``, cleared when it is enabled again)."""
     from assistants.models import WebhookEndpoint
     from assistants.notifications import emails
 
-    if not _claimed(WebhookEndpoint, endpoint_id, "disabled_notified_at"):
-        return
-    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
-    if endpoint is None:
-        return
-    try:
-        emails.endpoint_disabled(endpoint)
-    except Exception:
-        _unclaim(WebhookEndpoint, endpoint_id, "disabled_notified_at")
-        raise
+    def send():
+        endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+        return endpoint is not None and emails.endpoint_disabled(endpoint)
+
+    _send_once(self, WebhookEndpoint, endpoint_id, "disabled_notified_at", send)
 
 
 HANDOFF_NOTICE_SECONDS = 600  # one email per conversation in this window, however often the task runs
 
 
 @shared_task(**EMAIL_TASK)
-def notify_handoff_requested(conversation_id: int) -> None:
+def notify_handoff_requested(self, conversation_id: int) -> None:
     """Email the team's members on duty (else its owners and admins) that a visitor of this conversation waits for a person.
     Reads the handoff's reason and summary where the conversation has them; a second call within
-    HANDOFF_NOTICE_SECONDS (a redelivered task, a double click) sends nothing."""
+    HANDOFF_NOTICE_SECONDS (a double click, a second copy of the task) sends nothing, except a
+    redelivery that finds the first send unfinished (its worker died mid-send: see ``_send_once``)."""
     from assistants.models import Conversation
     from assistants.notifications import emails
     from chatsite.lib.shared_redis import redis_client
@@ -117,13 +129,16 @@ def notify_handoff_requested(conversation_id: int) -> None:
     if conversation is None:
         return
     key = f"notified:handoff:{conversation_id}"
-    if not redis_client().set(key, "1", nx=True, ex=HANDOFF_NOTICE_SECONDS):
-        return
+    redis = redis_client()
+    if not redis.set(key, "sending", nx=True, ex=HANDOFF_NOTICE_SECONDS):
+        if not (_redelivered(self) and redis.get(key) in (b"sending", "sending")):
+            return
     try:
         emails.handoff_requested(conversation)
     except Exception:
-        redis_client().delete(key)
+        redis.delete(key)
         raise
+    redis.set(key, "sent", xx=True, keepttl=True)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=600, soft_time_limit=540)

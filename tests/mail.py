@@ -56,11 +56,11 @@ def first_link(message: EmailMessage) -> str:
 class SmtpServer:
     """aiosmtpd's controller on 127.0.0.1 and a free port, in a thread of its own."""
 
-    def __init__(self):
+    def __init__(self, mailbox: Mailbox | None = None):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        self.mailbox = Mailbox()
+        self.mailbox = mailbox or Mailbox()
         self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
         self.controller.start()
 

@@ -1,6 +1,9 @@
 """A worker killed with SIGKILL in the middle of a crawl: after a restart the source completes
-with exactly the chunks a clean run produces — none lost, none doubled."""
+with exactly the chunks a clean run produces — none lost, none doubled. Killed in the middle of
+sending an email: the redelivered task sends it, once."""
 
+import asyncio
+import threading
 import time
 from functools import partial
 from http.server import ThreadingHTTPServer
@@ -8,10 +11,13 @@ from http.server import ThreadingHTTPServer
 import pytest
 from django.db import connection
 
+from assistants.models import Lead
+from assistants.tasks import lead_notify_task
 from ingestion import services
 from ingestion.models import CrawlRun, Document
 from tests.conftest import DRF_SITE, wait_for
-from tests.factories import make_assistant
+from tests.factories import make_assistant, make_team, make_user
+from tests.mail import Mailbox, SmtpServer
 from tests.servers import QuietHandler, start_serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,3 +93,45 @@ def test_a_killed_worker_loses_and_doubles_nothing(start_worker, slow_drf_site):
         Document.objects.filter(last_run=run, status="ready").count()
         == Document.objects.filter(last_run=clean_run, status="ready").count()
     )
+
+
+class StallingMailbox(Mailbox):
+    """A mail server that holds its first message for a while and then turns it away (451): the worker
+    sending it is killed in between, so that first send never completes."""
+
+    def __init__(self):
+        super().__init__()
+        self.stalled = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        if not self.stalled.is_set():
+            self.stalled.set()
+            await asyncio.sleep(6)
+            return "451 4.3.0 Try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_worker_killed_while_sending_an_email_loses_no_email(start_worker):
+    """The new-lead email claimed by a worker killed mid-send is sent by the redelivered task, once."""
+    server = SmtpServer(StallingMailbox())
+    try:
+        env = {"CELERY_VISIBILITY_TIMEOUT": VISIBILITY, "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(server.port)}
+        worker = start_worker(**env)
+        owner = make_user()
+        team = make_team(owner=owner)
+        lead = Lead.objects.create(team=team, assistant=make_assistant(team=team), name="Ada", email="ada@example.com")
+        lead_notify_task.delay(lead.pk)
+        wait_for(server.mailbox.stalled.is_set, timeout=120, message="the worker sending the email")
+        worker.kill()
+        lead.refresh_from_db()
+        assert lead.notified_at is None and not server.mailbox.messages
+
+        start_worker(**env)  # the unacknowledged task comes back after the visibility timeout
+        message = server.mailbox.wait_for(owner.email, timeout=120)
+        assert "Ada" in message["Subject"]
+        time.sleep(2)
+        assert len(server.mailbox.messages) == 1
+        lead.refresh_from_db()
+        assert lead.notified_at is not None
+    finally:
+        server.stop()
