@@ -115,13 +115,19 @@ def _grounding_record(retrieval: Retrieval, answer: str, error: str) -> tuple[di
 
 
 def _offline_answer(question: str, retrieval: Retrieval) -> str:
-    """The extractive answer for a retrieval that passed the gate."""
+    """The extractive answer for a retrieval that passed the gate.
+
+    See also lists the pages whose passage reaches the level of unrelated text in this content, except
+    for a question in another language than the content: its similarities to the right passages sink
+    toward that level with a one-language model, so they tell nothing about a passage (the gate took
+    the question already); its passages are shown in retrieval's order, as the notice says."""
     evidence = retrieval.evidence
     sources = retrieval.sources
     vectors = sources.get()
     similarities = [cosine(retrieval.vector, vector) for vector in vectors]
     floor = float((retrieval.calibration or {}).get("cross_language_min_similarity", 0.0))
     gate = float((retrieval.calibration or {}).get("min_similarity", 0.0))
+    relevant = {n for n, similarity in enumerate(similarities, start=1) if similarity >= floor}
     return extractive_answer(
         question,
         retrieval.hits,
@@ -130,7 +136,7 @@ def _offline_answer(question: str, retrieval: Retrieval) -> str:
         unsure=evidence.similarity < gate,
         language=evidence.language,
         content_language=evidence.content_language,
-        relevant={n for n, similarity in enumerate(similarities, start=1) if similarity >= floor},
+        relevant=None if evidence.cross_language else relevant,
     )
 
 

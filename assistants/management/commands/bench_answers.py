@@ -10,8 +10,9 @@ extractive one without ``LLM_*`` settings — and the citations), and the ``--of
 which no page answers, too.
 
 Per question it prints whether a linked page is cited in the answer, the rank of the first linked
-page among the pages retrieval found (top 10), and whether the answer was a refusal ("I don't
-know"); then the counts:
+page among the pages retrieval found (top 10), that rank by each leg of hybrid search alone
+(``lex``, ``dense``: is a miss within fusion's reach?), and whether the answer was a refusal ("I
+don't know"); then the counts:
 
 * linked questions whose linked page is cited in the answer (the visitor's figure);
 * linked questions whose linked page retrieval ranks in the top three, and of those the false
@@ -49,7 +50,9 @@ from assistants.services import assistant_create, team_create
 from chatsite.celery import app
 from chatsite.env import shared_data_dir
 from ingestion import services
+from ingestion.embedding import get_embedder
 from ingestion.models import CrawlRun
+from ingestion.search.hybrid import chunk_search
 from ingestion.spaces import space_active
 
 BENCH_DATA = Path(__file__).resolve().parent / "bench_data"
@@ -86,6 +89,24 @@ def relative_page(url: str, base: str) -> str:
     base_path = urlsplit(base).path
     path = path[len(base_path) :] if path.startswith(base_path) else path.lstrip("/")
     return path.removesuffix("index.html")
+
+
+def first_rank(pages: list[str], linked: set[str], depth: int = 10) -> int | None:
+    """The rank (from 1) of the first linked page among the first ``depth`` pages, None beyond."""
+    return next((n for n, page in enumerate(pages[:depth], start=1) if page in linked), None)
+
+
+def leg_ranks(assistant, question: str, linked: set[str], base: str) -> dict[str, int | None]:
+    """Where each leg of hybrid search alone ranks the first linked page among pages (top 10, None
+    beyond): a page no leg finds is out of fusion's reach; one a leg ranks above the fused ranking
+    was pulled down by the other leg."""
+    space = space_active(assistant.pk)
+    vector = get_embedder(space.model_name).embed_queries([question])[0]
+    ranks = {}
+    for mode in ("lexical", "dense"):
+        hits = chunk_search(space=space, query=question, vector=vector, k=RANK_DEPTH, mode=mode)
+        ranks[mode] = first_rank(list(dict.fromkeys(relative_page(hit.url, base) for hit in hits)), linked)
+    return ranks
 
 
 def summarise(results: list[dict], off_topic: list[dict]) -> dict:
@@ -221,7 +242,8 @@ class Command(BaseCommand):
             dict.fromkeys(relative_page(hit.url, base) for hit in retrieve(assistant, question["question"], RANK_DEPTH))
         )
         linked = set(question["linked"])
-        rank = next((n for n, page in enumerate(pages[:10], start=1) if page in linked), None)
+        rank = first_rank(pages, linked)
+        legs = leg_ranks(assistant, question["question"], linked, base) if linked else {}
         retrieval = (message.grounding or {}).get("retrieval") or {}
         result = {
             **question,
@@ -229,6 +251,7 @@ class Command(BaseCommand):
             "sections": [c.get("section", "") for c in citations],
             "cited_linked": bool(linked & set(cited)),
             "rank": rank,
+            "leg_ranks": legs,
             "refused": bool(retrieval.get("weak")),
             "unanswered": message.unanswered,
             "evidence": retrieval,
@@ -236,8 +259,9 @@ class Command(BaseCommand):
         }
         mark = "cited" if result["cited_linked"] else ("miss " if linked else "     ")
         refused = "REFUSED" if result["refused"] else "       "
+        by_leg = f"lex={legs.get('lexical') or '-':<2} dense={legs.get('dense') or '-':<2}" if linked else " " * 15
         self.stdout.write(
-            f"{question['id']:<20} {mark} rank={rank or '-':<2} {refused} {question['question'][:60]:<60} -> {', '.join(cited[:5]) or '(none)'}"
+            f"{question['id']:<20} {mark} rank={rank or '-':<2} {by_leg} {refused} {question['question'][:60]:<60} -> {', '.join(cited[:5]) or '(none)'}"
         )
         if show:
             self.stdout.write("    " + message.text.replace("\n", "\n    ") + "\n")

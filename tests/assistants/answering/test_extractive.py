@@ -164,3 +164,33 @@ def test_grounding_tells_an_answer_from_an_off_topic_quote(embedder):
     off_topic = check_answer("Parcels ship from Lisbon. [1]", sources, question_vector=france, relevance_threshold=0.3)
     assert off_topic.sentences[0].score == 1.0  # a quotation: supported by its source...
     assert off_topic.addresses is False and off_topic.supported is False  # ...but it does not answer
+
+
+def test_see_also_across_languages_lists_the_pages_retrieval_found_in_its_order(embedder):
+    """A page is listed under See also when its passage reaches this content's level of unrelated text;
+    a question in another language than the content sinks toward that level even against the right
+    passages (a one-language model), so its pages are listed in retrieval's order whatever their
+    similarity. Here the level is set out of reach: only the question's language changes the list."""
+    from assistants.answering.grounding import Evidence, SourceVectors
+    from assistants.answering.pipeline import _offline_answer
+    from assistants.answering.retrieval import Retrieval
+
+    hits = [
+        hit(1, "Throttling limits the rate of requests that clients can make to an API.", ["Throttling", "Overview"]),
+        hit(2, "The AnonRateThrottle limits the rate of requests from anonymous users.", ["Throttling", "Anonymous"]),
+        hit(3, "Rates for each scope are set in the DEFAULT_THROTTLE_RATES setting.", ["Settings", "Throttle rates"]),
+    ]
+    gate = {"min_similarity": 0.2, "cross_language_min_similarity": 0.99, "language": "en"}
+
+    def offline(question: str, language: str) -> str:
+        vector = embedder.embed_queries([question])[0]
+        evidence = Evidence(question, 0.5, 1.0, weak=False, language=language, content_language="en")
+        return _offline_answer(question, Retrieval(hits, evidence, SourceVectors(embedder, hits), vector, gate))
+
+    same = offline("How do I limit the rate of requests?", "en")
+    other = offline("Come limito il numero di richieste?", "it")
+    assert "See also:" not in same  # no passage reaches the level: nothing beyond what the answer quotes
+    assert other.startswith("I contenuti di questo sito sono in inglese")
+    listed = {int(n) for n in re.findall(r"^- .* \[(\d)\]$", other, re.M)}
+    quoted = {int(n) for n in re.findall(r"\[(\d)\]", other.split("See also:")[0])}
+    assert listed and listed | quoted == {1, 2, 3} and not listed & quoted

@@ -239,3 +239,33 @@ def test_rerank_reports_the_hybrid_ranking_reordered_by_the_rerankers_scores(bei
 def test_a_missing_split_is_an_error(beir_folder, tmp_path):
     with pytest.raises(CommandError, match="train.tsv"):
         call_command("evaluate_retrieval", str(beir_folder), split="train", out=str(tmp_path / "r.json"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_index_is_searched_again_with_the_same_figures_and_not_indexed_twice(beir_folder, tmp_path):
+    first, again = tmp_path / "first.json", tmp_path / "again.json"
+    stderr = io.StringIO()
+    call_command("evaluate_retrieval", str(beir_folder), keep=True, out=str(first), stdout=io.StringIO(), stderr=stderr)
+    team = Team.objects.get(name__startswith="eval-tinybeir-")
+    try:
+        slug = team.assistants.get().slug
+        assert f"--assistant {slug}" in stderr.getvalue()
+        documents, chunks = Document.objects.count(), chunk_rows(space_active(team.assistants.get().pk).pk)
+        stdout = io.StringIO()
+        call_command(
+            "evaluate_retrieval", str(beir_folder), assistant=slug, out=str(again), stdout=stdout, stderr=io.StringIO()
+        )
+        before, after = json.loads(first.read_text()), json.loads(again.read_text())
+        assert after["reused_index"] and not before["reused_index"] and "a kept index" in stdout.getvalue()
+        assert after["modes"] == before["modes"] and after["chunks"] == before["chunks"] == len(chunks)
+        assert Document.objects.count() == documents and Team.objects.filter(pk=team.pk).exists()
+    finally:
+        remove(team, team.memberships.get().user)
+
+
+@pytest.mark.django_db
+def test_an_assistant_without_the_collection_is_refused(beir_folder, tmp_path):
+    other = make_assistant()
+    for slug, message in (("nobody", "no such assistant"), (other.slug, "does not hold the 'tinybeir' collection")):
+        with pytest.raises(CommandError, match=message):
+            call_command("evaluate_retrieval", str(beir_folder), assistant=slug, out=str(tmp_path / "r.json"))
