@@ -48,6 +48,17 @@ def sentinel():
 
 
 @pytest.fixture(scope="module")
+def loopback_sites_may_be_crawled():
+    """Websites on loopback may be crawled (``OUTBOUND_ALLOW_PRIVATE``) by this process and by what it
+    starts afterwards (the platform, workers), for a module's tests: a module asks for it with
+    ``pytestmark = pytest.mark.usefixtures("loopback_sites_may_be_crawled")``, so it comes before
+    the platform."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OUTBOUND_ALLOW_PRIVATE", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
 def platform(django_db_setup, django_db_blocker, smtp_server):
     """The app under uvicorn (ASGI, so answers stream), on the test database, sending its emails to
     the tests' SMTP server (``smtp_server.mailbox``); yields its base URL."""
