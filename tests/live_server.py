@@ -8,50 +8,48 @@ import sys
 
 from chatsite.db import database_url
 from tests.conftest import REPO, wait_for
+from tests.servers import free_port
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_uvicorn(log_name: str, port: int | None = None, **env) -> tuple[subprocess.Popen, str]:
-    """Start the app under uvicorn (on ``port``, or a free one); returns the process and its base URL."""
+def start_uvicorn(log_name: str, port: int | None = None, **env: str) -> tuple[subprocess.Popen, str]:
+    """Start the app under uvicorn (on ``port``, or a free one), on the test database unless ``env``
+    names another ``DATABASE_URL``, with ``env`` over the test process's environment; its output goes
+    to ``test-artifacts/<log_name>``. Returns the process and its base URL once it accepts connections."""
     from django.db import connection
 
     port = port or free_port()
-    environment = dict(
-        os.environ,
-        DATABASE_URL=database_url(connection.settings_dict),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        DEBUG="false",
-        LLM_BASE_URL="",
-        LLM_MODEL="",
-        PYTHONUNBUFFERED="1",
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DEBUG": "false",
+        "LLM_BASE_URL": "",
+        "LLM_MODEL": "",
+        "PYTHONUNBUFFERED": "1",
         **env,
-    )
+    }
     (REPO / "test-artifacts").mkdir(exist_ok=True)
-    log = open(REPO / "test-artifacts" / log_name, "ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "chatsite.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "3",
-        ],
-        cwd=REPO,
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(REPO / "test-artifacts" / log_name, "ab") as log:  # the process keeps its own copy
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "chatsite.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--no-proxy-headers",  # as deployed: chatsite.lib.clients decides whom to believe
+                "--timeout-graceful-shutdown",
+                "3",
+            ],
+            cwd=REPO,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def up():
         assert process.poll() is None, f"uvicorn exited; see test-artifacts/{log_name}"

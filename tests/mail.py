@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import email
 import re
-import socket
 import threading
 import time
 from email import policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+
+from tests.servers import free_port
 
 
 class Mailbox:
@@ -57,9 +58,7 @@ class SmtpServer:
     """aiosmtpd's controller on 127.0.0.1 and a free port, in a thread of its own."""
 
     def __init__(self, mailbox: Mailbox | None = None):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         self.mailbox = mailbox or Mailbox()
         self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
         self.controller.start()

@@ -6,6 +6,7 @@ here look every 20 ms."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +14,13 @@ from pathlib import Path
 from socketserver import BaseServer
 
 POLL_INTERVAL = 0.02
+
+
+def free_port() -> int:
+    """A loopback port free now (for a server started in another process)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def start_serving(server: BaseServer) -> BaseServer:

@@ -549,7 +549,11 @@ class DocumentFilter(Page):
     status: Annotated[DocumentStatus, Field(description="Only documents in this state.")] = None
     q: Annotated[
         str | None,
-        Field(max_length=200, description="Only documents whose title, address or file name holds every word."),
+        Field(
+            max_length=200,
+            pattern=r"^[^\x00]*$",  # PostgreSQL text holds no NUL: a clear 400, not a 500 from the query
+            description="Only documents whose title, address or file name holds every word.",
+        ),
     ] = None
 
 

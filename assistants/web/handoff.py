@@ -9,11 +9,10 @@ Server-Sent Events read with ``fetch`` (the widget's iframe sends its token in a
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
-from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from assistants import selectors as assistant_selectors
 from assistants import services
@@ -22,7 +21,7 @@ from assistants.handoff import services as handoff_services
 from assistants.models import Assistant, Conversation, HandoffState
 from assistants.web import visitors
 from chatsite.db import release_connection
-from chatsite.lib import json_body, ratelimit
+from chatsite.lib import ratelimit
 from chatsite.lib.clients import client_address
 
 # Opening a live stream, per minute: a page reconnects after a cut (backing off) and every
@@ -59,29 +58,11 @@ def visitor_state(conversation: Conversation, *, from_handoff_start: bool = Fals
     }
 
 
-def _visitor_conversation(request, assistant: Assistant, conversation_id) -> Conversation | None:
-    token = visitors.visitor_token(request)
-    if not token or not str(conversation_id or "").isdigit():
-        return None
-    return (
-        Conversation.objects.select_related("assistant__team")
-        .filter(pk=int(conversation_id), assistant=assistant, visitor_token=token)
-        .first()
-    )
-
-
-@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
-@require_POST
-def embed_handoff(request, public_key: str):
+@visitors.anonymous_json_post
+def embed_handoff(request, assistant: Assistant, payload: dict):
     """ "Talk to a person": ``{conversation_id, page_url}`` → the handoff's state (``visitor_state``).
     A visitor without a conversation yet gets one. ``enabled: false``: the team takes no live
     handoffs, the chat shows the contact form instead."""
-    assistant = get_object_or_404(Assistant.objects.select_related("team"), public_key=public_key)
-    if not visitors.access_granted(request, assistant):
-        return visitors.access_refused()
-    payload = json_body.read_object(request)
-    if payload is None:
-        return HttpResponseBadRequest("JSON expected")
     token = visitors.visitor_token(request)
     if not token:
         return JsonResponse({"error": "visitor unknown"}, status=403)
@@ -102,24 +83,17 @@ def embed_handoff(request, public_key: str):
     return JsonResponse(visitor_state(conversation))
 
 
-@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
-@require_POST
-def embed_typing(request, public_key: str):
+@visitors.anonymous_json_post
+def embed_typing(request, assistant: Assistant, payload: dict):
     """The visitor is typing (``{conversation_id}``, sent by the chat at most every few seconds while a
     person has the conversation): the team's inbox shows it. Nothing is stored; a flood publishes at
     most one signal per ``live.TYPING_EVERY``. 204 either way."""
-    assistant = get_object_or_404(Assistant.objects.select_related("team"), public_key=public_key)
-    if not visitors.access_granted(request, assistant):
-        return visitors.access_refused()
-    payload = json_body.read_object(request)
-    if payload is None:
-        return HttpResponseBadRequest("JSON expected")
     verdict = ratelimit.hit(f"typing:address:{client_address(request)}", limit=TYPING_PER_ADDRESS, window=60)
     if not verdict.allowed:  # a flood: answered before the conversation is looked up
         response = JsonResponse({"error": "rate_limited", "retry_after": verdict.retry_after}, status=429)
         response["Retry-After"] = str(verdict.retry_after)
         return response
-    conversation = _visitor_conversation(request, assistant, payload.get("conversation_id"))
+    conversation = visitors.visitor_conversation(request, assistant, payload.get("conversation_id"))
     if conversation is None:
         return JsonResponse({"error": "no such conversation of yours"}, status=404)
     if conversation.handoff_state in selectors.ACTIVE:
@@ -136,7 +110,9 @@ async def embed_live(request, public_key: str):
         return JsonResponse({"error": "no such assistant"}, status=404)
     if not visitors.access_granted(request, assistant):
         return visitors.access_refused()
-    conversation = await sync_to_async(_visitor_conversation)(request, assistant, request.GET.get("conversation_id"))
+    conversation = await sync_to_async(visitors.visitor_conversation)(
+        request, assistant, request.GET.get("conversation_id")
+    )
     if conversation is None:
         return JsonResponse({"error": "no such conversation of yours"}, status=404)
     refused = await sync_to_async(_live_refused)(request, conversation)

@@ -8,19 +8,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from assistants import access
 from assistants.leads import selectors as lead_selectors
 from assistants.leads import services as lead_services
 from assistants.leads.forms import LeadForm
-from assistants.models import Assistant, Conversation, Lead, LeadCapture, LeadPrompt, Membership
+from assistants.models import Assistant, Lead, LeadCapture, LeadPrompt, Membership
 from assistants.notifications import digest
 from assistants.web import visitors
-from chatsite.lib import json_body
 
 PAGE_SIZE = 50
 
@@ -146,44 +144,22 @@ def lead_detail(request, lead_id: int):
 # --- The visitor's side (the chat page and the widget share it) ------------------------------------
 
 
-def _visitor_conversation(request, assistant: Assistant, payload: dict) -> Conversation | None:
-    token = visitors.visitor_token(request)
-    conversation_id = str(payload.get("conversation_id") or "")
-    if not token or not conversation_id.isdigit():
-        return None
-    return Conversation.objects.filter(pk=int(conversation_id), assistant=assistant, visitor_token=token).first()
-
-
-@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
-@require_POST
-def embed_lead_check(request, public_key: str):
+@visitors.anonymous_json_post
+def embed_lead_check(request, assistant: Assistant, payload: dict):
     """After an answer (or a request for a person: ``{"handoff": true}``): whether to show the lead
     form now, and its fields. Asks once per conversation."""
-    assistant = get_object_or_404(Assistant, public_key=public_key)
-    if not visitors.access_granted(request, assistant):
-        return visitors.access_refused()
-    payload = json_body.read_object(request)
-    if payload is None:
-        return HttpResponseBadRequest("JSON expected")
-    conversation = _visitor_conversation(request, assistant, payload)
+    conversation = visitors.visitor_conversation(request, assistant, payload.get("conversation_id"))
     if conversation is None:
         return JsonResponse({"ask": False})
     form = lead_services.lead_prompt_check(conversation=conversation, handoff=payload.get("handoff") is True)
     return JsonResponse({"ask": form is not None, "form": form})
 
 
-@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
-@require_POST
-def embed_lead(request, public_key: str):
+@visitors.anonymous_json_post
+def embed_lead(request, assistant: Assistant, payload: dict):
     """The visitor's details ``{conversation_id, fields: {...}, consent, page_url}``, or ``{decline: true}``.
     Invalid values answer 400 with ``errors`` by field (the chat keeps what was typed)."""
-    assistant = get_object_or_404(Assistant, public_key=public_key)
-    if not visitors.access_granted(request, assistant):
-        return visitors.access_refused()
-    payload = json_body.read_object(request)
-    if payload is None:
-        return HttpResponseBadRequest("JSON expected")
-    conversation = _visitor_conversation(request, assistant, payload)
+    conversation = visitors.visitor_conversation(request, assistant, payload.get("conversation_id"))
     if conversation is None:
         return JsonResponse({"error": "no such conversation of yours"}, status=404)
     if payload.get("decline") is True:

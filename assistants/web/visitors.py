@@ -14,18 +14,21 @@ never its name, greeting or content.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.core import signing
-from django.http import JsonResponse
-from django.shortcuts import render
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 from assistants import forms, selectors
 from assistants.answering import admission
-from assistants.models import Assistant
-from chatsite.lib import ratelimit
+from assistants.models import Assistant, Conversation
+from chatsite.lib import json_body, ratelimit
 from chatsite.lib.clients import client_address
 
 VISITOR_COOKIE = "cs_visitor"
@@ -53,6 +56,40 @@ def visitor_token(request) -> str:
 
 def set_visitor_cookie(response, token: str) -> None:
     response.set_cookie(VISITOR_COOKIE, token, max_age=VISITOR_COOKIE_AGE, httponly=True, samesite="Lax")
+
+
+def visitor_conversation(request, assistant: Assistant, conversation_id) -> Conversation | None:
+    """The visitor's conversation ``conversation_id`` with ``assistant`` (its token must be the
+    conversation's), or None."""
+    token = visitor_token(request)
+    if not token or not str(conversation_id or "").isdigit():
+        return None
+    return (
+        Conversation.objects.select_related("assistant__team")
+        .filter(pk=int(conversation_id), assistant=assistant, visitor_token=token)
+        .first()
+    )
+
+
+def anonymous_json_post(view):
+    """The widget's anonymous JSON endpoints (``POST /embed/<public_key>/...``) open alike: the
+    assistant by its public key (404), the visitor's pass to an internal one (403), the body as a JSON
+    object (400); then ``view(request, assistant, payload)``. CSRF-exempt like the chat endpoint: they
+    are anonymous and JSON-only, and a third-party iframe gets no CSRF cookie."""
+
+    @csrf_exempt
+    @require_POST
+    @functools.wraps(view)
+    def endpoint(request, public_key: str):
+        assistant = get_object_or_404(Assistant.objects.select_related("team"), public_key=public_key)
+        if not access_granted(request, assistant):
+            return access_refused()
+        payload = json_body.read_object(request)
+        if payload is None:
+            return HttpResponseBadRequest("JSON expected")
+        return view(request, assistant, payload)
+
+    return endpoint
 
 
 # --- Access codes -------------------------------------------------------------------------------

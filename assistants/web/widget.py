@@ -34,7 +34,6 @@ from assistants.handoff import services as handoff_services
 from assistants.models import Assistant, Conversation, Feedback, Message
 from assistants.web import visitors
 from assistants.web.handoff import visitor_state
-from chatsite.lib import json_body
 
 WIDGET_CACHE_SECONDS = 300
 MAX_COMMENT_CHARS = 2000
@@ -200,16 +199,9 @@ def embed_conversation(request, public_key: str):
     )
 
 
-@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
-@require_POST
-def embed_feedback(request, public_key: str):
+@visitors.anonymous_json_post
+def embed_feedback(request, assistant: Assistant, payload: dict):
     """Rate one of the visitor's answers: ``{message_id, rating: 1 | -1, comment}``; rating again updates."""
-    assistant = get_object_or_404(Assistant, public_key=public_key)
-    if not visitors.access_granted(request, assistant):
-        return visitors.access_refused()
-    payload = json_body.read_object(request)
-    if payload is None:
-        return HttpResponseBadRequest("JSON expected")
     rating = payload.get("rating")
     message_id = str(payload.get("message_id") or "")
     if rating not in (1, -1) or isinstance(rating, bool) or not message_id.isdigit():
@@ -240,17 +232,10 @@ def embed_feedback(request, public_key: str):
     return JsonResponse(answer)
 
 
-@csrf_exempt  # anonymous and JSON-only, like the chat endpoint
-@require_POST
-def embed_contact(request, public_key: str):
+@visitors.anonymous_json_post
+def embed_contact(request, assistant: Assistant, payload: dict):
     """Store the visitor's contact details on their conversation, for a person to follow up:
     ``{conversation_id, name, email, message, page_url}``."""
-    assistant = get_object_or_404(Assistant, public_key=public_key)
-    if not visitors.access_granted(request, assistant):
-        return visitors.access_refused()
-    payload = json_body.read_object(request)
-    if payload is None:
-        return HttpResponseBadRequest("JSON expected")
     token = visitors.visitor_token(request)
     if not token:
         return JsonResponse({"error": "visitor unknown"}, status=403)

@@ -8,15 +8,12 @@ here is marked ``browser``; without Chromium at /usr/bin/chromium they are skipp
 """
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-from chatsite.db import database_url
-from tests.browser.helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSTALL, PRICING, Recorder, free_port
-from tests.conftest import REPO, wait_for
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, INSTALL, PRICING, Recorder
 from tests.factories import index_pages, make_assistant, make_team, make_user
+from tests.live_server import start_uvicorn, stop
 
 # A browser test that fails is run again, up to twice (pytest-rerunfailures), and the rerun is reported:
 # about one run in five of the widget's tests, under load on two cores, the keys Playwright sends to the
@@ -51,60 +48,23 @@ def sentinel():
 
 
 @pytest.fixture(scope="module")
+def loopback_sites_may_be_crawled():
+    """Websites on loopback may be crawled (``OUTBOUND_ALLOW_PRIVATE``) by this process and by what it
+    starts afterwards (the platform, workers), for a module's tests: a module asks for it with
+    ``pytestmark = pytest.mark.usefixtures("loopback_sites_may_be_crawled")``, so it comes before
+    the platform."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OUTBOUND_ALLOW_PRIVATE", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
 def platform(django_db_setup, django_db_blocker, smtp_server):
     """The app under uvicorn (ASGI, so answers stream), on the test database, sending its emails to
     the tests' SMTP server (``smtp_server.mailbox``); yields its base URL."""
-    import socket
-
-    from django.db import connection
-
-    port = free_port()
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url(connection.settings_dict),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        DEBUG="false",
-        LLM_BASE_URL="",
-        LLM_MODEL="",
-        EMAIL_HOST="127.0.0.1",
-        EMAIL_PORT=str(smtp_server.port),
-        PYTHONUNBUFFERED="1",
-    )
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "browser-uvicorn.log", "wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "chatsite.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--no-proxy-headers",  # as deployed: chatsite.lib.clients decides whom to believe
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up():
-        assert process.poll() is None, "uvicorn exited; see test-artifacts/browser-uvicorn.log"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
-    wait_for(up, timeout=60, interval=0.2, message="uvicorn")
+    process, base = start_uvicorn("browser-uvicorn.log", EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp_server.port))
     yield base
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+    stop(process)
 
 
 @pytest.fixture(scope="module")

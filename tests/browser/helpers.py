@@ -1,6 +1,5 @@
 """What the browser tests share: the host-page servers, the pages they index, and widget steps."""
 
-import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -40,12 +39,6 @@ def hostile_page(sentinel_url: str) -> str:
     return f"""<html><head><title>Gizmo manual</title></head><body><main><h1>Gizmo manual</h1>
 <h2>Setup</h2><p>The xyzzy gizmo plugs into any socket and needs no tools at all.</p>
 <p>Xyzzy gizmo notes {payloads}</p></main></body></html>"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Recorder(ThreadingHTTPServer):

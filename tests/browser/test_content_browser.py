@@ -12,13 +12,8 @@ from tests.browser.dashboard import ERROR_RED, shots, signed_in
 from tests.factories import make_assistant, make_team
 from tests.ingestion.crawling.test_crawler import Site, page
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _loopback_sites_may_be_crawled():
-    """The platform (started after this) and this process accept the loopback site as a website."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OUTBOUND_ALLOW_PRIVATE", "true")
-        yield
+# The platform (started after this) and this process accept the loopback site as a website.
+pytestmark = pytest.mark.usefixtures("loopback_sites_may_be_crawled")
 
 
 @pytest.fixture

@@ -20,6 +20,9 @@ from tests.conftest import wait_for
 from tests.ingestion.crawling.test_crawler import Site
 from tests.mail import first_link
 
+# The platform (started after this) and the worker accept the loopback site as a website.
+pytestmark = pytest.mark.usefixtures("loopback_sites_may_be_crawled")
+
 PASSWORD = "gadget-journey-2026"
 NEW_PASSWORD = "a-fresh-secret-2027"
 PRICE = "How much does the Business plan cost per month?"
@@ -30,14 +33,6 @@ FIX = "Yes: call +351 21 000 0000 on weekdays, from nine to five."
 def article(title: str, heading: str, text: str) -> tuple[int, str, str]:
     body = f"<html><head><title>{title}</title></head><body><main><h1>{title}</h1><h2>{heading}</h2><p>{text}</p>"
     return 200, "text/html; charset=utf-8", body + '<p><a href="/help/">Help</a></p></main></body></html>'
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _loopback_sites_may_be_crawled():
-    """The platform (started after this) and the worker accept the loopback site as a website."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OUTBOUND_ALLOW_PRIVATE", "true")
-        yield
 
 
 @pytest.fixture

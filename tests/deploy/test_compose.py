@@ -17,6 +17,7 @@ import yaml
 
 from chatsite.db import database_url
 from tests.conftest import REPO, wait_for
+from tests.servers import free_port
 
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
@@ -160,12 +161,6 @@ def test_check_deploy_is_clean_with_the_compose_environment(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def healthcheck(service: str, env: dict[str, str], *args: str) -> int:

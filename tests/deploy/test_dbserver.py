@@ -5,7 +5,6 @@ pg_textsearch) and vectors (pgvector), as it does on the embedded database of de
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import psycopg
 import pytest
 
 from tests.conftest import REPO
+from tests.servers import free_port
 
 # Retrieval, and the whole path (a real worker crawls a site onto the server, the chat answers from it).
 RETRIEVAL_TESTS = ["tests/ingestion/search/test_hybrid.py", "tests/e2e/test_crawl_and_answer.py"]
@@ -57,12 +57,6 @@ class Server:
     url: str  # the application's DATABASE_URL
     pgdata: Path  # its socket is there too (the superuser's way in, from this machine only)
     port: int
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def server_env(folder: Path, port: int, password_file: Path) -> dict[str, str]:

@@ -17,14 +17,9 @@ from ingestion import services
 from ingestion.models import CrawlRun, Document
 from tests.conftest import REPO, wait_for
 from tests.factories import make_assistant
+from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class PrivateRedis:

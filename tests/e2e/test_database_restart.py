@@ -6,10 +6,7 @@ that only they see the outage (the other test processes share the server): ``dow
 connection they hold and refuses new ones, as a restarting server does; ``up()`` listens again.
 """
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -24,14 +21,10 @@ from ingestion import services
 from ingestion.models import Document
 from tests.conftest import REPO, purge_queues, wait_for
 from tests.factories import make_assistant
+from tests.live_server import start_uvicorn, stop
+from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Relay:
@@ -114,39 +107,15 @@ def relayed_url(relay: Relay) -> str:
 @pytest.fixture
 def web(relay):
     """The app under uvicorn, reaching the database through the relay (offline answers, no model)."""
-    port = free_port()
-    env = dict(
-        os.environ,
+    process, base = start_uvicorn(
+        "database-restart-web.log",
         DATABASE_URL=relayed_url(relay),
         DATABASE_POOL_TIMEOUT="2",
-        ALLOWED_HOSTS="127.0.0.1",
-        LLM_BASE_URL="",
-        LLM_MODEL="",
         CHAT_RATE_ADDRESS="0",
         CHAT_RATE_VISITOR="0",
-        PYTHONUNBUFFERED="1",
     )
-    log = (REPO / ".data" / "test-database-restart-web.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "chatsite.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-    def answers() -> bool:
-        assert process.poll() is None, "uvicorn exited; see .data/test-database-restart-web.log"
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code < 500
-        except httpx.HTTPError:
-            return False
-
-    wait_for(answers, timeout=60, interval=0.2, message="uvicorn")
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+    yield base
+    stop(process)
 
 
 def ask(base: str, slug: str, visitor: int) -> tuple[int, str, str]:

@@ -215,7 +215,7 @@ def test_after_the_web_process_is_killed_and_restarted_both_sides_resume_with_no
     streams resume from their last event ids: every message once, in order."""
     import signal
 
-    from tests.live_server import free_port
+    from tests.servers import free_port
 
     dana, assistant, conversation = world
     services.handoff_assign(conversation=conversation, user=dana)

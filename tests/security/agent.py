@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import importlib
 import ipaddress
+import itertools
 import json
 import socket
 import subprocess
@@ -55,6 +56,7 @@ NAMES = {
 REBIND = "rebind.test"
 REBIND_LATER = "10.0.0.1"
 
+_owners = itertools.count(1)
 SENTINEL_SERVERS: dict = {}  # name -> the server on that sentinel's address (the agent starts them)
 
 _protocol = sys.stdout  # the reports; main() sends anything else printed to the log (stderr)
@@ -148,7 +150,9 @@ def route_from(spec: dict):
 def _owner_team_assistant():
     from tests.factories import make_assistant, make_team, make_user
 
-    owner = make_user()
+    # A name of the agent's own: the test process's factories count from 1 too, and a row it committed
+    # (a module's fixture, say) holding "user1" would fail this insert.
+    owner = make_user(f"ssrf-agent-{next(_owners)}")
     team = make_team(owner)
     return owner, team, make_assistant(team)
 
@@ -339,7 +343,9 @@ def scenario_webhook(url: str, saved: bool = True) -> dict:
 
 def scenario_control(url: str, host: str) -> dict:
     """The control: with private addresses allowed, each path does reach the sentinel behind
-    ``url`` (or the name ``host``); the sentinels' new connections per path."""
+    ``url`` (or the name ``host``). ``reached``: the sentinels' new connections per path;
+    ``outcomes``: what each path returned, or the exception it raised (so a path that reached
+    nothing says why)."""
     from ingestion.crawling.crawler import CrawlLimits, crawl
 
     paths = {
@@ -353,21 +359,28 @@ def scenario_control(url: str, host: str) -> dict:
         "embedding": lambda: scenario_embedding("openai"),
         "webhook": lambda: scenario_webhook(url, saved=False),
     }
-    reached = {}
+    reached, outcomes = {}, {}
     for name, call in paths.items():
         before = sum(server.hits for server in SENTINEL_SERVERS.values())
-        _outcome(call)
+        outcomes[name] = _outcome(name, call)
         reached[name] = sum(server.hits for server in SENTINEL_SERVERS.values()) - before
-    return reached
+    return {"reached": reached, "outcomes": outcomes}
 
 
 SCENARIOS = {name.removeprefix("scenario_"): value for name, value in globals().items() if name.startswith("scenario_")}
 
 
-def _outcome(call):
+def _outcome(name: str, call):
+    """What ``call`` returned, or the exception it raised, as text; a raised exception's traceback
+    goes to the agent's log too. Each call runs in a savepoint, so a database error in one path
+    leaves the scenario's transaction usable by the next."""
+    from django.db import transaction
+
     try:
-        return call()
+        with transaction.atomic():
+            return call()
     except Exception as exc:
+        print(f"control path {name} raised:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
         return f"{type(exc).__name__}: {exc}"
 
 

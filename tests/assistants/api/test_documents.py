@@ -91,6 +91,8 @@ def test_list_filters_and_pages_newest_first(api, assistant):
     assert [d["id"] for d in found] == [ids[1]]
     assert_error(api.get(f"/assistants/{assistant.pk}/documents", status="lost"), 400, "invalid_request")
     assert_error(api.get(f"/assistants/{assistant.pk}/documents", cursor="abc"), 400, "invalid_request")
+    # found by the API fuzzing: a NUL in the search words answered 500 (PostgreSQL text has no NUL)
+    assert_error(api.get(f"/assistants/{assistant.pk}/documents", q="f1\x00"), 400, "invalid_request")
 
 
 def test_delete_removes_the_document_and_its_chunks(api, assistant):

@@ -1,7 +1,6 @@
 """The team: invitations by email (real SMTP on loopback), joining by the signed, expiring link, roles,
 removal, the last owner, team settings and the team switcher."""
 
-import socket
 import time
 
 import pytest
@@ -12,6 +11,7 @@ from assistants.models import Invitation, Membership
 from assistants.selectors import INVITATION_SALT
 from tests.factories import make_assistant, make_team, make_user
 from tests.mail import body, first_link
+from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +126,7 @@ def test_a_member_cannot_be_invited_and_the_error_is_at_the_email(client, team, 
 
 
 def test_when_the_mail_server_is_down_the_invitation_is_kept_for_a_resend(client, team, mailbox, smtp_server, settings):
-    settings.EMAIL_PORT = closed_port()
+    settings.EMAIL_PORT = free_port()  # nothing listens there
     response = invite(client, team, "later@example.com")
     assert response.status_code == 302
     page = client.get(response["Location"]).content.decode()
@@ -215,12 +215,6 @@ def test_the_switcher_and_the_pages_set_the_current_team(client, owner, team):
     outsider_team = make_team(make_user(), "Other")
     assert client.post(f"/teams/{outsider_team.pk}/switch/").status_code == 404
     assert client.session["team_id"] == second.pk
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens there once the socket is closed
 
 
 def test_a_new_team_becomes_the_current_one_and_needs_a_name(client, team):

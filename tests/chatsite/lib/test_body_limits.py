@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.conftest import wait_for
+from tests.servers import free_port
 
 BIG = 2_000_000_000  # a declared 2 GB body, never sent
 
@@ -18,9 +19,7 @@ def server():
 
     from chatsite.asgi import application
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)

@@ -3,7 +3,6 @@ uvicorn on 127.0.0.1, and reached through the real OpenAI-compatible client."""
 
 import base64
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import uvicorn
 
 from ingestion.embedding.api import OpenAIEmbedder
 from ingestion.embedding.server import MAX_BODY_BYTES, MAX_INPUTS, EmbeddingServer
+from tests.servers import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -232,9 +232,7 @@ def test_an_engine_failure_is_a_server_error_and_the_server_carries_on(serve):
 
 @pytest.mark.slow  # over 3 s alone: make test runs it, make test-fast does not
 def test_the_management_command_serves_the_configured_model(embedder):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [sys.executable, "manage.py", "serve_embeddings", "--port", str(port), "--max-wait-ms", "2"],

@@ -21,6 +21,7 @@ from assistants.answering.providers import (
 from assistants.answering.providers import base as providers
 from assistants.answering.providers.base import SSEEvent, SSEParser
 from tests.assistants.answering.providers.fake_servers import SCRIPTS, FakeServer, Reply, anthropic_error, json_reply
+from tests.servers import free_port
 
 KINDS = ["openai", "anthropic", "gemini"]
 MODELS = {"openai": "gpt-test", "anthropic": "claude-test", "gemini": "gemini-test"}
@@ -252,9 +253,7 @@ def test_server_error_is_retried_then_reported_unavailable(serve, kind):
 
 
 def test_unreachable_server_is_unavailable():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
 
     outcome = consume(provider_for("openai", f"http://127.0.0.1:{port}", max_retries=1))
 
@@ -457,7 +456,6 @@ def test_unknown_provider_kind_is_refused():
 
 def test_a_server_that_accepts_and_never_answers_times_out_and_is_not_retried():
     """A connection that opens and then hangs (no status line ever): a clean timeout, within the deadline."""
-    import socket
     import threading
 
     listener = socket.socket()
