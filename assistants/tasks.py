@@ -23,12 +23,17 @@ def assistant_calibrate_task(assistant_id: int) -> None:
 # --- Leads, notifications and webhooks ---------------------------------------------------------------
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120, soft_time_limit=100)
-def webhook_deliver_task(delivery_id: int) -> str:
-    """Post one webhook delivery if it is due (claimed first: a second copy of the task does nothing)."""
+@shared_task(
+    bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120, soft_time_limit=100
+)
+def webhook_deliver_task(self, delivery_id: int) -> str:
+    """Post one webhook delivery if it is due (claimed first: a second copy of the task does nothing).
+    Redelivered after its worker died mid-send, it takes over its own lease at once (``delivery_attempt``)."""
     from assistants.webhooks import services as webhook_services
 
-    return webhook_services.delivery_attempt(delivery_id=delivery_id)
+    return webhook_services.delivery_attempt(
+        delivery_id=delivery_id, holder=self.request.id or "", redelivered=_redelivered(self)
+    )
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=120, soft_time_limit=100)

@@ -73,6 +73,21 @@ class WorkerProcess:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=20)
 
+    def children(self) -> list[int]:
+        """The process ids of the worker's pool children."""
+        pids = []
+        for tasks in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
+            pids += [int(pid) for pid in tasks.read_text().split()]
+        return pids
+
+    def kill_child(self) -> list[int]:
+        """SIGKILL the pool children only, as an out-of-memory killer picks the largest process: the
+        main process lives on, requeues their tasks and starts new children. The ids killed."""
+        pids = self.children()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        return pids
+
     def stop(self, timeout: float = 20) -> None:
         """Ask the worker to finish (SIGTERM), then SIGKILL its group if it has not within ``timeout``."""
         if self.process.poll() is None:

@@ -14,12 +14,16 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.servers import start_serving
 
+STALL_SECONDS = 8
+
 
 class Receiver:
     def __init__(self):
         self.secrets: list[str] = []  # the secret(s) the receiver verifies with; any one passing verifies
         self.fail_first = 0  # answer 500 to this many requests first
         self.mode = "ok"  # "ok", "redirect", "slow", "large"
+        self.stall_first = 0  # hold this many requests first (STALL_SECONDS each) before answering
+        self.stalled = threading.Semaphore(0)  # released as each held request arrives
         self.received: list[dict] = []  # every request: {"path", "headers", "body", "verified", "status"}
         self.lock = threading.Lock()
         receiver = self
@@ -55,6 +59,10 @@ class Receiver:
                             "at": time.monotonic(),
                         }
                     )
+                    stall = len(receiver.received) <= receiver.stall_first
+                if stall:  # the sender is killed meanwhile (tests/e2e/test_worker_killed.py)
+                    receiver.stalled.release()
+                    time.sleep(STALL_SECONDS)
                 if receiver.mode == "slow" and not failing:
                     time.sleep(3)
                 self.send_response(status)

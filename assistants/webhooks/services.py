@@ -3,10 +3,12 @@ and their attempts. The delivery task (assistants/tasks.py) calls :func:`deliver
 
 from __future__ import annotations
 
+import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -14,6 +16,7 @@ from django.utils import timezone
 from assistants.models import Team, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from assistants.webhooks import signing
 from chatsite.lib import http
+from chatsite.lib.shared_redis import redis_client
 
 EVENTS = [value for value, _ in WebhookEndpoint.Event.choices]
 # A retry whose wait is at most this is queued with a countdown; a longer one is queued by the sweep
@@ -183,20 +186,81 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | N
         return None, f"could not be reached ({type(exc).__name__}: {str(exc)[:120]})", ""
 
 
-def delivery_attempt(*, delivery_id: int) -> str:
+def _lease_key(delivery_id: int) -> str:
+    return f"webhook:lease:{delivery_id}"
+
+
+def _lease_record(delivery_id: int, holder: str, attempts: int, until, seconds: float) -> None:
+    """Note in Redis which task holds the delivery's lease, on which attempt and until when (best effort:
+    without it a redelivered task cannot take the lease over, and the sweep sends once the lease ends)."""
+    if not holder:
+        return
+    value = json.dumps({"holder": holder, "attempts": attempts, "until": until.isoformat()})
+    try:
+        redis_client().set(_lease_key(delivery_id), value, ex=int(seconds) + 60)
+    except redis.RedisError:
+        pass
+
+
+def _lease_release(delivery_id: int, holder: str) -> None:
+    if not holder:
+        return
+    try:
+        redis_client().delete(_lease_key(delivery_id))
+    except redis.RedisError:
+        pass
+
+
+def _lease_taken_over(delivery_id: int, holder: str, now, lease: timedelta) -> bool:
+    """Take over the lease that this very task (``holder``, its task id) took on an earlier delivery of
+    it, when that one died mid-send (its worker was killed): only if the lease is still the one it
+    took and no attempt was recorded since — so never a delivery whose next try is a scheduled retry,
+    nor one that another task claimed after the lease ended."""
+    try:
+        noted = redis_client().get(_lease_key(delivery_id))
+    except redis.RedisError:
+        return False
+    if not noted:
+        return False
+    noted = json.loads(noted)
+    if noted.get("holder") != holder:
+        return False
+    return bool(
+        WebhookDelivery.objects.filter(
+            pk=delivery_id,
+            status=WebhookDelivery.Status.PENDING,
+            attempts=noted["attempts"],
+            next_attempt_at=datetime.fromisoformat(noted["until"]),
+        ).update(next_attempt_at=now + lease)
+    )
+
+
+def delivery_attempt(*, delivery_id: int, holder: str = "", redelivered: bool = False) -> str:
     """Try a due delivery once and log it; schedule the next try, or give up past the schedule.
 
-    Claims the delivery first (its next try moved past this one's end), so two workers given the same
-    id send it once; a delivery already sent, given up or not yet due is left alone. Returns what
-    happened ("succeeded", "retry", "failed", "skipped")."""
+    Claims the delivery first (its next try moved past this one's end: a lease), so two workers given
+    the same id send it once; a delivery already sent, given up or not yet due is left alone. Returns
+    what happened ("succeeded", "retry", "failed", "skipped").
+
+    ``holder`` (the task's id) is noted in Redis with the lease while the attempt runs; a
+    ``redelivered`` task with that same id — its worker died mid-send — takes the lease over at once
+    instead of waiting for it to end and the sweep (see :func:`_lease_taken_over`)."""
     now = timezone.now()
     lease = timedelta(seconds=settings.WEBHOOK_TIMEOUT * 2 + 30)
     claimed = WebhookDelivery.objects.filter(
         pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now + timedelta(seconds=1)
     ).update(next_attempt_at=now + lease)
-    if not claimed:
+    if not claimed and not (holder and redelivered and _lease_taken_over(delivery_id, holder, now, lease)):
         return "skipped"
+    try:
+        return _attempt(delivery_id, holder, now + lease, lease)
+    finally:
+        _lease_release(delivery_id, holder)
+
+
+def _attempt(delivery_id: int, holder: str, until, lease: timedelta) -> str:
     delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    _lease_record(delivery_id, holder, delivery.attempts, until, lease.total_seconds())
     endpoint = delivery.endpoint
     if not endpoint.enabled:
         WebhookDelivery.objects.filter(pk=delivery_id).update(

@@ -1,6 +1,8 @@
 """A worker killed with SIGKILL in the middle of a crawl: after a restart the source completes
 with exactly the chunks a clean run produces — none lost, none doubled. Killed in the middle of
-sending an email: the redelivered task sends it, once."""
+sending an email: the redelivered task sends it, once. Killed (its pool child, then the whole worker)
+while a webhook receiver holds the request: the redelivered task takes over its lease at once and the
+delivery succeeds, one attempt recorded (test_worker_killed_indexing.py has uploads and model switches)."""
 
 import asyncio
 import threading
@@ -11,14 +13,16 @@ from http.server import ThreadingHTTPServer
 import pytest
 from django.db import connection
 
-from assistants.models import Lead
+from assistants.models import Lead, WebhookDelivery
 from assistants.tasks import lead_notify_task
+from assistants.webhooks import services as webhook_services
 from ingestion import services
 from ingestion.models import CrawlRun, Document
 from tests.conftest import DRF_SITE, wait_for
 from tests.factories import make_assistant, make_team, make_user
 from tests.mail import Mailbox, SmtpServer
 from tests.servers import QuietHandler, start_serving
+from tests.webhooks import Receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -135,3 +139,47 @@ def test_a_worker_killed_while_sending_an_email_loses_no_email(start_worker):
         assert lead.notified_at is not None
     finally:
         server.stop()
+
+
+def test_a_webhook_held_by_killed_workers_is_delivered_once_the_task_comes_back(start_worker, settings):
+    """The receiver holds the first two requests; the pool child sending the first is killed (the main
+    process requeues the task, redelivered), then the whole worker sending the second. The redelivered
+    task takes over the lease its dead worker held at once — well before the lease would end and the
+    beat's sweep (not running here) would send it again — and the delivery succeeds with one attempt."""
+    receiver = Receiver()
+    try:
+        receiver.stall_first = 2
+        settings.OUTBOUND_ALLOWED_HOSTS = [receiver.host]
+        # a long lease (WEBHOOK_TIMEOUT * 2 + 30 = 110 s): only a takeover delivers within this test
+        env = {
+            "CELERY_VISIBILITY_TIMEOUT": VISIBILITY,
+            "OUTBOUND_ALLOWED_HOSTS": receiver.host,
+            "WEBHOOK_TIMEOUT": "40",
+        }
+        worker = start_worker(**env)
+        team = make_team(owner=make_user())
+        endpoint = webhook_services.endpoint_create(team=team, url=receiver.url, events=["lead.created"])
+        receiver.secrets = [endpoint.secret]
+        (delivery,) = webhook_services.emit(team=team, event_type="lead.created", data={"id": 1})
+
+        assert receiver.stalled.acquire(timeout=120), "the worker posting the delivery"
+        lease_end = WebhookDelivery.objects.get(pk=delivery.pk).next_attempt_at
+        assert worker.kill_child(), "the worker had no pool child"
+        assert receiver.stalled.acquire(timeout=60), "the requeued task posting it again"
+        worker.kill()
+        delivery.refresh_from_db()
+        assert delivery.status == "pending" and delivery.attempts == 0
+
+        start_worker(**env)  # the unacknowledged task comes back after the visibility timeout
+        wait_for(
+            lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "succeeded",
+            timeout=80,
+            message="the redelivered task to take over the lease and deliver",
+        )
+        delivery.refresh_from_db()
+        assert delivery.delivered_at < lease_end, "delivered by the sweep after the lease, not by the takeover"
+        assert delivery.attempts == 1 and delivery.attempt_log.count() == 1
+        requests = receiver.verified()
+        assert len(requests) == 3 and {r["headers"]["webhook-id"] for r in requests} == {delivery.message_id}
+    finally:
+        receiver.close()

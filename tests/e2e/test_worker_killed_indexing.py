@@ -1,25 +1,25 @@
 """The worker's pool child killed in the middle of indexing, and then the whole worker: after a restart
-every uploaded document, and every chunk of a model switch, is indexed exactly once — none lost, none
-doubled (the crawl's own case is test_worker_killed.py)."""
+every uploaded document (real PDF, DOCX and Markdown files among small notes) ends ready with exactly
+the chunks a clean run gives them, and a model switch ends with every chunk once in the new space and
+the assistant flipped to it once — none lost, none doubled (the crawl's own case, webhooks and emails:
+test_worker_killed.py)."""
 
-import os
-import signal
-
-import psutil
 import pytest
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db import connection
 
 from ingestion import services
 from ingestion.models import Document, EmbeddingSpace
 from ingestion.spaces import space_active
-from tests.conftest import purge_queues, wait_for
+from tests.conftest import SHARED, purge_queues, wait_for
 from tests.factories import make_assistant
 from tests.ingestion.embedding.tiny_models import save_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 VISIBILITY = "15"  # seconds before Redis hands an unacknowledged task to another worker
+DOCS = SHARED / "docs"
+REAL_FILES = ("layout-parser-paper-with-table.pdf", "docx-tables.docx", "unstructured-README.md")
 WORDS = "refunds parcels couriers invoices warranty repairs lockers vouchers returns deliveries".split()
 
 
@@ -32,31 +32,44 @@ def text(number: int, sentences: int = 3) -> str:
     )
 
 
-def kill_pool_child(worker) -> None:
-    """SIGKILL the prefork child that runs the tasks (the main worker process lives on)."""
-    children = psutil.Process(worker.process.pid).children()
-    assert children, "the worker has no pool child"
-    for child in children:
-        os.kill(child.pid, signal.SIGKILL)
-
-
 def chunk_keys(space: EmbeddingSpace) -> list[tuple[int, int]]:
     with connection.cursor() as cursor:
         cursor.execute(f"select document_id, ordinal from {space.partition_name}")
         return cursor.fetchall()
 
 
-def test_uploads_end_indexed_exactly_once_after_the_pool_child_and_then_the_worker_are_killed(start_worker):
-    assistant = make_assistant()
+def upload_rows(assistant) -> list[tuple]:
+    """Every chunk of the assistant's active space, by file: what a clean run must also produce."""
+    space = space_active(assistant.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"select d.file_name, c.ordinal, c.text, c.anchor, c.embedding is not null from {space.partition_name} c"
+            " join ingestion_document d on d.id = c.document_id",
+        )
+        return sorted(cursor.fetchall())
+
+
+def upload(assistant, count: int):
+    """Real documents (a paper in PDF, tables in DOCX, a README) and ``count`` small notes, in one upload."""
     source = services.source_documents_get_or_create(assistant=assistant)
+    files = [File((DOCS / name).open("rb"), name=name) for name in REAL_FILES]
+    files += [ContentFile(text(n).encode(), name=f"note-{n:02d}.md") for n in range(count)]
+    try:
+        services.documents_upload(source=source, files=files)
+    finally:
+        for file in files[: len(REAL_FILES)]:
+            file.close()
+    return source
+
+
+def test_uploads_end_indexed_exactly_once_after_the_pool_child_and_then_the_worker_are_killed(start_worker):
+    interrupted = make_assistant()
     worker = start_worker(CELERY_VISIBILITY_TIMEOUT=VISIBILITY)
-    count = 24
-    services.documents_upload(
-        source=source, files=[ContentFile(text(n).encode(), name=f"note-{n:02d}.md") for n in range(count)]
-    )
+    count = 24 + len(REAL_FILES)
+    source = upload(interrupted, count - len(REAL_FILES))
     ready = Document.objects.filter(source=source, status="ready")
     wait_for(lambda: ready.count() >= 2, timeout=300, interval=0.1, message="the first files indexed")
-    kill_pool_child(worker)
+    assert worker.kill_child(), "the worker had no pool child"
     at_first_kill = ready.count()
     wait_for(lambda: ready.count() > at_first_kill, timeout=120, interval=0.1, message="work after the child died")
     worker.kill()
@@ -64,11 +77,20 @@ def test_uploads_end_indexed_exactly_once_after_the_pool_child_and_then_the_work
 
     start_worker(CELERY_VISIBILITY_TIMEOUT=VISIBILITY)
     wait_for(lambda: ready.count() == count, timeout=400, message="every file indexed after the restart")
-    keys = chunk_keys(space_active(assistant.pk))
+    keys = chunk_keys(space_active(interrupted.pk))
     assert len(keys) == len(set(keys)), "doubled chunks"
     documents = list(Document.objects.filter(source=source))
     assert sum(d.chunk_count for d in documents) == len(keys) and all(d.chunk_count >= 1 for d in documents)
     assert sorted(d for d, _ in set(keys)) == sorted(d.pk for d in documents for _ in range(d.chunk_count))
+
+    clean = make_assistant()
+    clean_source = upload(clean, count - len(REAL_FILES))
+    clean_ready = Document.objects.filter(source=clean_source, status="ready")
+    wait_for(lambda: clean_ready.count() == count, timeout=400, message="the clean run")
+    interrupted_rows, clean_rows = upload_rows(interrupted), upload_rows(clean)
+    assert len({row[0] for row in clean_rows}) == count and len(clean_rows) > 2 * count
+    assert all(row[4] for row in interrupted_rows), "a chunk without its vector"
+    assert interrupted_rows == clean_rows
 
 
 def test_a_model_switch_ends_with_every_chunk_once_after_the_pool_child_and_then_the_worker_are_killed(
@@ -99,7 +121,7 @@ def test_a_model_switch_ends_with_every_chunk_once_after_the_pool_child_and_then
     space = services.space_switch_start(assistant=assistant, model_name=target)
     built = lambda: len(chunk_keys(space))  # noqa: E731
     wait_for(lambda: built() >= 64, timeout=300, interval=0.1, message="the switch under way")
-    kill_pool_child(worker)
+    assert worker.kill_child(), "the worker had no pool child"
     at_first_kill = built()
     wait_for(lambda: built() > at_first_kill, timeout=120, interval=0.1, message="the switch resumed by the worker")
     worker.kill()
@@ -112,5 +134,11 @@ def test_a_model_switch_ends_with_every_chunk_once_after_the_pool_child_and_then
         timeout=400,
         message="the switch to finish after the restart",
     )
-    assert sorted(chunk_keys(space)) == expected
-    assert space_active(assistant.pk).pk == space.pk
+    assert sorted(chunk_keys(space)) == expected  # every chunk once: none lost, none doubled
+    with connection.cursor() as cursor:
+        cursor.execute(f"select count(*) from {space.partition_name} where embedding is null")
+        assert cursor.fetchone()[0] == 0, "a chunk without its vector"
+    # flipped once: the new space is the assistant's only one, the old dropped with its chunks
+    assert list(EmbeddingSpace.objects.filter(assistant=assistant).values_list("pk", "status")) == [
+        (space.pk, EmbeddingSpace.Status.ACTIVE)
+    ]

@@ -304,3 +304,58 @@ def test_the_sweep_queues_due_deliveries_only(team, receiver, django_capture_on_
         assert services.deliveries_due() == 1
     assert len(queued) == 1  # one task, for the due one; a worker would send it
     assert webhook_deliver_task(due.pk) == "succeeded" and webhook_deliver_task(later.pk) == "skipped"
+
+
+def leased_by_a_dead_worker(delivery: WebhookDelivery, holder: str) -> None:
+    """The state a worker killed mid-send leaves: the delivery claimed (its next try moved to the lease's
+    end) and the lease noted in Redis under the task's id, no attempt recorded."""
+    lease = timedelta(seconds=services.settings.WEBHOOK_TIMEOUT * 2 + 30)
+    until = timezone.now() + lease
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=until)
+    delivery.refresh_from_db()
+    services._lease_record(delivery.pk, holder, delivery.attempts, until, lease.total_seconds())
+
+
+def test_a_redelivered_task_takes_over_the_lease_its_dead_worker_held_and_nothing_else(team, receiver):
+    endpoint_for(team, receiver)
+    (delivery,) = services.emit(team=team, event_type="lead.created", data={"id": 7})
+    leased_by_a_dead_worker(delivery, "task-1")
+
+    assert services.delivery_attempt(delivery_id=delivery.pk) == "skipped"  # the lease holds for a new copy
+    assert services.delivery_attempt(delivery_id=delivery.pk, holder="task-2", redelivered=True) == "skipped"
+    assert services.delivery_attempt(delivery_id=delivery.pk, holder="task-1") == "skipped"  # not a redelivery
+    assert not receiver.received
+    assert services.delivery_attempt(delivery_id=delivery.pk, holder="task-1", redelivered=True) == "succeeded"
+    assert services.delivery_attempt(delivery_id=delivery.pk, holder="task-1", redelivered=True) == "skipped"
+    assert len(receiver.verified()) == 1
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded" and delivery.attempts == 1
+    assert not services.redis_client().exists(services._lease_key(delivery.pk))  # released after the attempt
+
+
+def test_a_redelivered_task_never_sends_before_a_scheduled_retry(team, receiver):
+    """The worker died after recording a failed attempt (a retry is scheduled) but before releasing its
+    lease: the redelivery finds an attempt recorded since the lease and leaves the retry to its time."""
+    endpoint_for(team, receiver)
+    receiver.fail_first = 1
+    (delivery,) = services.emit(team=team, event_type="lead.created", data={"id": 8})
+    before = delivery.attempts
+    assert services.delivery_attempt(delivery_id=delivery.pk) == "retry"
+    delivery.refresh_from_db()
+    lease = timedelta(seconds=services.settings.WEBHOOK_TIMEOUT * 2 + 30)
+    services._lease_record(delivery.pk, "task-1", before, delivery.next_attempt_at, lease.total_seconds())
+
+    assert services.delivery_attempt(delivery_id=delivery.pk, holder="task-1", redelivered=True) == "skipped"
+    assert len(receiver.received) == 1
+
+
+def test_a_lease_claimed_again_after_it_ended_is_not_taken_over(team, receiver):
+    """The lease ended and the sweep's copy claimed the delivery: the late redelivery of the first task
+    does not send it a second time alongside."""
+    endpoint_for(team, receiver)
+    (delivery,) = services.emit(team=team, event_type="lead.created", data={"id": 9})
+    leased_by_a_dead_worker(delivery, "task-1")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=50))
+
+    assert services.delivery_attempt(delivery_id=delivery.pk, holder="task-1", redelivered=True) == "skipped"
+    assert not receiver.received
