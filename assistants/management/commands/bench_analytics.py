@@ -286,7 +286,8 @@ class Command(BaseCommand):
         for name, timings in page_timings.items():
             figures = {side: dict(zip(("p50", "p95"), percentiles(ms))) for side, ms in timings.items()}
             self.report["pages"][name] = {
-                f"{side}_ms": {key: round(value, 1) for key, value in ms.items()} for side, ms in figures.items()
+                f"{side.replace(' ', '_')}_ms": {key: round(value, 1) for key, value in ms.items()}
+                for side, ms in figures.items()
             }
             shown = "  ".join(f"{side} p50 {ms['p50']:.1f} / p95 {ms['p95']:.1f} ms" for side, ms in figures.items())
             ratio = figures["raw"]["p95"] / figures["page"]["p95"] if "raw" in figures else None
@@ -338,13 +339,13 @@ class Command(BaseCommand):
         client = Client(HTTP_HOST=settings.ALLOWED_HOSTS[0], secure=settings.SECURE_SSL_REDIRECT)
         client.force_login(owner)
 
-        def render(name, *args):
+        def render(name, *args, table: str = ""):
             url = reverse(name, args=args)
 
             def get():
-                response = client.get(url)
+                response = client.get(url, {"table": table} if table else {})
                 assert response.status_code == 200, response.status_code
-                return response.content
+                return b"".join(response.streaming_content) if response.streaming else response.content
 
             return get
 
@@ -355,11 +356,13 @@ class Command(BaseCommand):
                 "query": lambda: selectors.topics(assistant_ids=[assistant.pk], limit=selectors.PAGE_ROWS),
                 "page": render("assistant_analytics", assistant.pk, "questions"),
                 "raw": lambda: self.raw_topics(build.pk),
+                "export of all": render("assistant_analytics_export", assistant.pk, "questions", table="topics"),
             },
             f"content gaps ({one})": {
                 "query": lambda: selectors.gaps(assistant_ids=[assistant.pk], limit=selectors.PAGE_ROWS),
                 "page": render("assistant_analytics", assistant.pk, "gaps"),
                 "raw": lambda: self.raw_gaps(build.pk),
+                "export of all": render("assistant_analytics_export", assistant.pk, "gaps", table="gaps"),
             },
             "top questions (whole team)": {
                 "query": lambda: selectors.topics(assistant_ids=everyone, limit=selectors.PAGE_ROWS),
