@@ -400,6 +400,8 @@ def question_embed(*, message_id: int) -> bool:
     message = Message.objects.filter(pk=message_id, role=Message.Role.USER).select_related("conversation").first()
     if message is None or QuestionEmbedding.objects.filter(message_id=message_id).exists():
         return False
+    if message.conversation.visitor_token.startswith(RECHECK_VISITOR_PREFIX):
+        return False  # a gap's question asked again: counts nowhere (its conversation is removed)
     space = space_active(message.conversation.assistant_id)
     if space is None:
         return False
@@ -426,7 +428,7 @@ def topic_join(*, message_id: int) -> Topic | None:
     from pgvector.django import MaxInnerProduct
 
     embedding = QuestionEmbedding.objects.filter(message_id=message_id).select_related("message__conversation").first()
-    if embedding is None:
+    if embedding is None or embedding.message.conversation.visitor_token.startswith(RECHECK_VISITOR_PREFIX):
         return None
     build = (
         TopicBuild.objects.filter(

@@ -179,3 +179,20 @@ def test_after_a_gap_closed_only_new_failures_open_one(embedder):
     services.question_embed(message_id=failed.pk)
     services.topic_join(message_id=failed.pk)
     assert gap_figures(price)[1] == ("open", 1, 1, 1, 0, ["What does the pro plan cost a year?"])
+
+
+def test_a_gaps_question_asked_again_joins_no_topic(embedder):
+    """The re-check's conversations count nowhere: their questions are neither embedded nor joined."""
+    from assistants.analytics.metrics import RECHECK_VISITOR_PREFIX
+    from assistants.models import Conversation, QuestionEmbedding
+
+    assistant = make_assistant()
+    build = built(assistant)
+    before = list(Topic.objects.filter(build=build).values_list("pk", "questions", "message_ids").order_by("pk"))
+    recheck = Conversation.objects.create(assistant=assistant, visitor_token=f"{RECHECK_VISITOR_PREFIX}0123abcd")
+    question = ask(recheck, at(DAY2, 10), "How expensive is the pro plan?")
+    question_embed_task(question.pk)
+    assert not QuestionEmbedding.objects.filter(message=question).exists()
+    assert (
+        list(Topic.objects.filter(build=build).values_list("pk", "questions", "message_ids").order_by("pk")) == before
+    )
