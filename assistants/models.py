@@ -662,6 +662,12 @@ class Topic(models.Model):
     centroid = VectorField(null=True, blank=True)
     joined = models.PositiveIntegerField(default=0)  # questions that joined since the build
 
+    class Meta:
+        indexes = [
+            # Which topic holds a question (message_ids @> [id]): the joins and the failure counts.
+            GinIndex(fields=["message_ids"], opclasses=["jsonb_path_ops"], name="topic_message_ids"),
+        ]
+
 
 class ContentGap(models.Model):
     """A topic the assistant failed on, what kind of failure it is, the fix proposed, and whether the

@@ -1,7 +1,7 @@
 """Reactions to what the content layer reports: an assistant's content indexed anew is calibrated
 again (its answering gate, ``assistants.golden.services.assistant_calibrate``) and its open content
 gaps are re-checked, on a worker; every visitor question stored is queued to be embedded once
-(analytics topics); and a deleted assistant's days leave its team's daily rollups."""
+(analytics topics), every answer stored or rated to be counted in its question's topic; and a deleted assistant's days leave its team's daily rollups."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.db.models import Max, Min
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from assistants.models import Assistant, Message
+from assistants.models import Assistant, Feedback, Message
 from ingestion.signals import content_indexed
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,27 @@ def embed_question_on_store(sender, instance: Message, created: bool = False, **
     if created and instance.role == Message.Role.USER:
         message_id = instance.pk
         transaction.on_commit(lambda: _queue_quietly(question_embed_task, message_id))
+
+
+@receiver(post_save, sender=Message, dispatch_uid="assistants.analytics.topic_failures_on_answer")
+def topic_failures_on_answer(sender, instance: Message, created: bool = False, **kwargs) -> None:
+    """An answer stored: if its question is in a topic of the latest build (clustered or joined since),
+    the topic and its gap count its failures now, on a worker, not at the next rebuild."""
+    from assistants.analytics.tasks import topic_failures_refresh_task
+
+    if created and instance.role == Message.Role.ASSISTANT:
+        message_id = instance.pk
+        transaction.on_commit(lambda: _queue_quietly(topic_failures_refresh_task, message_id))
+
+
+@receiver(post_save, sender=Feedback, dispatch_uid="assistants.analytics.topic_failures_on_rating")
+def topic_failures_on_rating(sender, instance: Feedback, **kwargs) -> None:
+    """A rating given or changed: the rated answer's topic counts it now (as above)."""
+    from assistants.analytics.tasks import topic_failures_refresh_task
+
+    if instance.kind == Feedback.Kind.RATING and instance.message_id:
+        message_id = instance.message_id
+        transaction.on_commit(lambda: _queue_quietly(topic_failures_refresh_task, message_id))
 
 
 @receiver(post_delete, sender=Assistant, dispatch_uid="assistants.analytics.team_rollups_on_assistant_delete")

@@ -260,22 +260,36 @@ def latest_builds(*, assistant_ids: list[int]) -> list[TopicBuild]:
     )
 
 
-def topics(*, assistant_ids: list[int]) -> tuple[list[TopicBuild], list[Topic]]:
+# The Top questions and Content gaps pages list this many rows, largest first (an assistant with 50,000
+# questions has ~2,000 topics); the CSV export has them all.
+PAGE_ROWS = 200
+
+
+def topics(*, assistant_ids: list[int], limit: int | None = None) -> tuple[list[TopicBuild], list[Topic], int]:
+    """The latest builds, their topics most questions first (the first ``limit``, or all), and how many
+    topics there are. The counts are the topic rows' own (stored by the build, kept by the joins)."""
     builds = latest_builds(assistant_ids=assistant_ids)
+    rows = Topic.objects.filter(build__in=[build.pk for build in builds])
+    total = rows.count() if limit is not None else None
     rows = (
-        Topic.objects.filter(build__in=builds)
-        .defer("message_ids", "centroid")  # a build of 50,000 questions: 2,000 vectors and 50,000 ids not shown
+        rows.defer("message_ids", "centroid")  # a build of 50,000 questions: 2,000 vectors and 50,000 ids not shown
         .select_related("build__assistant")
-        .order_by("-questions", "-visitors", "label")
+        .order_by("-questions", "-visitors", "label", "pk")
     )
-    return builds, list(rows)
+    listed = list(rows[:limit] if limit is not None else rows)
+    return builds, listed, len(listed) if total is None else total
 
 
-def gaps(*, assistant_ids: list[int], status: str = "") -> list[ContentGap]:
-    rows = ContentGap.objects.filter(assistant_id__in=assistant_ids).defer("proposal").select_related("assistant")
+def gaps(*, assistant_ids: list[int], status: str = "", limit: int | None = None) -> tuple[list[ContentGap], int]:
+    """The gaps, open ones first, then being re-checked, then closed, most visitors first within each
+    (the first ``limit``, or all), and how many there are."""
+    rows = ContentGap.objects.filter(assistant_id__in=assistant_ids)
     if status:
         rows = rows.filter(status=status)
+    total = rows.count() if limit is not None else None
     first = Case(
         When(status=ContentGap.Status.OPEN, then=0), When(status=ContentGap.Status.CHECKING, then=1), default=2
     )
-    return list(rows.order_by(first, "-visitors", "-questions", "pk"))
+    rows = rows.defer("proposal").select_related("assistant").order_by(first, "-visitors", "-questions", "pk")
+    listed = list(rows[:limit] if limit is not None else rows)
+    return listed, len(listed) if total is None else total

@@ -400,6 +400,8 @@ def question_embed(*, message_id: int) -> bool:
     message = Message.objects.filter(pk=message_id, role=Message.Role.USER).select_related("conversation").first()
     if message is None or QuestionEmbedding.objects.filter(message_id=message_id).exists():
         return False
+    if message.conversation.visitor_token.startswith(RECHECK_VISITOR_PREFIX):
+        return False  # a gap's question asked again: counts nowhere (its conversation is removed)
     space = space_active(message.conversation.assistant_id)
     if space is None:
         return False
@@ -418,14 +420,15 @@ def question_embed(*, message_id: int) -> bool:
 def topic_join(*, message_id: int) -> Topic | None:
     """Between rebuilds, a newly embedded question joins the nearest topic of its assistant's latest build
     when its average cosine distance to the topic's questions is within the build's threshold (else it waits for
-    the next rebuild). The topic's questions, visitors and trend count it; its centroid, label, key
-    terms and failure counts are left to the rebuild. Safe to run again: a question already in one of
+    the next rebuild). The topic's questions, visitors and trend count it, and its failure counts and gap
+    are counted again (``topic_failures_refresh``: the answer may be in already); its centroid, label
+    and key terms are left to the rebuild. Safe to run again: a question already in one of
     the build's topics changes nothing. Returns the topic joined, or None."""
     import numpy as np
     from pgvector.django import MaxInnerProduct
 
     embedding = QuestionEmbedding.objects.filter(message_id=message_id).select_related("message__conversation").first()
-    if embedding is None:
+    if embedding is None or embedding.message.conversation.visitor_token.startswith(RECHECK_VISITOR_PREFIX):
         return None
     build = (
         TopicBuild.objects.filter(
@@ -467,6 +470,7 @@ def topic_join(*, message_id: int) -> Topic | None:
         else:
             topic.second_half += 1
         topic.save(update_fields=["message_ids", "questions", "joined", "visitors", "first_half", "second_half"])
+        _topic_failures_count(build, topic, message_id)  # its answer may be in already; else it counts when it comes
     return topic
 
 
@@ -497,15 +501,21 @@ def topics_rebuild_due() -> int:
 
 def _questions(assistant_id: int, low: dt.datetime, high: dt.datetime) -> list[tuple]:
     """The period's questions: (id, text, visitor, created_at, answer id, answer unanswered, its rating)."""
+    return _question_rows(
+        Message.objects.filter(
+            conversation__assistant_id=assistant_id, role=Message.Role.USER, created_at__gte=low, created_at__lt=high
+        ).exclude(conversation__visitor_token__startswith=RECHECK_VISITOR_PREFIX)
+    )
+
+
+def _question_rows(questions) -> list[tuple]:
+    """(id, text, visitor, created_at, answer id, answer unanswered, its rating) of each question: its
+    answer is the conversation's first assistant message after it."""
     answer = Message.objects.filter(
         conversation=OuterRef("conversation"), role=Message.Role.ASSISTANT, id__gt=OuterRef("pk")
     ).order_by("id")
     rows = list(
-        Message.objects.filter(
-            conversation__assistant_id=assistant_id, role=Message.Role.USER, created_at__gte=low, created_at__lt=high
-        )
-        .exclude(conversation__visitor_token__startswith=RECHECK_VISITOR_PREFIX)
-        .annotate(
+        questions.annotate(
             answer_id=Subquery(answer.values("pk")[:1]), answer_unanswered=Subquery(answer.values("unanswered")[:1])
         )
         .values_list("pk", "text", "conversation__visitor_token", "created_at", "answer_id", "answer_unanswered")
@@ -517,6 +527,107 @@ def _questions(assistant_id: int, low: dt.datetime, high: dt.datetime) -> list[t
         )
     )
     return [(*row, ratings.get(row[4])) for row in rows]
+
+
+def topic_failures_refresh(*, message_id: int) -> Topic | None:
+    """Between rebuilds, a question of the latest build's topics (clustered or joined) got its answer or
+    a rating (``message_id``: the question, or its answer): its topic's unanswered and rated-down counts
+    are counted again from its questions' answers, and so is its open content gap — found, updated, or
+    opened for a topic failing for the first time (its kind from what the failed answers recorded, the
+    draft fix; the rebuild searches and writes it). Counted again, not added to: safe to run again.
+    Returns the topic, or None when the question is in none."""
+    message = (
+        Message.objects.filter(pk=message_id)
+        .values_list("pk", "role", "conversation_id", "conversation__assistant_id")
+        .first()
+    )
+    if message is None:
+        return None
+    question_id, role, conversation_id, assistant_id = message
+    if role != Message.Role.USER:
+        question_id = (
+            Message.objects.filter(conversation_id=conversation_id, role=Message.Role.USER, id__lt=message_id)
+            .order_by("-id")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if question_id is None:
+            return None
+    build = (
+        TopicBuild.objects.filter(assistant_id=assistant_id, status=TopicBuild.Status.DONE)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    if build is None:
+        return None
+    found = Topic.objects.filter(build=build, message_ids__contains=[question_id]).values_list("pk", flat=True).first()
+    if found is None:
+        return None
+    with transaction.atomic():
+        topic = Topic.objects.select_for_update().get(pk=found)  # one count at a time per topic
+        _topic_failures_count(build, topic, question_id)
+    return topic
+
+
+def _topic_failures_count(build: TopicBuild, topic: Topic, question_id: int) -> None:
+    """The topic's unanswered and rated-down counts, and its open gap, from its questions' answers now
+    (the caller holds the topic's row lock). A topic without an open gap gets one only when
+    ``question_id`` itself failed, from the failures since its last gap closed (the questions a closed
+    gap was about stay failed in their first answers: they do not open it again)."""
+    rows = _question_rows(Message.objects.filter(pk__in=topic.message_ids))
+    failing = [row for row in rows if row[5] or row[6] == -1]
+    unanswered = sum(1 for row in rows if row[5])
+    rated_down = sum(1 for row in rows if row[6] == -1)
+    if (topic.unanswered, topic.rated_down) != (unanswered, rated_down):
+        topic.unanswered, topic.rated_down = unanswered, rated_down
+        topic.save(update_fields=["unanswered", "rated_down"])
+    gap = (
+        ContentGap.objects.select_for_update()
+        .filter(topic=topic, status__in=[ContentGap.Status.OPEN, ContentGap.Status.CHECKING])
+        .order_by("pk")
+        .first()
+    )
+    if gap is None:
+        if not any(row[0] == question_id for row in failing):
+            return
+        closed = ContentGap.objects.filter(topic=topic, status=ContentGap.Status.CLOSED).order_by("-closed_at")
+        last = closed.values_list("closed_at", flat=True).first()
+        if last is not None:
+            failing = [row for row in failing if row[3] >= last or row[0] == question_id]
+    if not failing:
+        return
+    order = {pk: index for index, pk in enumerate(topic.message_ids)}  # the build's order: most central first
+    failing.sort(key=lambda row: order.get(row[0], len(order)))
+    figures = {
+        "visitors": len({row[2] for row in failing}),
+        "questions": len(failing),
+        "unanswered": sum(1 for row in failing if row[5]),
+        "rated_down": sum(1 for row in failing if row[6] == -1),
+    }
+    if gap is None:
+        texts = list(dict.fromkeys(" ".join(row[1].split()) for row in failing))
+        found = {"best_title": "", "best_url": "", "best_rank": None, "best_score": None, **_recorded_kind(failing)}
+        gap = ContentGap.objects.create(
+            assistant_id=build.assistant_id,
+            topic=topic,
+            label=topic.label,
+            terms=topic.terms,
+            proposal=_proposal(topic.label, texts, [], found["kind"]),
+            **figures,
+            **found,
+        )
+    elif any(getattr(gap, name) != value for name, value in figures.items()):
+        ContentGap.objects.filter(pk=gap.pk).update(**figures)
+    known = set(gap.checks.values_list("message_id", flat=True))
+    seen_texts = set(gap.checks.values_list("text", flat=True))
+    new = []
+    for row in failing:
+        text = " ".join(row[1].split())
+        if row[0] in known or text in seen_texts or len(known) + len(new) >= GAP_QUESTIONS:
+            continue
+        seen_texts.add(text)
+        new.append(GapQuestion(gap=gap, message_id=row[0], text=text[:2000]))
+    GapQuestion.objects.bulk_create(new)
 
 
 def _recorded_kind(failing: list[tuple]) -> dict:

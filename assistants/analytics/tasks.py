@@ -34,6 +34,13 @@ def question_embed_task(message_id: int) -> None:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def topic_failures_refresh_task(message_id: int) -> None:
+    """An answer stored or rated: its question's topic (if any) counts its unanswered and rated-down
+    questions again, and its content gap with them (counted again, not added to)."""
+    services.topic_failures_refresh(message_id=message_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def topics_build_task(build_id: int) -> None:
     """Cluster a period's questions into topics and derive the content gaps."""
     services.topics_build(build_id=build_id)

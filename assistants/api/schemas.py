@@ -868,14 +868,22 @@ class ModelUsage(Schema):
     cost_usd: float
 
 
-class AnalyticsOverview(Schema):
-    assistant_id: int
+class OverviewFigures(Schema):
     period: AnalyticsPeriod
     previous_period: AnalyticsPeriod
     metrics: list[MetricValue] = Field(description="Every metric of docs/analytics.md, with its formula.")
     per_day: list[DayFigures] = Field(description="Every day of the period, oldest first.")
     top_pages: list[PageAskedFrom] = Field(description="The 20 pages asked from most.")
     models: list[ModelUsage] = Field(description="Answers, tokens and cost by provider and model.")
+
+
+class AnalyticsOverview(OverviewFigures):
+    assistant_id: int
+
+
+class TeamAnalyticsOverview(OverviewFigures):
+    team_id: int
+    assistants: int = Field(description="The team's assistants counted (all of them).")
 
 
 class TopicBuildInfo(Schema):
@@ -956,6 +964,8 @@ class CitedSource(Schema):
 
 class SourceUsagePage(Schema):
     period: AnalyticsPeriod
-    never_cited: int = Field(description="The assistant's indexed pages and documents not cited in the period.")
+    never_cited: int = Field(
+        description="The indexed pages and documents (of the assistant, or the team) not cited in the period."
+    )
     data: list[CitedSource] = Field(description="Most cited first.")
     next_cursor: str | None = Field(description=NEXT_CURSOR)

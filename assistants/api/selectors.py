@@ -251,6 +251,11 @@ def cited_page(rows: list[dict], *, cursor: str | None, limit: int) -> tuple[lis
     return ordered[:limit], _encode_position([last["cited"], last["url"]])
 
 
+def assistant_ids_for_team(*, team) -> list[int]:
+    """The ids of all the team's assistants (the whole-team analytics)."""
+    return list(Assistant.objects.filter(team=team).order_by("pk").values_list("pk", flat=True))
+
+
 def topics_for_assistant(*, assistant: Assistant):
     """The assistant's latest finished topic build (None when there is none) and its topics."""
     from assistants.analytics import selectors as analytics

@@ -711,13 +711,15 @@ def analytics_overview(request, assistant_id: schemas.AssistantId, filters: Quer
     handoffs, ratings, leads, time to first token, tokens and cost…) with its formula, for the period
     and the previous period of the same length; the figures per day, the top pages asked from, and
     answers, tokens and cost by model. Computed from the daily rollups (refreshed every 10 minutes)."""
+    assistant = selectors.assistant_get_for_team(team=request.auth.team, assistant_id=assistant_id)
+    return {"assistant_id": assistant.pk, **_overview_out([assistant.pk], _analytics_period(filters))}
+
+
+def _overview_out(assistant_ids: list[int], period) -> dict:
     from assistants.analytics import selectors as analytics
 
-    assistant = selectors.assistant_get_for_team(team=request.auth.team, assistant_id=assistant_id)
-    period = _analytics_period(filters)
-    overview = analytics.overview(assistant_ids=[assistant.pk], period=period)
+    overview = analytics.overview(assistant_ids=assistant_ids, period=period)
     return {
-        "assistant_id": assistant.pk,
         "period": _period_out(period),
         "previous_period": _period_out(period.previous()),
         "metrics": [
@@ -736,6 +738,21 @@ def analytics_overview(request, assistant_id: schemas.AssistantId, filters: Quer
         "top_pages": overview["pages"],
         "models": overview["models"],
     }
+
+
+@router.get(
+    "/analytics/overview",
+    auth=TeamKey(READ),
+    response=schemas.TeamAnalyticsOverview,
+    summary="Get the whole team's analytics overview",
+    tags=["Analytics"],
+    openapi_extra=responds(200, "The same figures as an assistant's overview, for all the team's assistants."),
+)
+def team_analytics_overview(request, filters: Query[schemas.AnalyticsPeriodFilter]):
+    """The dashboard's whole-team Overview: every metric of ``/assistants/{id}/analytics/overview``, for
+    all the key's team's assistants together (the team's daily rollups), beside the previous period."""
+    ids = selectors.assistant_ids_for_team(team=request.auth.team)
+    return {"team_id": request.auth.team_id, "assistants": len(ids), **_overview_out(ids, _analytics_period(filters))}
 
 
 @router.get(
@@ -785,11 +802,30 @@ def analytics_gaps(request, assistant_id: schemas.AssistantId, filters: Query[sc
 def analytics_sources(request, assistant_id: schemas.AssistantId, filters: Query[schemas.SourceUsageFilter]):
     """Per cited page or document: answers that cited it in the period, those rated up and down, when
     it was last cited; and how many of the assistant's indexed pages were never cited."""
+    assistant = selectors.assistant_get_for_team(team=request.auth.team, assistant_id=assistant_id)
+    return _sources_out([assistant.pk], _analytics_period(filters), filters)
+
+
+@router.get(
+    "/analytics/sources",
+    auth=TeamKey(READ),
+    response=schemas.SourceUsagePage,
+    summary="List the whole team's source usage",
+    tags=["Analytics"],
+    openapi_extra=responds(
+        200, "The pages and documents all the team's answers cited in the period, most cited first."
+    ),
+)
+def team_analytics_sources(request, filters: Query[schemas.SourceUsageFilter]):
+    """Source usage of ``/assistants/{id}/analytics/sources`` for all the key's team's assistants together."""
+    ids = selectors.assistant_ids_for_team(team=request.auth.team)
+    return _sources_out(ids, _analytics_period(filters), filters)
+
+
+def _sources_out(assistant_ids: list[int], period, filters) -> dict:
     from assistants.analytics import selectors as analytics
 
-    assistant = selectors.assistant_get_for_team(team=request.auth.team, assistant_id=assistant_id)
-    period = _analytics_period(filters)
-    usage = analytics.source_usage(assistant_ids=[assistant.pk], period=period)
+    usage = analytics.source_usage(assistant_ids=assistant_ids, period=period)
     rows, next_cursor = selectors.cited_page(usage["cited"], cursor=filters.cursor, limit=filters.limit)
     return {
         "period": _period_out(period),

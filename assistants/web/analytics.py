@@ -59,9 +59,11 @@ def _tone(metric, change) -> str:
     return "good" if good else "bad"
 
 
-def _tables(tab: str, *, assistant_ids: list[int], period, status: str) -> dict:
+def _tables(tab: str, *, assistant_ids: list[int], period, status: str, export: bool = False) -> dict:
     """The tab's data: ``tables`` (name → {"title", "columns", "rows"}, what the page and the CSV show)
-    and anything else its template needs."""
+    and anything else its template needs. The topic and gap lists show the ``selectors.PAGE_ROWS``
+    largest on the page, every one in the export."""
+    limit = None if export else selectors.PAGE_ROWS
     data: dict = {"tables": {}}
     tables = data["tables"]
     if tab == "overview":
@@ -101,8 +103,8 @@ def _tables(tab: str, *, assistant_ids: list[int], period, status: str) -> dict:
             ],
         }
     elif tab == "questions":
-        builds, topics = selectors.topics(assistant_ids=assistant_ids)
-        data.update(builds=builds, topics=topics)
+        builds, topics, total = selectors.topics(assistant_ids=assistant_ids, limit=limit)
+        data.update(builds=builds, topics=topics, total=total)
         tables["topics"] = {
             "title": "Topics",
             "columns": [
@@ -130,8 +132,8 @@ def _tables(tab: str, *, assistant_ids: list[int], period, status: str) -> dict:
             ],
         }
     elif tab == "gaps":
-        gaps = selectors.gaps(assistant_ids=assistant_ids, status=status)
-        data.update(gaps=gaps, builds=selectors.latest_builds(assistant_ids=assistant_ids))
+        gaps, total = selectors.gaps(assistant_ids=assistant_ids, status=status, limit=limit)
+        data.update(gaps=gaps, total=total, builds=selectors.latest_builds(assistant_ids=assistant_ids))
         tables["gaps"] = {
             "title": "Content gaps",
             "columns": ["Gap", "Assistant", "Kind", "Visitors", "Questions", "Best page", "Rank", "Score", "Status"],
@@ -228,7 +230,7 @@ def _page(request, tab: str, *, team, assistant=None, export: bool = False):
     else:
         assistant_ids = [a.pk for a in team_assistants]
     status = form.cleaned_data.get("status", "") if valid else ""
-    data = _tables(tab, assistant_ids=assistant_ids, period=period, status=status)
+    data = _tables(tab, assistant_ids=assistant_ids, period=period, status=status, export=export)
     kind, pk = ("assistant", assistant.pk) if assistant else ("team", team.pk)
     if export:
         return _export(request, data["tables"], name=(assistant or team).slug, tab=tab, period=period)

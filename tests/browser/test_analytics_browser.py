@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from assistants.analytics import services
 from tests.assistants.analytics.seed import P1, answer, ask, conversation, rate
 from tests.browser.dashboard import shots, signed_in
+from tests.browser.helpers import ARTIFACTS
 
 
 def seeded(assistant):
@@ -84,4 +85,64 @@ def test_the_analytics_pages(browser, platform, assistant, owner):
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()
     assert download.value.suggested_filename.endswith(".csv")
+    assert page.errors == []
+
+
+def test_the_largest_topics_and_gaps_are_listed_and_the_export_has_all(browser, platform, assistant, owner):
+    """An assistant with more topics and gaps than a page lists (selectors.PAGE_ROWS): the largest are
+    shown with a note of how many there are, and its export link gives every one."""
+    import csv
+    import io
+
+    from assistants.analytics.selectors import PAGE_ROWS
+    from assistants.models import ContentGap, Topic, TopicBuild
+
+    today = timezone.now().date()
+    build = TopicBuild.objects.create(
+        assistant=assistant,
+        start=today - dt.timedelta(days=29),
+        end=today,
+        status=TopicBuild.Status.DONE,
+        questions=9000,
+        finished_at=timezone.now(),
+    )
+    total = PAGE_ROWS + 30
+    topics = Topic.objects.bulk_create(
+        Topic(
+            build=build,
+            assistant=assistant,
+            label=f"Question about subject {n}?",
+            terms=[f"subject {n}", "plan"],
+            questions=n + 1,
+            visitors=n + 1,
+            unanswered=n % 3,
+            first_half=n % 5,
+            second_half=n % 7,
+            examples=[f"Question about subject {n}?", f"Subject {n}, how?"],
+        )
+        for n in range(total)
+    )
+    ContentGap.objects.bulk_create(
+        ContentGap(
+            assistant=assistant, topic=t, label=t.label, kind="no_page", visitors=t.visitors, questions=t.questions
+        )
+        for t in topics
+    )
+    page = signed_in(browser, platform, owner)
+    for tab, rows, table in [("questions", ".topics-table tbody tr", "topics"), ("gaps", ".gap", "gaps")]:
+        page.goto(f"{platform}/assistants/{assistant.pk}/analytics/{tab}/")
+        expect(page.locator(rows)).to_have_count(PAGE_ROWS)
+        expect(page.locator(rows).first).to_contain_text(f"subject {total - 1}?")
+        note = page.get_by_role("note")
+        expect(note).to_contain_text(f"Showing the first {PAGE_ROWS} of {total} {table}")
+        with page.expect_download() as download:
+            note.get_by_role("link", name="Export CSV").click()
+        with open(download.value.path(), encoding="utf-8") as handle:
+            assert len(list(csv.reader(io.StringIO(handle.read())))) == total + 1
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.screenshot(path=str(ARTIFACTS / f"analytics-{tab}-many-desktop.png"))
+        page.set_viewport_size({"width": 390, "height": 844})
+        note.evaluate("element => element.scrollIntoView()")  # the note and the list's first rows
+        page.screenshot(path=str(ARTIFACTS / f"analytics-{tab}-many-phone.png"))
+        page.set_viewport_size({"width": 1280, "height": 800})
     assert page.errors == []

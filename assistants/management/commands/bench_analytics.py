@@ -9,7 +9,10 @@ assistants and for the whole team: the overview (this period and the previous on
 usage from the rollups, against the same aggregates computed on the raw messages, conversations and
 ratings in the same run; the figures of both are checked equal. So is the worst-conversations list
 (the rollups' quality rows against the scores computed on the raw tables). Topic clustering on
-synthetic question vectors is timed alone.
+synthetic question vectors is timed alone; with ``--topic-build-questions`` a whole topic build of one
+assistant, then its Top questions and Content gaps pages (the data query, the page rendered through
+the middleware as the team's owner, and the same list counted on the raw tables; the stored counts
+checked equal to the raw ones first) and the whole team's.
 The team is removed at the end unless ``--keep``.
 """
 
@@ -275,19 +278,20 @@ class Command(BaseCommand):
             "intents": len(centres),
             "max_clustered": topics.MAX_CLUSTERED,
         }
-        # The Top questions and Content gaps pages of that assistant, from the build's tables.
-        for name, read in [
-            ("top questions (the topic build's assistant)", lambda: selectors.topics(assistant_ids=[assistant.pk])),
-            ("content gaps (the topic build's assistant)", lambda: selectors.gaps(assistant_ids=[assistant.pk])),
-        ]:
-            timings = []
-            for _ in range(repeats):
-                started = time.perf_counter()
-                read()
-                timings.append((time.perf_counter() - started) * 1000)
-            p50, p95 = percentiles(timings)
-            self.report["pages"][name] = {"rollups_ms": {"p50": round(p50, 1), "p95": round(p95, 1)}}
-            self.stdout.write(f"  {name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+        # The Top questions and Content gaps pages of that assistant (and of the whole team, which holds
+        # it): the data query (the first selectors.PAGE_ROWS and the count), the whole page rendered by
+        # its view, and the same list computed from the raw messages, conversations and ratings.
+        self.check_topics_equal(build)
+        page_timings = self.time_topic_pages(team, assistant, build, repeats)
+        for name, timings in page_timings.items():
+            figures = {side: dict(zip(("p50", "p95"), percentiles(ms))) for side, ms in timings.items()}
+            self.report["pages"][name] = {
+                f"{side.replace(' ', '_')}_ms": {key: round(value, 1) for key, value in ms.items()}
+                for side, ms in figures.items()
+            }
+            shown = "  ".join(f"{side} p50 {ms['p50']:.1f} / p95 {ms['p95']:.1f} ms" for side, ms in figures.items())
+            ratio = figures["raw"]["p95"] / figures["page"]["p95"] if "raw" in figures else None
+            self.stdout.write(f"  {name}: {shown}" + (f"  raw ÷ page {ratio:.1f}x" if ratio else ""))
         # Between rebuilds: new questions join the nearest topic, one task each.
         with created_at_as_given():
             late = [
@@ -322,6 +326,125 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  a new question joining the nearest topic: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({joined}/{len(late)} joined)"
         )
+
+    def time_topic_pages(self, team, assistant, build, repeats: int) -> dict[str, dict[str, list[float]]]:
+        """Each list page of topics and gaps: its data query, the page rendered by the view (as the owner)
+        and, for one assistant, the same list from the raw tables."""
+        from django.conf import settings
+        from django.test import Client
+        from django.urls import reverse
+
+        owner = team.memberships.select_related("user").first().user
+        # The whole request through the middleware, as the owner, on an allowed host.
+        client = Client(HTTP_HOST=settings.ALLOWED_HOSTS[0], secure=settings.SECURE_SSL_REDIRECT)
+        client.force_login(owner)
+
+        def render(name, *args, table: str = ""):
+            url = reverse(name, args=args)
+
+            def get():
+                response = client.get(url, {"table": table} if table else {})
+                assert response.status_code == 200, response.status_code
+                return b"".join(response.streaming_content) if response.streaming else response.content
+
+            return get
+
+        everyone = list(team.assistants.values_list("pk", flat=True))
+        one = f"the {build.questions:,}-question assistant"
+        cases = {
+            f"top questions ({one})": {
+                "query": lambda: selectors.topics(assistant_ids=[assistant.pk], limit=selectors.PAGE_ROWS),
+                "page": render("assistant_analytics", assistant.pk, "questions"),
+                "raw": lambda: self.raw_topics(build.pk),
+                "export of all": render("assistant_analytics_export", assistant.pk, "questions", table="topics"),
+            },
+            f"content gaps ({one})": {
+                "query": lambda: selectors.gaps(assistant_ids=[assistant.pk], limit=selectors.PAGE_ROWS),
+                "page": render("assistant_analytics", assistant.pk, "gaps"),
+                "raw": lambda: self.raw_gaps(build.pk),
+                "export of all": render("assistant_analytics_export", assistant.pk, "gaps", table="gaps"),
+            },
+            "top questions (whole team)": {
+                "query": lambda: selectors.topics(assistant_ids=everyone, limit=selectors.PAGE_ROWS),
+                "page": render("team_analytics", team.pk, "questions"),
+            },
+            "content gaps (whole team)": {
+                "query": lambda: selectors.gaps(assistant_ids=everyone, limit=selectors.PAGE_ROWS),
+                "page": render("team_analytics", team.pk, "gaps"),
+            },
+        }
+        results: dict[str, dict[str, list[float]]] = {}
+        for name, sides in cases.items():
+            for side, read in sides.items():
+                read()  # warm: the first render compiles the templates
+                timings = results.setdefault(name, {}).setdefault(side, [])
+                for _ in range(repeats):
+                    started = time.perf_counter()
+                    read()
+                    timings.append((time.perf_counter() - started) * 1000)
+        return results
+
+    # The topic and gap lists on the raw tables: the build's members (its clustering, which has no raw
+    # equivalent) counted from the messages, conversations and ratings.
+    RAW_TOPIC_MEMBERS = """
+        with members as (
+            select t.id as topic, (jsonb_array_elements_text(t.message_ids))::bigint as question
+            from assistants_topic t where t.build_id = %s),
+        rows as (
+            select m.topic, c.visitor_token as visitor, coalesce(a.unanswered, false) as unanswered,
+                   coalesce(f.rating = -1, false) as down
+            from members m join assistants_message q on q.id = m.question
+            join assistants_conversation c on c.id = q.conversation_id
+            left join lateral (select a.id, a.unanswered from assistants_message a
+                               where a.conversation_id = q.conversation_id and a.role = 'assistant' and a.id > q.id
+                               order by a.id limit 1) a on true
+            left join assistants_feedback f on f.message_id = a.id and f.kind = 'rating')
+    """
+
+    @classmethod
+    def raw_topics(cls, build_id: int) -> list:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                cls.RAW_TOPIC_MEMBERS
+                + """
+                select topic, count(*), count(distinct visitor), count(*) filter (where unanswered),
+                       count(*) filter (where down)
+                from rows group by topic order by 2 desc, 3 desc, topic limit %s
+                """,
+                [build_id, selectors.PAGE_ROWS],
+            )
+            return cursor.fetchall()
+
+    @classmethod
+    def raw_gaps(cls, build_id: int) -> list:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                cls.RAW_TOPIC_MEMBERS
+                + """
+                select topic, count(distinct visitor), count(*), count(*) filter (where unanswered),
+                       count(*) filter (where down)
+                from rows where unanswered or down group by topic order by 2 desc, 3 desc, topic limit %s
+                """,
+                [build_id, selectors.PAGE_ROWS],
+            )
+            return cursor.fetchall()
+
+    def check_topics_equal(self, build) -> None:
+        """The topic rows' stored counts are the raw tables' (else the benchmark compares nothing)."""
+        from assistants.models import ContentGap, Topic
+
+        stored = {
+            t.pk: (t.questions, t.visitors, t.unanswered, t.rated_down)
+            for t in Topic.objects.filter(build=build).only("questions", "visitors", "unanswered", "rated_down")
+        }
+        raw = self.raw_topics(build.pk)
+        assert raw and all(stored[topic] == tuple(rest) for topic, *rest in raw), "topic counts differ"
+        gaps = {
+            g.topic_id: (g.visitors, g.questions, g.unanswered, g.rated_down)
+            for g in ContentGap.objects.filter(topic__build=build)
+        }
+        raw = self.raw_gaps(build.pk)
+        assert raw and all(gaps[topic] == tuple(rest) for topic, *rest in raw), "gap counts differ"
 
     def generate(self, assistants, rng: random.Random, options: dict) -> None:
         """Conversations of one to three turns, until ``--messages`` messages, spread over ``--days`` days."""

@@ -19,7 +19,10 @@ def test_a_question_is_queued_once_after_its_commit_and_embedded_once(django_cap
         question = Message.objects.create(conversation=conversation, role="user", text="How do I reset my password?")
         Message.objects.create(conversation=conversation, role="assistant", text="Like this.")
         question.save()  # saved again: not queued again
-    assert len(callbacks) == 1  # nothing is embedded in the request
+    # Nothing is embedded in the request: the question is queued once to be embedded, the answer once
+    # to be counted in its question's topic.
+    queued = sorted(callback.__qualname__.split(".")[0] for callback in callbacks)
+    assert queued == ["embed_question_on_store", "topic_failures_on_answer"]
     assert not QuestionEmbedding.objects.exists()
     assert services.question_embed(message_id=question.pk) is True
     assert services.question_embed(message_id=question.pk) is False  # once

@@ -243,3 +243,31 @@ def test_a_date_out_of_range_is_refused_at_its_field():
         page = client_for(s.team).get(reverse("assistant_analytics", args=[s.a.pk, "overview"]), params)
         assert page.status_code == 400  # as for any invalid filter: the form shown with its error
         assert "A date from 2000-01-01 to 2999-12-31." in page.content.decode()
+
+
+def test_the_lists_show_the_largest_topics_and_gaps_and_the_export_has_them_all(monkeypatch):
+    from django.utils import timezone
+
+    from assistants.analytics import selectors
+    from assistants.models import TopicBuild
+
+    monkeypatch.setattr(selectors, "PAGE_ROWS", 3)
+    s = seed()
+    build = TopicBuild.objects.create(
+        assistant=s.a, start=DAY1, end=DAY2, status=TopicBuild.Status.DONE, finished_at=timezone.now()
+    )
+    for n in range(5):  # topic-0 has 1 question … topic-4 has 5
+        topic = Topic.objects.create(build=build, assistant=s.a, label=f"topic-{n}", questions=n + 1, visitors=n + 1)
+        ContentGap.objects.create(assistant=s.a, topic=topic, label=f"gap-{n}", kind="no_page", visitors=n + 1)
+    client = client_for(s.team)
+    for tab, name, table in [("questions", "topic", "topics"), ("gaps", "gap", "gaps")]:
+        text = client.get(reverse("assistant_analytics", args=[s.a.pk, tab])).content.decode()
+        assert [n for n in range(5) if f"{name}-{n}<" in text] == [2, 3, 4], tab  # the three largest
+        assert text.index(f"{name}-4<") < text.index(f"{name}-3<") < text.index(f"{name}-2<")
+        assert f"Showing the first 3 of 5 {table}" in text
+        export = client.get(reverse("assistant_analytics_export", args=[s.a.pk, tab]), {"table": table})
+        rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+        assert [row[0] for row in rows[1:]] == [f"{name}-{n}" for n in (4, 3, 2, 1, 0)], tab
+    # At or under the limit, no note.
+    monkeypatch.setattr(selectors, "PAGE_ROWS", 5)
+    assert "Showing the first" not in client.get(reverse("assistant_analytics", args=[s.a.pk, "gaps"])).content.decode()

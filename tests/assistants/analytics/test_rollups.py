@@ -41,7 +41,7 @@ def test_a_day_is_summed_as_computed_by_hand():
     }
     assert day.citations["https://ex.example/install"]["cited"] == 2
     assert day.citations["https://ex.example/install"]["down"] == 1
-    assert (day.handoffs, day.leads) == (0, 0)  # the hook: no handoff or lead tables on this branch
+    assert (day.handoffs, day.leads) == (0, 0)  # none in the seed (see the test of handoffs and leads below)
     second = rollup(s.a, DAY2)
     assert (second.conversations, second.resolved, second.questions, second.answered) == (1, 1, 1, 1)
 
@@ -163,3 +163,21 @@ def test_postgresql_sums_the_rollups_as_python_does():
         in_sql = selectors.totals(assistant_ids=ids, period=period)
         in_python = metrics.totals_of(DailyRollup.objects.filter(assistant_id__in=ids), period.days)
         assert metrics.compute(in_sql) == pytest.approx(metrics.compute(in_python))
+
+
+def test_handoffs_and_leads_count_on_their_day_and_a_handed_off_conversation_is_not_resolved():
+    from assistants.models import Handoff, Lead
+
+    s = seed()
+    c5 = s.messages["c5a1"].conversation  # DAY2's one conversation, resolved by the assistant alone
+    handoff = Handoff.objects.create(conversation=c5, reason=Handoff.Reason.VISITOR_ASKED)
+    Handoff.objects.filter(pk=handoff.pk).update(requested_at=at(DAY2, 8, 5))
+    c1 = s.messages["c1a1"].conversation
+    lead = Lead.objects.create(team=s.team, assistant=s.a, conversation=c1, email="ada@example.com")
+    Lead.objects.filter(pk=lead.pk).update(created_at=at(DAY1, 9, 5))
+    services.rollups_compute(start=DAY1, end=DAY2)
+    assert (rollup(s.a, DAY1).handoffs, rollup(s.a, DAY1).leads) == (0, 1)
+    assert (rollup(s.a, DAY2).handoffs, rollup(s.a, DAY2).leads, rollup(s.a, DAY2).resolved) == (1, 0, 0)
+    values = metrics.compute(selectors.totals(assistant_ids=[s.a.pk], period=selectors.Period(DAY1, DAY2)))
+    assert values["handoff_rate"] == pytest.approx(1 / 5) and values["leads"] == 1
+    assert values["lead_conversion"] == pytest.approx(1 / 5) and values["resolved_rate"] == pytest.approx(1 / 5)

@@ -138,3 +138,23 @@ def test_another_teams_assistant_is_not_found_and_a_key_reads_only_its_team(seed
         assert details == {}
     b = api.get(f"/assistants/{s.b.pk}/analytics/overview", **PERIOD).json()
     assert {m["key"]: m["value"] for m in b["metrics"]}["questions"] == 1  # B alone
+
+
+def test_the_whole_teams_overview_sums_its_assistants_only(seeded):
+    s, api = seeded
+    body = conforms(api.get("/analytics/overview", **PERIOD), "/analytics/overview")
+    assert body["team_id"] == s.team.pk and body["assistants"] == 2
+    assert body["period"] == {"start": "2026-11-10", "end": "2026-11-11", "days": 2}
+    values = {m["key"]: m for m in body["metrics"]}
+    # By hand: A's 5 conversations, 6 questions, 6 answers (4 answered, 1 unanswered, 1 failed) and B's
+    # one conversation with one answered question; the other team's counts nowhere.
+    assert values["conversations"]["value"] == 6 and values["questions"]["value"] == 7
+    assert values["answered_rate"]["value"] == pytest.approx(5 / 7)
+    assert values["unanswered_rate"]["value"] == pytest.approx(1 / 7)
+    assert values["satisfaction"]["value"] == pytest.approx(0.5)
+    assert [(d["day"], d["questions"]) for d in body["per_day"]] == [("2026-11-10", 6), ("2026-11-11", 1)]
+    assert "end" in assert_error(
+        api.get("/analytics/overview", start="2026-11-11", end="2026-11-10"), 400, "validation_failed"
+    )
+    sources = conforms(api.get("/analytics/sources", **PERIOD), "/analytics/sources")
+    assert [(r["url"], r["cited"]) for r in sources["data"]] == [(P1["url"], 3), (P2["url"], 2)]

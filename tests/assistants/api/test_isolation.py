@@ -123,3 +123,41 @@ def test_every_operation_that_names_an_object_is_walked(client):
     }
     walked = {(method, path.replace("{own_assistant}", "{assistant}")) for method, path, _ in ROUTES}
     assert named - walked == set(), "operations on another team's objects not walked"
+
+
+TEAM_ROUTES = ["/analytics/overview", "/analytics/sources"]
+
+
+@pytest.mark.parametrize("path", TEAM_ROUTES)
+def test_whole_team_routes_count_only_the_keys_team_and_need_the_read_scope(team, path):
+    """A team-wide route (no id to refuse) counts the key's team's assistants alone, and asks for the
+    ``read`` scope like every read."""
+    import datetime as dt
+
+    from assistants.analytics import services
+    from assistants.api.keys import api_key_create
+    from tests.assistants.api.conftest import Api
+
+    mine, theirs = make_assistant(team, name="Mine"), make_assistant(make_team(), name="Their Secret Assistant")
+    today = dt.datetime.now(dt.UTC).date()
+    for assistant, questions in ((mine, 1), (theirs, 3)):
+        conversation = Conversation.objects.create(assistant=assistant, visitor_token=f"v{assistant.pk}" * 8)
+        for n in range(questions):
+            Message.objects.create(conversation=conversation, role="user", text=f"secret question {n}")
+            Message.objects.create(
+                conversation=conversation,
+                role="assistant",
+                text="secret answer",
+                citations=[{"url": f"https://secret.example.com/{assistant.pk}", "title": "Secret page"}],
+            )
+    services.rollups_compute(start=today - dt.timedelta(days=1), end=today)
+    reader = Api(api_key_create(team=team, name="reader", scopes=["read"])[1])
+    body = reader.get(path).json()
+    if path.endswith("overview"):
+        assert body["team_id"] == team.pk and body["assistants"] == 1
+        assert {m["key"]: m["value"] for m in body["metrics"]}["questions"] == 1
+    else:
+        assert [row["url"] for row in body["data"]] == [f"https://secret.example.com/{mine.pk}"]
+    chat_only = Api(api_key_create(team=team, name="chat", scopes=["chat"])[1])
+    assert assert_error(chat_only.get(path), 403, "insufficient_scope")["required"] == "read"
+    assert_error(Api(None).get(path), 401, "unauthorized")
