@@ -13,6 +13,7 @@ from django.conf import settings
 
 from assistants.answering.grounding import Evidence, SourceVectors, cosine, gate_of, retrieval_evidence
 from assistants.models import Assistant
+from chatsite.db import release_connection
 from chatsite.lib.urls import page_key
 from ingestion.search.hybrid import MAX_CHUNKS_PER_DOCUMENT, Hit, cap_per_document, chunk_search
 from ingestion.spaces import space_active
@@ -90,6 +91,9 @@ def _search(
         # At most MAX_CHUNKS_PER_DOCUMENT chunks a page: this many more reach ``pages`` pages whenever
         # the legs' candidates hold them (the same rows are read: no extra search).
         candidates = max(candidates, k + boost + pages * MAX_CHUNKS_PER_DOCUMENT)
+    # No database connection is held while the question waits its turn at the process's model (one
+    # forward pass at a time): held, a burst of questions queued there emptied the pool (503s).
+    release_connection()
     vector = embedder.embed_queries([query])[0]
     hits = chunk_search(space=space, query=query, vector=vector, k=candidates)
     if assistant.reranker_model:
