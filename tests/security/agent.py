@@ -432,7 +432,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.db import transaction
+    from django.db import connection, transaction
     from django.test import override_settings
     from django.test.utils import setup_test_environment
 
@@ -462,6 +462,9 @@ def main() -> None:
             before = _status_kib("VmRSS")
             started = time.monotonic()
             report: dict = {}
+            # A fresh connection per scenario: this process lives across test files, and one of them may
+            # have the server drop the test database's connections (tests/e2e/test_worker_connections.py).
+            connection.close()
             with (
                 override_settings(**{**BASE_SETTINGS, **command.get("settings", {})}),
                 patched(command.get("patch", {})),
