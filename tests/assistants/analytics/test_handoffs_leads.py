@@ -90,7 +90,7 @@ def test_lead_quality_buckets_pages_and_topics():
     dates = {"start": DAY1.isoformat(), "end": DAY2.isoformat()}
     text = client.get(reverse("team_analytics", args=[s.team.pk, "overview"]), dates).content.decode()
     assert "&lt;b&gt;demo&lt;/b&gt;" in text and "<b>demo</b>" not in text
-    assert f"?since={DAY1.isoformat()}&amp;until={DAY2.isoformat()}&amp;min_score=75" in text
+    assert f"?since={DAY1.isoformat()}&amp;until={DAY2.isoformat()}&amp;min_score=75&amp;max_score=100" in text
     assert "other.example" not in text
     url = reverse("team_analytics_export", args=[s.team.pk, "overview"])
     rows = list(
