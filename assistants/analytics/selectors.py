@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Case, Count, Sum, When
+from django.db.models import Case, Count, Q, Sum, When
 from django.utils import timezone
 
 from assistants.analytics import metrics
@@ -293,3 +293,127 @@ def gaps(*, assistant_ids: list[int], status: str = "", limit: int | None = None
     rows = rows.defer("proposal").select_related("assistant").order_by(first, "-visitors", "-questions", "pk")
     listed = list(rows[:limit] if limit is not None else rows)
     return listed, len(listed) if total is None else total
+
+
+def _counts_by(rows, key) -> dict:
+    counts: dict = {}
+    for row in rows:
+        counts[key(row)] = counts.get(key(row), 0) + row["n"]
+    return counts
+
+
+def handoff_reasons(*, assistant_ids: list[int], period: Period) -> dict:
+    """The handoffs of the period and of the previous one by reason (``Handoff.reason``), for the
+    selection and per assistant. A handoff counts on the UTC day it was requested, as in the rollups'
+    ``handoffs``, so the reasons sum to that figure. Read from the handoff table (a few rows a day,
+    by the conversation's assistant)."""
+    from assistants.models import Handoff
+
+    def grouped(p: Period):
+        low, high = p.bounds()
+        return list(
+            Handoff.objects.filter(
+                conversation__assistant_id__in=assistant_ids, requested_at__gte=low, requested_at__lt=high
+            )
+            .exclude(conversation__visitor_token__startswith=metrics.RECHECK_VISITOR_PREFIX)
+            .values("conversation__assistant_id", "reason")
+            .annotate(n=Count("pk"))
+        )
+
+    now, before = grouped(period), grouped(period.previous())
+    total_now = sum(row["n"] for row in now)
+    by_reason_now = _counts_by(now, lambda r: r["reason"])
+    by_reason_before = _counts_by(before, lambda r: r["reason"])
+    reasons = [
+        {
+            "reason": value,
+            "label": label,
+            "count": by_reason_now.get(value, 0),
+            "previous": by_reason_before.get(value, 0),
+            "delta": by_reason_now.get(value, 0) - by_reason_before.get(value, 0),
+            "share": metrics.ratio(by_reason_now.get(value, 0), total_now),
+        }
+        for value, label in Handoff.Reason.choices
+    ]
+    names = dict(Assistant.objects.filter(pk__in=assistant_ids).values_list("pk", "name"))
+    pair_now = _counts_by(now, lambda r: (r["conversation__assistant_id"], r["reason"]))
+    pair_before = _counts_by(before, lambda r: (r["conversation__assistant_id"], r["reason"]))
+    labels = dict(Handoff.Reason.choices)
+    per_assistant = sorted(
+        (
+            {
+                "assistant": names.get(pk, ""),
+                "reason": reason,
+                "label": labels.get(reason, reason),
+                "count": pair_now.get((pk, reason), 0),
+                "previous": pair_before.get((pk, reason), 0),
+            }
+            for pk, reason in set(pair_now) | set(pair_before)
+        ),
+        key=lambda row: (row["assistant"].lower(), -row["count"], row["label"]),
+    )
+    return {
+        "reasons": reasons,
+        "per_assistant": per_assistant,
+        "total": total_now,
+        "total_previous": sum(row["n"] for row in before),
+    }
+
+
+# Lead quality: the period's leads by score bucket (``Lead.score``, 0–100), page and topic.
+LEAD_BUCKETS = ((0, 24), (25, 49), (50, 74), (75, 100))
+LEAD_ROWS = 20  # pages and topics listed, most leads first
+
+
+def lead_quality(*, assistant_ids: list[int], period: Period) -> dict:
+    """The leads created in the period (UTC days, as the rollups' ``leads``): how many fall in each
+    score bucket (and in the previous period), and per page (the address without its query, the top
+    ``LEAD_ROWS``) and per topic (the latest build's topics holding one of the lead's conversation's
+    questions; a lead counts once per topic) the leads and their average score."""
+    from assistants.models import Lead
+
+    def rows(p: Period):
+        low, high = p.bounds()
+        return Lead.objects.filter(assistant_id__in=assistant_ids, created_at__gte=low, created_at__lt=high)
+
+    def buckets(p: Period) -> list[int]:
+        counts = rows(p).aggregate(
+            **{f"b{low}": Count("pk", filter=Q(score__gte=low, score__lte=high)) for low, high in LEAD_BUCKETS}
+        )
+        return [counts[f"b{low}"] for low, _ in LEAD_BUCKETS]
+
+    now, before = buckets(period), buckets(period.previous())
+    low, high = period.bounds()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select p.page, count(*), avg(p.score) from (select split_part(split_part(l.page_url, '#', 1), '?', 1)"
+            " page, l.score from assistants_lead l where l.assistant_id = any(%s) and l.created_at >= %s"
+            " and l.created_at < %s and l.page_url <> '') p"
+            ' group by p.page order by 2 desc, p.page collate "C" limit %s',
+            [list(assistant_ids), low, high, LEAD_ROWS],
+        )
+        pages = cursor.fetchall()
+        builds = [build.pk for build in latest_builds(assistant_ids=assistant_ids)]
+        cursor.execute(
+            "select t.id, t.label, a.name, count(distinct l.id), avg(l.score) from assistants_lead l"
+            " join assistants_message m on m.conversation_id = l.conversation_id and m.role = %s"
+            " join assistants_topic t on t.build_id = any(%s) and t.message_ids @> jsonb_build_array(m.id)"
+            " join assistants_assistant a on a.id = t.assistant_id"
+            " where l.assistant_id = any(%s) and l.created_at >= %s and l.created_at < %s"
+            " group by t.id, t.label, a.name order by 4 desc, 5 desc, t.id limit %s",
+            [Message.Role.USER, builds, list(assistant_ids), low, high, LEAD_ROWS],
+        )
+        topics = cursor.fetchall()
+    return {
+        "buckets": [
+            {"label": f"{lo}–{hi}", "low": lo, "high": hi, "count": n, "previous": p}
+            for (lo, hi), n, p in zip(LEAD_BUCKETS, now, before, strict=True)
+        ],
+        "total": sum(now),
+        "pages": [{"url": url, "leads": n, "average": float(avg)} for url, n, avg in pages],
+        "topics": [
+            {"topic_id": pk, "label": label, "assistant": name, "leads": n, "average": float(avg)}
+            for pk, label, name, n, avg in topics
+        ],
+        "has_topics": bool(builds),
+    }

@@ -45,6 +45,7 @@ def leads_for_team(
     since: date | None = None,
     until: date | None = None,
     min_score: int | None = None,
+    max_score: int | None = None,
 ) -> QuerySet[Lead]:
     """The team's leads, best first (highest score, then newest), with the filters given."""
     team_id = team if isinstance(team, int) else team.pk
@@ -59,6 +60,8 @@ def leads_for_team(
         leads = leads.filter(created_at__lt=_day_start(until) + timezone.timedelta(days=1))
     if min_score is not None:
         leads = leads.filter(score__gte=min_score)
+    if max_score is not None:
+        leads = leads.filter(score__lte=max_score)
     return leads.order_by("-score", "-created_at", "-id")
 
 

@@ -102,6 +102,43 @@ def _tables(tab: str, *, assistant_ids: list[int], period, status: str, export: 
                 for r in page["models"]
             ],
         }
+        handoffs = selectors.handoff_reasons(assistant_ids=assistant_ids, period=period)
+        leads = selectors.lead_quality(assistant_ids=assistant_ids, period=period)
+        data.update(handoffs=handoffs, lead_quality=leads)
+        tables["handoff_reasons"] = {
+            "title": "Handoffs by reason",
+            "columns": ["Reason", "This period", "Previous period", "Change", "Share of the period's handoffs"],
+            "rows": [
+                [
+                    r["label"],
+                    r["count"],
+                    r["previous"],
+                    r["delta"],
+                    None if r["share"] is None else round(r["share"], 4),
+                ]
+                for r in handoffs["reasons"]
+            ],
+        }
+        tables["handoff_reasons_by_assistant"] = {
+            "title": "Handoffs by reason and assistant",
+            "columns": ["Assistant", "Reason", "This period", "Previous period"],
+            "rows": [[r["assistant"], r["label"], r["count"], r["previous"]] for r in handoffs["per_assistant"]],
+        }
+        tables["lead_scores"] = {
+            "title": "Lead scores",
+            "columns": ["Score", "Leads this period", "Leads previous period"],
+            "rows": [[b["label"], b["count"], b["previous"]] for b in leads["buckets"]],
+        }
+        tables["lead_pages"] = {
+            "title": "Leads by page",
+            "columns": ["Page", "Leads", "Average score"],
+            "rows": [[r["url"], r["leads"], round(r["average"], 1)] for r in leads["pages"]],
+        }
+        tables["lead_topics"] = {
+            "title": "Leads by topic",
+            "columns": ["Topic", "Assistant", "Leads", "Average score"],
+            "rows": [[r["label"], r["assistant"], r["leads"], round(r["average"], 1)] for r in leads["topics"]],
+        }
     elif tab == "questions":
         builds, topics, total = selectors.topics(assistant_ids=assistant_ids, limit=limit)
         data.update(builds=builds, topics=topics, total=total)
@@ -249,6 +286,8 @@ def _page(request, tab: str, *, team, assistant=None, export: bool = False):
             "export_url": reverse(f"{kind}_analytics_export", args=[pk, tab]),
             "filtered": any(value not in ("", None) for value in request.GET.values()),
             "can_manage": access.Permission.MANAGE in (assistant or team).viewer_can,
+            "leads_url": reverse("team_leads", args=[team.pk]),
+            "leads_assistant": assistant.pk if assistant else (assistant_ids[0] if len(assistant_ids) == 1 else ""),
             "team_assistants": team_assistants,
             **data,
         },

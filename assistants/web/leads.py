@@ -29,6 +29,7 @@ class LeadFilterForm(forms.Form):
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     min_score = forms.IntegerField(required=False, min_value=0, max_value=100, label="Score at least")
+    max_score = forms.IntegerField(required=False, min_value=0, max_value=100, label="Score at most")
 
     def __init__(self, *args, assistants=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -38,6 +39,9 @@ class LeadFilterForm(forms.Form):
         data = super().clean()
         if data.get("since") and data.get("until") and data["until"] < data["since"]:
             self.add_error("until", "The end date is before the start date.")
+        low, high = data.get("min_score"), data.get("max_score")
+        if low is not None and high is not None and high < low:
+            self.add_error("max_score", "The highest score is below the lowest.")
         return data
 
 
@@ -59,6 +63,7 @@ def _filtered(request, team):
         since=data.get("since"),
         until=data.get("until"),
         min_score=data.get("min_score"),
+        max_score=data.get("max_score"),
     )
     return form, leads
 

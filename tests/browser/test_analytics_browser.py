@@ -146,3 +146,32 @@ def test_the_largest_topics_and_gaps_are_listed_and_the_export_has_all(browser, 
         page.screenshot(path=str(ARTIFACTS / f"analytics-{tab}-many-phone.png"))
         page.set_viewport_size({"width": 1280, "height": 800})
     assert page.errors == []
+
+
+def test_the_overview_shows_handoff_reasons_and_lead_quality(browser, platform, assistant, owner):
+    from assistants.models import Handoff, Lead
+
+    seeded(assistant)
+    today = timezone.now().date()
+    for days_ago, reason in [(1, "missing_knowledge"), (2, "missing_knowledge"), (2, "taken_over"), (40, "rule")]:
+        when = dt.datetime.combine(today - dt.timedelta(days=days_ago), dt.time(15), tzinfo=dt.UTC)
+        h = Handoff.objects.create(conversation=conversation(assistant, when), reason=reason)
+        Handoff.objects.filter(pk=h.pk).update(requested_at=when)
+    for days_ago, score, url in [
+        (1, 85, "http://docs.test/pricing/?utm=ad"),
+        (2, 40, "http://docs.test/pricing/"),
+        (3, 60, "http://docs.test/<i>features</i>/a-very-long-address-that-has-to-wrap-on-a-phone-screen"),
+    ]:
+        when = dt.datetime.combine(today - dt.timedelta(days=days_ago), dt.time(16), tzinfo=dt.UTC)
+        lead = Lead.objects.create(team=assistant.team, assistant=assistant, score=score, page_url=url)
+        Lead.objects.filter(pk=lead.pk).update(created_at=when)
+    services.rollups_compute(start=today - dt.timedelta(days=60), end=today)
+    page = signed_in(browser, platform, owner)
+    page.goto(f"{platform}/assistants/{assistant.pk}/analytics/overview/")
+    expect(page.locator("[data-reason=missing_knowledge] td").first).to_have_text("2")
+    expect(page.get_by_role("cell", name="http://docs.test/<i>features</i>/", exact=False)).to_be_visible()
+    page.get_by_role("link", name="75–100").click()
+    expect(page.locator("h1")).to_have_text("Leads")
+    page.go_back()
+    page.locator("#handoff-reasons-title").scroll_into_view_if_needed()
+    shots(page, "analytics-handoffs-leads")

@@ -61,6 +61,9 @@ def test_the_leads_screen_lists_the_best_first_and_filters(crew):
     assert listed(status="new") == [warm.pk, cold.pk]
     assert listed(assistant=shop.pk) == [warm.pk, cold.pk]
     assert listed(min_score=50) == [hot.pk, warm.pk]
+    assert listed(min_score=50, max_score=hot.score - 1) == [warm.pk]
+    upside_down = member.get(url, {"min_score": 60, "max_score": 40})
+    assert upside_down.status_code == 400 and "max_score" in upside_down.context["form"].errors
     assert listed(since=(timezone.localdate() - timedelta(days=2)).isoformat()) == [hot.pk, cold.pk]
     bad = member.get(url, {"min_score": 101})
     assert bad.status_code == 400 and "min_score" in bad.context["form"].errors
