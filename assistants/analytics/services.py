@@ -618,16 +618,7 @@ def _topic_failures_count(build: TopicBuild, topic: Topic, question_id: int) -> 
         )
     elif any(getattr(gap, name) != value for name, value in figures.items()):
         ContentGap.objects.filter(pk=gap.pk).update(**figures)
-    known = set(gap.checks.values_list("message_id", flat=True))
-    seen_texts = set(gap.checks.values_list("text", flat=True))
-    new = []
-    for row in failing:
-        text = " ".join(row[1].split())
-        if row[0] in known or text in seen_texts or len(known) + len(new) >= GAP_QUESTIONS:
-            continue
-        seen_texts.add(text)
-        new.append(GapQuestion(gap=gap, message_id=row[0], text=text[:2000]))
-    GapQuestion.objects.bulk_create(new)
+    _gap_questions_add(gap, failing)
 
 
 def _recorded_kind(failing: list[tuple]) -> dict:
@@ -892,16 +883,7 @@ def _gaps_from_topics(build: TopicBuild, failing_topics: list, searched: int) ->
         else:
             gap = ContentGap.objects.create(assistant_id=build.assistant_id, **fields)
         kept.add(gap.pk)
-        known = set(gap.checks.values_list("message_id", flat=True))
-        seen_texts = set(gap.checks.values_list("text", flat=True))
-        new = []
-        for row in failing:
-            text = " ".join(row[1].split())
-            if row[0] in known or text in seen_texts or len(known) + len(new) >= GAP_QUESTIONS:
-                continue
-            seen_texts.add(text)
-            new.append(GapQuestion(gap=gap, message_id=row[0], text=text[:2000]))
-        GapQuestion.objects.bulk_create(new)
+        _gap_questions_add(gap, failing)
     ContentGap.objects.filter(assistant_id=build.assistant_id, status=ContentGap.Status.OPEN).exclude(
         pk__in=kept
     ).delete()
@@ -971,3 +953,18 @@ def gap_recheck_record(*, gap_id: int, results: dict[int, dict]) -> ContentGap |
         gap.closed_at = now if closed else None
         gap.save(update_fields=["status", "checked_at", "closed_at"])
     return gap
+
+
+def _gap_questions_add(gap: ContentGap, failing) -> None:
+    """The failing questions (``(message_id, text)`` rows) the gap does not hold yet, each text once, up to
+    ``GAP_QUESTIONS`` in all: the questions its re-check asks again."""
+    known = set(gap.checks.values_list("message_id", flat=True))
+    seen_texts = set(gap.checks.values_list("text", flat=True))
+    new = []
+    for row in failing:
+        text = " ".join(row[1].split())
+        if row[0] in known or text in seen_texts or len(known) + len(new) >= GAP_QUESTIONS:
+            continue
+        seen_texts.add(text)
+        new.append(GapQuestion(gap=gap, message_id=row[0], text=text[:2000]))
+    GapQuestion.objects.bulk_create(new)
