@@ -1,6 +1,7 @@
-"""A real Celery worker started as a child process (end-to-end tests and ``bench_ingest``).
+"""A real Celery worker started as a child process (end-to-end tests and ``bench_ingest``), and the web
+server's command for the same uses (:func:`web_command`: the tests' live server, ``bench_load``).
 
-It runs in its own process group, so that ``kill`` reaches its pool children too, as an
+The worker runs in its own process group, so that ``kill`` reaches its pool children too, as an
 out-of-memory killer or a crash would; its output is appended to a log file.
 """
 
@@ -13,6 +14,24 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
+
+
+def web_command(port: int, *options: str) -> list[str]:
+    """uvicorn serving the product on loopback ``port`` as deployed (``--no-proxy-headers``:
+    ``chatsite.lib.clients`` decides whom to believe), without an access log; ``options`` added."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "chatsite.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--no-proxy-headers",
+        *options,
+    ]
 
 
 class WorkerProcess:

@@ -4,9 +4,9 @@
 import os
 import socket
 import subprocess
-import sys
 
 from chatsite.db import database_url
+from chatsite.worker_process import web_command
 from tests.conftest import REPO, wait_for
 from tests.servers import free_port
 
@@ -31,20 +31,7 @@ def start_uvicorn(log_name: str, port: int | None = None, **env: str) -> tuple[s
     (REPO / "test-artifacts").mkdir(exist_ok=True)
     with open(REPO / "test-artifacts" / log_name, "ab") as log:  # the process keeps its own copy
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "chatsite.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--no-proxy-headers",  # as deployed: chatsite.lib.clients decides whom to believe
-                "--timeout-graceful-shutdown",
-                "3",
-            ],
+            web_command(port, "--timeout-graceful-shutdown", "3"),
             cwd=REPO,
             env=environment,
             stdout=log,

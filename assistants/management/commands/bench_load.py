@@ -47,6 +47,7 @@ from assistants.services import assistant_create, team_create
 from chatsite.celery import app
 from chatsite.db import database_url
 from chatsite.env import shared_data_dir
+from chatsite.worker_process import web_command
 from ingestion import services
 from ingestion.models import CrawlRun, EmbeddingCache
 from ingestion.parsers.html import extract_page
@@ -210,22 +211,7 @@ class Command(BaseCommand):
             WEB_PROCESSES=str(self.options["web_processes"]),
             LOG_LEVEL="WARNING",
         )
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "chatsite.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(self.options["web_processes"]),
-            "--no-access-log",
-            "--no-proxy-headers",
-            "--log-level",
-            "warning",
-        ]
+        command = web_command(port, "--workers", str(self.options["web_processes"]), "--log-level", "warning")
         return subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True)
 
     # --- the load --------------------------------------------------------------------------------
