@@ -312,6 +312,10 @@ LLM_API_KEY = env_str("LLM_API_KEY", "")
 LLM_PROVIDER = env_str("LLM_PROVIDER", "openai")  # openai (any compatible API), anthropic, gemini
 LLM_MODEL = env_str("LLM_MODEL", "")
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0)
+# Connections to the model provider per web process: open at once (one per answer streaming), and kept
+# open between answers (no new TLS handshake per answer).
+LLM_MAX_CONNECTIONS = env_int("LLM_MAX_CONNECTIONS", 1000)
+LLM_KEEPALIVE_CONNECTIONS = env_int("LLM_KEEPALIVE_CONNECTIONS", 200)
 RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 6)
 # An answer draws on the RETRIEVAL_TOP_K best passages (at most two a page), then on the best passage of
 # each next page until it has this many distinct pages to cite, in evidence order (issue 26: up to five).

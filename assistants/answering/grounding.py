@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 
+from chatsite.db import release_connection
+
 _WORD = re.compile(r"[\w']+")
 _STOPWORDS = set(
     "a an and are as at be but by can do does for from how i if in into is it its me my of on or so that the "
@@ -81,6 +83,9 @@ class SourceVectors:
             stored = (
                 chunk_vectors(space=self.space, chunk_ids=[hit.chunk_id for hit in self.hits]) if self.space else {}
             )
+            # The answer's sentences (and any chunk no longer stored) wait their turn at the process's
+            # model next: no database connection is held meanwhile (held, a burst emptied the pool).
+            release_connection()
             vectors = [stored.get(hit.chunk_id) for hit in self.hits]
             missing = [n for n, vector in enumerate(vectors) if vector is None]
             if missing:

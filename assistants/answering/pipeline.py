@@ -19,12 +19,14 @@ events into Server-Sent Events.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
+from django.db import DatabaseError
 
 from assistants import services
 from assistants.answering.extractive import extractive_answer, extractive_tokens, language_name, no_answer
@@ -39,6 +41,8 @@ from chatsite.lib.language import language_of
 from chatsite.lib.urls import page_key
 from ingestion.search.hybrid import Hit
 from ingestion.spaces import space_active
+
+logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000  # a longer question is cut to this length
 MAX_CITED_PAGES = 5
@@ -55,6 +59,22 @@ class Event:
     def sse(self) -> bytes:
         """The event as one Server-Sent Event (the full page, the widget and the API stream these)."""
         return f"event: {self.name}\ndata: {json.dumps(self.data, ensure_ascii=False)}\n\n".encode()
+
+
+#: What a visitor reads when the database fails in the middle of an answer (restarting, or every
+#: connection of the process's pool busy past DATABASE_POOL_TIMEOUT).
+DATABASE_FAILURE_MESSAGE = "The assistant is temporarily unavailable. Please try again in a moment."
+
+
+async def ended_cleanly(events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A stream of Server-Sent Events that ends with an ``error`` event, not a broken connection, when
+    the database fails after the response started (a 503 is no longer possible then)."""
+    try:
+        async for chunk in events:
+            yield chunk
+    except DatabaseError:
+        logger.exception("the database failed during an answer")
+        yield Event("error", {"kind": "unavailable", "message": DATABASE_FAILURE_MESSAGE, "offer_human": False}).sse()
 
 
 def section_of(hit: Hit) -> str:

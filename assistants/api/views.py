@@ -15,7 +15,7 @@ from ninja import File, Query, Router, Status, UploadedFile
 
 from assistants import services
 from assistants.answering.admission import STREAM_RETRY_AFTER, release_stream_places, stream_places
-from assistants.answering.pipeline import answer_events
+from assistants.answering.pipeline import answer_events, ended_cleanly
 from assistants.api import schemas, selectors
 from assistants.api.export import FORMATS, export_lines
 from assistants.api.http import ApiError, IdempotencyKey, TeamKey, fields_invalid, idempotent, invalid, not_found
@@ -591,7 +591,7 @@ async def chat(request, assistant_id: schemas.AssistantId, payload: schemas.Ques
             finally:
                 await release(places)
 
-        response = StreamingHttpResponse(body(), content_type="text/event-stream")
+        response = StreamingHttpResponse(ended_cleanly(body()), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
         return response

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assistants import selectors, services
 from assistants.answering import admission
-from assistants.answering.pipeline import MAX_QUESTION_CHARS, Event, answer_events
+from assistants.answering.pipeline import MAX_QUESTION_CHARS, Event, answer_events, ended_cleanly
 from assistants.handoff import services as handoff_services
 from assistants.models import Assistant
 from assistants.web import visitors
@@ -141,7 +141,7 @@ async def chat_stream(request, slug: str):
         finally:  # done, failed, or the visitor left: the places are free again
             await sync_to_async(admission.release_stream_places, thread_sensitive=False)(places)
 
-    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    response = StreamingHttpResponse(ended_cleanly(stream()), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     visitors.set_visitor_cookie(response, token)

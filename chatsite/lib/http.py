@@ -378,10 +378,13 @@ def async_client(
     allow_private: bool | None = None,
     deadline: float | None = None,
     max_bytes: int | None = None,
+    limits: httpx.Limits | None = None,
 ) -> httpx.AsyncClient:
-    """The asynchronous counterpart of :func:`sync_client` (for streaming LLM answers, say)."""
+    """The asynchronous counterpart of :func:`sync_client` (for streaming LLM answers, say). ``limits``:
+    the connections kept open at once and between requests, per host (httpx's default: 100 and 20)."""
+    extra = {"limits": limits} if limits is not None else {}
     return httpx.AsyncClient(
-        transport=AsyncSafeTransport(allow_private=allow_private, deadline=deadline, max_bytes=max_bytes),
+        transport=AsyncSafeTransport(allow_private=allow_private, deadline=deadline, max_bytes=max_bytes, **extra),
         timeout=settings.OUTBOUND_TIMEOUT if timeout is None else timeout,
         headers={"User-Agent": settings.OUTBOUND_USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         follow_redirects=False,

@@ -43,6 +43,28 @@ PACKED_ATTENTION = "chatsite_packed"
 CPU_BATCH_TOKENS, CUDA_BATCH_TOKENS = 4096, 65536
 
 
+COALESCE_TEXTS = 64  # a call of at most this many texts may share a forward pass with other waiting calls
+
+
+class _Waiting:
+    """One call's texts waiting for the model, and, once a pass ran them, their vectors or its error;
+    ``turn`` is set when they are served or when this call is to run the next pass (``leads``)."""
+
+    __slots__ = ("texts", "vectors", "error", "served", "leads", "turn")
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+        self.vectors: np.ndarray | None = None
+        self.error: BaseException | None = None
+        self.served = False
+        self.leads = False
+        self.turn = threading.Event()
+
+    def serve(self, vectors: np.ndarray | None, error: BaseException | None) -> None:
+        self.vectors, self.error, self.served = vectors, error, True
+        self.turn.set()
+
+
 def plan_batches(
     lengths: list[int], batch_tokens: int, *, packed: bool = False, max_padding: float = 0.2, min_rows: int = 4
 ) -> list[list[int]]:
@@ -322,6 +344,10 @@ class Embedder:
         # One tokenizer call or forward pass at a time per process: the fast tokenizer changes its
         # truncation state on every call and is not safe to share between threads.
         self._lock = threading.RLock()
+        # Small calls waiting for the model: whoever holds it next runs them all in one pass (_embed).
+        self._waiting: list[_Waiting] = []
+        self._waiting_lock = threading.Lock()
+        self._leading = False  # a call is running (or about to run) the waiting calls
 
     def _max_length(self, path: str, cap: int | None) -> int:
         """The smallest of the cap, the sentence-transformers limit, the positions and the tokenizer limit."""
@@ -366,18 +392,62 @@ class Embedder:
         return self._embed([self.format_query(text, instruction) for text in texts], batch_tokens or self.batch_tokens)
 
     def _embed(self, texts: list[str], batch_tokens: int) -> np.ndarray:
+        """The texts' vectors. Small calls (a question, an answer's sentences) that arrive while the model
+        is busy wait together, and one of them then runs all of them in one pass: under a burst of
+        questions each forward pass serves many, instead of each call waiting its own turn behind the
+        others (a short batch costs little more than one text on a CPU)."""
+        if not texts:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        if len(texts) > COALESCE_TEXTS or batch_tokens != self.batch_tokens:
+            with self._lock:
+                return self._embed_now(texts, batch_tokens)
+        waiting = _Waiting(texts)
+        with self._waiting_lock:
+            self._waiting.append(waiting)
+            waiting.leads = not self._leading  # the first of a burst runs it; the others wait to be served
+            self._leading = True
+        if not waiting.leads:
+            waiting.turn.wait()
+        if not waiting.served:  # leading: this call and every other one waiting
+            self._serve_waiting()
+        if waiting.error is not None:
+            raise RuntimeError("embedding failed") from waiting.error
+        return waiting.vectors
+
+    def _serve_waiting(self) -> None:
+        """One pass over every waiting call; then the first call that arrived meanwhile leads the next."""
+        with self._lock:
+            with self._waiting_lock:
+                served, self._waiting = self._waiting, []
+            try:
+                vectors = self._embed_now([text for call in served for text in call.texts], self.batch_tokens)
+            except BaseException as error:
+                for call in served:
+                    call.serve(None, error)
+            else:
+                start = 0
+                for call in served:
+                    call.serve(vectors[start : start + len(call.texts)], None)
+                    start += len(call.texts)
+        with self._waiting_lock:
+            if self._waiting:
+                self._waiting[0].leads = True
+                self._waiting[0].turn.set()
+            else:
+                self._leading = False
+
+    def _embed_now(self, texts: list[str], batch_tokens: int) -> np.ndarray:
         """The texts in slices of ``slice_texts``: each slice tokenised once, sorted by length and run in
         planned batches. The batches' vectors stay on the device until the last one is queued, so on a
-        GPU the next slice is tokenised while the model still runs the previous one."""
+        GPU the next slice is tokenised while the model still runs the previous one. The caller holds
+        the model's lock."""
         import torch
 
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
-        if not texts:
-            return out
         forward = self._forward_packed if self.packed else self._forward
         order: list[int] = []
         vectors = []
-        with self._lock, torch.inference_mode():
+        with torch.inference_mode():
             for first in range(0, len(texts), self.slice_texts):
                 part = texts[first : first + self.slice_texts]
                 ids = self.tokenizer(part, truncation=True, max_length=self.max_length, verbose=False)["input_ids"]

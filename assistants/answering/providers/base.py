@@ -368,11 +368,16 @@ def shared_client() -> httpx.AsyncClient:
     """The process's pooled client for the running event loop (a web process has one): connections to a
     provider, and their TLS sessions, are kept from answer to answer instead of a handshake per answer.
     Each request carries its own timeouts and deadline; closing a response (a visitor who left) closes
-    that stream only."""
+    that stream only. Every answer streaming at once holds one connection: httpx's default of 100 made
+    the 101st answer of a process wait for a free one, seconds before its first token."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
-        client = _clients[loop] = outbound.async_client()
+        limits = httpx.Limits(
+            max_connections=settings.LLM_MAX_CONNECTIONS,
+            max_keepalive_connections=settings.LLM_KEEPALIVE_CONNECTIONS,
+        )
+        client = _clients[loop] = outbound.async_client(limits=limits)
     return client
 
 

@@ -2,6 +2,8 @@
 cite, and the ``done`` event says whether the question went unanswered. Real embedder, real
 database, real DRF pages; the language model is a local server speaking OpenAI's wire format."""
 
+import time
+
 import numpy as np
 import pytest
 from django.db import connection
@@ -148,8 +150,16 @@ def test_checks_read_the_stored_vectors_and_embed_only_what_is_gone(assistant, e
     assert np.allclose(stored[0], embedder.embed_documents([search_text])[0], atol=1e-4)
 
     gone = Hit(-1, hits[0].document_id, "Pagination splits large result sets into pages.", [], "", "u", "t")
-    mixed = SourceVectors(counting, [hits[0], gone], space).get()
-    assert counting.texts == [gone.text] and np.allclose(mixed[0], stored[0])
+
+    class Waiting(Counting):  # the model: while it is busy, no database connection may be held
+        def embed_documents(self, texts):
+            self.connection_held = connection.connection is not None
+            return super().embed_documents(texts)
+
+    waiting = Waiting()
+    mixed = SourceVectors(waiting, [hits[0], gone], space).get()
+    assert waiting.texts == [gone.text] and np.allclose(mixed[0], stored[0])
+    assert waiting.connection_held is False
 
 
 # --- Through the chat endpoint ------------------------------------------------------------------
@@ -283,3 +293,49 @@ def test_citations_name_their_section(assistant):
     cited = citations(events)
     assert cited and all(c["section"] for c in cited), cited  # section was empty in every answer
     assert len({c["url"].split("#")[0] for c in cited}) <= 5
+
+
+def test_a_database_failure_while_the_model_writes_ends_the_stream_with_an_error_event(assistant, llm):
+    """No connection is held while the model writes; when none can be had afterwards (the pool exhausted
+    past DATABASE_POOL_TIMEOUT, the database restarting), the visitor gets a clean error event, not a
+    broken stream."""
+    import threading
+
+    from django.db import connections
+    from psycopg_pool import PoolTimeout
+
+    pool = connections["default"].pool
+    taken = []
+    tokens = ["Set ", "`DEFAULT_THROTTLE_RATES` ", "in your settings", " [1]", "."]
+    with FakeServer([Reply(body=[1.0, *openai_script(tokens, 900, 12).full()])]) as server:
+        llm(server)
+
+        def every_connection_busy_once_the_model_is_asked() -> None:
+            deadline = time.monotonic() + 10
+            while not server.requests and time.monotonic() < deadline:
+                time.sleep(0.01)
+            while True:
+                try:
+                    taken.append(pool.getconn(timeout=0.2))
+                except PoolTimeout:
+                    return
+
+        hog = threading.Thread(target=every_connection_busy_once_the_model_is_asked)
+        hog.start()
+        try:
+            events, _ = ask(assistant.slug, "How do I configure throttle rates?")
+        finally:
+            hog.join()
+            for held in taken:
+                pool.putconn(held)
+    assert taken, "the pool was never exhausted"
+    assert answer_text(events) == "".join(tokens)  # what the model wrote reached the visitor
+    assert events[-1] == (
+        "error",
+        {
+            "kind": "unavailable",
+            "message": "The assistant is temporarily unavailable. Please try again in a moment.",
+            "offer_human": False,
+        },
+    )
+    assert not Message.objects.filter(role="assistant").exists()

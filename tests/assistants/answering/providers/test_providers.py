@@ -499,3 +499,34 @@ def test_one_pooled_client_serves_answer_after_answer_on_kept_connections():
         server.stop()
     assert texts == [TOKENS, TOKENS] and first is second
     assert len(server.requests) == 2 and server.connections == 1, "the second answer reused the connection"
+
+
+def test_every_answer_streaming_at_once_gets_its_own_connection_to_the_provider():
+    """More answers at once than httpx's default pool (100): none waits for another one's connection."""
+    from assistants.answering.providers.base import shared_client
+
+    answers = 130
+    server = FakeServer([Reply(body=[5.0, *script("openai").full()])], keep_alive=True).start()
+
+    async def many_answers() -> int:
+        provider = provider_for("openai", server.url)
+
+        async def answer():
+            return [text async for text in provider.stream(MESSAGES) if isinstance(text, str)]
+
+        tasks = [asyncio.create_task(answer()) for _ in range(answers)]
+        # Every request reaches the model while the first replies still pause (with a pool of 100, the
+        # 101st waits until an answer is over: the first one finishing ends this wait instead).
+        while len(server.requests) < answers and not any(task.done() for task in tasks):
+            await asyncio.sleep(0.01)
+        arrived = len(server.requests)
+        for task in tasks:  # the visitors leave: their connections close
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await shared_client().aclose()
+        return arrived
+
+    try:
+        assert asyncio.run(many_answers()) == answers
+    finally:
+        server.stop()
