@@ -294,6 +294,7 @@ EMBEDDING_DTYPE = env_str("EMBEDDING_DTYPE", "")  # "" = bf16 on cuda and native
 EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0)  # CPU threads; 0 = the cores / the processes sharing them
 # torch.compile the local model (GPU embed workers: 1.3-1.5x measured on an H200; compiles at first use).
 EMBEDDING_COMPILE = env_bool("EMBEDDING_COMPILE", False)
+EMBEDDING_WARM_UP = env_bool("EMBEDDING_WARM_UP", True)  # a web process loads its models as it starts
 CHUNK_MAX_TOKENS = env_int("CHUNK_MAX_TOKENS", 200)
 # An assistant's HNSW index is built once it has this many chunks; below, searches read every row
 # (exact, ~10 ms at 10,000 rows of 384 dimensions) and indexing skips the graph's upkeep.
@@ -358,7 +359,7 @@ RETRIEVAL_FTS_FUSION_ALPHA = env_float("RETRIEVAL_FTS_FUSION_ALPHA", 0.7)
 # built-in full-text search) or "fts" (the fallback even where BM25 is there: to measure it).
 LEXICAL_BACKEND = env_str("LEXICAL_BACKEND", "auto")
 # Logged by every web and worker process as it starts (chatsite/startup.py): which lexical leg is in force.
-STARTUP_REPORTS = ["ingestion.spaces.log_lexical_backend"]
+STARTUP_REPORTS = ["ingestion.spaces.log_lexical_backend", "ingestion.spaces.warm_models"]
 if LEXICAL_BACKEND not in {"auto", "fts"}:
     raise SettingError(f"LEXICAL_BACKEND={LEXICAL_BACKEND!r}: use auto or fts")
 

@@ -1,5 +1,6 @@
-"""What a web or worker process reports once it has started (``settings.STARTUP_REPORTS``: dotted paths of
-functions taking the process's name, so the lower layer names them without importing the apps)."""
+"""What a web or worker process reports (and warms up) once it has started (``settings.STARTUP_REPORTS``:
+dotted paths of functions taking the process's name, so the lower layer names them without importing the
+apps)."""
 
 from __future__ import annotations
 

@@ -103,6 +103,40 @@ def log_lexical_backend(process: str = "") -> None:
         logger.info("lexical search%s: %s", where, status["label"])
 
 
+WARM_MODELS = 4  # at most this many models loaded at a web process's start (the process keeps 4)
+
+
+def warm_models(process: str = "") -> None:
+    """A web process loads the models its assistants search with as it starts (``EMBEDDING_WARM_UP``),
+    not at its first visitors' questions: a process started into a burst (a deploy, a scale-out) otherwise
+    answers its first questions seconds late. The most used models of the active spaces, else the
+    default; API models need no loading."""
+    if process != "web" or not settings.EMBEDDING_WARM_UP:
+        return
+    from django.db.models import Count
+
+    from ingestion.embedding import API_PREFIXES, get_embedder
+
+    try:
+        names = list(
+            EmbeddingSpace.objects.filter(status=EmbeddingSpace.Status.ACTIVE)
+            .values("model_name")
+            .annotate(spaces=Count("id"))
+            .order_by("-spaces")
+            .values_list("model_name", flat=True)[:WARM_MODELS]
+        )
+    except Exception as error:  # the database is not there yet: the default model, and the start goes on
+        logger.warning("model warm-up: the spaces could not be read (%s)", error)
+        names = []
+    for name in names or [""]:
+        if name.startswith(API_PREFIXES):
+            continue
+        try:
+            get_embedder(name).embed_queries(["warm up"])  # the first pass pays torch's own set-up
+        except Exception as error:  # a model gone from its folder fails at its questions, not at the start
+            logger.warning("model warm-up: %s could not be loaded (%s)", name or "the default model", error)
+
+
 def space_create(*, assistant: Assistant, model_name: str, dims: int, active: bool) -> EmbeddingSpace:
     """A new space with its partition, active or building (its vector index comes with its chunks)."""
     status = EmbeddingSpace.Status.ACTIVE if active else EmbeddingSpace.Status.BUILDING

@@ -5,7 +5,8 @@
 every ``1/rate`` seconds, ``tokens`` in all, then ``[DONE]`` — each token cites ``[1]``. ``GET /stats``
 answers how many requests came, how many streams ended because the client went away (cancellations),
 how many finished, and how many are open. Plain asyncio, no framework, one process: hundreds of streams
-at once cost it little. Runs on loopback only.
+at once cost it little. Connections stay open from answer to answer, as a provider's do. Runs on
+loopback only.
 """
 
 from __future__ import annotations
@@ -29,49 +30,59 @@ def _chunk(text: str, finish: str | None = None) -> bytes:
 
 
 async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, options) -> None:
+    """One connection: request after request on it, as a provider keeps its connections open."""
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin1").split("\r\n")
-        method, path = lines[0].split(" ")[:2]
-        headers = {
-            name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:] if line)
-        }
-        length = int(headers.get("content-length") or 0)
-        if length:
-            await reader.readexactly(length)
-        if method == "GET" and path == "/stats":
-            body = json.dumps(STATS).encode()
-            writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
-            )
-            await writer.drain()
-            return
-        STATS["requests"] += 1
-        STATS["open"] += 1
-        try:
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
-            await writer.drain()
-            await asyncio.sleep(options.ttft)
-            for n in range(options.tokens):
-                if n:
-                    await asyncio.sleep(1 / options.rate)
-                writer.write(_chunk("word [1] " if n % 10 == 9 else "word "))
-                await writer.drain()
-                if reader.at_eof():
-                    raise ConnectionResetError
-            writer.write(
-                _chunk("", "stop") + b"%x\r\n%s\r\n" % (len(b"data: [DONE]\n\n"), b"data: [DONE]\n\n") + b"0\r\n\r\n"
-            )
-            await writer.drain()
-            STATS["finished"] += 1
-        except (ConnectionError, asyncio.IncompleteReadError):
-            STATS["cancelled"] += 1
-        finally:
-            STATS["open"] -= 1
+        while await _answer(reader, writer, options):
+            pass
     except (ConnectionError, asyncio.IncompleteReadError, ValueError):
         pass
     finally:
         writer.close()
+
+
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, options) -> bool:
+    """Serve one request; False when the connection is over."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        return False  # the client closed a kept connection
+    lines = head.decode("latin1").split("\r\n")
+    method, path = lines[0].split(" ")[:2]
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:] if line)}
+    length = int(headers.get("content-length") or 0)
+    if length:
+        await reader.readexactly(length)
+    if method == "GET" and path == "/stats":
+        body = json.dumps(STATS).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        )
+        await writer.drain()
+        return True
+    STATS["requests"] += 1
+    STATS["open"] += 1
+    try:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(options.ttft)
+        for n in range(options.tokens):
+            if n:
+                await asyncio.sleep(1 / options.rate)
+            writer.write(_chunk("word [1] " if n % 10 == 9 else "word "))
+            await writer.drain()
+            if reader.at_eof():
+                raise ConnectionResetError
+        writer.write(
+            _chunk("", "stop") + b"%x\r\n%s\r\n" % (len(b"data: [DONE]\n\n"), b"data: [DONE]\n\n") + b"0\r\n\r\n"
+        )
+        await writer.drain()
+        STATS["finished"] += 1
+        return True
+    except (ConnectionError, asyncio.IncompleteReadError):
+        STATS["cancelled"] += 1
+        return False
+    finally:
+        STATS["open"] -= 1
 
 
 async def _main(options) -> None:

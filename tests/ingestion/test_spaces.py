@@ -136,3 +136,24 @@ def test_chunks_are_stored_exactly_as_chunked_whatever_their_characters():
         expected.anchor,
     )
     assert expected.text == awkward
+
+
+def test_a_web_process_loads_its_assistants_models_as_it_starts(tmp_path, settings, caplog):
+    from ingestion.spaces import warm_models
+
+    folder = str(save_model("bert", tmp_path / "warm"))
+    gone = str(tmp_path / "deleted-model")
+    for name in (folder, gone):
+        EmbeddingSpace.objects.filter(pk=space_active(make_assistant().pk).pk).update(model_name=name)
+    caplog.set_level("INFO")
+
+    warm_models("worker")  # workers load a model in the pool child that embeds, not at start
+    settings.EMBEDDING_WARM_UP = False
+    warm_models("web")
+    assert folder not in caplog.text
+
+    settings.EMBEDDING_WARM_UP = True
+    warm_models("web")
+    assert f"loading embedding model {folder}" in caplog.text
+    assert f"model warm-up: {gone} could not be loaded" in caplog.text  # the start goes on
+    assert get_embedder(folder).dims == 64
