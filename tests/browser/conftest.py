@@ -58,13 +58,27 @@ def loopback_sites_may_be_crawled():
         yield
 
 
+@pytest.fixture(scope="session")
+def _platforms(django_db_setup, smtp_server):
+    """The platforms started in this test process, by the environment they were started in; stopped at
+    the end of the session. Starting one (a process that imports Django and PyTorch) took seconds per
+    module; what it holds between requests is what it held between a module's tests before."""
+    processes: dict[tuple, tuple] = {}
+    yield processes
+    for process, _ in processes.values():
+        stop(process)
+
+
 @pytest.fixture(scope="module")
-def platform(django_db_setup, django_db_blocker, smtp_server):
+def platform(_platforms, django_db_blocker, smtp_server):
     """The app under uvicorn (ASGI, so answers stream), on the test database, sending its emails to
-    the tests' SMTP server (``smtp_server.mailbox``); yields its base URL."""
-    process, base = start_uvicorn("browser-uvicorn.log", EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp_server.port))
-    yield base
-    stop(process)
+    the tests' SMTP server (``smtp_server.mailbox``); yields its base URL. One per environment for the
+    session: modules that allow loopback sites (``loopback_sites_may_be_crawled``) share theirs, the
+    others theirs."""
+    key = (os.environ.get("OUTBOUND_ALLOW_PRIVATE"),)
+    if key not in _platforms or _platforms[key][0].poll() is not None:
+        _platforms[key] = start_uvicorn("browser-uvicorn.log", EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp_server.port))
+    return _platforms[key][1]
 
 
 @pytest.fixture(scope="module")
