@@ -590,8 +590,18 @@ def _topic_failures_count(build: TopicBuild, topic: Topic, question_id: int) -> 
     if gap is None:
         if not any(row[0] == question_id for row in failing):
             return
-        closed = ContentGap.objects.filter(topic=topic, status=ContentGap.Status.CLOSED).order_by("-closed_at")
-        last = closed.values_list("closed_at", flat=True).first()
+        # Its last closed gap: of this topic, or (after a rebuild made new topics) holding one of its questions.
+        last = (
+            ContentGap.objects.filter(
+                Q(topic=topic) | Q(checks__message_id__in=topic.message_ids),
+                assistant_id=build.assistant_id,
+                status=ContentGap.Status.CLOSED,
+                closed_at__isnull=False,
+            )
+            .order_by("-closed_at")
+            .values_list("closed_at", flat=True)
+            .first()
+        )
         if last is not None:
             failing = [row for row in failing if row[3] >= last or row[0] == question_id]
     if not failing:
@@ -854,6 +864,23 @@ def _gaps_from_topics(build: TopicBuild, failing_topics: list, searched: int) ->
             message_id__isnull=False,
         ).values_list("message_id", "gap_id")
     )
+    # A closed gap holding one of a topic's questions opens again only on failures after it closed: the
+    # failures from before the fix (still failed in their first answers) are not counted again.
+    closed = {}
+    for message_id, closed_at in GapQuestion.objects.filter(
+        gap__assistant_id=build.assistant_id, gap__status=ContentGap.Status.CLOSED, message_id__isnull=False
+    ).values_list("message_id", "gap__closed_at"):
+        if closed_at is not None and (message_id not in closed or closed_at > closed[message_id]):
+            closed[message_id] = closed_at
+    if closed:
+        after = []
+        for topic, failing in failing_topics:
+            last = max((closed[pk] for pk in topic.message_ids if pk in closed), default=None)
+            if last is not None:
+                failing = [row for row in failing if row[3] >= last]
+            if failing:
+                after.append((topic, failing))
+        failing_topics = after
     ranked = sorted(failing_topics, key=lambda item: -len({row[2] for row in item[1]}))
     for index, (topic, failing) in enumerate(ranked):
         visitors = len({row[2] for row in failing})
