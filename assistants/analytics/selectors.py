@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Case, Count, Q, Sum, When
+from django.db.models import Case, Count, Exists, OuterRef, Q, Sum, When
 from django.utils import timezone
 
 from assistants.analytics import metrics
@@ -251,41 +251,125 @@ def worst_conversations(*, assistant_ids: list[int], period: Period, limit: int 
 
 
 def latest_builds(*, assistant_ids: list[int]) -> list[TopicBuild]:
-    """Each assistant's latest finished topic build."""
+    """Each assistant's current build: of its finished ones, the one whose period ends last."""
     return list(
         TopicBuild.objects.filter(assistant_id__in=assistant_ids, status=TopicBuild.Status.DONE)
-        .order_by("assistant_id", "-finished_at", "-id")
+        .order_by("assistant_id", "-end", "-finished_at", "-id")
         .distinct("assistant_id")
         .select_related("assistant")
     )
+
+
+def period_builds(*, assistant_ids: list[int], period: Period) -> list[TopicBuild]:
+    """Each assistant's build for the period: of its finished builds (kept per period, up to
+    ``services.KEEP_BUILDS``), the one sharing the most days with it (ties: the one ending last)."""
+    best: dict[int, tuple[int, TopicBuild]] = {}
+    for build in (
+        TopicBuild.objects.filter(
+            assistant_id__in=assistant_ids,
+            status=TopicBuild.Status.DONE,
+            start__lte=period.end,
+            end__gte=period.start,
+        )
+        .select_related("assistant")
+        .order_by("-end", "-finished_at", "-id")
+    ):
+        shared = (min(build.end, period.end) - max(build.start, period.start)).days + 1
+        if build.assistant_id not in best or shared > best[build.assistant_id][0]:
+            best[build.assistant_id] = (shared, build)
+    return sorted((build for _, build in best.values()), key=lambda build: (build.assistant.name.lower(), build.pk))
 
 
 # The Top questions and Content gaps pages list this many rows, largest first (an assistant with 50,000
 # questions has ~2,000 topics); the CSV export has them all.
 PAGE_ROWS = 200
 
+FIGURES = ("questions", "visitors", "unanswered", "rated_down", "first_half", "second_half")
 
-def topics(*, assistant_ids: list[int], limit: int | None = None) -> tuple[list[TopicBuild], list[Topic], int]:
-    """The latest builds, their topics most questions first (the first ``limit``, or all), and how many
-    topics there are. The counts are the topic rows' own (stored by the build, kept by the joins)."""
-    builds = latest_builds(assistant_ids=assistant_ids)
-    rows = Topic.objects.filter(build__in=[build.pk for build in builds])
-    total = rows.count() if limit is not None else None
-    rows = (
-        rows.defer("message_ids", "centroid")  # a build of 50,000 questions: 2,000 vectors and 50,000 ids not shown
+# A topic's figures over a period other than its build's: its questions (the stored question→topic
+# assignment, ``Topic.message_ids``) asked in the period, their visitors, the answers that followed
+# them (the conversation's next assistant message) unanswered or rated down, and the trend's halves.
+_RANGED = """
+select t.id, count(*), count(distinct c.visitor_token), count(*) filter (where a.unanswered),
+    count(*) filter (where exists (select 1 from assistants_feedback f where f.message_id = a.id
+        and f.kind = 'rating' and f.rating = -1)),
+    count(*) filter (where m.created_at < %s), count(*) filter (where m.created_at >= %s)
+from assistants_topic t
+cross join lateral jsonb_array_elements_text(t.message_ids) e(v)
+join assistants_message m on m.id = e.v::bigint
+join assistants_conversation c on c.id = m.conversation_id
+left join lateral (select x.id, x.unanswered from assistants_message x where x.conversation_id = m.conversation_id
+    and x.role = 'assistant' and x.id > m.id order by x.id limit 1) a on true
+where t.build_id = any(%s) and m.created_at >= %s and m.created_at < %s
+group by t.id
+"""
+
+
+def topics(
+    *, assistant_ids: list[int], period: Period | None = None, limit: int | None = None
+) -> tuple[list[TopicBuild], list[Topic], int]:
+    """The period's builds (``period_builds``; without a period each assistant's current one), their
+    topics most questions first (the first ``limit``, or all), and how many topics there are. A build
+    of exactly the period shows its topics' own counts (stored by the build, kept by the joins); one of
+    another period shows each topic's counts over the questions it holds that were asked in the period
+    (``_RANGED``, one indexed query: ~50,000 assignment rows for an assistant with 50,000 questions),
+    and the topics with none are left out."""
+    if period is None:
+        builds = latest_builds(assistant_ids=assistant_ids)
+    else:
+        builds = period_builds(assistant_ids=assistant_ids, period=period)
+    exact = [b.pk for b in builds if period is None or (b.start, b.end) == (period.start, period.end)]
+    ranged = [b.pk for b in builds if b.pk not in exact]
+    counts = {
+        row[0]: row[1:]
+        for row in Topic.objects.filter(build__in=exact).values_list("pk", *FIGURES)
+        if row[1]  # a topic whose questions were all deleted
+    }
+    if ranged:
+        low, high = period.bounds()
+        with connection.cursor() as cursor:
+            cursor.execute(_RANGED, [low + (high - low) / 2, low + (high - low) / 2, ranged, low, high])
+            counts.update({row[0]: row[1:] for row in cursor.fetchall()})
+    labels = dict(Topic.objects.filter(pk__in=list(counts)).values_list("pk", "label"))
+    order = sorted(counts, key=lambda pk: (-counts[pk][0], -counts[pk][1], labels[pk], pk))
+    shown = order[:limit] if limit is not None else order
+    rows = {
+        topic.pk: topic
+        for topic in Topic.objects.filter(pk__in=shown)
+        .defer("message_ids", "centroid")  # a build of 50,000 questions: 2,000 vectors and 50,000 ids not shown
         .select_related("build__assistant")
-        .order_by("-questions", "-visitors", "label", "pk")
-    )
-    listed = list(rows[:limit] if limit is not None else rows)
-    return builds, listed, len(listed) if total is None else total
+    }
+    listed = []
+    for pk in shown:
+        topic = rows[pk]
+        for name, value in zip(FIGURES, counts[pk], strict=True):
+            setattr(topic, name, value)
+        listed.append(topic)
+    return builds, listed, len(order)
 
 
-def gaps(*, assistant_ids: list[int], status: str = "", limit: int | None = None) -> tuple[list[ContentGap], int]:
-    """The gaps, open ones first, then being re-checked, then closed, most visitors first within each
-    (the first ``limit``, or all), and how many there are."""
+def gaps(
+    *, assistant_ids: list[int], status: str = "", period: Period | None = None, limit: int | None = None
+) -> tuple[list[ContentGap], int]:
+    """The gaps (with a period: those of a topic built for exactly the period, or holding a question
+    asked in it), open ones first, then being
+    re-checked, then closed, most visitors first within each (the first ``limit``, or all), and how many
+    there are."""
+    from assistants.models import GapQuestion
+
     rows = ContentGap.objects.filter(assistant_id__in=assistant_ids)
     if status:
         rows = rows.filter(status=status)
+    if period is not None:
+        low, high = period.bounds()
+        rows = rows.filter(
+            Q(topic__build__start=period.start, topic__build__end=period.end)
+            | Exists(
+                GapQuestion.objects.filter(
+                    gap=OuterRef("pk"), message__created_at__gte=low, message__created_at__lt=high
+                )
+            )
+        )
     total = rows.count() if limit is not None else None
     first = Case(
         When(status=ContentGap.Status.OPEN, then=0), When(status=ContentGap.Status.CHECKING, then=1), default=2

@@ -430,13 +430,7 @@ def topic_join(*, message_id: int) -> Topic | None:
     embedding = QuestionEmbedding.objects.filter(message_id=message_id).select_related("message__conversation").first()
     if embedding is None or embedding.message.conversation.visitor_token.startswith(RECHECK_VISITOR_PREFIX):
         return None
-    build = (
-        TopicBuild.objects.filter(
-            assistant_id=embedding.assistant_id, status=TopicBuild.Status.DONE, model_name=embedding.model_name
-        )
-        .order_by("-finished_at", "-id")
-        .first()
-    )
+    build = current_build(embedding.assistant_id, model_name=embedding.model_name)
     if build is None:
         return None
     vector = np.asarray(embedding.vector, dtype=float)
@@ -553,11 +547,7 @@ def topic_failures_refresh(*, message_id: int) -> Topic | None:
         )
         if question_id is None:
             return None
-    build = (
-        TopicBuild.objects.filter(assistant_id=assistant_id, status=TopicBuild.Status.DONE)
-        .order_by("-finished_at", "-id")
-        .first()
-    )
+    build = current_build(assistant_id)
     if build is None:
         return None
     found = Topic.objects.filter(build=build, message_ids__contains=[question_id]).values_list("pk", flat=True).first()
@@ -745,10 +735,7 @@ def _topics_build(build_id: int, searched: int) -> TopicBuild | None:
             )
         )
     with transaction.atomic():
-        # The latest build replaces the earlier ones (their topics go with them; gaps keep their own figures).
-        TopicBuild.objects.filter(
-            assistant_id=build.assistant_id, status__in=[TopicBuild.Status.DONE, TopicBuild.Status.FAILED]
-        ).exclude(pk=build.pk).delete()
+        _builds_replaced(build)
         Topic.objects.filter(build=build).delete()
         Topic.objects.bulk_create([topic for topic, _ in topics])
         _gaps_from_topics(build, [(topic, failing) for topic, failing in topics if failing], searched)
@@ -760,6 +747,40 @@ def _topics_build(build_id: int, searched: int) -> TopicBuild | None:
         build.finished_at = timezone.now()
         build.save()
     return build
+
+
+KEEP_BUILDS = 12  # finished builds kept per assistant (each its own period), the earliest periods dropped first
+
+
+def _builds_replaced(build: TopicBuild) -> None:
+    """Builds are kept per period, so the Top questions and Content gaps pages can show an earlier
+    period's topics: a new build replaces the earlier ones whose period it mostly covers (more than half
+    of their days: yesterday's nightly 30 days by today's) and the failed ones; beyond KEEP_BUILDS the
+    builds of the earliest periods go (the new one and the current nightly one stay; their topics go with them, gaps keep their own figures)."""
+    earlier = TopicBuild.objects.filter(assistant_id=build.assistant_id).exclude(pk=build.pk)
+    earlier.filter(status=TopicBuild.Status.FAILED).delete()
+    replaced = []
+    for pk, start, end in earlier.filter(status=TopicBuild.Status.DONE).values_list("pk", "start", "end"):
+        shared = (min(end, build.end) - max(start, build.start)).days + 1
+        if shared * 2 > (end - start).days + 1:
+            replaced.append(pk)
+    TopicBuild.objects.filter(pk__in=replaced).delete()
+    kept = (
+        earlier.filter(status=TopicBuild.Status.DONE)
+        .order_by("-end", "-finished_at", "-id")
+        .values_list("pk", flat=True)
+    )
+    TopicBuild.objects.filter(pk__in=list(kept[KEEP_BUILDS - 1 :])).delete()
+
+
+def current_build(assistant_id: int, **filters) -> TopicBuild | None:
+    """The assistant's build that new questions join and failures count in: of the finished ones, the
+    one whose period ends last (a build asked for an earlier period is kept beside it, not joined)."""
+    return (
+        TopicBuild.objects.filter(assistant_id=assistant_id, status=TopicBuild.Status.DONE, **filters)
+        .order_by("-end", "-finished_at", "-id")
+        .first()
+    )
 
 
 def _gap_kind(assistant: Assistant, question: str) -> dict:
@@ -911,8 +932,17 @@ def _gaps_from_topics(build: TopicBuild, failing_topics: list, searched: int) ->
             gap = ContentGap.objects.create(assistant_id=build.assistant_id, **fields)
         kept.add(gap.pk)
         _gap_questions_add(gap, failing)
+    # Open gaps not found again are removed, those of the build's period only (a build of an earlier
+    # period leaves the gaps of questions asked outside it).
+    low, high = _bounds(build.start, build.end)
     ContentGap.objects.filter(assistant_id=build.assistant_id, status=ContentGap.Status.OPEN).exclude(
         pk__in=kept
+    ).exclude(
+        Exists(
+            GapQuestion.objects.filter(gap=OuterRef("pk")).filter(
+                Q(message__created_at__lt=low) | Q(message__created_at__gte=high)
+            )
+        )
     ).delete()
 
 

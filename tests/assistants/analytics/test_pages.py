@@ -260,14 +260,16 @@ def test_the_lists_show_the_largest_topics_and_gaps_and_the_export_has_them_all(
         topic = Topic.objects.create(build=build, assistant=s.a, label=f"topic-{n}", questions=n + 1, visitors=n + 1)
         ContentGap.objects.create(assistant=s.a, topic=topic, label=f"gap-{n}", kind="no_page", visitors=n + 1)
     client = client_for(s.team)
+    period = {"start": DAY1.isoformat(), "end": DAY2.isoformat()}  # the build's: its topics' own counts
     for tab, name, table in [("questions", "topic", "topics"), ("gaps", "gap", "gaps")]:
-        text = client.get(reverse("assistant_analytics", args=[s.a.pk, tab])).content.decode()
+        text = client.get(reverse("assistant_analytics", args=[s.a.pk, tab]), period).content.decode()
         assert [n for n in range(5) if f"{name}-{n}<" in text] == [2, 3, 4], tab  # the three largest
         assert text.index(f"{name}-4<") < text.index(f"{name}-3<") < text.index(f"{name}-2<")
         assert f"Showing the first 3 of 5 {table}" in text
-        export = client.get(reverse("assistant_analytics_export", args=[s.a.pk, tab]), {"table": table})
+        export = client.get(reverse("assistant_analytics_export", args=[s.a.pk, tab]), {"table": table, **period})
         rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
         assert [row[0] for row in rows[1:]] == [f"{name}-{n}" for n in (4, 3, 2, 1, 0)], tab
     # At or under the limit, no note.
     monkeypatch.setattr(selectors, "PAGE_ROWS", 5)
-    assert "Showing the first" not in client.get(reverse("assistant_analytics", args=[s.a.pk, "gaps"])).content.decode()
+    page = client.get(reverse("assistant_analytics", args=[s.a.pk, "gaps"]), period)
+    assert "Showing the first" not in page.content.decode()
