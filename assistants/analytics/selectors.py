@@ -449,10 +449,10 @@ LEAD_BUCKETS = ((0, 24), (25, 49), (50, 74), (75, 100))
 LEAD_ROWS = 20  # pages and topics listed, most leads first
 
 
-def lead_quality(*, assistant_ids: list[int], period: Period) -> dict:
+def lead_quality(*, assistant_ids: list[int], period: Period, page_rows: int | None = LEAD_ROWS) -> dict:
     """The leads created in the period (UTC days, as the rollups' ``leads``): how many fall in each
     score bucket (and in the previous period), and per page (the address without its query, the top
-    ``LEAD_ROWS``) and per topic (the latest build's topics holding one of the lead's conversation's
+    ``page_rows``, all with None) and per topic (the latest build's topics holding one of the lead's conversation's
     questions; a lead counts once per topic) the leads and their average score."""
     from assistants.models import Lead
 
@@ -474,17 +474,17 @@ def lead_quality(*, assistant_ids: list[int], period: Period) -> dict:
             " page, l.score from assistants_lead l where l.assistant_id = any(%s) and l.created_at >= %s"
             " and l.created_at < %s and l.page_url <> '') p"
             ' group by p.page order by 2 desc, p.page collate "C" limit %s',
-            [list(assistant_ids), low, high, LEAD_ROWS],
+            [list(assistant_ids), low, high, page_rows],  # limit null: all (the API pages them)
         )
         pages = cursor.fetchall()
         builds = [build.pk for build in latest_builds(assistant_ids=assistant_ids)]
         cursor.execute(
-            "select t.id, t.label, a.name, count(distinct l.id), avg(l.score) from assistants_lead l"
+            "select t.id, t.label, a.name, count(distinct l.id), avg(l.score), t.assistant_id from assistants_lead l"
             " join assistants_message m on m.conversation_id = l.conversation_id and m.role = %s"
             " join assistants_topic t on t.build_id = any(%s) and t.message_ids @> jsonb_build_array(m.id)"
             " join assistants_assistant a on a.id = t.assistant_id"
             " where l.assistant_id = any(%s) and l.created_at >= %s and l.created_at < %s"
-            " group by t.id, t.label, a.name order by 4 desc, 5 desc, t.id limit %s",
+            " group by t.id, t.label, a.name, t.assistant_id order by 4 desc, 5 desc, t.id limit %s",
             [Message.Role.USER, builds, list(assistant_ids), low, high, LEAD_ROWS],
         )
         topics = cursor.fetchall()
@@ -496,8 +496,8 @@ def lead_quality(*, assistant_ids: list[int], period: Period) -> dict:
         "total": sum(now),
         "pages": [{"url": url, "leads": n, "average": float(avg)} for url, n, avg in pages],
         "topics": [
-            {"topic_id": pk, "label": label, "assistant": name, "leads": n, "average": float(avg)}
-            for pk, label, name, n, avg in topics
+            {"topic_id": pk, "label": label, "assistant": name, "assistant_id": a_id, "leads": n, "average": float(avg)}
+            for pk, label, name, n, avg, a_id in topics
         ],
         "has_topics": bool(builds),
     }
