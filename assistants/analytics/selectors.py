@@ -198,26 +198,41 @@ STALE_DAYS = 365  # a page its site says has not changed for this long ...
 STALE_MIN_CITED = 3  # ... and cited this often in the period is worth a look
 
 
-def _content_health(assistant_ids: list[int], cited: list[dict]) -> dict:
-    """Beside the usage: cited pages whose site says they have not changed for STALE_DAYS (their
-    Last-Modified), and what the last crawl of each website source failed on or skipped (thin,
-    duplicate, excluded pages, with the crawl report's reasons)."""
+def _last_changed(modified: str, changed_at, created_at) -> tuple[dt.datetime, str] | None:
+    """When a page's content last changed, and on what evidence: a change the crawls saw (its content
+    hash differed from the stored one after it was first stored) is the content's own; else the site's
+    Last-Modified when it sends one; else when the crawls first stored it (unchanged since)."""
     from email.utils import parsedate_to_datetime
 
+    if changed_at is not None and changed_at - created_at > dt.timedelta(minutes=1):
+        return changed_at, "crawl"
+    if modified:
+        try:
+            header = parsedate_to_datetime(modified)
+        except (TypeError, ValueError):
+            header = None
+        if header is not None and header.tzinfo is not None:
+            return header, "last_modified"
+    if changed_at is not None:
+        return changed_at, "crawl"
+    return None
+
+
+def _content_health(assistant_ids: list[int], cited: list[dict]) -> dict:
+    """Beside the usage: cited pages whose content has not changed for STALE_DAYS (``_last_changed``:
+    the content hash history as crawled, else their Last-Modified), and what the last crawl of each
+    website source failed on or skipped (thin, duplicate, excluded pages, with the crawl report's
+    reasons)."""
     often = {row["url"]: row for row in cited if row["cited"] >= STALE_MIN_CITED}
     limit = timezone.now() - dt.timedelta(days=STALE_DAYS)
     stale = []
-    for url, title, modified in (
-        Document.objects.filter(source__assistant_id__in=assistant_ids, url__in=list(often))
-        .exclude(last_modified="")
-        .values_list("url", "title", "last_modified")
-    ):
-        try:
-            changed = parsedate_to_datetime(modified)
-        except (TypeError, ValueError):
-            continue
-        if changed.tzinfo is not None and changed < limit:
-            stale.append({"url": url, "title": title, "changed": changed, "cited": often[url]["cited"]})
+    for url, title, modified, changed_at, created_at in Document.objects.filter(
+        source__assistant_id__in=assistant_ids, url__in=list(often)
+    ).values_list("url", "title", "last_modified", "content_changed_at", "created_at"):
+        found = _last_changed(modified, changed_at, created_at)
+        if found is not None and found[0] < limit:
+            changed, basis = found
+            stale.append({"url": url, "title": title, "changed": changed, "basis": basis, "cited": often[url]["cited"]})
     failed, skipped = [], []
     for source, report in Source.objects.filter(assistant_id__in=assistant_ids, last_run__isnull=False).values_list(
         "name", "last_run__report"

@@ -203,8 +203,17 @@ def _tables(tab: str, *, assistant_ids: list[int], period, status: str, export: 
         }
         tables["stale"] = {
             "title": "Often cited, not changed for a year",
-            "columns": ["Title", "Address", "Cited", "Last changed"],
-            "rows": [[r["title"], r["url"], r["cited"], r["changed"].date().isoformat()] for r in usage["stale"]],
+            "columns": ["Title", "Address", "Cited", "Last changed", "Known from"],
+            "rows": [
+                [
+                    r["title"],
+                    r["url"],
+                    r["cited"],
+                    r["changed"].date().isoformat(),
+                    "crawls (content hash)" if r["basis"] == "crawl" else "Last-Modified",
+                ]
+                for r in usage["stale"]
+            ],
         }
         tables["crawl"] = {
             "title": "The last crawl's failed and skipped pages",
