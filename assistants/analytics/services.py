@@ -277,14 +277,7 @@ def _conversation_qualities(conversations) -> list[ConversationQuality]:
         .values_list("conversation_id", "u", "e")
     ):
         signals[conversation_id].update(unanswered=unanswered, errors=errors)
-    for conversation_id, up, down in (
-        Feedback.objects.filter(conversation__in=conversations, kind=Feedback.Kind.RATING)
-        .values("conversation_id")
-        .annotate(up=Count("pk", filter=Q(rating=1)), down=Count("pk", filter=Q(rating=-1)))
-        .values_list("conversation_id", "up", "down")
-    ):
-        if down or conversation_id in signals:
-            signals[conversation_id].update(thumbs_up=up, thumbs_down=down)
+    # The handed-off conversations before the ratings: a handed-off conversation's thumbs up count too.
     handed = set()
     try:
         handoff = apps.get_model(*EXTERNAL_COUNTS["handoffs"][:2])
@@ -294,6 +287,14 @@ def _conversation_qualities(conversations) -> list[ConversationQuality]:
         handed = set(handoff.objects.filter(conversation__in=conversations).values_list("conversation_id", flat=True))
         for conversation_id in handed:
             signals[conversation_id]
+    for conversation_id, up, down in (
+        Feedback.objects.filter(conversation__in=conversations, kind=Feedback.Kind.RATING)
+        .values("conversation_id")
+        .annotate(up=Count("pk", filter=Q(rating=1)), down=Count("pk", filter=Q(rating=-1)))
+        .values_list("conversation_id", "up", "down")
+    ):
+        if down or conversation_id in signals:
+            signals[conversation_id].update(thumbs_up=up, thumbs_down=down)
     started = dict(conversations.filter(pk__in=list(signals)).values_list("pk", "created_at"))
     owners = dict(conversations.filter(pk__in=list(signals)).values_list("pk", "assistant_id"))
     return [
