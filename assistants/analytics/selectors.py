@@ -302,20 +302,29 @@ PAGE_ROWS = 200
 FIGURES = ("questions", "visitors", "unanswered", "rated_down", "first_half", "second_half")
 
 # A topic's figures over a period other than its build's: its questions (the stored question→topic
-# assignment, ``Topic.message_ids``) asked in the period, their visitors, the answers that followed
-# them (the conversation's next assistant message) unanswered or rated down, and the trend's halves.
+# assignment, ``Topic.message_ids``) asked in the period, their visitors and the trend's halves ...
 _RANGED = """
-select t.id, count(*), count(distinct c.visitor_token), count(*) filter (where a.unanswered),
-    count(*) filter (where exists (select 1 from assistants_feedback f where f.message_id = a.id
-        and f.kind = 'rating' and f.rating = -1)),
+select t.id, count(*), count(distinct c.visitor_token),
     count(*) filter (where m.created_at < %s), count(*) filter (where m.created_at >= %s)
 from assistants_topic t
 cross join lateral jsonb_array_elements_text(t.message_ids) e(v)
 join assistants_message m on m.id = e.v::bigint
 join assistants_conversation c on c.id = m.conversation_id
+where t.build_id = any(%s) and m.created_at >= %s and m.created_at < %s
+group by t.id
+"""
+# ... and, for the topics shown only, the answers that followed them (the conversation's next
+# assistant message) unanswered or rated down: one lookup per question, so not for every topic.
+_RANGED_FAILURES = """
+select t.id, count(*) filter (where a.unanswered),
+    count(*) filter (where exists (select 1 from assistants_feedback f where f.message_id = a.id
+        and f.kind = 'rating' and f.rating = -1))
+from assistants_topic t
+cross join lateral jsonb_array_elements_text(t.message_ids) e(v)
+join assistants_message m on m.id = e.v::bigint
 left join lateral (select x.id, x.unanswered from assistants_message x where x.conversation_id = m.conversation_id
     and x.role = 'assistant' and x.id > m.id order by x.id limit 1) a on true
-where t.build_id = any(%s) and m.created_at >= %s and m.created_at < %s
+where t.id = any(%s) and m.created_at >= %s and m.created_at < %s
 group by t.id
 """
 
@@ -327,8 +336,9 @@ def topics(
     topics most questions first (the first ``limit``, or all), and how many topics there are. A build
     of exactly the period shows its topics' own counts (stored by the build, kept by the joins); one of
     another period shows each topic's counts over the questions it holds that were asked in the period
-    (``_RANGED``, one indexed query: ~50,000 assignment rows for an assistant with 50,000 questions),
-    and the topics with none are left out."""
+    (``_RANGED``: ~50,000 assignment rows for an assistant with 50,000 questions, each by primary key;
+    the failures, one lookup more per question, for the topics shown only, ``_RANGED_FAILURES``), and
+    the topics with none are left out."""
     if period is None:
         builds = latest_builds(assistant_ids=assistant_ids)
     else:
@@ -340,14 +350,23 @@ def topics(
         for row in Topic.objects.filter(build__in=exact).values_list("pk", *FIGURES)
         if row[1]  # a topic whose questions were all deleted
     }
+    counted: set[int] = set()  # the topics counted over the period (their failures to count)
     if ranged:
         low, high = period.bounds()
         with connection.cursor() as cursor:
             cursor.execute(_RANGED, [low + (high - low) / 2, low + (high - low) / 2, ranged, low, high])
-            counts.update({row[0]: row[1:] for row in cursor.fetchall()})
+            for pk, questions, visitors, first, second in cursor.fetchall():
+                counts[pk] = (questions, visitors, 0, 0, first, second)
+                counted.add(pk)
     labels = dict(Topic.objects.filter(pk__in=list(counts)).values_list("pk", "label"))
     order = sorted(counts, key=lambda pk: (-counts[pk][0], -counts[pk][1], labels[pk], pk))
     shown = order[:limit] if limit is not None else order
+    if counted:
+        with connection.cursor() as cursor:
+            cursor.execute(_RANGED_FAILURES, [[pk for pk in shown if pk in counted], low, high])
+            for pk, unanswered, rated_down in cursor.fetchall():
+                questions, visitors, _, _, first, second = counts[pk]
+                counts[pk] = (questions, visitors, unanswered, rated_down, first, second)
     rows = {
         topic.pk: topic
         for topic in Topic.objects.filter(pk__in=shown)
