@@ -122,6 +122,10 @@ class Document(models.Model):
     # HTTP validators of the last fetch (ETag, Last-Modified), sent back in conditional requests.
     etag = models.CharField(max_length=200, blank=True, default="")
     last_modified = models.CharField(max_length=100, blank=True, default="")
+    # When its content (``content_hash``) was last found different, as stored by a crawl or a parse:
+    # when it was first stored, or later when it changed. Null for documents stored before it was
+    # kept (migration 0011): unknown until their content changes. The analytics' stale pages read it.
+    content_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Case, Count, Q, Sum, When
+from django.db.models import Case, Count, Exists, OuterRef, Q, Sum, When
 from django.utils import timezone
 
 from assistants.analytics import metrics
@@ -198,26 +198,41 @@ STALE_DAYS = 365  # a page its site says has not changed for this long ...
 STALE_MIN_CITED = 3  # ... and cited this often in the period is worth a look
 
 
-def _content_health(assistant_ids: list[int], cited: list[dict]) -> dict:
-    """Beside the usage: cited pages whose site says they have not changed for STALE_DAYS (their
-    Last-Modified), and what the last crawl of each website source failed on or skipped (thin,
-    duplicate, excluded pages, with the crawl report's reasons)."""
+def _last_changed(modified: str, changed_at, created_at) -> tuple[dt.datetime, str] | None:
+    """When a page's content last changed, and on what evidence: a change the crawls saw (its content
+    hash differed from the stored one after it was first stored) is the content's own; else the site's
+    Last-Modified when it sends one; else when the crawls first stored it (unchanged since)."""
     from email.utils import parsedate_to_datetime
 
+    if changed_at is not None and changed_at - created_at > dt.timedelta(minutes=1):
+        return changed_at, "crawl"
+    if modified:
+        try:
+            header = parsedate_to_datetime(modified)
+        except (TypeError, ValueError):
+            header = None
+        if header is not None and header.tzinfo is not None:
+            return header, "last_modified"
+    if changed_at is not None:
+        return changed_at, "crawl"
+    return None
+
+
+def _content_health(assistant_ids: list[int], cited: list[dict]) -> dict:
+    """Beside the usage: cited pages whose content has not changed for STALE_DAYS (``_last_changed``:
+    the content hash history as crawled, else their Last-Modified), and what the last crawl of each
+    website source failed on or skipped (thin, duplicate, excluded pages, with the crawl report's
+    reasons)."""
     often = {row["url"]: row for row in cited if row["cited"] >= STALE_MIN_CITED}
     limit = timezone.now() - dt.timedelta(days=STALE_DAYS)
     stale = []
-    for url, title, modified in (
-        Document.objects.filter(source__assistant_id__in=assistant_ids, url__in=list(often))
-        .exclude(last_modified="")
-        .values_list("url", "title", "last_modified")
-    ):
-        try:
-            changed = parsedate_to_datetime(modified)
-        except (TypeError, ValueError):
-            continue
-        if changed.tzinfo is not None and changed < limit:
-            stale.append({"url": url, "title": title, "changed": changed, "cited": often[url]["cited"]})
+    for url, title, modified, changed_at, created_at in Document.objects.filter(
+        source__assistant_id__in=assistant_ids, url__in=list(often)
+    ).values_list("url", "title", "last_modified", "content_changed_at", "created_at"):
+        found = _last_changed(modified, changed_at, created_at)
+        if found is not None and found[0] < limit:
+            changed, basis = found
+            stale.append({"url": url, "title": title, "changed": changed, "basis": basis, "cited": often[url]["cited"]})
     failed, skipped = [], []
     for source, report in Source.objects.filter(assistant_id__in=assistant_ids, last_run__isnull=False).values_list(
         "name", "last_run__report"
@@ -251,41 +266,144 @@ def worst_conversations(*, assistant_ids: list[int], period: Period, limit: int 
 
 
 def latest_builds(*, assistant_ids: list[int]) -> list[TopicBuild]:
-    """Each assistant's latest finished topic build."""
+    """Each assistant's current build: of its finished ones, the one whose period ends last."""
     return list(
         TopicBuild.objects.filter(assistant_id__in=assistant_ids, status=TopicBuild.Status.DONE)
-        .order_by("assistant_id", "-finished_at", "-id")
+        .order_by("assistant_id", "-end", "-finished_at", "-id")
         .distinct("assistant_id")
         .select_related("assistant")
     )
+
+
+def period_builds(*, assistant_ids: list[int], period: Period) -> list[TopicBuild]:
+    """Each assistant's build for the period: of its finished builds (kept per period, up to
+    ``services.KEEP_BUILDS``), the one sharing the most days with it (ties: the one ending last)."""
+    best: dict[int, tuple[int, TopicBuild]] = {}
+    for build in (
+        TopicBuild.objects.filter(
+            assistant_id__in=assistant_ids,
+            status=TopicBuild.Status.DONE,
+            start__lte=period.end,
+            end__gte=period.start,
+        )
+        .select_related("assistant")
+        .order_by("-end", "-finished_at", "-id")
+    ):
+        shared = (min(build.end, period.end) - max(build.start, period.start)).days + 1
+        if build.assistant_id not in best or shared > best[build.assistant_id][0]:
+            best[build.assistant_id] = (shared, build)
+    return sorted((build for _, build in best.values()), key=lambda build: (build.assistant.name.lower(), build.pk))
 
 
 # The Top questions and Content gaps pages list this many rows, largest first (an assistant with 50,000
 # questions has ~2,000 topics); the CSV export has them all.
 PAGE_ROWS = 200
 
+FIGURES = ("questions", "visitors", "unanswered", "rated_down", "first_half", "second_half")
 
-def topics(*, assistant_ids: list[int], limit: int | None = None) -> tuple[list[TopicBuild], list[Topic], int]:
-    """The latest builds, their topics most questions first (the first ``limit``, or all), and how many
-    topics there are. The counts are the topic rows' own (stored by the build, kept by the joins)."""
-    builds = latest_builds(assistant_ids=assistant_ids)
-    rows = Topic.objects.filter(build__in=[build.pk for build in builds])
-    total = rows.count() if limit is not None else None
-    rows = (
-        rows.defer("message_ids", "centroid")  # a build of 50,000 questions: 2,000 vectors and 50,000 ids not shown
+# A topic's figures over a period other than its build's: its questions (the stored question→topic
+# assignment, ``Topic.message_ids``) asked in the period, their visitors and the trend's halves ...
+_RANGED = """
+select t.id, count(*), count(distinct c.visitor_token),
+    count(*) filter (where m.created_at < %s), count(*) filter (where m.created_at >= %s)
+from assistants_topic t
+cross join lateral jsonb_array_elements_text(t.message_ids) e(v)
+join assistants_message m on m.id = e.v::bigint
+join assistants_conversation c on c.id = m.conversation_id
+where t.build_id = any(%s) and m.created_at >= %s and m.created_at < %s
+group by t.id
+"""
+# ... and, for the topics shown only, the answers that followed them (the conversation's next
+# assistant message) unanswered or rated down: one lookup per question, so not for every topic.
+_RANGED_FAILURES = """
+select t.id, count(*) filter (where a.unanswered),
+    count(*) filter (where exists (select 1 from assistants_feedback f where f.message_id = a.id
+        and f.kind = 'rating' and f.rating = -1))
+from assistants_topic t
+cross join lateral jsonb_array_elements_text(t.message_ids) e(v)
+join assistants_message m on m.id = e.v::bigint
+left join lateral (select x.id, x.unanswered from assistants_message x where x.conversation_id = m.conversation_id
+    and x.role = 'assistant' and x.id > m.id order by x.id limit 1) a on true
+where t.id = any(%s) and m.created_at >= %s and m.created_at < %s
+group by t.id
+"""
+
+
+def topics(
+    *, assistant_ids: list[int], period: Period | None = None, limit: int | None = None
+) -> tuple[list[TopicBuild], list[Topic], int]:
+    """The period's builds (``period_builds``; without a period each assistant's current one), their
+    topics most questions first (the first ``limit``, or all), and how many topics there are. A build
+    of exactly the period shows its topics' own counts (stored by the build, kept by the joins); one of
+    another period shows each topic's counts over the questions it holds that were asked in the period
+    (``_RANGED``: ~50,000 assignment rows for an assistant with 50,000 questions, each by primary key;
+    the failures, one lookup more per question, for the topics shown only, ``_RANGED_FAILURES``), and
+    the topics with none are left out."""
+    if period is None:
+        builds = latest_builds(assistant_ids=assistant_ids)
+    else:
+        builds = period_builds(assistant_ids=assistant_ids, period=period)
+    exact = [b.pk for b in builds if period is None or (b.start, b.end) == (period.start, period.end)]
+    ranged = [b.pk for b in builds if b.pk not in exact]
+    counts = {
+        row[0]: row[1:]
+        for row in Topic.objects.filter(build__in=exact).values_list("pk", *FIGURES)
+        if row[1]  # a topic whose questions were all deleted
+    }
+    counted: set[int] = set()  # the topics counted over the period (their failures to count)
+    if ranged:
+        low, high = period.bounds()
+        with connection.cursor() as cursor:
+            cursor.execute(_RANGED, [low + (high - low) / 2, low + (high - low) / 2, ranged, low, high])
+            for pk, questions, visitors, first, second in cursor.fetchall():
+                counts[pk] = (questions, visitors, 0, 0, first, second)
+                counted.add(pk)
+    labels = dict(Topic.objects.filter(pk__in=list(counts)).values_list("pk", "label"))
+    order = sorted(counts, key=lambda pk: (-counts[pk][0], -counts[pk][1], labels[pk], pk))
+    shown = order[:limit] if limit is not None else order
+    if counted:
+        with connection.cursor() as cursor:
+            cursor.execute(_RANGED_FAILURES, [[pk for pk in shown if pk in counted], low, high])
+            for pk, unanswered, rated_down in cursor.fetchall():
+                questions, visitors, _, _, first, second = counts[pk]
+                counts[pk] = (questions, visitors, unanswered, rated_down, first, second)
+    rows = {
+        topic.pk: topic
+        for topic in Topic.objects.filter(pk__in=shown)
+        .defer("message_ids", "centroid")  # a build of 50,000 questions: 2,000 vectors and 50,000 ids not shown
         .select_related("build__assistant")
-        .order_by("-questions", "-visitors", "label", "pk")
-    )
-    listed = list(rows[:limit] if limit is not None else rows)
-    return builds, listed, len(listed) if total is None else total
+    }
+    listed = []
+    for pk in shown:
+        topic = rows[pk]
+        for name, value in zip(FIGURES, counts[pk], strict=True):
+            setattr(topic, name, value)
+        listed.append(topic)
+    return builds, listed, len(order)
 
 
-def gaps(*, assistant_ids: list[int], status: str = "", limit: int | None = None) -> tuple[list[ContentGap], int]:
-    """The gaps, open ones first, then being re-checked, then closed, most visitors first within each
-    (the first ``limit``, or all), and how many there are."""
+def gaps(
+    *, assistant_ids: list[int], status: str = "", period: Period | None = None, limit: int | None = None
+) -> tuple[list[ContentGap], int]:
+    """The gaps (with a period: those of a topic built for exactly the period, or holding a question
+    asked in it), open ones first, then being
+    re-checked, then closed, most visitors first within each (the first ``limit``, or all), and how many
+    there are."""
+    from assistants.models import GapQuestion
+
     rows = ContentGap.objects.filter(assistant_id__in=assistant_ids)
     if status:
         rows = rows.filter(status=status)
+    if period is not None:
+        low, high = period.bounds()
+        rows = rows.filter(
+            Q(topic__build__start=period.start, topic__build__end=period.end)
+            | Exists(
+                GapQuestion.objects.filter(
+                    gap=OuterRef("pk"), message__created_at__gte=low, message__created_at__lt=high
+                )
+            )
+        )
     total = rows.count() if limit is not None else None
     first = Case(
         When(status=ContentGap.Status.OPEN, then=0), When(status=ContentGap.Status.CHECKING, then=1), default=2
@@ -365,10 +483,10 @@ LEAD_BUCKETS = ((0, 24), (25, 49), (50, 74), (75, 100))
 LEAD_ROWS = 20  # pages and topics listed, most leads first
 
 
-def lead_quality(*, assistant_ids: list[int], period: Period) -> dict:
+def lead_quality(*, assistant_ids: list[int], period: Period, page_rows: int | None = LEAD_ROWS) -> dict:
     """The leads created in the period (UTC days, as the rollups' ``leads``): how many fall in each
     score bucket (and in the previous period), and per page (the address without its query, the top
-    ``LEAD_ROWS``) and per topic (the latest build's topics holding one of the lead's conversation's
+    ``page_rows``, all with None) and per topic (the latest build's topics holding one of the lead's conversation's
     questions; a lead counts once per topic) the leads and their average score."""
     from assistants.models import Lead
 
@@ -390,17 +508,17 @@ def lead_quality(*, assistant_ids: list[int], period: Period) -> dict:
             " page, l.score from assistants_lead l where l.assistant_id = any(%s) and l.created_at >= %s"
             " and l.created_at < %s and l.page_url <> '') p"
             ' group by p.page order by 2 desc, p.page collate "C" limit %s',
-            [list(assistant_ids), low, high, LEAD_ROWS],
+            [list(assistant_ids), low, high, page_rows],  # limit null: all (the API pages them)
         )
         pages = cursor.fetchall()
         builds = [build.pk for build in latest_builds(assistant_ids=assistant_ids)]
         cursor.execute(
-            "select t.id, t.label, a.name, count(distinct l.id), avg(l.score) from assistants_lead l"
+            "select t.id, t.label, a.name, count(distinct l.id), avg(l.score), t.assistant_id from assistants_lead l"
             " join assistants_message m on m.conversation_id = l.conversation_id and m.role = %s"
             " join assistants_topic t on t.build_id = any(%s) and t.message_ids @> jsonb_build_array(m.id)"
             " join assistants_assistant a on a.id = t.assistant_id"
             " where l.assistant_id = any(%s) and l.created_at >= %s and l.created_at < %s"
-            " group by t.id, t.label, a.name order by 4 desc, 5 desc, t.id limit %s",
+            " group by t.id, t.label, a.name, t.assistant_id order by 4 desc, 5 desc, t.id limit %s",
             [Message.Role.USER, builds, list(assistant_ids), low, high, LEAD_ROWS],
         )
         topics = cursor.fetchall()
@@ -412,8 +530,8 @@ def lead_quality(*, assistant_ids: list[int], period: Period) -> dict:
         "total": sum(now),
         "pages": [{"url": url, "leads": n, "average": float(avg)} for url, n, avg in pages],
         "topics": [
-            {"topic_id": pk, "label": label, "assistant": name, "leads": n, "average": float(avg)}
-            for pk, label, name, n, avg in topics
+            {"topic_id": pk, "label": label, "assistant": name, "assistant_id": a_id, "leads": n, "average": float(avg)}
+            for pk, label, name, n, avg, a_id in topics
         ],
         "has_topics": bool(builds),
     }

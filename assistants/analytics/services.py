@@ -277,14 +277,7 @@ def _conversation_qualities(conversations) -> list[ConversationQuality]:
         .values_list("conversation_id", "u", "e")
     ):
         signals[conversation_id].update(unanswered=unanswered, errors=errors)
-    for conversation_id, up, down in (
-        Feedback.objects.filter(conversation__in=conversations, kind=Feedback.Kind.RATING)
-        .values("conversation_id")
-        .annotate(up=Count("pk", filter=Q(rating=1)), down=Count("pk", filter=Q(rating=-1)))
-        .values_list("conversation_id", "up", "down")
-    ):
-        if down or conversation_id in signals:
-            signals[conversation_id].update(thumbs_up=up, thumbs_down=down)
+    # The handed-off conversations before the ratings: a handed-off conversation's thumbs up count too.
     handed = set()
     try:
         handoff = apps.get_model(*EXTERNAL_COUNTS["handoffs"][:2])
@@ -294,6 +287,14 @@ def _conversation_qualities(conversations) -> list[ConversationQuality]:
         handed = set(handoff.objects.filter(conversation__in=conversations).values_list("conversation_id", flat=True))
         for conversation_id in handed:
             signals[conversation_id]
+    for conversation_id, up, down in (
+        Feedback.objects.filter(conversation__in=conversations, kind=Feedback.Kind.RATING)
+        .values("conversation_id")
+        .annotate(up=Count("pk", filter=Q(rating=1)), down=Count("pk", filter=Q(rating=-1)))
+        .values_list("conversation_id", "up", "down")
+    ):
+        if down or conversation_id in signals:
+            signals[conversation_id].update(thumbs_up=up, thumbs_down=down)
     started = dict(conversations.filter(pk__in=list(signals)).values_list("pk", "created_at"))
     owners = dict(conversations.filter(pk__in=list(signals)).values_list("pk", "assistant_id"))
     return [
@@ -430,13 +431,7 @@ def topic_join(*, message_id: int) -> Topic | None:
     embedding = QuestionEmbedding.objects.filter(message_id=message_id).select_related("message__conversation").first()
     if embedding is None or embedding.message.conversation.visitor_token.startswith(RECHECK_VISITOR_PREFIX):
         return None
-    build = (
-        TopicBuild.objects.filter(
-            assistant_id=embedding.assistant_id, status=TopicBuild.Status.DONE, model_name=embedding.model_name
-        )
-        .order_by("-finished_at", "-id")
-        .first()
-    )
+    build = current_build(embedding.assistant_id, model_name=embedding.model_name)
     if build is None:
         return None
     vector = np.asarray(embedding.vector, dtype=float)
@@ -553,11 +548,7 @@ def topic_failures_refresh(*, message_id: int) -> Topic | None:
         )
         if question_id is None:
             return None
-    build = (
-        TopicBuild.objects.filter(assistant_id=assistant_id, status=TopicBuild.Status.DONE)
-        .order_by("-finished_at", "-id")
-        .first()
-    )
+    build = current_build(assistant_id)
     if build is None:
         return None
     found = Topic.objects.filter(build=build, message_ids__contains=[question_id]).values_list("pk", flat=True).first()
@@ -590,8 +581,18 @@ def _topic_failures_count(build: TopicBuild, topic: Topic, question_id: int) -> 
     if gap is None:
         if not any(row[0] == question_id for row in failing):
             return
-        closed = ContentGap.objects.filter(topic=topic, status=ContentGap.Status.CLOSED).order_by("-closed_at")
-        last = closed.values_list("closed_at", flat=True).first()
+        # Its last closed gap: of this topic, or (after a rebuild made new topics) holding one of its questions.
+        last = (
+            ContentGap.objects.filter(
+                Q(topic=topic) | Q(checks__message_id__in=topic.message_ids),
+                assistant_id=build.assistant_id,
+                status=ContentGap.Status.CLOSED,
+                closed_at__isnull=False,
+            )
+            .order_by("-closed_at")
+            .values_list("closed_at", flat=True)
+            .first()
+        )
         if last is not None:
             failing = [row for row in failing if row[3] >= last or row[0] == question_id]
     if not failing:
@@ -735,10 +736,7 @@ def _topics_build(build_id: int, searched: int) -> TopicBuild | None:
             )
         )
     with transaction.atomic():
-        # The latest build replaces the earlier ones (their topics go with them; gaps keep their own figures).
-        TopicBuild.objects.filter(
-            assistant_id=build.assistant_id, status__in=[TopicBuild.Status.DONE, TopicBuild.Status.FAILED]
-        ).exclude(pk=build.pk).delete()
+        _builds_replaced(build)
         Topic.objects.filter(build=build).delete()
         Topic.objects.bulk_create([topic for topic, _ in topics])
         _gaps_from_topics(build, [(topic, failing) for topic, failing in topics if failing], searched)
@@ -750,6 +748,40 @@ def _topics_build(build_id: int, searched: int) -> TopicBuild | None:
         build.finished_at = timezone.now()
         build.save()
     return build
+
+
+KEEP_BUILDS = 12  # finished builds kept per assistant (each its own period), the earliest periods dropped first
+
+
+def _builds_replaced(build: TopicBuild) -> None:
+    """Builds are kept per period, so the Top questions and Content gaps pages can show an earlier
+    period's topics: a new build replaces the earlier ones whose period it mostly covers (more than half
+    of their days: yesterday's nightly 30 days by today's) and the failed ones; beyond KEEP_BUILDS the
+    builds of the earliest periods go (the new one and the current nightly one stay; their topics go with them, gaps keep their own figures)."""
+    earlier = TopicBuild.objects.filter(assistant_id=build.assistant_id).exclude(pk=build.pk)
+    earlier.filter(status=TopicBuild.Status.FAILED).delete()
+    replaced = []
+    for pk, start, end in earlier.filter(status=TopicBuild.Status.DONE).values_list("pk", "start", "end"):
+        shared = (min(end, build.end) - max(start, build.start)).days + 1
+        if shared * 2 > (end - start).days + 1:
+            replaced.append(pk)
+    TopicBuild.objects.filter(pk__in=replaced).delete()
+    kept = (
+        earlier.filter(status=TopicBuild.Status.DONE)
+        .order_by("-end", "-finished_at", "-id")
+        .values_list("pk", flat=True)
+    )
+    TopicBuild.objects.filter(pk__in=list(kept[KEEP_BUILDS - 1 :])).delete()
+
+
+def current_build(assistant_id: int, **filters) -> TopicBuild | None:
+    """The assistant's build that new questions join and failures count in: of the finished ones, the
+    one whose period ends last (a build asked for an earlier period is kept beside it, not joined)."""
+    return (
+        TopicBuild.objects.filter(assistant_id=assistant_id, status=TopicBuild.Status.DONE, **filters)
+        .order_by("-end", "-finished_at", "-id")
+        .first()
+    )
 
 
 def _gap_kind(assistant: Assistant, question: str) -> dict:
@@ -854,6 +886,23 @@ def _gaps_from_topics(build: TopicBuild, failing_topics: list, searched: int) ->
             message_id__isnull=False,
         ).values_list("message_id", "gap_id")
     )
+    # A closed gap holding one of a topic's questions opens again only on failures after it closed: the
+    # failures from before the fix (still failed in their first answers) are not counted again.
+    closed = {}
+    for message_id, closed_at in GapQuestion.objects.filter(
+        gap__assistant_id=build.assistant_id, gap__status=ContentGap.Status.CLOSED, message_id__isnull=False
+    ).values_list("message_id", "gap__closed_at"):
+        if closed_at is not None and (message_id not in closed or closed_at > closed[message_id]):
+            closed[message_id] = closed_at
+    if closed:
+        after = []
+        for topic, failing in failing_topics:
+            last = max((closed[pk] for pk in topic.message_ids if pk in closed), default=None)
+            if last is not None:
+                failing = [row for row in failing if row[3] >= last]
+            if failing:
+                after.append((topic, failing))
+        failing_topics = after
     ranked = sorted(failing_topics, key=lambda item: -len({row[2] for row in item[1]}))
     for index, (topic, failing) in enumerate(ranked):
         visitors = len({row[2] for row in failing})
@@ -884,8 +933,17 @@ def _gaps_from_topics(build: TopicBuild, failing_topics: list, searched: int) ->
             gap = ContentGap.objects.create(assistant_id=build.assistant_id, **fields)
         kept.add(gap.pk)
         _gap_questions_add(gap, failing)
+    # Open gaps not found again are removed, those of the build's period only (a build of an earlier
+    # period leaves the gaps of questions asked outside it).
+    low, high = _bounds(build.start, build.end)
     ContentGap.objects.filter(assistant_id=build.assistant_id, status=ContentGap.Status.OPEN).exclude(
         pk__in=kept
+    ).exclude(
+        Exists(
+            GapQuestion.objects.filter(gap=OuterRef("pk")).filter(
+                Q(message__created_at__lt=low) | Q(message__created_at__gte=high)
+            )
+        )
     ).delete()
 
 

@@ -953,6 +953,64 @@ class ContentGapPage(Schema):
     next_cursor: str | None = Field(description=NEXT_CURSOR)
 
 
+class TeamTopicBuildInfo(TopicBuildInfo):
+    assistant_id: int
+
+
+class TeamTopic(TopicSummary):
+    assistant_id: int = Field(description="The assistant whose questions these are.")
+
+
+class TeamTopicPage(Schema):
+    builds: list[TeamTopicBuildInfo] = Field(description="Each assistant's latest topic build (none before its first).")
+    data: list[TeamTopic] = Field(description="Most questions first, over all the team's assistants.")
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
+
+
+class TeamContentGap(ContentGap):
+    assistant_id: int
+
+
+class TeamContentGapPage(Schema):
+    data: list[TeamContentGap] = Field(description="Most visitors first, over all the team's assistants.")
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
+
+
+class LeadScoreBucket(Schema):
+    low: int = Field(description="Lowest score in the bucket (scores are 0–100).")
+    high: int = Field(description="Highest score, inclusive.")
+    count: int = Field(description="Leads created in the period with a score in the bucket.")
+    previous: int = Field(description="The same in the previous period.")
+
+
+class LeadTopic(Schema):
+    topic_id: int
+    assistant_id: int
+    label: str = Field(description="The topic's most central question (its latest build).")
+    leads: int = Field(description="Leads whose conversation asked one of its questions (once per topic).")
+    average_score: float
+
+
+class LeadsByPage(Schema):
+    url: str = Field(description="The page the lead's conversation started on, without query or fragment.")
+    leads: int
+    average_score: float
+
+
+class LeadQualityPage(Schema):
+    period: AnalyticsPeriod
+    previous_period: AnalyticsPeriod
+    total: int = Field(description="Leads created in the period.")
+    buckets: list[LeadScoreBucket] = Field(description="The period's leads by score: 0–24, 25–49, 50–74, 75–100.")
+    topics: list[LeadTopic] = Field(description="The 20 topics with most leads (most leads first).")
+    data: list[LeadsByPage] = Field(description="Per page: leads and average score, most leads first.")
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
+
+
+class LeadQualityFilter(Page, AnalyticsPeriodFilter):
+    pass
+
+
 class CitedSource(Schema):
     url: str
     title: str

@@ -11,7 +11,7 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from assistants.api.http import invalid, not_found
-from assistants.models import Assistant, Conversation, Feedback, Handoff, Lead, Message, Team
+from assistants.models import Assistant, ContentGap, Conversation, Feedback, Handoff, Lead, Message, Team, Topic
 from ingestion.models import Document, Source
 
 
@@ -249,6 +249,31 @@ def cited_page(rows: list[dict], *, cursor: str | None, limit: int) -> tuple[lis
         return ordered, None
     last = ordered[limit - 1]
     return ordered[:limit], _encode_position([last["cited"], last["url"]])
+
+
+def lead_pages_page(rows: list[dict], *, cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
+    """Lead quality's pages, most leads first, then by address, ``limit`` after ``cursor``."""
+    ordered = sorted(rows, key=lambda row: (-row["leads"], row["url"]))
+    if cursor:
+        leads, url = _decode_position(cursor, (int, str))
+        ordered = [row for row in ordered if (-row["leads"], row["url"]) > (-leads, url)]
+    if len(ordered) <= limit:
+        return ordered, None
+    last = ordered[limit - 1]
+    return ordered[:limit], _encode_position([last["leads"], last["url"]])
+
+
+def team_topics(*, team):
+    """The team's assistants' latest finished topic builds and all their topics."""
+    from assistants.analytics import selectors as analytics
+
+    builds = analytics.latest_builds(assistant_ids=assistant_ids_for_team(team=team))
+    return builds, Topic.objects.filter(build__in=[b.pk for b in builds]).defer("message_ids", "centroid")
+
+
+def team_gaps(*, team, status: str | None = None) -> QuerySet:
+    gaps = ContentGap.objects.filter(assistant__team=team).prefetch_related("checks")
+    return gaps.filter(status=status) if status else gaps
 
 
 def assistant_ids_for_team(*, team) -> list[int]:

@@ -792,6 +792,70 @@ def analytics_gaps(request, assistant_id: schemas.AssistantId, filters: Query[sc
 
 
 @router.get(
+    "/analytics/topics",
+    auth=TeamKey(READ),
+    response=schemas.TeamTopicPage,
+    summary="List the whole team's top questions",
+    tags=["Analytics"],
+    openapi_extra=responds(200, "The topics of every assistant's latest topic build, most questions first."),
+)
+def team_analytics_topics(request, filters: Query[schemas.Page]):
+    """The topics of ``/assistants/{id}/analytics/topics`` for all the key's team's assistants together
+    (each assistant's latest build; each topic names its assistant), most questions first."""
+    builds, topics = selectors.team_topics(team=request.auth.team)
+    rows, next_cursor = selectors.ranked_page(topics, field="questions", cursor=filters.cursor, limit=filters.limit)
+    return {"builds": builds, "data": rows, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/analytics/gaps",
+    auth=TeamKey(READ),
+    response=schemas.TeamContentGapPage,
+    summary="List the whole team's content gaps",
+    tags=["Analytics"],
+    openapi_extra=responds(200, "The content gaps of all the team's assistants, most visitors first."),
+)
+def team_analytics_gaps(request, filters: Query[schemas.GapFilter]):
+    """The content gaps of ``/assistants/{id}/analytics/gaps`` for all the key's team's assistants
+    together (each names its assistant), most visitors first; ``status`` filters them."""
+    gaps = selectors.team_gaps(team=request.auth.team, status=filters.status)
+    rows, next_cursor = selectors.ranked_page(gaps, field="visitors", cursor=filters.cursor, limit=filters.limit)
+    return {"data": rows, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/analytics/lead-quality",
+    auth=TeamKey(READ),
+    response=schemas.LeadQualityPage,
+    summary="Get the whole team's lead quality",
+    tags=["Analytics"],
+    openapi_extra=responds(200, "The period's leads by score bucket, topic and page (pages most leads first)."),
+)
+def team_analytics_lead_quality(request, filters: Query[schemas.LeadQualityFilter]):
+    """The Overview's lead quality for all the key's team's assistants: the leads created in the period
+    by score bucket beside the previous period, the 20 topics with most leads (latest builds), and per
+    page the leads and their average score, most leads first (paginated)."""
+    from assistants.analytics import selectors as analytics
+
+    period = _analytics_period(filters)
+    ids = selectors.assistant_ids_for_team(team=request.auth.team)
+    quality = analytics.lead_quality(assistant_ids=ids, period=period, page_rows=None)
+    rows, next_cursor = selectors.lead_pages_page(quality["pages"], cursor=filters.cursor, limit=filters.limit)
+    return {
+        "period": _period_out(period),
+        "previous_period": _period_out(period.previous()),
+        "total": quality["total"],
+        "buckets": [{key: b[key] for key in ("low", "high", "count", "previous")} for b in quality["buckets"]],
+        "topics": [
+            {key: t[key] for key in ("topic_id", "assistant_id", "label", "leads")} | {"average_score": t["average"]}
+            for t in quality["topics"]
+        ],
+        "data": [{"url": p["url"], "leads": p["leads"], "average_score": p["average"]} for p in rows],
+        "next_cursor": next_cursor,
+    }
+
+
+@router.get(
     "/assistants/{int:assistant_id}/analytics/sources",
     auth=TeamKey(READ),
     response=schemas.SourceUsagePage,

@@ -140,7 +140,7 @@ def _tables(tab: str, *, assistant_ids: list[int], period, status: str, export: 
             "rows": [[r["label"], r["assistant"], r["leads"], round(r["average"], 1)] for r in leads["topics"]],
         }
     elif tab == "questions":
-        builds, topics, total = selectors.topics(assistant_ids=assistant_ids, limit=limit)
+        builds, topics, total = selectors.topics(assistant_ids=assistant_ids, period=period, limit=limit)
         data.update(builds=builds, topics=topics, total=total)
         tables["topics"] = {
             "title": "Topics",
@@ -169,8 +169,9 @@ def _tables(tab: str, *, assistant_ids: list[int], period, status: str, export: 
             ],
         }
     elif tab == "gaps":
-        gaps, total = selectors.gaps(assistant_ids=assistant_ids, status=status, limit=limit)
-        data.update(gaps=gaps, total=total, builds=selectors.latest_builds(assistant_ids=assistant_ids))
+        gaps, total = selectors.gaps(assistant_ids=assistant_ids, status=status, period=period, limit=limit)
+        builds = selectors.period_builds(assistant_ids=assistant_ids, period=period)
+        data.update(gaps=gaps, total=total, builds=builds)
         tables["gaps"] = {
             "title": "Content gaps",
             "columns": ["Gap", "Assistant", "Kind", "Visitors", "Questions", "Best page", "Rank", "Score", "Status"],
@@ -202,8 +203,17 @@ def _tables(tab: str, *, assistant_ids: list[int], period, status: str, export: 
         }
         tables["stale"] = {
             "title": "Often cited, not changed for a year",
-            "columns": ["Title", "Address", "Cited", "Last changed"],
-            "rows": [[r["title"], r["url"], r["cited"], r["changed"].date().isoformat()] for r in usage["stale"]],
+            "columns": ["Title", "Address", "Cited", "Last changed", "Known from"],
+            "rows": [
+                [
+                    r["title"],
+                    r["url"],
+                    r["cited"],
+                    r["changed"].date().isoformat(),
+                    "crawls (content hash)" if r["basis"] == "crawl" else "Last-Modified",
+                ]
+                for r in usage["stale"]
+            ],
         }
         tables["crawl"] = {
             "title": "The last crawl's failed and skipped pages",

@@ -139,9 +139,19 @@ def document_parse(*, document: Document, content_type: str = "") -> None:
     # A video's note (which caption track it was read from) came with its download.
     document.warnings = [*document.warnings, *parsed.warnings] if document_is_video(document) else parsed.warnings
     document.sections = sections
-    document.content_hash = sections_hash(document.title, sections)
+    content_hash = sections_hash(document.title, sections)
+    changed = {}
+    if content_hash != document.content_hash:
+        previous = Document.objects.filter(pk=document.pk).values_list("content_hash", "indexed_hash").first()
+        if previous is None or content_hash not in previous:  # parsed again with the same content: unchanged
+            changed["content_changed_at"] = document.content_changed_at = timezone.now()
+    document.content_hash = content_hash
     Document.objects.filter(pk=document.pk).update(
-        title=document.title, sections=sections, warnings=document.warnings, content_hash=document.content_hash
+        title=document.title,
+        sections=sections,
+        warnings=document.warnings,
+        content_hash=document.content_hash,
+        **changed,
     )
 
 
@@ -165,6 +175,8 @@ def document_store(
             (document.status == Document.Status.READY and document.indexed_hash == content_hash)
             or document.status == Document.Status.PENDING
         )
+        if document.content_hash != content_hash:  # first stored, or its content changed
+            document.content_changed_at = document.fetched_at
         if not unchanged:
             document.title = title[:500]
             document.sections = sections

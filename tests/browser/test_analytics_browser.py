@@ -62,6 +62,16 @@ def test_the_analytics_pages(browser, platform, assistant, owner):
     page.get_by_role("link", name="Top questions").click()
     expect(page.locator(".topics-table tbody tr").first).to_contain_text("Business plan")
     shots(page, "analytics-questions")
+    # A narrower period: the build's topics counted over its questions (issue 22).
+    today = timezone.now().date()
+    page.get_by_label("From", exact=True).fill((today - dt.timedelta(days=2)).isoformat())
+    page.get_by_label("To", exact=True).fill((today - dt.timedelta(days=1)).isoformat())
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator(".build-note")).to_contain_text("counted for the chosen period")
+    expect(page.locator(".topics-table tbody tr")).to_have_count(1)
+    expect(page.locator(".topics-table tbody tr td[data-label=Questions]")).to_have_text("2")
+    shots(page, "analytics-questions-period")
+    page.goto(f"{platform}/teams/{assistant.team_id}/analytics/questions/")
 
     page.get_by_role("link", name="Content gaps").click()
     gaps = page.locator(".gap")
@@ -76,8 +86,18 @@ def test_the_analytics_pages(browser, platform, assistant, owner):
     expect(page.locator("#gap-qa-answer-error")).to_have_text("Write the answer the assistant should give.")
     shots(page, "analytics-gap")
 
+    # The pricing page, cited three times, stored 400 days ago and unchanged in every crawl since.
+    from ingestion.models import Document, Source
+
+    long_ago = timezone.now() - dt.timedelta(days=400)
+    source = Source.objects.create(assistant=assistant, url="http://docs.test/", name="docs")
+    document = Document.objects.create(
+        source=source, url="http://docs.test/pricing/", title="Pricing", status=Document.Status.READY
+    )
+    Document.objects.filter(pk=document.pk).update(created_at=long_ago, content_changed_at=long_ago)
     page.goto(f"{platform}/teams/{assistant.team_id}/analytics/sources/")
     expect(page.locator("table").first).to_contain_text("Pricing")
+    expect(page.locator("#stale-title").locator("xpath=../..").locator("tbody")).to_contain_text("as crawled")
     shots(page, "analytics-sources")
     page.get_by_role("link", name="Worst conversations").click()
     expect(page.locator(".log-table tbody tr")).to_have_count(3)

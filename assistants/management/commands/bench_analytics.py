@@ -45,18 +45,23 @@ MODELS = [("openai", "gpt-4o-mini", 0.15, 0.6), ("anthropic", "claude-haiku", 0.
 @contextmanager
 def created_at_as_given():
     """Let bulk_create keep the generated ``created_at`` (auto_now_add would stamp now)."""
+    from assistants.models import Handoff, Lead
+
     fields = [Conversation._meta.get_field("created_at"), Message._meta.get_field("created_at")]
-    fields.append(Feedback._meta.get_field("created_at"))
+    fields += [Feedback._meta.get_field("created_at"), Handoff._meta.get_field("requested_at")]
+    fields.append(Lead._meta.get_field("created_at"))
     for field in fields:
         field.auto_now_add = False
-    updated = Feedback._meta.get_field("updated_at")
-    updated.auto_now = False
+    updated = [Feedback._meta.get_field("updated_at"), Lead._meta.get_field("updated_at")]
+    for field in updated:
+        field.auto_now = False
     try:
         yield
     finally:
         for field in fields:
             field.auto_now_add = True
-        updated.auto_now = True
+        for field in updated:
+            field.auto_now = True
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -108,12 +113,16 @@ class Command(BaseCommand):
             ConversationQuality,
             DailyRollup,
             GapQuestion,
+            Handoff,
+            Lead,
             QuestionEmbedding,
             Topic,
             TopicBuild,
         )
 
         order = [
+            (Lead, "team"),
+            (Handoff, "conversation__assistant__team"),
             (GapQuestion, "gap__assistant__team"),
             (ContentGap, "assistant__team"),
             (Topic, "assistant__team"),
@@ -191,6 +200,30 @@ class Command(BaseCommand):
                 "rollups_ms": {"p50": round(r50, 1), "p95": round(r95, 1)},
                 "raw_ms": {"p50": round(raw50, 1), "p95": round(raw95, 1)},
             }
+
+        # The Overview's handoff reasons and lead quality read the handoff and lead rows (no rollup):
+        # timed alone, the period and the previous one, as the page asks them.
+        tables: dict[str, list[float]] = {}
+        for label, scope in scopes:
+            for name, query in [
+                ("handoff reasons", lambda s=scope: selectors.handoff_reasons(assistant_ids=s, period=period)),
+                ("lead quality", lambda s=scope: selectors.lead_quality(assistant_ids=s, period=period)),
+            ]:
+                timings = tables.setdefault(f"{name} ({label})", [])
+                for _ in range(options["repeats"]):
+                    t = time.perf_counter()
+                    query()
+                    timings.append((time.perf_counter() - t) * 1000)
+        out(f"\n{'table (own rows, no rollup)':<40} {'p50/p95 ms':>20}")
+        for name, timings in tables.items():
+            p50, p95 = percentiles(timings)
+            out(f"{name:<40} {p50:>9.1f} / {p95:>7.1f}")
+            self.report.setdefault("tables", {})[name] = {"p50": round(p50, 1), "p95": round(p95, 1)}
+        from assistants.models import Handoff, Lead
+
+        self.report["handoffs"] = Handoff.objects.filter(conversation__assistant__team=team).count()
+        self.report["leads"] = Lead.objects.filter(team=team).count()
+        out(f"({self.report['handoffs']:,} handoffs, {self.report['leads']:,} leads generated)")
 
         out("\ntopic clustering (synthetic 384-d question vectors, 1 process):")
         np_rng = np.random.default_rng(options["seed"])
@@ -339,11 +372,11 @@ class Command(BaseCommand):
         client = Client(HTTP_HOST=settings.ALLOWED_HOSTS[0], secure=settings.SECURE_SSL_REDIRECT)
         client.force_login(owner)
 
-        def render(name, *args, table: str = ""):
+        def render(name, *args, table: str = "", params: dict | None = None):
             url = reverse(name, args=args)
 
             def get():
-                response = client.get(url, {"table": table} if table else {})
+                response = client.get(url, ({"table": table} if table else {}) | (params or {}))
                 assert response.status_code == 200, response.status_code
                 return b"".join(response.streaming_content) if response.streaming else response.content
 
@@ -351,6 +384,7 @@ class Command(BaseCommand):
 
         everyone = list(team.assistants.values_list("pk", flat=True))
         one = f"the {build.questions:,}-question assistant"
+        wider = selectors.Period(build.start - dt.timedelta(days=1), build.end)
         cases = {
             f"top questions ({one})": {
                 "query": lambda: selectors.topics(assistant_ids=[assistant.pk], limit=selectors.PAGE_ROWS),
@@ -363,6 +397,19 @@ class Command(BaseCommand):
                 "page": render("assistant_analytics", assistant.pk, "gaps"),
                 "raw": lambda: self.raw_gaps(build.pk),
                 "export of all": render("assistant_analytics_export", assistant.pk, "gaps", table="gaps"),
+            },
+            # A period one day longer than the build's: every topic counted again over the questions it
+            # holds that were asked in the period (the stored question→topic assignments, one query).
+            f"top questions ({one}), another period": {
+                "query": lambda: selectors.topics(
+                    assistant_ids=[assistant.pk], period=wider, limit=selectors.PAGE_ROWS
+                ),
+                "page": render(
+                    "assistant_analytics",
+                    assistant.pk,
+                    "questions",
+                    params={"start": wider.start.isoformat(), "end": wider.end.isoformat()},
+                ),
             },
             "top questions (whole team)": {
                 "query": lambda: selectors.topics(assistant_ids=everyone, limit=selectors.PAGE_ROWS),
@@ -498,6 +545,43 @@ class Command(BaseCommand):
                         )
                     )
             Feedback.objects.bulk_create(rated, batch_size=5000)
+            self.generate_handoffs_and_leads(conversations, random.Random(options["seed"] + 1))
+
+    @staticmethod
+    def generate_handoffs_and_leads(conversations, rng: random.Random) -> None:
+        """A handoff for 5 % of the conversations (a reason at random) and a lead for 3 % (a score of
+        0–100, on the conversation's page), with their own random stream: the messages stay those of
+        the same seed in earlier runs."""
+        from assistants.models import Handoff, Lead
+
+        handoffs, leads = [], []
+        for conversation in conversations:
+            if rng.random() < 0.05:
+                handoffs.append(
+                    Handoff(
+                        conversation=conversation,
+                        reason=rng.choice(Handoff.Reason.values),
+                        requested_at=conversation.created_at + dt.timedelta(seconds=rng.randint(30, 600)),
+                    )
+                )
+            if rng.random() < 0.03:
+                at = conversation.created_at + dt.timedelta(seconds=rng.randint(30, 900))
+                leads.append(
+                    Lead(
+                        team_id=conversation.assistant.team_id,
+                        assistant=conversation.assistant,
+                        conversation=conversation,
+                        email=f"lead{rng.getrandbits(32):x}@bench.example",
+                        page_url=conversation.page_url,
+                        score=rng.randint(0, 100),
+                        created_at=at,
+                        updated_at=at,
+                    )
+                )
+        Handoff.objects.bulk_create(handoffs, batch_size=5000)
+        Lead.objects.bulk_create(leads, batch_size=5000)
+        with connection.cursor() as cursor:  # the planner's statistics, as autovacuum keeps them in a live table
+            cursor.execute("analyze assistants_handoff, assistants_lead")
 
     @staticmethod
     def answer(conversation, at, rng: random.Random) -> Message:
@@ -566,7 +650,8 @@ class Command(BaseCommand):
                     and not exists (select 1 from assistants_message a where a.conversation_id = c.id
                                     and a.role = 'assistant' and a.unanswered)
                     and not exists (select 1 from assistants_feedback f where f.conversation_id = c.id
-                                    and f.kind = 'rating' and f.rating = -1))
+                                    and f.kind = 'rating' and f.rating = -1)
+                    and not exists (select 1 from assistants_handoff h where h.conversation_id = c.id))
                 from assistants_conversation c
                 where c.assistant_id = any(%s) and c.created_at >= %s and c.created_at < %s
                   and c.visitor_token not like 'gap-recheck-%%'
@@ -644,8 +729,11 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute(
                 """
-                select c.id, greatest(0, least(100, 100 - 30 * f.down - 25 * m.u - 15 * m.e + 5 * f.up)) as quality
+                select c.id, greatest(0, least(100, 100 - 30 * f.down - 25 * m.u - 15 * m.e - 40 * h.handed
+                    + 5 * f.up)) as quality
                 from assistants_conversation c
+                cross join lateral (
+                    select exists (select 1 from assistants_handoff x where x.conversation_id = c.id)::int as handed) h
                 cross join lateral (
                     select count(*) filter (where a.unanswered) as u,
                            count(*) filter (where not a.unanswered and a.error <> '') as e
@@ -654,7 +742,7 @@ class Command(BaseCommand):
                     select count(*) filter (where r.rating = 1) as up, count(*) filter (where r.rating = -1) as down
                     from assistants_feedback r where r.conversation_id = c.id and r.kind = 'rating') f
                 where c.assistant_id = any(%s) and c.created_at >= %s and c.created_at < %s
-                  and c.visitor_token not like 'gap-recheck-%%' and (m.u > 0 or m.e > 0 or f.down > 0)
+                  and c.visitor_token not like 'gap-recheck-%%' and (m.u > 0 or m.e > 0 or f.down > 0 or h.handed > 0)
                 order by quality, c.created_at desc, c.id limit 50
                 """,
                 [assistant_ids, low, high],
@@ -690,4 +778,5 @@ class Command(BaseCommand):
         }
         assert cited == {url: n for url, n, *_ in self.raw_sources(assistant_ids, period)}
         worst = selectors.worst_conversations(assistant_ids=assistant_ids, period=period)
-        assert [(row.conversation_id, row.quality) for row in worst] == self.raw_worst(assistant_ids, period)
+        mine, raw_worst = [(row.conversation_id, row.quality) for row in worst], self.raw_worst(assistant_ids, period)
+        assert mine == raw_worst, [pair for pair in zip(mine, raw_worst) if pair[0] != pair[1]][:5]

@@ -260,14 +260,70 @@ def test_the_lists_show_the_largest_topics_and_gaps_and_the_export_has_them_all(
         topic = Topic.objects.create(build=build, assistant=s.a, label=f"topic-{n}", questions=n + 1, visitors=n + 1)
         ContentGap.objects.create(assistant=s.a, topic=topic, label=f"gap-{n}", kind="no_page", visitors=n + 1)
     client = client_for(s.team)
+    period = {"start": DAY1.isoformat(), "end": DAY2.isoformat()}  # the build's: its topics' own counts
     for tab, name, table in [("questions", "topic", "topics"), ("gaps", "gap", "gaps")]:
-        text = client.get(reverse("assistant_analytics", args=[s.a.pk, tab])).content.decode()
+        text = client.get(reverse("assistant_analytics", args=[s.a.pk, tab]), period).content.decode()
         assert [n for n in range(5) if f"{name}-{n}<" in text] == [2, 3, 4], tab  # the three largest
         assert text.index(f"{name}-4<") < text.index(f"{name}-3<") < text.index(f"{name}-2<")
         assert f"Showing the first 3 of 5 {table}" in text
-        export = client.get(reverse("assistant_analytics_export", args=[s.a.pk, tab]), {"table": table})
+        export = client.get(reverse("assistant_analytics_export", args=[s.a.pk, tab]), {"table": table, **period})
         rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
         assert [row[0] for row in rows[1:]] == [f"{name}-{n}" for n in (4, 3, 2, 1, 0)], tab
     # At or under the limit, no note.
     monkeypatch.setattr(selectors, "PAGE_ROWS", 5)
-    assert "Showing the first" not in client.get(reverse("assistant_analytics", args=[s.a.pk, "gaps"])).content.decode()
+    page = client.get(reverse("assistant_analytics", args=[s.a.pk, "gaps"]), period)
+    assert "Showing the first" not in page.content.decode()
+
+
+def test_a_page_without_last_modified_is_stale_by_its_content_hash_history_as_crawled():
+    """Issue 22: the crawls keep when a page's content last changed (``content_changed_at``, set when its
+    content hash differs); a page whose site sends no Last-Modified is stale when its content has not
+    changed for a year of crawls, and a change the crawls saw outranks an old Last-Modified."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from ingestion.models import CrawlRun, Document, Source
+    from ingestion.services.documents import document_store
+
+    s = seed()
+    source = Source.objects.create(assistant=s.a, url="https://ex.example/", name="site")
+    run = CrawlRun.objects.create(source=source, status=CrawlRun.Status.DONE)
+    sections = [{"heading_path": ["Pricing"], "anchor": "", "text": "The pro plan costs 10 a month."}]
+    url = "https://ex.example/pricing"  # cited three times in the period
+    services.rollups_compute(start=DAY1, end=DAY2)
+
+    def stale():
+        page = client_for(s.team).get(
+            reverse("assistant_analytics", args=[s.a.pk, "sources"]),
+            {"start": DAY1.isoformat(), "end": DAY2.isoformat()},
+        )
+        return [(row["url"], row["basis"]) for row in page.context["usage"]["stale"]], page.content.decode()
+
+    assert document_store(run=run, url=url, title="Pricing", sections=sections)  # no Last-Modified
+    document = Document.objects.get(url=url)
+    assert document.content_changed_at == document.fetched_at
+    assert stale()[0] == []  # first stored just now
+    # Stored 400 days ago and crawled since with the same content: unchanged for over a year.
+    long_ago = timezone.now() - dt.timedelta(days=400)
+    Document.objects.filter(pk=document.pk).update(
+        created_at=long_ago,
+        content_changed_at=long_ago,
+        status=Document.Status.READY,
+        indexed_hash=document.content_hash,
+    )
+    assert not document_store(run=run, url=url, title="Pricing", sections=sections)
+    assert Document.objects.get(pk=document.pk).content_changed_at == long_ago
+    rows, text = stale()
+    assert rows == [(url, "crawl")] and "as crawled" in text
+    # Its content changes (the site still sends no Last-Modified): fresh again.
+    changed = [{**sections[0], "text": "The pro plan costs 12 a month."}]
+    assert document_store(run=run, url=url, title="Pricing", sections=changed)
+    assert Document.objects.get(pk=document.pk).content_changed_at > long_ago
+    assert stale()[0] == []
+    # A 2020 Last-Modified does not outrank the change the crawls saw ...
+    Document.objects.filter(pk=document.pk).update(last_modified="Wed, 01 Jan 2020 00:00:00 GMT")
+    assert stale()[0] == []
+    # ... but is the evidence while the crawls have seen one version only.
+    Document.objects.filter(pk=document.pk).update(content_changed_at=long_ago)
+    assert stale()[0] == [(url, "last_modified")]

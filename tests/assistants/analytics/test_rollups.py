@@ -181,3 +181,18 @@ def test_handoffs_and_leads_count_on_their_day_and_a_handed_off_conversation_is_
     values = metrics.compute(selectors.totals(assistant_ids=[s.a.pk], period=selectors.Period(DAY1, DAY2)))
     assert values["handoff_rate"] == pytest.approx(1 / 5) and values["leads"] == 1
     assert values["lead_conversion"] == pytest.approx(1 / 5) and values["resolved_rate"] == pytest.approx(1 / 5)
+
+
+def test_a_handed_off_conversations_thumbs_up_counts_in_its_quality():
+    """Its quality is 100 − 40 (handed off) + 5 (one thumbs up) = 65: the rating counts as for any
+    listed conversation (found by the bench's raw check: it was 60, the rating left out)."""
+    from assistants.models import ConversationQuality, Handoff
+
+    s = seed()
+    c = conversation(s.a, at(DAY2, 14))
+    ask(c, at(DAY2, 14, 1), "Can I talk to a person?")
+    rate(answer(c, at(DAY2, 14, 2)), 1)
+    Handoff.objects.create(conversation=c, reason=Handoff.Reason.VISITOR_ASKED)
+    services.rollups_compute(start=DAY1, end=DAY2)
+    row = ConversationQuality.objects.get(conversation=c)
+    assert (row.handed_off, row.thumbs_up, row.quality) == (True, 1, 65)

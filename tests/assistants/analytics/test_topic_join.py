@@ -196,3 +196,40 @@ def test_a_gaps_question_asked_again_joins_no_topic(embedder):
     assert (
         list(Topic.objects.filter(build=build).values_list("pk", "questions", "message_ids").order_by("pk")) == before
     )
+
+
+def test_a_rebuild_after_a_gap_closed_does_not_reopen_it_from_the_failures_before_the_fix(embedder):
+    """Issue 22: the failures from before the fix stay failed in their first answers; a rebuild counts
+    only those after the gap closed, so it opens no gap for them, and one for a new failure alone."""
+    assistant = make_assistant()
+    c = conversation(assistant, at(DAY1, 9))
+    old = ask(c, at(DAY1, 9, 1), "How much does the pro plan cost?")
+    answer(c, at(DAY1, 9, 2), text="I don't know.", unanswered=True)
+    for hour, text in enumerate(ASKED[1:], start=10):
+        c = conversation(assistant, at(DAY1, hour))
+        ask(c, at(DAY1, hour, 1), text)
+        answer(c, at(DAY1, hour, 2))
+    build = services.topics_build_queue(assistant=assistant, start=DAY1, end=DAY2)
+    services.topics_build(build_id=build.pk)
+    gap = ContentGap.objects.get(assistant=assistant)
+    assert gap.status == ContentGap.Status.OPEN and list(gap.checks.values_list("message_id", flat=True)) == [old.pk]
+    # The team added the page; the re-check answered the question: the gap closed.
+    services.gap_recheck_record(gap_id=gap.pk, results={check.pk: {"answered": True} for check in gap.checks.all()})
+    gap.refresh_from_db()
+    assert gap.status == ContentGap.Status.CLOSED
+    ContentGap.objects.filter(pk=gap.pk).update(closed_at=at(DAY2, 8))
+    # The nightly rebuild: the old failure is still there, but from before the close.
+    again = services.topics_build_queue(assistant=assistant, start=DAY1, end=DAY2)
+    services.topics_build(build_id=again.pk)
+    assert list(ContentGap.objects.filter(assistant=assistant).values_list("pk", "status")) == [
+        (gap.pk, ContentGap.Status.CLOSED)
+    ]
+    # A failure after the close: the rebuild opens a gap with it alone.
+    c = conversation(assistant, at(DAY2, 10))
+    new = ask(c, at(DAY2, 10, 1), "What is the price of the pro plan per month?")
+    answer(c, at(DAY2, 10, 2), text="I don't know.", unanswered=True)
+    third = services.topics_build_queue(assistant=assistant, start=DAY1, end=DAY2)
+    services.topics_build(build_id=third.pk)
+    opened = ContentGap.objects.get(assistant=assistant, status=ContentGap.Status.OPEN)
+    assert (opened.questions, opened.unanswered) == (1, 1)
+    assert list(opened.checks.values_list("message_id", flat=True)) == [new.pk]

@@ -158,3 +158,73 @@ def test_the_whole_teams_overview_sums_its_assistants_only(seeded):
     )
     sources = conforms(api.get("/analytics/sources", **PERIOD), "/analytics/sources")
     assert [(r["url"], r["cited"]) for r in sources["data"]] == [(P1["url"], 3), (P2["url"], 2)]
+
+
+def test_the_whole_teams_topics_gaps_and_lead_quality_page_by_cursor(seeded, embedder):
+    from assistants.models import Lead
+
+    s, api = seeded
+    assert conforms(api.get("/analytics/topics"), "/analytics/topics") == {
+        "builds": [],
+        "data": [],
+        "next_cursor": None,
+    }
+    builds = []
+    for assistant in (s.a, s.b, s.other):
+        build = services.topics_build_queue(assistant=assistant, start=DAY1, end=DAY2)
+        services.topics_build(build_id=build.pk)
+        builds.append(build)
+    expected = list(
+        Topic.objects.filter(build__in=builds[:2]).order_by("-questions", "-id").values_list("pk", "assistant_id")
+    )
+    assert {a for _, a in expected} == {s.a.pk, s.b.pk}
+    seen, cursor = [], None
+    while True:
+        body = conforms(
+            api.get("/analytics/topics", limit=2, **({"cursor": cursor} if cursor else {})), "/analytics/topics"
+        )
+        assert sorted(b["assistant_id"] for b in body["builds"]) == sorted([s.a.pk, s.b.pk])
+        seen += [(t["id"], t["assistant_id"]) for t in body["data"]]
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert seen == expected  # both assistants', not the other team's
+    # Gaps: both assistants', most visitors first, by status, by cursor.
+    ContentGap.objects.all().delete()
+    few = ContentGap.objects.create(assistant=s.a, label="Few?", kind=ContentGap.Kind.NO_PAGE, visitors=1)
+    many = ContentGap.objects.create(
+        assistant=s.b, label="Many?", kind=ContentGap.Kind.NO_PAGE, visitors=5, status=ContentGap.Status.CLOSED
+    )
+    ContentGap.objects.create(assistant=s.other, label="Theirs?", kind=ContentGap.Kind.NO_PAGE, visitors=9)
+    body = conforms(api.get("/analytics/gaps", limit=1), "/analytics/gaps")
+    assert [(g["id"], g["assistant_id"]) for g in body["data"]] == [(many.pk, s.b.pk)]
+    rest = conforms(api.get("/analytics/gaps", limit=1, cursor=body["next_cursor"]), "/analytics/gaps")
+    assert [g["id"] for g in rest["data"]] == [few.pk] and rest["next_cursor"] is None
+    assert [g["id"] for g in api.get("/analytics/gaps", status="open").json()["data"]] == [few.pk]
+    assert api.get("/analytics/gaps", status="nonsense").status_code == 400
+    # Lead quality: by hand, three leads of the team in the period (scores 80, 60, 10), one before it,
+    # one of the other team's.
+    for assistant, day, score, page in (
+        (s.a, DAY1, 80, "https://ex.example/pricing?utm=x"),
+        (s.a, DAY2, 60, "https://ex.example/pricing"),
+        (s.b, DAY2, 10, "https://ex.example/about#team"),
+        (s.a, DAY1 - dt.timedelta(days=1), 30, "https://ex.example/pricing"),
+        (s.other, DAY1, 90, "https://secret.example.com/"),
+    ):
+        lead = Lead.objects.create(team=assistant.team, assistant=assistant, score=score, page_url=page)
+        Lead.objects.filter(pk=lead.pk).update(created_at=dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC))
+    body = conforms(api.get("/analytics/lead-quality", limit=1, **PERIOD), "/analytics/lead-quality")
+    assert body["total"] == 3
+    assert [(b["low"], b["count"], b["previous"]) for b in body["buckets"]] == [
+        (0, 1, 0),
+        (25, 0, 1),
+        (50, 1, 0),
+        (75, 1, 0),
+    ]
+    assert body["data"] == [{"url": "https://ex.example/pricing", "leads": 2, "average_score": 70.0}]
+    rest = conforms(
+        api.get("/analytics/lead-quality", limit=1, cursor=body["next_cursor"], **PERIOD), "/analytics/lead-quality"
+    )
+    assert rest["data"] == [{"url": "https://ex.example/about", "leads": 1, "average_score": 10.0}]
+    assert rest["next_cursor"] is None
+    assert_error(api.get("/analytics/lead-quality", cursor="WzEsIDJd"), 400, "invalid_request")

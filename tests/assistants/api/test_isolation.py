@@ -125,7 +125,13 @@ def test_every_operation_that_names_an_object_is_walked(client):
     assert named - walked == set(), "operations on another team's objects not walked"
 
 
-TEAM_ROUTES = ["/analytics/overview", "/analytics/sources"]
+TEAM_ROUTES = [
+    "/analytics/overview",
+    "/analytics/sources",
+    "/analytics/topics",
+    "/analytics/gaps",
+    "/analytics/lead-quality",
+]
 
 
 @pytest.mark.parametrize("path", TEAM_ROUTES)
@@ -134,8 +140,11 @@ def test_whole_team_routes_count_only_the_keys_team_and_need_the_read_scope(team
     ``read`` scope like every read."""
     import datetime as dt
 
+    from django.utils.timezone import now
+
     from assistants.analytics import services
     from assistants.api.keys import api_key_create
+    from assistants.models import ContentGap, Lead, Topic, TopicBuild
     from tests.assistants.api.conftest import Api
 
     mine, theirs = make_assistant(team, name="Mine"), make_assistant(make_team(), name="Their Secret Assistant")
@@ -150,12 +159,30 @@ def test_whole_team_routes_count_only_the_keys_team_and_need_the_read_scope(team
                 text="secret answer",
                 citations=[{"url": f"https://secret.example.com/{assistant.pk}", "title": "Secret page"}],
             )
+        # A topic build, a gap and a lead of each team's assistant.
+        build = TopicBuild.objects.create(
+            assistant=assistant, start=today, end=today, status=TopicBuild.Status.DONE, finished_at=now()
+        )
+        Topic.objects.create(build=build, assistant=assistant, label="secret topic", questions=questions)
+        ContentGap.objects.create(assistant=assistant, label="secret gap", kind="no_page", visitors=questions)
+        Lead.objects.create(
+            team=assistant.team,
+            assistant=assistant,
+            score=50,
+            page_url=f"https://secret.example.com/{assistant.pk}",
+            conversation=conversation,
+        )
     services.rollups_compute(start=today - dt.timedelta(days=1), end=today)
     reader = Api(api_key_create(team=team, name="reader", scopes=["read"])[1])
     body = reader.get(path).json()
     if path.endswith("overview"):
         assert body["team_id"] == team.pk and body["assistants"] == 1
         assert {m["key"]: m["value"] for m in body["metrics"]}["questions"] == 1
+    elif path.endswith(("topics", "gaps")):
+        assert [row["assistant_id"] for row in body["data"]] == [mine.pk]
+        assert [b["assistant_id"] for b in body.get("builds", [{"assistant_id": mine.pk}])] == [mine.pk]
+    elif path.endswith("lead-quality"):
+        assert body["total"] == 1 and [row["url"] for row in body["data"]] == [f"https://secret.example.com/{mine.pk}"]
     else:
         assert [row["url"] for row in body["data"]] == [f"https://secret.example.com/{mine.pk}"]
     chat_only = Api(api_key_create(team=team, name="chat", scopes=["chat"])[1])
