@@ -6,8 +6,6 @@ be a 5xx, and each must use a status code, content type and body shape the docum
 The streaming chat answer is validated like any other: each of its Server-Sent Events against ChatEvent.
 """
 
-import time
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
@@ -26,8 +24,9 @@ from chatsite.wsgi import application
 # rows the test makes must be committed rather than held in a test transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# A fixed number of cases per operation (their time is the machine's: a wall-clock budget here failed the
+# test on a busy machine, not on a wrong answer).
 EXAMPLES_PER_OPERATION = 40
-TIME_BUDGET_SECONDS = 45  # for all operations together
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Operations whose cases are half the time aimed at the key's real assistant, so that their
 # successful answers are checked too (not the writes that would queue crawls, nor the delete).
@@ -92,7 +91,6 @@ def test_every_operation_answers_within_its_contract(settings, key, assistant):
     settings.API_RATE_LIMIT_PER_MINUTE = 1_000_000
     headers = {"Authorization": f"Bearer {key[1]}"}
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
-    deadline = time.monotonic() + TIME_BUDGET_SECONDS
     operations = [result.ok() for result in schema.get_all_operations()]
     documented = {f"{method.upper()} {path}" for path, item in schema.raw_schema["paths"].items() for method in item}
     # schemathesis leaves out the operation that serves the document it was loaded from
@@ -101,8 +99,6 @@ def test_every_operation_answers_within_its_contract(settings, key, assistant):
     operations.sort(key=lambda operation: operation.method.upper() == "DELETE")
     succeeded = set()  # the operations that answered at least one case with a 2xx
     for operation in operations:
-        if time.monotonic() > deadline:
-            pytest.fail(f"the fuzzing budget of {TIME_BUDGET_SECONDS} s ran out before {operation.label}")
         fuzz(operation, assistant.pk, headers, succeeded)
     assert AIMED <= succeeded, f"aimed operations that never succeeded: {sorted(AIMED - succeeded)}"
     assert TEAM_READS <= succeeded, f"team reads that never succeeded: {sorted(TEAM_READS - succeeded)}"
