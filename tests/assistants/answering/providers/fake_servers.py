@@ -55,6 +55,11 @@ class RecordedRequest:
     json: Any
 
 
+class _Server(ThreadingHTTPServer):
+    # A provider takes many connections at once; socketserver's default backlog of 5 reset some of a burst.
+    request_queue_size = 256
+
+
 class FakeServer:
     """A scripted HTTP server; use as a context manager or call start() and stop()."""
 
@@ -66,7 +71,7 @@ class FakeServer:
         self.client_gone = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(POLL_INTERVAL,), daemon=True)
 
     @property

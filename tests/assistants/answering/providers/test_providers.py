@@ -514,10 +514,13 @@ def test_every_answer_streaming_at_once_gets_its_own_connection_to_the_provider(
         async def answer():
             return [text async for text in provider.stream(MESSAGES) if isinstance(text, str)]
 
+        def answered(task) -> bool:
+            return task.done() and not task.cancelled() and task.exception() is None
+
         tasks = [asyncio.create_task(answer()) for _ in range(answers)]
         # Every request reaches the model while the first replies still pause (with a pool of 100, the
         # 101st waits until an answer is over: the first one finishing ends this wait instead).
-        while len(server.requests) < answers and not any(task.done() for task in tasks):
+        while len(server.requests) < answers and not any(answered(task) for task in tasks):
             await asyncio.sleep(0.01)
         arrived = len(server.requests)
         for task in tasks:  # the visitors leave: their connections close
