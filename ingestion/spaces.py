@@ -103,9 +103,6 @@ def log_lexical_backend(process: str = "") -> None:
         logger.info("lexical search%s: %s", where, status["label"])
 
 
-WARM_MODELS = 4  # at most this many models loaded at a web process's start (the process keeps 4)
-
-
 def warm_models(process: str = "") -> None:
     """A web process loads the models its assistants search with as it starts (``EMBEDDING_WARM_UP``),
     not at its first visitors' questions: a process started into a burst (a deploy, a scale-out) otherwise
@@ -115,7 +112,7 @@ def warm_models(process: str = "") -> None:
         return
     from django.db.models import Count
 
-    from ingestion.embedding import API_PREFIXES, get_embedder
+    from ingestion.embedding import API_PREFIXES, ENGINES_KEPT, get_embedder
 
     try:
         names = list(
@@ -123,7 +120,7 @@ def warm_models(process: str = "") -> None:
             .values("model_name")
             .annotate(spaces=Count("id"))
             .order_by("-spaces")
-            .values_list("model_name", flat=True)[:WARM_MODELS]
+            .values_list("model_name", flat=True)[:ENGINES_KEPT]
         )
     except Exception as error:  # the database is not there yet: the default model, and the start goes on
         logger.warning("model warm-up: the spaces could not be read (%s)", error)

@@ -54,7 +54,10 @@ def get_embedder(name: str = ""):
 _loading = threading.Lock()
 
 
-@functools.lru_cache(maxsize=4)
+ENGINES_KEPT = 4  # models a process keeps loaded at once
+
+
+@functools.lru_cache(maxsize=ENGINES_KEPT)
 def _engine(name: str):
     from django.conf import settings
 

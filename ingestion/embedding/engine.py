@@ -48,16 +48,15 @@ COALESCE_TEXTS = 64  # a call of at most this many texts may share a forward pas
 
 class _Waiting:
     """One call's texts waiting for the model, and, once a pass ran them, their vectors or its error;
-    ``turn`` is set when they are served or when this call is to run the next pass (``leads``)."""
+    ``turn`` is set when they are served or when this call is to run the next pass."""
 
-    __slots__ = ("texts", "vectors", "error", "served", "leads", "turn")
+    __slots__ = ("texts", "vectors", "error", "served", "turn")
 
     def __init__(self, texts: list[str]):
         self.texts = texts
         self.vectors: np.ndarray | None = None
         self.error: BaseException | None = None
         self.served = False
-        self.leads = False
         self.turn = threading.Event()
 
     def serve(self, vectors: np.ndarray | None, error: BaseException | None) -> None:
@@ -404,9 +403,9 @@ class Embedder:
         waiting = _Waiting(texts)
         with self._waiting_lock:
             self._waiting.append(waiting)
-            waiting.leads = not self._leading  # the first of a burst runs it; the others wait to be served
+            leads = not self._leading  # the first of a burst runs it; the others wait to be served
             self._leading = True
-        if not waiting.leads:
+        if not leads:
             waiting.turn.wait()
         if not waiting.served:  # leading: this call and every other one waiting
             self._serve_waiting()
@@ -431,8 +430,7 @@ class Embedder:
                     start += len(call.texts)
         with self._waiting_lock:
             if self._waiting:
-                self._waiting[0].leads = True
-                self._waiting[0].turn.set()
+                self._waiting[0].turn.set()  # not served: it leads the next pass
             else:
                 self._leading = False
 
