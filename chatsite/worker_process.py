@@ -7,13 +7,17 @@ out-of-memory killer or a crash would; its output is appended to a log file.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from django.conf import settings
+
+_started = itertools.count(1)
 
 
 def web_command(port: int, *options: str) -> list[str]:
@@ -55,6 +59,7 @@ class WorkerProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
         self.log = log_path.open("ab")
+        self._log_start = self.log.tell()  # the log is shared: this worker's lines start here
         command = [
             sys.executable,
             "-m",
@@ -72,8 +77,10 @@ class WorkerProcess:
             "--without-mingle",
             "--without-heartbeat",
         ]
-        if hostname:
-            command += ["--hostname", hostname]
+        # A name of its own (Celery's default, celery@<host>, is every worker's here): its "ready" line in a
+        # log that other workers share is its own.
+        self.hostname = hostname or f"worker{os.getpid()}-{next(_started)}@%h"
+        command += ["--hostname", self.hostname]
         self.process = subprocess.Popen(
             command,
             cwd=settings.BASE_DIR,
@@ -82,6 +89,20 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Wait until the worker says it is ready to take tasks (``<name>@<host> ready.``, at INFO)."""
+        name = self.hostname.split("@")[0].encode() + b"@"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_start)
+                if any(name in line and line.rstrip().endswith(b" ready.") for line in log):
+                    return
+            if self.exited() is not None:
+                raise RuntimeError(f"the worker exited with {self.exited()}: see {self.log_path}")
+            time.sleep(0.1)
+        raise TimeoutError(f"the worker was not ready within {timeout:.0f} s: see {self.log_path}")
 
     def exited(self) -> int | None:
         """The exit status once the worker has stopped, else None."""

@@ -1,6 +1,9 @@
 """Session-wide fixtures: the real embedded PostgreSQL, a real Redis, real local web servers,
 and a real Celery worker process for end-to-end tests."""
 
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -9,11 +12,28 @@ import pytest
 from chatsite.db import database_url
 from chatsite.env import shared_data_dir
 from chatsite.worker_process import WorkerProcess
+from tests import vectors
 from tests.servers import serve_directory
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = shared_data_dir(REPO)
 DRF_SITE = SHARED / "sites" / "drf"
+
+
+def pytest_configure(config):
+    """One store of computed vectors for the whole run (``tests.vectors``): made by the first pytest process
+    (the controller under xdist), whose test processes and their children inherit its address."""
+    if not os.environ.get(vectors.STORE_ENV):
+        folder = tempfile.mkdtemp(prefix="chatsite-test-vectors-")
+        os.environ[vectors.STORE_ENV] = str(Path(folder) / "vectors.sqlite3")
+        config._vector_store_folder = folder
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_vector_store_folder", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(vectors.STORE_ENV, None)
 
 
 @pytest.hookimpl(trylast=True)  # after tests/e2e and tests/browser have marked their tests
@@ -34,6 +54,16 @@ def drf_site():
     server, url = serve_directory(DRF_SITE)
     yield url
     server.shutdown()
+
+
+@pytest.fixture
+def drf_vectors(transactional_db):
+    """For the tests that crawl the DRF site through a real worker: the site's vectors, once the run's
+    first such test has computed them with the model, are in the embedding cache before the crawl
+    (``tests.vectors``); what the model computed is kept afterwards."""
+    vectors.cache_seed("drf-site")
+    yield
+    vectors.keep("drf-site", vectors.cache_rows())
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from assistants import services
 from ingestion.models import CrawlRun, Document, Source
+from tests import vectors
 
 _counter = itertools.count(1)
 
@@ -38,41 +39,21 @@ def make_assistant(team=None, name: str | None = None):
     return services.assistant_create(team=team or make_team(), name=name or f"Assistant {next(_counter)}")
 
 
-# The vectors each set of pages was embedded into, by this test process (see ``index_pages``).
-_page_vectors: dict[str, list[tuple[str, str, str]]] = {}
-
-
-def _cached_vectors() -> set[tuple[str, str, str]]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("select model_name, text_hash, embedding::text from ingestion_embeddingcache")
-        return set(cursor.fetchall())
-
-
 def index_pages(assistant, pages: dict[str, str], *, reuse_vectors: bool = False):
     """Store HTML pages as documents of a website source and index them, as the worker would.
 
-    ``reuse_vectors``: for fixtures that index the same pages for every test. The first time, the vectors
-    the model computed are kept in this process; the next times they are put in the embedding cache
-    before indexing, so the indexing finds them there as it would find text it has embedded before (the
-    cache's own path), instead of running the model again on the same text. Not for tests that count
-    what is embedded."""
-    from django.db import connection
-
+    ``reuse_vectors``: for fixtures that index the same pages for every test. The first time in the run,
+    the vectors the model computed are kept (``tests.vectors``, shared by the run's processes); the next
+    times they are put in the embedding cache before indexing, so the indexing finds them there as it
+    would find text it has embedded before (the cache's own path), instead of running the model again on
+    the same text. Not for tests that count what is embedded."""
     from ingestion import services as ingestion_services
     from ingestion.parsers.html import extract_page
 
-    key = hashlib.sha256(repr(sorted(pages.items())).encode()).hexdigest() if reuse_vectors else ""
-    if key in _page_vectors:
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                "insert into ingestion_embeddingcache (model_name, text_hash, embedding, created_at)"
-                " values (%s, %s, %s::vector, now()) on conflict (model_name, text_hash) do nothing",
-                _page_vectors[key],
-            )
-    elif key:
-        before = _cached_vectors()
+    key = "pages-" + hashlib.sha256(repr(sorted(pages.items())).encode()).hexdigest() if reuse_vectors else ""
+    computed = bool(key) and not vectors.cache_seed(key)
+    if computed:
+        before = vectors.cache_rows()
 
     source = Source.objects.create(assistant=assistant, url=next(iter(pages)), name="test site")
     run = CrawlRun.objects.create(source=source, status=CrawlRun.Status.RUNNING)
@@ -89,6 +70,6 @@ def index_pages(assistant, pages: dict[str, str], *, reuse_vectors: bool = False
             },
         )
         ingestion_services.document_index(document=document)
-    if key and key not in _page_vectors:
-        _page_vectors[key] = sorted(_cached_vectors() - before)
+    if computed:
+        vectors.keep(key, vectors.cache_rows() - before)
     return source

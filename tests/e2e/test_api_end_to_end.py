@@ -23,7 +23,7 @@ def _loopback_allowed(settings):
     settings.OUTBOUND_ALLOW_PRIVATE = True  # the site is served on 127.0.0.1 (the worker is told too)
 
 
-def test_crawl_ask_and_export_through_the_api(celery_worker_process, drf_site):
+def test_crawl_ask_and_export_through_the_api(celery_worker_process, drf_site, drf_vectors):
     _, raw_key = api_key_create(team=make_team(), name="e2e", scopes=["read", "write", "chat"])
     api = Api(raw_key)
 

@@ -29,7 +29,7 @@ QUESTIONS = [
 ]
 
 
-def test_a_crawled_site_answers_with_citations(celery_worker_process, drf_site):
+def test_a_crawled_site_answers_with_citations(celery_worker_process, drf_site, drf_vectors):
     owner = make_user()
     assistant = make_assistant(make_team(owner))
     source = services.source_create_website(assistant=assistant, url=f"{drf_site}/", max_pages=200, max_depth=6)
@@ -79,7 +79,7 @@ def test_a_crawled_site_answers_with_citations(celery_worker_process, drf_site):
     assert stored[1].provider == "extractive" and stored[1].citations and stored[1].timings["retrieve_ms"] > 0
 
 
-def test_a_second_crawl_finds_every_page_unchanged(celery_worker_process, drf_site):
+def test_a_second_crawl_finds_every_page_unchanged(celery_worker_process, drf_site, drf_vectors):
     assistant = make_assistant()
     source = services.source_create_website(
         assistant=assistant, url=f"{drf_site}/api-guide/throttling/", max_pages=3, max_depth=1, whole_site=True

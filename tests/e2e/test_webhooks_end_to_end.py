@@ -36,7 +36,7 @@ def test_a_lead_reaches_a_signed_webhook_and_an_email_through_a_real_worker(star
         WEBHOOK_RETRY_SCHEDULE="1,1,1",
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(smtp_server.port),
-    )
+    ).wait_ready()  # the delivery's promptness is measured from a running worker, not from its start
     smtp_server.mailbox.messages.clear()
     owner = make_user()
     team = make_team(owner=owner)

@@ -107,7 +107,9 @@ def test_a_slow_child_does_not_hold_up_a_file_forked_before_it(tmp_path, monkeyp
         fast_seconds = time.monotonic() - started
         with pytest.raises(ParseError, match="longer than 8 s"):
             slow.result()
-    assert fast_seconds < 5
+    # Held up, the fast file ends only when the slow child is killed, 8 s after it started (0.1 s after the
+    # fast one): it ends before that, however busy the machine (~0.5 s alone, 5.5 s seen at load 15).
+    assert fast_seconds < 8
 
 
 def test_many_files_at_once_each_get_their_own_result():
