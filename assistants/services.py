@@ -245,6 +245,7 @@ def conversation_for_visitor(
             pk=conversation_id, assistant=assistant, visitor_token=visitor_token
         ).first()
         if conversation:
+            conversation.assistant = assistant  # the one the query matched: not read again by the turn
             return conversation
     return Conversation.objects.create(assistant=assistant, visitor_token=visitor_token, page_url=page_url[:2000])
 

@@ -160,57 +160,107 @@ def _offline_answer(question: str, retrieval: Retrieval) -> str:
     )
 
 
-def _languages(assistant: Assistant) -> tuple[str, str]:
-    """The content's language (from the gate's calibration) and the language a question is
-    expected in: the content's, else the assistant's own setting, else English."""
-    space = space_active(assistant.pk)
+def _languages(assistant: Assistant, space=None) -> tuple[str, str]:
+    """The content's language (from the gate's calibration of ``space``, the assistant's active space) and
+    the language a question is expected in: the content's, else the assistant's own setting, else English."""
     content = gate_of(space.calibration, space.model_name).get("language", "") if space is not None else ""
     return content, content or (assistant.language or "en").split("-")[0].lower()
 
 
+def _turn_start(assistant: Assistant, conversation: Conversation, question: str, history: list[Message] | None):
+    """The first of the turn's two trips to the database thread (each trip costs on a busy CPU): the
+    history (unless the caller knows it), the active space, and the visitor's question stored."""
+    if history is None:
+        history = list(conversation.messages.all())
+    space = space_active(assistant.pk)
+    services.message_add(conversation=conversation, role=Message.Role.USER, text=question)
+    release_connection()  # none is held while a model rewrites the question
+    return history, space
+
+
+def _retrieve(assistant: Assistant, query: str, **options) -> Retrieval:
+    retrieval = retrieve_with_evidence(assistant, query, **options)
+    release_connection()  # ... nor while it writes the answer (seconds)
+    return retrieval
+
+
+def _turn_end(
+    *,
+    conversation: Conversation,
+    retrieval: Retrieval,
+    answer: str,
+    error: str,
+    timings: dict,
+    started: float,
+    usage,
+    provider,
+    citations: list[dict],
+) -> tuple[Message, bool]:
+    """The grounding check and the answer stored: the turn's last trip to the database thread."""
+    checked = time.perf_counter()
+    grounding, unanswered = _grounding_record(retrieval, answer, error)
+    timings["grounding_ms"] = round((time.perf_counter() - checked) * 1000, 1)
+    timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    if usage is not None:
+        timings.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+    message = services.message_add(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        text=answer,
+        citations=citations,
+        timings=timings,
+        provider=provider.name if provider is not None else "extractive",
+        error=error,
+        grounding=grounding,
+        unanswered=unanswered,
+        usage=usage.record(provider.config.model) if usage is not None else {},
+    )
+    return message, unanswered
+
+
 async def answer_events(
-    *, assistant: Assistant, conversation: Conversation, question: str, page_url: str | None = None
+    *,
+    assistant: Assistant,
+    conversation: Conversation,
+    question: str,
+    page_url: str | None = None,
+    history: list[Message] | None = None,
 ) -> AsyncIterator[Event]:
     """The events of one answer, stored as a conversation turn once it is complete.
 
     ``page_url``: the page the visitor asks from, for the page boost; by default the page the
-    conversation started on. The ``done`` event carries ``unanswered``: true when the content held
-    no supported answer, the cue to offer a person."""
+    conversation started on. ``history``: the conversation's messages before this question when the
+    caller knows them (``[]`` for a conversation it just created), else they are read. The ``done``
+    event carries ``unanswered``: true when the content held no supported answer, the cue to offer a
+    person."""
     from assistants.answering.providers import ProviderError, Usage, provider_from_settings
 
     started = time.perf_counter()
-    # One trip to the database thread for the history and the languages (each trip costs on a busy CPU).
-    history, (content_language, expected) = await sync_to_async(
-        lambda: (list(conversation.messages.all()), _languages(assistant))
-    )()
-    await sync_to_async(services.message_add)(conversation=conversation, role=Message.Role.USER, text=question)
+    history, space = await sync_to_async(_turn_start)(assistant, conversation, question, history)
+    content_language, expected = _languages(assistant, space)
     yield Event("meta", {"conversation_id": conversation.pk})
 
     language = language_of(question, expected)
-    await sync_to_async(release_connection)()  # none is held while a model rewrites the question
     translate_to = language_name(content_language, "en") if content_language and language != content_language else ""
     query, translated = await search_queries(assistant, question, history, translate_to=translate_to)
     timings = {"rewrite_ms": round((time.perf_counter() - started) * 1000, 1)} if history or translated else {}
     page_url = conversation.page_url if page_url is None else page_url
-    retrieval = await sync_to_async(retrieve_with_evidence)(
-        assistant, query, page_url=page_url, language=language, translated=translated
+    retrieval = await sync_to_async(_retrieve)(
+        assistant, query, page_url=page_url, language=language, translated=translated, space=space
     )
     hits = retrieval.hits
     timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    provider = None if retrieval.evidence.weak else await sync_to_async(provider_from_settings)(assistant)
-    await sync_to_async(release_connection)()  # ... nor while it writes the answer (seconds)
+    provider = None if retrieval.evidence.weak else provider_from_settings(assistant)  # settings only: no trip
     parts: list[str] = []
     usage = None
     error = ""
     if provider is None:
-        provider_name = "extractive"
         if retrieval.evidence.weak:
             text = no_answer(language)
         else:
             text = await sync_to_async(_offline_answer)(question, retrieval)
         tokens = extractive_tokens(text)
     else:
-        provider_name = provider.name
         reply_in = language_name(language, "en") if language else ""
         tokens = provider.stream(build_messages(assistant, question, hits, history, language=reply_in))
     try:
@@ -235,22 +285,15 @@ async def answer_events(
         yield Event(
             "citations", {"citations": citations, "html": render_answer(answer, citations, assistant.allowed_domains)}
         )
-    checked = time.perf_counter()
-    grounding, unanswered = await sync_to_async(_grounding_record)(retrieval, answer, error)
-    timings["grounding_ms"] = round((time.perf_counter() - checked) * 1000, 1)
-    timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    if usage is not None:
-        timings.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
-    message = await sync_to_async(services.message_add)(
+    message, unanswered = await sync_to_async(_turn_end)(
         conversation=conversation,
-        role=Message.Role.ASSISTANT,
-        text=answer,
-        citations=citations,
-        timings=timings,
-        provider=provider_name,
+        retrieval=retrieval,
+        answer=answer,
         error=error,
-        grounding=grounding,
-        unanswered=unanswered,
-        usage=usage.record(provider.config.model) if usage is not None else {},
+        timings=timings,
+        started=started,
+        usage=usage,
+        provider=provider,
+        citations=citations,
     )
     yield Event("done", {"message_id": message.pk, "unanswered": unanswered})

@@ -118,17 +118,28 @@ def merge_hits(first: list[Hit], second: list[Hit], k: int) -> list[Hit]:
     return cap_per_document(list(seen.values()))[:k]
 
 
+_ACTIVE = object()  # retrieve_with_evidence's default: read the assistant's active space
+
+
 def retrieve_with_evidence(
-    assistant: Assistant, query: str, *, page_url: str = "", language: str = "", translated: str = ""
+    assistant: Assistant,
+    query: str,
+    *,
+    page_url: str = "",
+    language: str = "",
+    translated: str = "",
+    space=_ACTIVE,
 ) -> Retrieval:
     """:func:`retrieve`, and whether its hits are good enough to answer from. ``language``: the
     question's (a question in another language than the content is held to a lower bar);
-    ``translated``: the query in the content's language, searched too."""
-    space = space_active(assistant.pk)
+    ``translated``: the query in the content's language, searched too; ``space``: the assistant's
+    active space when the caller has just read it (None: it has none), else it is read here."""
+    if space is _ACTIVE:
+        space = space_active(assistant.pk)
+    if space is None:
+        return Retrieval([], Evidence(query, 0.0, 0.0, weak=True, language=language), None)
     k, pages = settings.RETRIEVAL_TOP_K, settings.ANSWER_MAX_PAGES
     hits, sources, vector = _search(assistant, query, k, page_url, space, pages)
-    if space is None:
-        return Retrieval(hits, Evidence(query, 0.0, 0.0, weak=True, language=language), None)
     calibration = gate_of(space.calibration, space.model_name)
     other_similarity = None
     if translated and translated.strip().casefold() != query.strip().casefold():

@@ -31,8 +31,13 @@ BATCH = 200  # rows a stream reads at once; a longer backlog follows on the next
 
 
 def handoff_settings(*, assistant: Assistant) -> HandoffSettings:
-    """The assistant's handoff settings (the defaults, unsaved, when the team never changed them)."""
-    found = HandoffSettings.objects.filter(assistant=assistant).first()
+    """The assistant's handoff settings (the defaults, unsaved, when the team never changed them); read
+    with the assistant when it was fetched with ``select_related("handoff_settings")``."""
+    relation = Assistant.handoff_settings.related
+    if relation.is_cached(assistant):
+        found = relation.get_cached_value(assistant)
+    else:
+        found = HandoffSettings.objects.filter(assistant=assistant).first()
     return found if found is not None else HandoffSettings(assistant=assistant)
 
 

@@ -54,9 +54,11 @@ class HandoffError(ValueError):
     """A change the conversation cannot take now (its text says why, for the person who tried)."""
 
 
-def _locked(conversation_id: int) -> Conversation:
-    """The conversation, its row locked, after the team's handoff lock (inside a transaction)."""
-    team_id = Conversation.objects.filter(pk=conversation_id).values_list("assistant__team_id", flat=True).get()
+def _locked(conversation_id: int, team_id: int | None = None) -> Conversation:
+    """The conversation, its row locked, after the team's handoff lock (inside a transaction);
+    ``team_id``: the conversation's team when the caller knows it (else it is read)."""
+    if team_id is None:
+        team_id = Conversation.objects.filter(pk=conversation_id).values_list("assistant__team_id", flat=True).get()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_SPACE, team_id])
     return (
@@ -353,21 +355,28 @@ def visitor_turn(*, conversation: Conversation, text: str, page_url: str = "") -
     """Before the assistant answers: while a person has the conversation (or it waits for one) the
     message is stored for the team and the assistant stays quiet; a resolved conversation goes back
     to the assistant; a visitor asking for a person, or a message meeting the team's rules, hands the
-    conversation over (the message is stored, not answered)."""
+    conversation over (the message is stored, not answered).
+
+    A conversation the assistant has (``bot``, as ``conversation`` was read a moment ago: a new one, or
+    the visitor's own just fetched) is not locked to be read again: its state is what the lock would
+    read, unless a team member takes it over in between, which may as well happen just after the lock
+    is released (the assistant then answers this one message, as it would have either way)."""
     settings = selectors.handoff_settings(assistant=conversation.assistant)
-    with transaction.atomic():
-        locked = _locked(conversation.pk)
-        if locked.handoff_state in selectors.ACTIVE:
-            message = Message.objects.create(conversation=locked, role=Message.Role.USER, text=text)
-            Conversation.objects.filter(pk=locked.pk).update(updated_at=message.created_at)
-            webhooks.message_created(message)
-            _after_commit(locked)
+    team_id = conversation.assistant.team_id
+    if conversation.handoff_state != State.BOT:
+        with transaction.atomic():
+            locked = _locked(conversation.pk, team_id)
+            if locked.handoff_state in selectors.ACTIVE:
+                message = Message.objects.create(conversation=locked, role=Message.Role.USER, text=text)
+                Conversation.objects.filter(pk=locked.pk).update(updated_at=message.created_at)
+                webhooks.message_created(message)
+                _after_commit(locked)
+                _mirror(conversation, locked)
+                return Turn(held=True, message=message, handoff=selectors.handoff_current(conversation=locked))
+            if locked.handoff_state == State.RESOLVED:
+                _event(locked, to=State.BOT, actor=Actor.VISITOR, reason="the visitor wrote again")
+                _after_commit(locked)
             _mirror(conversation, locked)
-            return Turn(held=True, message=message, handoff=selectors.handoff_current(conversation=locked))
-        if locked.handoff_state == State.RESOLVED:
-            _event(locked, to=State.BOT, actor=Actor.VISITOR, reason="the visitor wrote again")
-            _after_commit(locked)
-        _mirror(conversation, locked)
     if not settings.enabled:
         return Turn(held=False)
     asked = triggers.asks_for_person(text)
@@ -384,7 +393,7 @@ def visitor_turn(*, conversation: Conversation, text: str, page_url: str = "") -
     if not asked and not rule:
         return Turn(held=False)
     with transaction.atomic():
-        locked = _locked(conversation.pk)
+        locked = _locked(conversation.pk, team_id)
         message = Message.objects.create(conversation=locked, role=Message.Role.USER, text=text)
         Conversation.objects.filter(pk=locked.pk).update(updated_at=message.created_at)
         webhooks.message_created(message)

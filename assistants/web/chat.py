@@ -96,7 +96,8 @@ async def chat_stream(request, slug: str):
     if not question:
         return HttpResponseBadRequest("question is empty")
     question = question[:MAX_QUESTION_CHARS]
-    assistant = await Assistant.objects.filter(slug=slug).afirst()
+    # Its handoff settings in the same query: the turn reads them next (handoff_services.visitor_turn).
+    assistant = await Assistant.objects.select_related("handoff_settings").filter(slug=slug).afirst()
     if assistant is None:
         return JsonResponse({"error": "no such assistant"}, status=404)
     if not visitors.access_granted(request, assistant):
@@ -109,21 +110,23 @@ async def chat_stream(request, slug: str):
     if places is None:
         return visitors.busy_response()  # the chat asks again after Retry-After
     conversation_id = payload.get("conversation_id")
+    conversation_id = int(conversation_id) if str(conversation_id or "").isdigit() else None
     page_url = str(payload.get("page_url") or "")[:2000]
-    try:
-        conversation = await sync_to_async(services.conversation_for_visitor)(
-            assistant=assistant,
-            visitor_token=token,
-            conversation_id=int(conversation_id) if str(conversation_id or "").isdigit() else None,
-            page_url=page_url,
+
+    def open_turn():
+        conversation = services.conversation_for_visitor(
+            assistant=assistant, visitor_token=token, conversation_id=conversation_id, page_url=page_url
         )
         # With a person (or waiting for one), or asking for one: the team gets the message, not the assistant.
-        turn = await sync_to_async(handoff_services.visitor_turn)(
-            conversation=conversation, text=question, page_url=page_url
-        )
+        return conversation, handoff_services.visitor_turn(conversation=conversation, text=question, page_url=page_url)
+
+    try:
+        conversation, turn = await sync_to_async(open_turn)()  # one trip to the database thread
     except BaseException:
         await sync_to_async(admission.release_stream_places, thread_sensitive=False)(places)
         raise
+    # A conversation made for this question has no history to read.
+    history = [] if conversation.pk != conversation_id else None
 
     async def stream():
         try:
@@ -133,11 +136,19 @@ async def chat_stream(request, slug: str):
                 yield Event("handoff", state).sse()
                 yield Event("done", {"message_id": turn.message.pk, "held": True}).sse()
                 return
-            async for event in answer_events(assistant=assistant, conversation=conversation, question=question):
+            unanswered = None
+            async for event in answer_events(
+                assistant=assistant, conversation=conversation, question=question, history=history
+            ):
+                if event.name == "done":
+                    unanswered = event.data["unanswered"]
                 yield event.sse()
             # Twice without an answer: the team takes over (the chat shows it, and opens its live stream).
-            if await sync_to_async(handoff_services.after_answer)(conversation=conversation) is not None:
-                yield Event("handoff", await sync_to_async(visitor_state)(conversation)).sse()
+            # An answer that had one cannot be the second of two without (no trip to the database then).
+            if unanswered is not False:
+                state = await sync_to_async(_handed_over_state)(conversation)
+                if state is not None:
+                    yield Event("handoff", state).sse()
         finally:  # done, failed, or the visitor left: the places are free again
             await sync_to_async(admission.release_stream_places, thread_sensitive=False)(places)
 
@@ -146,3 +157,11 @@ async def chat_stream(request, slug: str):
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     visitors.set_visitor_cookie(response, token)
     return response
+
+
+def _handed_over_state(conversation):
+    """After an answer: the handoff's state for the chat when it was the second in a row without an
+    answer (the team takes over), else None."""
+    if handoff_services.after_answer(conversation=conversation) is None:
+        return None
+    return visitor_state(conversation)

@@ -150,8 +150,11 @@ def _dense_ranking(space: EmbeddingSpace, vector, limit: int, exact: bool = Fals
         if exact:
             cursor.execute("set local enable_indexscan = off")
         else:
-            cursor.execute(f"set local hnsw.ef_search = {max(HNSW_EF_SEARCH, limit)}")
-            cursor.execute("set local hnsw.iterative_scan = relaxed_order")
+            # Both settings in one statement (a round trip each, otherwise): `set local` for the transaction.
+            cursor.execute(
+                "select set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                [str(max(HNSW_EF_SEARCH, limit))],
+            )
         # relaxed_order may return rows slightly out of order: sort what the index gave.
         cursor.execute(
             f"select id, 1 - distance from (select id, embedding::{kind} <=> %s::{kind} as distance"

@@ -183,6 +183,12 @@ class SSEParser:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         self._buffer += self._decoder.decode(chunk)
+        if "\r" not in self._buffer:  # lines ending in LF alone, as every provider sends them: no regex
+            *lines, self._buffer = self._buffer.split("\n")
+            events = [event for event in map(self._line, lines) if event is not None]
+            if len(self._buffer) > MAX_LINE_CHARS:
+                raise ProviderError("bad_response", f"SSE line longer than {MAX_LINE_CHARS} characters")
+            return events
         events = []
         start = 0
         for match in self._LINE_END.finditer(self._buffer):
@@ -305,7 +311,9 @@ class _StreamingProvider:
                     parser = SSEParser()
                     chunks = response.aiter_bytes()
                     while not state.stop_reading:
-                        chunk = await _next_chunk(chunks, config.stall_timeout, deadline)
+                        # No timer of its own per piece: the client's read timeout (the stall timeout) and
+                        # the request's deadline bound every socket read already.
+                        chunk = await anext(chunks, None)
                         if chunk is None:
                             break
                         for event in parser.feed(chunk):
@@ -426,13 +434,6 @@ async def _drain(chunks: AsyncIterator[bytes], seconds: float = 0.5, most: int =
                     return
     except (TimeoutError, httpx.HTTPError):
         return
-
-
-async def _next_chunk(chunks: AsyncIterator[bytes], stall_timeout: float, deadline: float) -> bytes | None:
-    """The next piece of the body, or None at its end; TimeoutError when none comes within
-    ``stall_timeout`` seconds or by the ``deadline`` (a ``time.monotonic()`` value)."""
-    async with asyncio.timeout(max(min(stall_timeout, deadline - time.monotonic()), 0)):
-        return await anext(chunks, None)
 
 
 def _end_of_stream_failure(state: _StreamState) -> ProviderError | None:

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from ingestion.embedding.engine import COALESCE_TEXTS, Embedder
+from ingestion.embedding.engine import COALESCE_TEXTS, COALESCED_MAX_WASTE, Embedder, plan_batches
 from tests.ingestion.embedding.tiny_models import save_model
 
 QUESTIONS = [
@@ -59,6 +59,37 @@ def test_calls_waiting_for_a_busy_model_run_in_one_pass_and_each_gets_its_own_ve
     assert not engine._waiting and not engine._leading
 
 
+def test_questions_that_share_a_pass_with_a_long_sentence_are_not_padded_to_its_length(engine):
+    """An answer's long sentence (the grounding check) and questions waiting together: the questions run
+    in a batch of their own length, not padded to the sentence's (which tripled a pass's cost on a CPU)."""
+    sentence = " ".join(["the protein in the cell study changed the results for the patients"] * 12)
+    lengths = [len(ids) for ids in engine.tokenizer([sentence, *QUESTIONS[:3]])["input_ids"]]
+    assert lengths[0] - max(lengths[1:]) > COALESCED_MAX_WASTE  # the sentence is long, the questions short
+    alone = [engine.embed_documents([sentence])[0], *(engine.embed_queries([q])[0] for q in QUESTIONS[:3])]
+    results: dict[int, np.ndarray] = {}
+
+    def ask(n: int) -> None:
+        results[n] = engine.embed_documents([sentence])[0] if n == 0 else engine.embed_queries([QUESTIONS[n - 1]])[0]
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(4)]
+    with engine._lock:
+        threads[0].start()
+        _waiting_calls(engine, 1)
+        for thread in threads[1:]:
+            thread.start()
+        _waiting_calls(engine, 4)
+        tokens, padded = engine.counters["tokens"], engine.counters["padded_tokens"]
+    for thread in threads:
+        thread.join(10)
+    padding = (engine.counters["padded_tokens"] - padded) - (engine.counters["tokens"] - tokens)
+    assert padding <= 3 * COALESCED_MAX_WASTE  # three questions padded to the sentence: hundreds of tokens
+    for n, vector in enumerate(alone):
+        np.testing.assert_allclose(results[n], vector, atol=1e-5)
+    # Elsewhere (indexing a document's chunks) the plan is unchanged: short rows may join a long one.
+    assert plan_batches([200, 20, 10], 4096) == [[0, 1, 2]]
+    assert plan_batches([200, 20, 10], 4096, max_waste=COALESCED_MAX_WASTE) == [[0], [1, 2]]
+
+
 def test_the_next_waiting_call_leads_once_a_pass_is_done(engine):
     """Calls that arrive during a pass are run by one of them next, and none is left waiting."""
     results: dict[int, np.ndarray] = {}
@@ -92,7 +123,7 @@ def test_a_failed_pass_fails_every_call_it_served_and_the_next_calls_still_run(e
         except RuntimeError as error:
             failures.append(error)
 
-    def broken(texts, batch_tokens):
+    def broken(texts, batch_tokens, **options):
         raise MemoryError("out of memory")
 
     threads = [threading.Thread(target=ask) for _ in range(3)]
