@@ -7,18 +7,12 @@ The streaming chat answer is validated like any other: each of its Server-Sent E
 """
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
-from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from chatsite.wsgi import application
+
+# schemathesis and hypothesis (~2-3 s of imports) are imported by this test when it runs, not when the file
+# is collected: every pytest process collects it, and `make test-fast` leaves it out (their pytest plugins
+# are off in pyproject.toml's addopts; the test uses their libraries, not their plugins).
 
 # The WSGI handler closes the database connection after each request, as in production, so the
 # rows the test makes must be committed rather than held in a test transaction.
@@ -27,7 +21,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # A fixed number of cases per operation (their time is the machine's: a wall-clock budget here failed the
 # test on a busy machine, not on a wrong answer).
 EXAMPLES_PER_OPERATION = 40
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def checks() -> list:
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    return [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
 # Operations whose cases are half the time aimed at the key's real assistant, so that their
 # successful answers are checked too (not the writes that would queue crawls, nor the delete).
 AIMED = {
@@ -55,6 +61,8 @@ TEAM_READS = {
 
 def cases(operation, assistant_id: int):
     """The operation's generated cases; for :data:`AIMED` operations, half on the real assistant."""
+    from hypothesis import strategies as st
+
     strategy = operation.as_strategy()
     if operation.label not in AIMED:
         return strategy
@@ -69,6 +77,10 @@ def cases(operation, assistant_id: int):
 
 def fuzz(operation, assistant_id: int, headers: dict, succeeded: set) -> None:
     """Run the operation's generated cases; add its label to ``succeeded`` when one answered 2xx."""
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+
+    every_check = checks()
 
     @given(case=cases(operation, assistant_id))
     @hypothesis_settings(
@@ -78,7 +90,7 @@ def fuzz(operation, assistant_id: int, headers: dict, succeeded: set) -> None:
         suppress_health_check=list(HealthCheck),
     )
     def answers_within_contract(case):
-        response = case.call_and_validate(headers=headers, checks=CHECKS)
+        response = case.call_and_validate(headers=headers, checks=every_check)
         if response.status_code < 300:
             succeeded.add(operation.label)
 
@@ -88,6 +100,8 @@ def fuzz(operation, assistant_id: int, headers: dict, succeeded: set) -> None:
 @pytest.mark.slow  # over 3 s alone: make test runs it, make test-fast does not
 def test_every_operation_answers_within_its_contract(settings, key, assistant):
     """With a key of every scope on a team with one assistant; the rate limit is lifted."""
+    import schemathesis
+
     settings.API_RATE_LIMIT_PER_MINUTE = 1_000_000
     headers = {"Authorization": f"Bearer {key[1]}"}
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
