@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import random
 import re
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -122,7 +123,8 @@ def calibrate(space, embedder, questions: Sequence[str] = ()) -> dict:
     probes = list(dict(probes).items())  # one probe per text
     probes += [(question, None) for question in questions]
     words = _vocabulary_words(embedder) or sorted({w.lower() for _, text, _ in chunks for w in _WORD.findall(text)})
-    unrelated = unrelated_probes(words, seed=space.pk)
+    # Seeded by the content, not by a database id: the same pages give the same gate wherever they are indexed.
+    unrelated = unrelated_probes(words, seed=zlib.crc32("\n".join(text for _, text, _ in chunks).encode()))
     vectors = embedder.embed_queries([text for text, _ in probes] + unrelated)
     covered = [_best_other(space, vector, own) for (_, own), vector in zip(probes, vectors)]
     null = []
