@@ -131,8 +131,9 @@ def dense_plan(space, vector, k: int) -> tuple[list[str], str, str]:
 def test_the_dense_leg_sets_ef_search_and_iterative_scan(tenants, k, ef_search):
     _, space, queries = tenants["huge"]
     statements, _, _ = dense_plan(space, queries[0][0], k)
-    assert f"set local hnsw.ef_search = {ef_search}" in statements
-    assert "set local hnsw.iterative_scan = relaxed_order" in statements
+    settings = next(statement for statement in statements if "hnsw.ef_search" in statement)  # one statement, local
+    assert f"set_config('hnsw.ef_search', '{ef_search}', true)" in settings
+    assert "set_config('hnsw.iterative_scan', 'relaxed_order', true)" in settings
 
 
 def test_the_huge_assistant_walks_its_own_graph(tenants):
