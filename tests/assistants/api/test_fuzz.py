@@ -34,7 +34,7 @@ def checks() -> list:
     return [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-# Operations whose cases are half the time aimed at the key's real assistant, so that their
+# Operations whose cases are two times in three aimed at the key's real assistant, so that their
 # successful answers are checked too (not the writes that would queue crawls, nor the delete).
 AIMED = {
     "GET /assistants/{assistant_id}",
@@ -60,19 +60,23 @@ TEAM_READS = {
 
 
 def cases(operation, assistant_id: int):
-    """The operation's generated cases; for :data:`AIMED` operations, half on the real assistant."""
+    """The operation's generated cases; for :data:`AIMED` operations, two thirds on the real assistant,
+    half of those without the generated query (a random query is mostly refused, and 40 cases drew no
+    valid one for an operation in a CI run: the real assistant's success must not be left to chance)."""
     from hypothesis import strategies as st
 
     strategy = operation.as_strategy()
     if operation.label not in AIMED:
         return strategy
 
-    def aim(case, real: bool):
-        if real:
+    def aim(case, target: str):
+        if target != "generated":
             case.path_parameters["assistant_id"] = assistant_id
+        if target == "real, no query":
+            case.query = {}
         return case
 
-    return st.builds(aim, strategy, st.booleans())
+    return st.builds(aim, strategy, st.sampled_from(("generated", "real", "real, no query")))
 
 
 def fuzz(operation, assistant_id: int, headers: dict, succeeded: set) -> None:
