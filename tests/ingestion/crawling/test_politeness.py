@@ -88,7 +88,10 @@ def test_the_delay_holds_across_crawls(slow_site, settings):
     crawl_in_threads(slow_site.url, 2, delay=0.3)
     starts = sorted(at for at, path in slow_site.starts if path != "/robots.txt")
     assert len(starts) >= 10  # two crawls: the sitemap and four pages each
-    assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.28
+    # Timed where the site sees each request arrive, which a busy machine delays by a few tens of
+    # milliseconds more for one request than the next (0.277 s seen under three test processes); without
+    # the shared delay the two crawls' requests arrive together (gaps near 0).
+    assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.25
 
 
 def test_a_slot_of_a_dead_worker_expires(settings):
