@@ -39,8 +39,8 @@ def pytest_unconfigure(config):
 @pytest.hookimpl(trylast=True)  # after tests/e2e and tests/browser have marked their tests
 def pytest_collection_modifyitems(config, items):
     """The files with long tests (end to end, browser, slow) first. ``make test`` hands whole files to its
-    two processes in the order collected (``--dist loadfile --no-loadscope-reorder``), each taking the next
-    one as it finishes: long files first and the many short ones after, the two finish together, where
+    processes in the order collected (``--dist loadfile --no-loadscope-reorder``), each taking the next
+    one as it finishes: long files first and the many short ones after, they finish together, where
     the long ones handed out last (xdist's own order: the files with most tests first) left one process
     working alone at the end."""
     long_files = {item.path for item in items if {"e2e", "browser", "slow"} & {m.name for m in item.iter_markers()}}

@@ -47,12 +47,11 @@ def test_minilm_in_bf16_where_the_cpu_has_it_gives_the_fp32_vectors():
         abstracts = [json.loads(line)["text"] for _, line in zip(range(100), handle)]
     questions = ["What does the protein do in cancer cells?", "How do I configure throttle rates?"]
     exact = Embedder("", device="cpu", dtype="fp32")
-    for ours, theirs in (
-        (default.embed_documents(abstracts), exact.embed_documents(abstracts)),
-        (default.embed_queries(questions), exact.embed_queries(questions)),
-    ):
+    documents = [engine.embed_documents(abstracts) for engine in (default, exact)]
+    queries = [engine.embed_queries(questions) for engine in (default, exact)]
+    for ours, theirs in (documents, queries):
         assert ours.dtype == np.float32
         assert (ours * theirs).sum(axis=1).min() >= 0.999
     # The ranking of the abstracts for a question is the same at the top.
-    scores = [engine.embed_queries(questions[:1]) @ engine.embed_documents(abstracts).T for engine in (default, exact)]
-    assert np.argsort(-scores[0][0])[:3].tolist() == np.argsort(-scores[1][0])[:3].tolist()
+    scores = [query[0] @ document.T for query, document in zip(queries, documents)]
+    assert np.argsort(-scores[0])[:3].tolist() == np.argsort(-scores[1])[:3].tolist()
