@@ -1,6 +1,5 @@
 """Small builders for tests: real rows through the real services."""
 
-import hashlib
 import itertools
 from contextlib import contextmanager
 
@@ -39,24 +38,22 @@ def make_assistant(team=None, name: str | None = None):
     return services.assistant_create(team=team or make_team(), name=name or f"Assistant {next(_counter)}")
 
 
-def index_pages(assistant, pages: dict[str, str], *, reuse_vectors: bool = False):
+def index_pages(assistant, pages: dict[str, str], *, reuse_vectors: bool = True):
     """Store HTML pages as documents of a website source and index them, as the worker would.
 
-    ``reuse_vectors``: for fixtures that index the same pages for every test. The first time in the run,
-    the vectors the model computed are kept (``tests.vectors``, shared by the run's processes); the next
-    times they are put in the embedding cache before indexing, so the indexing finds them there as it
-    would find text it has embedded before (the cache's own path), instead of running the model again on
-    the same text. Not for tests that count what is embedded."""
-    from ingestion import services as ingestion_services
+    ``reuse_vectors``: a text the model embedded earlier in the run (in any test, in any of the run's
+    processes: ``tests.vectors``) is put in the embedding cache before indexing, so the indexing finds it
+    there as it would find text it has embedded before (the cache's own path), instead of running the
+    model again on the same text; what the model computes is kept for the next. False for the tests that
+    count what is embedded."""
+    from ingestion.embedding import get_embedder
     from ingestion.parsers.html import extract_page
-
-    key = "pages-" + hashlib.sha256(repr(sorted(pages.items())).encode()).hexdigest() if reuse_vectors else ""
-    computed = bool(key) and not vectors.cache_seed(key)
-    if computed:
-        before = vectors.cache_rows()
+    from ingestion.services import indexing, sections_hash
+    from ingestion.spaces import spaces_for_indexing
 
     source = Source.objects.create(assistant=assistant, url=next(iter(pages)), name="test site")
     run = CrawlRun.objects.create(source=source, status=CrawlRun.Status.RUNNING)
+    documents = []
     for url, html in pages.items():
         page = extract_page(html, url)
         document, _ = Document.objects.update_or_create(
@@ -66,10 +63,22 @@ def index_pages(assistant, pages: dict[str, str], *, reuse_vectors: bool = False
                 "title": page.title,
                 "sections": [s.as_dict() for s in page.sections],
                 "last_run": run,
-                "content_hash": ingestion_services.sections_hash(page.title, [s.as_dict() for s in page.sections]),
+                "content_hash": sections_hash(page.title, [s.as_dict() for s in page.sections]),
             },
         )
-        ingestion_services.document_index(document=document)
-    if computed:
-        vectors.keep(key, vectors.cache_rows() - before)
+        documents.append(document)
+    texts = {}  # model -> the hashes of the texts its space embeds
+    if reuse_vectors:
+        for space in spaces_for_indexing(assistant.pk):
+            embedder = get_embedder(space.model_name)
+            texts[space.model_name] = [
+                indexing.text_hash(draft.search_text)
+                for document in documents
+                for draft in indexing.document_drafts(document=document, embedder=embedder)
+            ]
+            vectors.cache_seed_texts(space.model_name, texts[space.model_name])
+    for document in documents:
+        indexing.document_index(document=document)
+    for model_name, hashes in texts.items():
+        vectors.keep_texts(model_name, hashes)
     return source

@@ -1,5 +1,5 @@
-"""The run's store of computed vectors (tests/vectors.py): what the model computed for a set of pages is
-found again by the next test that indexes the same pages, in another process, without the model."""
+"""The run's store of computed vectors (tests/vectors.py): what the model computed for a page's texts is
+found again by the next test that indexes the same texts, in another process, without the model."""
 
 import subprocess
 import sys
@@ -35,14 +35,13 @@ def chunk_vectors(assistant) -> list[str]:
 def test_pages_embedded_once_are_indexed_again_without_the_model(tmp_path, monkeypatch):
     monkeypatch.setenv(vectors.STORE_ENV, str(tmp_path / "vectors.sqlite3"))
     first = make_assistant()
-    index_pages(first, PAGES, reuse_vectors=True)
-    key = next(name for name in stored_sets(tmp_path) if name.startswith("pages-"))
-    assert vectors.held(key) >= 1
+    index_pages(first, PAGES)
+    assert stored_sets(tmp_path) == [vectors.TEXTS] and vectors.held(vectors.TEXTS) >= 1
 
     EmbeddingCache.objects.all().delete()  # as in another test's database
     monkeypatch.setattr(Embedder, "embed_documents", lambda *args, **kwargs: pytest.fail("the model was run"))
     second = make_assistant()
-    index_pages(second, PAGES, reuse_vectors=True)
+    index_pages(second, PAGES)
     assert chunk_vectors(second) == chunk_vectors(first) != []
 
 

@@ -76,6 +76,50 @@ def keep(set_name: str, rows) -> None:
         )
 
 
+TEXTS = "texts"  # vectors by text alone, for the pages tests index (tests.factories.index_pages)
+
+
+def cache_seed_texts(model_name: str, hashes: list[str]) -> int:
+    """Put the kept vectors of these texts (by the embedding cache's key) in the test database's cache;
+    how many were kept."""
+    from django.db import connection
+
+    store = _store()
+    if store is None or not hashes:
+        return 0
+    wanted = sorted(set(hashes))
+    with closing(store):
+        rows = []
+        for first in range(0, len(wanted), 500):  # SQLite's limit on a statement's parameters
+            part = wanted[first : first + 500]
+            rows += store.execute(
+                f"select model_name, text_hash, embedding from vectors where set_name = ? and model_name = ?"
+                f" and text_hash in ({', '.join('?' * len(part))})",
+                [TEXTS, model_name, *part],
+            ).fetchall()
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "insert into ingestion_embeddingcache (model_name, text_hash, embedding, created_at)"
+                " values (%s, %s, %s::vector, now()) on conflict (model_name, text_hash) do nothing",
+                rows,
+            )
+    return len(rows)
+
+
+def keep_texts(model_name: str, hashes: list[str]) -> None:
+    """Keep what the test database's cache holds for these texts, for the run's later tests."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select model_name, text_hash, embedding::text from ingestion_embeddingcache"
+            " where model_name = %s and text_hash = any(%s)",
+            [model_name, sorted(set(hashes))],
+        )
+        keep(TEXTS, cursor.fetchall())
+
+
 def held(set_name: str) -> int:
     store = _store()
     if store is None:

@@ -171,15 +171,7 @@ def documents_index_into_space(*, documents: list[Document], space: EmbeddingSpa
     from ingestion.embedding import get_embedder
 
     embedder = get_embedder(space.model_name)
-    drafts = {
-        document.pk: chunk_sections(
-            document.sections,
-            count_tokens=embedder.count_tokens,
-            max_tokens=settings.CHUNK_MAX_TOKENS,
-            title=document.title,
-        )
-        for document in documents
-    }
+    drafts = {document.pk: document_drafts(document=document, embedder=embedder) for document in documents}
     texts = [draft.search_text for document in documents for draft in drafts[document.pk]]
     vectors = iter(embeddings_cached(model_name=space.model_name, texts=texts, embedder=embedder))
     written = {}
@@ -203,6 +195,16 @@ def documents_index_into_space(*, documents: list[Document], space: EmbeddingSpa
     return written
 
 
+def document_drafts(*, document: Document, embedder) -> list:
+    """The chunks a document is cut into for ``embedder``'s model (its token counts set the sizes)."""
+    return chunk_sections(
+        document.sections,
+        count_tokens=embedder.count_tokens,
+        max_tokens=settings.CHUNK_MAX_TOKENS,
+        title=document.title,
+    )
+
+
 def _chunks_replace(*, document: Document, space: EmbeddingSpace, rows: list[tuple]) -> int:
     """Put ``rows`` in place of the document's chunks in ``space``, unless it was deleted or its content
     changed since it was chunked (it is locked meanwhile)."""
@@ -222,9 +224,14 @@ def _chunks_replace(*, document: Document, space: EmbeddingSpace, rows: list[tup
     return len(rows)
 
 
+def text_hash(text: str) -> str:
+    """The embedding cache's key for a text (with the model's name)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def embeddings_cached(*, model_name: str, texts: list[str], embedder) -> list[str]:
     """Vectors (as pgvector literals) for ``texts``: from the cache, the rest embedded and cached."""
-    hashes = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
+    hashes = [text_hash(text) for text in texts]
     with connection.cursor() as cursor:
         cursor.execute(
             "select text_hash, embedding::text from ingestion_embeddingcache where model_name = %s and text_hash = any(%s)",

@@ -118,7 +118,5 @@ def assistant(owner, host_site):
     assistant.allowed_domains = [f"localhost:{host_site.port}"]
     assistant.greeting = "Hi! Ask me about the gadget."
     assistant.save()
-    index_pages(
-        assistant, {"http://docs.test/pricing/": PRICING, "http://docs.test/install/": INSTALL}, reuse_vectors=True
-    )
+    index_pages(assistant, {"http://docs.test/pricing/": PRICING, "http://docs.test/install/": INSTALL})
     return assistant

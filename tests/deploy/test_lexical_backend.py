@@ -78,7 +78,7 @@ def test_the_fallback_fuses_with_its_own_weight_and_still_finds_the_page(fallbac
     assert default_fusion() == fallback_fusion() == Fusion("weighted", 0.85)
     assistant = make_assistant()
     pages = {f"http://docs.test/{p}/": (DRF_SITE / p / "index.html").read_text() for p in PAGES}
-    index_pages(assistant, pages, reuse_vectors=True)
+    index_pages(assistant, pages)
     space = space_active(assistant.pk)
     query = "How do I limit the rate of requests for anonymous users?"
     vector = embedder.embed_queries([query])[0]

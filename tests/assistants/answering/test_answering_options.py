@@ -37,7 +37,7 @@ def page(url: str) -> str:
 @pytest.fixture
 def assistant():
     assistant = make_assistant()
-    index_pages(assistant, {THROTTLING: page(THROTTLING)}, reuse_vectors=True)
+    index_pages(assistant, {THROTTLING: page(THROTTLING)})
     return assistant
 
 

@@ -23,7 +23,6 @@ def assistant():
     index_pages(
         assistant,
         {"http://docs.test/api-guide/throttling/": (DRF_SITE / "api-guide/throttling/index.html").read_text()},
-        reuse_vectors=True,
     )
     return assistant
 

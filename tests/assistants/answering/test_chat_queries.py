@@ -63,7 +63,7 @@ def queries_of_every_thread():
 @pytest.fixture
 def assistant():
     assistant = make_assistant()
-    index_pages(assistant, {THROTTLING: page(THROTTLING)}, reuse_vectors=True)
+    index_pages(assistant, {THROTTLING: page(THROTTLING)})
     return assistant
 
 

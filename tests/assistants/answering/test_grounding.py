@@ -41,7 +41,7 @@ def hit(n: int, text: str) -> Hit:
 @pytest.fixture
 def assistant():
     assistant = make_assistant()
-    index_pages(assistant, {THROTTLING: (DRF_SITE / "api-guide/throttling/index.html").read_text()}, reuse_vectors=True)
+    index_pages(assistant, {THROTTLING: (DRF_SITE / "api-guide/throttling/index.html").read_text()})
     return assistant
 
 
@@ -254,7 +254,7 @@ def test_the_same_pages_get_the_same_gate_whatever_their_database_ids(assistant)
     # The unrelated probes were drawn with the space's id as the seed: on a one-page site the gate moved
     # with the ids that earlier tests had used (an Italian question passed or was refused by the run's order).
     twin = make_assistant()
-    index_pages(twin, {THROTTLING: (DRF_SITE / "api-guide/throttling/index.html").read_text()}, reuse_vectors=True)
+    index_pages(twin, {THROTTLING: (DRF_SITE / "api-guide/throttling/index.html").read_text()})
     first, second = calibrated(assistant), calibrated(twin)
     assert first["min_similarity"] == second["min_similarity"] and first["unrelated"] == second["unrelated"]
 

@@ -27,9 +27,7 @@ def test_the_first_linked_page_is_ranked_from_one_within_the_depth():
 @pytest.mark.django_db
 def test_each_leg_ranks_the_linked_page_on_its_own():
     assistant = make_assistant()
-    index_pages(
-        assistant, {BASE + page: (DRF_SITE / page / "index.html").read_text() for page in PAGES}, reuse_vectors=True
-    )
+    index_pages(assistant, {BASE + page: (DRF_SITE / page / "index.html").read_text() for page in PAGES})
     # Words of the throttling page's own: both legs find it first.
     ranks = leg_ranks(assistant, "How do I throttle requests with AnonRateThrottle?", {"api-guide/throttling/"}, BASE)
     assert ranks == {"lexical": 1, "dense": 1}

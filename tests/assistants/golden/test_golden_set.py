@@ -30,7 +30,7 @@ def owner():
 @pytest.fixture
 def assistant(owner):
     assistant = make_assistant(make_team(owner, "Shop"), "Shop help")
-    index_pages(assistant, PAGES, reuse_vectors=True)
+    index_pages(assistant, PAGES)
     return assistant
 
 

@@ -31,7 +31,7 @@ def indexed(django_db_setup, django_db_blocker):
     (a user left behind took a name that another process's factories give too: tests/security/agent.py)."""
     with django_db_blocker.unblock():
         assistant = make_assistant()
-        index_pages(assistant, site_pages("http://docs.test"), reuse_vectors=True)
+        index_pages(assistant, site_pages("http://docs.test"))
     yield assistant
     with django_db_blocker.unblock():
         remove(assistant.team, assistant.team.memberships.get().user)
