@@ -41,3 +41,7 @@ MODEL_ROOT = tempfile.gettempdir()
 # listing every static file through the finders cost ~25 ms each time (a fifth of the dashboard tests' time).
 # Looking a file up when it is asked for serves the same files with the same headers.
 WHITENOISE_AUTOREFRESH = True
+
+# After a test whose rows were committed, the tables are emptied with DELETE instead of one TRUNCATE of
+# every table (~11 ms against ~220 ms a test): tests/postgresql/base.py.
+DATABASES["default"]["ENGINE"] = "tests.postgresql"  # noqa: F405
