@@ -36,7 +36,6 @@ def _store() -> sqlite3.Connection | None:
 
 def cache_seed(set_name: str) -> int:
     """Put the set's kept vectors in the test database's embedding cache; how many the set holds."""
-    from django.db import connection
 
     store = _store()
     if store is None:
@@ -45,6 +44,13 @@ def cache_seed(set_name: str) -> int:
         rows = store.execute(
             "select model_name, text_hash, embedding from vectors where set_name = ?", [set_name]
         ).fetchall()
+    return _cached(rows)
+
+
+def _cached(rows: list) -> int:
+    """Put (model, text hash, vector as text) rows in the test database's embedding cache; how many."""
+    from django.db import connection
+
     if rows:
         with connection.cursor() as cursor:
             cursor.executemany(
@@ -82,7 +88,6 @@ TEXTS = "texts"  # vectors by text alone, for the pages tests index (tests.facto
 def cache_seed_texts(model_name: str, hashes: list[str]) -> int:
     """Put the kept vectors of these texts (by the embedding cache's key) in the test database's cache;
     how many were kept."""
-    from django.db import connection
 
     store = _store()
     if store is None or not hashes:
@@ -97,14 +102,7 @@ def cache_seed_texts(model_name: str, hashes: list[str]) -> int:
                 f" and text_hash in ({', '.join('?' * len(part))})",
                 [TEXTS, model_name, *part],
             ).fetchall()
-    if rows:
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                "insert into ingestion_embeddingcache (model_name, text_hash, embedding, created_at)"
-                " values (%s, %s, %s::vector, now()) on conflict (model_name, text_hash) do nothing",
-                rows,
-            )
-    return len(rows)
+    return _cached(rows)
 
 
 def keep_texts(model_name: str, hashes: list[str]) -> None:
