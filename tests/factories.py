@@ -67,18 +67,19 @@ def index_pages(assistant, pages: dict[str, str], *, reuse_vectors: bool = True)
             },
         )
         documents.append(document)
-    texts = {}  # model -> the hashes of the texts its space embeds
+    computed = {}  # model -> the hashes of the texts its space embeds that the run has not kept yet
     if reuse_vectors:
         for space in spaces_for_indexing(assistant.pk):
             embedder = get_embedder(space.model_name)
-            texts[space.model_name] = [
+            hashes = [
                 indexing.text_hash(draft.search_text)
                 for document in documents
                 for draft in indexing.document_drafts(document=document, embedder=embedder)
             ]
-            vectors.cache_seed_texts(space.model_name, texts[space.model_name])
+            kept = vectors.cache_seed_texts(space.model_name, hashes)
+            computed[space.model_name] = [text_hash for text_hash in hashes if text_hash not in kept]
     for document in documents:
         indexing.document_index(document=document)
-    for model_name, hashes in texts.items():
+    for model_name, hashes in computed.items():
         vectors.keep_texts(model_name, hashes)
     return source

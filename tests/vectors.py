@@ -36,7 +36,6 @@ def _store() -> sqlite3.Connection | None:
 
 def cache_seed(set_name: str) -> int:
     """Put the set's kept vectors in the test database's embedding cache; how many the set holds."""
-
     store = _store()
     if store is None:
         return 0
@@ -85,13 +84,12 @@ def keep(set_name: str, rows) -> None:
 TEXTS = "texts"  # vectors by text alone, for the pages tests index (tests.factories.index_pages)
 
 
-def cache_seed_texts(model_name: str, hashes: list[str]) -> int:
+def cache_seed_texts(model_name: str, hashes: list[str]) -> set[str]:
     """Put the kept vectors of these texts (by the embedding cache's key) in the test database's cache;
-    how many were kept."""
-
+    the hashes of those that were kept."""
     store = _store()
     if store is None or not hashes:
-        return 0
+        return set()
     wanted = sorted(set(hashes))
     with closing(store):
         rows = []
@@ -102,13 +100,16 @@ def cache_seed_texts(model_name: str, hashes: list[str]) -> int:
                 f" and text_hash in ({', '.join('?' * len(part))})",
                 [TEXTS, model_name, *part],
             ).fetchall()
-    return _cached(rows)
+    _cached(rows)
+    return {row[1] for row in rows}
 
 
 def keep_texts(model_name: str, hashes: list[str]) -> None:
     """Keep what the test database's cache holds for these texts, for the run's later tests."""
     from django.db import connection
 
+    if not hashes:
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             "select model_name, text_hash, embedding::text from ingestion_embeddingcache"
