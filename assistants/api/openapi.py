@@ -179,6 +179,7 @@ class Api(NinjaAPI):
     def __init__(self, **kwargs):
         super().__init__(openapi_url=None, docs_url=None, renderer=RENDERER, parser=JsonBody(), **kwargs)
         install_error_handlers(self)
+        self._served_document: tuple[tuple, str] | None = None
 
     def add_reference(self) -> None:
         """Mount ``GET /openapi.json`` and ``GET /docs`` (public); after the resource routers."""
@@ -258,11 +259,19 @@ class Api(NinjaAPI):
 
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None) -> dict:
         """The OpenAPI document as ``openapi.json`` serves it, JSON-ready: ninja's, completed as the module
-        says (``manage.py export_openapi_schema --api assistants.api.urls.api`` writes it too)."""
-        document = copy.deepcopy(dict(super().get_openapi_schema(path_prefix="")))  # paths under "servers"
+        says (``manage.py export_openapi_schema --api assistants.api.urls.api`` writes it too). Built once
+        per process for what it reads at run time (the mount point, the limits the description states
+        and the site's address in the examples), ~25 ms each time."""
         base_path = reverse(f"{self.urls_namespace}:openapi_json").removesuffix("/openapi.json")
+        key = (base_path, _description(), settings.SITE_URL)
+        if self._served_document is None or self._served_document[0] != key:
+            self._served_document = (key, json.dumps(self._openapi_document(base_path, key[1])))
+        return json.loads(self._served_document[1])  # the caller's own copy
+
+    def _openapi_document(self, base_path: str, description: str) -> dict:
+        document = copy.deepcopy(dict(super().get_openapi_schema(path_prefix="")))  # paths under "servers"
         document["servers"] = [{"url": base_path}]
-        document["info"]["description"] = _description()
+        document["info"]["description"] = description
         document["tags"] = [{"name": name, "description": text} for name, text in TAGS]
         components = document["components"]
         for model in EXTRA_SCHEMAS:
@@ -289,7 +298,7 @@ class Api(NinjaAPI):
             _untitled(schema.get("properties", {}))
         for item in document["paths"].values():
             _untitled(item)
-        return json.loads(json.dumps(document))  # as served: status codes as strings
+        return document
 
 
 def _allowing(path_view, allowed: list[str]):
