@@ -124,6 +124,19 @@ def test_choices_limits_and_defaults_come_from_the_models_and_settings(document,
     assert (WebsiteSourceForm()["max_pages"].initial, WebsiteSourceForm()["max_depth"].initial) == (123, 4)
 
 
+def test_the_document_built_once_follows_the_settings_it_states(document, settings):
+    """The process keeps the document it built; a changed limit or site address is served at once."""
+    served = served_document()
+    assert served == document and served is not document  # each caller its own copy
+    served["info"]["title"] = "changed by a caller"
+    settings.API_RATE_LIMIT_PER_MINUTE, settings.SITE_URL = 7_654_321, "https://help.example.org"
+    again = served_document()
+    assert again["info"]["title"] == document["info"]["title"]
+    assert "7654321 requests a minute" in again["info"]["description"]
+    samples = [s["source"] for item in again["paths"].values() for op in item.values() for s in op["x-codeSamples"]]
+    assert samples and all("https://help.example.org/api/v1/" in sample for sample in samples)
+
+
 def test_every_example_fits_its_schema(document):
     checked = 0
     for name, schema in document["components"]["schemas"].items():
