@@ -67,10 +67,14 @@ def drf_vectors(transactional_db):
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup):
+def django_db_setup(django_db_setup, django_db_blocker):
     """The test database, migrated (pytest-django's), then no more content types and permissions made after
     each committed test: Django's flush sends migrate's ``post_migrate`` again each time, ~25 queries that
-    find them all there (the tests' flush keeps them, ``tests/postgresql/base.py``)."""
+    find them all there (the tests' flush keeps them, ``tests/postgresql/base.py``).
+
+    At the end, the connections still open on the test database are ended before it is dropped: those the
+    pool had lent to this process's other threads (streams, thread pools) and never got back. PostgreSQL
+    waited 5 s for them, then refused to drop it ("being accessed by other users") in every run."""
     from django.contrib.auth.management import create_permissions
     from django.contrib.contenttypes.management import create_contenttypes
     from django.db.models.signals import post_migrate
@@ -84,6 +88,13 @@ def django_db_setup(django_db_setup):
     yield
     for receiver, uid in receivers:
         post_migrate.connect(receiver, dispatch_uid=uid)
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity"
+            " where datname = current_database() and pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture(autouse=True)
