@@ -16,9 +16,9 @@ from tests.factories import index_pages, make_assistant, make_team, make_user
 from tests.live_server import start_uvicorn, stop
 
 # A browser test that fails is run again, up to twice (pytest-rerunfailures), and the rerun is reported:
-# about one run in five of the widget's tests, under load on two cores, the keys Playwright sends to the
-# chat's cross-origin frame never reach its input (no keydown, no request, the server idle; seen
-# before and after this round's changes, not yet explained). A real failure fails all three runs.
+# under load on two cores, the keys Playwright sent to the chat's cross-origin frame sometimes never
+# reached its input (no keydown, no request) while Chromium ran the frame in a process of its own
+# (`CHROMIUM_ARGS` now keeps it in the page's). A real failure fails all three runs.
 BROWSER_RERUNS = int(os.environ.get("CHATSITE_BROWSER_RERUNS", "2"))  # 0: see every failure, as when looking into one
 
 
