@@ -77,6 +77,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
     waited 5 s for them, then refused to drop it ("being accessed by other users") in every run."""
     from django.contrib.auth.management import create_permissions
     from django.contrib.contenttypes.management import create_contenttypes
+    from django.db import connection
     from django.db.models.signals import post_migrate
 
     receivers = [  # as django.contrib.auth and django.contrib.contenttypes connect them
@@ -88,8 +89,6 @@ def django_db_setup(django_db_setup, django_db_blocker):
     yield
     for receiver, uid in receivers:
         post_migrate.connect(receiver, dispatch_uid=uid)
-    from django.db import connection
-
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             "select pg_terminate_backend(pid) from pg_stat_activity"

@@ -261,7 +261,7 @@ class Api(NinjaAPI):
         """The OpenAPI document as ``openapi.json`` serves it, JSON-ready: ninja's, completed as the module
         says (``manage.py export_openapi_schema --api assistants.api.urls.api`` writes it too). Built once
         per process for what it reads at run time (the mount point, the limits the description states
-        and the site's address in the examples), ~25 ms each time."""
+        and the site's address in the examples): ~50 ms each time."""
         base_path = reverse(f"{self.urls_namespace}:openapi_json").removesuffix("/openapi.json")
         key = (base_path, _description(), settings.SITE_URL)
         if self._served_document is None or self._served_document[0] != key:
