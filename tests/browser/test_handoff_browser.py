@@ -312,6 +312,9 @@ def test_a_member_takes_over_from_the_conversation_page_that_shows_the_lead(tran
         member.locator("#take-over button").click()
         expect(member.locator("#thread-state")).to_have_text("With a person")
         expect(member.locator("#inbox-list .inbox-item")).to_contain_text("Taken over by a member")
+        # The inbox's script has run (it sends on Enter): the HTML above is there before it, and Enter in
+        # the reply box without it is a new line (CI, under load: the reply never sent, three tries running).
+        expect(member.locator("#live-status")).to_have_text("Live", timeout=10_000)
         member.locator("#reply-text").fill("Hi, Dana here: 40 seats get a discount.")
         member.locator("#reply-text").press("Enter")
         expect(member.locator("#thread .tmsg.agent")).to_have_count(1, timeout=10_000)
