@@ -7,19 +7,26 @@ a random name, counting the bytes really written (never trusting the declared si
 ``max_member_bytes`` is cut off, deleted and reported, and the total stops at ``max_total_bytes``. A
 member's path is never used as a path: only its last part names the document; members under hidden
 folders, macOS resource forks and paths that climb (``..``) are skipped. Nothing here imports Django.
+
+Test hook, honoured only with CHATSITE_PARSER_TEST_HOOKS=1 (see worker.py): an archive whose comment starts
+with ``x-test-slow`` waits ``SLOW_HOOK_SECONDS`` before each member, so a test can kill the worker mid-way.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from .detect import TEST_HOOKS_ENV
 from .types import ParseError
 
 CHUNK = 1024 * 1024
 MAX_RATIO = 100  # a member over RATIO_CHECK_BYTES may not be compressed more than this
 RATIO_CHECK_BYTES = 10 * 1024 * 1024
+SLOW_HOOK_SECONDS = 0.2
 
 
 def _wanted(member: zipfile.ZipInfo) -> bool:
@@ -53,7 +60,10 @@ def unpack_zip(path: str, dest: str, *, max_files: int, max_member_bytes: int, m
             if member.file_size > RATIO_CHECK_BYTES and member.file_size > MAX_RATIO * max(member.compress_size, 1):
                 raise ParseError(f"{Path(member.filename).name} is compressed more than {MAX_RATIO} times (zip bomb?)")
         results, written_total = [], 0
+        slow = os.environ.get(TEST_HOOKS_ENV) == "1" and archive.comment.startswith(b"x-test-slow")
         for member in members:
+            if slow:
+                time.sleep(SLOW_HOOK_SECONDS)
             name = PurePosixPath(member.filename.replace("\\", "/")).name
             if member.file_size > max_member_bytes:
                 results.append({"name": name, "error": "too_large"})

@@ -161,6 +161,7 @@ def unpack_archive(
         "max_total_bytes": max_total_bytes,
         "memory_limit_mb": memory_limit_mb,
         "cpu_seconds": math.ceil(time_limit) + 1,
+        "test_hooks": os.environ.get(TEST_HOOKS_ENV) == "1",
     }
     return _in_child(request, time_limit, "unpacking", Path(path).name)["files"]
 

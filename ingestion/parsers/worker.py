@@ -14,7 +14,7 @@ what the child can write to files, such as its stderr.
 Test hooks, honoured only when the request's ``test_hooks`` is true (the caller's
 CHATSITE_PARSER_TEST_HOOKS=1, see detect.py): a file starting with ``x-test-sleep`` sleeps,
 ``x-test-alloc`` allocates memory without end, and ``x-test-crash`` kills the child with SIGSEGV,
-so tests can prove how the parent copes.
+so tests can prove how the parent copes; a zip commented ``x-test-slow`` unpacks slowly (archives.py).
 """
 
 from __future__ import annotations

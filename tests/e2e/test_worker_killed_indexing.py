@@ -1,11 +1,15 @@
 """The worker's pool child killed in the middle of indexing, and then the whole worker: after a restart
 every uploaded document (real PDF, DOCX and Markdown files among small notes) ends ready with exactly
-the chunks a clean run gives them, and a model switch ends with every chunk once in the new space and
-the assistant flipped to it once — none lost, none doubled (the crawl's own case, webhooks and emails:
-test_worker_killed.py)."""
+the chunks a clean run gives them, a zip's files each end as one document (killed while it was being
+unpacked), and a model switch ends with every chunk once in the new space and the assistant flipped to
+it once — none lost, none doubled (the crawl's own case, webhooks and emails: test_worker_killed.py)."""
 
+import io
+import shutil
 import time
+import zipfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -14,7 +18,9 @@ from django.db import connection
 from django.utils import timezone
 
 from ingestion import services
-from ingestion.models import Document, EmbeddingSpace
+from ingestion.models import CrawlRun, Document, EmbeddingSpace
+from ingestion.parsers.detect import TEST_HOOKS_ENV
+from ingestion.services.documents import _upload_storage
 from ingestion.spaces import space_active
 from tests.conftest import SHARED, purge_queues, wait_for
 from tests.factories import make_assistant
@@ -116,6 +122,64 @@ def test_uploads_end_indexed_exactly_once_after_the_pool_child_and_then_the_work
     assert len({row[0] for row in clean_rows}) == count and len(clean_rows) > 2 * count
     assert all(row[4] for row in interrupted_rows), "a chunk without its vector"
     assert interrupted_rows == clean_rows
+
+
+def slow_zip(count: int) -> tuple[bytes, dict[str, bytes]]:
+    """A zip of the real files and ``count`` notes, in folders, that the sandbox unpacks slowly (its test
+    hook, with CHATSITE_PARSER_TEST_HOOKS=1: a pause before each member); and each file's bytes by name."""
+    members = {name: (DOCS / name).read_bytes() for name in REAL_FILES}
+    members |= {f"note-{n:02d}.md": text(n).encode() for n in range(count)}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.comment = b"x-test-slow"
+        for n, (name, data) in enumerate(members.items()):
+            archive.writestr(f"folder-{n % 3}/{name}", data)
+    return buffer.getvalue(), members
+
+
+def test_a_zip_ends_with_each_file_once_after_the_pool_child_and_then_the_worker_are_killed_while_unpacking(
+    start_worker,
+):
+    assistant = make_assistant()
+    source = services.source_documents_get_or_create(assistant=assistant)
+    shutil.rmtree(_upload_storage(source))  # an earlier run's files: its database gave this source's id too
+    archive, members = slow_zip(12)
+    worker = start_worker(
+        CELERY_VISIBILITY_TIMEOUT=VISIBILITY, CELERY_RESTORE_INTERVAL=RESTORE, **{TEST_HOOKS_ENV: "1"}
+    )
+    run = services.documents_upload_zip(source=source, archive=ContentFile(archive, name="handbook.zip"))
+    media = Path(settings.MEDIA_ROOT)
+    stored_zip, folder = media / run.report["archive"], _upload_storage(source) / f"unpacked-{run.pk}"
+    files = lambda: {path.name for path in folder.glob("*")} if folder.is_dir() else set()  # noqa: E731
+
+    wait_for(lambda: len(files()) >= 2, timeout=120, interval=0.05, message="the unpacking under way")
+    assert worker.kill_child(), "the worker had no pool child"
+    first = files()
+    # the task comes back to the worker's new child, which unpacks again from the start, into a fresh folder
+    wait_for(lambda: len(files() - first) >= 2, timeout=60, interval=0.05, message="the unpacking again")
+    worker.kill()
+    run.refresh_from_db()
+    assert run.status == CrawlRun.Status.RUNNING and not source.documents.exists(), "the kills missed the unpacking"
+
+    start_worker(CELERY_VISIBILITY_TIMEOUT=VISIBILITY, CELERY_RESTORE_INTERVAL=RESTORE, **{TEST_HOOKS_ENV: "1"})
+    ready = Document.objects.filter(source=source, status="ready")
+    wait_for(
+        lambda: ready.count() == len(members) or reconcile_now_and_then(),
+        timeout=400,
+        message="every file of the zip indexed after the restart",
+    )
+    documents = list(Document.objects.filter(source=source))
+    assert sorted(d.file_name for d in documents) == sorted(members)  # each file once, none lost
+    for document in documents:  # each whole: no attempt cut short wrote a part of it
+        assert (media / document.file_path).read_bytes() == members[document.file_name]
+    # what the killed attempts wrote is gone: the folder holds the documents' files and nothing else
+    assert files() == {Path(d.file_path).name for d in documents}
+    keys = chunk_keys(space_active(assistant.pk))
+    assert len(keys) == len(set(keys)) == sum(d.chunk_count for d in documents)
+    assert all(d.chunk_count >= 1 for d in documents)
+    wait_for(lambda: CrawlRun.objects.get(pk=run.pk).status == CrawlRun.Status.DONE, timeout=60, message="the run done")
+    assert CrawlRun.objects.get(pk=run.pk).pages_found == len(members)
+    assert not stored_zip.exists()  # the uploaded zip, deleted once its files were documents
 
 
 def test_a_model_switch_ends_with_every_chunk_once_after_the_pool_child_and_then_the_worker_are_killed(

@@ -204,6 +204,29 @@ def test_test_hooks_are_off_by_default(tmp_path, monkeypatch):
     assert parse_file(tmp_path / "slow.txt", filename="slow.txt", time_limit=10).sections[0].text == "x-test-sleep"
 
 
+@pytest.mark.parametrize("hooks", ["1", None])
+def test_the_slow_unpacking_hook_pauses_only_when_test_hooks_are_on(tmp_path, monkeypatch, hooks):
+    """A zip commented ``x-test-slow`` pauses before each member for the kill tests; never in production."""
+    from ingestion.parsers import archives
+
+    if hooks:
+        monkeypatch.setenv("CHATSITE_PARSER_TEST_HOOKS", hooks)
+    else:
+        monkeypatch.delenv("CHATSITE_PARSER_TEST_HOOKS", raising=False)
+    pauses = []
+    monkeypatch.setattr(archives.time, "sleep", pauses.append)
+    with zipfile.ZipFile(tmp_path / "slow.zip", "w") as archive:
+        archive.comment = b"x-test-slow"
+        for n in range(3):
+            archive.writestr(f"note-{n}.md", f"Note {n}")
+    (tmp_path / "out").mkdir()
+    files = archives.unpack_zip(
+        str(tmp_path / "slow.zip"), str(tmp_path / "out"), max_files=10, max_member_bytes=1024, max_total_bytes=4096
+    )
+    assert [item["name"] for item in files] == ["note-0.md", "note-1.md", "note-2.md"]
+    assert pauses == ([archives.SLOW_HOOK_SECONDS] * 3 if hooks else [])
+
+
 def test_batch_returns_each_file_its_own_result(tmp_path):
     (tmp_path / "empty.csv").write_bytes(b"")
     (tmp_path / "fake.pdf").write_bytes(b"%PDF-1.4\nnot really")
