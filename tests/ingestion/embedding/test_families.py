@@ -164,3 +164,26 @@ def test_texts_in_slices_keep_their_order(folders, packed):
     assert sliced.counters["batches"] - batches_before >= 4  # at least one batch per slice
     assert cosines(vectors, expected).min() >= 0.9999
     assert cosines(vectors[:1], expected[1:2])[0] < 0.999  # a shifted row would be caught
+
+
+@pytest.mark.parametrize("kind", list(FAMILIES))
+def test_a_cpu_model_in_bf16_runs_few_shapes_and_the_same_vectors(folders, kind):
+    """In bf16 on a CPU, a padded batch's length is rounded up to CPU_HALF_LENGTH_STEP tokens: oneDNN keeps
+    state for each shape it multiplies in half precision, and exact lengths grew a web process's memory
+    without end. The rounding changes which padding is added, not the vectors; float32 keeps exact lengths."""
+    from ingestion.embedding.engine import CPU_HALF_LENGTH_STEP
+
+    half = Embedder(folders[kind], device="cpu", dtype="bf16")
+    assert half.length_step == CPU_HALF_LENGTH_STEP and Embedder(folders[kind], device="cpu").length_step == 1
+    lengths = []
+    half.model.register_forward_pre_hook(
+        lambda module, args, kwargs: lengths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    texts = [" ".join(["protein and gene"] * n) for n in range(1, 16)]
+    rounded = np.concatenate([half.embed_documents([text]) for text in texts])
+    assert len(lengths) == len(texts) and len(set(lengths)) < len(texts) // 3  # 15 texts, few shapes
+    assert all(length % CPU_HALF_LENGTH_STEP == 0 for length in lengths)
+    half.length_step = 1
+    exact = np.concatenate([half.embed_documents([text]) for text in texts])
+    assert len(set(lengths[len(texts) :])) == len(texts)  # each text its own length: the check discriminates
+    assert cosines(rounded, exact).min() >= 0.999
