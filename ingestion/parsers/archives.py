@@ -14,13 +14,12 @@ with ``x-test-slow`` waits ``SLOW_HOOK_SECONDS`` before each member, so a test c
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .detect import TEST_HOOKS_ENV
+from .detect import hooks_enabled
 from .types import ParseError
 
 CHUNK = 1024 * 1024
@@ -60,7 +59,7 @@ def unpack_zip(path: str, dest: str, *, max_files: int, max_member_bytes: int, m
             if member.file_size > RATIO_CHECK_BYTES and member.file_size > MAX_RATIO * max(member.compress_size, 1):
                 raise ParseError(f"{Path(member.filename).name} is compressed more than {MAX_RATIO} times (zip bomb?)")
         results, written_total = [], 0
-        slow = os.environ.get(TEST_HOOKS_ENV) == "1" and archive.comment.startswith(b"x-test-slow")
+        slow = hooks_enabled() and archive.comment.startswith(b"x-test-slow")
         for member in members:
             if slow:
                 time.sleep(SLOW_HOOK_SECONDS)

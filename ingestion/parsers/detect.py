@@ -99,6 +99,11 @@ TEST_HOOKS_ENV = "CHATSITE_PARSER_TEST_HOOKS"
 TEST_HOOK_KINDS = ("x-test-sleep", "x-test-alloc", "x-test-crash")
 
 
+def hooks_enabled() -> bool:
+    """Whether this process honours the test hooks (worker.py, archives.py)."""
+    return os.environ.get(TEST_HOOKS_ENV) == "1"
+
+
 def declared_kind(filename: str, content_type: str = "") -> str | None:
     """The kind that the file name's extension (or else the content type) claims."""
     by_extension = _BY_EXTENSION.get(PurePath(filename).suffix.lower())
@@ -113,7 +118,7 @@ def detect_kind(path: str, filename: str, content_type: str = "") -> tuple[str, 
     """
     with open(path, "rb") as file:
         head = file.read(HEAD_BYTES)
-    if os.environ.get(TEST_HOOKS_ENV) == "1":
+    if hooks_enabled():
         for hook in TEST_HOOK_KINDS:
             if head.startswith(hook.encode()):
                 return hook, []

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .detect import TEST_HOOKS_ENV
+from .detect import hooks_enabled
 from .types import ParsedDocument, ParseError
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def parse_file(
         "content_type": content_type,
         "memory_limit_mb": memory_limit_mb,
         "cpu_seconds": math.ceil(time_limit) + 1,
-        "test_hooks": os.environ.get(TEST_HOOKS_ENV) == "1",
+        "test_hooks": hooks_enabled(),
     }
     reply = _in_child(request, time_limit, "parsing", filename)
     return ParsedDocument.from_dict(reply["document"])
@@ -161,7 +161,7 @@ def unpack_archive(
         "max_total_bytes": max_total_bytes,
         "memory_limit_mb": memory_limit_mb,
         "cpu_seconds": math.ceil(time_limit) + 1,
-        "test_hooks": os.environ.get(TEST_HOOKS_ENV) == "1",
+        "test_hooks": hooks_enabled(),
     }
     return _in_child(request, time_limit, "unpacking", Path(path).name)["files"]
 
