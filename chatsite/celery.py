@@ -65,6 +65,16 @@ def a_pool_of_its_own(**kwargs):
     DatabaseWrapper._connection_pools.clear()
 
 
+@worker_process_init.connect
+def memory_handed_back(**kwargs):
+    """A prefork child gives the memory its tasks freed back to the system (chatsite.lib.memory)."""
+    from django.conf import settings
+
+    from chatsite.lib.memory import start_trimming
+
+    start_trimming(settings.MALLOC_TRIM_SECONDS)
+
+
 @worker_ready.connect
 def report_at_start(**kwargs):
     """What the worker runs with (the lexical leg of search), once it is ready. The parent process works no

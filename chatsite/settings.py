@@ -232,6 +232,9 @@ CELERY_BEAT_SCHEDULE = {
 RECONCILE_AFTER = env_int("RECONCILE_AFTER", 900)
 # A worker process that grew past this much memory (KiB) after a task is replaced by a fresh one.
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 3_000_000)
+# Web and worker processes give the memory they freed back to the system this often (seconds; 0: never).
+# glibc's malloc keeps it otherwise, and a process's resident size follows its peaks (chatsite/lib/memory.py).
+MALLOC_TRIM_SECONDS = env_float("MALLOC_TRIM_SECONDS", 60.0)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Celery's Django fix-up closes the database connection before and after every task unless this is
 # set, ignoring CONN_MAX_AGE: each task then opened a new PostgreSQL connection (~9 ms, and a backend
