@@ -4,10 +4,10 @@ glibc's malloc keeps what a process frees for its later allocations and gives ba
 free space at the top of a heap. A web process runs each request's synchronous part in a thread of its
 own, across several malloc arenas, so its resident size rose with each new peak of concurrent requests
 and stayed there although its live memory was flat: at 100 visitors, ~3 MB a minute after a 20-minute
-soak's warm-up (tracemalloc found the Python heap flat, 337 → 341 → 336 MB over 18 minutes, while the
-process's resident size grew). ``malloc_trim(0)`` also gives back the free pages inside the heaps; called
-every 45 s in a web process at 100 visitors it released 22–161 MB (median 84) each time, in 3–19 ms (median
-8, while the process's other threads wait to allocate), and the resident size stayed flat
+soak's warm-up, while tracemalloc found the Python heap of a web process flat (337 → 341 → 336 MB over 18
+minutes at 30 visitors). ``malloc_trim(0)`` also gives back the free pages inside the heaps: called every
+45 s in a web process at 100 visitors it released 22–161 MB (median 84) each time, in 3–19 ms (median 8;
+the process's other threads wait to allocate meanwhile), and the resident size stayed flat
 (docs/benchmarks.md). Where the C library has no ``malloc_trim`` (musl, macOS) nothing is done.
 """
 

@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -364,19 +365,23 @@ class Command(BaseCommand):
         """``--soak-visitors`` for ``--soak`` seconds; memory sampled every 30 s (flat is the goal)."""
         samples, step_seconds = [], 30.0
         rounds = max(1, int(self.options["soak"] // step_seconds))
-        errors = 0
+        errors, kinds, sent = 0, Counter(), 0
         for _ in range(rounds):
             step = await self._step(client, slug, self.options["soak_visitors"], step_seconds, answer_seconds, web_pid)
             errors += step["errors"]
+            kinds.update(step["error_kinds"])
+            sent += step["sent"]
             samples.append(tree_rss_mb(web_pid))
         self.stdout.write(
             f"soak: {self.options['soak_visitors']} visitors for {rounds * step_seconds:.0f} s, "
-            f"{errors} errors, web memory every 30 s (MiB): {samples}"
+            f"{errors} errors of {sent} {dict(kinds) or ''}, web memory every 30 s (MiB): {samples}"
         )
         return {
             "visitors": self.options["soak_visitors"],
             "seconds": rounds * step_seconds,
+            "sent": sent,
             "errors": errors,
+            "error_kinds": dict(kinds),
             "rss_mb": samples,
         }
 
