@@ -320,6 +320,10 @@ LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0)
 # open between answers (no new TLS handshake per answer).
 LLM_MAX_CONNECTIONS = env_int("LLM_MAX_CONNECTIONS", 1000)
 LLM_KEEPALIVE_CONNECTIONS = env_int("LLM_KEEPALIVE_CONNECTIONS", 200)
+# After an answer's first piece (sent at once), the pieces that come within this many milliseconds of the
+# last event sent go out together in one event: ten updates a second read as fluidly as fifty, and each
+# event costs the web process its own trip through Django and uvicorn (0: every piece as it comes).
+ANSWER_EVENT_INTERVAL_MS = env_int("ANSWER_EVENT_INTERVAL_MS", 100)
 RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 6)
 # An answer draws on the RETRIEVAL_TOP_K best passages (at most two a page), then on the best passage of
 # each next page until it has this many distinct pages to cite, in evidence order (issue 26: up to five).

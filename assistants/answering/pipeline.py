@@ -8,12 +8,12 @@ reranked, when the assistant has a reranker; a hit from the visitor's current pa
 there evidence to answer from (``grounding.retrieval_evidence``, held to the assistant's own
 calibrated gate)? If not, the honest "I don't know" (in the visitor's language) and an offer of a
 person; if so, numbered sources → the assistant's provider (told the visitor's language), or the
-offline extractive answerer → tokens streamed as they come → the citations the answer used (at
-most five pages, in evidence order, each with its section) → each sentence checked against what
-it cites and the answer against the question (``grounding.check_answer``) → the conversation
-stored, with ``unanswered`` set when the content had no supported answer (the dashboard's
-content-gap signal, and the ``done`` event's cue to offer a person). The chat views turn these
-events into Server-Sent Events.
+offline extractive answerer → tokens streamed as they come (``paced``: at most ten events a second)
+→ the citations the answer used (at most five pages, in evidence order, each with its section) →
+each sentence checked against what it cites and the answer against the question
+(``grounding.check_answer``) → the conversation stored, with ``unanswered`` set when the content had
+no supported answer (the dashboard's content-gap signal, and the ``done`` event's cue to offer a
+person). The chat views turn these events into Server-Sent Events.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import DatabaseError
 
 from assistants import services
@@ -75,6 +76,37 @@ async def ended_cleanly(events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     except DatabaseError:
         logger.exception("the database failed during an answer")
         yield Event("error", {"kind": "unavailable", "message": DATABASE_FAILURE_MESSAGE, "offer_human": False}).sse()
+
+
+async def paced(pieces: AsyncIterator, interval: float, clock=time.monotonic) -> AsyncIterator:
+    """The answer's text pieces as they come, joined so that at most one goes out per ``interval``
+    seconds: the first at once, then each that comes ``interval`` after the last one sent, with those
+    held since. The rest is sent when the answer ends, or fails (before its error). Anything else
+    (the provider's ``Usage``) passes through as it is.
+
+    A provider writes 20–100 pieces a second and the offline answerer all its words at once, while a
+    reader sees no difference between ten updates a second and fifty; each event costs the web process
+    a trip through Django's streaming response and uvicorn. A piece held when the model pauses waits
+    for the next one (or the end of the answer)."""
+    held: list[str] = []
+    sent_at: float | None = None
+    try:
+        async for piece in pieces:
+            if not isinstance(piece, str):
+                yield piece
+                continue
+            held.append(piece)
+            now = clock()
+            if sent_at is None or now - sent_at >= interval:
+                yield "".join(held)
+                held.clear()
+                sent_at = now
+    except Exception:
+        if held:
+            yield "".join(held)
+        raise
+    if held:
+        yield "".join(held)
 
 
 def section_of(hit: Hit) -> str:
@@ -263,8 +295,9 @@ async def answer_events(
     else:
         reply_in = language_name(language, "en") if language else ""
         tokens = provider.stream(build_messages(assistant, question, hits, history, language=reply_in))
+    pieces = paced(tokens, settings.ANSWER_EVENT_INTERVAL_MS / 1000)
     try:
-        async for item in tokens:
+        async for item in pieces:
             if isinstance(item, Usage):
                 usage = item
                 continue
@@ -278,6 +311,7 @@ async def answer_events(
             "error", {"kind": exc.kind, "message": exc.user_message, "offer_human": True, "partial": bool(parts)}
         )
     finally:
+        await pieces.aclose()
         await tokens.aclose()  # a visitor who leaves cancels the upstream call
     answer = "".join(parts)
     citations = cited_hits(answer, hits)

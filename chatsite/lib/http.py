@@ -67,6 +67,8 @@ import httpcore
 import httpx
 from django.conf import settings
 
+from chatsite.lib.sockets import AsyncioBackend
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 METADATA = "a cloud metadata endpoint"
@@ -630,13 +632,15 @@ class _AsyncDeadlineBackend(httpcore.AsyncNetworkBackend):
 
 
 def _bound_by_deadline(transport):
-    """``transport`` with its connection pool's sockets bound by the current request's deadline.
+    """``transport`` with its connection pool's sockets bound by the current request's deadline, and
+    an asynchronous pool's on the event loop's own transports (``chatsite.lib.sockets``: anyio's
+    costs on every read were a quarter of relaying a model's answer).
 
-    httpx 0.28 takes no network backend, so the one its pool made is wrapped in place (the tests of
+    httpx 0.28 takes no network backend, so its pool's is replaced in place (the tests of
     this module fail if a new httpx or httpcore moves it)."""
     pool = transport._pool
     if isinstance(pool, httpcore.AsyncConnectionPool):
-        pool._network_backend = _AsyncDeadlineBackend(pool._network_backend)
+        pool._network_backend = _AsyncDeadlineBackend(AsyncioBackend())
     else:
         pool._network_backend = _DeadlineBackend(pool._network_backend)
     return transport

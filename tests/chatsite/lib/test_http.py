@@ -24,6 +24,7 @@ import pytest
 from chatsite.lib import http as outbound
 from chatsite.lib.http import (
     METADATA,
+    AsyncSafeTransport,
     FetchResult,
     OutboundRefused,
     ResponseTooLarge,
@@ -452,6 +453,27 @@ def test_tls_uses_the_original_name_and_never_shares_a_connection_between_names(
     assert names[0] == "a.test"
     assert [r.path for r in srv.requests] == ["/", "/again"]
     assert srv.requests[0].headers["host"] == f"a.test:{srv.port}"
+
+
+def test_async_tls_uses_the_original_name_and_never_shares_a_connection_between_names(tls_names, fake_dns):
+    """The same through the asynchronous transport, whose sockets are the event loop's own
+    (``chatsite.lib.sockets``: the handshake is ``loop.start_tls``)."""
+    srv, client_context, names = tls_names
+    table, _ = fake_dns
+    table["a.test"] = table["b.test"] = ["127.0.0.1"]
+
+    async def scenario():
+        transport = AsyncSafeTransport(allow_private=True, verify=client_context)
+        async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
+            first = await client.get(f"https://a.test:{srv.port}/")
+            again = await client.get(f"https://a.test:{srv.port}/again")
+            with pytest.raises(httpx.ConnectError, match="certificate"):
+                await client.get(f"https://b.test:{srv.port}/")
+        return first.status_code, again.status_code
+
+    assert asyncio.run(scenario()) == (200, 200)
+    assert names[0] == "a.test"
+    assert [r.path for r in srv.requests] == ["/", "/again"]
 
 
 # --- Redirects -----------------------------------------------------------------------------
