@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatsite.lib.one_thread.OneThreadMiddleware",  # last: the chain above in one thread, no hop per hook
 ]
 
 ROOT_URLCONF = "chatsite.urls"
