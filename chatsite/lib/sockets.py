@@ -66,6 +66,16 @@ class _Protocol(asyncio.Protocol):
         self._wake_reader()
         self._wake_writer(exc or ConnectionResetError("the connection was closed"))
 
+    def take(self, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` of what was received, reading from the socket again once the buffer is
+        below ``LOW_WATER`` (on the transport it was paused on)."""
+        data = bytes(self.buffer[:max_bytes])
+        del self.buffer[:max_bytes]
+        if self.reading_paused and len(self.buffer) < LOW_WATER:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        return data
+
     def pause_writing(self) -> None:
         self.writing_paused = True
 
@@ -126,12 +136,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             if not await protocol.wait("read", timeout) and not protocol.buffer and not protocol.eof:
                 raise httpcore.ReadTimeout("no data within the read timeout")
         if protocol.buffer:
-            data = bytes(protocol.buffer[:max_bytes])
-            del protocol.buffer[:max_bytes]
-            if protocol.reading_paused and len(protocol.buffer) < LOW_WATER:
-                protocol.reading_paused = False
-                self._transport.resume_reading()
-            return data
+            return protocol.take(max_bytes)
         if protocol.error is not None:
             raise httpcore.ReadError(str(protocol.error) or type(protocol.error).__name__)
         return b""  # the server closed the connection
@@ -169,6 +174,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         except (OSError, ssl.SSLError, ConnectionError) as exc:
             self._transport.close()
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        self._protocol.transport = transport  # reading now pauses and resumes on the TLS layer
         return AsyncioStream(transport, self._protocol)
 
     def get_extra_info(self, info: str):

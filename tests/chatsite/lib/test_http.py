@@ -476,6 +476,31 @@ def test_async_tls_uses_the_original_name_and_never_shares_a_connection_between_
     assert [r.path for r in srv.requests] == ["/", "/again"]
 
 
+def test_async_tls_body_arrives_whole_while_reading_pauses_and_resumes(tls_names, fake_dns, monkeypatch):
+    """Reading pauses and resumes on the TLS layer, not on the socket under it (which would stay paused)."""
+    from chatsite.lib import sockets
+
+    monkeypatch.setattr(sockets, "HIGH_WATER", 4096)
+    monkeypatch.setattr(sockets, "LOW_WATER", 1024)
+    srv, client_context, _ = tls_names
+    table, _ = fake_dns
+    table["a.test"] = ["127.0.0.1"]
+    body = bytes(range(256)) * 4096  # 1 MiB
+    srv.routes["/big"] = respond(body=body)
+
+    async def scenario():
+        transport = AsyncSafeTransport(allow_private=True, verify=client_context, max_bytes=len(body))
+        received = bytearray()
+        async with httpx.AsyncClient(transport=transport, trust_env=False, timeout=5.0) as client:
+            async with client.stream("GET", f"https://a.test:{srv.port}/big") as response:
+                async for piece in response.aiter_raw():
+                    received += piece
+                    await asyncio.sleep(0.002)  # a slow reader: the buffer passes the high-water mark
+        return bytes(received)
+
+    assert asyncio.run(scenario()) == body
+
+
 # --- Redirects -----------------------------------------------------------------------------
 
 
