@@ -273,6 +273,68 @@ def torch_dtype(dtype: str, device: str):
     return getattr(torch, DTYPES[dtype])
 
 
+def _packed_linear_class():
+    import torch
+
+    class PackedLinear(torch.nn.Module):
+        """A ``Linear`` whose weight oneDNN reordered once, at load, into its own blocked layout."""
+
+        def __init__(self, linear):
+            super().__init__()
+            self.in_features, self.out_features = linear.in_features, linear.out_features
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), None)
+            self.bias = None if linear.bias is None else linear.bias.detach()
+
+        def forward(self, x):
+            return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+
+        def extra_repr(self) -> str:
+            return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+    return PackedLinear
+
+
+@functools.cache
+def cpu_packs_linears(dtype) -> bool:
+    """Whether this torch's oneDNN runs a prepacked half-precision linear layer here, with the result of
+    the plain one (a probe on a small layer; any failure, or a private op that changed, says no)."""
+    import torch
+
+    try:
+        if dtype not in (torch.bfloat16, torch.float16) or not torch.backends.mkldnn.is_available():
+            return False
+        linear = torch.nn.Linear(16, 24).to(dtype)
+        x = torch.randn(3, 5, 16).to(dtype)
+        with torch.inference_mode():
+            return bool(torch.equal(_packed_linear_class()(linear)(x), linear(x)))
+    except Exception:
+        return False
+
+
+def pack_linears(model, dtype) -> int:
+    """Replace the model's linear layers by prepacked ones on a CPU in half precision; how many were.
+
+    An eager ``Linear`` in bf16 has oneDNN reorder its weight into the blocked layout its kernel reads
+    on every call; for the few rows of a question or an answer's sentences that reorder costs more
+    than the product itself. Reordered once at load, the same kernel gives the same numbers: measured
+    with MiniLM on one thread of an AMX CPU, a 1-row linear layer of 32 tokens 135 -> 75 us, a question
+    8.8-13 -> 5.2-9.1 ms, an answer of 200 tokens 21-32 -> 15-18 ms, a 32-text batch of 128 tokens
+    3% faster; identical vectors. fp32 gains nothing (MKL's kernel packs its own way), so it is left.
+    """
+    if not cpu_packs_linears(dtype):
+        return 0
+    import torch
+
+    packed_linear = _packed_linear_class()
+    count = 0
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if type(child) is torch.nn.Linear and child.weight.dtype == dtype:
+                setattr(module, name, packed_linear(child))
+                count += 1
+    return count
+
+
 def load_model(path: str, recipe: Recipe, *, dtype, device: str, attention: str = "sdpa"):
     """The bare encoder/decoder (no LM head) by its native transformers class, in ``dtype`` on ``device``.
 
@@ -350,8 +412,11 @@ class Embedder:
         self.length_step = CPU_HALF_LENGTH_STEP if self.device == "cpu" and half else 1  # padded batches
         attention = PACKED_ATTENTION if self.packed else "sdpa"
         self.model = load_model(path, self.recipe, dtype=self.dtype, device=self.device, attention=attention)
+        self.packed_linears = 0  # linear layers prepacked for a CPU in half precision (pack_linears)
         if compile:  # fused elementwise kernels; shapes vary from batch to batch
             self.model = torch.compile(self.model, dynamic=True)
+        elif self.device == "cpu":
+            self.packed_linears = pack_linears(self.model, self.dtype)
         # BERT-style encoders take segment ids; a packed row is longer than their stored default.
         self.segment_ids = bool(getattr(self.model.config, "type_vocab_size", 0))
         self.native_dims = int(self.model.config.hidden_size)

@@ -187,3 +187,24 @@ def test_a_cpu_model_in_bf16_runs_few_shapes_and_the_same_vectors(folders, kind)
     exact = np.concatenate([half.embed_documents([text]) for text in texts])
     assert len(set(lengths[len(texts) :])) == len(texts)  # each text its own length: the check discriminates
     assert cosines(rounded, exact).min() >= 0.999
+
+
+@pytest.mark.parametrize("kind", list(FAMILIES))
+def test_a_cpu_model_in_bf16_runs_prepacked_linear_layers_with_the_same_vectors(folders, kind, monkeypatch):
+    """On a CPU in bf16 every linear layer's weight is reordered once, at load, into oneDNN's blocked
+    layout (an eager layer reorders it at every call, which costs more than a question's product).
+    The vectors are those of the plain layers; float32 is left as it is."""
+    from ingestion.embedding import engine
+
+    if not engine.cpu_packs_linears(torch.bfloat16):
+        pytest.skip("this torch's oneDNN runs no prepacked bf16 linear layer")
+    assert Embedder(folders[kind], device="cpu", dtype="fp32").packed_linears == 0
+    packed = Embedder(folders[kind], device="cpu", dtype="bf16")
+    monkeypatch.setattr(engine, "pack_linears", lambda model, dtype: 0)
+    plain = Embedder(folders[kind], device="cpu", dtype="bf16")
+    linears = [m for m in plain.model.modules() if type(m) is torch.nn.Linear]
+    assert len(linears) >= 6 and plain.packed_linears == 0
+    assert packed.packed_linears == len(linears)
+    assert not [m for m in packed.model.modules() if type(m) is torch.nn.Linear]
+    texts = [*TEXTS, "protein"]
+    assert np.array_equal(packed.embed_documents(texts, batch_tokens=64), plain.embed_documents(texts, batch_tokens=64))
