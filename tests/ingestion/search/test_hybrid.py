@@ -10,6 +10,7 @@ from ingestion.search.hybrid import (
     chunk_search,
     chunk_search_fusions,
     default_fusion,
+    lexical_ranking,
     page_aggregate,
     rrf_fuse,
     weighted_fuse,
@@ -73,6 +74,30 @@ def test_a_colon_in_a_question_is_text_not_bm25_syntax(indexed, embedder, questi
     # A ::bm25query cast read "Note:" as the name of an index: the chat answered 500 (found by the API fuzz test).
     hits = search(indexed, embedder, question, mode="lexical")
     assert hits and "/api-guide/authentication/" in hits[0].url
+
+
+@pytest.mark.parametrize("question", ["How do I set the default page size for list results?", "throttle", "token"])
+def test_the_lexical_leg_scores_each_chunk_as_the_index_ranked_it(indexed, question):
+    """BM25 scores come from the index scan that ranked the chunks (not scored again from each row's text,
+    ~65 us a row): in the index's order, positive, non-increasing, and the BM25 of each chunk within a few
+    percent of pg_textsearch's standalone score of its text."""
+    space = space_active(indexed.pk)
+    ranked = lexical_ranking(space, question, 30)
+    assert len(ranked) >= 5
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"select id, -(search_text <@> to_bm25query(%s)) from {space.partition_name}"
+            " order by search_text <@> to_bm25query(%s) limit 30",
+            [question, question],
+        )
+        standalone = [row for row in cursor.fetchall() if row[1] > 0]
+    assert [chunk for chunk, _ in ranked] == [chunk for chunk, _ in standalone]
+    scores = [score for _, score in ranked]
+    assert all(score > 0 for score in scores) and scores == sorted(scores, reverse=True)
+    assert all(abs(score - other) <= 0.05 * other for score, (_, other) in zip(scores, standalone))
+    with connection.cursor() as cursor:  # a caller's transaction that turned index scans off (an exact dense scan)
+        cursor.execute("set local enable_indexscan = off")
+    assert lexical_ranking(space, question, 30) == ranked
 
 
 def test_hits_link_to_their_section(indexed, embedder):
