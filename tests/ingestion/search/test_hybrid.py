@@ -100,6 +100,22 @@ def test_the_lexical_leg_scores_each_chunk_as_the_index_ranked_it(indexed, quest
     assert lexical_ranking(space, question, 30) == ranked
 
 
+def test_each_partition_keeps_its_chunk_vectors_in_the_row(indexed):
+    """A partition under the HNSW threshold is searched by reading every chunk's vector: out of line
+    (pgvector's EXTERNAL), each is a TOAST lookup; kept in the row (MAIN, set on the parent and
+    inherited by a partition made later), the search reads the rows alone."""
+    space = space_active(indexed.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select attstorage from pg_attribute where attrelid = %s::regclass and attname = 'embedding'",
+            [space.partition_name],
+        )
+        assert cursor.fetchone()[0] == "m"
+        cursor.execute(f"select count(*), count(pg_column_toast_chunk_id(embedding)) from {space.partition_name}")
+        rows, out_of_line = cursor.fetchone()
+    assert rows >= 20 and out_of_line == 0
+
+
 def test_hits_link_to_their_section(indexed, embedder):
     hits = search(indexed, embedder, "AnonRateThrottle scope anon")
     assert any(hit.link.startswith("http://docs.test/api-guide/throttling/#") for hit in hits)
