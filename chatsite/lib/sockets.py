@@ -192,6 +192,18 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         return None
 
 
+async def _connected(connecting, where: str, timeout: float | None):
+    """The (transport, protocol) that ``connecting`` (a loop's ``create_*connection``) opens within
+    ``timeout``, its failures as httpcore's connect errors."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await connecting
+    except TimeoutError as exc:
+        raise httpcore.ConnectTimeout(f"could not connect to {where} within the connect timeout") from exc
+    except OSError as exc:
+        raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+
+
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """Connections made on the running asyncio loop (see the module's docstring)."""
 
@@ -204,18 +216,12 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[tuple] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_connection(
-                    lambda: _Protocol(loop),
-                    host,
-                    port,
-                    local_addr=None if local_address is None else (local_address, 0),
-                )
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"could not connect to {host}:{port} within the connect timeout") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        local_addr = None if local_address is None else (local_address, 0)
+        transport, protocol = await _connected(
+            loop.create_connection(lambda: _Protocol(loop), host, port, local_addr=local_addr),
+            f"{host}:{port}",
+            timeout,
+        )
         sock = transport.get_extra_info("socket")
         for option in socket_options or ():
             sock.setsockopt(*option)
@@ -225,13 +231,9 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         self, path: str, timeout: float | None = None, socket_options: Iterable[tuple] | None = None
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_unix_connection(lambda: _Protocol(loop), path)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"could not connect to {path} within the connect timeout") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        transport, protocol = await _connected(
+            loop.create_unix_connection(lambda: _Protocol(loop), path), path, timeout
+        )
         return AsyncioStream(transport, protocol)
 
     async def sleep(self, seconds: float) -> None:
