@@ -273,7 +273,9 @@ def torch_dtype(dtype: str, device: str):
     return getattr(torch, DTYPES[dtype])
 
 
+@functools.cache
 def _packed_linear_class():
+    """The module class (made on first use, so importing this file does not import torch)."""
     import torch
 
     class PackedLinear(torch.nn.Module):
