@@ -20,13 +20,31 @@ SHARED = shared_data_dir(REPO)
 DRF_SITE = SHARED / "sites" / "drf"
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-rerunfailures has made its record of failures
 def pytest_configure(config):
     """One store of computed vectors for the whole run (``tests.vectors``): made by the first pytest process
-    (the controller under xdist), whose test processes and their children inherit its address."""
+    (the controller under xdist), whose test processes and their children inherit its address. Each test
+    process counts its own tests' attempts (:func:`count_attempts_locally`)."""
     if not os.environ.get(vectors.STORE_ENV):
         folder = tempfile.mkdtemp(prefix="chatsite-test-vectors-")
         os.environ[vectors.STORE_ENV] = str(Path(folder) / "vectors.sqlite3")
         config._vector_store_folder = folder
+    count_attempts_locally(config)
+
+
+def count_attempts_locally(config) -> None:
+    """Under xdist, pytest-rerunfailures keeps every test's attempts in the controller, asked over a socket
+    before each test that may rerun (so that a test whose process died can be run again elsewhere), and
+    every test here may (``SERVER_CRASH_ERRORS``). Each question waits for the controller, busy with the
+    processes' reports, and its answer is read a byte at a time: ~40 ms a test, 15 of `make test-fast`'s
+    ~100 s. A test process counts attempts itself instead (the plugin's own in-process record; a rerun
+    happens in the process where the test failed); a process that dies takes its test down, as it would
+    without reruns."""
+    from pytest_rerunfailures import ClientStatusDB, StatusDB
+
+    if isinstance(getattr(config, "failures_db", None), ClientStatusDB):
+        config.failures_db.sock.close()
+        config.failures_db = StatusDB()
 
 
 def pytest_unconfigure(config):
