@@ -309,7 +309,7 @@ def test_citations_name_their_section(assistant):
     assert len({c["url"].split("#")[0] for c in cited}) <= 5
 
 
-def test_a_database_failure_while_the_model_writes_ends_the_stream_with_an_error_event(assistant, llm):
+def test_a_database_failure_while_the_model_writes_ends_the_stream_with_an_error_event(assistant, llm, monkeypatch):
     """No connection is held while the model writes; when none can be had afterwards (the pool exhausted
     past DATABASE_POOL_TIMEOUT, the database restarting), the visitor gets a clean error event, not a
     broken stream."""
@@ -319,6 +319,7 @@ def test_a_database_failure_while_the_model_writes_ends_the_stream_with_an_error
     from psycopg_pool import PoolTimeout
 
     pool = connections["default"].pool
+    monkeypatch.setattr(pool, "timeout", 0.5)  # DATABASE_POOL_TIMEOUT's wait, shorter (3 s by default)
     taken = []
     tokens = ["Set ", "`DEFAULT_THROTTLE_RATES` ", "in your settings", " [1]", "."]
     with FakeServer([Reply(body=[1.0, *openai_script(tokens, 900, 12).full()])]) as server:
