@@ -140,7 +140,8 @@ class Command(BaseCommand):
             assistant = assistant_create(team=team, name=label)
             self._index(assistant, files, Path(options["site"]))
             model_port, web_port = free_port(), free_port()
-            processes.append(self._start_model(model_port))
+            processes.append(model := self._start_model(model_port))
+            self.model_pid = model.pid
             web = self._start_web(web_port, model_port)
             processes.append(web)
             base = f"http://127.0.0.1:{web_port}"
@@ -245,6 +246,7 @@ class Command(BaseCommand):
         before = httpx.get(self.model_stats).json()
         cpu_before, own_before, wall_before = tree_cpu_seconds(web_pid), time.process_time(), time.monotonic()
         db_before = tree_cpu_seconds(self.database_pid) if self.database_pid else 0.0
+        model_before = tree_cpu_seconds(self.model_pid)
         results = {"ttft": [], "errors": {}, "sent": 0, "departed": 0, "done": 0}
         peaks = {"connections": 0, "rss": 0.0, "streams": 0}
         stop = asyncio.Event()
@@ -264,6 +266,7 @@ class Command(BaseCommand):
         after = httpx.get(self.model_stats).json()
         web_cpu, own_cpu = tree_cpu_seconds(web_pid) - cpu_before, time.process_time() - own_before
         db_cpu = tree_cpu_seconds(self.database_pid) - db_before if self.database_pid else None
+        model_cpu = tree_cpu_seconds(self.model_pid) - model_before
         wall = time.monotonic() - wall_before
         ttft = results["ttft"]
         requests = after["requests"] - before["requests"]
@@ -287,6 +290,7 @@ class Command(BaseCommand):
             if requests and db_cpu is not None
             else None,
             "generator_cores_busy": round(own_cpu / wall, 2),
+            "model_cores_busy": round(model_cpu / wall, 2),
             "web_rss_mb_peak": peaks["rss"],
             "db_connections_peak": peaks["connections"],
             "open_streams_peak": peaks["streams"],
@@ -394,5 +398,5 @@ class Command(BaseCommand):
             f"{step['cancelled_upstream']} cancelled upstream, web {step['web_rss_mb_peak']} MiB, "
             f"{step['db_connections_peak']} db connections, {step['open_streams_peak']} streams at once, "
             f"web CPU {step['web_cpu_ms_per_answer']} ms an answer ({step['web_cores_busy']} cores busy, "
-            f"the generator {step['generator_cores_busy']}), PostgreSQL CPU {step['database_cpu_ms_per_answer']} ms an answer"
+            f"the generator {step['generator_cores_busy']}, the fake model {step['model_cores_busy']}), PostgreSQL CPU {step['database_cpu_ms_per_answer']} ms an answer"
         )
