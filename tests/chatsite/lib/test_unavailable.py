@@ -16,7 +16,7 @@ def no_database():
     process, base = start_uvicorn(
         "unavailable-uvicorn.log",
         DATABASE_URL=f"postgresql://nobody:secret@127.0.0.1:{free_port()}/chatsite",
-        DATABASE_POOL_TIMEOUT="1",
+        DATABASE_POOL_TIMEOUT="0.3",
     )
     yield base
     stop(process)

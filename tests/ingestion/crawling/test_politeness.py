@@ -53,7 +53,7 @@ class SlowSite:
 @pytest.fixture
 def slow_site(settings):
     settings.OUTBOUND_ALLOW_PRIVATE = True
-    site = SlowSite(0.15)
+    site = SlowSite(0.08)
     yield site
     site.server.shutdown()
 
