@@ -40,11 +40,19 @@ PRESENCE_SECONDS = 3 * POLL_SECONDS  # a visitor counts as here while their stre
 
 
 def conversation_channel(conversation_id: int) -> str:
-    return f"handoff:conversation:{conversation_id}"
+    return f"handoff:{_database()}:conversation:{conversation_id}"
 
 
 def team_channel(team_id: int) -> str:
-    return f"handoff:team:{team_id}"
+    return f"handoff:{_database()}:team:{team_id}"
+
+
+def _database() -> int:
+    """The Redis database this installation uses. Keys belong to a database, but pub/sub channels to the
+    whole server: two installations on one Redis, each on its own database (staging beside production,
+    or the test processes), would otherwise wake each other's streams and show each other's typing
+    signals ("Dana from Acme is typing") for conversations and teams that share an id."""
+    return redis_client().connection_pool.connection_kwargs.get("db", 0)
 
 
 def presence_key(conversation_id: int) -> str:

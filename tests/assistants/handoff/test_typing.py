@@ -4,8 +4,10 @@ nothing moves a cursor, a flood is throttled, and a stream only passes a signal'
 
 import asyncio
 import json
+import re
 
 import pytest
+import redis
 from django.db import connection
 from django.test import Client
 
@@ -107,6 +109,32 @@ def test_a_stream_passes_only_known_fields_of_a_signal(world):
 
     chunks, _ = collect(channel, publish)
     assert typing_events(chunks) == [{"who": "agent", "conversation_id": 1, "label": "<b>x</b>"}]
+
+
+def test_an_installation_on_another_redis_database_is_not_heard(world, settings):
+    """Two installations on one Redis server, each on its own database (staging beside production; the
+    test processes), both with this conversation's and team's ids: keys are kept apart by the database,
+    pub/sub channels are not, so the channels carry the database's number."""
+    dana, conversation = world
+    own = settings.REDIS_URL
+    database = (redis_client().connection_pool.connection_kwargs.get("db", 0) + 1) % 16  # the other one's
+    if re.search(r"[?&]db=\d+", own):  # a unix:// URL names its database as ?db=N, a redis:// one as its path
+        other = re.sub(r"([?&]db=)\d+", rf"\g<1>{database}", own)
+    else:
+        other = f"{own.rpartition('/')[0]}/{database}"
+
+    def publish():
+        settings.REDIS_URL = other  # the other installation's processes, in this one's place
+        try:
+            live.publish(team_id=conversation.assistant.team_id, conversation_id=conversation.pk)
+            assert live.typing_agent(conversation_id=conversation.pk, label="Sam from Elsewhere")
+        finally:
+            settings.REDIS_URL = own
+            redis.Redis.from_url(other).delete(f"handoff:typing:{conversation.pk}:agent")
+
+    chunks, reads = collect(live.conversation_channel(conversation.pk), publish, seconds=1.0)
+    assert typing_events(chunks) == []
+    assert chunks[-1] == b": keep-alive\n\n" and reads[-1] == 1  # not woken either: the one read, then the wait
 
 
 def test_the_endpoints_publish_for_who_may_and_only_while_a_person_has_it(world):
