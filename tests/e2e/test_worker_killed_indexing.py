@@ -227,7 +227,8 @@ def test_a_model_switch_ends_with_every_chunk_once_after_the_pool_child_and_then
     with connection.cursor() as cursor:
         cursor.execute(f"select count(*) from {space.partition_name} where embedding is null")
         assert cursor.fetchone()[0] == 0, "a chunk without its vector"
-    # flipped once: the new space is the assistant's only one, the old dropped with its chunks
-    assert list(EmbeddingSpace.objects.filter(assistant=assistant).values_list("pk", "status")) == [
-        (space.pk, EmbeddingSpace.Status.ACTIVE)
-    ]
+    # flipped once: the new space is the assistant's only one, the old dropped with its chunks (the worker
+    # drops it just after the flip commits, so the flip can be seen a moment before the drop)
+    spaces = lambda: list(EmbeddingSpace.objects.filter(assistant=assistant).values_list("pk", "status"))  # noqa: E731
+    wait_for(lambda: len(spaces()) == 1, timeout=60, message="the old space dropped after the flip")
+    assert spaces() == [(space.pk, EmbeddingSpace.Status.ACTIVE)]
