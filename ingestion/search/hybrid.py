@@ -114,14 +114,14 @@ def _lexical_ranking(space: EmbeddingSpace, query: str, limit: int) -> Scored:
     if not query.strip():
         return []
     table = space.partition_name  # the partition itself, never the parent: its own BM25 index and term statistics
-    if lexical_backend() == "bm25":
-        # The score is the one the index scan ranked by (bm25_get_current_score(), the extension's own
-        # stand-in for an ORDER BY it ranked): `<@>` in the select list scores every returned row again
-        # from its text (~65 us a row: 3-4 ms for 50 rows of a 700-chunk site against 0.2 ms), and that
-        # standalone score can disagree with the order by a few hundredths. The stand-in holds only under
-        # an index scan (under a sort every row would get the last score): inside a caller's transaction,
-        # which may have turned index scans off (the exact dense scan does), they are turned on again.
-        with connection.cursor() as cursor:
+    with connection.cursor() as cursor:
+        if lexical_backend() == "bm25":
+            # The score is the one the index scan ranked by (bm25_get_current_score(), the extension's own
+            # stand-in for an ORDER BY it ranked): `<@>` in the select list scores every returned row again
+            # from its text (~65 us a row: 3-4 ms for 50 rows of a 700-chunk site against 0.2 ms), and that
+            # standalone score can disagree with the order by a few hundredths. The stand-in holds only under
+            # an index scan (under a sort every row would get the last score): inside a caller's transaction,
+            # which may have turned index scans off (the exact dense scan does), they are turned on again.
             if connection.in_atomic_block:
                 cursor.execute("set local enable_indexscan = on")
             # Without an index name, pg_textsearch binds the query to this table's BM25 index. The text
@@ -133,16 +133,15 @@ def _lexical_ranking(space: EmbeddingSpace, query: str, limit: int) -> Scored:
                 " order by search_text <@> to_bm25query(%s) limit %s) ranked where score < 0",
                 [query, limit],
             )
-            return [(row[0], float(row[1])) for row in cursor.fetchall()]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "with q as (select nullif(replace(plainto_tsquery('english', %s)::text, '&', '|'), '')::tsquery as q)"
-            f" select id, ts_rank_cd(to_tsvector('english'::regconfig, search_text), q.q) as score"
-            f" from {table}, q where q.q is not null"
-            " and to_tsvector('english'::regconfig, search_text) @@ q.q"
-            " order by score desc limit %s",
-            [query, limit],
-        )
+        else:
+            cursor.execute(
+                "with q as (select nullif(replace(plainto_tsquery('english', %s)::text, '&', '|'), '')::tsquery as q)"
+                f" select id, ts_rank_cd(to_tsvector('english'::regconfig, search_text), q.q) as score"
+                f" from {table}, q where q.q is not null"
+                " and to_tsvector('english'::regconfig, search_text) @@ q.q"
+                " order by score desc limit %s",
+                [query, limit],
+            )
         return [(row[0], float(row[1])) for row in cursor.fetchall()]
 
 
