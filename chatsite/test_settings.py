@@ -8,24 +8,25 @@ the environment, and so the same database.
 """
 
 import os
+import re
 import tempfile
+
+
+def redis_url_moved(url: str, by: int) -> str:
+    """``url`` on the Redis database ``by`` above its own, modulo 16 (a unix:// URL names its database as
+    ?db=N, a redis:// URL as its path)."""
+    if re.search(r"[?&]db=\d+", url):
+        return re.sub(r"([?&]db=)(\d+)", lambda match: f"{match[1]}{(int(match[2]) + by) % 16}", url)
+    base, _, database = url.rpartition("/")
+    return f"{base}/{(int(database or 0) + by) % 16}"
+
 
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
 # The n-th test process takes the database n below the one given (15 by default), once: the processes it
-# starts inherit both its PYTEST_XDIST_WORKER and its REDIS_URL, already moved (a unix:// URL names its
-# database as ?db=N, a redis:// URL as its path).
+# starts inherit both its PYTEST_XDIST_WORKER and its REDIS_URL, already moved.
 if _worker and os.environ.get("CHATSITE_TEST_REDIS_WORKER") != _worker:
-    import re
-
-    _offset = int(_worker[2:])
-    _url = os.environ["REDIS_URL"]
-    if re.search(r"[?&]db=\d+", _url):
-        _url = re.sub(r"([?&]db=)(\d+)", lambda match: f"{match[1]}{int(match[2]) - _offset}", _url)
-    else:
-        _base, _, _database = _url.rpartition("/")
-        _url = f"{_base}/{int(_database or 0) - _offset}"
-    os.environ["REDIS_URL"] = _url
+    os.environ["REDIS_URL"] = redis_url_moved(os.environ["REDIS_URL"], -int(_worker[2:]))
     os.environ["CHATSITE_TEST_REDIS_WORKER"] = _worker
 
 from chatsite.settings import *  # noqa: E402, F403 - after the test environment is set

@@ -4,7 +4,6 @@ nothing moves a cursor, a flood is throttled, and a stream only passes a signal'
 
 import asyncio
 import json
-import re
 
 import pytest
 import redis
@@ -15,6 +14,7 @@ from assistants.handoff import live, services
 from assistants.handoff.selectors import Cursor
 from assistants.models import Conversation, Message
 from chatsite.lib.shared_redis import redis_client
+from chatsite.test_settings import redis_url_moved
 from tests.factories import make_assistant, make_team, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,12 +117,7 @@ def test_an_installation_on_another_redis_database_is_not_heard(world, settings)
     pub/sub channels are not, so the channels carry the database's number."""
     dana, conversation = world
     own = settings.REDIS_URL
-    # The other installation's database: one that no other test process uses (they take 15, 14, ... down).
-    database = (redis_client().connection_pool.connection_kwargs.get("db", 0) + 8) % 16
-    if re.search(r"[?&]db=\d+", own):  # a unix:// URL names its database as ?db=N, a redis:// one as its path
-        other = re.sub(r"([?&]db=)\d+", rf"\g<1>{database}", own)
-    else:
-        other = f"{own.rpartition('/')[0]}/{database}"
+    other = redis_url_moved(own, 8)  # a database no other test process uses (they take 15, 14, ... down)
 
     def publish():
         settings.REDIS_URL = other  # the other installation's processes, in this one's place
