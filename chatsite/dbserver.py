@@ -46,6 +46,35 @@ ROOT_RUNS_AS = "pgserver"
 INCLUDED = "chatsite.conf"  # our settings, included by postgresql.conf (ALTER SYSTEM still works)
 INCLUDE = f"include_if_exists = '{INCLUDED}'"
 
+# After new binaries bring a newer pg_textsearch (this image, or `make install` in development): the
+# extension's own update scripts, then, coming from a version before 1.3, every BM25 index rebuilt from its
+# table (upstream: an index written before 1.3 may miss rows after the update until a REINDEX). A partition's
+# index only: REINDEX of a partitioned index cannot run in a transaction. Nothing when it is current, absent,
+# or not this role's to update (a managed server's extension: the provider's).
+UPDATE_EXTENSIONS = """\
+do $$
+declare
+    installed text;
+    bm25_index regclass;
+begin
+    select extversion into installed from pg_extension
+    where extname = 'pg_textsearch' and pg_has_role(extowner, 'MEMBER');
+    if installed is null
+       or installed = (select default_version from pg_available_extensions where name = 'pg_textsearch') then
+        return;
+    end if;
+    alter extension pg_textsearch update;
+    if string_to_array(installed, '.')::int[] < array[1, 3] then
+        for bm25_index in
+            select c.oid::regclass from pg_class c join pg_am a on a.oid = c.relam
+            where a.amname = 'bm25' and c.relkind = 'i'
+        loop
+            execute format('reindex index %s', bm25_index);
+        end loop;
+    end if;
+end $$;
+"""
+
 HBA = """\
 # Written by chatsite/dbserver.py at every start.
 # TYPE  DATABASE  USER  ADDRESS    METHOD
@@ -96,7 +125,7 @@ def identifier(value: str) -> str:
 def bootstrap_sql(cfg: dict[str, str]) -> str:
     """Idempotent: the role, its password, its database, and the extensions (for psql, as postgres)."""
     user, db = cfg["user"], cfg["db"]
-    extensions = "".join(f"create extension if not exists {name};\n" for name in EXTENSIONS)
+    extensions = "".join(f"create extension if not exists {name};\n" for name in EXTENSIONS) + UPDATE_EXTENSIONS
     return (
         "\\set ON_ERROR_STOP on\n"
         f"do $$ begin if not exists (select from pg_roles where rolname = {literal(user)}) then"

@@ -6,4 +6,8 @@ class IngestionConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from ingestion import signals  # noqa: F401 - connects the receivers
+        from django.db.models.signals import post_migrate
+
+        from ingestion import signals  # connects the receivers
+
+        post_migrate.connect(signals.extensions_updated, sender=self, dispatch_uid="ingestion.extensions_updated")

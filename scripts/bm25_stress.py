@@ -1,11 +1,13 @@
 """A stress of pg_textsearch's BM25 index: writers that COPY rows into one BM25-indexed table at once, each
 transaction with a savepoint rolled back (as Django's nested ``atomic`` blocks do; ``--no-savepoints``:
 none), optionally beside a loop that creates, fills and drops another database with a BM25 index. It
-reports every error a writer hit. docs/operations.md says why: the bundled pg_textsearch 1.0 corrupted
-its index here.
+reports every error a writer hit. docs/operations.md says why: the pip package's own pg_textsearch 1.0
+corrupted its index here; it is the check to run on a new build of the vendored one.
 
     .venv/bin/python scripts/bm25_stress.py [--seconds 120] [--writers 2] [--no-savepoints] \\
         [--drop-databases] [--host .data/pg] [--user postgres]
+
+(Another server: its socket folder as ``--host``, and ``PGPORT`` for its port.)
 
 It makes the databases ``bm25_stress_a`` (and ``bm25_stress_b``) on the given server, dropping any left
 from an earlier run, and drops them at the end. Not a test: the fault, when it comes, comes after

