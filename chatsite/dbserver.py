@@ -55,16 +55,17 @@ UPDATE_EXTENSIONS = """\
 do $$
 declare
     installed text;
+    available text;
     bm25_index regclass;
 begin
     select extversion into installed from pg_extension
     where extname = 'pg_textsearch' and pg_has_role(extowner, 'MEMBER');
-    if installed is null
-       or installed = (select default_version from pg_available_extensions where name = 'pg_textsearch') then
+    select default_version into available from pg_available_extensions where name = 'pg_textsearch';
+    if installed is null or available is null or installed = available then
         return;
     end if;
     alter extension pg_textsearch update;
-    if string_to_array(installed, '.')::int[] < array[1, 3] then
+    if string_to_array(split_part(installed, '-', 1), '.')::int[] < array[1, 3] then  -- "1.0.0", "1.5.0-dev"
         for bm25_index in
             select c.oid::regclass from pg_class c join pg_am a on a.oid = c.relam
             where a.amname = 'bm25' and c.relkind = 'i'
