@@ -71,8 +71,10 @@ def embedded_database_url(datadir: Path, dbname: str = EMBEDDED_DB_NAME) -> str:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))  # pgserver keeps its start-up lock here
     import pgserver
 
+    from chatsite.dbserver import preloaded_library_files
+
     datadir.mkdir(parents=True, exist_ok=True)
-    stop_if_older_than(datadir, preloaded_libraries())
+    stop_if_older_than(datadir, preloaded_library_files())  # the libraries it loads once, when it starts
     server = pgserver.get_server(datadir, cleanup_mode=None)
     marker = datadir / f".db-{dbname}-created"
     if not marker.exists():
@@ -84,14 +86,6 @@ def embedded_database_url(datadir: Path, dbname: str = EMBEDDED_DB_NAME) -> str:
                 conn.execute(f'create database "{dbname}"')
         marker.touch()
     return server.get_uri(dbname)
-
-
-def preloaded_libraries() -> list[Path]:
-    """The embedded server's libraries that load once, when it starts (pg_textsearch)."""
-    from chatsite.dbserver import PRELOAD, bin_dir
-
-    lib_dir = bin_dir().parent / "lib" / "postgresql"
-    return [path for name in PRELOAD for path in lib_dir.glob(f"{name}.*")]
 
 
 def stop_if_older_than(datadir: Path, libraries: list[Path]) -> bool:

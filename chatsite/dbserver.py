@@ -93,10 +93,15 @@ def bin_dir() -> Path:
     return POSTGRES_BIN_PATH
 
 
-def preload_libraries() -> list[str]:
-    """The bundled extensions that must be preloaded (those whose library is there)."""
+def preloaded_library_files() -> list[Path]:
+    """The library files of the bundled extensions that must be preloaded (those that are there)."""
     lib_dir = bin_dir().parent / "lib" / "postgresql"
-    return [name for name in PRELOAD if any(lib_dir.glob(f"{name}.*"))]
+    return [path for name in PRELOAD for path in lib_dir.glob(f"{name}.*")]
+
+
+def preload_libraries() -> list[str]:
+    """Their names, for ``shared_preload_libraries``."""
+    return list(dict.fromkeys(path.name.split(".")[0] for path in preloaded_library_files()))
 
 
 def config() -> dict[str, str]:

@@ -12,7 +12,8 @@ import pytest
 from django.db import connection
 from pgserver.utils import PostmasterInfo
 
-from chatsite.db import embedded_database_url, preloaded_libraries, stop_if_older_than
+from chatsite.db import embedded_database_url, stop_if_older_than
+from chatsite.dbserver import preload_libraries, preloaded_library_files
 from ingestion.signals import extensions_updated
 from tests.conftest import REPO
 from tests.factories import index_pages, make_assistant
@@ -87,7 +88,8 @@ def test_a_server_started_before_its_preloaded_library_changed_is_restarted(tmp_
         assert (datadir / "postmaster.pid").read_text().split()[0] != pid
         with psycopg.connect(url) as conn:
             assert conn.execute("select current_setting('pg_textsearch.library_version')").fetchone() == (VENDORED,)
-        assert [path.name for path in preloaded_libraries()] == ["pg_textsearch.so"]
-        assert not stop_if_older_than(datadir, preloaded_libraries())
+        assert [path.name for path in preloaded_library_files()] == ["pg_textsearch.so"]
+        assert preload_libraries() == ["pg_textsearch"]
+        assert not stop_if_older_than(datadir, preloaded_library_files())
     finally:
         stop_if_older_than(datadir, [touched(library, 60)])
