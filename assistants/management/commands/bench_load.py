@@ -4,9 +4,10 @@ Three parts on this machine's loopback: a fake language model (``assistants.load
 OpenAI streaming format, ``--ttft`` to the first token, then ``--rate`` tokens a second, ``--tokens`` in an
 answer; it counts requests and the streams whose client went away), the product's web processes as
 ``make run`` starts them (uvicorn with ``--workers``, the real database and Redis), and an open-loop load
-generator in this process: questions arrive at a fixed rate, whatever the server does, each from a new
-visitor who reads the streamed answer to its end — or, for ``--leave`` of them (10%), leaves in the
-middle. A step of C concurrent visitors sends C / D questions a second, D being an answer's length
+generator in this process (``assistants.loadtest.visitor``, on uvloop: what it spends, the server on the
+same cores lacks): questions arrive at a fixed rate, whatever the server does, each from a new visitor on
+a connection of its own who reads the streamed answer to its end — or, for ``--leave`` of them (10%),
+leaves in the middle. A step of C concurrent visitors sends C / D questions a second, D being an answer's length
 (ttft + tokens / rate), so that about C answers stream at once.
 
 Per step it prints the questions sent, the errors (a status other than 200, an error event, a stream that
@@ -36,12 +37,14 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import uvloop
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
+from assistants.loadtest.visitor import visit
 from assistants.management.commands.bench_chat import QUESTIONS
 from assistants.management.commands.evaluate_retrieval import remove
 from assistants.services import assistant_create, team_create
@@ -149,7 +152,9 @@ class Command(BaseCommand):
             wait_until_up(f"{base}/help/", 120)
             self.model_stats = f"http://127.0.0.1:{model_port}/stats"
             self.database_pid = self._database_pid()
-            report = asyncio.run(self._run(base, assistant.slug, web.pid))
+            self.web_port = web_port
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # the generator's own CPU, lower
+                report = runner.run(self._run(assistant.slug, web.pid))
         finally:
             for process in processes:
                 if process.poll() is None:
@@ -218,18 +223,15 @@ class Command(BaseCommand):
 
     # --- the load --------------------------------------------------------------------------------
 
-    async def _run(self, base: str, slug: str, web_pid: int) -> dict:
+    async def _run(self, slug: str, web_pid: int) -> dict:
         o = self.options
         answer_seconds = o["ttft"] + o["tokens"] / o["rate"]
-        limits = httpx.Limits(max_connections=4000, max_keepalive_connections=500)
-        timeout = httpx.Timeout(answer_seconds + 60, connect=30)
         steps = []
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
-            await self._visit(client, slug, answer_seconds, leave=False, results={"ttft": [], "done": 0})  # warm up
-            for visitors in [int(step) for step in o["steps"].split(",") if step.strip()]:
-                steps.append(await self._step(client, slug, visitors, o["step_seconds"], answer_seconds, web_pid))
-                self._print_step(steps[-1])
-            soak = await self._soak(client, slug, answer_seconds, web_pid) if o["soak"] > 0 else None
+        await self._visit(slug, answer_seconds, leave=False, results={"ttft": [], "done": 0})  # warm up
+        for visitors in [int(step) for step in o["steps"].split(",") if step.strip()]:
+            steps.append(await self._step(slug, visitors, o["step_seconds"], answer_seconds, web_pid))
+            self._print_step(steps[-1])
+        soak = await self._soak(slug, answer_seconds, web_pid) if o["soak"] > 0 else None
         return {
             "steps": steps,
             "soak": soak,
@@ -239,9 +241,7 @@ class Command(BaseCommand):
             },
         }
 
-    async def _step(
-        self, client, slug: str, visitors: int, seconds: float, answer_seconds: float, web_pid: int
-    ) -> dict:
+    async def _step(self, slug: str, visitors: int, seconds: float, answer_seconds: float, web_pid: int) -> dict:
         rate = visitors / answer_seconds  # questions a second that keep `visitors` answers streaming at once
         before = httpx.get(self.model_stats).json()
         cpu_before, own_before, wall_before = tree_cpu_seconds(web_pid), time.process_time(), time.monotonic()
@@ -257,7 +257,7 @@ class Command(BaseCommand):
             for _ in range(max(due, 0)):
                 results["sent"] += 1
                 leave = random.random() < self.options["leave"]
-                visits.append(asyncio.create_task(self._visit(client, slug, answer_seconds, leave, results)))
+                visits.append(asyncio.create_task(self._visit(slug, answer_seconds, leave, results)))
             await asyncio.sleep(max(0.0, (results["sent"] / rate) - (time.monotonic() - begin)))
         await asyncio.gather(*visits)
         stop.set()
@@ -327,51 +327,41 @@ class Command(BaseCommand):
             )
             return cursor.fetchone()[0]
 
-    async def _visit(self, client, slug: str, answer_seconds: float, leave: bool, results: dict) -> None:
+    async def _visit(self, slug: str, answer_seconds: float, leave: bool, results: dict) -> None:
         """One visitor: a question, its answer streamed to the end (or left in the middle)."""
         token = secrets.token_urlsafe(24)
-        body = {"question": random.choice(QUESTIONS)}
-        begin = time.monotonic()
-        leave_at = begin + self.options["ttft"] + random.uniform(0.2, 0.6) * (answer_seconds - self.options["ttft"])
-        try:
-            async with client.stream(
-                "POST", f"/a/{slug}/chat", json=body, headers={"Cookie": f"cs_visitor={token}"}
-            ) as response:
-                if response.status_code != 200:
-                    await response.aread()
-                    return self._error(results, f"http {response.status_code}")
-                first, ended = None, False
-                async for line in response.aiter_lines():
-                    if line.startswith("event: token") and first is None:
-                        first = (time.monotonic() - begin) * 1000
-                        results["ttft"].append(first)
-                    elif line.startswith("event: error"):
-                        return self._error(results, "error event")
-                    elif line.startswith("event: done"):
-                        ended = True
-                    if leave and first is not None and time.monotonic() >= leave_at:
-                        results["departed"] += 1
-                        return  # closing the response mid-answer: the visitor left
-                if not ended:
-                    return self._error(results, "stream broken")
-                results["done"] += 1
-        except httpx.TimeoutException:
-            self._error(results, "timeout")
-        except httpx.HTTPError as exc:
-            self._error(results, type(exc).__name__)
+        body = json.dumps({"question": random.choice(QUESTIONS)}).encode()
+        leave_after = self.options["ttft"] + random.uniform(0.2, 0.6) * (answer_seconds - self.options["ttft"])
+        seen = await visit(
+            "127.0.0.1",
+            self.web_port,
+            f"/a/{slug}/chat",
+            body,
+            headers={"Cookie": f"cs_visitor={token}"},
+            leave_after=leave_after if leave else None,
+            timeout=answer_seconds + 60,
+        )
+        if seen.first_token is not None:
+            results["ttft"].append(seen.first_token * 1000)
+        if seen.outcome == "done":
+            results["done"] += 1
+        elif seen.outcome == "departed":
+            results["departed"] += 1
+        else:
+            self._error(results, seen.outcome)
 
     @staticmethod
     def _error(results: dict, kind: str) -> None:
         if "errors" in results:
             results["errors"][kind] = results["errors"].get(kind, 0) + 1
 
-    async def _soak(self, client, slug: str, answer_seconds: float, web_pid: int) -> dict:
+    async def _soak(self, slug: str, answer_seconds: float, web_pid: int) -> dict:
         """``--soak-visitors`` for ``--soak`` seconds; memory sampled every 30 s (flat is the goal)."""
         samples, step_seconds = [], 30.0
         rounds = max(1, int(self.options["soak"] // step_seconds))
         errors, kinds, sent = 0, Counter(), 0
         for _ in range(rounds):
-            step = await self._step(client, slug, self.options["soak_visitors"], step_seconds, answer_seconds, web_pid)
+            step = await self._step(slug, self.options["soak_visitors"], step_seconds, answer_seconds, web_pid)
             errors += step["errors"]
             kinds.update(step["error_kinds"])
             sent += step["sent"]
