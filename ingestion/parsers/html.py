@@ -11,9 +11,10 @@ one and drops every heading (a Sphinx page came out as one section under its tit
 element holding most of the page's paragraph text is taken as the main content and extracted
 again on its own, headings and all.
 
-Blocks keep their form: code and preformatted text as a fenced block with its line breaks, lists
-as Markdown list items (a nested list indented under its item, never repeated in the item's own
-text), tables as pipe tables.
+Blocks keep their form: code and preformatted text as a fenced block with its line breaks (in the
+rescued extraction and inside list items too), lists as Markdown list items (a nested list indented
+under its item, never repeated in the item's own text), definition lists as their terms and their
+definitions' own paragraphs and code, tables as pipe tables.
 """
 
 from __future__ import annotations
@@ -135,20 +136,32 @@ def fence(code: str) -> str:
     return f"{marker}\n{code}\n{marker}"
 
 
-def _list_text(element, depth: int = 0) -> list[str]:
-    """A list's items as Markdown lines: each item's own text, then its nested lists indented
-    under it (``itertext`` of an item also holds its sub-items, which were then listed again)."""
-    lines = []
+def _list_parts(element, depth: int = 0) -> list[tuple[bool, str]]:
+    """A list as Markdown: ``(True, line)`` for an item's line, ``(False, block)`` for a block of its own.
+
+    An item is its own text on one line, then its nested lists indented under it (``itertext`` of an
+    item also holds its sub-items, which were then listed again); a code block inside an item (a
+    ``<pre>``: text over several lines) follows the item's line as a fenced block, its lines kept. A
+    definition list (``<dl>``, trafilatura's "dl") is no list to a reader: each term is a line of its
+    own, and each definition its own paragraphs, code, lists and tables (a Sphinx reference page puts
+    a function's whole description, examples and all, in one)."""
+    parts: list[tuple[bool, str]] = []
     ordered = (element.get("rend") or "") == "ol"
+    definitions = (element.get("rend") or "") == "dl"
     number = 0
     for item in element:
         if item.tag != "item":
             continue
+        if definitions:
+            parts.extend(_definition_parts(item))
+            continue
         own = [item.text or ""]
-        nested = []
+        nested: list[tuple[bool, str]] = []
         for child in item:
             if child.tag == "list":
-                nested.append(child)
+                nested.extend(_list_parts(child, depth + 1))
+            elif child.tag == "code" and "\n" in "".join(child.itertext()).strip("\n"):
+                nested.append((False, _block_text(child)))
             else:
                 own.append(
                     " " + "".join(child.itertext()) + " " if child.tag in {"p", "code"} else "".join(child.itertext())
@@ -157,10 +170,50 @@ def _list_text(element, depth: int = 0) -> list[str]:
         text = " ".join("".join(own).split())
         if text:
             number += 1
-            lines.append(f"{'  ' * depth}{f'{number}.' if ordered else '-'} {text}")
-        for child in nested:
-            lines.extend(_list_text(child, depth + 1))
-    return lines
+            parts.append((True, f"{'  ' * depth}{f'{number}.' if ordered else '-'} {_LINE_PERMALINK.sub('', text)}"))
+        parts.extend(nested)
+    return parts
+
+
+def _definition_parts(item) -> list[tuple[bool, str]]:
+    """A term of a definition list as a paragraph on one line; a definition as its own blocks."""
+    if (item.get("rend") or "").startswith("dt"):
+        term = _LINE_PERMALINK.sub("", " ".join("".join(item.itertext()).split()))
+        return [(False, term)] if term else []
+    parts: list[tuple[bool, str]] = []
+    loose = [item.text or ""]  # text outside the definition's blocks, a paragraph when it ends
+    for child in item:
+        if child.tag in {"list", "code", "table", "p", "quote"}:
+            if text := " ".join("".join(loose).split()):
+                parts.append((False, text))
+            loose = []
+            if child.tag == "list":
+                parts.extend(_list_parts(child))
+            elif block := _block_text(child):
+                parts.append((False, block))
+        else:
+            loose.append("".join(child.itertext()))
+        loose.append(child.tail or "")
+    if text := " ".join("".join(loose).split()):
+        parts.append((False, text))
+    return parts
+
+
+def _list_blocks(element) -> list[str]:
+    """A list's blocks (see :func:`_list_parts`): consecutive item lines are one block."""
+    out: list[str] = []
+    lines: list[str] = []
+    for is_line, text in _list_parts(element):
+        if is_line:
+            lines.append(text)
+            continue
+        if lines:
+            out.append("\n".join(lines))
+            lines = []
+        out.append(text)
+    if lines:
+        out.append("\n".join(lines))
+    return out
 
 
 def _inline_text(element) -> str:
@@ -183,7 +236,7 @@ def _block_text(element) -> str:
             ]
         )
     if element.tag == "list":
-        return _LINE_PERMALINK.sub("", "\n".join(_list_text(element)))
+        return "\n\n".join(_list_blocks(element))
     if element.tag == "code":
         code = "".join(element.itertext()).strip("\n")
         return fence(code) if code.strip() else ""
@@ -298,7 +351,7 @@ def _paragraph_container(tree):
         element = child
 
 
-def _rescued_main(tree, html: str, url: str):
+def _rescued_main(tree, url: str):
     """The main content extracted from its own element, when trafilatura's frame lost the headings
     the page has there (see the module's docstring); None when that does not apply."""
     container = _paragraph_container(tree)
@@ -318,13 +371,12 @@ def _rescued_main(tree, html: str, url: str):
     return main if main.find("head") is not None else None
 
 
-def _bare_pre_as_code(tree) -> str:
-    """The page again with each ``<pre>`` that holds no ``<code>`` wrapped in one, or "" when it has none:
-    trafilatura keeps a ``<pre><code>``'s line breaks but makes a bare ``<pre>`` a quote on one line
-    (configuration, shell sessions and plain-text examples lost their lines)."""
-    bare = [pre for pre in tree.iter("pre") if next(pre.iter("code"), None) is None]
-    if not bare:
-        return ""
+def _bare_pre_as_code(tree):
+    """The page with each ``<pre>`` that holds no ``<code>`` wrapped in one (a copy), or the page itself when
+    it has none: trafilatura keeps a ``<pre><code>``'s line breaks but makes a bare ``<pre>`` a quote on one
+    line (configuration, shell sessions and plain-text examples lost their lines)."""
+    if all(next(pre.iter("code"), None) is not None for pre in tree.iter("pre")):
+        return tree
     page = copy.deepcopy(tree)
     for pre in (pre for pre in page.iter("pre") if next(pre.iter("code"), None) is None):
         code = lxml.html.Element("code")
@@ -333,7 +385,7 @@ def _bare_pre_as_code(tree) -> str:
             pre.remove(child)
         pre.text = None
         pre.append(code)
-    return lxml.html.tostring(page, encoding="unicode")
+    return page
 
 
 def extract_page(html: str, url: str) -> Page:
@@ -349,10 +401,11 @@ def extract_page(html: str, url: str) -> Page:
             canonical = urldefrag(urljoin(url, link.get("href").strip()))[0]
             break
     links = [] if nofollow else page_links(tree, url)
-    xml = _trafilatura_xml(_bare_pre_as_code(tree) or html, url)
+    page = _bare_pre_as_code(tree)  # both extractions below read it: a rescued page's code kept its lines too
+    xml = _trafilatura_xml(html if page is tree else lxml.html.tostring(page, encoding="unicode"), url)
     main = _main_of(xml) if xml else None
     if main is not None and main.find("head") is None:
-        rescued = _rescued_main(tree, html, url)
+        rescued = _rescued_main(page, url)
         main = main if rescued is None else rescued
     title = (_first_h1(main) if main is not None else "") or page_title(tree)
     sections = _sections_from_xml(main, title, _heading_anchors(tree)) if main is not None else []

@@ -132,3 +132,28 @@ def test_nested_list_items_are_listed_once_under_their_parent():
     text = "\n".join(s.text for s in extract_page(html, BASE + "setup/").sections)
     assert "- Install the package\n  - with pip\n  - or with apt\n- Start the service" in text
     assert text.count("with pip") == 1
+
+
+def test_code_in_a_sphinx_definition_keeps_its_lines_and_the_definition_its_paragraphs():
+    # A function's description is a <dd> (trafilatura: a list item), its example a bare <pre> in it, on a
+    # page whose content was rescued from its own element: the example came out as one line of prose
+    # inside one bullet ("…login(): from django.contrib.auth import authenticate, login def my_view(…").
+    text = "\n\n".join(s.text for s in django_page("topics/auth/default.html").sections)
+    assert "\n\nlogin(request, user, backend=None)[source]\n\nTo log a user in, from a view, use login()." in text
+    assert (
+        "This example shows how you might use both authenticate() and login():\n\n"
+        "```\nfrom django.contrib.auth import authenticate, login\n\ndef my_view(request):\n"
+        "    username = request.POST['username']\n"
+    ) in text
+    assert "- To log a user in" not in text
+
+
+def test_a_code_block_in_a_list_item_follows_the_items_line_as_a_fenced_block():
+    html = (
+        "<html><head><title>Setup</title></head><body><main><h1>Setup</h1>"
+        + "<p>Follow these steps to install the kettle service on a server of your own.</p>" * 3
+        + "<ol><li><p>Write the configuration:</p><pre>port = 8080\nworkers = 2</pre></li>"
+        "<li>Start it with <code>kettle start</code></li></ol></main></body></html>"
+    )
+    text = "\n".join(s.text for s in extract_page(html, BASE + "setup/").sections)
+    assert "1. Write the configuration:\n\n```\nport = 8080\nworkers = 2\n```\n\n2. Start it with kettle start" in text
