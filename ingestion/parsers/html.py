@@ -12,7 +12,9 @@ element holding most of the page's paragraph text is taken as the main content a
 again on its own, headings and all.
 
 Blocks keep their form: code and preformatted text as a fenced block with its line breaks (in the
-rescued extraction and inside list items too), lists as Markdown list items (a nested list indented
+rescued extraction and inside list items too; lines ended by ``<br>``, as Docusaurus writes them; line
+numbers left out, beside the code or in it), headings whole (an accordion's question is a button in
+its heading), lists as Markdown list items (a nested list indented
 under its item, never repeated in the item's own text), definition lists as their terms and their
 definitions' own paragraphs and code, tables as pipe tables.
 """
@@ -36,6 +38,8 @@ HEADING_TAGS = {f"h{level}" for level in range(1, 7)}
 MAIN_SHARE = 0.8  # the main-content element holds at least this share of the page's paragraph text
 _PERMALINK = re.compile(r"[\s¶#§🔗]+$")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
+_LINE_NUMBERS = re.compile(r"[\d\s]+")
+_LINE_NUMBER_CLASS = re.compile(r"\blinenos?\b|\bline-?numbers?\b")
 _LINE_PERMALINK = re.compile(r"[ \t]*¶[ \t]*$", re.M)  # a definition's permalink sign left at the end of its line
 
 
@@ -237,6 +241,13 @@ def _block_text(element) -> str:
         )
     if element.tag == "list":
         return "\n\n".join(_list_blocks(element))
+    if (
+        element.tag == "quote"
+        and len(element) == 1
+        and element[0].tag == "code"
+        and not "".join([element.text or "", element[0].tail or ""]).strip()
+    ):
+        element = element[0]  # a code block trafilatura wrapped in a quote (Sphinx's highlight <div>s)
     if element.tag == "code":
         code = "".join(element.itertext()).strip("\n")
         return fence(code) if code.strip() else ""
@@ -253,12 +264,31 @@ def _main_of(xml: str):
 def _first_h1(main) -> str:
     """The main content's own top heading, when it opens with one: the page's title as a reader sees
     it (``<title>`` often only names the site, or its first part is cut at a dot)."""
-    for element in main:
+    for element in _content_blocks(main):
         if element.tag == "head":
             return clean_heading("".join(element.itertext())) if element.get("rend") == "h1" else ""
         if "".join(element.itertext()).strip():
             return ""
     return ""
+
+
+def _content_blocks(element):
+    """The headings and blocks of trafilatura's XML in reading order: a ``<div>`` is no block but a wrapper
+    it keeps from a page built of nested ``<div>``s (whose headings and paragraphs, read as one block,
+    made the whole page one paragraph under its title); text loose in a wrapper is a paragraph."""
+    for child in element:
+        if child.tag != "div":
+            yield child
+            continue
+        if (child.text or "").strip():
+            loose = lxml.etree.Element("p")
+            loose.text = child.text
+            yield loose
+        yield from _content_blocks(child)
+        if (child.tail or "").strip():
+            loose = lxml.etree.Element("p")
+            loose.text = child.tail
+            yield loose
 
 
 def _sections_from_xml(main, title: str, anchors: dict[str, str]) -> list[Section]:
@@ -273,7 +303,7 @@ def _sections_from_xml(main, title: str, anchors: dict[str, str]) -> list[Sectio
             current.text = text
             sections.append(current)
 
-    for element in main:
+    for element in _content_blocks(main):
         if element.tag == "head":
             heading = clean_heading("".join(element.itertext()))
             if not heading:
@@ -368,23 +398,79 @@ def _rescued_main(tree, url: str):
     if not xml:
         return None
     main = _main_of(xml)
-    return main if main.find("head") is not None else None
+    return main if main.find(".//head") is not None else None
 
 
-def _bare_pre_as_code(tree):
-    """The page with each ``<pre>`` that holds no ``<code>`` wrapped in one (a copy), or the page itself when
-    it has none: trafilatura keeps a ``<pre><code>``'s line breaks but makes a bare ``<pre>`` a quote on one
-    line (configuration, shell sessions and plain-text examples lost their lines)."""
-    if all(next(pre.iter("code"), None) is not None for pre in tree.iter("pre")):
+def _inline_line_number(element) -> bool:
+    """A line number inside a code block (Pygments' inline ``linenos``): not the code's text."""
+    return bool(_LINE_NUMBER_CLASS.search(element.get("class") or ""))
+
+
+def _needs_plain_code(pre) -> bool:
+    """Whether trafilatura would lose lines of this ``<pre>``, or keep line numbers in it: without ``<code>``
+    it makes it a quote on one line, and at a ``<br>`` (Docusaurus ends each line of its code blocks with
+    one) it ends the block."""
+    return (
+        next(pre.iter("code"), None) is None
+        or next(pre.iter("br"), None) is not None
+        or any(_inline_line_number(element) for element in pre.iter())
+    )
+
+
+def _gutter(cell) -> bool:
+    """A code listing's line-number cell: a ``<pre>`` of numbers only."""
+    return next(cell.iter("pre"), None) is not None and _LINE_NUMBERS.fullmatch(cell.text_content()) is not None
+
+
+def _listings(tree) -> list:
+    """Code listings with line numbers beside them (Pygments' and MkDocs' ``linenos``): one-row tables of
+    a line-number cell and one cell of code."""
+    listings = []
+    for table in tree.iter("table"):
+        rows = table.findall(".//tr")
+        cells = rows[0].findall("td") if len(rows) == 1 else []
+        if any(_gutter(cell) for cell in cells) and sum(1 for cell in cells if not _gutter(cell)) == 1:
+            listings.append(table)
+    return listings
+
+
+def _heading_buttons(tree) -> list:
+    """Buttons inside headings: an accordion's question (Bootstrap's ``<h2><button>…``), which trafilatura
+    drops with the button, leaving its answer under the heading before it."""
+    return [button for heading in tree.iter(*HEADING_TAGS) for button in heading.iter("button")]
+
+
+def _for_extraction(tree):
+    """The page as trafilatura should read it (a copy), or the page itself when nothing needs changing: a
+    listing with line numbers is its code alone, not a table of two cells; a ``<pre>`` that trafilatura
+    would cut (:func:`_needs_plain_code`) is ``<pre><code>`` with its text only, each ``<br>`` a line
+    break; a heading's button is its text."""
+    pres = [pre for pre in tree.iter("pre") if _needs_plain_code(pre)]
+    if not (pres or _listings(tree) or _heading_buttons(tree)):
         return tree
     page = copy.deepcopy(tree)
-    for pre in (pre for pre in page.iter("pre") if next(pre.iter("code"), None) is None):
+    for table in _listings(page):
+        pre = next(next(cell for cell in table.find(".//tr").findall("td") if not _gutter(cell)).iter("pre"), None)
+        if pre is not None:
+            pre.tail = table.tail
+            table.getparent().replace(table, pre)
+    for pre in [pre for pre in page.iter("pre") if _needs_plain_code(pre)]:
+        for number in [element for element in pre.iter() if _inline_line_number(element)]:
+            number.drop_tree()  # its tail, the line's code, stays
+        for br in pre.iter("br"):
+            after = br.tail or ""
+            if not after and br.getnext() is None and br.getparent() is not pre:
+                after = br.getparent().tail or ""  # "<span>line<br></span>\n<span>…": the break is there already
+            if not after.startswith("\n"):
+                br.tail = "\n" + (br.tail or "")
         code = lxml.html.Element("code")
         code.text = pre.text_content()  # the text only: trafilatura drops the words inside <b> in code
         for child in list(pre):
             pre.remove(child)
         pre.text = None
         pre.append(code)
+    for button in _heading_buttons(page):
+        button.drop_tag()
     return page
 
 
@@ -401,10 +487,10 @@ def extract_page(html: str, url: str) -> Page:
             canonical = urldefrag(urljoin(url, link.get("href").strip()))[0]
             break
     links = [] if nofollow else page_links(tree, url)
-    page = _bare_pre_as_code(tree)  # both extractions below read it: a rescued page's code kept its lines too
+    page = _for_extraction(tree)  # both extractions below read it: a rescued page's code keeps its lines too
     xml = _trafilatura_xml(html if page is tree else lxml.html.tostring(page, encoding="unicode"), url)
     main = _main_of(xml) if xml else None
-    if main is not None and main.find("head") is None:
+    if main is not None and main.find(".//head") is None:
         rescued = _rescued_main(page, url)
         main = main if rescued is None else rescued
     title = (_first_h1(main) if main is not None else "") or page_title(tree)

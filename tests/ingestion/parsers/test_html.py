@@ -1,4 +1,9 @@
-"""Main-text extraction on real pages of the Django REST framework site."""
+"""Main-text extraction: real pages of the Django REST framework and Django sites, and the forms other site
+generators give their code blocks."""
+
+import re
+
+import pytest
 
 from ingestion.parsers.html import extract_page
 from tests.conftest import DRF_SITE, SHARED
@@ -157,3 +162,97 @@ def test_a_code_block_in_a_list_item_follows_the_items_line_as_a_fenced_block():
     )
     text = "\n".join(s.text for s in extract_page(html, BASE + "setup/").sections)
     assert "1. Write the configuration:\n\n```\nport = 8080\nworkers = 2\n```\n\n2. Start it with kettle start" in text
+
+
+CODE_BLOCKS = {
+    # a <br> ended trafilatura's block: only "port = 8080" was kept of Docusaurus' code
+    "docusaurus": '<div class="codeBlockContainer"><pre class="prism-code"><code class="codeBlockLines">'
+    '<span class="token-line"><span class="token plain">port = 8080</span><br></span>'
+    '<span class="token-line"><span class="token plain">workers = 2</span><br></span></code></pre></div>',
+    "code with breaks": "<pre><code>port = 8080<br>workers = 2</code></pre>",
+    "bare pre with breaks": "<pre>port = 8080<br>workers = 2</pre>",
+    "breaks beside line ends": "<pre><code><span>port = 8080<br></span>\n<span>workers = 2<br></span></code></pre>",
+    # line numbers beside the code (Pygments' and MkDocs' linenos) made a two-cell table: "| 1 2 | port = 8080 workers = 2 |"
+    "a line-number table": '<table class="highlighttable"><tr><td class="linenos"><div class="linenodiv"><pre>1\n2</pre>'
+    '</div></td><td class="code"><div class="highlight"><pre><span></span>port = 8080\nworkers = 2\n</pre></div></td></tr></table>',
+    "inline line numbers": '<div class="highlight"><pre><span></span><span class="linenos">1</span>port = 8080\n'
+    '<span class="linenos">2</span>workers = 2\n</pre></div>',
+    "hugo": '<div class="highlight"><pre tabindex="0" class="chroma"><code class="language-toml"><span class="line">'
+    '<span class="cl">port = 8080\n</span></span><span class="line"><span class="cl">workers = 2</span></span></code></pre></div>',
+}
+
+
+@pytest.mark.parametrize("block", CODE_BLOCKS.values(), ids=CODE_BLOCKS.keys())
+def test_a_code_block_keeps_every_line_and_nothing_else_whatever_made_the_site(block):
+    html = (
+        "<html><head><title>Config</title></head><body><main><h1>Config</h1>"
+        + "<p>The kettle service reads its settings from one file on the server you run it on.</p>" * 3
+        + f"<p>Write it like this:</p>{block}<p>Then restart the service.</p></main></body></html>"
+    )
+    text = "\n".join(s.text for s in extract_page(html, BASE + "config/").sections)
+    assert "Write it like this:\n\n```\nport = 8080\nworkers = 2\n```\n\nThen restart the service." in text
+
+
+def test_a_table_of_numbers_and_words_stays_a_table():
+    html = (
+        "<html><head><title>Prices</title></head><body><main><h1>Prices</h1>"
+        + "<p>The kettle service costs the same every month, whatever you brew with it.</p>" * 3
+        + "<table><tr><th>Plan</th><th>Price</th></tr><tr><td>Basic</td><td>10</td></tr></table></main></body></html>"
+    )
+    text = "\n".join(s.text for s in extract_page(html, BASE + "prices/").sections)
+    assert "| Plan | Price |" in text and "| Basic | 10 |" in text
+
+
+def test_an_accordions_questions_are_the_headings_of_their_answers():
+    # Bootstrap's accordion: the question is a button inside the heading, which trafilatura dropped with
+    # the button: each answer sat under the heading before it, its question's words nowhere.
+    item = (
+        '<div class="accordion-item"><h2 class="accordion-header"><button class="accordion-button collapsed" '
+        'type="button" data-bs-toggle="collapse">{q}</button></h2><div class="accordion-collapse collapse">'
+        '<div class="accordion-body"><p>{a}</p></div></div></div>'
+    )
+    html = (
+        "<html><head><title>Kettle</title></head><body><main><h1>Kettle</h1>"
+        + "<p>Kettle is a hosted service that brews tea for your whole office on a schedule you set.</p>" * 2
+        + '<div class="accordion">'
+        + item.format(q="Can I cancel at any time?", a="Yes, from the billing page; access lasts to the month's end.")
+        + item.format(q="Do you ship abroad?", a="We ship to the EU and the UK within five days.")
+        + "</div></main></body></html>"
+    )
+    sections = {tuple(s.heading_path): s.text for s in extract_page(html, BASE + "faq/").sections}
+    assert (
+        sections[("Kettle", "Can I cancel at any time?")]
+        == "Yes, from the billing page; access lasts to the month's end."
+    )
+    assert sections[("Kettle", "Do you ship abroad?")] == "We ship to the EU and the UK within five days."
+
+
+def test_a_page_built_of_nested_divs_keeps_its_sections_and_its_line_breaks():
+    # trafilatura keeps such a page's <div>s around its headings and paragraphs; read as one block each,
+    # the whole page was one paragraph under its title ("Kettle for offices Pricing that grows with you …").
+    text = "Kettle brews fresh tea for every person in your office, on a schedule your team sets in the app."
+    body = "".join(
+        f'<div class="section"><div class="container"><h2 class="heading">{heading}</h2>'
+        + "".join(f'<div class="text-block">{text} Point {n} about {heading.lower()}.</div>' for n in range(3))
+        + "</div></div>"
+        for heading in ("Pricing", "Enterprise", "Delivery")
+    )
+    body += (
+        '<div class="section"><h2>Opening hours</h2><div>Monday to Friday: 9 to 18<br>Saturday: 10 to 14</div></div>'
+    )
+    html = (
+        "<html><head><title>Kettle</title></head><body><div class='navbar'><a href='/'>Home</a></div>"
+        f"<div class='page'><h1>Kettle for offices</h1>{body}</div><div class='footer'>© Kettle</div></body></html>"
+    )
+    sections = {tuple(s.heading_path): s.text for s in extract_page(html, BASE + "offices/").sections}
+    assert list(sections) == [
+        ("Kettle for offices", name) for name in ("Pricing", "Enterprise", "Delivery", "Opening hours")
+    ]
+    assert sections[("Kettle for offices", "Enterprise")].startswith(f"{text} Point 0 about enterprise.")
+    assert "Pricing" not in sections[("Kettle for offices", "Enterprise")]
+    assert sections[("Kettle for offices", "Opening hours")] == "Monday to Friday: 9 to 18\nSaturday: 10 to 14"
+
+
+def test_a_code_block_that_trafilatura_quoted_is_still_code():
+    text = "\n\n".join(s.text for s in django_page("howto/overriding-templates.html").sections)
+    assert re.search(r'```\n\s*\{% extends "admin/base_site.html" %\}\n', text)
