@@ -36,7 +36,7 @@ from ingestion.parsers.types import Section
 
 HEADING_TAGS = {f"h{level}" for level in range(1, 7)}
 MAIN_SHARE = 0.8  # the main-content element holds at least this share of the page's paragraph text
-_PERMALINK = re.compile(r"[\s¶#§🔗]+$")
+_PERMALINK = re.compile(r"[\s¶#§🔗\u200b\u200c\u200d\u2060\ufeff]+$")  # a permalink sign, or Docusaurus' zero-width one
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _LINE_NUMBERS = re.compile(r"[\d\s]+")
 _LINE_NUMBER_CLASS = re.compile(r"\blinenos?\b|\bline-?numbers?\b")

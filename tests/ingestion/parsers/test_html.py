@@ -256,3 +256,20 @@ def test_a_page_built_of_nested_divs_keeps_its_sections_and_its_line_breaks():
 def test_a_code_block_that_trafilatura_quoted_is_still_code():
     text = "\n\n".join(s.text for s in django_page("howto/overriding-templates.html").sections)
     assert re.search(r'```\n\s*\{% extends "admin/base_site.html" %\}\n', text)
+
+
+def test_a_docusaurus_heading_keeps_its_anchor():
+    # its permalink is a zero-width space: the heading's text never matched trafilatura's, so no section
+    # of a Docusaurus site had an anchor for its citations
+    para = "<p>Kettle brews fresh tea for every person in your office, on a schedule your team sets in the app.</p>"
+    html = (
+        "<html><head><title>Configuration | Kettle</title></head><body><article><h1>Configuration</h1>"
+        + para
+        + '<h2 class="anchor" id="the-config-file">The config file<a href="#the-config-file" class="hash-link">'
+        "\u200b</a></h2>" + para + "</article></body></html>"
+    )
+    sections = extract_page(html, BASE + "docs/config").sections
+    assert [(s.heading_path, s.anchor) for s in sections][1] == (
+        ["Configuration", "The config file"],
+        "the-config-file",
+    )
