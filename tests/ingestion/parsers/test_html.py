@@ -115,26 +115,27 @@ def test_code_keeps_its_line_breaks_as_a_fenced_block_and_prose_is_unwrapped():
     assert "Each time a user requests a page, the Web server makes all sorts of calculations" in text
 
 
+def small_page_text(
+    body: str, intro: str = "The kettle service reads its settings from one file on the server."
+) -> str:
+    """The text extracted from a page of three paragraphs of ``intro`` (content enough for trafilatura), then
+    ``body``."""
+    html = f"<html><head><title>Kettle</title></head><body><main><h1>Kettle</h1>{f'<p>{intro}</p>' * 3}{body}</main></body></html>"
+    return "\n".join(s.text for s in extract_page(html, BASE + "kettle/").sections)
+
+
 def test_a_bare_pre_keeps_its_lines_and_every_word_as_code():
     """A <pre> without <code> (configuration, shell sessions, plain-text examples) is code too."""
-    html = (
-        "<html><head><title>Config</title></head><body><main><h1>Config</h1>"
-        + "<p>The kettle service reads its settings from one file on the server.</p>" * 3
-        + "<p>Write it like this:</p><pre># the port\nport = <b>8080</b>\n  workers = 2 &lt;max&gt;</pre>"
-        "</main></body></html>"
+    text = small_page_text(
+        "<p>Write it like this:</p><pre># the port\nport = <b>8080</b>\n  workers = 2 &lt;max&gt;</pre>"
     )
-    text = "\n".join(s.text for s in extract_page(html, BASE + "config/").sections)
     assert "Write it like this:\n\n```\n# the port\nport = 8080\n  workers = 2 <max>\n```" in text
 
 
 def test_nested_list_items_are_listed_once_under_their_parent():
-    html = (
-        "<html><head><title>Setup</title></head><body><main><h1>Setup</h1>"
-        + "<p>Follow these steps to install the kettle service on a server of your own.</p>" * 3
-        + "<ul><li>Install the package<ul><li>with pip</li><li>or with apt</li></ul></li>"
-        "<li>Start the service</li></ul></main></body></html>"
+    text = small_page_text(
+        "<ul><li>Install the package<ul><li>with pip</li><li>or with apt</li></ul></li><li>Start the service</li></ul>"
     )
-    text = "\n".join(s.text for s in extract_page(html, BASE + "setup/").sections)
     assert "- Install the package\n  - with pip\n  - or with apt\n- Start the service" in text
     assert text.count("with pip") == 1
 
@@ -154,13 +155,10 @@ def test_code_in_a_sphinx_definition_keeps_its_lines_and_the_definition_its_para
 
 
 def test_a_code_block_in_a_list_item_follows_the_items_line_as_a_fenced_block():
-    html = (
-        "<html><head><title>Setup</title></head><body><main><h1>Setup</h1>"
-        + "<p>Follow these steps to install the kettle service on a server of your own.</p>" * 3
-        + "<ol><li><p>Write the configuration:</p><pre>port = 8080\nworkers = 2</pre></li>"
-        "<li>Start it with <code>kettle start</code></li></ol></main></body></html>"
+    text = small_page_text(
+        "<ol><li><p>Write the configuration:</p><pre>port = 8080\nworkers = 2</pre></li>"
+        "<li>Start it with <code>kettle start</code></li></ol>"
     )
-    text = "\n".join(s.text for s in extract_page(html, BASE + "setup/").sections)
     assert "1. Write the configuration:\n\n```\nport = 8080\nworkers = 2\n```\n\n2. Start it with kettle start" in text
 
 
@@ -184,22 +182,15 @@ CODE_BLOCKS = {
 
 @pytest.mark.parametrize("block", CODE_BLOCKS.values(), ids=CODE_BLOCKS.keys())
 def test_a_code_block_keeps_every_line_and_nothing_else_whatever_made_the_site(block):
-    html = (
-        "<html><head><title>Config</title></head><body><main><h1>Config</h1>"
-        + "<p>The kettle service reads its settings from one file on the server you run it on.</p>" * 3
-        + f"<p>Write it like this:</p>{block}<p>Then restart the service.</p></main></body></html>"
-    )
-    text = "\n".join(s.text for s in extract_page(html, BASE + "config/").sections)
+    text = small_page_text(f"<p>Write it like this:</p>{block}<p>Then restart the service.</p>")
     assert "Write it like this:\n\n```\nport = 8080\nworkers = 2\n```\n\nThen restart the service." in text
 
 
 def test_a_table_of_numbers_and_words_stays_a_table():
-    html = (
-        "<html><head><title>Prices</title></head><body><main><h1>Prices</h1>"
-        + "<p>The kettle service costs the same every month, whatever you brew with it.</p>" * 3
-        + "<table><tr><th>Plan</th><th>Price</th></tr><tr><td>Basic</td><td>10</td></tr></table></main></body></html>"
+    text = small_page_text(
+        "<table><tr><th>Plan</th><th>Price</th></tr><tr><td>Basic</td><td>10</td></tr></table>",
+        intro="The kettle service costs the same every month, whatever you brew with it.",
     )
-    text = "\n".join(s.text for s in extract_page(html, BASE + "prices/").sections)
     assert "| Plan | Price |" in text and "| Basic | 10 |" in text
 
 
