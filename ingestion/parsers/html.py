@@ -440,13 +440,27 @@ def _heading_buttons(tree) -> list:
     return [button for heading in tree.iter(*HEADING_TAGS) for button in heading.iter("button")]
 
 
+def _labels_beside_code(tree) -> list:
+    """Inline elements beside a code block in its container (VitePress' language label, a file name, a
+    copy button): with them trafilatura reads the container as a paragraph and the code as its text, on
+    one line ("shnpm install kettle kettle start")."""
+    return [
+        sibling
+        for pre in tree.iter("pre")
+        if (parent := pre.getparent()) is not None and parent.tag in {"div", "figure", "section"}
+        for sibling in parent
+        if sibling is not pre and sibling.tag in {"span", "button", "label", "small"}
+    ]
+
+
 def _for_extraction(tree):
     """The page as trafilatura should read it (a copy), or the page itself when nothing needs changing: a
     listing with line numbers is its code alone, not a table of two cells; a ``<pre>`` that trafilatura
     would cut (:func:`_needs_plain_code`) is ``<pre><code>`` with its text only, each ``<br>`` a line
-    break; a heading's button is its text."""
+    break; the labels beside a code block are left out (a language, a copy button: chrome, and a lead-in
+    "… like this:" must be followed by its code); a heading's button is its text."""
     pres = [pre for pre in tree.iter("pre") if _needs_plain_code(pre)]
-    if not (pres or _listings(tree) or _heading_buttons(tree)):
+    if not (pres or _listings(tree) or _heading_buttons(tree) or _labels_beside_code(tree)):
         return tree
     page = copy.deepcopy(tree)
     for table in _listings(page):
@@ -469,6 +483,8 @@ def _for_extraction(tree):
             pre.remove(child)
         pre.text = None
         pre.append(code)
+    for label in _labels_beside_code(page):
+        label.drop_tree()  # its tail stays
     for button in _heading_buttons(page):
         button.drop_tag()
     return page

@@ -175,6 +175,10 @@ CODE_BLOCKS = {
     '</div></td><td class="code"><div class="highlight"><pre><span></span>port = 8080\nworkers = 2\n</pre></div></td></tr></table>',
     "inline line numbers": '<div class="highlight"><pre><span></span><span class="linenos">1</span>port = 8080\n'
     '<span class="linenos">2</span>workers = 2\n</pre></div>',
+    # a language label beside the code in its container: trafilatura read it all as one paragraph, "shport = 8080 …"
+    "vitepress": '<div class="language-sh vp-adaptive-theme"><button title="Copy Code" class="copy"></button>'
+    '<span class="lang">sh</span><pre class="shiki vp-code"><code><span class="line"><span>port = 8080</span></span>\n'
+    '<span class="line"><span>workers = 2</span></span></code></pre></div>',
     "hugo": '<div class="highlight"><pre tabindex="0" class="chroma"><code class="language-toml"><span class="line">'
     '<span class="cl">port = 8080\n</span></span><span class="line"><span class="cl">workers = 2</span></span></code></pre></div>',
 }
