@@ -453,14 +453,38 @@ def _labels_beside_code(tree) -> list:
     ]
 
 
+def _tab_sets(tree) -> list[tuple]:
+    """Tabbed content (ARIA tabs: Docusaurus, Bootstrap): ``(tab list, [(label, panel), …])`` where the tabs
+    and the panels of their container pair up one to one, in order. Read as they are, the labels make a
+    list of their own above the panels ("- macOS - Linux"), and no panel says which it is."""
+    sets = []
+    for tablist in tree.xpath("//*[@role='tablist']"):
+        tabs = tablist.xpath(".//*[@role='tab']")
+        container = tablist.getparent()
+        while container is not None and not container.xpath(".//*[@role='tabpanel']"):
+            container = container.getparent()
+        if container is None or not tabs:
+            continue
+        panels = [
+            panel
+            for panel in container.xpath(".//*[@role='tabpanel']")
+            if not panel.xpath("ancestor::*[@role='tabpanel']")
+        ]
+        labels = [" ".join(tab.text_content().split()) for tab in tabs]
+        if len(panels) == len(tabs) and all(labels):
+            sets.append((tablist, list(zip(labels, panels))))
+    return sets
+
+
 def _for_extraction(tree):
     """The page as trafilatura should read it (a copy), or the page itself when nothing needs changing: a
     listing with line numbers is its code alone, not a table of two cells; a ``<pre>`` that trafilatura
     would cut (:func:`_needs_plain_code`) is ``<pre><code>`` with its text only, each ``<br>`` a line
     break; the labels beside a code block are left out (a language, a copy button: chrome, and a lead-in
-    "… like this:" must be followed by its code); a heading's button is its text."""
+    "… like this:" must be followed by its code); a heading's button is its text; each tab's panel opens
+    with the tab's name ("Linux:") in place of the row of tabs (:func:`_tab_sets`)."""
     pres = [pre for pre in tree.iter("pre") if _needs_plain_code(pre)]
-    if not (pres or _listings(tree) or _heading_buttons(tree) or _labels_beside_code(tree)):
+    if not (pres or _listings(tree) or _heading_buttons(tree) or _labels_beside_code(tree) or _tab_sets(tree)):
         return tree
     page = copy.deepcopy(tree)
     for table in _listings(page):
@@ -487,6 +511,12 @@ def _for_extraction(tree):
         label.drop_tree()  # its tail stays
     for button in _heading_buttons(page):
         button.drop_tag()
+    for tablist, tabs in _tab_sets(page):
+        for label, panel in tabs:
+            named = lxml.html.Element("p")
+            named.text = f"{label}:"
+            panel.insert(0, named)
+        tablist.drop_tree()
     return page
 
 

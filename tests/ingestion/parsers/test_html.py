@@ -268,3 +268,16 @@ def test_a_docusaurus_heading_keeps_its_anchor():
         ["Configuration", "The config file"],
         "the-config-file",
     )
+
+
+def test_each_tabs_panel_says_which_tab_it_is():
+    # Docusaurus' tabs: the names made a list of their own ("- macOS\n- Linux") above panels that did not
+    # say which was which, so "How do I install it on Linux?" found two install commands and no Linux.
+    text = small_page_text(
+        '<h2>Install</h2><div class="tabs-container"><ul role="tablist" class="tabs"><li role="tab" aria-selected="true">'
+        'macOS</li><li role="tab" aria-selected="false">Linux</li></ul><div class="margin-top--md"><div role="tabpanel">'
+        '<p>Run brew install kettle, then start it with kettle start.</p></div><div role="tabpanel" hidden>'
+        "<p>Run apt install kettle, then start it with systemctl start kettle.</p></div></div></div>"
+    )
+    assert "macOS:\n\nRun brew install kettle" in text and "Linux:\n\nRun apt install kettle" in text
+    assert "- macOS" not in text
