@@ -14,7 +14,7 @@ again on its own, headings and all.
 Blocks keep their form: code and preformatted text as a fenced block with its line breaks (in the
 rescued extraction and inside list items too; lines ended by ``<br>``, as Docusaurus writes them; line
 numbers and a label beside the code left out), headings whole (an accordion's question is a button in
-its heading), lists as Markdown list items (a nested list indented
+its heading), each tab's panel under its tab's name, lists as Markdown list items (a nested list indented
 under its item, never repeated in the item's own text), definition lists as their terms and their
 definitions' own paragraphs and code, tables as pipe tables.
 """
