@@ -25,11 +25,12 @@ QUESTION = json.dumps({"question": "How do I configure throttle rates?"}).encode
 
 @pytest.fixture(scope="module")
 def model():
-    """The fake model: 50 ms to the first token, then 40 tokens at 50 a second (0.85 s an answer)."""
+    """The fake model: 50 ms to the first token, then 60 tokens at 20 a second (3 s an answer: time enough for
+    a departure to reach it on a busy machine)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "assistants.loadtest.fake_model", "--port", str(port), "--ttft", "0.05"]
-        + ["--rate", "50", "--tokens", "40"],
+        + ["--rate", "20", "--tokens", "60"],
         cwd=REPO,
     )
     stats = f"http://127.0.0.1:{port}/stats"
