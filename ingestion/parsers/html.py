@@ -12,7 +12,8 @@ element holding most of the page's paragraph text is taken as the main content a
 again on its own, headings and all.
 
 Blocks keep their form: code and preformatted text as a fenced block with its line breaks (in the
-rescued extraction and inside list items too; lines ended by ``<br>``, as Docusaurus writes them; line
+rescued extraction and inside list items too; lines ended by ``<br>``, as Docusaurus writes them, or
+each a ``<div>`` in a ``<figure>``, as Astro Starlight does; line
 numbers and a label beside the code left out), headings whole (an accordion's question is a button in
 its heading), each tab's panel under its tab's name, lists as Markdown list items (a nested list indented
 under its item, never repeated in the item's own text), definition lists as their terms and their
@@ -408,11 +409,12 @@ def _inline_line_number(element) -> bool:
 
 def _needs_plain_code(pre) -> bool:
     """Whether trafilatura would lose lines of this ``<pre>``, or keep line numbers in it: without ``<code>``
-    it makes it a quote on one line, and at a ``<br>`` (Docusaurus ends each line of its code blocks with
-    one) it ends the block."""
+    it makes it a quote on one line, at a ``<br>`` (Docusaurus ends each line of its code blocks with one)
+    it ends the block, and a block of lines each in a ``<div>`` of its own (Expressive Code: Astro
+    Starlight) it drops whole."""
     return (
         next(pre.iter("code"), None) is None
-        or next(pre.iter("br"), None) is not None
+        or next(pre.iter("br", "div", "p"), None) is not None
         or any(_inline_line_number(element) for element in pre.iter())
     )
 
@@ -476,15 +478,28 @@ def _tab_sets(tree) -> list[tuple]:
     return sets
 
 
+def _code_figures(tree) -> list:
+    """Figures that frame a code block (Expressive Code: Astro Starlight): trafilatura drops figures, images'
+    or not, and the code went with them."""
+    return [figure for figure in tree.iter("figure") if next(figure.iter("pre"), None) is not None]
+
+
 def _for_extraction(tree):
     """The page as trafilatura should read it (a copy), or the page itself when nothing needs changing: a
     listing with line numbers is its code alone, not a table of two cells; a ``<pre>`` that trafilatura
     would cut (:func:`_needs_plain_code`) is ``<pre><code>`` with its text only, each ``<br>`` a line
-    break; the labels beside a code block are left out (a language, a copy button: chrome, and a lead-in
+    break; a figure framing code is no image; the labels beside a code block are left out (a language, a copy button: chrome, and a lead-in
     "… like this:" must be followed by its code); a heading's button is its text; each tab's panel opens
     with the tab's name ("Linux:") in place of the row of tabs (:func:`_tab_sets`)."""
     pres = [pre for pre in tree.iter("pre") if _needs_plain_code(pre)]
-    if not (pres or _listings(tree) or _heading_buttons(tree) or _labels_beside_code(tree) or _tab_sets(tree)):
+    if not (
+        pres
+        or _listings(tree)
+        or _heading_buttons(tree)
+        or _labels_beside_code(tree)
+        or _tab_sets(tree)
+        or _code_figures(tree)
+    ):
         return tree
     page = copy.deepcopy(tree)
     for table in _listings(page):
@@ -495,6 +510,9 @@ def _for_extraction(tree):
     for pre in [pre for pre in page.iter("pre") if _needs_plain_code(pre)]:
         for number in [element for element in pre.iter() if _inline_line_number(element)]:
             number.drop_tree()  # its tail, the line's code, stays
+        for line in pre.iter("div", "p"):
+            if next(line.iterdescendants("div", "p"), None) is None and not (line.tail or "").startswith("\n"):
+                line.tail = "\n" + (line.tail or "")  # a line of its own: the innermost block holding it
         for br in pre.iter("br"):
             after = br.tail or ""
             if not after and br.getnext() is None and br.getparent() is not pre:
@@ -507,6 +525,10 @@ def _for_extraction(tree):
             pre.remove(child)
         pre.text = None
         pre.append(code)
+    for figure in _code_figures(page):
+        figure.tag = "div"
+        for caption in figure.iter("figcaption"):
+            caption.tag = "p"  # a file name, when the frame has one
     for label in _labels_beside_code(page):
         label.drop_tree()  # its tail stays
     for button in _heading_buttons(page):

@@ -179,6 +179,11 @@ CODE_BLOCKS = {
     "vitepress": '<div class="language-sh vp-adaptive-theme"><button title="Copy Code" class="copy"></button>'
     '<span class="lang">sh</span><pre class="shiki vp-code"><code><span class="line"><span>port = 8080</span></span>\n'
     '<span class="line"><span>workers = 2</span></span></code></pre></div>',
+    # each line a <div> of its own, in a <figure>: trafilatura dropped the figure and the code with it
+    "starlight": '<div class="expressive-code"><figure class="frame"><figcaption class="header"></figcaption>'
+    '<pre data-language="sh"><code><div class="ec-line"><div class="code"><span>port</span><span> = 8080</span></div>'
+    '</div><div class="ec-line"><div class="code"><span>workers = 2</span></div></div></code></pre><div class="copy">'
+    '<button title="Copy to clipboard"><div></div></button></div></figure></div>',
     "hugo": '<div class="highlight"><pre tabindex="0" class="chroma"><code class="language-toml"><span class="line">'
     '<span class="cl">port = 8080\n</span></span><span class="line"><span class="cl">workers = 2</span></span></code></pre></div>',
 }
