@@ -273,23 +273,24 @@ def _first_h1(main) -> str:
     return ""
 
 
+_BLOCK_TAGS = {"head", "p", "list", "table", "code", "quote", "div"}
+
+
 def _content_blocks(element):
-    """The headings and blocks of trafilatura's XML in reading order: a ``<div>`` is no block but a wrapper
-    it keeps from a page built of nested ``<div>``s (whose headings and paragraphs, read as one block,
-    made the whole page one paragraph under its title); text loose in a wrapper is a paragraph."""
+    """The headings and blocks of trafilatura's XML in reading order: a ``<div>`` of blocks is no block but a
+    wrapper it keeps from a page built of nested ``<div>``s (whose headings and paragraphs, read as one
+    block, made the whole page one paragraph under its title). A ``<div>`` with text of its own between
+    its children stays one block, as it was."""
     for child in element:
-        if child.tag != "div":
+        wrapper = (
+            child.tag == "div"
+            and not (child.text or "").strip()
+            and all(grandchild.tag in _BLOCK_TAGS and not (grandchild.tail or "").strip() for grandchild in child)
+        )
+        if wrapper:
+            yield from _content_blocks(child)
+        else:
             yield child
-            continue
-        if (child.text or "").strip():
-            loose = lxml.etree.Element("p")
-            loose.text = child.text
-            yield loose
-        yield from _content_blocks(child)
-        if (child.tail or "").strip():
-            loose = lxml.etree.Element("p")
-            loose.text = child.tail
-            yield loose
 
 
 def _sections_from_xml(main, title: str, anchors: dict[str, str]) -> list[Section]:

@@ -4,8 +4,9 @@ generators give their code blocks."""
 import re
 
 import pytest
+from lxml import etree
 
-from ingestion.parsers.html import extract_page
+from ingestion.parsers.html import _content_blocks, extract_page
 from tests.conftest import DRF_SITE, SHARED
 
 BASE = "http://docs.test/"
@@ -286,3 +287,8 @@ def test_each_tabs_panel_says_which_tab_it_is():
     )
     assert "macOS:\n\nRun brew install kettle" in text and "Linux:\n\nRun apt install kettle" in text
     assert "- macOS" not in text
+
+
+def test_a_div_with_text_of_its_own_stays_one_block():
+    main = etree.fromstring("<main><div><head>Plans</head><p>Basic.</p></div><div>Call <hi>us</hi> today.</div></main>")
+    assert [element.tag for element in _content_blocks(main)] == ["head", "p", "div"]
