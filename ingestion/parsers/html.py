@@ -13,11 +13,11 @@ again on its own, headings and all.
 
 Blocks keep their form: code and preformatted text as a fenced block with its line breaks (in the
 rescued extraction and inside list items too; lines ended by ``<br>``, as Docusaurus writes them, or
-each a ``<div>`` in a ``<figure>``, as Astro Starlight does; line
-numbers and a label beside the code left out), headings whole (an accordion's question is a button in
-its heading), each tab's panel under its tab's name, lists as Markdown list items (a nested list indented
-under its item, never repeated in the item's own text), definition lists as their terms and their
-definitions' own paragraphs and code, tables as pipe tables.
+each a ``<div>`` in a ``<figure>``, as Astro Starlight does; line numbers and a label beside the code
+left out), headings whole (an accordion's question is a button in its heading), each tab's panel
+under its tab's name, lists as Markdown list items (a nested list indented under its item, never
+repeated in the item's own text), definition lists as their terms and their definitions' own
+paragraphs and code, tables as pipe tables.
 """
 
 from __future__ import annotations
@@ -486,12 +486,16 @@ def _code_figures(tree) -> list:
 
 
 def _for_extraction(tree):
-    """The page as trafilatura should read it (a copy), or the page itself when nothing needs changing: a
-    listing with line numbers is its code alone, not a table of two cells; a ``<pre>`` that trafilatura
-    would cut (:func:`_needs_plain_code`) is ``<pre><code>`` with its text only, each ``<br>`` a line
-    break; a figure framing code is no image; the labels beside a code block are left out (a language, a copy button: chrome, and a lead-in
-    "… like this:" must be followed by its code); a heading's button is its text; each tab's panel opens
-    with the tab's name ("Linux:") in place of the row of tabs (:func:`_tab_sets`)."""
+    """The page as trafilatura should read it (a copy), or the page itself when nothing needs changing:
+
+    * a listing with line numbers is its code alone, not a table of two cells;
+    * a ``<pre>`` that trafilatura would cut (:func:`_needs_plain_code`) is ``<pre><code>`` with its text
+      only, each ``<br>`` and each line's ``<div>`` a line break;
+    * a figure framing code is no image;
+    * the labels beside a code block are left out (a language, a copy button: chrome, and a lead-in
+      "… like this:" must be followed by its code);
+    * a heading's button is its text;
+    * each tab's panel opens with the tab's name ("Linux:") in place of the row of tabs."""
     pres = [pre for pre in tree.iter("pre") if _needs_plain_code(pre)]
     if not (
         pres
