@@ -438,9 +438,15 @@ def _listings(tree) -> list:
 
 
 def _heading_buttons(tree) -> list:
-    """Buttons inside headings: an accordion's question (Bootstrap's ``<h2><button>…``), which trafilatura
-    drops with the button, leaving its answer under the heading before it."""
-    return [button for heading in tree.iter(*HEADING_TAGS) for button in heading.iter("button")]
+    """The button that is a heading's whole text: an accordion's question (Bootstrap's ``<h2><button>…``),
+    which trafilatura drops with the button, leaving its answer under the heading before it. A button
+    beside a heading's own text (a "copy link" icon) is not the heading."""
+    buttons = []
+    for heading in tree.iter(*HEADING_TAGS):
+        inside = list(heading.iter("button"))
+        if len(inside) == 1 and (inside[0].text_content() or "").strip() == (heading.text_content() or "").strip():
+            buttons.extend(inside)
+    return buttons
 
 
 def _labels_beside_code(tree) -> list:

@@ -292,3 +292,15 @@ def test_each_tabs_panel_says_which_tab_it_is():
 def test_a_div_with_text_of_its_own_stays_one_block():
     main = etree.fromstring("<main><div><head>Plans</head><p>Basic.</p></div><div>Call <hi>us</hi> today.</div></main>")
     assert [element.tag for element in _content_blocks(main)] == ["head", "p", "div"]
+
+
+def test_a_button_beside_a_headings_own_text_is_not_the_heading():
+    intro = "<p>The kettle service reads its settings from one file on the server.</p>" * 3
+    html = (
+        f"<html><head><title>Kettle</title></head><body><main><h1>Kettle</h1>{intro}"
+        '<h2>Delivery<button class="copy-link"><span class="sr-only">Copy link</span></button></h2>'
+        "<p>We deliver tea leaves twice a month to every office on the plan.</p></main></body></html>"
+    )
+    sections = extract_page(html, BASE + "kettle/").sections
+    assert sections[-1].heading_path == ["Kettle", "Delivery"]
+    assert sections[-1].text == "We deliver tea leaves twice a month to every office on the plan."
