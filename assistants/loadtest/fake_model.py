@@ -5,8 +5,8 @@
 every ``1/rate`` seconds, ``tokens`` in all, then ``[DONE]`` — each token cites ``[1]``. ``GET /stats``
 answers how many requests came, how many streams ended because the client went away (cancellations),
 how many finished, and how many are open. Plain asyncio on uvloop, no framework, one process: hundreds of
-streams at once cost it little (it shares the machine with the server it plays a provider for). Connections stay open from answer to answer, as a provider's do. Runs on
-loopback only.
+streams at once cost it little (it shares the machine with the server it plays a provider for).
+Connections stay open from answer to answer, as a provider's do. Runs on loopback only.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ answer; it counts requests and the streams whose client went away), the product'
 generator in this process (``assistants.loadtest.visitor``, on uvloop: what it spends, the server on the
 same cores lacks): questions arrive at a fixed rate, whatever the server does, each from a new visitor on
 a connection of its own who reads the streamed answer to its end — or, for ``--leave`` of them (10%),
-leaves in the middle. A step of C concurrent visitors sends C / D questions a second, D being an answer's length
-(ttft + tokens / rate), so that about C answers stream at once.
+leaves in the middle. A step of C concurrent visitors sends C / D questions a second, D being an
+answer's length (ttft + tokens / rate), so that about C answers stream at once.
 
 Per step it prints the questions sent, the errors (a status other than 200, an error event, a stream that
 broke or timed out), the time to the first token (p50/p95/p99), the server's overhead (the first token
