@@ -14,10 +14,10 @@ again on its own, headings and all.
 Blocks keep their form: code and preformatted text as a fenced block with its line breaks (in the
 rescued extraction and inside list items too; lines ended by ``<br>``, as Docusaurus writes them, or
 each a ``<div>`` in a ``<figure>``, as Astro Starlight does; line numbers and a label beside the code
-left out), headings whole (an accordion's question is a button in its heading), each tab's panel
-under its tab's name, lists as Markdown list items (a nested list indented under its item, never
-repeated in the item's own text), definition lists as their terms and their definitions' own
-paragraphs and code, tables as pipe tables.
+left out), headings whole (an accordion's question is a button in its heading, or a button of its own
+whose answer the page hides until it is clicked), each tab's panel under its tab's name, lists as
+Markdown list items (a nested list indented under its item, never repeated in the item's own text),
+definition lists as their terms and their definitions' own paragraphs and code, tables as pipe tables.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 _LINE_NUMBERS = re.compile(r"[\d\s]+")
 _LINE_NUMBER_CLASS = re.compile(r"\blinenos?\b|\bline-?numbers?\b")
 _LINE_PERMALINK = re.compile(r"[ \t]*¶[ \t]*$", re.M)  # a definition's permalink sign left at the end of its line
+_HIDING_CLASS = re.compile(r"hid(?:e|den)\b")  # a class that hides an element ("hidden", "is-hidden", "hide-sm")
 
 
 @dataclass
@@ -417,6 +418,24 @@ def _needs_plain_code(pre) -> bool:
         next(pre.iter("code"), None) is None
         or next(pre.iter("br", "div", "p"), None) is not None
         or any(_inline_line_number(element) for element in pre.iter())
+        or any(_unbroken_line(element) for element in pre.iter())
+    )
+
+
+def _classes(element) -> list[str]:
+    return (element.get("class") or "").split()
+
+
+def _unbroken_line(element) -> bool:
+    """A code line of its own element (``<span class="line">``: Shiki, Prism, GitBook) with the next line
+    right after it, no line break between: its text ran into the next line's ("port = 8080workers = 2")."""
+    following = element.getnext()
+    return (
+        "line" in _classes(element)
+        and following is not None
+        and "line" in _classes(following)
+        and not (element.tail or "").startswith("\n")
+        and not element.text_content().endswith("\n")  # Hugo ends a line's own text with its break
     )
 
 
@@ -463,7 +482,7 @@ def _labels_beside_code(tree) -> list:
 
 
 def _tab_sets(tree) -> list[tuple]:
-    """Tabbed content (ARIA tabs: Docusaurus, Bootstrap): ``(tab list, [(label, panel), …])`` where the tabs
+    """Tabbed content (ARIA tabs: Docusaurus, Bootstrap): ``([tab list], [(label, panel), …])`` where the tabs
     and the panels of their container pair up one to one, in order. Read as they are, the labels make a
     list of their own above the panels ("- macOS - Linux"), and no panel says which it is."""
     sets = []
@@ -481,8 +500,92 @@ def _tab_sets(tree) -> list[tuple]:
         ]
         labels = [" ".join(tab.text_content().split()) for tab in tabs]
         if len(panels) == len(tabs) and all(labels):
-            sets.append((tablist, list(zip(labels, panels))))
+            sets.append(([tablist], list(zip(labels, panels))))
+    return sets + _radio_tab_sets(tree)
+
+
+_VIEWCODE = "//*[contains(concat(' ', normalize-space(@class), ' '), ' viewcode-link ')]"  # Sphinx's "[source]"
+_PANEL_TAGS = {"div", "section", "article", "pre", "p", "ul", "ol", "table", "dl"}
+
+
+def _radio_tab_sets(tree) -> list[tuple]:
+    """Tabs made of radio buttons and their labels (MkDocs Material's content tabs, sphinx-design's tab
+    sets): as :func:`_tab_sets`, with the labels to leave out. Each label either comes right before its
+    panel (``input, label, panel`` in turn), or the labels stand together and the panels, in the same
+    order, are the children of the element after them."""
+    groups: dict[str, list] = {}
+    for radio in tree.xpath("//input[@type='radio'][@name][@id]"):
+        groups.setdefault(radio.get("name"), []).append(radio)
+    sets = []
+    for radios in groups.values():
+        labels = [next(iter(tree.xpath("//label[@for=$id]", id=radio.get("id"))), None) for radio in radios]
+        if len(radios) < 2 or any(label is None for label in labels):
+            continue
+        parents = {label.getparent() for label in labels}
+        holder = next(iter(parents))
+        if len(parents) == 1 and all(child.tag == "label" for child in holder):
+            panels = list(holder.getnext()) if holder.getnext() is not None else []
+            chrome = [holder]
+        else:
+            panels = [label.getnext() for label in labels]
+            while any(panel is not None and panel.tag == "input" for panel in panels):
+                panels = [panel.getnext() if panel is not None and panel.tag == "input" else panel for panel in panels]
+            chrome = labels
+        names = [" ".join(label.text_content().split()) for label in labels]
+        if (
+            len(panels) == len(labels)
+            and all(names)
+            and all(panel is not None and panel.tag in _PANEL_TAGS for panel in panels)
+            and len({id(panel) for panel in panels}) == len(panels)
+        ):
+            sets.append((chrome, list(zip(names, panels))))
     return sets
+
+
+def _disclosures(tree) -> list[tuple]:
+    """Disclosure widgets (accordions: an FAQ's questions, each a button that opens its answer):
+    ``(control, [panel, …])``. A closed panel is often hidden in the page itself (``hidden``, an inline
+    ``display: none``, a class named "hidden"), and trafilatura drops hidden elements, so the answers went;
+    a question that is a button and not a heading was dropped too, and a ``<details>``' summary took the
+    level of the heading above it. Tabs and menus (a panel mostly of links) are not disclosures."""
+    pairs = []
+    controls = tree.xpath(
+        "//*[@aria-expanded or @data-toggle='collapse' or @data-bs-toggle='collapse']"
+        "[@aria-controls or @data-target or @data-bs-target or starts-with(@href, '#')]"
+    )
+    for control in controls:
+        if control.get("role") == "tab" or control.get("aria-haspopup") not in (None, "false"):
+            continue
+        targets = (control.get("aria-controls") or "").split() or [
+            (control.get("data-bs-target") or control.get("data-target") or control.get("href") or "").removeprefix("#")
+        ]
+        panels = [
+            panel
+            for target in targets
+            if target
+            for panel in tree.xpath("//*[@id=$id]", id=target)[:1]
+            if control not in panel.iterancestors() and panel not in control.iterancestors() and not _links_only(panel)
+        ]
+        if panels:
+            pairs.append((control, panels))
+    return pairs + [(summary, []) for summary in tree.iter("summary")]  # <details>' own: shown by trafilatura
+
+
+def _links_only(panel) -> bool:
+    """A panel whose text is mostly links: a menu or a table of contents, not an answer."""
+    text = len("".join(panel.text_content().split()))
+    return text == 0 or 2 * sum(len("".join(link.text_content().split())) for link in panel.iter("a")) >= text
+
+
+def _shown(panel) -> None:
+    """A hidden panel made visible: what hid it in the page's own markup removed."""
+    for attribute in ("hidden", "aria-hidden", "style"):
+        panel.attrib.pop(attribute, None)
+    classes = [name for name in _classes(panel) if not _HIDING_CLASS.search(name)]
+    if classes:
+        panel.set("class", " ".join(classes))
+    else:
+        panel.attrib.pop("class", None)
 
 
 def _code_figures(tree) -> list:
@@ -501,7 +604,11 @@ def _for_extraction(tree):
     * the labels beside a code block are left out (a language, a copy button: chrome, and a lead-in
       "… like this:" must be followed by its code);
     * a heading's button is its text;
-    * each tab's panel opens with the tab's name ("Linux:") in place of the row of tabs."""
+    * each tab's panel opens with the tab's name ("Linux:") in place of the row of tabs (ARIA tabs, or
+      radio buttons and their labels);
+    * a disclosure's panel (an accordion's answer) is shown, and its button, when no heading holds it, is
+      a heading one level below the heading before it; so is a ``<details>``' summary;
+    * Sphinx's "[source]" link beside a signature is left out."""
     pres = [pre for pre in tree.iter("pre") if _needs_plain_code(pre)]
     if not (
         pres
@@ -510,9 +617,26 @@ def _for_extraction(tree):
         or _labels_beside_code(tree)
         or _tab_sets(tree)
         or _code_figures(tree)
+        or _disclosures(tree)
+        or tree.xpath(_VIEWCODE)
     ):
         return tree
     page = copy.deepcopy(tree)
+    questions = []  # a disclosure's button outside a heading: a heading one level below the one before it
+    for control, panels in _disclosures(page):
+        for panel in panels:
+            _shown(panel)
+        label = " ".join(control.text_content().split())
+        if label and not any(ancestor.tag in HEADING_TAGS for ancestor in control.iterancestors()):
+            before = control.xpath("preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5][1]")
+            questions.append((control, label, min(6, int(before[0].tag[1]) + 1 if before else 2)))
+    for control, label, level in questions:
+        heading = lxml.html.Element(f"h{level}")
+        heading.text, heading.tail = label, control.tail
+        control.getparent().replace(control, heading)
+    for link in page.xpath(_VIEWCODE):
+        holder = link.getparent()
+        (holder if holder.tag == "a" and len(holder) == 1 and not (holder.text or "").strip() else link).drop_tree()
     for table in _listings(page):
         pre = next(next(cell for cell in table.find(".//tr").findall("td") if not _gutter(cell)).iter("pre"), None)
         if pre is not None:
@@ -524,6 +648,8 @@ def _for_extraction(tree):
         for line in pre.iter("div", "p"):
             if next(line.iterdescendants("div", "p"), None) is None and not (line.tail or "").startswith("\n"):
                 line.tail = "\n" + (line.tail or "")  # a line of its own: the innermost block holding it
+        for line in [element for element in pre.iter() if _unbroken_line(element)]:
+            line.tail = "\n" + (line.tail or "")
         for br in pre.iter("br"):
             after = br.tail or ""
             if not after and br.getnext() is None and br.getparent() is not pre:
@@ -544,12 +670,13 @@ def _for_extraction(tree):
         label.drop_tree()  # its tail stays
     for button in _heading_buttons(page):
         button.drop_tag()
-    for tablist, tabs in _tab_sets(page):
+    for chrome, tabs in _tab_sets(page):
         for label, panel in tabs:
             named = lxml.html.Element("p")
             named.text = f"{label}:"
             panel.insert(0, named)
-        tablist.drop_tree()
+        for element in chrome:
+            element.drop_tree()
     return page
 
 

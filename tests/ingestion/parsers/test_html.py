@@ -146,7 +146,7 @@ def test_code_in_a_sphinx_definition_keeps_its_lines_and_the_definition_its_para
     # page whose content was rescued from its own element: the example came out as one line of prose
     # inside one bullet ("…login(): from django.contrib.auth import authenticate, login def my_view(…").
     text = "\n\n".join(s.text for s in django_page("topics/auth/default.html").sections)
-    assert "\n\nlogin(request, user, backend=None)[source]\n\nTo log a user in, from a view, use login()." in text
+    assert "\n\nlogin(request, user, backend=None)\n\nTo log a user in, from a view, use login()." in text
     assert (
         "This example shows how you might use both authenticate() and login():\n\n"
         "```\nfrom django.contrib.auth import authenticate, login\n\ndef my_view(request):\n"
@@ -187,6 +187,9 @@ CODE_BLOCKS = {
     '<button title="Copy to clipboard"><div></div></button></div></figure></div>',
     "hugo": '<div class="highlight"><pre tabindex="0" class="chroma"><code class="language-toml"><span class="line">'
     '<span class="cl">port = 8080\n</span></span><span class="line"><span class="cl">workers = 2</span></span></code></pre></div>',
+    # each line a <span class="line">, no line break between them (GitBook): "port = 8080workers = 2"
+    "lines without breaks": '<pre class="code"><code><span class="line"><span>port = 8080</span></span>'
+    '<span class="line"><span>workers = 2</span></span></code></pre>',
 }
 
 
@@ -274,6 +277,80 @@ def test_a_docusaurus_heading_keeps_its_anchor():
         ["Configuration", "The config file"],
         "the-config-file",
     )
+
+
+FAQ_ITEMS = [
+    ("How hot does it get?", "It heats water to 100 degrees and stops on its own."),
+    ("Can it make tea?", "Yes, the tea mode keeps the water at 80 degrees for green tea."),
+]
+CLOSED_ACCORDIONS = {
+    # answers hidden in the page until their question is clicked: trafilatura drops hidden elements, so
+    # every answer went, and a question that is a button outside a heading went too
+    "hidden attribute": '<button aria-expanded="false" aria-controls="{id}">{q}</button><div id="{id}" hidden><p>{a}</p></div>',
+    "inline display none (WordPress builders)": '<div class="item"><div class="tab-title" role="button" aria-expanded="false" '
+    'aria-controls="{id}"><a href="">{q}</a></div><div id="{id}" class="tab-content" style="display:none"><p>{a}</p></div></div>',
+    "a class named hidden (Tailwind)": '<button aria-expanded="false" aria-controls="{id}" class="w-full font-bold">{q}</button>'
+    '<div id="{id}" class="mt-2 hidden"><p>{a}</p></div>',
+    "a link in the heading (Bootstrap 3)": '<h3><a href="#{id}" data-toggle="collapse">{q}</a></h3>'
+    '<div id="{id}" class="panel-collapse collapse" style="display: none"><p>{a}</p></div>',
+    "details": "<details><summary>{q}</summary><p>{a}</p></details>",
+}
+
+
+@pytest.mark.parametrize("item", CLOSED_ACCORDIONS.values(), ids=CLOSED_ACCORDIONS.keys())
+def test_a_closed_accordions_answers_are_kept_each_under_its_question(item):
+    items = "".join(item.format(id=f"answer-{n}", q=q, a=a) for n, (q, a) in enumerate(FAQ_ITEMS))
+    html = (
+        "<html><head><title>Kettle</title></head><body><main><h1>Kettle</h1>"
+        + "<p>Kettle is a hosted service that brews tea for your whole office on a schedule you set.</p>" * 2
+        + f'<h2>Questions</h2><div class="faq">{items}</div></main></body></html>'
+    )
+    sections = {tuple(s.heading_path): s.text for s in extract_page(html, BASE + "faq/").sections}
+    for question, answer in FAQ_ITEMS:
+        assert sections[("Kettle", "Questions", question)] == answer
+
+
+def test_a_menu_that_opens_is_not_an_answer():
+    # a disclosure whose panel is links (a table of contents, a menu) stays as trafilatura leaves it
+    text = small_page_text(
+        '<h2>Brewing</h2><button aria-expanded="false" aria-controls="toc">On this page</button><div id="toc" hidden>'
+        '<ul><li><a href="#a">Fill it</a></li><li><a href="#b">Start it</a></li></ul></div>'
+        "<p>Fill the kettle to the line before you start the brew.</p>"
+    )
+    assert "On this page" not in text and "Fill it" not in text
+    assert text.endswith("Fill the kettle to the line before you start the brew.")
+
+
+def test_a_sphinx_signature_has_no_source_link():
+    text = small_page_text(
+        '<dl class="py function"><dt class="sig sig-object py" id="kettle.boil"><span class="sig-name descname">'
+        '<span class="pre">boil</span></span><span class="sig-paren">(</span><em class="sig-param">litres</em>'
+        '<span class="sig-paren">)</span><a class="reference internal" href="../_modules/kettle.html#boil">'
+        '<span class="viewcode-link"><span class="pre">[source]</span></span></a><a class="headerlink" '
+        'href="#kettle.boil">¶</a></dt><dd><p>Boil the given litres of water and return when done.</p></dd></dl>'
+    )
+    assert "boil(litres)\n" in text and "[source]" not in text
+
+
+RADIO_TABS = {
+    # MkDocs Material's content tabs: the labels together, then the panels in the same order
+    "mkdocs material": '<div class="tabbed-set tabbed-alternate"><input checked id="__tabbed_1_1" name="__tabbed_1" '
+    'type="radio"><input id="__tabbed_1_2" name="__tabbed_1" type="radio"><div class="tabbed-labels"><label '
+    'for="__tabbed_1_1">macOS</label><label for="__tabbed_1_2">Linux</label></div><div class="tabbed-content">'
+    '<div class="tabbed-block"><p>{mac}</p></div><div class="tabbed-block"><p>{linux}</p></div></div></div>',
+    # each label before its panel (MkDocs Material before 8, sphinx-design)
+    "sphinx-design": '<div class="sd-tab-set"><input checked id="sd-tab-item-0" name="sd-tab-set-0" type="radio">'
+    '<label class="sd-tab-label" for="sd-tab-item-0">macOS</label><div class="sd-tab-content"><p>{mac}</p></div>'
+    '<input id="sd-tab-item-1" name="sd-tab-set-0" type="radio"><label class="sd-tab-label" for="sd-tab-item-1">'
+    'Linux</label><div class="sd-tab-content"><p>{linux}</p></div></div>',
+}
+
+
+@pytest.mark.parametrize("tabs", RADIO_TABS.values(), ids=RADIO_TABS.keys())
+def test_each_radio_tabs_panel_says_which_tab_it_is(tabs):
+    mac, linux = "Run brew install kettle, then start it.", "Run apt install kettle, then start it."
+    text = small_page_text("<h2>Install</h2>" + tabs.format(mac=mac, linux=linux))
+    assert f"macOS:\n\n{mac}\n\nLinux:\n\n{linux}" in text
 
 
 def test_each_tabs_panel_says_which_tab_it_is():
