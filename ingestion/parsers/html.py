@@ -504,6 +504,7 @@ def _tab_sets(tree) -> list[tuple]:
     return sets + _radio_tab_sets(tree)
 
 
+_ARIA_HEADINGS = "//*[@role='heading'][not(self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6)]"
 _VIEWCODE = "//*[contains(concat(' ', normalize-space(@class), ' '), ' viewcode-link ')]"  # Sphinx's "[source]"
 _PANEL_TAGS = {"div", "section", "article", "pre", "p", "ul", "ol", "table", "dl"}
 
@@ -573,8 +574,8 @@ def _disclosures(tree) -> list[tuple]:
 
 def _links_only(panel) -> bool:
     """A panel whose text is mostly links: a menu or a table of contents, not an answer."""
-    text = len("".join(panel.text_content().split()))
-    return text == 0 or 2 * sum(len("".join(link.text_content().split())) for link in panel.iter("a")) >= text
+    text = _text_length(panel)
+    return text == 0 or 2 * _text_length(*panel.iter("a")) >= text
 
 
 def _shown(panel) -> None:
@@ -586,6 +587,41 @@ def _shown(panel) -> None:
         panel.set("class", " ".join(classes))
     else:
         panel.attrib.pop("class", None)
+
+
+CARD_MAX_TEXT = 300  # characters: the most a block can hold for trafilatura to test it as a widget of links
+
+
+def _card_links(tree) -> list:
+    """The links of cards in a grid (pricing plans, features, a team; each with a "Start free trial" or
+    "Learn more"): two or more sibling blocks alike (tag and class), each short, with a link but more text
+    outside its links than in them. trafilatura drops a short block with a link in it as a widget of
+    links, the cards went one by one, and a page of cards came out as one flat paragraph. Their links are
+    calls to action, not navigation: read as text they keep the cards."""
+    links = []
+    for parent in tree.iter():
+        alike: dict[tuple, list] = {}
+        for child in parent:
+            if isinstance(child.tag, str) and child.tag not in {"a", "li", "p", "span"}:
+                alike.setdefault((child.tag, child.get("class") or ""), []).append(child)
+        for cards in alike.values():
+            inside = [list(card.iter("a")) for card in cards]
+            if len(cards) >= 2 and all(
+                card_links
+                and 2 * _text_length(*card_links) < _text_length(card) <= CARD_MAX_TEXT
+                and not any(_in_heading(link) for link in card_links)  # a section with its permalink: no card
+                for card, card_links in zip(cards, inside)
+            ):
+                links.extend(link for card_links in inside for link in card_links)
+    return list(dict.fromkeys(links))  # a grid's cards can be cards of an outer grid too
+
+
+def _in_heading(element) -> bool:
+    return any(ancestor.tag in HEADING_TAGS for ancestor in element.iterancestors())
+
+
+def _text_length(*elements) -> int:
+    return sum(len("".join(element.text_content().split())) for element in elements)
 
 
 def _code_figures(tree) -> list:
@@ -608,7 +644,9 @@ def _for_extraction(tree):
       radio buttons and their labels);
     * a disclosure's panel (an accordion's answer) is shown, and its button, when no heading holds it, is
       a heading one level below the heading before it; so is a ``<details>``' summary;
-    * Sphinx's "[source]" link beside a signature is left out."""
+    * Sphinx's "[source]" link beside a signature is left out;
+    * the links of cards in a grid are text (:func:`_card_links`);
+    * an element that is a heading by its ARIA role is a heading, and an ``<address>`` a paragraph."""
     pres = [pre for pre in tree.iter("pre") if _needs_plain_code(pre)]
     if not (
         pres
@@ -619,6 +657,9 @@ def _for_extraction(tree):
         or _code_figures(tree)
         or _disclosures(tree)
         or tree.xpath(_VIEWCODE)
+        or _card_links(tree)
+        or tree.xpath(_ARIA_HEADINGS)
+        or next(tree.iter("address"), None) is not None
     ):
         return tree
     page = copy.deepcopy(tree)
@@ -627,13 +668,20 @@ def _for_extraction(tree):
         for panel in panels:
             _shown(panel)
         label = " ".join(control.text_content().split())
-        if label and not any(ancestor.tag in HEADING_TAGS for ancestor in control.iterancestors()):
+        if label and not _in_heading(control):
             before = control.xpath("preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5][1]")
             questions.append((control, label, min(6, int(before[0].tag[1]) + 1 if before else 2)))
     for control, label, level in questions:
         heading = lxml.html.Element(f"h{level}")
         heading.text, heading.tail = label, control.tail
         control.getparent().replace(control, heading)
+    for link in _card_links(page):
+        link.drop_tag()
+    for element in page.xpath(_ARIA_HEADINGS):  # a heading to screen readers is one to the reader too
+        level = element.get("aria-level") or ""
+        element.tag = f"h{min(6, max(1, int(level)))}" if level.isdigit() else "h2"
+    for address in page.iter("address"):
+        address.tag = "p"  # trafilatura drops <address>: a company's own, on its contact page
     for link in page.xpath(_VIEWCODE):
         holder = link.getparent()
         (holder if holder.tag == "a" and len(holder) == 1 and not (holder.text or "").strip() else link).drop_tree()

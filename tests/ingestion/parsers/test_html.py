@@ -310,6 +310,47 @@ def test_a_closed_accordions_answers_are_kept_each_under_its_question(item):
         assert sections[("Kettle", "Questions", question)] == answer
 
 
+def test_a_grid_of_cards_with_calls_to_action_keeps_every_card():
+    # each card a short block with a link: trafilatura dropped such blocks as widgets of links, one by one,
+    # and the page fell back to one flat paragraph ("Kettle … Pricing Basic $10 /month One kettle …")
+    card = (
+        '<div class="card"><h3>{plan}</h3><div class="price">{price}<span>/month</span></div>'
+        '<ul><li>{kettles}</li><li>{support}</li></ul><a class="btn" href="/signup">Start free trial</a></div>'
+    )
+    html = (
+        "<html><head><title>Kettle</title></head><body><main><h1>Kettle</h1>"
+        + "<p>Kettle is a hosted service that brews tea for your whole office on a schedule you set.</p>" * 2
+        + '<h2>Pricing</h2><div class="grid">'
+        + card.format(plan="Basic", price="$10", kettles="One kettle", support="Email support")
+        + card.format(plan="Office", price="$49", kettles="Ten kettles", support="Phone support")
+        + "</div></main></body></html>"
+    )
+    sections = {tuple(s.heading_path): s.text for s in extract_page(html, BASE + "pricing/").sections}
+    assert sections[("Kettle", "Pricing", "Basic")].startswith("$10/month\n\n- One kettle\n- Email support")
+    assert sections[("Kettle", "Pricing", "Office")].startswith("$49/month\n\n- Ten kettles\n- Phone support")
+
+
+def test_a_heading_by_its_aria_role_opens_a_section():
+    html = (
+        "<html><head><title>Kettle</title></head><body><main><h1>Kettle</h1>"
+        + "<p>Kettle is a hosted service that brews tea for your whole office on a schedule you set.</p>" * 2
+        + '<div role="heading" aria-level="2">Delivery</div><p>We deliver tea leaves twice a month to every office.</p>'
+        + '<div role="heading">Returns</div><p>Unopened packs can be returned within thirty days for a refund.</p>'
+        + "</main></body></html>"
+    )
+    sections = {tuple(s.heading_path): s.text for s in extract_page(html, BASE + "terms/").sections}
+    assert sections[("Kettle", "Delivery")] == "We deliver tea leaves twice a month to every office."
+    assert sections[("Kettle", "Returns")] == "Unopened packs can be returned within thirty days for a refund."
+
+
+def test_a_contact_pages_address_is_kept_line_by_line():
+    # trafilatura drops <address>: "Where are you?" found no address on the contact page
+    text = small_page_text(
+        "<h2>Contact</h2><address>Kettle Ltd<br>1 Brew Street<br>London</address><p>Call us on +44 123.</p>"
+    )
+    assert text.endswith("Kettle Ltd\n1 Brew Street\nLondon\n\nCall us on +44 123.")
+
+
 def test_a_menu_that_opens_is_not_an_answer():
     # a disclosure whose panel is links (a table of contents, a menu) stays as trafilatura leaves it
     text = small_page_text(
