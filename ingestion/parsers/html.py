@@ -624,6 +624,18 @@ def _text_length(*elements) -> int:
     return sum(len("".join(element.text_content().split())) for element in elements)
 
 
+def _layout_tables(tree) -> list:
+    """Tables that lay a page out rather than hold data (an old site's columns: the menu in one cell, the
+    text in another): marked so (``role="presentation"``), or with a heading in a cell. As a table the whole
+    page became one row of two cells."""
+    return [
+        table
+        for table in tree.iter("table")
+        if table.get("role") in {"presentation", "none"}
+        or any(next(cell.iter(*HEADING_TAGS), None) is not None for cell in table.iter("td", "th"))
+    ]
+
+
 def _code_figures(tree) -> list:
     """Figures that frame a code block (Expressive Code: Astro Starlight): trafilatura drops figures, images'
     or not, and the code went with them."""
@@ -646,7 +658,8 @@ def _for_extraction(tree):
       a heading one level below the heading before it; so is a ``<details>``' summary;
     * Sphinx's "[source]" link beside a signature is left out;
     * the links of cards in a grid are text (:func:`_card_links`);
-    * an element that is a heading by its ARIA role is a heading, and an ``<address>`` a paragraph."""
+    * an element that is a heading by its ARIA role is a heading, and an ``<address>`` a paragraph;
+    * a table that lays the page out (:func:`_layout_tables`) is its cells' blocks in order."""
     pres = [pre for pre in tree.iter("pre") if _needs_plain_code(pre)]
     if not (
         pres
@@ -658,6 +671,7 @@ def _for_extraction(tree):
         or _disclosures(tree)
         or tree.xpath(_VIEWCODE)
         or _card_links(tree)
+        or _layout_tables(tree)
         or tree.xpath(_ARIA_HEADINGS)
         or next(tree.iter("address"), None) is not None
     ):
@@ -680,6 +694,14 @@ def _for_extraction(tree):
     for element in page.xpath(_ARIA_HEADINGS):  # a heading to screen readers is one to the reader too
         level = element.get("aria-level") or ""
         element.tag = f"h{min(6, max(1, int(level)))}" if level.isdigit() else "h2"
+    for table in _layout_tables(page):
+        parts = [
+            element
+            for element in table.iter("thead", "tbody", "tfoot", "tr", "td", "th", "caption")
+            if next(element.iterancestors("table")) is table  # a table of data in a cell stays one
+        ]
+        for element in [table, *parts]:
+            element.tag = "div"  # its cells' blocks read in order, as the page shows them
     for address in page.iter("address"):
         address.tag = "p"  # trafilatura drops <address>: a company's own, on its contact page
     for link in page.xpath(_VIEWCODE):

@@ -351,6 +351,24 @@ def test_a_contact_pages_address_is_kept_line_by_line():
     assert text.endswith("Kettle Ltd\n1 Brew Street\nLondon\n\nCall us on +44 123.")
 
 
+def test_a_table_that_lays_out_the_page_is_read_as_its_blocks_and_a_table_of_data_in_it_stays_one():
+    # an old site's columns: the menu in one cell, the text in the other; the whole page was one table row
+    html = (
+        '<html><head><title>Kettle</title></head><body><table width="100%"><tr><td class="nav"><a href="/">Home</a>'
+        '<br><a href="/about">About</a></td><td class="content"><h1>About us</h1>'
+        "<p>Kettle is a hosted service that brews tea for your whole office on a schedule you set, every day.</p>"
+        "<h2>Prices</h2><p>We started in a small kitchen in Leeds in 2019 with one kettle and a plan.</p>"
+        "<table><tr><th>Plan</th><th>Price</th></tr><tr><td>Basic</td><td>10</td></tr></table>"
+        "</td></tr></table></body></html>"
+    )
+    sections = {tuple(s.heading_path): s.text for s in extract_page(html, BASE + "about/").sections}
+    assert sections[("About us",)].startswith("Kettle is a hosted service")
+    assert sections[("About us", "Prices")] == (
+        "We started in a small kitchen in Leeds in 2019 with one kettle and a plan.\n\n"
+        "| Plan | Price |\n| --- | --- |\n| Basic | 10 |"
+    )
+
+
 def test_a_menu_that_opens_is_not_an_answer():
     # a disclosure whose panel is links (a table of contents, a menu) stays as trafilatura leaves it
     text = small_page_text(
