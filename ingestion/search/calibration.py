@@ -3,14 +3,14 @@
 What does a question the content covers look like here, and what does unrelated text look like?
 Both are measured with the assistant's own embedding model against its own index, on:
 
-* **covered probes**: the content asking about itself. Sampled chunks (evenly over the partition)
+* **covered probes**: the content asking about itself. Sampled chunks (up to 192, evenly over the partition)
   give their section heading and one prose sentence each, searched as questions; each probe's
   similarity is that of the best chunk *other than the one it came from*, so a probe does not
   find itself word for word (a real question is not a quotation either). The team's golden
   questions, when it has some, are covered probes too, searched as asked.
 * **unrelated probes**: strings of random words from the embedding model's own vocabulary (or,
   for an API model without one, from the content's words), the similarity a text about nothing
-  in particular reaches in this index.
+  in particular reaches in this index; as many as the chunks sampled, and at least 48.
 
 The gate's threshold on the best cosine similarity of a question to the retrieved chunks is the
 midpoint between the unrelated probes' 95th percentile and the covered probes' 10th, or the former
@@ -40,8 +40,12 @@ from chatsite.lib.language import majority_language
 from ingestion.search.hybrid import dense_ranking, heading_path_value, lexical_ranking
 
 VERSION = 1
-SAMPLED_CHUNKS = 48
-UNRELATED_PROBES = 48
+# Enough probes for steady percentiles: on the Django docs (7,044 chunks) the gate's threshold, calibrated
+# eight times on other samples of the same content, spread 0.352–0.406 with 48 chunks and 48 unrelated
+# probes (the margin by which real questions pass or fail), and 0.369–0.385 with 192 of each
+# (docs/benchmarks.md, "A steadier gate").
+SAMPLED_CHUNKS = 192
+UNRELATED_PROBES = 48  # at the least; as many as the chunks sampled when there are more
 UNRELATED_WORDS = 7
 COVERED_QUANTILE = 10  # percentile of the covered probes' similarity
 UNRELATED_QUANTILE = 95  # percentile of the unrelated probes' similarity
@@ -124,7 +128,11 @@ def calibrate(space, embedder, questions: Sequence[str] = ()) -> dict:
     probes += [(question, None) for question in questions]
     words = _vocabulary_words(embedder) or sorted({w.lower() for _, text, _ in chunks for w in _WORD.findall(text)})
     # Seeded by the content, not by a database id: the same pages give the same gate wherever they are indexed.
-    unrelated = unrelated_probes(words, seed=zlib.crc32("\n".join(text for _, text, _ in chunks).encode()))
+    unrelated = unrelated_probes(
+        words,
+        seed=zlib.crc32("\n".join(text for _, text, _ in chunks).encode()),
+        count=max(UNRELATED_PROBES, len(chunks)),
+    )
     vectors = embedder.embed_queries([text for text, _ in probes] + unrelated)
     covered = [_best_other(space, vector, own) for (_, own), vector in zip(probes, vectors)]
     null = []

@@ -250,6 +250,24 @@ def test_the_gate_is_learned_from_the_content_and_stored_on_its_space(assistant,
         assert retrieve_with_evidence(assistant, question).evidence.weak, question
 
 
+def test_the_gate_draws_as_many_unrelated_probes_as_it_samples_chunks(assistant, monkeypatch):
+    # 48 unrelated probes for a site of thousands of chunks made the gate's level a matter of the draw
+    # (the Django docs' threshold spread 0.352-0.406 over eight draws): the more content, the more probes.
+    from ingestion.search import calibration
+    from ingestion.spaces import space_active
+
+    partition = space_active(assistant.pk).partition_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"select count(*) from {partition}")
+        chunks = cursor.fetchone()[0]
+    monkeypatch.setattr(calibration, "UNRELATED_PROBES", 4)  # the floor, below this site's chunk count
+    monkeypatch.setattr(calibration, "SAMPLED_CHUNKS", chunks + 10)  # every chunk sampled
+    assert chunks > 4
+    assert calibrated(assistant)["unrelated"]["probes"] == chunks
+    monkeypatch.setattr(calibration, "SAMPLED_CHUNKS", 2)
+    assert calibrated(assistant)["unrelated"]["probes"] == 4
+
+
 def test_the_same_pages_get_the_same_gate_whatever_their_database_ids(assistant):
     # The unrelated probes were drawn with the space's id as the seed: on a one-page site the gate moved
     # with the ids that earlier tests had used (an Italian question passed or was refused by the run's order).
