@@ -572,6 +572,18 @@ def _disclosures(tree) -> list[tuple]:
     return pairs + [(summary, []) for summary in tree.iter("summary")]  # <details>' own: shown by trafilatura
 
 
+def _details_within_text(summary) -> bool:
+    """Whether this is the summary of a ``<details>`` that the section's text goes on after (a collapsible
+    note: MkDocs Material's ``???``): as a heading it would take that text for its own; a run of
+    ``<details>`` to the end of their container (an FAQ) are headings."""
+    details = summary.getparent()
+    return (
+        summary.tag == "summary"
+        and details is not None
+        and any(isinstance(after.tag, str) and after.tag != "details" for after in details.itersiblings())
+    )
+
+
 def _links_only(panel) -> bool:
     """A panel whose text is mostly links: a menu or a table of contents, not an answer."""
     text = _text_length(panel)
@@ -655,9 +667,12 @@ def _for_extraction(tree):
     * each tab's panel opens with the tab's name ("Linux:") in place of the row of tabs (ARIA tabs, or
       radio buttons and their labels);
     * a disclosure's panel (an accordion's answer) is shown, and its button, when no heading holds it, is
-      a heading one level below the heading before it; so is a ``<details>``' summary;
+      a heading one level below the heading before it; so is a ``<details>``' summary, unless the section's
+      text goes on after it (:func:`_details_within_text`: then it is a paragraph);
     * Sphinx's "[source]" link beside a signature is left out;
-    * the links of cards in a grid are text (:func:`_card_links`);
+    * the links of cards in a grid are text (:func:`_card_links`), and so are links in code: an empty
+      anchor on each line (MkDocs Material's ``anchor_linenums``: FastAPI, Pydantic) made trafilatura drop
+      every code block as a widget of links;
     * an element that is a heading by its ARIA role is a heading, and an ``<address>`` a paragraph;
     * a table that lays the page out (:func:`_layout_tables`) is its cells' blocks in order."""
     pres = [pre for pre in tree.iter("pre") if _needs_plain_code(pre)]
@@ -671,6 +686,7 @@ def _for_extraction(tree):
         or _disclosures(tree)
         or tree.xpath(_VIEWCODE)
         or _card_links(tree)
+        or next(tree.iterfind(".//pre//a"), None) is not None
         or _layout_tables(tree)
         or tree.xpath(_ARIA_HEADINGS)
         or next(tree.iter("address"), None) is not None
@@ -684,13 +700,16 @@ def _for_extraction(tree):
         label = " ".join(control.text_content().split())
         if label and not _in_heading(control):
             before = control.xpath("preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5][1]")
-            questions.append((control, label, min(6, int(before[0].tag[1]) + 1 if before else 2)))
-    for control, label, level in questions:
-        heading = lxml.html.Element(f"h{level}")
-        heading.text, heading.tail = label, control.tail
-        control.getparent().replace(control, heading)
+            level = min(6, int(before[0].tag[1]) + 1 if before else 2)
+            questions.append((control, label, "p" if _details_within_text(control) else f"h{level}"))
+    for control, label, tag in questions:
+        replacement = lxml.html.Element(tag)
+        replacement.text, replacement.tail = label, control.tail
+        control.getparent().replace(control, replacement)
     for link in _card_links(page):
         link.drop_tag()
+    for link in list(page.iterfind(".//pre//a")):
+        link.drop_tag()  # code's links (MkDocs Material's line anchors, API links) made trafilatura drop it
     for element in page.xpath(_ARIA_HEADINGS):  # a heading to screen readers is one to the reader too
         level = element.get("aria-level") or ""
         element.tag = f"h{min(6, max(1, int(level)))}" if level.isdigit() else "h2"

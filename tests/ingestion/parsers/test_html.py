@@ -187,6 +187,12 @@ CODE_BLOCKS = {
     '<button title="Copy to clipboard"><div></div></button></div></figure></div>',
     "hugo": '<div class="highlight"><pre tabindex="0" class="chroma"><code class="language-toml"><span class="line">'
     '<span class="cl">port = 8080\n</span></span><span class="line"><span class="cl">workers = 2</span></span></code></pre></div>',
+    # an empty anchor on each line (MkDocs Material's anchor_linenums: FastAPI, Pydantic): trafilatura dropped
+    # the block as a widget of links, every code block of such a site gone
+    "mkdocs material line anchors": '<div class="language-toml highlight"><pre><span></span><code><span id="__span-0-1">'
+    '<a id="__codelineno-0-1" name="__codelineno-0-1" href="#__codelineno-0-1"></a>port = 8080\n</span>'
+    '<span id="__span-0-2"><a id="__codelineno-0-2" name="__codelineno-0-2" href="#__codelineno-0-2"></a>workers = 2\n'
+    "</span></code></pre></div>",
     # each line a <span class="line">, no line break between them (GitBook): "port = 8080workers = 2"
     "lines without breaks": '<pre class="code"><code><span class="line"><span>port = 8080</span></span>'
     '<span class="line"><span>workers = 2</span></span></code></pre>',
@@ -366,6 +372,17 @@ def test_a_table_that_lays_out_the_page_is_read_as_its_blocks_and_a_table_of_dat
     assert sections[("About us", "Prices")] == (
         "We started in a small kitchen in Leeds in 2019 with one kettle and a plan.\n\n"
         "| Plan | Price |\n| --- | --- |\n| Basic | 10 |"
+    )
+
+
+def test_a_collapsible_note_inside_a_section_does_not_take_the_text_after_it():
+    # MkDocs Material's "??? note": as a heading, its summary took the section's next paragraphs for its own
+    text = small_page_text(
+        "<h2>Brewing</h2><p>Fill the kettle to the line.</p><details class='note'><summary>Technical details</summary>"
+        "<p>The element draws two kilowatts.</p></details><p>Then start the brew.</p>"
+    )
+    assert text.endswith(
+        "Fill the kettle to the line.\n\nTechnical details\n\nThe element draws two kilowatts.\n\nThen start the brew."
     )
 
 
