@@ -609,23 +609,37 @@ def _card_links(tree) -> list:
     "Learn more"): two or more sibling blocks alike (tag and class), each short, with a link but more text
     outside its links than in them. trafilatura drops a short block with a link in it as a widget of
     links, the cards went one by one, and a page of cards came out as one flat paragraph. Their links are
-    calls to action, not navigation: read as text they keep the cards."""
+    calls to action, not navigation: read as text they keep the cards. So are cards that are links as a
+    whole (a link holding a heading and its text), which went the same way."""
     links = []
     for parent in tree.iter():
         alike: dict[tuple, list] = {}
         for child in parent:
-            if isinstance(child.tag, str) and child.tag not in {"a", "li", "p", "span"}:
+            if isinstance(child.tag, str) and (child.tag not in {"a", "li", "p", "span"} or _linked_card(child)):
                 alike.setdefault((child.tag, child.get("class") or ""), []).append(child)
         for cards in alike.values():
             inside = [list(card.iter("a")) for card in cards]
             if len(cards) >= 2 and all(
-                card_links
-                and 2 * _text_length(*card_links) < _text_length(card) <= CARD_MAX_TEXT
-                and not any(_in_heading(link) for link in card_links)  # a section with its permalink: no card
+                _linked_card(card)
+                or (
+                    card_links
+                    and 2 * _text_length(*card_links) < _text_length(card) <= CARD_MAX_TEXT
+                    and not any(_in_heading(link) for link in card_links)  # a section with its permalink: no card
+                )
                 for card, card_links in zip(cards, inside)
             ):
                 links.extend(link for card_links in inside for link in card_links)
     return list(dict.fromkeys(links))  # a grid's cards can be cards of an outer grid too
+
+
+def _linked_card(element) -> bool:
+    """A link that holds a heading and a block of text: a card one clicks as a whole."""
+    return (
+        element.tag == "a"
+        and next(element.iter(*HEADING_TAGS), None) is not None
+        and next(element.iter("p", "div", "ul"), None) is not None
+        and _text_length(element) <= CARD_MAX_TEXT
+    )
 
 
 def _in_heading(element) -> bool:

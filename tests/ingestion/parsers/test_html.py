@@ -336,6 +336,20 @@ def test_a_grid_of_cards_with_calls_to_action_keeps_every_card():
     assert sections[("Kettle", "Pricing", "Office")].startswith("$49/month\n\n- Ten kettles\n- Phone support")
 
 
+def test_cards_that_are_links_as_a_whole_are_kept():
+    # a feature grid of clickable cards (<a><h3>…</h3><p>…</p></a>): every card went as a link
+    cards = "".join(
+        f'<a class="feature" href="/{name.lower()}"><h3>{name}</h3><p>{text}</p></a>'
+        for name, text in [
+            ("Schedules", "Pick the hours when the kettle brews for the office."),
+            ("Refills", "We refill the tea before it runs out, every week."),
+        ]
+    )
+    text = small_page_text(f'<h2>Features</h2><div class="features">{cards}</div>')
+    assert "Pick the hours when the kettle brews for the office." in text
+    assert "We refill the tea before it runs out, every week." in text
+
+
 def test_a_heading_by_its_aria_role_opens_a_section():
     html = (
         "<html><head><title>Kettle</title></head><body><main><h1>Kettle</h1>"
