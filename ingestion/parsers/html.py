@@ -31,6 +31,7 @@ import lxml.etree
 import lxml.html
 import trafilatura
 from trafilatura.metadata import examine_meta, extract_meta_json, extract_title
+from trafilatura.xpaths import BODY_XPATH
 
 from ingestion.parsers.text import pipe_table
 from ingestion.parsers.types import Section
@@ -652,14 +653,58 @@ def _text_length(*elements) -> int:
 
 def _layout_tables(tree) -> list:
     """Tables that lay a page out rather than hold data (an old site's columns: the menu in one cell, the
-    text in another): marked so (``role="presentation"``), or with a heading in a cell. As a table the whole
-    page became one row of two cells."""
+    text in another): marked so (``role="presentation"``), with a heading in a cell, or a frame around one
+    cell of text (:func:`_one_cell_of_text`). As a table the whole page became one row of two cells. A
+    listing with line numbers beside it is one too, but that is :func:`_listings`'."""
+    listings = _listings(tree)
     return [
         table
         for table in tree.iter("table")
-        if table.get("role") in {"presentation", "none"}
-        or any(next(cell.iter(*HEADING_TAGS), None) is not None for cell in table.iter("td", "th"))
+        if table not in listings
+        and (
+            table.get("role") in {"presentation", "none"}
+            or any(next(cell.iter(*HEADING_TAGS), None) is not None for cell in table.iter("td", "th"))
+            or _one_cell_of_text(table)
+        )
     ]
+
+
+def _one_cell_of_text(table) -> bool:
+    """A table of one row whose text is in one cell (AsciiDoc's note: an icon's cell and the note's)."""
+    rows = [row for row in table.iter("tr") if next(row.iterancestors("table")) is table]
+    return len(rows) == 1 and sum(1 for cell in rows[0] if cell.tag in {"td", "th"} and _text_length(cell)) == 1
+
+
+_BLOCKS = ("p", "pre", "ul", "ol", "dl", "table", "blockquote", *sorted(HEADING_TAGS))
+
+
+def _first_frame(tree):
+    """The element trafilatura takes first for the page's content frame (the first of its body XPaths that
+    finds one), or None."""
+    for expression in BODY_XPATH:
+        found = next((element for element in expression(tree) if element is not None), None)
+        if found is not None:
+            return found
+    return None
+
+
+def _small_frame(frame) -> bool:
+    """A frame of one block at most: trafilatura keeps what it extracted from it, goes on to the next frame
+    and puts that block first. AsciiDoc wraps each code listing in a ``<div class="content">``, one of
+    trafilatura's frame classes: every page opened with its first listing, out of its place."""
+    return frame is not None and sum(1 for _ in frame.iter(*_BLOCKS)) <= 1
+
+
+def _unframed(page) -> None:
+    """Each small frame trafilatura would take first made an ordinary element, until its first is a real one."""
+    for _ in range(100):
+        frame = _first_frame(page)
+        if not _small_frame(frame):
+            return
+        for attribute in ("id", "class", "itemprop", "role"):
+            frame.attrib.pop(attribute, None)
+        if frame.tag in {"article", "main"}:
+            frame.tag = "div"
 
 
 def _code_figures(tree) -> list:
@@ -688,7 +733,9 @@ def _for_extraction(tree):
       anchor on each line (MkDocs Material's ``anchor_linenums``: FastAPI, Pydantic) made trafilatura drop
       every code block as a widget of links;
     * an element that is a heading by its ARIA role is a heading, and an ``<address>`` a paragraph;
-    * a table that lays the page out (:func:`_layout_tables`) is its cells' blocks in order."""
+    * a table that lays the page out (:func:`_layout_tables`) is its cells' blocks in order;
+    * an element trafilatura would take for the content frame but holding one block at most (:func:`_small_frame`)
+      is an ordinary element."""
     pres = [pre for pre in tree.iter("pre") if _needs_plain_code(pre)]
     if not (
         pres
@@ -704,6 +751,7 @@ def _for_extraction(tree):
         or _layout_tables(tree)
         or tree.xpath(_ARIA_HEADINGS)
         or next(tree.iter("address"), None) is not None
+        or _small_frame(_first_frame(tree))
     ):
         return tree
     page = copy.deepcopy(tree)
@@ -780,6 +828,7 @@ def _for_extraction(tree):
             panel.insert(0, named)
         for element in chrome:
             element.drop_tree()
+    _unframed(page)
     return page
 
 

@@ -400,6 +400,25 @@ def test_a_collapsible_note_inside_a_section_does_not_take_the_text_after_it():
     )
 
 
+def test_an_asciidoc_page_keeps_its_code_in_place_and_a_note_is_its_text():
+    # Asciidoctor wraps each listing in <div class="content">, a class trafilatura takes for the page's
+    # frame: it read that one block first, so every page opened with its first listing; and a note is a
+    # table of an icon's cell and the note's ("|  | Never run it as root … |")
+    text = small_page_text(
+        '<div class="sect1"><h2 id="_install">Install</h2><div class="sectionbody"><div class="paragraph"><p>Run the '
+        'installer on every office machine.</p></div><div class="admonitionblock warning"><table><tr><td class="icon">'
+        '<i class="fa icon-warning" title="Warning"></i></td><td class="content">Never run it as root on a shared '
+        'server.</td></tr></table></div><div class="listingblock"><div class="content"><pre class="highlightjs '
+        'highlight"><code class="language-bash hljs" data-lang="bash">./install.sh\nkettle start</code></pre></div>'
+        "</div></div></div>"
+    )
+    assert text.startswith("The kettle service reads its settings")
+    assert text.endswith(
+        "Run the installer on every office machine.\n\nNever run it as root on a shared server.\n\n"
+        "```\n./install.sh\nkettle start\n```"
+    )
+
+
 def test_a_menu_that_opens_is_not_an_answer():
     # a disclosure whose panel is links (a table of contents, a menu) stays as trafilatura leaves it
     text = small_page_text(
