@@ -570,7 +570,27 @@ def _disclosures(tree) -> list[tuple]:
         ]
         if panels:
             pairs.append((control, panels))
-    return pairs + [(summary, []) for summary in tree.iter("summary")]  # <details>' own: shown by trafilatura
+    return (
+        pairs
+        + [  # a <details>' content, unless hidden (Docusaurus hides it with an inline style), trafilatura reads
+            (summary, [element for element in summary.getparent().iter() if _hidden(element)])
+            for summary in tree.iter("summary")
+            if summary.getparent() is not None
+        ]
+    )
+
+
+_HIDING_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
+
+
+def _hidden(element) -> bool:
+    """Whether the page's own markup hides ``element`` (what :func:`_shown` undoes)."""
+    return (
+        element.get("hidden") is not None
+        or element.get("aria-hidden") == "true"
+        or bool(_HIDING_STYLE.search(element.get("style") or ""))
+        or any(_HIDING_CLASS.search(name) for name in _classes(element))
+    )
 
 
 def _details_within_text(summary) -> bool:

@@ -300,6 +300,10 @@ CLOSED_ACCORDIONS = {
     "a link in the heading (Bootstrap 3)": '<h3><a href="#{id}" data-toggle="collapse">{q}</a></h3>'
     '<div id="{id}" class="panel-collapse collapse" style="display: none"><p>{a}</p></div>',
     "details": "<details><summary>{q}</summary><p>{a}</p></details>",
+    # Docusaurus renders a closed <details>' content with an inline display: none; the page fell back to one
+    # flat paragraph
+    "details hidden by a style (Docusaurus)": '<details data-collapsed="true"><summary>{q}</summary><div>'
+    '<div style="display:none;overflow:hidden;height:0px"><p>{a}</p></div></div></details>',
 }
 
 
