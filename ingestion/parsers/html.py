@@ -512,9 +512,9 @@ _PANEL_TAGS = {"div", "section", "article", "pre", "p", "ul", "ol", "table", "dl
 
 def _radio_tab_sets(tree) -> list[tuple]:
     """Tabs made of radio buttons and their labels (MkDocs Material's content tabs, sphinx-design's tab
-    sets): as :func:`_tab_sets`, with the labels to leave out. Each label either comes right before its
-    panel (``input, label, panel`` in turn), or the labels stand together and the panels, in the same
-    order, are the children of the element after them."""
+    sets, VitePress' code groups): as :func:`_tab_sets`, with the labels to leave out. Each label either comes
+    right before its panel (``input, label, panel`` in turn), or the labels stand together (with their
+    radio buttons or not) and the panels, in the same order, are the children of the element after them."""
     groups: dict[str, list] = {}
     for radio in tree.xpath("//input[@type='radio'][@name][@id]"):
         groups.setdefault(radio.get("name"), []).append(radio)
@@ -525,7 +525,7 @@ def _radio_tab_sets(tree) -> list[tuple]:
             continue
         parents = {label.getparent() for label in labels}
         holder = next(iter(parents))
-        if len(parents) == 1 and all(child.tag == "label" for child in holder):
+        if len(parents) == 1 and all(child.tag in {"label", "input"} for child in holder):
             panels = list(holder.getnext()) if holder.getnext() is not None else []
             chrome = [holder]
         else:

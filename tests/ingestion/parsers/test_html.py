@@ -451,6 +451,11 @@ RADIO_TABS = {
     'type="radio"><input id="__tabbed_1_2" name="__tabbed_1" type="radio"><div class="tabbed-labels"><label '
     'for="__tabbed_1_1">macOS</label><label for="__tabbed_1_2">Linux</label></div><div class="tabbed-content">'
     '<div class="tabbed-block"><p>{mac}</p></div><div class="tabbed-block"><p>{linux}</p></div></div></div>',
+    # VitePress' code group: each radio button beside its label, then the panels
+    "vitepress code group": '<div class="vp-code-group"><div class="tabs"><input type="radio" name="group-a" id="tab-a" '
+    'checked><label for="tab-a">macOS</label><input type="radio" name="group-a" id="tab-b"><label for="tab-b">Linux'
+    '</label></div><div class="blocks"><div class="language-sh active"><p>{mac}</p></div><div class="language-sh">'
+    "<p>{linux}</p></div></div></div>",
     # each label before its panel (MkDocs Material before 8, sphinx-design)
     "sphinx-design": '<div class="sd-tab-set"><input checked id="sd-tab-item-0" name="sd-tab-set-0" type="radio">'
     '<label class="sd-tab-label" for="sd-tab-item-0">macOS</label><div class="sd-tab-content"><p>{mac}</p></div>'
