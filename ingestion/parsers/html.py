@@ -18,6 +18,9 @@ left out), headings whole (an accordion's question is a button in its heading, o
 whose answer the page hides until it is clicked), each tab's panel under its tab's name, lists as
 Markdown list items (a nested list indented under its item, never repeated in the item's own text),
 definition lists as their terms and their definitions' own paragraphs and code, tables as pipe tables.
+What trafilatura would drop as boilerplate but a company's site is made of stays: the cards of a grid
+(each with its "Learn more"), an answer hidden until its question is clicked, an ``<address>``, a page
+laid out in a table (:func:`_for_extraction` lists each case).
 """
 
 from __future__ import annotations
