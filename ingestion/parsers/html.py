@@ -46,6 +46,7 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 _LINE_NUMBERS = re.compile(r"[\d\s]+")
 _LINE_NUMBER_CLASS = re.compile(r"\blinenos?\b|\bline-?numbers?\b")
 _LINE_PERMALINK = re.compile(r"[ \t]*¶[ \t]*$", re.M)  # a definition's permalink sign left at the end of its line
+_LINES = ".//*[contains(concat(' ', normalize-space(@class), ' '), ' line ')]"  # a code line's own element
 _HIDING_CLASS = re.compile(r"hid(?:e|den)\b")  # a class that hides an element ("hidden", "is-hidden", "hide-sm")
 
 
@@ -422,7 +423,7 @@ def _needs_plain_code(pre) -> bool:
         next(pre.iter("code"), None) is None
         or next(pre.iter("br", "div", "p"), None) is not None
         or any(_inline_line_number(element) for element in pre.iter())
-        or any(_unbroken_line(element) for element in pre.iter())
+        or any(_unbroken_line(element) for element in pre.xpath(_LINES))
     )
 
 
@@ -635,8 +636,16 @@ def _card_links(tree) -> list:
     links, the cards went one by one, and a page of cards came out as one flat paragraph. Their links are
     calls to action, not navigation: read as text they keep the cards. So are cards that are links as a
     whole (a link holding a heading and its text), which went the same way."""
+    short: dict = {}  # each element a link is in: whether its text is short (then its parent may hold a grid)
+    for link in tree.iter("a"):
+        element = link
+        while element is not None and element not in short:
+            short[element] = _short(element)
+            element = element.getparent() if short[element] else None
     links = []
-    for parent in tree.iter():
+    for parent in dict.fromkeys(element.getparent() for element, is_short in short.items() if is_short):
+        if parent is None or parent.tag in {"pre", "code"}:  # code's links: read as text anyway
+            continue
         alike: dict[tuple, list] = {}
         for child in parent:
             if isinstance(child.tag, str) and (child.tag not in {"a", "li", "p", "span"} or _linked_card(child)):
@@ -668,6 +677,16 @@ def _linked_card(element) -> bool:
 
 def _in_heading(element) -> bool:
     return any(ancestor.tag in HEADING_TAGS for ancestor in element.iterancestors())
+
+
+def _short(element) -> bool:
+    """Whether ``element``'s text is at most ``CARD_MAX_TEXT`` characters, read only as far as that."""
+    length = 0
+    for text in element.itertext():
+        length += len("".join(text.split()))
+        if length > CARD_MAX_TEXT:
+            return False
+    return True
 
 
 def _text_length(*elements) -> int:
@@ -822,7 +841,7 @@ def _for_extraction(tree):
         for line in pre.iter("div", "p"):
             if next(line.iterdescendants("div", "p"), None) is None and not (line.tail or "").startswith("\n"):
                 line.tail = "\n" + (line.tail or "")  # a line of its own: the innermost block holding it
-        for line in [element for element in pre.iter() if _unbroken_line(element)]:
+        for line in [element for element in pre.xpath(_LINES) if _unbroken_line(element)]:
             line.tail = "\n" + (line.tail or "")
         for br in pre.iter("br"):
             after = br.tail or ""
