@@ -657,7 +657,7 @@ def _card_links(tree) -> list:
                 or (
                     card_links
                     and 2 * _text_length(*card_links) < _text_length(card) <= CARD_MAX_TEXT
-                    and not any(_in_heading(link) for link in card_links)  # a section with its permalink: no card
+                    and not any(_permalink(link) for link in card_links)  # a section with its permalink: no card
                 )
                 for card, card_links in zip(cards, inside)
             ):
@@ -673,6 +673,11 @@ def _linked_card(element) -> bool:
         and next(element.iter("p", "div", "ul"), None) is not None
         and _text_length(element) <= CARD_MAX_TEXT
     )
+
+
+def _permalink(link) -> bool:
+    """A heading's link to itself (``<h2>Install<a href="#install">¶</a></h2>``)."""
+    return (link.get("href") or "").startswith("#") and _in_heading(link)
 
 
 def _in_heading(element) -> bool:
@@ -730,23 +735,35 @@ def _first_frame(tree):
     return None
 
 
-def _small_frame(frame) -> bool:
-    """A frame of one block at most: trafilatura keeps what it extracted from it, goes on to the next frame
-    and puts that block first. AsciiDoc wraps each code listing in a ``<div class="content">``, one of
-    trafilatura's frame classes: every page opened with its first listing, out of its place."""
-    return frame is not None and sum(1 for _ in frame.iter(*_BLOCKS)) <= 1
+def _false_frame(frame) -> bool:
+    """A frame that is not the page's content: one of several alike (a listing's cards, each an
+    ``<article>``: the page was its first card, and the rest only what trafilatura gathered after), or of
+    one block at most (trafilatura keeps what it extracted from it, goes on to the next frame and puts that
+    block first: AsciiDoc wraps each code listing in a ``<div class="content">``, one of trafilatura's
+    frame classes, and every page opened with its first listing, out of its place)."""
+    return frame is not None and (bool(_alike(frame)) or sum(1 for _ in frame.iter(*_BLOCKS)) <= 1)
+
+
+def _alike(element) -> list:
+    """``element``'s siblings of its tag and class."""
+    return [
+        sibling
+        for sibling in (*element.itersiblings(preceding=True), *element.itersiblings())
+        if sibling.tag == element.tag and sibling.get("class") == element.get("class")
+    ]
 
 
 def _unframed(page) -> None:
-    """Each small frame trafilatura would take first made an ordinary element, until its first is a real one."""
+    """Each false frame trafilatura would take first made an ordinary element, until its first is a real one."""
     for _ in range(100):
         frame = _first_frame(page)
-        if not _small_frame(frame):
+        if not _false_frame(frame):
             return
-        for attribute in ("id", "class", "itemprop", "role"):
-            frame.attrib.pop(attribute, None)
-        if frame.tag in {"article", "main"}:
-            frame.tag = "div"
+        for element in [frame, *_alike(frame)]:  # all the cards at once: each is the evidence for the others
+            for attribute in ("id", "class", "itemprop", "role"):
+                element.attrib.pop(attribute, None)
+            if element.tag in {"article", "main"}:
+                element.tag = "div"
 
 
 def _code_figures(tree) -> list:
@@ -776,8 +793,8 @@ def _for_extraction(tree):
       every code block as a widget of links;
     * an element that is a heading by its ARIA role is a heading, and an ``<address>`` a paragraph;
     * a table that lays the page out (:func:`_layout_tables`) is its cells' blocks in order;
-    * an element trafilatura would take for the content frame but holding one block at most (:func:`_small_frame`)
-      is an ordinary element."""
+    * an element trafilatura would take for the content frame but that is not (:func:`_false_frame`: one
+      of several alike, or holding one block at most) is an ordinary element."""
     pres = [pre for pre in tree.iter("pre") if _needs_plain_code(pre)]
     if not (
         pres
@@ -793,7 +810,7 @@ def _for_extraction(tree):
         or _layout_tables(tree)
         or tree.xpath(_ARIA_HEADINGS)
         or next(tree.iter("address"), None) is not None
-        or _small_frame(_first_frame(tree))
+        or _false_frame(_first_frame(tree))
     ):
         return tree
     page = copy.deepcopy(tree)
