@@ -631,7 +631,7 @@ CARD_MAX_TEXT = 300  # characters: the most a block can hold for trafilatura to 
 
 def _card_links(tree) -> list:
     """The links of cards in a grid (pricing plans, features, a team; each with a "Start free trial" or
-    "Learn more"): two or more sibling blocks alike (tag and class), each short, with a link but more text
+    "Learn more"): two or more sibling blocks alike (:func:`_kind`), each short, with a link but more text
     outside its links than in them. trafilatura drops a short block with a link in it as a widget of
     links, the cards went one by one, and a page of cards came out as one flat paragraph. Their links are
     calls to action, not navigation: read as text they keep the cards. So are cards that are links as a
@@ -649,7 +649,7 @@ def _card_links(tree) -> list:
         alike: dict[tuple, list] = {}
         for child in parent:
             if isinstance(child.tag, str) and (child.tag not in {"a", "li", "p", "span"} or _linked_card(child)):
-                alike.setdefault((child.tag, child.get("class") or ""), []).append(child)
+                alike.setdefault(_kind(child), []).append(child)
         for cards in alike.values():
             inside = [list(card.iter("a")) for card in cards]
             if len(cards) >= 2 and all(
@@ -745,12 +745,18 @@ def _false_frame(frame) -> bool:
 
 
 def _alike(element) -> list:
-    """``element``'s siblings of its tag and class."""
+    """``element``'s siblings of its kind (:func:`_kind`)."""
+    kind = _kind(element)
     return [
         sibling
         for sibling in (*element.itersiblings(preceding=True), *element.itersiblings())
-        if sibling.tag == element.tag and sibling.get("class") == element.get("class")
+        if _kind(sibling) == kind
     ]
+
+
+def _kind(element) -> tuple:
+    """An element's tag and classes, less the classes that number it (WordPress' ``post-123``)."""
+    return element.tag, frozenset(name for name in _classes(element) if not any(c.isdigit() for c in name))
 
 
 def _unframed(page) -> None:

@@ -343,13 +343,16 @@ def test_a_grid_of_cards_with_calls_to_action_keeps_every_card():
 def test_a_listing_of_article_cards_keeps_every_card_under_its_title():
     # each post an <article> with its title a link and a "Read more": trafilatura took the first <article>
     # for the page's content, and the rest came out as loose paragraphs without their titles
-    post = '<article class="post-card"><h3><a href="/blog/{slug}">{title}</a></h3><p>{text}</p><a href="/blog/{slug}">Read more</a></article>'
+    post = (  # WordPress numbers each post in its classes
+        '<article class="post-{slug} post type-post hentry"><h3><a href="/blog/{slug}">{title}</a></h3><p>{text}</p>'
+        '<a href="/blog/{slug}">Read more</a></article>'
+    )
     html = (
         "<html><head><title>Kettle</title></head><body><main><h1>Kettle</h1>"
         + "<p>Kettle is a hosted service that brews tea for your whole office on a schedule you set.</p>" * 2
         + '<h2>Latest posts</h2><div class="posts">'
-        + post.format(slug="a", title="Green tea at work", text="Why green tea keeps the office calm all afternoon.")
-        + post.format(slug="b", title="Descaling made easy", text="How to descale an office kettle in ten minutes.")
+        + post.format(slug="17", title="Green tea at work", text="Why green tea keeps the office calm all afternoon.")
+        + post.format(slug="23", title="Descaling made easy", text="How to descale an office kettle in ten minutes.")
         + "</div></main></body></html>"
     )
     sections = {tuple(s.heading_path): s.text for s in extract_page(html, BASE + "blog/").sections}
