@@ -736,12 +736,18 @@ def _first_frame(tree):
 
 
 def _false_frame(frame) -> bool:
-    """A frame that is not the page's content: one of several alike (a listing's cards, each an
-    ``<article>``: the page was its first card, and the rest only what trafilatura gathered after), or of
+    """A frame that is not the page's content: one of several alike holding at most twice the others' text
+    (a listing's cards, each an ``<article>``: the page was its first card, and the rest only what
+    trafilatura gathered after), or of
     one block at most (trafilatura keeps what it extracted from it, goes on to the next frame and puts that
     block first: AsciiDoc wraps each code listing in a ``<div class="content">``, one of trafilatura's
     frame classes, and every page opened with its first listing, out of its place)."""
-    return frame is not None and (bool(_alike(frame)) or sum(1 for _ in frame.iter(*_BLOCKS)) <= 1)
+    if frame is None:
+        return False
+    alike = _alike(frame)
+    # one of several cards: the others hold about as much text (a post's page with the next post's teaser
+    # beside it, alike, is still that post)
+    return (alike and _text_length(frame) <= 2 * _text_length(*alike)) or sum(1 for _ in frame.iter(*_BLOCKS)) <= 1
 
 
 def _alike(element) -> list:

@@ -361,6 +361,22 @@ def test_a_listing_of_article_cards_keeps_every_card_under_its_title():
     assert sections[("Kettle", "Latest posts", "Descaling made easy")].startswith("How to descale an office kettle")
 
 
+def test_a_posts_page_with_the_next_posts_teaser_beside_it_is_that_post():
+    # the teaser is an <article> of the same kind, but the post holds far more text: still the page's frame
+    post = "".join(
+        f"<p>Part {n} of why green tea keeps the office calm through the long afternoon.</p>" for n in range(8)
+    )
+    html = (
+        '<html><head><title>Green tea</title></head><body><main><article class="post-17 post type-post">'
+        f"<h1>Green tea at work</h1>{post}</article>"
+        '<article class="post-23 post type-post"><h2><a href="/blog/23">Descaling made easy</a></h2>'
+        "<p>How to descale an office kettle in ten minutes.</p></article></main></body></html>"
+    )
+    sections = extract_page(html, BASE + "blog/17/").sections
+    assert [s.heading_path for s in sections] == [["Green tea at work"]]
+    assert "Part 7 of why green tea" in sections[0].text and "descale" not in sections[0].text
+
+
 def test_cards_that_are_links_as_a_whole_are_kept():
     # a feature grid of clickable cards (<a><h3>…</h3><p>…</p></a>): every card went as a link
     cards = "".join(
