@@ -46,7 +46,6 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 _LINE_NUMBERS = re.compile(r"[\d\s]+")
 _LINE_NUMBER_CLASS = re.compile(r"\blinenos?\b|\bline-?numbers?\b")
 _LINE_PERMALINK = re.compile(r"[ \t]*¶[ \t]*$", re.M)  # a definition's permalink sign left at the end of its line
-_LINES = ".//*[contains(concat(' ', normalize-space(@class), ' '), ' line ')]"  # a code line's own element
 _HIDING_CLASS = re.compile(r"hid(?:e|den)\b")  # a class that hides an element ("hidden", "is-hidden", "hide-sm")
 
 
@@ -409,6 +408,15 @@ def _rescued_main(tree, url: str):
     return main if main.find(".//head") is not None else None
 
 
+def _with_class(name: str, below: str = "//") -> str:
+    """An XPath to the elements below (``below``) with the class ``name`` among their classes."""
+    return f"{below}*[contains(concat(' ', normalize-space(@class), ' '), ' {name} ')]"
+
+
+_LINES = _with_class("line", below=".//")  # a code line's own element
+_VIEWCODE = _with_class("viewcode-link")  # Sphinx's "[source]"
+
+
 def _inline_line_number(element) -> bool:
     """A line number inside a code block (Pygments' inline ``linenos``): not the code's text."""
     return bool(_LINE_NUMBER_CLASS.search(element.get("class") or ""))
@@ -510,7 +518,6 @@ def _tab_sets(tree) -> list[tuple]:
 
 
 _ARIA_HEADINGS = "//*[@role='heading'][not(self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6)]"
-_VIEWCODE = "//*[contains(concat(' ', normalize-space(@class), ' '), ' viewcode-link ')]"  # Sphinx's "[source]"
 _PANEL_TAGS = {"div", "section", "article", "pre", "p", "ul", "ol", "table", "dl"}
 
 
@@ -718,8 +725,13 @@ def _layout_tables(tree) -> list:
 
 def _one_cell_of_text(table) -> bool:
     """A table of one row whose text is in one cell (AsciiDoc's note: an icon's cell and the note's)."""
-    rows = [row for row in table.iter("tr") if next(row.iterancestors("table")) is table]
+    rows = _own(table, "tr")
     return len(rows) == 1 and sum(1 for cell in rows[0] if cell.tag in {"td", "th"} and _text_length(cell)) == 1
+
+
+def _own(table, *tags) -> list:
+    """The table's elements of these tags, not those of a table inside one of its cells."""
+    return [element for element in table.iter(*tags) if next(element.iterancestors("table")) is table]
 
 
 _BLOCKS = ("p", "pre", "ul", "ol", "dl", "table", "blockquote", *sorted(HEADING_TAGS))
@@ -847,12 +859,7 @@ def _for_extraction(tree):
         level = element.get("aria-level") or ""
         element.tag = f"h{min(6, max(1, int(level)))}" if level.isdigit() else "h2"
     for table in _layout_tables(page):
-        parts = [
-            element
-            for element in table.iter("thead", "tbody", "tfoot", "tr", "td", "th", "caption")
-            if next(element.iterancestors("table")) is table  # a table of data in a cell stays one
-        ]
-        for element in [table, *parts]:
+        for element in [table, *_own(table, "thead", "tbody", "tfoot", "tr", "td", "th", "caption")]:
             element.tag = "div"  # its cells' blocks read in order, as the page shows them
     for address in page.iter("address"):
         address.tag = "p"  # trafilatura drops <address>: a company's own, on its contact page
